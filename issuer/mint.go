@@ -1,0 +1,144 @@
+package issuer
+
+import (
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Claims are the facts about a signed-in user that go into a token.
+// Empty profile fields are left out of the token.
+type Claims struct {
+	UserID    string // required
+	SessionID string // required with SubjectUserSession
+	Email     string
+	// EmailVerified is published as "email_verified" whenever Email is set.
+	EmailVerified bool
+	Name          string
+	Picture       string
+}
+
+// tokenClaims is the JWT payload. aud is one string, not an array: Convex
+// rejects tokens with audiences it does not know.
+type tokenClaims struct {
+	Issuer        string `json:"iss"`
+	Subject       string `json:"sub"`
+	Audience      string `json:"aud"`
+	SessionID     string `json:"sid,omitempty"`
+	IssuedAt      int64  `json:"iat"`
+	ExpiresAt     int64  `json:"exp"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified *bool  `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+	Picture       string `json:"picture,omitempty"`
+}
+
+// Shared targets for tokenClaims.EmailVerified, so Mint does not allocate a bool.
+var (
+	emailVerifiedTrue  = true
+	emailVerifiedFalse = false
+)
+
+// signingKey is a Key made ready for the hot path: the jwx signer for its
+// algorithm and the encoded protected header, built once.
+type signingKey struct {
+	key       *Key
+	signer    jws.Signer
+	headerB64 string // base64url of {"alg":…,"kid":…,"typ":"JWT"}
+	sigB64Len int
+}
+
+func newSigningKey(k *Key) (*signingKey, error) {
+	signer, err := jws.NewSigner(k.alg.jwa())
+	if err != nil {
+		return nil, fmt.Errorf("make %s signer: %w", k.alg, err)
+	}
+	hdrs := jws.NewHeaders()
+	for name, value := range map[string]any{
+		jws.AlgorithmKey: k.alg.jwa(),
+		jws.KeyIDKey:     k.kid,
+		jws.TypeKey:      "JWT",
+	} {
+		if err := hdrs.Set(name, value); err != nil {
+			return nil, fmt.Errorf("set %q in JWS header: %w", name, err)
+		}
+	}
+	header, err := json.Marshal(hdrs)
+	if err != nil {
+		return nil, fmt.Errorf("encode JWS header: %w", err)
+	}
+	sigLen := 64 // Ed25519, and ES256's fixed-size r||s
+	if pub, ok := k.signer.Public().(*rsa.PublicKey); ok {
+		sigLen = pub.Size()
+	}
+	return &signingKey{
+		key:       k,
+		signer:    signer,
+		headerB64: base64.RawURLEncoding.EncodeToString(header),
+		sigB64Len: base64.RawURLEncoding.EncodedLen(sigLen),
+	}, nil
+}
+
+// Mint signs a token for c with the current signing key. It returns the
+// compact JWS and its iat and exp (whole seconds).
+func (i *Issuer) Mint(c Claims) (token string, issuedAt, expiresAt time.Time, err error) {
+	if c.UserID == "" {
+		return "", time.Time{}, time.Time{}, errors.New("cannot mint a token without a user ID")
+	}
+	subject := c.UserID
+	if i.cfg.Subject == SubjectUserSession {
+		if c.SessionID == "" {
+			return "", time.Time{}, time.Time{}, errors.New("cannot mint a token without a session ID: the subject format is user_session")
+		}
+		if strings.Contains(c.UserID, SubjectSeparator) {
+			return "", time.Time{}, time.Time{}, fmt.Errorf("user ID contains %q, which separates user and session in the subject: use user IDs without it or the subject format %q", SubjectSeparator, SubjectUser)
+		}
+		subject = c.UserID + SubjectSeparator + c.SessionID
+	}
+
+	iat := i.cfg.Now().Unix()
+	exp := iat + int64(i.cfg.TokenTTL/time.Second)
+	claims := tokenClaims{
+		Issuer:    i.cfg.Issuer,
+		Subject:   subject,
+		Audience:  i.cfg.Audience,
+		SessionID: c.SessionID,
+		IssuedAt:  iat,
+		ExpiresAt: exp,
+		Email:     c.Email,
+		Name:      c.Name,
+		Picture:   c.Picture,
+	}
+	if c.Email != "" {
+		claims.EmailVerified = &emailVerifiedFalse
+		if c.EmailVerified {
+			claims.EmailVerified = &emailVerifiedTrue
+		}
+	}
+	payload, err := json.Marshal(&claims)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("encode token claims: %w", err)
+	}
+
+	sk := i.keys.Load().signing
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(sk.headerB64)+1+enc.EncodedLen(len(payload))+1+sk.sigB64Len)
+	buf = append(buf, sk.headerB64...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	// jwx's signer hashes (RS256/ES256) or signs (EdDSA) the signing input and
+	// returns the JWS signature encoding, e.g. ES256's r||s rather than ASN.1.
+	sig, err := sk.signer.Sign(buf, sk.key.signer)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("sign token with %s key %s: %w", sk.key.alg, sk.key.kid, err)
+	}
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	return string(buf), time.Unix(iat, 0), time.Unix(exp, 0), nil
+}
