@@ -1,0 +1,120 @@
+package session
+
+import (
+	"container/list"
+	"sync"
+	"time"
+)
+
+// Defaults for the local lookup cache (RedisConfig.CacheSize, CacheTTL).
+const (
+	DefaultCacheSize = 10000
+	DefaultCacheTTL  = 5 * time.Second
+)
+
+// localCache is a bounded LRU of successful lookups, keyed by session ID
+// (the token's hash). Only sessions that exist are cached, so a flood of
+// random cookies cannot grow it; each such cookie costs one store lookup.
+//
+// Every revocation and flush bumps epoch; a lookup that started before a bump
+// does not insert its result, so a revocation that races a lookup cannot
+// leave a revoked session cached.
+type localCache struct {
+	maxEntries int
+	ttl        time.Duration
+
+	mu      sync.Mutex
+	order   *list.List // front: most recently used
+	entries map[string]*list.Element
+	epoch   uint64
+}
+
+type cacheEntry struct {
+	sess     *Session // never modified once cached; callers get clones
+	cachedAt time.Time
+}
+
+func newLocalCache(maxEntries int, ttl time.Duration) *localCache {
+	return &localCache{
+		maxEntries: maxEntries,
+		ttl:        ttl,
+		order:      list.New(),
+		entries:    make(map[string]*list.Element),
+	}
+}
+
+// get returns a copy of the cached session if it may be served at now: the
+// entry is younger than the TTL, the session has not expired, and its last
+// use is recent enough that no touch is due.
+func (c *localCache) get(id string, now time.Time, opts Options) *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[id]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*cacheEntry)
+	age := now.Sub(e.cachedAt)
+	if age < 0 || age >= c.ttl || e.sess.expired(now, opts.IdleTTL) || opts.needsTouch(e.sess, now) {
+		c.order.Remove(el)
+		delete(c.entries, id)
+		return nil
+	}
+	c.order.MoveToFront(el)
+	return e.sess.clone()
+}
+
+// currentEpoch is read before a store lookup and passed to put.
+func (c *localCache) currentEpoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// put caches s unless a revocation or flush happened since epoch was read.
+func (c *localCache) put(s *Session, now time.Time, epoch uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
+	if el, ok := c.entries[s.ID]; ok {
+		el.Value = &cacheEntry{sess: s, cachedAt: now}
+		c.order.MoveToFront(el)
+		return
+	}
+	c.entries[s.ID] = c.order.PushFront(&cacheEntry{sess: s, cachedAt: now})
+	for c.order.Len() > c.maxEntries {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.entries, oldest.Value.(*cacheEntry).sess.ID)
+	}
+}
+
+// drop forgets the given sessions.
+func (c *localCache) drop(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for _, id := range ids {
+		if el, ok := c.entries[id]; ok {
+			c.order.Remove(el)
+			delete(c.entries, id)
+		}
+	}
+}
+
+// flush forgets everything.
+func (c *localCache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.order.Init()
+	clear(c.entries)
+}
+
+func (c *localCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

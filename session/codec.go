@@ -1,0 +1,183 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A stored session is one compact string, so each costs one small Redis key:
+//
+//	offset 0      format version '1'
+//	offset 1..13  last use, unix milliseconds, 13 zero-padded decimal digits
+//	offset 14..26 absolute expiry, same format
+//	offset 27..   user ID, created (uvarint ms), provider, a flags byte,
+//	              email, name, picture; each string is a uvarint length and
+//	              its bytes. Flags: bit 0 email verified, bits 1-7 the code
+//	              of a well-known picture URL prefix left out of the picture.
+//
+// The two times come first in fixed-width text because the lookup script
+// reads them and rewrites last use in place (SETRANGE keeps the key's TTL);
+// the user ID follows because the delete scripts check it. The session ID
+// is not stored: it is in the key. The picture prefix codes keep a typical
+// session under 400 bytes of Redis memory.
+const (
+	recordVersion     = '1'
+	recordTimeDigits  = 13
+	recordLastUseAt   = 1
+	recordExpiresAt   = recordLastUseAt + recordTimeDigits
+	recordHeaderBytes = recordExpiresAt + recordTimeDigits
+	maxRecordMillis   = 9_999_999_999_999 // 13 digits: year 2286
+
+	flagEmailVerified = 1
+	pictureCodeShift  = 1
+)
+
+// picturePrefixes are left out of stored picture URLs; a URL's code is its
+// index + 1 (0: no prefix). Stored data depends on these: only append.
+var picturePrefixes = []string{
+	"https://avatars.githubusercontent.com/u/",
+	"https://lh3.googleusercontent.com/a/",
+	"https://lh3.googleusercontent.com/",
+	"https://secure.gravatar.com/avatar/",
+	"https://www.gravatar.com/avatar/",
+	"https://cdn.discordapp.com/avatars/",
+	"https://",
+}
+
+// splitPicture returns the code of the first known prefix of url and the rest.
+func splitPicture(url string) (code byte, rest string) {
+	for i, p := range picturePrefixes {
+		if strings.HasPrefix(url, p) {
+			return byte(i + 1), url[len(p):]
+		}
+	}
+	return 0, url
+}
+
+var errCorruptRecord = fmt.Errorf("%w: stored session is corrupt", ErrNotFound)
+
+// encodeRecord serializes s (its ID excluded).
+func encodeRecord(s *Session) ([]byte, error) {
+	last, exp, created := s.LastUsedAt.UnixMilli(), s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli()
+	for _, ms := range []int64{last, exp, created} {
+		if ms < 0 || ms > maxRecordMillis {
+			return nil, errors.New("session: time out of range (before 1970 or after 2286): check the clock")
+		}
+	}
+	n := recordHeaderBytes + binary.MaxVarintLen64 + 1 +
+		6*binary.MaxVarintLen32 + len(s.UserID) + len(s.Provider) +
+		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture)
+	b := make([]byte, 0, n)
+	b = append(b, recordVersion)
+	b = appendMillis(b, last)
+	b = appendMillis(b, exp)
+	b = appendString(b, s.UserID)
+	b = binary.AppendUvarint(b, uint64(created))
+	b = appendString(b, s.Provider)
+	code, picture := splitPicture(s.Profile.Picture)
+	flags := code << pictureCodeShift
+	if s.Profile.EmailVerified {
+		flags |= flagEmailVerified
+	}
+	b = append(b, flags)
+	b = appendString(b, s.Profile.Email)
+	b = appendString(b, s.Profile.Name)
+	b = appendString(b, picture)
+	return b, nil
+}
+
+func appendMillis(b []byte, ms int64) []byte {
+	var digits [recordTimeDigits]byte
+	s := strconv.AppendInt(digits[:0], ms, 10)
+	for range recordTimeDigits - len(s) {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeRecord parses a stored session. Anything unexpected is
+// errCorruptRecord, which callers treat as not found.
+func decodeRecord(id string, b []byte) (*Session, error) {
+	if len(b) < recordHeaderBytes || b[0] != recordVersion {
+		return nil, errCorruptRecord
+	}
+	last, err1 := strconv.ParseInt(string(b[recordLastUseAt:recordExpiresAt]), 10, 64)
+	exp, err2 := strconv.ParseInt(string(b[recordExpiresAt:recordHeaderBytes]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return nil, errCorruptRecord
+	}
+	d := decoder{b: b[recordHeaderBytes:]}
+	s := &Session{
+		ID:         id,
+		LastUsedAt: time.UnixMilli(last).UTC(),
+		ExpiresAt:  time.UnixMilli(exp).UTC(),
+	}
+	s.UserID = d.string()
+	created := d.uvarint()
+	s.CreatedAt = time.UnixMilli(int64(created)).UTC()
+	s.Provider = d.string()
+	flags := d.byte()
+	s.Profile.EmailVerified = flags&flagEmailVerified != 0
+	s.Profile.Email = d.string()
+	s.Profile.Name = d.string()
+	s.Profile.Picture = d.string()
+	code := int(flags >> pictureCodeShift)
+	if code > len(picturePrefixes) {
+		d.bad = true
+	} else if code > 0 {
+		s.Profile.Picture = picturePrefixes[code-1] + s.Profile.Picture
+	}
+	if d.bad || len(d.b) != 0 || created > maxRecordMillis || s.UserID == "" {
+		return nil, errCorruptRecord
+	}
+	return s, nil
+}
+
+// decoder reads the record body; after the first error it returns zero values.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.bad || len(d.b) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad = true
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

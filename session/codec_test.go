@@ -1,0 +1,113 @@
+package session
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleSession(picture string) *Session {
+	now := time.UnixMilli(1_700_000_000_123).UTC()
+	return &Session{
+		ID:         "AAAAAAAAAAAAAAAAAAAAAA",
+		UserID:     "ユーザー|" + strings.Repeat("x", 200), // a 2-byte length
+		Provider:   "oidc:corp",
+		CreatedAt:  now,
+		ExpiresAt:  now.Add(720 * time.Hour),
+		LastUsedAt: now.Add(time.Minute),
+		Profile:    Profile{Email: "a@b.example", EmailVerified: true, Name: "Ada \x00 Lovelace", Picture: picture},
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	pictures := append([]string{"", "http://plain.example/p.png", "https://avatars.githubusercontent.com/u/"}, picturePrefixes...)
+	for _, p := range picturePrefixes {
+		pictures = append(pictures, p+"rest?x=1")
+	}
+	for _, pic := range pictures {
+		want := sampleSession(pic)
+		rec, err := encodeRecord(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeRecord(want.ID, rec)
+		if err != nil {
+			t.Fatalf("picture %q: %v", pic, err)
+		}
+		assertSession(t, "decode", got, want)
+	}
+}
+
+func TestRecordPrefixCodesShrinkPictures(t *testing.T) {
+	rec, err := encodeRecord(sampleSession("https://avatars.githubusercontent.com/u/123?v=4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(rec), "githubusercontent") {
+		t.Fatal("the GitHub avatar prefix is stored in full")
+	}
+}
+
+func TestRecordCorruptInputs(t *testing.T) {
+	rec, err := encodeRecord(sampleSession("https://example.com/p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := [][]byte{nil, []byte("2" + string(rec[1:])), append(append([]byte{}, rec...), 0)}
+	for i := range rec { // every truncation
+		bad = append(bad, rec[:i])
+	}
+	notDigits := append([]byte{}, rec...)
+	notDigits[5] = 'x'
+	bad = append(bad, notDigits)
+	for _, b := range bad {
+		if _, err := decodeRecord("id", b); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("decoding %q: %v; want a not-found corrupt-record error", b, err)
+		}
+	}
+	// An unknown picture prefix code.
+	s := sampleSession("")
+	rec, _ = encodeRecord(s)
+	i := recordHeaderBytes + 2 + len(s.UserID) + 6 + 1 + len(s.Provider) // flags byte
+	rec[i] = 0x7f << pictureCodeShift
+	if _, err := decodeRecord("id", rec); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown picture code: %v; want corrupt", err)
+	}
+}
+
+func TestRecordRejectsTimesOutOfRange(t *testing.T) {
+	s := sampleSession("")
+	s.ExpiresAt = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := encodeRecord(s); err == nil {
+		t.Fatal("a time past 2286 was encoded")
+	}
+}
+
+func TestParseToken(t *testing.T) {
+	tok, p, err := newToken("user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseToken(tok)
+	if err != nil || got != p {
+		t.Fatalf("parseToken = %+v, %v; want %+v", got, err, p)
+	}
+	if p.userTag != userTag("user") || !validSessionID(p.sessionID) {
+		t.Fatalf("derived %+v", p)
+	}
+	if validSessionID(tok) || validSessionID("") || validSessionID(strings.Repeat("!", sessionIDLen)) {
+		t.Fatal("validSessionID accepts junk")
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	rec, _ := encodeRecord(sampleSession("https://example.com/p"))
+	f.Add(rec)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeRecord("id", b)
+		if err == nil && s.UserID == "" {
+			t.Fatal("decoded a session without a user")
+		}
+	})
+}

@@ -1,0 +1,425 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Redis layout (Cluster-safe: all of a user's keys share the hash tag
+// {usertag}, see token.go, so every multi-key script runs on one slot):
+//
+//	<prefix>{<usertag>}:s:<sessionID>  string, the record (codec.go); its TTL
+//	                                   is the earlier of absolute and idle
+//	                                   expiry
+//	<prefix>{<usertag>}:u              sorted set of the session IDs of the
+//	                                   user (of every user with this tag:
+//	                                   scripts and List check each record's
+//	                                   user ID), scored by absolute expiry
+//	<prefix>revoke                     pub/sub channel: "<origin> <sessionID>..."
+//
+// Neither keys nor values hold a cookie token; the session ID is a one-way
+// hash of it.
+
+// maxDeleteUserAttempts bounds retries when the user's index changes
+// between reading it and the delete script (a concurrent sign-in).
+const maxDeleteUserAttempts = 5
+
+// RedisStore keeps sessions in Redis (standalone, Sentinel or Cluster) with
+// an optional local lookup cache that revocations clear over pub/sub.
+type RedisStore struct {
+	client     redis.UniversalClient
+	ownsClient bool
+	prefix     string
+	channel    string
+	origin     string // tells this store's own revocation messages apart
+	opts       Options
+
+	cache  *localCache // nil: disabled
+	flight singleflight.Group
+	hooks  revokeHooks
+
+	// live is true while the revocation subscription is known to be
+	// connected; the cache is bypassed otherwise.
+	live       atomic.Bool
+	pubsub     *redis.PubSub
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+	closeOnce  sync.Once
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore connects to Redis as cfg says. It does not wait for Redis to
+// answer: call Ping for that. Close releases the connections.
+func NewRedisStore(cfg RedisConfig, opts Options) (*RedisStore, error) {
+	uo, err := cfg.UniversalOptions()
+	if err != nil {
+		return nil, err
+	}
+	s, err := newRedisStore(redis.NewUniversalClient(uo), true, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewRedisStoreFromClient uses an existing client (tests, or a client shared
+// with other code). Only cfg's KeyPrefix, CacheSize and CacheTTL are used.
+// Close leaves the client open.
+func NewRedisStoreFromClient(client redis.UniversalClient, cfg RedisConfig, opts Options) (*RedisStore, error) {
+	return newRedisStore(client, false, cfg, opts)
+}
+
+func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opts Options) (*RedisStore, error) {
+	fail := func(err error) (*RedisStore, error) {
+		if owns {
+			_ = client.Close()
+		}
+		return nil, err
+	}
+	if err := opts.Validate(); err != nil {
+		return fail(err)
+	}
+	prefix, err := cfg.keyPrefix()
+	if err != nil {
+		return fail(err)
+	}
+	var originBytes [8]byte
+	if _, err := rand.Read(originBytes[:]); err != nil {
+		return fail(fmt.Errorf("reading random bytes: %w", err))
+	}
+	s := &RedisStore{
+		client:     client,
+		ownsClient: owns,
+		prefix:     prefix,
+		channel:    prefix + "revoke",
+		origin:     b64.EncodeToString(originBytes[:]),
+		opts:       opts.withDefaults(),
+		listenDone: make(chan struct{}),
+	}
+	if cfg.CacheSize >= 0 && cfg.CacheTTL >= 0 {
+		s.cache = newLocalCache(intOr(cfg.CacheSize, DefaultCacheSize), durationOr(cfg.CacheTTL, DefaultCacheTTL))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopListen = cancel
+	// Subscribe records the channel even if Redis is down; the listener
+	// connects and resubscribes until Close.
+	s.pubsub = client.Subscribe(ctx, s.channel)
+	go s.listen(ctx)
+	return s, nil
+}
+
+func intOr(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+func (s *RedisStore) sessionKey(tag, sessionID string) string {
+	return s.prefix + "{" + tag + "}:s:" + sessionID
+}
+
+// indexKey leaves the user ID out: the token's tag alone names it, and the
+// key stays short.
+func (s *RedisStore) indexKey(tag string) string {
+	return s.prefix + "{" + tag + "}:u"
+}
+
+func (s *RedisStore) revokeMessage(sessionIDs ...string) string {
+	return s.origin + " " + strings.Join(sessionIDs, " ")
+}
+
+// unavailable wraps a backend failure. go-redis errors name no keys or
+// values, so they are safe to pass on.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// Create implements Store.
+func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session, error) {
+	if err := n.validate(); err != nil {
+		return "", nil, err
+	}
+	token, p, err := newToken(n.UserID)
+	if err != nil {
+		return "", nil, err
+	}
+	now := s.opts.now()
+	sess := &Session{
+		ID:         p.sessionID,
+		UserID:     n.UserID,
+		Provider:   n.Provider,
+		CreatedAt:  now,
+		ExpiresAt:  now.Add(s.opts.SessionTTL).Truncate(time.Millisecond),
+		LastUsedAt: now,
+		Profile:    n.Profile,
+	}
+	rec, err := encodeRecord(sess)
+	if err != nil {
+		return "", nil, err
+	}
+	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
+	// Index scores are seconds (smaller in Redis); expiry rounds up so that
+	// pruning never drops a live session.
+	expSeconds := (sess.ExpiresAt.UnixMilli() + 999) / 1000
+	err = createScript.Run(ctx, s.client, keys,
+		rec, max(s.opts.redisTTL(sess, now).Milliseconds(), 1), p.sessionID,
+		expSeconds, now.Unix(), s.opts.SessionTTL.Milliseconds(),
+	).Err()
+	if err != nil {
+		return "", nil, unavailable("create", err)
+	}
+	return token, sess, nil
+}
+
+// Lookup implements Store. With the cache on, a session looked up within the
+// cache TTL is served locally (until a touch is due); concurrent misses for
+// one token share one Redis round trip.
+func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error) {
+	p, err := parseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	now := s.opts.now()
+	if s.cache == nil {
+		return s.lookupRedis(ctx, p, now)
+	}
+	if s.live.Load() {
+		if sess := s.cache.get(p.sessionID, now, s.opts); sess != nil {
+			return sess, nil
+		}
+	}
+	// The shared call must not fail because the first caller gave up; the
+	// client's read/write timeouts still bound it.
+	shared := context.WithoutCancel(ctx)
+	ch := s.flight.DoChan(p.sessionID, func() (any, error) {
+		epoch := s.cache.currentEpoch()
+		cacheable := s.live.Load()
+		sess, err := s.lookupRedis(shared, p, now)
+		if err == nil && cacheable {
+			s.cache.put(sess, now, epoch)
+		}
+		return sess, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Session).clone(), nil
+	case <-ctx.Done():
+		return nil, unavailable("lookup", ctx.Err())
+	}
+}
+
+func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
+	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID)},
+		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(),
+	).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("lookup", err)
+	}
+	sess, err := decodeRecord(p.sessionID, []byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	// Enforced here too, whatever Redis holds.
+	if userTag(sess.UserID) != p.userTag || sess.expired(now, s.opts.IdleTTL) {
+		return nil, ErrNotFound
+	}
+	return sess, nil
+}
+
+// Delete implements Store.
+func (s *RedisStore) Delete(ctx context.Context, token string) error {
+	p, err := parseToken(token)
+	if err != nil {
+		return nil // no such session can exist
+	}
+	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
+	err = deleteScript.Run(ctx, s.client, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID)).Err()
+	if err != nil {
+		return unavailable("delete", err)
+	}
+	s.revokedHere(p.sessionID)
+	return nil
+}
+
+// DeleteByID implements Store.
+func (s *RedisStore) DeleteByID(ctx context.Context, userID, sessionID string) error {
+	if userID == "" || !validSessionID(sessionID) {
+		return ErrNotFound
+	}
+	now := s.opts.now()
+	tag := userTag(userID)
+	keys := []string{s.sessionKey(tag, sessionID), s.indexKey(tag)}
+	n, err := deleteByIDScript.Run(ctx, s.client, keys, sessionID, s.channel,
+		s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID).Int()
+	if err != nil {
+		return unavailable("delete by id", err)
+	}
+	if n < 0 {
+		return ErrNotFound
+	}
+	s.revokedHere(sessionID)
+	if n == 0 {
+		return ErrNotFound // it had expired
+	}
+	return nil
+}
+
+// DeleteUser implements Store.
+func (s *RedisStore) DeleteUser(ctx context.Context, userID string, exceptSessionID string) (int, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	tag := userTag(userID)
+	index := s.indexKey(tag)
+	for range maxDeleteUserAttempts {
+		ids, err := s.client.ZRange(ctx, index, 0, -1).Result()
+		if err != nil {
+			return 0, unavailable("delete user", err)
+		}
+		if len(ids) == 0 {
+			return 0, nil
+		}
+		now := s.opts.now()
+		keys := make([]string, 0, 1+len(ids))
+		keys = append(keys, index)
+		args := make([]any, 0, 6+len(ids))
+		args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID)
+		for _, id := range ids {
+			keys = append(keys, s.sessionKey(tag, id))
+			args = append(args, id)
+		}
+		res, err := deleteUserScript.Run(ctx, s.client, keys, args...).Slice()
+		if err != nil {
+			return 0, unavailable("delete user", err)
+		}
+		ended, ok := res[0].(int64)
+		if !ok {
+			return 0, unavailable("delete user", fmt.Errorf("unexpected script reply %T", res[0]))
+		}
+		if ended < 0 {
+			continue // a session was added or removed meanwhile
+		}
+		revoked := make([]string, 0, len(res)-1)
+		for _, v := range res[1:] {
+			if id, ok := v.(string); ok {
+				revoked = append(revoked, id)
+			}
+		}
+		s.revokedHere(revoked...)
+		return int(ended), nil
+	}
+	return 0, unavailable("delete user", errors.New("the user's sessions kept changing; try again"))
+}
+
+// List implements Store.
+func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error) {
+	out := []*Session{}
+	if userID == "" {
+		return out, nil
+	}
+	tag := userTag(userID)
+	index := s.indexKey(tag)
+	ids, err := s.client.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list", err)
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.sessionKey(tag, id)
+	}
+	vals, err := s.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, unavailable("list", err)
+	}
+	now := s.opts.now()
+	var gone []any
+	for i, v := range vals {
+		raw, ok := v.(string)
+		if !ok {
+			gone = append(gone, ids[i])
+			continue
+		}
+		sess, err := decodeRecord(ids[i], []byte(raw))
+		if err != nil || sess.UserID != userID || sess.expired(now, s.opts.IdleTTL) {
+			continue
+		}
+		out = append(out, sess)
+	}
+	if len(gone) > 0 {
+		// Index entries of sessions Redis expired; harmless if this fails.
+		_ = s.client.ZRem(ctx, index, gone...).Err()
+	}
+	sortSessions(out)
+	return out, nil
+}
+
+func sortSessions(ss []*Session) {
+	slices.SortFunc(ss, func(a, b *Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// OnRevoke implements Store.
+func (s *RedisStore) OnRevoke(fn func(sessionID string)) { s.hooks.onRevoke(fn) }
+
+// OnRevokeAll implements Store.
+func (s *RedisStore) OnRevokeAll(fn func()) { s.hooks.onRevokeAll(fn) }
+
+// Ping implements Store.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close implements Store: it stops the revocation listener and, unless the
+// client was passed in, closes the connections.
+func (s *RedisStore) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.stopListen()
+		_ = s.pubsub.Close()
+		<-s.listenDone
+		if s.ownsClient {
+			err = s.client.Close()
+		}
+	})
+	return err
+}
+
+// revokedHere applies a revocation made by this store: the cache drops the
+// sessions and the hooks run before the call returns.
+func (s *RedisStore) revokedHere(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	if s.cache != nil {
+		s.cache.drop(ids...)
+	}
+	s.hooks.revoked(ids...)
+}

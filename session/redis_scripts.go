@@ -1,0 +1,141 @@
+package session
+
+import "github.com/redis/go-redis/v9"
+
+// Lua scripts: each runs atomically on the one node that owns the user's
+// hash slot. Times come from the caller's clock (ARGV), never Redis's, so a
+// store's Options.Now governs expiry; TTLs are relative for the same reason.
+
+// recordLua reads the record fields the scripts need (layout: codec.go).
+const recordLua = `
+local function live(v, now, idle)
+  if not v then return false end
+  local last = tonumber(string.sub(v, 2, 14))
+  local exp = tonumber(string.sub(v, 15, 27))
+  if not last or not exp then return false end
+  return now < exp and now < last + idle
+end
+-- The user ID: a uvarint length (at most 2 bytes: IDs are <= 256 bytes) at
+-- offset 27, then the bytes.
+local function userOf(v)
+  local n = string.byte(v, 28)
+  if not n then return nil end
+  local from = 29
+  if n >= 128 then
+    local hi = string.byte(v, 29)
+    if not hi then return nil end
+    n = n - 128 + hi * 128
+    from = 30
+  end
+  return string.sub(v, from, from + n - 1)
+end
+`
+
+// lookupScript returns the session record, or nil if it is missing or
+// expired (then deletes it). When last use is at least a touch interval old
+// it rewrites last use in place and moves the key's TTL to the earlier of
+// the absolute and the new idle expiry: lookup and touch in one round trip.
+//
+// KEYS[1] session key. ARGV: now ms, idle TTL ms, touch interval ms.
+var lookupScript = redis.NewScript(recordLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not live(v, now, idle) then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+local last = tonumber(string.sub(v, 2, 14))
+if now - last < tonumber(ARGV[3]) then return v end
+local exp = tonumber(string.sub(v, 15, 27))
+local stamp = string.format('%013d', now)
+redis.call('SETRANGE', KEYS[1], 1, stamp)
+redis.call('PEXPIRE', KEYS[1], math.min(exp, now + idle) - now)
+return string.sub(v, 1, 1) .. stamp .. string.sub(v, 15)
+`)
+
+// createScript stores a session and adds it to the index, a sorted set of
+// session IDs scored by absolute expiry (seconds, rounded up), pruning
+// entries past theirs. The index lives as long as its longest session.
+//
+// KEYS[1] session key, KEYS[2] index key. ARGV: record, session TTL ms,
+// session ID, absolute expiry s, now s (rounded down), index TTL ms.
+var createScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+local ttl = tonumber(ARGV[6])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+`)
+
+// deleteScript deletes one session and its index entry and announces it.
+//
+// KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
+// revocation message.
+var deleteScript = redis.NewScript(`
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return n
+`)
+
+// deleteByIDScript deletes one session if it belongs to the user. Returns -1
+// if there is no such session of the user, 1 if a live session ended, 0 if
+// an expired one was removed.
+//
+// KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
+// revocation message, now ms, idle TTL ms, user ID.
+var deleteByIDScript = redis.NewScript(recordLua + `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return -1
+end
+if userOf(v) ~= ARGV[6] then return -1 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+if live(v, tonumber(ARGV[4]), tonumber(ARGV[5])) then return 1 end
+return 0
+`)
+
+// deleteUserScript deletes every session of the user in the index but one.
+// The caller read the index first to name every key (Cluster needs keys
+// declared); if the index changed since, it returns {-1} and the caller
+// retries. Otherwise it returns {live sessions ended, revoked IDs...}.
+// The index is shared by users whose tags collide, so each record's user ID
+// is checked.
+//
+// KEYS[1] index key, KEYS[2..] session keys in index order. ARGV: except
+// session ID, channel, origin, now ms, idle TTL ms, user ID, session IDs in
+// index order.
+var deleteUserScript = redis.NewScript(recordLua + `
+local first = 7
+local n = #KEYS - 1
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #members ~= n then return {-1} end
+for i, m in ipairs(members) do
+  if m ~= ARGV[first + i - 1] then return {-1} end
+end
+local now, idle, user = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local out = {0}
+local revoked = {}
+for i = 1, n do
+  local sid = ARGV[first + i - 1]
+  local v = redis.call('GET', KEYS[i + 1])
+  if not v then
+    redis.call('ZREM', KEYS[1], sid)
+  elseif sid ~= ARGV[1] and userOf(v) == user then
+    redis.call('DEL', KEYS[i + 1])
+    redis.call('ZREM', KEYS[1], sid)
+    if live(v, now, idle) then out[1] = out[1] + 1 end
+    revoked[#revoked + 1] = sid
+    out[#out + 1] = sid
+  end
+end
+if #revoked > 0 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' ' .. table.concat(revoked, ' '))
+end
+return out
+`)

@@ -1,0 +1,112 @@
+// Package session keeps signed-in sessions behind opaque cookie tokens, in
+// Redis (standalone, Sentinel or Cluster) or, for development, in process.
+//
+// A store never holds a cookie token: it keys sessions by a hash of it, so a
+// copy of the store's data signs nobody in. Expiry (absolute and idle) is
+// enforced on every lookup, whatever the backend still holds.
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound means there is no usable session for the token or ID: unknown,
+// expired, idle-expired, revoked or malformed are all the same to callers.
+var ErrNotFound = errors.New("session: not found")
+
+// ErrMalformedToken is returned for a token that cannot have been issued by
+// this package; it wraps ErrNotFound and costs no store round trip.
+var ErrMalformedToken = fmt.Errorf("%w: malformed token", ErrNotFound)
+
+// ErrUnavailable wraps every failure to reach or use the backend. Callers
+// answer 503 on protected paths.
+var ErrUnavailable = errors.New("session: store unavailable")
+
+// ErrInvalidSession wraps a rejected Create input (missing user ID, a field
+// over its size limit).
+var ErrInvalidSession = errors.New("session: invalid session")
+
+// IsUnavailable reports whether err means the store could not be reached or
+// failed, as opposed to a session that does not exist.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable)
+}
+
+// Size limits for stored fields; they keep one session's footprint bounded
+// whatever an identity provider sends.
+const (
+	MaxUserIDBytes   = 256
+	MaxProviderBytes = 64
+	MaxEmailBytes    = 320
+	MaxNameBytes     = 512
+	MaxPictureBytes  = 2048
+)
+
+// Profile holds the claims copied into minted JWTs.
+type Profile struct {
+	Email         string
+	EmailVerified bool
+	Name          string
+	Picture       string
+}
+
+// Session is one signed-in browser.
+type Session struct {
+	// ID is the public session ID (the JWT's sid). It is derived one-way from
+	// the cookie token and cannot be turned back into it.
+	ID         string
+	UserID     string
+	Provider   string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // absolute expiry
+	LastUsedAt time.Time // written at most once per Options.TouchInterval
+	Profile    Profile
+}
+
+// IdleExpiresAt is when the session ends if it is not used again.
+func (s *Session) IdleExpiresAt(idleTTL time.Duration) time.Time {
+	return s.LastUsedAt.Add(idleTTL)
+}
+
+// clone returns a copy the caller may modify.
+func (s *Session) clone() *Session {
+	c := *s
+	return &c
+}
+
+// NewSession is the input to Store.Create.
+type NewSession struct {
+	UserID   string
+	Provider string
+	Profile  Profile
+}
+
+func (n NewSession) validate() error {
+	if n.UserID == "" {
+		return fmt.Errorf("%w: user ID is empty", ErrInvalidSession)
+	}
+	limits := []struct {
+		field string
+		value string
+		max   int
+	}{
+		{"user ID", n.UserID, MaxUserIDBytes},
+		{"provider", n.Provider, MaxProviderBytes},
+		{"email", n.Profile.Email, MaxEmailBytes},
+		{"name", n.Profile.Name, MaxNameBytes},
+		{"picture", n.Profile.Picture, MaxPictureBytes},
+	}
+	for _, l := range limits {
+		if len(l.value) > l.max {
+			return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidSession, l.field, len(l.value), l.max)
+		}
+	}
+	return nil
+}
+
+// expired reports whether s is past its absolute or idle expiry at now.
+func (s *Session) expired(now time.Time, idleTTL time.Duration) bool {
+	return !now.Before(s.ExpiresAt) || !now.Before(s.LastUsedAt.Add(idleTTL))
+}

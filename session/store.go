@@ -1,0 +1,74 @@
+package session
+
+import (
+	"context"
+	"sync"
+)
+
+// Store keeps sessions. Every error other than one wrapping ErrNotFound (or
+// ErrInvalidSession from Create) wraps ErrUnavailable: the backend failed.
+type Store interface {
+	// Create starts a session with a new random token and a new session ID.
+	Create(ctx context.Context, s NewSession) (token string, sess *Session, err error)
+	// Lookup returns the token's session, enforcing absolute and idle
+	// expiry, and writes last use at most once per touch interval.
+	Lookup(ctx context.Context, token string) (*Session, error)
+	// Delete ends the token's session; no error if it is already gone.
+	Delete(ctx context.Context, token string) error
+	// DeleteByID ends one of the user's sessions; ErrNotFound if the user has
+	// no session with that ID.
+	DeleteByID(ctx context.Context, userID, sessionID string) error
+	// DeleteUser ends all the user's sessions but exceptSessionID (empty: all)
+	// in one atomic step and returns how many it ended.
+	DeleteUser(ctx context.Context, userID string, exceptSessionID string) (int, error)
+	// List returns the user's live sessions, oldest first.
+	List(ctx context.Context, userID string) ([]*Session, error)
+	// OnRevoke registers fn, called with the ID of every session deleted on
+	// any instance sharing the backend. fn must be fast and must not call the
+	// store.
+	OnRevoke(fn func(sessionID string))
+	// OnRevokeAll registers fn, called when revocations may have been missed
+	// (the Redis pub/sub connection dropped): drop all per-session state.
+	OnRevokeAll(fn func())
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	// Close releases connections and goroutines.
+	Close() error
+}
+
+// revokeHooks holds the callbacks registered with OnRevoke and OnRevokeAll.
+type revokeHooks struct {
+	mu  sync.RWMutex
+	one []func(sessionID string)
+	all []func()
+}
+
+func (h *revokeHooks) onRevoke(fn func(string)) {
+	h.mu.Lock()
+	h.one = append(h.one, fn)
+	h.mu.Unlock()
+}
+
+func (h *revokeHooks) onRevokeAll(fn func()) {
+	h.mu.Lock()
+	h.all = append(h.all, fn)
+	h.mu.Unlock()
+}
+
+func (h *revokeHooks) revoked(sessionIDs ...string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, id := range sessionIDs {
+		for _, fn := range h.one {
+			fn(id)
+		}
+	}
+}
+
+func (h *revokeHooks) revokedAll() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, fn := range h.all {
+		fn()
+	}
+}

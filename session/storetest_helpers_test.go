@@ -1,0 +1,85 @@
+package session
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is an injected clock that moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	// Near the real time, so relative Redis TTLs look like production ones.
+	return &fakeClock{now: time.Now().Truncate(time.Millisecond)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// revocationLog records OnRevoke and OnRevokeAll calls.
+type revocationLog struct {
+	mu  sync.Mutex
+	ids map[string]int
+	all int
+}
+
+func watchRevocations(s Store) *revocationLog {
+	l := &revocationLog{ids: map[string]int{}}
+	s.OnRevoke(func(id string) {
+		l.mu.Lock()
+		l.ids[id]++
+		l.mu.Unlock()
+	})
+	s.OnRevokeAll(func() {
+		l.mu.Lock()
+		l.all++
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *revocationLog) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id] > 0
+}
+
+func (l *revocationLog) allCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testProfile() Profile {
+	return Profile{
+		Email:         "ada.lovelace@example.com",
+		EmailVerified: true,
+		Name:          "Ada Lovelace",
+		Picture:       "https://avatars.githubusercontent.com/u/12345678?v=4",
+	}
+}
