@@ -1,0 +1,332 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("convex_auth", parseCaddyfile)
+	// After the other auth directives and before handle, respond and
+	// reverse_proxy, so it guards whatever serves the site.
+	httpcaddyfile.RegisterDirectiveOrder("convex_auth", httpcaddyfile.After, "forward_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler Handler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	convex_auth [<matcher>] {
+//	    issuer          <url>
+//	    application_id  <id>
+//	    signing_key     file <path> | env <VARIABLE>
+//	    algorithm       RS256|EdDSA|ES256
+//	    token_ttl       <duration>
+//	    token_reuse     <duration>
+//	    subject         user|user_session
+//	    redis           <url>
+//	    redis [<url>] {
+//	        url                      <url>
+//	        addrs                    <host:port...>
+//	        master_name              <name>
+//	        cluster
+//	        username                 <username>
+//	        password                 <password>
+//	        db                       <number>
+//	        tls
+//	        tls_ca_file              <file>
+//	        tls_insecure_skip_verify
+//	        key_prefix               <prefix>
+//	        dial_timeout             <duration>
+//	        read_timeout             <duration>
+//	        write_timeout            <duration>
+//	        pool_size                <number>
+//	    }
+//	    cookie {
+//	        name      <name>
+//	        domain    <domain>
+//	        path      <path>
+//	        same_site lax|strict|none
+//	        forward_to_upstream
+//	    }
+//	    session_ttl     <duration>
+//	    idle_ttl        <duration>
+//	    protect         <path...>
+//	    sign_in_url     <path or url>
+//	    after_sign_out  <path or url>
+//	    inject header   <name>
+//	    inject cookie   <name>
+//	    trust_upstream_sign_in
+//	}
+//
+// Unknown and repeated subdirectives are errors.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	once := func(name string) error {
+		if seen[name] {
+			return d.Errf("%s is set more than once: keep one", name)
+		}
+		seen[name] = true
+		return nil
+	}
+	for d.NextBlock(0) {
+		sub := d.Val()
+		key := sub
+		if sub == "inject" {
+			if !d.NextArg() {
+				return d.Errf("inject needs `header <name>` or `cookie <name>`")
+			}
+			key = "inject " + d.Val()
+			d.Prev()
+		}
+		if err := once(key); err != nil {
+			return err
+		}
+		var err error
+		switch sub {
+		case "issuer":
+			err = oneArg(d, &h.Issuer)
+		case "application_id":
+			err = oneArg(d, &h.ApplicationID)
+		case "algorithm":
+			err = oneArg(d, &h.Algorithm)
+		case "subject":
+			err = oneArg(d, &h.Subject)
+		case "sign_in_url":
+			err = oneArg(d, &h.SignInURL)
+		case "after_sign_out":
+			err = oneArg(d, &h.AfterSignOut)
+		case "token_ttl":
+			err = durationArg(d, &h.TokenTTL)
+		case "token_reuse":
+			err = durationArg(d, &h.TokenReuse)
+		case "session_ttl":
+			err = durationArg(d, &h.SessionTTL)
+		case "idle_ttl":
+			err = durationArg(d, &h.IdleTTL)
+		case "signing_key":
+			err = h.unmarshalSigningKey(d)
+		case "protect":
+			h.Protect = d.RemainingArgs()
+			if len(h.Protect) == 0 {
+				return d.Errf("protect needs at least one path pattern, e.g. protect /loggedin*")
+			}
+		case "inject":
+			err = h.unmarshalInject(d)
+		case "trust_upstream_sign_in":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.TrustUpstreamSignIn = true
+		case "redis":
+			h.Redis = new(RedisConfig)
+			err = h.Redis.unmarshalCaddyfile(d)
+		case "cookie":
+			h.Cookie = new(CookieConfig)
+			err = h.Cookie.unmarshalCaddyfile(d)
+		default:
+			return d.Errf("unknown subdirective %q in convex_auth", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalSigningKey(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Errf("signing_key needs `file <path>` or `env <VARIABLE>`")
+	}
+	switch args[0] {
+	case "file":
+		h.SigningKey = &SigningKeySource{From: "file", Path: args[1]}
+	case "env":
+		h.SigningKey = &SigningKeySource{From: "env", Env: args[1]}
+	default:
+		return d.Errf("signing_key source %q is unknown: use file or env", args[0])
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalInject(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Errf("inject needs `header <name>` or `cookie <name>`")
+	}
+	switch args[0] {
+	case "header":
+		h.InjectHeader = args[1]
+	case "cookie":
+		h.InjectCookie = args[1]
+	default:
+		return d.Errf("inject %q is unknown: use header or cookie", args[0])
+	}
+	return nil
+}
+
+func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		c.URL = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	urlAsArg := c.URL != ""
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("redis %s is set more than once: keep one", sub)
+		}
+		seen[sub] = true
+		var err error
+		switch sub {
+		case "url":
+			if urlAsArg {
+				return d.Errf("redis url is given twice: keep one")
+			}
+			err = oneArg(d, &c.URL)
+		case "addrs":
+			c.Addrs = d.RemainingArgs()
+			if len(c.Addrs) == 0 {
+				return d.Errf("redis addrs needs at least one host:port")
+			}
+		case "master_name":
+			err = oneArg(d, &c.MasterName)
+		case "cluster":
+			err = flagArg(d, &c.Cluster)
+		case "username":
+			err = oneArg(d, &c.Username)
+		case "password":
+			err = oneArg(d, &c.Password)
+		case "db":
+			err = intArg(d, &c.DB)
+		case "tls":
+			err = flagArg(d, &c.TLS)
+		case "tls_ca_file":
+			err = oneArg(d, &c.TLSCAFile)
+		case "tls_insecure_skip_verify":
+			err = flagArg(d, &c.TLSInsecureSkipVerify)
+		case "key_prefix":
+			err = oneArg(d, &c.KeyPrefix)
+		case "dial_timeout":
+			err = durationArg(d, &c.DialTimeout)
+		case "read_timeout":
+			err = durationArg(d, &c.ReadTimeout)
+		case "write_timeout":
+			err = durationArg(d, &c.WriteTimeout)
+		case "pool_size":
+			err = intArg(d, &c.PoolSize)
+		default:
+			return d.Errf("unknown redis option %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.URL == "" && len(c.Addrs) == 0 {
+		return d.Errf("redis needs a URL (redis://host:6379/0) or addrs")
+	}
+	return nil
+}
+
+func (c *CookieConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("cookie takes a block: cookie { name <name> ... }")
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("cookie %s is set more than once: keep one", sub)
+		}
+		seen[sub] = true
+		var err error
+		switch sub {
+		case "name":
+			err = oneArg(d, &c.Name)
+		case "domain":
+			err = oneArg(d, &c.Domain)
+		case "path":
+			err = oneArg(d, &c.Path)
+		case "same_site":
+			err = oneArg(d, &c.SameSite)
+		case "forward_to_upstream":
+			err = flagArg(d, &c.ForwardToUpstream)
+		default:
+			return d.Errf("unknown cookie option %q", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s needs a value", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s takes one value, got more", name)
+	}
+	return nil
+}
+
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.Errf("%s takes no value", d.Val())
+	}
+	*dst = true
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s %q is not a duration: use e.g. 5m or 720h", name, s)
+	}
+	if v <= 0 {
+		return d.Errf("%s must be positive, got %s", name, s)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		return d.Errf("%s %q is not a non-negative number", name, s)
+	}
+	*dst = v
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

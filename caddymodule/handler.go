@@ -1,0 +1,329 @@
+// Package caddymodule is the Caddy glue of convex_auth: the
+// http.handlers.convex_auth module, its Caddyfile directive, its endpoints and
+// CLI commands. The logic lives in issuer/ and session/.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults for the options below.
+const (
+	DefaultApplicationID = issuer.DefaultAudience
+	DefaultSignInURL     = "/auth/signin"
+	DefaultAfterSignOut  = "/"
+	DefaultInjectHeader  = "X-Convex-Token"
+	DefaultInjectCookie  = "convex_jwt"
+	DefaultTokenReuse    = 5 * time.Second
+	// MaxTokenReuse stays under the 10 s that Convex's browser client
+	// subtracts from exp-iat when it schedules its refresh.
+	MaxTokenReuse = 9 * time.Second
+
+	// endpointPrefix is where the gateway's own endpoints live.
+	endpointPrefix = "/auth/"
+)
+
+// Handler is the convex_auth authentication gateway. It serves the issuer's
+// discovery and JWKS documents, finds the session behind the request's cookie,
+// injects a short-lived Convex JWT into the request it forwards, and guards
+// protected paths.
+type Handler struct {
+	// Issuer is the `iss` claim and the discovery document's `issuer`, used
+	// byte for byte. Required; an http(s) URL, usually the site's origin.
+	Issuer string `json:"issuer,omitempty"`
+
+	// ApplicationID is the `aud` claim, the applicationID in Convex's
+	// auth.config.ts. Default: "convex".
+	ApplicationID string `json:"application_id,omitempty"`
+
+	// SigningKey says where the PKCS#8 PEM private key comes from. Default:
+	// none, a key is generated on first start and kept in Caddy's storage.
+	SigningKey *SigningKeySource `json:"signing_key,omitempty"`
+
+	// Algorithm is RS256, EdDSA or ES256. Default: the one the key fits, and
+	// RS256 for a generated key.
+	Algorithm string `json:"algorithm,omitempty"`
+
+	// TokenTTL is the lifetime of a minted JWT. Default: 5m; minimum 30s.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// Subject is the `sub` format: "user" (the user ID) or "user_session"
+	// ("userId;sessionId"). Default: "user".
+	Subject string `json:"subject,omitempty"`
+
+	// Redis configures the shared session store. Default: none, an
+	// in-process store for development only.
+	Redis *RedisConfig `json:"redis,omitempty"`
+
+	// Cookie configures the session cookie. Default: see CookieConfig.
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+
+	// SessionTTL is a session's absolute lifetime. Default: 720h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// IdleTTL ends a session after this long unused. Default: 168h.
+	IdleTTL caddy.Duration `json:"idle_ttl,omitempty"`
+
+	// Protect lists path patterns (Caddy path-matcher syntax, e.g.
+	// "/loggedin*") that require a session. Default: none.
+	Protect []string `json:"protect,omitempty"`
+
+	// SignInURL is where a browser without a session is sent, with
+	// ?redirectTo=<path and query>. Default: "/auth/signin".
+	SignInURL string `json:"sign_in_url,omitempty"`
+
+	// AfterSignOut is where a browser goes after signing out. Default: "/".
+	AfterSignOut string `json:"after_sign_out,omitempty"`
+
+	// InjectHeader is the request header that carries the JWT upstream.
+	// Default: "X-Convex-Token".
+	InjectHeader string `json:"inject_header,omitempty"`
+
+	// InjectCookie is the request cookie that carries the JWT upstream.
+	// Default: "convex_jwt".
+	InjectCookie string `json:"inject_cookie,omitempty"`
+
+	// TokenReuse is how long after its iat a minted token may be reused for
+	// the same session. Default: 5s; at most 9s.
+	TokenReuse caddy.Duration `json:"token_reuse,omitempty"`
+
+	// TrustUpstreamSignIn lets the upstream sign a user in with a
+	// Convex-Auth-Sign-In response header and out with Convex-Auth-Sign-Out.
+	// Default: false.
+	TrustUpstreamSignIn bool `json:"trust_upstream_sign_in,omitempty"`
+
+	issuer      *issuer.Issuer
+	store       session.Store
+	storeKey    string
+	protect     caddyhttp.MatchPath
+	tokens      *tokenCache
+	logger      *zap.Logger
+	storeErrLog *rateLimitedLog
+	cookie      cookieSettings
+}
+
+// SigningKeySource names where the signing key's PEM comes from.
+type SigningKeySource struct {
+	// From is "file" or "env".
+	From string `json:"from,omitempty"`
+	// Path is the PEM file, when From is "file".
+	Path string `json:"path,omitempty"`
+	// Env is the environment variable holding the PEM, when From is "env".
+	// The one-line form with literal \n escapes is accepted.
+	Env string `json:"env,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.convex_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and builds the issuer, the store and the caches.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.storeErrLog = newRateLimitedLog(h.logger, storeErrorLogInterval)
+	if h.ApplicationID == "" {
+		h.ApplicationID = DefaultApplicationID
+	}
+	if h.TokenTTL == 0 {
+		h.TokenTTL = caddy.Duration(issuer.DefaultTokenTTL)
+	}
+	if h.Subject == "" {
+		h.Subject = string(issuer.SubjectUser)
+	}
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(session.DefaultSessionTTL)
+	}
+	if h.IdleTTL == 0 {
+		h.IdleTTL = caddy.Duration(session.DefaultIdleTTL)
+	}
+	if h.SignInURL == "" {
+		h.SignInURL = DefaultSignInURL
+	}
+	if h.AfterSignOut == "" {
+		h.AfterSignOut = DefaultAfterSignOut
+	}
+	if h.InjectHeader == "" {
+		h.InjectHeader = DefaultInjectHeader
+	}
+	if h.InjectCookie == "" {
+		h.InjectCookie = DefaultInjectCookie
+	}
+	if h.TokenReuse == 0 {
+		h.TokenReuse = caddy.Duration(DefaultTokenReuse)
+	}
+	if h.Cookie == nil {
+		h.Cookie = new(CookieConfig)
+	}
+	// Checks that must pass before any state is built; Validate repeats them.
+	if err := h.checkConfig(); err != nil {
+		return err
+	}
+	var err error
+	if h.cookie, err = h.Cookie.settings(); err != nil {
+		return err
+	}
+
+	h.protect = caddyhttp.MatchPath(h.Protect)
+	if err := h.protect.Provision(ctx); err != nil {
+		return fmt.Errorf("protect: %v", err)
+	}
+
+	key, err := h.loadSigningKey(ctx)
+	if err != nil {
+		return err
+	}
+	h.issuer, err = issuer.New(issuer.Config{
+		Issuer:   h.Issuer,
+		Audience: h.ApplicationID,
+		TokenTTL: time.Duration(h.TokenTTL),
+		Subject:  issuer.SubjectFormat(h.Subject),
+	}, key)
+	if err != nil {
+		return fmt.Errorf("convex_auth: %v", err)
+	}
+
+	pooled, poolKey, err := acquireStore(h.Redis, session.Options{
+		SessionTTL: time.Duration(h.SessionTTL),
+		IdleTTL:    time.Duration(h.IdleTTL),
+		// A session in use must be touched well before it could idle out.
+		TouchInterval: min(session.DefaultTouchInterval, time.Duration(h.IdleTTL)/2),
+	}, h.logger)
+	if err != nil {
+		return err
+	}
+	h.store, h.tokens, h.storeKey = pooled.Store, pooled.tokens, poolKey
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	return h.checkConfig()
+}
+
+// checkConfig holds every check that needs no state, each naming its option.
+func (h *Handler) checkConfig() error {
+	if h.Issuer == "" {
+		return errors.New("convex_auth: issuer is required: set it to the site's origin, e.g. issuer https://app.example.com")
+	}
+	u, err := url.Parse(h.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("convex_auth: issuer %q is not an http(s) URL without query or fragment: use e.g. https://app.example.com", h.Issuer)
+	}
+	if h.ApplicationID != "" && strings.TrimSpace(h.ApplicationID) != h.ApplicationID {
+		return fmt.Errorf("convex_auth: application_id %q has surrounding spaces: remove them", h.ApplicationID)
+	}
+	if h.Algorithm != "" {
+		if _, err := issuer.ParseAlgorithm(h.Algorithm); err != nil {
+			return fmt.Errorf("convex_auth: algorithm: %v", err)
+		}
+	}
+	if ttl := time.Duration(h.TokenTTL); ttl != 0 && ttl < issuer.MinTokenTTL {
+		return fmt.Errorf("convex_auth: token_ttl %s is under the %s minimum: Convex's browser client refreshes 10s before expiry, so use 5m or so", ttl, issuer.MinTokenTTL)
+	}
+	switch issuer.SubjectFormat(h.Subject) {
+	case "", issuer.SubjectUser, issuer.SubjectUserSession:
+	default:
+		return fmt.Errorf("convex_auth: subject %q is unknown: use user or user_session", h.Subject)
+	}
+	if src := h.SigningKey; src != nil {
+		switch {
+		case src.From == "file" && src.Path != "":
+		case src.From == "env" && src.Env != "":
+		default:
+			return errors.New("convex_auth: signing_key must be `file <path>` or `env <VARIABLE>`")
+		}
+	}
+	if h.SessionTTL < 0 || h.IdleTTL < 0 {
+		return errors.New("convex_auth: session_ttl and idle_ttl must be positive durations")
+	}
+	if r := time.Duration(h.TokenReuse); r < 0 || r > MaxTokenReuse {
+		return fmt.Errorf("convex_auth: token_reuse %s is out of range: use 0s to %s (Convex's client refreshes 10s before exp)", r, MaxTokenReuse)
+	}
+	if h.SignInURL != "" && !isLocalPath(h.SignInURL) && !isAbsoluteHTTPURL(h.SignInURL) {
+		return fmt.Errorf("convex_auth: sign_in_url %q must be a path starting with / or an http(s) URL", h.SignInURL)
+	}
+	if h.AfterSignOut != "" && !isLocalPath(h.AfterSignOut) && !isAbsoluteHTTPURL(h.AfterSignOut) {
+		return fmt.Errorf("convex_auth: after_sign_out %q must be a path starting with / or an http(s) URL", h.AfterSignOut)
+	}
+	if h.InjectHeader != "" && !validHeaderName(h.InjectHeader) {
+		return fmt.Errorf("convex_auth: inject header %q is not a valid header name", h.InjectHeader)
+	}
+	if h.InjectCookie != "" && !validCookieName(h.InjectCookie) {
+		return fmt.Errorf("convex_auth: inject cookie %q is not a valid cookie name", h.InjectCookie)
+	}
+	if h.Cookie != nil {
+		if _, err := h.Cookie.settings(); err != nil {
+			return err
+		}
+	}
+	if h.Redis != nil {
+		if _, err := h.Redis.sessionConfig(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cleanup releases the store (shared across config reloads).
+func (h *Handler) Cleanup() error {
+	if h.storeKey != "" {
+		return releaseStore(h.storeKey)
+	}
+	return nil
+}
+
+// ServeHTTP strips client copies of what the gateway injects, serves the
+// gateway's own endpoints, and otherwise authenticates the request and
+// passes it on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.stripClientCopies(r)
+
+	switch r.URL.Path {
+	case h.issuer.DiscoveryPath():
+		h.issuer.ServeDiscovery(w, r)
+		return nil
+	case h.issuer.JWKSPath():
+		h.issuer.ServeJWKS(w, r)
+		return nil
+	}
+	if strings.HasPrefix(r.URL.Path, endpointPrefix) {
+		if handled := h.serveEndpoint(w, r); handled {
+			return nil
+		}
+	}
+	return h.serveAuthenticated(w, r, next)
+}
+
+// storeContext bounds one store call made while serving a request.
+func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), storeCallTimeout)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+const (
+	// storeCallTimeout bounds each store call made while serving a request.
+	storeCallTimeout = 2 * time.Second
+	// storeErrorLogInterval is how often an unreachable store is logged.
+	storeErrorLogInterval = 10 * time.Second
+)
+
+// RedisConfig is the shared session store. Give URL for a standalone server,
+// or Addrs with MasterName (Sentinel) or Cluster.
+type RedisConfig struct {
+	// URL is redis://[user:password@]host:port/db or rediss:// for TLS.
+	URL string `json:"url,omitempty"`
+	// Addrs are host:port seeds for Sentinel or Cluster.
+	Addrs []string `json:"addrs,omitempty"`
+	// MasterName selects Sentinel. Default: none.
+	MasterName string `json:"master_name,omitempty"`
+	// Cluster selects Redis Cluster. Default: false.
+	Cluster bool `json:"cluster,omitempty"`
+	// Username and Password authenticate. Default: none.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// DB is the database number (not on Cluster). Default: 0.
+	DB int `json:"db,omitempty"`
+	// TLS enables TLS. Default: false, or true for rediss:// URLs.
+	TLS bool `json:"tls,omitempty"`
+	// TLSCAFile is a PEM bundle of CAs to trust. Default: system roots.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
+	// TLSInsecureSkipVerify disables certificate checks. Default: false.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// KeyPrefix starts every key. Default: "convex_auth:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+	// DialTimeout, ReadTimeout, WriteTimeout. Defaults: 2s, 1s, 1s.
+	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
+	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	// PoolSize is connections per node. Default: 10 per CPU.
+	PoolSize int `json:"pool_size,omitempty"`
+}
+
+func (c *RedisConfig) sessionConfig() (session.RedisConfig, error) {
+	rc := session.RedisConfig{
+		URL:                   c.URL,
+		Addrs:                 c.Addrs,
+		MasterName:            c.MasterName,
+		Cluster:               c.Cluster,
+		Username:              c.Username,
+		Password:              c.Password,
+		DB:                    c.DB,
+		TLS:                   c.TLS,
+		TLSCAFile:             c.TLSCAFile,
+		TLSInsecureSkipVerify: c.TLSInsecureSkipVerify,
+		KeyPrefix:             c.KeyPrefix,
+		DialTimeout:           time.Duration(c.DialTimeout),
+		ReadTimeout:           time.Duration(c.ReadTimeout),
+		WriteTimeout:          time.Duration(c.WriteTimeout),
+		PoolSize:              c.PoolSize,
+	}
+	if err := rc.Validate(); err != nil {
+		return rc, fmt.Errorf("convex_auth: redis: %v", err)
+	}
+	return rc, nil
+}
+
+// stores holds the session stores across config reloads, so a reload keeps
+// the Redis connections, the local cache and the in-process store's sessions.
+var stores = caddy.NewUsagePool()
+
+// pooledStore pairs a store with the token cache that its revocations
+// clear, so both outlive a reload together.
+type pooledStore struct {
+	session.Store
+	tokens *tokenCache
+}
+
+func (p pooledStore) Destruct() error { return p.Store.Close() }
+
+func newPooledStore(st session.Store) pooledStore {
+	p := pooledStore{Store: st, tokens: newTokenCache(defaultTokenCacheSize)}
+	st.OnRevoke(p.tokens.drop)
+	// Revocations may have been missed while pub/sub was down.
+	st.OnRevokeAll(p.tokens.dropAll)
+	return p
+}
+
+func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (pooledStore, string, error) {
+	keyParts := struct {
+		Redis               *RedisConfig
+		SessionTTL, IdleTTL time.Duration
+	}{rc, opts.SessionTTL, opts.IdleTTL}
+	raw, err := json.Marshal(keyParts)
+	if err != nil {
+		return pooledStore{}, "", err
+	}
+	key := string(raw)
+	if err := opts.Validate(); err != nil {
+		return pooledStore{}, "", fmt.Errorf("convex_auth: %v", err)
+	}
+	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		if rc == nil {
+			logger.Warn("no redis configured: sessions live in this process only and end when it exits; for development only, set `redis` for production")
+			return newPooledStore(session.NewMemoryStore(opts)), nil
+		}
+		sc, err := rc.sessionConfig()
+		if err != nil {
+			return nil, err
+		}
+		st, err := session.NewRedisStore(sc, opts)
+		if err != nil {
+			return nil, fmt.Errorf("convex_auth: redis: %v", err)
+		}
+		return newPooledStore(st), nil
+	})
+	if err != nil {
+		return pooledStore{}, "", err
+	}
+	if loaded {
+		logger.Debug("reusing session store from previous config")
+	}
+	return val.(pooledStore), key, nil
+}
+
+func releaseStore(key string) error {
+	_, err := stores.Delete(key)
+	return err
+}

@@ -1,0 +1,181 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// maxUpstreamSubjectLen bounds the user ID an upstream may assert.
+const maxUpstreamSubjectLen = 256
+
+// upstreamSignIn is the JSON of a Convex-Auth-Sign-In response header.
+type upstreamSignIn struct {
+	Sub           string `json:"sub"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+	Picture       string `json:"picture,omitempty"`
+}
+
+func parseUpstreamSignIn(v string) (upstreamSignIn, error) {
+	var in upstreamSignIn
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, errors.New("it is not a JSON object with sub and optional email, email_verified, name, picture")
+	}
+	if dec.More() {
+		return in, errors.New("it holds more than one JSON value")
+	}
+	if strings.TrimSpace(in.Sub) == "" || len(in.Sub) > maxUpstreamSubjectLen || strings.ContainsAny(in.Sub, ";\x00") {
+		return in, errors.New("its sub must be a non-empty user ID of at most 256 characters without ';'")
+	}
+	return in, nil
+}
+
+// upstreamResponse watches the response for the sign-in and sign-out
+// headers, acts on them when trusted, and never lets them reach the client.
+type upstreamResponse struct {
+	*caddyhttp.ResponseWriterWrapper
+	h           *Handler
+	r           *http.Request
+	cs          requestCookie
+	cookieToken string
+	sess        *session.Session
+	wroteHeader bool
+	replaced    bool // the upstream's response was replaced by an error
+}
+
+func (h *Handler) wrapUpstreamResponse(w http.ResponseWriter, r *http.Request, cs requestCookie, cookieToken string, sess *session.Session) http.ResponseWriter {
+	return &upstreamResponse{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		h:                     h, r: r, cs: cs, cookieToken: cookieToken, sess: sess,
+	}
+}
+
+func (u *upstreamResponse) WriteHeader(status int) {
+	if u.wroteHeader {
+		return
+	}
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		u.ResponseWriterWrapper.WriteHeader(status)
+		return
+	}
+	u.wroteHeader = true
+	hdr := u.ResponseWriter.Header()
+	signIn, signOut := hdr.Get(headerUpstreamSignIn), hdr.Get(headerUpstreamSignOut)
+	hdr.Del(headerUpstreamSignIn)
+	hdr.Del(headerUpstreamSignOut)
+	if u.h.TrustUpstreamSignIn && (signIn != "" || signOut != "") {
+		if err := u.apply(signIn, signOut); err != nil {
+			u.replaced = true
+			for k := range hdr {
+				delete(hdr, k)
+			}
+			writeJSONError(u.ResponseWriter, err.status, err.code, err.message)
+			return
+		}
+	}
+	u.ResponseWriterWrapper.WriteHeader(status)
+}
+
+type upstreamError struct {
+	status        int
+	code, message string
+}
+
+// apply signs the user in or out as the upstream asked. A sign-in always
+// replaces the current session, so a session ID never survives a sign-in.
+func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.r.Context()), storeCallTimeout)
+	defer cancel()
+	if signOut != "" || signIn != "" {
+		if u.sess != nil {
+			if err := u.h.store.Delete(ctx, u.cookieToken); err != nil {
+				u.h.storeErrLog.warn("upstream sign-out could not reach the session store", err)
+				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
+			}
+			u.h.tokens.drop(u.sess.ID)
+		}
+		http.SetCookie(u.ResponseWriter, u.cs.clear())
+	}
+	if signIn == "" {
+		return nil
+	}
+	in, err := parseUpstreamSignIn(signIn)
+	if err != nil {
+		u.h.logger.Error("upstream sent a malformed "+headerUpstreamSignIn+" header", zap.String("reason", err.Error()))
+		return &upstreamError{http.StatusBadGateway, "bad_upstream_sign_in", "the app's sign-in could not be completed: the gateway got a malformed " + headerUpstreamSignIn + " header"}
+	}
+	token, sess, err := u.h.store.Create(ctx, session.NewSession{
+		UserID:   in.Sub,
+		Provider: "upstream",
+		Profile:  session.Profile{Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, Picture: in.Picture},
+	})
+	if err != nil {
+		u.h.storeErrLog.warn("upstream sign-in could not reach the session store", err)
+		return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
+	}
+	// Replace the clearing cookie set above with the new session's.
+	hdr := u.ResponseWriter.Header()
+	cookies := hdr.Values("Set-Cookie")
+	hdr.Del("Set-Cookie")
+	prefix := u.cs.name + "="
+	for _, c := range cookies {
+		if !strings.HasPrefix(c, prefix) {
+			hdr.Add("Set-Cookie", c)
+		}
+	}
+	http.SetCookie(u.ResponseWriter, u.cs.set(token, sess.ExpiresAt))
+	u.h.logger.Info("signed in by upstream", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID))
+	return nil
+}
+
+func (u *upstreamResponse) Write(p []byte) (int, error) {
+	if !u.wroteHeader {
+		u.WriteHeader(http.StatusOK)
+	}
+	if u.replaced {
+		return len(p), nil
+	}
+	return u.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom must not bypass WriteHeader, as the embedded wrapper's would.
+func (u *upstreamResponse) ReadFrom(r io.Reader) (int64, error) {
+	if !u.wroteHeader {
+		u.WriteHeader(http.StatusOK)
+	}
+	if u.replaced {
+		return io.Copy(io.Discard, r)
+	}
+	return u.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError keeps flushes from sending the headers before WriteHeader saw them.
+func (u *upstreamResponse) FlushError() error {
+	if !u.wroteHeader {
+		u.WriteHeader(http.StatusOK)
+	}
+	if u.replaced {
+		return nil
+	}
+	return http.NewResponseController(u.ResponseWriter).Flush()
+}
+
+// Interface guards; http.ResponseController finds FlushError, and Hijack
+// through Unwrap.
+var (
+	_ io.ReaderFrom                             = (*upstreamResponse)(nil)
+	_ interface{ FlushError() error }           = (*upstreamResponse)(nil)
+	_ interface{ Unwrap() http.ResponseWriter } = (*upstreamResponse)(nil)
+)
