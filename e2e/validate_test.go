@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidateNamesBadOption runs `caddy validate` on bad configs: each must
+// fail and name the option at fault.
+func TestValidateNamesBadOption(t *testing.T) {
+	bin := caddyBin(t)
+	dir := t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edKey := filepath.Join(dir, "ed25519.pem")
+	if err := os.WriteFile(edKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, block, want string
+	}{
+		{"missing issuer", "application_id convex", "issuer is required"},
+		{"issuer not a URL", "issuer app.example.com", `issuer "app.example.com" is not an http(s) URL`},
+		{"unreadable key", "issuer https://app.example.com\nsigning_key file " + filepath.Join(dir, "missing.pem"), "signing_key file " + filepath.Join(dir, "missing.pem") + " cannot be read"},
+		{"unset key variable", "issuer https://app.example.com\nsigning_key env CONVEX_AUTH_TEST_UNSET_KEY", "signing_key env CONVEX_AUTH_TEST_UNSET_KEY is not set"},
+		{"key and algorithm mismatch", "issuer https://app.example.com\nsigning_key file " + edKey + "\nalgorithm RS256", "signing_key file " + edKey},
+		{"short token_ttl", "issuer https://app.example.com\ntoken_ttl 10s", "token_ttl 10s is under the 30s minimum"},
+		{"unknown subdirective", "issuer https://app.example.com\nprotekt /x", `unknown subdirective "protekt"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "Caddyfile")
+			config := "{\n\tadmin off\n}\nhttp://localhost:1 {\n\tconvex_auth {\n" + tt.block + "\n\t}\n\trespond ok\n}\n"
+			if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "validate", "--config", file, "--adapter", "caddyfile")
+			cmd.Env = isolatedEnv(t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("caddy validate accepted the config:\n%s", out)
+			}
+			// Caddy logs JSON, so quotes in the message come escaped.
+			if !strings.Contains(strings.ReplaceAll(string(out), `\"`, `"`), tt.want) {
+				t.Fatalf("caddy validate output does not name the problem %q:\n%s", tt.want, out)
+			}
+		})
+	}
+	t.Run("good config", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "Caddyfile")
+		config := "{\n\tadmin off\n}\nhttp://localhost:1 {\n\tconvex_auth {\n\t\tissuer https://app.example.com\n\t\tsigning_key file " + edKey + "\n\t}\n\trespond ok\n}\n"
+		if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "validate", "--config", file, "--adapter", "caddyfile")
+		cmd.Env = isolatedEnv(t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid configuration") {
+			t.Fatalf("caddy validate: %v\n%s", err, out)
+		}
+	})
+}
