@@ -225,8 +225,9 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(reply) != "+PONG" {
-		return fmt.Errorf("unexpected PING reply %q", strings.TrimSpace(reply))
+	// A server started with --requirepass answers NOAUTH: it is up.
+	if r := strings.TrimSpace(reply); r != "+PONG" && !strings.HasPrefix(r, "-NOAUTH") {
+		return fmt.Errorf("unexpected PING reply %q", r)
 	}
 	return nil
 }
