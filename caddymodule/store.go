@@ -29,7 +29,8 @@ type RedisConfig struct {
 	MasterName string `json:"master_name,omitempty"`
 	// Cluster selects Redis Cluster. Default: false.
 	Cluster bool `json:"cluster,omitempty"`
-	// Username and Password authenticate. Default: none.
+	// Username and Password authenticate; they and URL may use {env.*}
+	// placeholders. Default: none.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	// DB is the database number (not on Cluster). Default: 0.
@@ -51,13 +52,15 @@ type RedisConfig struct {
 }
 
 func (c *RedisConfig) sessionConfig() (session.RedisConfig, error) {
+	// {env.*} placeholders keep credentials out of the JSON config.
+	repl := caddy.NewReplacer()
 	rc := session.RedisConfig{
-		URL:                   c.URL,
+		URL:                   repl.ReplaceKnown(c.URL, ""),
 		Addrs:                 c.Addrs,
 		MasterName:            c.MasterName,
 		Cluster:               c.Cluster,
-		Username:              c.Username,
-		Password:              c.Password,
+		Username:              repl.ReplaceKnown(c.Username, ""),
+		Password:              repl.ReplaceKnown(c.Password, ""),
 		DB:                    c.DB,
 		TLS:                   c.TLS,
 		TLSCAFile:             c.TLSCAFile,
