@@ -2,8 +2,14 @@
 #
 #   make caddy   build the binary xcaddy.toml describes (./caddy), only when out of date
 #   make run     build, then run it with Caddyfile.example
-#   make test    build once, then run every Go test (the e2e tests use the binary)
+#   make test    build once, then run every Go test (the e2e tests use the binary),
+#                then the Node tests
+#   make test-go     only the Go tests
+#   make test-node   only the Node tests: Convex conformance (conformance/, seconds)
+#                    and the Next.js example (examples/nextjs/, next build: a minute or two)
+#   make test-fuzz   each fuzz target for FUZZTIME (default 10s)
 #   make bench   run the benchmarks
+#   make bench-load  build, then run the load benchmark against plain reverse_proxy (bench/)
 #   make clean   remove the binary
 
 GO ?= go
@@ -15,12 +21,12 @@ CADDY_BIN := $(or $(shell $(GO) run ./cmd/buildcaddy -print-output 2>/dev/null),
 
 # Files compiled into the binary: each package's Go files and embedded files.
 # Tests are left out so that editing a test does not trigger a multi-minute
-# Caddy rebuild.
-CADDY_SOURCES := $(shell $(GO) list -e -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .EmbedFiles}}{{$$d}}/{{.}} {{end}}' ./... 2>/dev/null)
+# Caddy rebuild. The load benchmark (bench/) is not compiled into Caddy.
+CADDY_SOURCES := $(filter-out $(CURDIR)/bench/%,$(shell $(GO) list -e -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .EmbedFiles}}{{$$d}}/{{.}} {{end}}' ./... 2>/dev/null))
 
 BENCH_PACKAGES := ./issuer ./session ./caddymodule
 
-.PHONY: caddy run test bench clean
+.PHONY: caddy run test test-fuzz test-go test-node test-conformance test-nextjs bench bench-load clean
 
 caddy: $(CADDY_BIN)
 
@@ -30,11 +36,46 @@ $(CADDY_BIN): $(CADDY_SOURCES) go.mod go.sum xcaddy.toml
 run: caddy
 	$(CADDY_BIN) run --config Caddyfile.example --adapter caddyfile
 
-test: caddy
+test: test-go
+	@$(MAKE) --no-print-directory test-node
+	@$(MAKE) --no-print-directory test-fuzz
+
+# Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./caddymodule:FuzzCookieHeader ./caddymodule:FuzzStripClientCopies \
+	./caddymodule:FuzzUpstreamSignIn ./caddymodule:FuzzCaddyfile ./signin:FuzzRedirectTo
+
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
+# The browser test (e2e/browser_test.go) runs Node with playwright-core; the
+# rotation test (e2e/rotation_test.go) runs conformance/'s jose.
+test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json
 	CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) $(GO) test -race -count=1 ./...
+
+# Each Node package is installed from its lock file (npm ci) when the lock
+# file is newer than the install.
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
+
+test-node: test-conformance test-nextjs
+
+test-conformance: caddy conformance/node_modules/.package-lock.json
+	cd conformance && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) node --test
+
+test-nextjs: caddy examples/nextjs/node_modules/.package-lock.json
+	cd examples/nextjs && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) NEXT_TELEMETRY_DISABLED=1 node --test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PACKAGES)
+
+# BENCH_FLAGS passes options to the load benchmark, e.g.
+# make bench-load BENCH_FLAGS='-duration 30s -flood 200000'
+bench-load: caddy
+	$(GO) run ./bench -caddy $(CADDY_BIN) $(BENCH_FLAGS)
 
 clean:
 	rm -f $(CADDY_BIN)

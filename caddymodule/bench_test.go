@@ -19,7 +19,7 @@ import (
 
 // benchHandler provisions a handler outside Caddy's config loading, with a
 // key file (Caddy's storage needs a running config) and the given store.
-func benchHandler(b *testing.B, alg issuer.Algorithm, redis *RedisConfig) *Handler {
+func benchHandler(b testing.TB, alg issuer.Algorithm, redis *RedisConfig) *Handler {
 	b.Helper()
 	key, err := issuer.GenerateKey(alg)
 	if err != nil {
@@ -48,7 +48,7 @@ func benchHandler(b *testing.B, alg issuer.Algorithm, redis *RedisConfig) *Handl
 	return h
 }
 
-func benchSession(b *testing.B, st session.Store) string {
+func benchSession(b testing.TB, st session.Store) string {
 	b.Helper()
 	token, _, err := st.Create(context.Background(), session.NewSession{
 		UserID: "user_bench", Provider: "bench",

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -29,6 +30,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    application_id  <id>
 //	    signing_key     file <path> | env <VARIABLE>
 //	    algorithm       RS256|EdDSA|ES256
+//	    key_rotation    <duration>
+//	    key_publish_lead <duration>
 //	    token_ttl       <duration>
 //	    token_reuse     <duration>
 //	    subject         user|user_session
@@ -63,8 +66,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    sign_in_url     <path or url>
 //	    after_sign_out  <path or url>
 //	    inject header   <name>
-//	    inject cookie   <name>
+//	    inject cookie   <name>|better-auth|convex-auth
 //	    trust_upstream_sign_in
+//	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go
+//	    after_sign_in   <path or url>
+//	    link_by_email
+//	    redirect_origins <origin...>
+//	    sign_in_template <file>
 //	}
 //
 // Unknown and repeated subdirectives are errors.
@@ -91,6 +99,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			key = "inject " + d.Val()
 			d.Prev()
 		}
+		if sub == "provider" {
+			key = fmt.Sprint("provider #", len(h.Providers)) // unmarshalProvider checks names
+		}
 		if err := once(key); err != nil {
 			return err
 		}
@@ -112,6 +123,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.TokenTTL)
 		case "token_reuse":
 			err = durationArg(d, &h.TokenReuse)
+		case "key_rotation":
+			err = durationArg(d, &h.KeyRotation)
+		case "key_publish_lead":
+			err = durationArg(d, &h.KeyPublishLead)
 		case "session_ttl":
 			err = durationArg(d, &h.SessionTTL)
 		case "idle_ttl":
@@ -136,6 +151,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cookie":
 			h.Cookie = new(CookieConfig)
 			err = h.Cookie.unmarshalCaddyfile(d)
+		case "provider":
+			err = h.unmarshalProvider(d)
+		case "after_sign_in", "link_by_email", "redirect_origins", "sign_in_template":
+			err = h.unmarshalSignInOption(d)
 		default:
 			return d.Errf("unknown subdirective %q in convex_auth", sub)
 		}

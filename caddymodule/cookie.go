@@ -167,9 +167,14 @@ func removeCookies(r *http.Request, name string) {
 	if !found {
 		return
 	}
-	kept := make([]string, 0, 8)
+	// One pass into one buffer: this runs on most requests (the session
+	// cookie is removed before the request goes upstream).
+	var kept strings.Builder
+	kept.Grow(len(lines[0]))
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
 			part = strings.TrimSpace(part)
 			if part == "" {
 				continue
@@ -178,26 +183,37 @@ func removeCookies(r *http.Request, name string) {
 			if strings.EqualFold(strings.TrimSpace(k), name) {
 				continue
 			}
-			kept = append(kept, part)
+			if kept.Len() > 0 {
+				kept.WriteString("; ")
+			}
+			kept.WriteString(part)
 		}
 	}
-	if len(kept) == 0 {
+	if kept.Len() == 0 {
 		delete(r.Header, "Cookie")
 		return
 	}
-	r.Header["Cookie"] = []string{strings.Join(kept, "; ")}
+	r.Header["Cookie"] = []string{kept.String()}
 }
 
 // addCookie appends name=value to the request's cookies as one Cookie line,
 // as RFC 6265 has user agents send them.
 func addCookie(r *http.Request, name, value string) {
-	pair := name + "=" + value
 	lines := r.Header["Cookie"]
-	if len(lines) == 0 {
-		r.Header["Cookie"] = []string{pair}
-		return
+	n := len(name) + 1 + len(value)
+	for _, line := range lines {
+		n += len(line) + len("; ")
 	}
-	r.Header["Cookie"] = []string{strings.Join(lines, "; ") + "; " + pair}
+	var b strings.Builder
+	b.Grow(n)
+	for _, line := range lines {
+		b.WriteString(line)
+		b.WriteString("; ")
+	}
+	b.WriteString(name)
+	b.WriteByte('=')
+	b.WriteString(value)
+	r.Header["Cookie"] = []string{b.String()}
 }
 
 func containsFold(s, sub string) bool {

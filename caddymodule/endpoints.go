@@ -32,7 +32,8 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 	case pathToken:
 		h.serveToken(w, r)
 	default:
-		return false
+		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>
+		return h.serveSignIn(w, r)
 	}
 	return true
 }
@@ -47,7 +48,9 @@ func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request, cs requ
 	}
 	ctx, cancel := storeContext(r)
 	defer cancel()
+	start := time.Now()
 	sess, err = h.store.Lookup(ctx, token)
+	observeStore(storeOpLookup, start, err)
 	if errors.Is(err, session.ErrNotFound) {
 		http.SetCookie(w, cs.clear())
 		return "", nil, nil
@@ -85,10 +88,13 @@ func (h *Handler) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	if sess != nil {
 		ctx, cancel := storeContext(r)
 		defer cancel()
+		start := time.Now()
 		if r.Form.Get("all") == "1" {
 			_, err = h.store.DeleteUser(ctx, sess.UserID, "")
+			observeStore(storeOpDeleteUser, start, err)
 		} else {
 			err = h.store.Delete(ctx, token)
+			observeStore(storeOpDelete, start, err)
 		}
 		if err != nil {
 			h.storeErrLog.warn("sign-out could not reach the session store", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 func init() {
@@ -61,6 +62,18 @@ type Handler struct {
 	// RS256 for a generated key.
 	Algorithm string `json:"algorithm,omitempty"`
 
+	// KeyRotation is how long each generated key signs before the next one
+	// takes over (generated keys only; with signing_key it is an error).
+	// Default: 0, rotation only on `caddy convex-auth rotate-key`. At least
+	// key_publish_lead.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+
+	// KeyPublishLead is how long the next generated key is published in the
+	// JWKS before it signs, so verifiers caching the JWKS know it first.
+	// Default: 1m; minimum 30s (the JWKS's max-age plus
+	// stale-while-revalidate).
+	KeyPublishLead caddy.Duration `json:"key_publish_lead,omitempty"`
+
 	// TokenTTL is the lifetime of a minted JWT. Default: 5m; minimum 30s.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 
@@ -96,7 +109,10 @@ type Handler struct {
 	// Default: "X-Convex-Token".
 	InjectHeader string `json:"inject_header,omitempty"`
 
-	// InjectCookie is the request cookie that carries the JWT upstream.
+	// InjectCookie is the request cookie that carries the JWT upstream: a
+	// cookie name, or the preset "better-auth" (better-auth.convex_jwt,
+	// __Secure- prefixed on secure requests) or "convex-auth"
+	// (__convexAuthJWT, __Host- prefixed unless the host is localhost).
 	// Default: "convex_jwt".
 	InjectCookie string `json:"inject_cookie,omitempty"`
 
@@ -109,14 +125,24 @@ type Handler struct {
 	// Default: false.
 	TrustUpstreamSignIn bool `json:"trust_upstream_sign_in,omitempty"`
 
-	issuer      *issuer.Issuer
-	store       session.Store
-	storeKey    string
-	protect     caddyhttp.MatchPath
-	tokens      *tokenCache
-	logger      *zap.Logger
-	storeErrLog *rateLimitedLog
-	cookie      cookieSettings
+	// SignInOptions are the gateway's own sign-in: providers,
+	// after_sign_in, link_by_email, redirect_origins, sign_in_template
+	// (signin.go).
+	SignInOptions
+
+	signIn       *signin.Service
+	issuer       *issuer.Issuer
+	store        session.Store
+	storeKey     string
+	protect      caddyhttp.MatchPath
+	tokens       *tokenCache
+	logger       *zap.Logger
+	storeErrLog  *rateLimitedLog
+	cookie       cookieSettings
+	injectCookie injectCookie
+	keyring      *issuer.Keyring // generated keys, loaded in Provision
+	rotator      *keyRotator     // keeps the issuer on the stored keyring
+	rotatorKey   string
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -141,6 +167,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and builds the issuer, the store and the caches.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx, h.providerNames()); err != nil {
+		return fmt.Errorf("convex_auth: registering metrics: %v", err)
+	}
 	h.storeErrLog = newRateLimitedLog(h.logger, storeErrorLogInterval)
 	if h.ApplicationID == "" {
 		h.ApplicationID = DefaultApplicationID
@@ -169,6 +198,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.InjectCookie == "" {
 		h.InjectCookie = DefaultInjectCookie
 	}
+	h.injectCookie = resolveInjectCookie(h.InjectCookie)
 	if h.TokenReuse == 0 {
 		h.TokenReuse = caddy.Duration(DefaultTokenReuse)
 	}
@@ -202,6 +232,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("convex_auth: %v", err)
 	}
+	if err := h.provisionKeyring(ctx); err != nil {
+		return err
+	}
 
 	pooled, poolKey, err := acquireStore(h.Redis, session.Options{
 		SessionTTL: time.Duration(h.SessionTTL),
@@ -213,7 +246,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store, h.tokens, h.storeKey = pooled.Store, pooled.tokens, poolKey
-	return nil
+	return h.provisionSignIn()
 }
 
 // Validate checks the configuration.
@@ -282,11 +315,17 @@ func (h *Handler) checkConfig() error {
 			return err
 		}
 	}
-	return nil
+	if err := h.checkKeyRotation(); err != nil {
+		return err
+	}
+	return h.checkSignIn()
 }
 
-// Cleanup releases the store (shared across config reloads).
+// Cleanup releases the store and the key poller (shared across config reloads).
 func (h *Handler) Cleanup() error {
+	if err := h.releaseKeyRotator(); err != nil {
+		h.logger.Warn("stopping the signing key poller", zap.Error(err))
+	}
 	if h.storeKey != "" {
 		return releaseStore(h.storeKey)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
@@ -41,11 +42,15 @@ func (h *Handler) loadSigningKey(ctx caddy.Context) (*issuer.Key, error) {
 		}
 		return key, nil
 	}
-	key, err := issuer.LoadOrGenerateKey(ctx, certmagicKeyStorage{ctx.Storage()}, generatedKeyName(h.Issuer, alg), alg)
+	// A keyring, so that rotation (key_rotation, caddy convex-auth
+	// rotate-key) can publish the next key before it signs. A key stored by
+	// earlier versions under generatedKeyName becomes its first key.
+	kr, err := issuer.LoadOrCreateKeyring(ctx, certmagicKeyStorage{ctx.Storage()}, keyringName(h.Issuer, alg), generatedKeyName(h.Issuer, alg), alg, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("convex_auth: generated signing key in Caddy's storage: %v", err)
 	}
-	return key, nil
+	h.keyring = kr
+	return kr.Current, nil
 }
 
 func (s *SigningKeySource) describe() string {
@@ -55,17 +60,32 @@ func (s *SigningKeySource) describe() string {
 	return "file " + s.Path
 }
 
-// generatedKeyName is the storage key of the generated signing key: one per
-// issuer and algorithm, so sites do not share keys by accident.
+// generatedKeyName is where versions before the keyring kept the generated
+// signing key: one per issuer and algorithm, so sites do not share keys by
+// accident. A keyring adopts the key found there.
 func generatedKeyName(iss string, alg issuer.Algorithm) string {
+	return generatedKeysDir(iss) + "/signing_key_" + string(defaultedAlgorithm(alg)) + ".pem"
+}
+
+// keyringName is the storage key of the generated keys' keyring (current,
+// next and retired keys): one per issuer and algorithm.
+func keyringName(iss string, alg issuer.Algorithm) string {
+	return generatedKeysDir(iss) + "/keyring_" + string(defaultedAlgorithm(alg)) + ".json"
+}
+
+func defaultedAlgorithm(alg issuer.Algorithm) issuer.Algorithm {
 	if alg == "" {
-		alg = issuer.RS256
+		return issuer.DefaultAlgorithm
 	}
+	return alg
+}
+
+func generatedKeysDir(iss string) string {
 	site := "default"
 	if u, err := url.Parse(iss); err == nil && u.Host != "" {
 		site = certmagic.StorageKeys.Safe(u.Host + strings.ReplaceAll(strings.TrimSuffix(u.Path, "/"), "/", "_"))
 	}
-	return "convex_auth/" + site + "/signing_key_" + string(alg) + ".pem"
+	return "convex_auth/" + site
 }
 
 // certmagicKeyStorage keeps generated keys in Caddy's storage, which every

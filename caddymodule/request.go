@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -36,8 +37,10 @@ func (h *Handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	storeDown := false
 	if hasCookie {
 		ctx, cancel := storeContext(r)
+		start := time.Now()
 		s, err := h.store.Lookup(ctx, cookieToken)
 		cancel()
+		observeStore(storeOpLookup, start, err)
 		switch {
 		case err == nil:
 			sess = s
@@ -53,11 +56,17 @@ func (h *Handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	if sess == nil {
 		if protected {
 			if storeDown {
+				countRequest(outcomeStoreError)
 				writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
 				return nil
 			}
 			h.refuseAnonymous(w, r)
 			return nil
+		}
+		if storeDown {
+			countRequest(outcomeStoreError)
+		} else {
+			countRequest(outcomeAnonymous)
 		}
 		return next.ServeHTTP(h.wrapUpstreamResponse(w, r, cs, "", nil), r)
 	}
@@ -65,6 +74,7 @@ func (h *Handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	tok, err := h.tokenFor(sess, time.Now())
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
+		countRequest(outcomeTokenError)
 		if protected {
 			writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
 			return nil
@@ -72,22 +82,50 @@ func (h *Handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		return next.ServeHTTP(h.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
 	}
 	r.Header.Set(h.InjectHeader, tok.token)
-	addCookie(r, h.InjectCookie, tok.token)
+	addCookie(r, h.injectCookie.nameFor(r), tok.token)
 	setUserPlaceholders(r, sess)
+	countRequest(outcomeAuthenticated)
 	return next.ServeHTTP(h.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
 }
 
 // tokenFor reuses the session's token while it is fresh, else mints one.
+// Concurrent misses for one session share one mint.
 func (h *Handler) tokenFor(sess *session.Session, now time.Time) (cachedToken, error) {
-	if t, ok := h.tokens.get(sess.ID, h.issuer, now, time.Duration(h.TokenReuse)); ok {
+	reuse := time.Duration(h.TokenReuse)
+	if t, ok := h.tokens.get(sess.ID, h.issuer, now, reuse); ok {
+		countTokenReused()
 		return t, nil
 	}
-	t, err := h.mint(sess)
+	ran := false // this call ran the mint rather than sharing another's
+	v, err, _ := h.tokens.minting.Do(sess.ID, func() (any, error) {
+		ran = true
+		// A mint that finished just before this one started has left a
+		// fresh token.
+		if t, ok := h.tokens.get(sess.ID, h.issuer, time.Now(), reuse); ok {
+			countTokenReused()
+			return t, nil
+		}
+		h.tokens.mints.Add(1)
+		t, err := h.mint(sess)
+		if err != nil {
+			return nil, err
+		}
+		h.tokens.put(sess.ID, t)
+		return t, nil
+	})
 	if err != nil {
-		return t, err
+		return cachedToken{}, err
 	}
-	h.tokens.put(sess.ID, t)
-	return t, nil
+	if t := v.(cachedToken); t.minter == h.issuer {
+		if !ran {
+			countTokenReused()
+		}
+		return t, nil
+	}
+	// Handlers with different issuers share the cache (one per store); a
+	// token another one minted is not this one's to serve.
+	h.tokens.mints.Add(1)
+	return h.mint(sess)
 }
 
 // mint always signs a new token for the session.
@@ -105,6 +143,7 @@ func (h *Handler) mint(sess *session.Session) (cachedToken, error) {
 	if err != nil {
 		return cachedToken{}, err
 	}
+	countTokenMinted()
 	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, minter: signer, keyID: keyID}, nil
 }
 
@@ -121,10 +160,12 @@ func (h *Handler) isProtected(r *http.Request) bool {
 // gets 401.
 func (h *Handler) refuseAnonymous(w http.ResponseWriter, r *http.Request) {
 	if isNavigation(r) {
+		countRequest(outcomeRedirected)
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, withRedirectTo(h.SignInURL, r.URL.RequestURI()), http.StatusFound)
 		return
 	}
+	countRequest(outcomeRejected)
 	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "this path needs a signed-in session: sign in at "+h.SignInURL)
 }
 
@@ -151,14 +192,46 @@ func withRedirectTo(target, back string) string {
 // injected header in any case or -/_ spelling, the injected cookie, and the
 // upstream sign-in headers.
 func (h *Handler) stripClientCopies(r *http.Request) {
-	want := normalizeHeaderName(h.InjectHeader)
 	for name := range r.Header {
-		switch normalizeHeaderName(name) {
-		case want, "convex-auth-sign-in", "convex-auth-sign-out":
+		if sameHeaderName(name, h.InjectHeader) || sameHeaderName(name, headerUpstreamSignIn) || sameHeaderName(name, headerUpstreamSignOut) {
 			delete(r.Header, name)
 		}
 	}
-	removeCookies(r, h.InjectCookie)
+	h.injectCookie.strip(r)
+}
+
+// sameHeaderName reports whether two header names are the same ignoring
+// case and taking _ for -. It runs for every header of every request, so
+// ASCII names, the only ones HTTP servers accept, are compared without
+// allocating.
+func sameHeaderName(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		if a[i] >= utf8.RuneSelf {
+			return normalizeHeaderName(a) == normalizeHeaderName(b)
+		}
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func normalizeHeaderName(name string) string {

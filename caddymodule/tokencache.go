@@ -3,7 +3,10 @@ package caddymodule
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
@@ -21,12 +24,24 @@ type tokenCache struct {
 	seed   maphash.Seed
 	shards [tokenCacheShards]tokenShard
 	limit  int // per shard
+	// minting collapses concurrent mints for one session into one: when a
+	// busy session's token goes stale, its in-flight requests all miss at
+	// once, and each would otherwise sign (about 1 ms with RS256).
+	minting singleflight.Group
+	mints   atomic.Uint64 // tokens minted for requests, for tests and metrics
 }
 
 type tokenShard struct {
-	mu sync.Mutex
-	m  map[string]cachedToken
+	mu    sync.Mutex
+	m     map[string]cachedToken
+	swept time.Time // last sweep of tokens past any reuse window
 }
+
+// tokenSweepInterval: each shard drops the tokens that no reuse window can
+// serve any more at most this often. Tokens are big (most of a kilobyte),
+// so the cache holds only those minted within the last two intervals, not
+// its capacity's worth.
+const tokenSweepInterval = MaxTokenReuse
 
 type cachedToken struct {
 	token     string
@@ -65,21 +80,39 @@ func (c *tokenCache) put(sessionID string, t cachedToken) {
 	s := c.shard(sessionID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= c.limit {
-		// Entries outlive their use within seconds: sweep those, and if
-		// the shard is still full, start over rather than grow.
-		cutoff := time.Now().Add(-MaxTokenReuse)
-		for k, v := range s.m {
-			if v.issuedAt.Before(cutoff) {
-				delete(s.m, k)
-			}
-		}
+	if now := time.Now(); len(s.m) >= c.limit || now.Sub(s.swept) >= tokenSweepInterval {
+		s.sweep(now)
+		// Still full: start over rather than grow.
 		if len(s.m) >= c.limit {
 			clear(s.m)
 		}
 	}
 	s.m[sessionID] = t
 }
+
+// sweep drops the tokens past the longest reuse window. A map keeps its
+// buckets when emptied, so one that shrank to a small part of its size is
+// copied into a new one.
+func (s *tokenShard) sweep(now time.Time) {
+	s.swept = now
+	cutoff := now.Add(-MaxTokenReuse)
+	before := len(s.m)
+	for k, v := range s.m {
+		if v.issuedAt.Before(cutoff) {
+			delete(s.m, k)
+		}
+	}
+	if left := len(s.m); before >= tokenShardRebuildMin && left < before/4 {
+		m := make(map[string]cachedToken, 2*left)
+		for k, v := range s.m {
+			m[k] = v
+		}
+		s.m = m
+	}
+}
+
+// tokenShardRebuildMin: smaller maps are not worth copying after a sweep.
+const tokenShardRebuildMin = 1024
 
 // drop forgets a session's token: it was signed out or revoked.
 func (c *tokenCache) drop(sessionID string) {

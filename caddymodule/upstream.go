@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -100,7 +101,10 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	defer cancel()
 	if signOut != "" || signIn != "" {
 		if u.sess != nil {
-			if err := u.h.store.Delete(ctx, u.cookieToken); err != nil {
+			start := time.Now()
+			err := u.h.store.Delete(ctx, u.cookieToken)
+			observeStore(storeOpDelete, start, err)
+			if err != nil {
 				u.h.storeErrLog.warn("upstream sign-out could not reach the session store", err)
 				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 			}
@@ -113,15 +117,19 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	}
 	in, err := parseUpstreamSignIn(signIn)
 	if err != nil {
+		countSignIn(upstreamProvider, signInFailure)
 		u.h.logger.Error("upstream sent a malformed "+headerUpstreamSignIn+" header", zap.String("reason", err.Error()))
 		return &upstreamError{http.StatusBadGateway, "bad_upstream_sign_in", "the app's sign-in could not be completed: the gateway got a malformed " + headerUpstreamSignIn + " header"}
 	}
+	start := time.Now()
 	token, sess, err := u.h.store.Create(ctx, session.NewSession{
 		UserID:   in.Sub,
-		Provider: "upstream",
+		Provider: upstreamProvider,
 		Profile:  session.Profile{Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, Picture: in.Picture},
 	})
+	observeStore(storeOpCreate, start, err)
 	if err != nil {
+		countSignIn(upstreamProvider, signInFailure)
 		u.h.storeErrLog.warn("upstream sign-in could not reach the session store", err)
 		return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 	}
@@ -136,6 +144,7 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 		}
 	}
 	http.SetCookie(u.ResponseWriter, u.cs.set(token, sess.ExpiresAt))
+	countSignIn(upstreamProvider, signInSuccess)
 	u.h.logger.Info("signed in by upstream", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID))
 	return nil
 }

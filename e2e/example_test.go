@@ -2,15 +2,18 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // TestExampleCaddyfile runs Caddyfile.example as the README's first command
-// does: discovery and JWKS at the issuer, the protected page redirects, a
-// demo sign-in leads to a page that shows the token's claims.
+// does: discovery and JWKS at the issuer, the protected page redirects to
+// the gateway's sign-in page, a password sign-up (and the demo app's own
+// sign-in) leads to a page that shows the token's claims.
 func TestExampleCaddyfile(t *testing.T) {
 	bin := caddyBin(t)
 	example, err := filepath.Abs("../Caddyfile.example")
@@ -38,9 +41,27 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 
 	resp, _ = request(t, "GET", origin+"/loggedin", map[string]string{"Accept": "text/html"})
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/signin?redirectTo=%2Floggedin" {
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/auth/signin?redirectTo=%2Floggedin" {
 		t.Fatalf("/loggedin signed out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// The gateway's own sign-in page, with the password provider.
+	resp, body = request(t, "GET", origin+"/auth/signin?redirectTo=%2Floggedin", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/auth/signin/password"`) || !strings.Contains(body, "Create an account") {
+		t.Fatalf("/auth/signin: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = postForm(t, origin+"/auth/signin/password", url.Values{
+		"intent": {"signup"}, "email": {"Ada@Example.com"}, "password": {"correct horse battery"}, "redirectTo": {"/loggedin"},
+	}, map[string]string{"Origin": origin})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/loggedin" {
+		t.Fatalf("password sign-up: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	sess := sessionCookie(t, resp)
+	resp, body = request(t, "GET", origin+"/loggedin", withCookie(sess))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"email":"ada@example.com"`) || !strings.Contains(body, `"iss":"http://localhost:8080"`) || !strings.Contains(body, `"aud":"convex"`) {
+		t.Fatalf("/loggedin after the password sign-up: %d\n%s", resp.StatusCode, body)
+	}
+
+	// The demo app's own sign-in (trust_upstream_sign_in) still works.
 	resp, body = request(t, "GET", origin+"/signin", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "/demo/signin/ada") {
 		t.Fatalf("/signin: %d %s", resp.StatusCode, body)
@@ -49,9 +70,29 @@ func TestExampleCaddyfile(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Convex-Auth-Sign-In") != "" {
 		t.Fatalf("demo sign-in: %d %v", resp.StatusCode, resp.Header)
 	}
-	sess := sessionCookie(t, resp)
+	sess = sessionCookie(t, resp)
 	resp, body = request(t, "GET", origin+"/loggedin", withCookie(sess))
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"sub":"user_ada"`) || !strings.Contains(body, `"iss":"http://localhost:8080"`) || !strings.Contains(body, `"aud":"convex"`) {
 		t.Fatalf("/loggedin signed in: %d\n%s", resp.StatusCode, body)
 	}
+}
+
+// postForm posts a form as a page of the site would.
+func postForm(t *testing.T, u string, form url.Values, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
 }

@@ -36,6 +36,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"key and algorithm mismatch", "issuer https://app.example.com\nsigning_key file " + edKey + "\nalgorithm RS256", "signing_key file " + edKey},
 		{"short token_ttl", "issuer https://app.example.com\ntoken_ttl 10s", "token_ttl 10s is under the 30s minimum"},
 		{"unknown subdirective", "issuer https://app.example.com\nprotekt /x", `unknown subdirective "protekt"`},
+		{"oidc provider without issuer", "issuer https://app.example.com\nprovider oidc okta {\nclient_id a\nclient_secret b\n}", "provider okta: oidc needs a name and an issuer"},
+		{"unset client secret variable", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "client_id or client_secret is empty after replacing placeholders"},
+		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

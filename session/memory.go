@@ -24,6 +24,8 @@ type MemoryStore struct {
 	byUser   map[string]map[string]struct{} // user ID -> session IDs
 	closed   bool
 
+	users *memoryUsers // users, accounts, single-use values, rate counters
+
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
@@ -39,6 +41,7 @@ func NewMemoryStore(opts Options) *MemoryStore {
 		opts:      opts.withDefaults(),
 		sessions:  make(map[string]*Session),
 		byUser:    make(map[string]map[string]struct{}),
+		users:     newMemoryUsers(),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
@@ -58,6 +61,7 @@ func (m *MemoryStore) sweepLoop() {
 			return
 		case <-t.C:
 			m.sweep()
+			m.users.sweep(m.opts.now())
 		}
 	}
 }
@@ -259,6 +263,7 @@ func (m *MemoryStore) Close() error {
 		clear(m.sessions)
 		clear(m.byUser)
 		m.mu.Unlock()
+		m.users.clear()
 	})
 	return nil
 }

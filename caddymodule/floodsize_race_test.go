@@ -1,0 +1,7 @@
+//go:build race
+
+package caddymodule
+
+// floodTestCookies is smaller under the race detector, which makes each
+// request many times slower.
+const floodTestCookies = 20_000

@@ -1,0 +1,347 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
+)
+
+// Provider types.
+const (
+	providerGitHub   = "github"
+	providerGoogle   = "google"
+	providerOIDC     = "oidc"
+	providerPassword = signin.ProviderPassword
+	providerEmail    = signin.ProviderEmail
+)
+
+// SignInOptions configure the gateway's own sign-in: the page at
+// /auth/signin, /auth/signin/<provider> and /auth/callback/<provider>.
+// They are fields of Handler (flattened in JSON).
+type SignInOptions struct {
+	// Providers are the sign-in methods, in page order. Default: none, and
+	// the gateway serves no sign-in endpoints (sign_in_url may point at the
+	// app's own page).
+	Providers []*ProviderConfig `json:"providers,omitempty"`
+
+	// AfterSignIn is where a browser goes after signing in when it brought
+	// no acceptable redirectTo. Default: "/".
+	AfterSignIn string `json:"after_sign_in,omitempty"`
+
+	// LinkByEmail joins a new provider account to the existing user with
+	// the same email when both the provider and the user's record say it is
+	// verified. Default: false.
+	LinkByEmail bool `json:"link_by_email,omitempty"`
+
+	// RedirectOrigins are the origins (scheme://host[:port]) besides this
+	// site that redirectTo may point at. Default: none, paths only.
+	RedirectOrigins []string `json:"redirect_origins,omitempty"`
+
+	// SignInTemplate is an html/template file that replaces the built-in
+	// sign-in page. Default: none, the built-in page.
+	SignInTemplate string `json:"sign_in_template,omitempty"`
+}
+
+// ProviderConfig is one sign-in method. Which fields apply depends on Type.
+type ProviderConfig struct {
+	// Type is github, google, oidc, password or email. Required.
+	Type string `json:"type"`
+	// Name is the URL segment and account namespace. Default: the type;
+	// required for oidc. Renaming a provider orphans its accounts.
+	Name string `json:"name,omitempty"`
+	// Label is the button text. Default: GitHub, Google, or the name.
+	Label string `json:"label,omitempty"`
+
+	// ClientID and ClientSecret of the OAuth app (github, google, oidc).
+	// Both accept placeholders such as {env.GITHUB_SECRET}.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// Scopes replace the defaults ("read:user user:email" for github,
+	// "openid email profile" for google and oidc).
+	Scopes []string `json:"scopes,omitempty"`
+	// RedirectURL is the callback URL registered with the provider.
+	// Default: <issuer origin>/auth/callback/<name>.
+	RedirectURL string `json:"redirect_url,omitempty"`
+	// Issuer is the OIDC issuer (required for oidc; default
+	// https://accounts.google.com for google).
+	Issuer string `json:"issuer,omitempty"`
+	// AuthURL, TokenURL, UserinfoURL and JWKSURL override the provider's
+	// endpoints (defaults: github.com's, or OIDC discovery).
+	AuthURL     string `json:"auth_url,omitempty"`
+	TokenURL    string `json:"token_url,omitempty"`
+	UserinfoURL string `json:"userinfo_url,omitempty"`
+	JWKSURL     string `json:"jwks_url,omitempty"`
+	// APIURL is GitHub's REST API root. Default: https://api.github.com
+	// (GitHub Enterprise Server: https://<host>/api/v3).
+	APIURL string `json:"api_url,omitempty"`
+
+	// MinLength is the shortest password accepted at sign-up (password).
+	// Default: 8.
+	MinLength int `json:"min_length,omitempty"`
+	// MaxAttempts is how many failed sign-ins an account may have per
+	// hour (password). Default: 10.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+
+	// SMTPHost and SMTPPort reach the mail server (email). Port default:
+	// 587 for starttls, 465 for tls, 25 for none.
+	SMTPHost string `json:"smtp_host,omitempty"`
+	SMTPPort int    `json:"smtp_port,omitempty"`
+	// SMTPTLS is starttls, tls or none. Default: starttls.
+	SMTPTLS string `json:"smtp_tls,omitempty"`
+	// SMTPUsername and SMTPPassword authenticate (AUTH PLAIN, over TLS).
+	// Placeholders such as {env.SMTP_PASSWORD} are replaced. Default: none.
+	SMTPUsername string `json:"smtp_username,omitempty"`
+	SMTPPassword string `json:"smtp_password,omitempty"`
+	// From is the sender, e.g. "Example <login@example.com>". Required
+	// for email.
+	From string `json:"from,omitempty"`
+	// LinkTTL is how long a magic link works. Default: 15m; 1m to 24h.
+	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
+	// MaxSends is how many links one address gets per hour. Default: 5.
+	MaxSends int `json:"max_sends,omitempty"`
+}
+
+func (p *ProviderConfig) name() string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.Type
+}
+
+// checkSignIn validates the sign-in options without building anything.
+func (h *Handler) checkSignIn() error {
+	o := &h.SignInOptions
+	if len(o.Providers) == 0 {
+		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" {
+			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins and sign_in_template need at least one provider")
+		}
+		return nil
+	}
+	if _, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins); err != nil {
+		return fmt.Errorf("convex_auth: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range o.Providers {
+		if p == nil {
+			return errors.New("convex_auth: a provider entry is empty")
+		}
+		name := p.name()
+		if seen[name] {
+			return fmt.Errorf("convex_auth: two providers are named %q: give one a name, e.g. provider oidc okta { ... }", name)
+		}
+		seen[name] = true
+		if err := p.check(); err != nil {
+			return fmt.Errorf("convex_auth: provider %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+func (p *ProviderConfig) check() error {
+	oauthFields := p.ClientID != "" || p.ClientSecret != "" || len(p.Scopes) > 0 || p.RedirectURL != "" || p.Issuer != "" ||
+		p.AuthURL != "" || p.TokenURL != "" || p.UserinfoURL != "" || p.JWKSURL != "" || p.APIURL != ""
+	passwordFields := p.MinLength != 0 || p.MaxAttempts != 0
+	emailFields := p.SMTPHost != "" || p.SMTPPort != 0 || p.SMTPTLS != "" || p.SMTPUsername != "" || p.SMTPPassword != "" ||
+		p.From != "" || p.LinkTTL != 0 || p.MaxSends != 0
+	if err := signin.ValidateProviderName(p.name()); err != nil {
+		return err
+	}
+	switch p.Type {
+	case providerGitHub, providerGoogle, providerOIDC:
+		if passwordFields || emailFields {
+			return fmt.Errorf("%s takes OAuth options only (client_id, client_secret, scopes, endpoints)", p.Type)
+		}
+		if p.ClientID == "" || p.ClientSecret == "" {
+			return errors.New("client_id and client_secret are required: use placeholders such as {env.CLIENT_SECRET} for the secret")
+		}
+		if p.Type == providerOIDC && (p.Name == "" || p.Issuer == "") {
+			return errors.New("oidc needs a name and an issuer: provider oidc okta { issuer https://example.okta.com ... }")
+		}
+		if p.Type == providerGitHub && (p.Issuer != "" || p.UserinfoURL != "" || p.JWKSURL != "") {
+			return errors.New("github is OAuth 2.0, not OIDC: it takes auth_url, token_url and api_url, not issuer, userinfo_url or jwks_url")
+		}
+		if p.Type != providerGitHub && p.APIURL != "" {
+			return errors.New("api_url is for github only")
+		}
+		for _, u := range []struct{ name, value string }{{"redirect_url", p.RedirectURL}, {"issuer", p.Issuer},
+			{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"userinfo_url", p.UserinfoURL}, {"jwks_url", p.JWKSURL}, {"api_url", p.APIURL}} {
+			if u.value != "" && !isAbsoluteHTTPURL(u.value) && !strings.Contains(u.value, "{") {
+				return fmt.Errorf("%s %q is not an http(s) URL", u.name, u.value)
+			}
+		}
+	case providerPassword:
+		if p.Name != "" && p.Name != providerPassword || oauthFields || emailFields || p.Label != "" {
+			return errors.New("password takes only min_length and max_attempts")
+		}
+		if p.MinLength < 0 || p.MinLength > signin.MaxPasswordLength || p.MaxAttempts < 0 {
+			return fmt.Errorf("min_length must be 1 to %d and max_attempts at least 1", signin.MaxPasswordLength)
+		}
+	case providerEmail:
+		if p.Name != "" && p.Name != providerEmail || oauthFields || passwordFields || p.Label != "" {
+			return errors.New("email takes only smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, link_ttl and max_sends")
+		}
+		if p.SMTPHost == "" || p.From == "" {
+			return errors.New("email needs smtp_host and from")
+		}
+		m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
+		if !strings.Contains(p.From, "{") {
+			if err := m.Validate(); err != nil {
+				return errors.New(strings.TrimPrefix(err.Error(), "signin: "))
+			}
+		}
+		if ttl := time.Duration(p.LinkTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxLinkTTL) {
+			return fmt.Errorf("link_ttl %s is out of range: use 1m to %s", ttl, signin.MaxLinkTTL)
+		}
+		if p.MaxSends < 0 {
+			return errors.New("max_sends must be at least 1")
+		}
+	case "":
+		return errors.New("type is required: github, google, oidc, password or email")
+	default:
+		return fmt.Errorf("type %q is unknown: use github, google, oidc, password or email", p.Type)
+	}
+	return nil
+}
+
+// provisionSignIn builds the sign-in service when providers are set.
+func (h *Handler) provisionSignIn() error {
+	o := &h.SignInOptions
+	if len(o.Providers) == 0 {
+		return nil
+	}
+	users, ok := h.store.(session.UserStore)
+	if !ok {
+		return fmt.Errorf("convex_auth: the session store %T keeps no users", h.store)
+	}
+	redirects, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins)
+	if err != nil {
+		return fmt.Errorf("convex_auth: %v", err)
+	}
+	cfg := signin.Config{
+		Origin:      h.issuerOrigin(),
+		Redirects:   redirects,
+		LinkByEmail: o.LinkByEmail,
+		Users:       users,
+		Host:        signInHost{h},
+		Logger:      h.logger.Named("signin"),
+	}
+	if o.SignInTemplate != "" {
+		if cfg.Template, err = signin.ParseTemplateFile(o.SignInTemplate); err != nil {
+			return fmt.Errorf("convex_auth: %v", err)
+		}
+	}
+	// Secrets may be placeholders ({env.X}); the Caddyfile leaves them to
+	// be replaced here, as JSON config does.
+	repl := caddy.NewReplacer()
+	secret := func(v string) string { return repl.ReplaceKnown(v, "") }
+	for _, p := range o.Providers {
+		name := p.name()
+		switch p.Type {
+		case providerGitHub, providerGoogle, providerOIDC:
+			oc := signin.OAuthConfig{
+				Name: name, Label: p.Label, ClientID: secret(p.ClientID), ClientSecret: secret(p.ClientSecret),
+				Scopes: p.Scopes, RedirectURL: secret(p.RedirectURL), Issuer: secret(p.Issuer),
+				AuthURL: secret(p.AuthURL), TokenURL: secret(p.TokenURL), UserInfoURL: secret(p.UserinfoURL),
+				JWKSURL: secret(p.JWKSURL), APIURL: secret(p.APIURL),
+			}
+			if oc.ClientID == "" || oc.ClientSecret == "" {
+				return fmt.Errorf("convex_auth: provider %s: client_id or client_secret is empty after replacing placeholders: set the environment variable it names", name)
+			}
+			var prov signin.OAuthProvider
+			switch p.Type {
+			case providerGitHub:
+				prov, err = signin.NewGitHub(oc)
+			case providerGoogle:
+				prov, err = signin.NewGoogle(oc)
+			default:
+				prov, err = signin.NewOIDC(oc)
+			}
+			if err != nil {
+				return fmt.Errorf("convex_auth: %v", err)
+			}
+			cfg.OAuth = append(cfg.OAuth, prov)
+		case providerPassword:
+			cfg.Password = &signin.PasswordConfig{MinLength: p.MinLength, MaxAttempts: p.MaxAttempts}
+		case providerEmail:
+			m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
+				Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
+			if err := m.Validate(); err != nil {
+				return fmt.Errorf("convex_auth: provider email: %v", strings.TrimPrefix(err.Error(), "signin: "))
+			}
+			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
+		}
+	}
+	h.signIn, err = signin.New(cfg)
+	if err != nil {
+		return fmt.Errorf("convex_auth: %v", err)
+	}
+	return nil
+}
+
+// serveSignIn answers the sign-in endpoints when providers are configured.
+func (h *Handler) serveSignIn(w http.ResponseWriter, r *http.Request) bool {
+	if h.signIn == nil {
+		return false
+	}
+	return h.handleSignInCounted(w, r)
+}
+
+// signInHost lets the sign-in service use the gateway's session cookie.
+type signInHost struct{ h *Handler }
+
+func (s signInHost) SignedIn(r *http.Request) (bool, error) {
+	token, ok := readCookie(r, s.h.cookie.forRequest(r).name)
+	if !ok {
+		return false, nil
+	}
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	_, err := s.h.store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s signInHost) SameOrigin(r *http.Request) bool { return s.h.sameOrigin(r) }
+
+// StartSession replaces the request's session, if any, with a new one
+// for user: a new session ID at every sign-in.
+func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+	h := s.h
+	cs := h.cookie.forRequest(r)
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	if old, ok := readCookie(r, cs.name); ok {
+		start := time.Now()
+		sess, err := h.store.Lookup(ctx, old)
+		observeStore(storeOpLookup, start, err)
+		if err == nil {
+			start = time.Now()
+			err := h.store.Delete(ctx, old)
+			observeStore(storeOpDelete, start, err)
+			if err != nil {
+				return err
+			}
+			h.tokens.drop(sess.ID)
+		}
+	}
+	start := time.Now()
+	token, sess, err := h.store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+	observeStore(storeOpCreate, start, err)
+	if err != nil {
+		return err
+	}
+	markSignInStarted(r)
+	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
+	h.logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
+	return nil
+}

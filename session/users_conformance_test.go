@@ -1,0 +1,408 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+)
+
+// runUserConformance checks every behaviour the UserStore interface
+// promises; the in-process and the Redis store both run it.
+func runUserConformance(t *testing.T, backend conformanceBackend) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (UserStore, *fakeClock, func() []string) {
+		clock := newFakeClock()
+		s, dump := backend(t, Options{SessionTTL: confSessionTTL, IdleTTL: confIdleTTL, TouchInterval: confTouchInterval, Now: clock.Now})
+		t.Cleanup(func() { _ = s.Close() })
+		us, ok := s.(UserStore)
+		if !ok {
+			t.Fatalf("%T does not implement UserStore", s)
+		}
+		return us, clock, dump
+	}
+
+	t.Run("create and get user", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		u, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "  Ada@Example.COM ", EmailVerified: true, Name: "Ada"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.ID) != 22 || !u.CreatedAt.Equal(clock.Now()) || u.Profile.Email != "ada@example.com" {
+			t.Fatalf("created %+v; want a 22-character ID, created now, the email normalised", u)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != u.ID || !got.CreatedAt.Equal(u.CreatedAt) || got.Profile != u.Profile {
+			t.Fatalf("GetUser = %+v; want %+v", got, u)
+		}
+		other, err := s.CreateUser(ctx, NewUser{})
+		if err != nil || other.ID == u.ID {
+			t.Fatalf("second user: %v, same ID %v", err, other != nil && other.ID == u.ID)
+		}
+		for _, id := range []string{"", "nobody", strings.Repeat("x", 1000)} {
+			if _, err := s.GetUser(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("GetUser(%.10q) = %v; want ErrNotFound", id, err)
+			}
+		}
+	})
+
+	t.Run("user by verified email only", func(t *testing.T) {
+		s, _, _ := setup(t)
+		unverified, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "grace@example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UserByEmail(ctx, "grace@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unverified email found: %v", err)
+		}
+		verified, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "Grace@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.UserByEmail(ctx, " GRACE@example.com")
+		if err != nil || got.ID != verified.ID {
+			t.Fatalf("UserByEmail = %v, %v; want the verified user", got, err)
+		}
+		// The first verified holder keeps the email.
+		second, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "grace@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.UserByEmail(ctx, "grace@example.com"); got == nil || got.ID != verified.ID {
+			t.Fatal("a later user took over a verified email")
+		}
+		// Once the holder changes email, the index no longer leads to it.
+		verified.Profile.Email = "grace.hopper@example.com"
+		if err := s.UpdateUser(ctx, verified); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.UserByEmail(ctx, "grace@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("stale index entry used: %v, %v", got, err)
+		}
+		if got, err := s.UserByEmail(ctx, "grace.hopper@example.com"); err != nil || got.ID != verified.ID {
+			t.Fatalf("new email not indexed: %v, %v", got, err)
+		}
+		if _, err := s.UserByEmail(ctx, ""); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("empty email: %v", err)
+		}
+		_ = unverified
+		_ = second
+	})
+
+	t.Run("update user", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		u, err := s.CreateUser(ctx, NewUser{Profile: Profile{Name: "Ada"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := u.CreatedAt
+		clock.Advance(time.Hour)
+		u.Profile = Profile{Email: "ADA@example.com", EmailVerified: true, Name: "Ada Lovelace", Picture: "https://example.com/a.png"}
+		u.CreatedAt = clock.Now()
+		if err := s.UpdateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetUser(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.CreatedAt.Equal(created) || got.Profile.Name != "Ada Lovelace" || got.Profile.Email != "ada@example.com" {
+			t.Fatalf("after update: %+v", got)
+		}
+		if err := s.UpdateUser(ctx, &User{ID: "nobody"}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("updating a missing user: %v; want ErrNotFound", err)
+		}
+		if err := s.UpdateUser(ctx, &User{ID: u.ID, Profile: Profile{Name: strings.Repeat("n", MaxNameBytes+1)}}); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("oversized name: %v; want ErrInvalidUser", err)
+		}
+	})
+
+	t.Run("remove user", func(t *testing.T) {
+		s, _, _ := setup(t)
+		u, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "x@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveUser(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetUser(ctx, u.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("removed user found: %v", err)
+		}
+		if _, err := s.UserByEmail(ctx, "x@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("removed user found by email: %v", err)
+		}
+		if err := s.RemoveUser(ctx, u.ID); err != nil {
+			t.Fatalf("removing again: %v", err)
+		}
+		// The email is free again.
+		again, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "x@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.UserByEmail(ctx, "x@example.com"); err != nil || got.ID != again.ID {
+			t.Fatalf("UserByEmail after re-creation: %v, %v", got, err)
+		}
+	})
+
+	t.Run("invalid user input", func(t *testing.T) {
+		s, _, _ := setup(t)
+		if _, err := s.CreateUser(ctx, NewUser{Profile: Profile{Picture: strings.Repeat("p", MaxPictureBytes+1)}}); !errors.Is(err, ErrInvalidUser) || IsUnavailable(err) {
+			t.Fatalf("oversized picture: %v; want ErrInvalidUser", err)
+		}
+	})
+
+	t.Run("accounts bind once", func(t *testing.T) {
+		s, _, _ := setup(t)
+		a := Account{Provider: "github", ProviderAccountID: "12345", UserID: "user-1"}
+		if err := s.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetAccount(ctx, "github", "12345")
+		if err != nil || *got != a {
+			t.Fatalf("GetAccount = %+v, %v; want %+v", got, err, a)
+		}
+		if err := s.CreateAccount(ctx, Account{Provider: "github", ProviderAccountID: "12345", UserID: "user-2"}); !errors.Is(err, ErrAccountExists) {
+			t.Fatalf("binding again: %v; want ErrAccountExists", err)
+		}
+		if got, _ := s.GetAccount(ctx, "github", "12345"); got == nil || got.UserID != "user-1" {
+			t.Fatal("a second bind changed the account's user")
+		}
+		// Provider and ID are separate fields, not one concatenated string.
+		for _, miss := range [][2]string{{"google", "12345"}, {"github", "1234"}, {"github1", "2345"}, {"", ""}} {
+			if _, err := s.GetAccount(ctx, miss[0], miss[1]); !errors.Is(err, ErrNotFound) {
+				t.Errorf("GetAccount(%q, %q) = %v; want ErrNotFound", miss[0], miss[1], err)
+			}
+		}
+		pw := Account{Provider: "password", ProviderAccountID: "ada@example.com", UserID: "user-3", Secret: "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA"}
+		if err := s.CreateAccount(ctx, pw); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetAccount(ctx, "password", "ada@example.com"); err != nil || got.Secret != pw.Secret {
+			t.Fatalf("password account: %+v, %v", got, err)
+		}
+		for name, bad := range map[string]Account{
+			"no provider": {ProviderAccountID: "1", UserID: "u"},
+			"no user":     {Provider: "github", ProviderAccountID: "1"},
+			"long id":     {Provider: "github", ProviderAccountID: strings.Repeat("1", MaxProviderAccountIDBytes+1), UserID: "u"},
+		} {
+			if err := s.CreateAccount(ctx, bad); !errors.Is(err, ErrInvalidUser) {
+				t.Errorf("%s: %v; want ErrInvalidUser", name, err)
+			}
+		}
+	})
+
+	t.Run("concurrent account binds: one wins", func(t *testing.T) {
+		s, _, _ := setup(t)
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				err := s.CreateAccount(ctx, Account{Provider: "oidc", ProviderAccountID: "sub", UserID: fmt.Sprint("u", i)})
+				if err == nil {
+					wins.Add(1)
+				} else if !errors.Is(err, ErrAccountExists) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d binds won; want 1", wins.Load())
+		}
+	})
+
+	t.Run("single-use values", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		if err := s.PutOnce(ctx, "state-1", []byte("flow data"), 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.TakeOnce(ctx, "state-2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown secret: %v", err)
+		}
+		got, err := s.TakeOnce(ctx, "state-1")
+		if err != nil || string(got) != "flow data" {
+			t.Fatalf("TakeOnce = %q, %v", got, err)
+		}
+		if _, err := s.TakeOnce(ctx, "state-1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second take: %v; want ErrNotFound", err)
+		}
+		if err := s.PutOnce(ctx, "link", []byte{}, 15*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(15 * time.Minute)
+		if _, err := s.TakeOnce(ctx, "link"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("expired value taken: %v", err)
+		}
+		if err := s.PutOnce(ctx, "x", make([]byte, MaxOnceValueBytes+1), time.Minute); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("oversized value: %v", err)
+		}
+		if _, err := s.TakeOnce(ctx, ""); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("empty secret: %v", err)
+		}
+	})
+
+	t.Run("single-use value is taken once under concurrency", func(t *testing.T) {
+		s, _, _ := setup(t)
+		if err := s.PutOnce(ctx, "race", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				if _, err := s.TakeOnce(ctx, "race"); err == nil {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d takes succeeded; want 1", wins.Load())
+		}
+	})
+
+	t.Run("backend holds no single-use secret", func(t *testing.T) {
+		s, _, dump := setup(t)
+		if dump == nil {
+			t.Skip("backend cannot be inspected")
+		}
+		secret := "single-use-secret-value-0123456789"
+		if err := s.PutOnce(ctx, secret, []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RateHit(ctx, "password:ada@example.com", 10, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateAccount(ctx, Account{Provider: "email", ProviderAccountID: "ada@example.com", UserID: "u"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dump() {
+			if strings.Contains(d, secret) {
+				t.Fatal("the backend holds a single-use secret")
+			}
+		}
+	})
+
+	t.Run("rate limit", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		const limit = 10
+		for i := 1; i <= limit; i++ {
+			ok, err := s.RateHit(ctx, "pw:ada", limit, time.Hour)
+			if err != nil || !ok {
+				t.Fatalf("hit %d: %v, %v; want allowed", i, ok, err)
+			}
+		}
+		for range 3 {
+			if ok, err := s.RateHit(ctx, "pw:ada", limit, time.Hour); err != nil || ok {
+				t.Fatalf("hit past the limit: %v, %v; want refused", ok, err)
+			}
+		}
+		if ok, _ := s.RateHit(ctx, "pw:grace", limit, time.Hour); !ok {
+			t.Fatal("another key was limited")
+		}
+		clock.Advance(time.Hour - time.Millisecond)
+		if ok, _ := s.RateHit(ctx, "pw:ada", limit, time.Hour); ok {
+			t.Fatal("allowed before the window ended")
+		}
+		clock.Advance(time.Millisecond)
+		if ok, err := s.RateHit(ctx, "pw:ada", limit, time.Hour); err != nil || !ok {
+			t.Fatalf("after the window: %v, %v; want allowed", ok, err)
+		}
+		if err := s.RateReset(ctx, "pw:ada"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= limit; i++ {
+			if ok, _ := s.RateHit(ctx, "pw:ada", limit, time.Hour); !ok {
+				t.Fatalf("hit %d after reset refused", i)
+			}
+		}
+		if _, err := s.RateHit(ctx, "", limit, time.Hour); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("empty key: %v", err)
+		}
+	})
+
+	t.Run("rate limit under concurrency", func(t *testing.T) {
+		s, _, _ := setup(t)
+		var allowed atomic.Int32
+		var wg sync.WaitGroup
+		for range 40 {
+			wg.Go(func() {
+				if ok, err := s.RateHit(ctx, "burst", 10, time.Hour); err == nil && ok {
+					allowed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if allowed.Load() != 10 {
+			t.Fatalf("%d of 40 concurrent hits allowed; want exactly 10", allowed.Load())
+		}
+	})
+}
+
+func TestMemoryUserConformance(t *testing.T) {
+	runUserConformance(t, func(t *testing.T, opts Options) (Store, func() []string) {
+		m := NewMemoryStore(opts)
+		return m, func() []string {
+			u := m.users
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			var out []string
+			for k, e := range u.once {
+				out = append(out, k, string(e.value))
+			}
+			for k := range u.rates {
+				out = append(out, k)
+			}
+			for k, a := range u.accounts {
+				out = append(out, k, a.UserID)
+			}
+			return out
+		}
+	})
+}
+
+func TestRedisUserConformance(t *testing.T) {
+	srv := redistest.StartServer(t)
+	runUserConformance(t, redisBackend(srv.Addr, false, -1))
+}
+
+// TestRedisClusterUserConformance runs the suite on a Cluster node, which
+// refuses any step whose keys span hash slots.
+func TestRedisClusterUserConformance(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	runUserConformance(t, redisBackend(srv.Addr, true, 0))
+}
+
+func TestRedisUserKeysShareTheSessionsHashTag(t *testing.T) {
+	srv := redistest.StartServer(t)
+	prefix := uniquePrefix()
+	s := newTestRedisStore(t, srv.Addr, false, prefix, -1, Options{})
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, NewUser{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, NewSession{UserID: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	want := "{" + userTag(u.ID) + "}"
+	keys := newTestClient(t, srv.Addr, false).Keys(ctx, prefix+"*").Val()
+	if len(keys) != 3 {
+		t.Fatalf("keys %v; want the user, a session and the index", keys)
+	}
+	for _, k := range keys {
+		if !strings.Contains(k, want) {
+			t.Fatalf("key %q is not on the user's slot %s", k, want)
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// memoryUsers holds MemoryStore's users, accounts, single-use values and
+// rate counters. Single-use values and counters expire by the store's clock
+// and are dropped on access and by the sweep.
+type memoryUsers struct {
+	mu       sync.Mutex
+	users    map[string]*User    // by user ID
+	byEmail  map[string]string   // hashKey(normalised email) -> user ID
+	accounts map[string]*Account // hashKey(provider, provider account ID)
+	once     map[string]onceEntry
+	rates    map[string]rateEntry
+}
+
+type onceEntry struct {
+	value     []byte
+	expiresAt time.Time
+}
+
+type rateEntry struct {
+	count int
+	ends  time.Time
+}
+
+func newMemoryUsers() *memoryUsers {
+	return &memoryUsers{
+		users:    make(map[string]*User),
+		byEmail:  make(map[string]string),
+		accounts: make(map[string]*Account),
+		once:     make(map[string]onceEntry),
+		rates:    make(map[string]rateEntry),
+	}
+}
+
+// sweepLocked drops expired single-use values and counters.
+func (u *memoryUsers) sweep(now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, e := range u.once {
+		if !now.Before(e.expiresAt) {
+			delete(u.once, k)
+		}
+	}
+	for k, e := range u.rates {
+		if !now.Before(e.ends) {
+			delete(u.rates, k)
+		}
+	}
+}
+
+func (u *memoryUsers) clear() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	clear(u.users)
+	clear(u.byEmail)
+	clear(u.accounts)
+	clear(u.once)
+	clear(u.rates)
+}
+
+var _ UserStore = (*MemoryStore)(nil)
+
+func (m *MemoryStore) usersOpen(op string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return unavailable(op, errMemoryClosed)
+	}
+	return nil
+}
+
+// CreateUser implements UserStore.
+func (m *MemoryStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
+	n.Profile.Email = NormalizeEmail(n.Profile.Email)
+	if err := validateProfile(n.Profile); err != nil {
+		return nil, err
+	}
+	if err := m.usersOpen("create user"); err != nil {
+		return nil, err
+	}
+	id, err := newUserID()
+	if err != nil {
+		return nil, err
+	}
+	user := &User{ID: id, CreatedAt: m.opts.now(), Profile: n.Profile}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.users[id] = user
+	u.indexEmailLocked(user)
+	c := *user
+	return &c, nil
+}
+
+func (u *memoryUsers) indexEmailLocked(user *User) {
+	if user.Profile.Email == "" || !user.Profile.EmailVerified {
+		return
+	}
+	k := hashKey(user.Profile.Email)
+	if _, taken := u.byEmail[k]; !taken {
+		u.byEmail[k] = user.ID
+	}
+}
+
+// GetUser implements UserStore.
+func (m *MemoryStore) GetUser(ctx context.Context, userID string) (*User, error) {
+	if err := m.usersOpen("get user"); err != nil {
+		return nil, err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	user := u.users[userID]
+	if user == nil {
+		return nil, ErrNotFound
+	}
+	c := *user
+	return &c, nil
+}
+
+// UpdateUser implements UserStore.
+func (m *MemoryStore) UpdateUser(ctx context.Context, user *User) error {
+	p := user.Profile
+	p.Email = NormalizeEmail(p.Email)
+	if err := validateProfile(p); err != nil {
+		return err
+	}
+	if err := m.usersOpen("update user"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := u.users[user.ID]
+	if old == nil {
+		return ErrNotFound
+	}
+	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p}
+	u.users[user.ID] = updated
+	u.indexEmailLocked(updated)
+	return nil
+}
+
+// RemoveUser implements UserStore.
+func (m *MemoryStore) RemoveUser(ctx context.Context, userID string) error {
+	if err := m.usersOpen("remove user"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	user := u.users[userID]
+	if user == nil {
+		return nil
+	}
+	delete(u.users, userID)
+	if user.Profile.Email != "" {
+		k := hashKey(user.Profile.Email)
+		if u.byEmail[k] == userID {
+			delete(u.byEmail, k)
+		}
+	}
+	return nil
+}
+
+// UserByEmail implements UserStore.
+func (m *MemoryStore) UserByEmail(ctx context.Context, email string) (*User, error) {
+	email = NormalizeEmail(email)
+	if email == "" {
+		return nil, ErrNotFound
+	}
+	if err := m.usersOpen("user by email"); err != nil {
+		return nil, err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	user := u.users[u.byEmail[hashKey(email)]]
+	if user == nil || user.Profile.Email != email || !user.Profile.EmailVerified {
+		return nil, ErrNotFound
+	}
+	c := *user
+	return &c, nil
+}
+
+// CreateAccount implements UserStore.
+func (m *MemoryStore) CreateAccount(ctx context.Context, a Account) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	if err := m.usersOpen("create account"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := hashKey(a.Provider, a.ProviderAccountID)
+	if _, ok := u.accounts[k]; ok {
+		return ErrAccountExists
+	}
+	u.accounts[k] = &a
+	return nil
+}
+
+// GetAccount implements UserStore.
+func (m *MemoryStore) GetAccount(ctx context.Context, provider, providerAccountID string) (*Account, error) {
+	if err := m.usersOpen("get account"); err != nil {
+		return nil, err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	a := u.accounts[hashKey(provider, providerAccountID)]
+	if a == nil {
+		return nil, ErrNotFound
+	}
+	c := *a
+	return &c, nil
+}
+
+// PutOnce implements UserStore.
+func (m *MemoryStore) PutOnce(ctx context.Context, secret string, value []byte, ttl time.Duration) error {
+	if err := validateOnce(secret, value, ttl); err != nil {
+		return err
+	}
+	if err := m.usersOpen("put once"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.once[hashKey("once", secret)] = onceEntry{value: append([]byte(nil), value...), expiresAt: m.opts.now().Add(ttl)}
+	return nil
+}
+
+// TakeOnce implements UserStore.
+func (m *MemoryStore) TakeOnce(ctx context.Context, secret string) ([]byte, error) {
+	if err := m.usersOpen("take once"); err != nil {
+		return nil, err
+	}
+	now := m.opts.now()
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := hashKey("once", secret)
+	e, ok := u.once[k]
+	delete(u.once, k)
+	if !ok || !now.Before(e.expiresAt) {
+		return nil, ErrNotFound
+	}
+	return e.value, nil
+}
+
+// RateHit implements UserStore.
+func (m *MemoryStore) RateHit(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
+	if err := validateRate(key, limit, window); err != nil {
+		return false, err
+	}
+	if err := m.usersOpen("rate hit"); err != nil {
+		return false, err
+	}
+	now := m.opts.now()
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := hashKey("rate", key)
+	e, ok := u.rates[k]
+	if !ok || !now.Before(e.ends) {
+		e = rateEntry{ends: now.Add(window)}
+	}
+	// Counting stops past the limit, as the Redis script does.
+	if e.count <= limit {
+		e.count++
+	}
+	u.rates[k] = e
+	return e.count <= limit, nil
+}
+
+// RateReset implements UserStore.
+func (m *MemoryStore) RateReset(ctx context.Context, key string) error {
+	if err := m.usersOpen("rate reset"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.rates, hashKey("rate", key))
+	return nil
+}

@@ -1,0 +1,345 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout of users (see redis.go for sessions). Every step touches one
+// key, so each is atomic on Cluster without hash tags; the user record still
+// carries the user's tag so that it lives on the slot of its sessions.
+//
+//	<prefix>{<usertag>}:user:<userID>  string, JSON user record
+//	<prefix>email:<hash>               string, user ID of the verified email
+//	<prefix>acct:<hash>                string, JSON account record
+//	<prefix>once:<hash>                string, 13-digit expiry ms + value
+//	<prefix>rate:<hash>                string, "<count>:<window start ms>"
+//
+// <hash> is a SHA-256 of the email, provider and account ID, single-use
+// secret or rate key: no key names an email, a subject or a secret.
+
+// onceExpiryDigits is the fixed-width expiry in front of a single-use value.
+const onceExpiryDigits = 13
+
+var _ UserStore = (*RedisStore)(nil)
+
+type userRecord struct {
+	ID            string `json:"id"`
+	CreatedAt     int64  `json:"c"`
+	Email         string `json:"e,omitempty"`
+	EmailVerified bool   `json:"ev,omitempty"`
+	Name          string `json:"n,omitempty"`
+	Picture       string `json:"p,omitempty"`
+}
+
+func encodeUser(u *User) ([]byte, error) {
+	return json.Marshal(userRecord{
+		ID: u.ID, CreatedAt: u.CreatedAt.UnixMilli(),
+		Email: u.Profile.Email, EmailVerified: u.Profile.EmailVerified,
+		Name: u.Profile.Name, Picture: u.Profile.Picture,
+	})
+}
+
+func decodeUser(raw []byte) (*User, error) {
+	var r userRecord
+	if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
+		return nil, ErrNotFound // a corrupt record is no user
+	}
+	return &User{
+		ID:        r.ID,
+		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(),
+		Profile:   Profile{Email: r.Email, EmailVerified: r.EmailVerified, Name: r.Name, Picture: r.Picture},
+	}, nil
+}
+
+type accountRecord struct {
+	Provider          string `json:"p"`
+	ProviderAccountID string `json:"a"`
+	UserID            string `json:"u"`
+	Secret            string `json:"s,omitempty"`
+}
+
+func (s *RedisStore) userKey(userID string) string {
+	return s.prefix + "{" + userTag(userID) + "}:user:" + userID
+}
+
+func (s *RedisStore) emailKey(email string) string { return s.prefix + "email:" + hashKey(email) }
+
+func (s *RedisStore) accountKey(provider, providerAccountID string) string {
+	return s.prefix + "acct:" + hashKey(provider, providerAccountID)
+}
+
+func (s *RedisStore) onceKey(secret string) string {
+	return s.prefix + "once:" + hashKey("once", secret)
+}
+
+func (s *RedisStore) rateKey(key string) string { return s.prefix + "rate:" + hashKey("rate", key) }
+
+// CreateUser implements UserStore.
+func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
+	n.Profile.Email = NormalizeEmail(n.Profile.Email)
+	if err := validateProfile(n.Profile); err != nil {
+		return nil, err
+	}
+	id, err := newUserID()
+	if err != nil {
+		return nil, err
+	}
+	user := &User{ID: id, CreatedAt: s.opts.now(), Profile: n.Profile}
+	rec, err := encodeUser(user)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.client.SetNX(ctx, s.userKey(id), rec, 0).Result()
+	if err != nil {
+		return nil, unavailable("create user", err)
+	}
+	if !ok {
+		return nil, unavailable("create user", errors.New("a random user ID repeated"))
+	}
+	if err := s.indexEmail(ctx, user); err != nil {
+		return nil, err
+	}
+	return user, nil
+}
+
+// indexEmail points the verified email at the user unless another user
+// holds it.
+func (s *RedisStore) indexEmail(ctx context.Context, u *User) error {
+	if u.Profile.Email == "" || !u.Profile.EmailVerified {
+		return nil
+	}
+	if err := s.client.SetNX(ctx, s.emailKey(u.Profile.Email), u.ID, 0).Err(); err != nil {
+		return unavailable("index email", err)
+	}
+	return nil
+}
+
+// GetUser implements UserStore.
+func (s *RedisStore) GetUser(ctx context.Context, userID string) (*User, error) {
+	if userID == "" || len(userID) > MaxUserIDBytes {
+		return nil, ErrNotFound
+	}
+	raw, err := s.client.Get(ctx, s.userKey(userID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get user", err)
+	}
+	u, err := decodeUser(raw)
+	if err != nil || u.ID != userID {
+		return nil, ErrNotFound
+	}
+	return u, nil
+}
+
+// UpdateUser implements UserStore. The stored creation time is kept.
+func (s *RedisStore) UpdateUser(ctx context.Context, user *User) error {
+	p := user.Profile
+	p.Email = NormalizeEmail(p.Email)
+	if err := validateProfile(p); err != nil {
+		return err
+	}
+	old, err := s.GetUser(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p}
+	rec, err := encodeUser(updated)
+	if err != nil {
+		return err
+	}
+	ok, err := s.client.SetXX(ctx, s.userKey(user.ID), rec, redis.KeepTTL).Result()
+	if err != nil {
+		return unavailable("update user", err)
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return s.indexEmail(ctx, updated)
+}
+
+// RemoveUser implements UserStore.
+func (s *RedisStore) RemoveUser(ctx context.Context, userID string) error {
+	u, err := s.GetUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.client.Del(ctx, s.userKey(userID)).Err(); err != nil {
+		return unavailable("remove user", err)
+	}
+	if u.Profile.Email != "" {
+		// Only if it still points at this user.
+		if err := delIfEqualScript.Run(ctx, s.client, []string{s.emailKey(u.Profile.Email)}, userID).Err(); err != nil {
+			return unavailable("remove user", err)
+		}
+	}
+	return nil
+}
+
+// UserByEmail implements UserStore.
+func (s *RedisStore) UserByEmail(ctx context.Context, email string) (*User, error) {
+	email = NormalizeEmail(email)
+	if email == "" || len(email) > MaxEmailBytes {
+		return nil, ErrNotFound
+	}
+	id, err := s.client.Get(ctx, s.emailKey(email)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("user by email", err)
+	}
+	u, err := s.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// The index may be stale: the record decides.
+	if u.Profile.Email != email || !u.Profile.EmailVerified {
+		return nil, ErrNotFound
+	}
+	return u, nil
+}
+
+// CreateAccount implements UserStore.
+func (s *RedisStore) CreateAccount(ctx context.Context, a Account) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	rec, err := json.Marshal(accountRecord(a))
+	if err != nil {
+		return err
+	}
+	ok, err := s.client.SetNX(ctx, s.accountKey(a.Provider, a.ProviderAccountID), rec, 0).Result()
+	if err != nil {
+		return unavailable("create account", err)
+	}
+	if !ok {
+		return ErrAccountExists
+	}
+	return nil
+}
+
+// GetAccount implements UserStore.
+func (s *RedisStore) GetAccount(ctx context.Context, provider, providerAccountID string) (*Account, error) {
+	if provider == "" || providerAccountID == "" {
+		return nil, ErrNotFound
+	}
+	raw, err := s.client.Get(ctx, s.accountKey(provider, providerAccountID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get account", err)
+	}
+	var r accountRecord
+	if err := json.Unmarshal(raw, &r); err != nil || r.Provider != provider || r.ProviderAccountID != providerAccountID {
+		return nil, ErrNotFound
+	}
+	a := Account(r)
+	return &a, nil
+}
+
+// PutOnce implements UserStore. Expiry is kept in the value, by the store's
+// clock, and as the key's TTL so that Redis drops it.
+func (s *RedisStore) PutOnce(ctx context.Context, secret string, value []byte, ttl time.Duration) error {
+	if err := validateOnce(secret, value, ttl); err != nil {
+		return err
+	}
+	exp := s.opts.now().Add(ttl).UnixMilli()
+	rec := make([]byte, 0, onceExpiryDigits+len(value))
+	rec = fmt.Appendf(rec, "%0*d", onceExpiryDigits, exp)
+	rec = append(rec, value...)
+	if err := s.client.Set(ctx, s.onceKey(secret), rec, ttl).Err(); err != nil {
+		return unavailable("put once", err)
+	}
+	return nil
+}
+
+// TakeOnce implements UserStore: GET and DEL in one script, so that two
+// concurrent takes cannot both succeed.
+func (s *RedisStore) TakeOnce(ctx context.Context, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, ErrNotFound
+	}
+	raw, err := takeOnceScript.Run(ctx, s.client, []string{s.onceKey(secret)}).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("take once", err)
+	}
+	if len(raw) < onceExpiryDigits {
+		return nil, ErrNotFound
+	}
+	exp, err := strconv.ParseInt(raw[:onceExpiryDigits], 10, 64)
+	if err != nil || s.opts.now().UnixMilli() >= exp {
+		return nil, ErrNotFound
+	}
+	return []byte(raw[onceExpiryDigits:]), nil
+}
+
+// RateHit implements UserStore.
+func (s *RedisStore) RateHit(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
+	if err := validateRate(key, limit, window); err != nil {
+		return false, err
+	}
+	n, err := rateHitScript.Run(ctx, s.client, []string{s.rateKey(key)},
+		s.opts.now().UnixMilli(), window.Milliseconds(), limit).Int()
+	if err != nil {
+		return false, unavailable("rate hit", err)
+	}
+	return n <= limit, nil
+}
+
+// RateReset implements UserStore.
+func (s *RedisStore) RateReset(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.rateKey(key)).Err(); err != nil {
+		return unavailable("rate reset", err)
+	}
+	return nil
+}
+
+// takeOnceScript returns the value and deletes it. KEYS[1] the once key.
+var takeOnceScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+redis.call('DEL', KEYS[1])
+return v
+`)
+
+// delIfEqualScript deletes the key if it holds ARGV[1].
+var delIfEqualScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// rateHitScript counts one event in a fixed window that starts at its first
+// event, by the caller's clock, and returns the count. Counting stops one
+// past the limit, so a flood cannot grow the number.
+//
+// KEYS[1] rate key. ARGV: now ms, window ms, limit.
+var rateHitScript = redis.NewScript(`
+local now, win, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local count, start = 0, now
+local v = redis.call('GET', KEYS[1])
+if v then
+  local c, st = string.match(v, '^(%d+):(%d+)$')
+  if c and now < tonumber(st) + win then
+    count, start = tonumber(c), tonumber(st)
+  end
+end
+if count <= limit then count = count + 1 end
+redis.call('SET', KEYS[1], count .. ':' .. start, 'PX', math.max(start + win - now, 1))
+return count
+`)

@@ -1,0 +1,371 @@
+package signin
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/smtp"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// Magic-link defaults.
+const (
+	DefaultLinkTTL = 15 * time.Minute
+	// MaxLinkTTL keeps a link from outliving its purpose.
+	MaxLinkTTL = 24 * time.Hour
+	// DefaultMaxSends is how many links one address gets per SendWindow.
+	DefaultMaxSends   = 5
+	DefaultSendWindow = time.Hour
+	// smtpTimeout bounds one email's delivery to the SMTP server.
+	smtpTimeout  = 15 * time.Second
+	linkKey      = "email-link:"
+	sendRateKey  = "email-send:"
+	emailSubject = "Your sign-in link"
+)
+
+// SMTP connection security.
+const (
+	SMTPStartTLS = "starttls" // plain connection upgraded with STARTTLS (port 587)
+	SMTPTLS      = "tls"      // TLS from the first byte (port 465)
+	SMTPNone     = "none"     // no TLS: only for a relay on this machine
+)
+
+// EmailConfig configures magic links.
+type EmailConfig struct {
+	// Mailer sends the links. Required.
+	Mailer Mailer
+	// LinkTTL is how long a link works. Default: 15m.
+	LinkTTL time.Duration
+	// MaxSends is how many links one address gets per SendWindow.
+	// Default: 5.
+	MaxSends int
+	// SendWindow. Default: 1h.
+	SendWindow time.Duration
+}
+
+func (c *EmailConfig) fill() error {
+	if c.Mailer == nil {
+		return errors.New("signin: email sign-in needs a mailer (smtp_host and from)")
+	}
+	if c.LinkTTL == 0 {
+		c.LinkTTL = DefaultLinkTTL
+	}
+	if c.MaxSends == 0 {
+		c.MaxSends = DefaultMaxSends
+	}
+	if c.SendWindow == 0 {
+		c.SendWindow = DefaultSendWindow
+	}
+	if c.LinkTTL < time.Minute || c.LinkTTL > MaxLinkTTL {
+		return fmt.Errorf("signin: email link_ttl %s is out of range: use 1m to %s", c.LinkTTL, MaxLinkTTL)
+	}
+	if c.MaxSends < 1 || c.SendWindow < time.Second {
+		return errors.New("signin: email max_sends must be at least 1 and the window at least 1s")
+	}
+	return nil
+}
+
+// Mailer sends one plain-text email.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// SMTPMailer sends through an SMTP server with net/smtp.
+type SMTPMailer struct {
+	Host string
+	Port int
+	// Security is SMTPStartTLS (default), SMTPTLS or SMTPNone.
+	Security string
+	// Username and Password authenticate with AUTH PLAIN, over TLS only
+	// (or to a loopback server).
+	Username string
+	Password string
+	// From is the sender address, e.g. "Example <login@example.com>".
+	From string
+	// TLSConfig overrides the TLS settings (tests: a private CA).
+	TLSConfig *tls.Config
+}
+
+// Validate checks the mailer's settings.
+func (m *SMTPMailer) Validate() error {
+	if m.Host == "" {
+		return errors.New("signin: email needs smtp_host")
+	}
+	if m.Port < 0 || m.Port > 65535 {
+		return fmt.Errorf("signin: smtp_port %d is not a port", m.Port)
+	}
+	switch m.Security {
+	case "", SMTPStartTLS, SMTPTLS, SMTPNone:
+	default:
+		return fmt.Errorf("signin: smtp_tls %q is unknown: use starttls, tls or none", m.Security)
+	}
+	if m.From == "" {
+		return errors.New("signin: email needs from, the sender address")
+	}
+	if _, err := parseFrom(m.From); err != nil {
+		return fmt.Errorf("signin: from %q is not an email address: %v", m.From, err)
+	}
+	if (m.Username == "") != (m.Password == "") {
+		return errors.New("signin: smtp_username and smtp_password go together")
+	}
+	return nil
+}
+
+func parseFrom(from string) (string, error) {
+	if strings.ContainsAny(from, "\r\n") {
+		return "", errors.New("it holds a line break")
+	}
+	a, err := mailParseAddress(from)
+	if err != nil {
+		return "", err
+	}
+	return a, nil
+}
+
+func mailParseAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "", err
+	}
+	return a.Address, nil
+}
+
+func (m *SMTPMailer) port() int {
+	if m.Port != 0 {
+		return m.Port
+	}
+	switch m.Security {
+	case SMTPTLS:
+		return 465
+	case SMTPNone:
+		return 25
+	}
+	return 587
+}
+
+func (m *SMTPMailer) tlsConfig() *tls.Config {
+	if m.TLSConfig != nil {
+		c := m.TLSConfig.Clone()
+		if c.ServerName == "" {
+			c.ServerName = m.Host
+		}
+		return c
+	}
+	return &tls.Config{ServerName: m.Host, MinVersion: tls.VersionTLS12}
+}
+
+// Send implements Mailer.
+func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
+	from, err := parseFrom(m.From)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
+	defer cancel()
+	addr := net.JoinHostPort(m.Host, strconv.Itoa(m.port()))
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connecting to the SMTP server: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	if m.Security == SMTPTLS {
+		conn = tls.Client(conn, m.tlsConfig())
+	}
+	c, err := smtp.NewClient(conn, m.Host)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("SMTP greeting: %w", err)
+	}
+	defer c.Close()
+	if m.Security == "" || m.Security == SMTPStartTLS {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return errors.New("the SMTP server does not offer STARTTLS: use smtp_tls tls for port 465, or fix the server")
+		}
+		if err := c.StartTLS(m.tlsConfig()); err != nil {
+			return fmt.Errorf("SMTP STARTTLS: %w", err)
+		}
+	}
+	if m.Username != "" {
+		// net/smtp refuses PLAIN without TLS except to localhost.
+		if err := c.Auth(smtp.PlainAuth("", m.Username, m.Password, m.Host)); err != nil {
+			return fmt.Errorf("SMTP authentication: %w", err)
+		}
+	}
+	if err := c.Mail(from); err != nil {
+		return fmt.Errorf("SMTP MAIL FROM: %w", err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return fmt.Errorf("SMTP RCPT TO: %w", err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("SMTP DATA: %w", err)
+	}
+	if _, err := wc.Write(buildMessage(m.From, to, subject, body)); err != nil {
+		return fmt.Errorf("SMTP DATA: %w", err)
+	}
+	if err := wc.Close(); err != nil {
+		return fmt.Errorf("SMTP DATA: %w", err)
+	}
+	return c.Quit()
+}
+
+// buildMessage is a plain-text RFC 5322 message with CRLF line ends.
+func buildMessage(from, to, subject, body string) []byte {
+	var b bytes.Buffer
+	domain := "localhost"
+	if f, err := parseFrom(from); err == nil {
+		domain = f[strings.LastIndexByte(f, '@')+1:]
+	}
+	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
+	header("From", from)
+	header("To", to)
+	header("Subject", mime.QEncoding.Encode("utf-8", subject))
+	header("Date", time.Now().UTC().Format(time.RFC1123Z))
+	header("Message-ID", "<"+randomToken()+"@"+domain+">")
+	header("MIME-Version", "1.0")
+	header("Content-Type", "text/plain; charset=utf-8")
+	header("Content-Transfer-Encoding", "8bit")
+	header("Auto-Submitted", "auto-generated")
+	b.WriteString("\r\n")
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\r\n"))
+	return b.Bytes()
+}
+
+// linkRecord is what the store keeps of a sent link, under its token.
+type linkRecord struct {
+	Email      string `json:"e"`
+	RedirectTo string `json:"r"`
+}
+
+// serveEmailRequest handles POST /auth/signin/email: it sends a magic link
+// to the address, whether or not an account exists for it.
+func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
+	if !s.readForm(w, r) {
+		return
+	}
+	cfg := s.cfg.Email
+	redirectTo := s.cfg.Redirects.Resolve(r.PostForm.Get("redirectTo"))
+	again := func(status int, code string) {
+		d := s.pageFor("signin", code, redirectTo)
+		d.Email = truncate(r.PostForm.Get("email"), session.MaxEmailBytes)
+		s.render(w, r, status, d)
+	}
+	email, ok := normalizeAddress(r.PostForm.Get("email"))
+	if !ok {
+		again(http.StatusBadRequest, "bad_email")
+		return
+	}
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	allowed, err := s.cfg.Users.RateHit(ctx, sendRateKey+email, cfg.MaxSends, cfg.SendWindow)
+	if err != nil {
+		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	if !allowed {
+		s.logger.Info("email sign-in refused: too many links sent to the address")
+		again(http.StatusTooManyRequests, "too_many_links")
+		return
+	}
+	token := randomToken()
+	if err := s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(linkRecord{Email: email, RedirectTo: redirectTo}), cfg.LinkTTL); err != nil {
+		s.logger.Warn("email sign-in could not save the link", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	link := s.cfg.Origin + callbackPrefix + ProviderEmail + "?" + url.Values{"token": {token}}.Encode()
+	host := strings.TrimPrefix(strings.TrimPrefix(s.cfg.Origin, "https://"), "http://")
+	body := fmt.Sprintf("Use this link to sign in to %s:\n\n%s\n\nIt works once and expires in %s.\nIf you did not ask to sign in, ignore this email.\n",
+		host, link, humanDuration(cfg.LinkTTL))
+	if err := cfg.Mailer.Send(r.Context(), email, emailSubject, body); err != nil {
+		s.logger.Warn("sending a sign-in link failed", zap.Error(err))
+		again(http.StatusServiceUnavailable, "send_failed")
+		return
+	}
+	s.logger.Info("sign-in link sent")
+	d := s.pageFor("check_email", "", redirectTo)
+	d.Email = email
+	s.render(w, r, http.StatusOK, d)
+}
+
+// serveEmailCallback: GET shows a button that posts the token back (mail
+// scanners that open links must not use them up); POST takes the token,
+// once, and signs in.
+func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		token := r.URL.Query().Get("token")
+		if token == "" || len(token) > 2*randomBytes {
+			s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+			return
+		}
+		d := s.pageData(r, "confirm_email", "")
+		d.Token = token
+		s.render(w, r, http.StatusOK, d)
+		return
+	}
+	if !s.readForm(w, r) {
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" || len(token) > 2*randomBytes {
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		return
+	}
+	ctx, cancel := storeCtx(r)
+	raw, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
+	cancel()
+	if errors.Is(err, session.ErrNotFound) {
+		s.logger.Info("email sign-in refused: unknown, expired or used link")
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		return
+	}
+	if err != nil {
+		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	var rec linkRecord
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" {
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		return
+	}
+	// Opening the link proves control of the address.
+	user, err := s.resolve(r.Context(), ProviderEmail, Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true})
+	if err != nil {
+		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		if d == time.Hour {
+			return "1 hour"
+		}
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
+}

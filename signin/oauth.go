@@ -1,0 +1,195 @@
+package signin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// Identity is who a provider says signed in.
+type Identity struct {
+	// Subject is the provider's stable account ID (OIDC sub, GitHub user ID).
+	Subject       string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Picture       string
+}
+
+// Flow is one authorization-code flow: the values sent to the provider and
+// checked when it comes back.
+type Flow struct {
+	State       string
+	Verifier    string // PKCE code verifier; the provider gets its S256 challenge
+	Nonce       string // OIDC nonce; providers without ID tokens ignore it
+	RedirectURI string
+}
+
+// OAuthProvider is an OAuth 2.0 or OIDC provider.
+type OAuthProvider interface {
+	// Name is the account namespace and the URL segment:
+	// /auth/signin/<name>, /auth/callback/<name>.
+	Name() string
+	// Label is what the sign-in button says ("GitHub").
+	Label() string
+	// RedirectURL is the configured callback URL, or "" for the default
+	// <origin>/auth/callback/<name>.
+	RedirectURL() string
+	// AuthCodeURL is the provider URL that starts f.
+	AuthCodeURL(ctx context.Context, f Flow) (string, error)
+	// Identity exchanges the code (with f's PKCE verifier) and returns who
+	// signed in, checking f's nonce where the provider returns an ID token.
+	Identity(ctx context.Context, code string, f Flow) (Identity, error)
+}
+
+// ErrNonceMismatch means the ID token was not issued for this flow.
+var ErrNonceMismatch = errors.New("the ID token's nonce does not match the one this sign-in sent")
+
+// flowRecord is what the store keeps of a started flow, under its state.
+type flowRecord struct {
+	Provider   string `json:"p"`
+	Verifier   string `json:"v"`
+	Nonce      string `json:"n"`
+	RedirectTo string `json:"r"`
+}
+
+// flowCookie binds a flow to the browser that started it: it holds the
+// state, so a callback opened in another browser (login CSRF) fails.
+const (
+	flowCookieName       = "convex_auth_flow"
+	secureFlowCookieName = "__Host-convex_auth_flow"
+	flowKeyPrefix        = "flow:"
+)
+
+func flowCookie(r *http.Request) string {
+	if secureRequest(r) {
+		return secureFlowCookieName
+	}
+	return flowCookieName
+}
+
+func (s *Service) redirectURI(p OAuthProvider) string {
+	if u := p.RedirectURL(); u != "" {
+		return u
+	}
+	return s.cfg.Origin + callbackPrefix + p.Name()
+}
+
+// serveOAuthStart stores the flow's state, PKCE verifier and nonce, binds
+// the state to the browser with a cookie and sends it to the provider.
+func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		return
+	}
+	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
+	f := Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
+	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
+	defer cancel()
+	authURL, err := p.AuthCodeURL(ctx, f)
+	if err != nil {
+		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.Name()), zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
+		return
+	}
+	sctx, scancel := storeCtx(r)
+	defer scancel()
+	rec := flowRecord{Provider: p.Name(), Verifier: f.Verifier, Nonce: f.Nonce, RedirectTo: target}
+	if err := s.cfg.Users.PutOnce(sctx, flowKeyPrefix+f.State, marshal(rec), DefaultFlowTTL); err != nil {
+		s.logger.Warn("sign-in could not save its state", zap.String("provider", p.Name()), zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: flowCookie(r), Value: f.State, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
+		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// serveOAuthCallback checks the state against the browser's cookie and the
+// store (single use), then exchanges the code and signs the user in.
+func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		return
+	}
+	name := p.Name()
+	q := r.URL.Query()
+	state := q.Get("state")
+	cookie, _ := r.Cookie(flowCookie(r))
+	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode})
+	if state == "" || cookie == nil || !constantTimeEqual(cookie.Value, state) {
+		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
+		s.fail(w, r, "state", "")
+		return
+	}
+	ctx, cancel := storeCtx(r)
+	raw, err := s.cfg.Users.TakeOnce(ctx, flowKeyPrefix+state)
+	cancel()
+	if errors.Is(err, session.ErrNotFound) {
+		s.logger.Info("sign-in refused: unknown, expired or reused state", zap.String("provider", name))
+		s.fail(w, r, "state", "")
+		return
+	}
+	if err != nil {
+		s.logger.Warn("sign-in could not read its state", zap.String("provider", name), zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	var rec flowRecord
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Provider != name {
+		s.logger.Info("sign-in refused: the state belongs to another provider", zap.String("provider", name))
+		s.fail(w, r, "state", "")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		code := "provider"
+		if e == "access_denied" {
+			code = "denied"
+		}
+		s.logger.Info("sign-in ended by the provider", zap.String("provider", name), zap.String("error", truncate(e, 64)))
+		s.fail(w, r, code, rec.RedirectTo)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		s.fail(w, r, "provider", rec.RedirectTo)
+		return
+	}
+	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
+	defer pcancel()
+	id, err := p.Identity(pctx, code, Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)})
+	if err != nil {
+		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
+		s.fail(w, r, "provider", rec.RedirectTo)
+		return
+	}
+	user, err := s.resolve(r.Context(), name, id)
+	if err != nil {
+		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	s.finish(w, r, user, name, rec.RedirectTo)
+}
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,411 @@
+package signin
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/oauth2"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// oauthEnv is a site with three providers, all backed by one real OpenID
+// Provider on loopback: "zitadel" (generic OIDC by discovery), "google"
+// (Google's provider with its issuer pointed at the OP) and "github"
+// (GitHub's provider: token exchange at the OP, the REST API faked over
+// the OP's user info).
+type oauthEnv struct {
+	*env
+	op   *testOP
+	logs *observer.ObservedLogs
+}
+
+func newOAuthEnv(t *testing.T, linkByEmail bool) *oauthEnv {
+	t.Helper()
+	oe := &oauthEnv{}
+	core, logs := observer.New(zap.InfoLevel)
+	oe.logs = logs
+	oe.env = newEnv(t, func(c *Config, origin string) {
+		oe.op = startOP(t, origin+"/auth/callback/zitadel", origin+"/auth/callback/google", origin+"/auth/callback/github")
+		api := startGitHubAPI(t, oe.op)
+		zit, err := NewOIDC(OAuthConfig{Name: "zitadel", Label: "Zitadel", Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		google, err := NewGoogle(OAuthConfig{Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		github, err := NewGitHub(OAuthConfig{
+			ClientID: oe.op.clientID, ClientSecret: oe.op.secret,
+			AuthURL: oe.op.issuer + "/auth", TokenURL: oe.op.issuer + "/oauth/token", APIURL: api.URL,
+			// The OP is an OIDC provider: it wants the openid scope.
+			Scopes: []string{"openid", "profile", "email"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.OAuth = []OAuthProvider{zit, google, github}
+		c.LinkByEmail = linkByEmail
+		c.Logger = zap.New(core)
+		c.Redirects, _ = NewRedirectPolicy("/home", []string{"https://docs.example.com"})
+	})
+	return oe
+}
+
+// startGitHubAPI fakes the two GitHub REST endpoints the provider reads;
+// it accepts only access tokens the OP vouches for.
+func startGitHubAPI(t *testing.T, op *testOP) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := op.userinfo(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/user":
+			_ = json.NewEncoder(w).Encode(map[string]any{
+				"id": 583231, "login": "octo-" + opUsername, "name": claims["name"], "email": nil,
+				"avatar_url": "https://avatars.githubusercontent.com/u/583231?v=4",
+			})
+		case "/user/emails":
+			_ = json.NewEncoder(w).Encode([]map[string]any{
+				{"email": "old@example.com", "primary": false, "verified": true},
+				{"email": claims["email"], "primary": true, "verified": claims["email_verified"]},
+			})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// start opens /auth/signin/<provider> and returns the provider URL it
+// redirects to.
+func (oe *oauthEnv) start(b *browser, provider, redirectTo string) string {
+	oe.t.Helper()
+	u := oe.origin + "/auth/signin/" + provider
+	if redirectTo != "" {
+		u += "?redirectTo=" + url.QueryEscape(redirectTo)
+	}
+	resp, body := b.get(u)
+	if resp.StatusCode != http.StatusFound {
+		oe.t.Fatalf("start %s: status %d: %s", provider, resp.StatusCode, body)
+	}
+	return location(oe.t, resp)
+}
+
+// signIn runs a whole flow and returns where the site sent the browser.
+func (oe *oauthEnv) signIn(b *browser, provider, redirectTo string) string {
+	oe.t.Helper()
+	callback := oe.op.signIn(b, oe.start(b, provider, redirectTo))
+	resp, body := b.get(callback)
+	if resp.StatusCode != http.StatusSeeOther {
+		oe.t.Fatalf("callback: status %d: %s", resp.StatusCode, body)
+	}
+	return location(oe.t, resp)
+}
+
+// expectFailure opens the callback URL and checks that it leads back to
+// the sign-in page with the error code, signed out.
+func (oe *oauthEnv) expectFailure(b *browser, callback, code string) {
+	oe.t.Helper()
+	resp, _ := b.get(callback)
+	if resp.StatusCode != http.StatusSeeOther {
+		oe.t.Fatalf("callback: status %d; want 303 to the sign-in page", resp.StatusCode)
+	}
+	loc, _ := url.Parse(location(oe.t, resp))
+	if loc.Path != PathSignIn || loc.Query().Get("error") != code {
+		oe.t.Fatalf("callback sent the browser to %s; want %s?error=%s", loc, PathSignIn, code)
+	}
+	if w, ok := b.whoami(oe.origin); ok {
+		oe.t.Fatalf("signed in as %+v after a failed flow", w)
+	}
+	// The page names the problem in words.
+	_, page := b.get(loc.String())
+	if !pageShows(page, code) {
+		oe.t.Fatalf("sign-in page does not show %q", messages[code])
+	}
+}
+
+// pageShows reports whether the HTML page holds the message of code.
+func pageShows(page, code string) bool {
+	return strings.Contains(page, template.HTMLEscapeString(messages[code]))
+}
+
+func (oe *oauthEnv) logged(substr string) bool {
+	for _, e := range oe.logs.All() {
+		if msg, ok := e.ContextMap()["error"].(string); ok && strings.Contains(msg, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestOIDCSignIn(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	if got := oe.signIn(b, "zitadel", "/loggedin?x=1"); got != oe.origin+"/loggedin?x=1" {
+		t.Fatalf("after sign-in the browser went to %s; want /loggedin?x=1", got)
+	}
+	first, ok := b.whoami(oe.origin)
+	if !ok {
+		t.Fatal("not signed in after the flow")
+	}
+	if first.Provider != "zitadel" || first.Email != opEmail || !first.EmailVerified || first.Name != "Test User2" {
+		t.Fatalf("session %+v; want the OP's verified email and name", first)
+	}
+	// The account now leads to the user.
+	acct, err := oe.store.GetAccount(context.Background(), "zitadel", "id2")
+	if err != nil || acct.UserID != first.UserID {
+		t.Fatalf("account (zitadel, id2) = %+v, %v; want user %s", acct, err, first.UserID)
+	}
+	// The session's claims come from the user record.
+	user, err := oe.store.GetUser(context.Background(), first.UserID)
+	if err != nil || user.Profile.Email != first.Email || user.Profile.Name != first.Name {
+		t.Fatalf("user record %+v, %v does not match the session", user, err)
+	}
+
+	// Signing in again (same browser) finds the same user and replaces the
+	// session with a new ID.
+	oe.signIn(b, "zitadel", "")
+	again, _ := b.whoami(oe.origin)
+	if again.UserID != first.UserID || again.SessionID == first.SessionID {
+		t.Fatalf("second sign-in: user %s session %s; want user %s and a new session", again.UserID, again.SessionID, first.UserID)
+	}
+	if list, _ := oe.store.List(context.Background(), first.UserID); len(list) != 1 {
+		t.Fatalf("the user has %d sessions; want the old one ended", len(list))
+	}
+	// Another browser: same user, its own session.
+	b2 := newBrowser(t)
+	if got := oe.signIn(b2, "zitadel", "//evil.example"); got != oe.origin+"/home" {
+		t.Fatalf("an off-site redirectTo led to %s; want after_sign_in /home", got)
+	}
+	other, _ := b2.whoami(oe.origin)
+	if other.UserID != first.UserID || other.SessionID == again.SessionID {
+		t.Fatalf("second browser: %+v", other)
+	}
+	// Signed in: the sign-in page sends the browser straight on.
+	resp, _ := b.get(oe.origin + "/auth/signin?redirectTo=" + url.QueryEscape("https://docs.example.com/guide"))
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != "https://docs.example.com/guide" {
+		t.Fatalf("signed-in /auth/signin: %d %s; want 303 to the allowed origin", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestOIDCAuthorizationRequest(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
+	q := auth.Query()
+	if q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 {
+		t.Fatalf("no PKCE S256 challenge in %s", auth)
+	}
+	if len(q.Get("state")) < 43 || len(q.Get("nonce")) < 43 || q.Get("state") == q.Get("nonce") {
+		t.Fatalf("state and nonce must be distinct and 256-bit: %s", auth)
+	}
+	if q.Get("redirect_uri") != oe.origin+"/auth/callback/zitadel" || !strings.Contains(q.Get("scope"), "openid") {
+		t.Fatalf("redirect_uri or scope wrong: %s", auth)
+	}
+	// The store keeps no flow under the raw state as a key (hashed).
+	if _, err := oe.store.TakeOnce(context.Background(), q.Get("state")); err == nil {
+		t.Fatal("the flow is stored under the bare state")
+	}
+}
+
+func TestOIDCStateMismatch(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	callback := oe.op.signIn(b, oe.start(b, "zitadel", ""))
+	forged, _ := url.Parse(callback)
+	q := forged.Query()
+	q.Set("state", randomToken())
+	forged.RawQuery = q.Encode()
+	oe.expectFailure(b, forged.String(), "state")
+
+	// The real callback opened in another browser (no flow cookie): a
+	// login-CSRF attempt.
+	b2 := newBrowser(t)
+	callback = oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
+	oe.expectFailure(newBrowser(t), callback, "state")
+}
+
+func TestOIDCNonceMismatch(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
+	q := auth.Query()
+	q.Set("nonce", randomToken())
+	auth.RawQuery = q.Encode()
+	oe.expectFailure(b, oe.op.signIn(b, auth.String()), "provider")
+	if !oe.logged(ErrNonceMismatch.Error()) {
+		t.Fatalf("the failure was not the nonce check; log: %v", oe.logs.All())
+	}
+}
+
+func TestOIDCPKCEFailure(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
+	q := auth.Query()
+	// The provider gets the challenge of another verifier.
+	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
+	auth.RawQuery = q.Encode()
+	oe.expectFailure(b, oe.op.signIn(b, auth.String()), "provider")
+	if !oe.logged("exchanging the code") {
+		t.Fatalf("the failure was not the token exchange; log: %v", oe.logs.All())
+	}
+}
+
+func TestOIDCDeniedConsent(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "zitadel", "/loggedin"))
+	state := auth.Query().Get("state")
+	denied := oe.origin + "/auth/callback/zitadel?" + url.Values{"error": {"access_denied"}, "state": {state}}.Encode()
+	resp, _ := b.get(denied)
+	loc, _ := url.Parse(location(t, resp))
+	if loc.Query().Get("error") != "denied" || loc.Query().Get("redirectTo") != "/loggedin" {
+		t.Fatalf("denied consent led to %s; want the sign-in page with error=denied, keeping redirectTo", loc)
+	}
+	_, page := b.get(loc.String())
+	if !pageShows(page, "denied") {
+		t.Fatal("the page does not say that sign-in was cancelled")
+	}
+}
+
+func TestOIDCReplayedState(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
+	state := auth.Query().Get("state")
+	callback := oe.op.signIn(b, auth.String())
+	resp, _ := b.get(callback)
+	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
+		t.Fatalf("first use failed: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Replay, with the flow cookie put back, in a browser not signed in:
+	// the state is used up.
+	replay := newBrowser(t)
+	site, _ := url.Parse(oe.origin)
+	replay.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: state, Path: "/"}})
+	oe.expectFailure(replay, callback, "state")
+}
+
+func TestOIDCExpiredState(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	callback := oe.op.signIn(b, oe.start(b, "zitadel", ""))
+	oe.clock.Advance(DefaultFlowTTL)
+	oe.expectFailure(b, callback, "state")
+}
+
+func TestOIDCStateOfAnotherProvider(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	callback, _ := url.Parse(oe.op.signIn(b, oe.start(b, "zitadel", "")))
+	callback.Path = "/auth/callback/google"
+	oe.expectFailure(b, callback.String(), "state")
+}
+
+func TestGoogleSignIn(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	oe.signIn(b, "google", "/")
+	w, ok := b.whoami(oe.origin)
+	if !ok || w.Provider != "google" || w.Email != opEmail || !w.EmailVerified {
+		t.Fatalf("google sign-in: %+v, %v", w, ok)
+	}
+}
+
+func TestGitHubSignIn(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	auth, _ := url.Parse(oe.start(b, "github", ""))
+	if auth.Query().Get("code_challenge_method") != "S256" || auth.Query().Get("nonce") != "" {
+		t.Fatalf("github authorization URL %s: want PKCE S256 and no nonce", auth)
+	}
+	resp, body := b.get(oe.op.signIn(b, auth.String()))
+	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
+		t.Fatalf("github callback: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	w, ok := b.whoami(oe.origin)
+	// The primary verified email, not the other verified one.
+	if !ok || w.Provider != "github" || w.Email != opEmail || !w.EmailVerified || w.Name != "Test User2" {
+		t.Fatalf("github sign-in: %+v, %v", w, ok)
+	}
+	if _, err := oe.store.GetAccount(context.Background(), "github", "583231"); err != nil {
+		t.Fatalf("account (github, 583231): %v", err)
+	}
+}
+
+func TestLinkByEmail(t *testing.T) {
+	for _, link := range []bool{false, true} {
+		oe := newOAuthEnv(t, link)
+		b := newBrowser(t)
+		oe.signIn(b, "zitadel", "")
+		first, _ := b.whoami(oe.origin)
+		oe.signIn(b, "github", "")
+		second, _ := b.whoami(oe.origin)
+		if same := first.UserID == second.UserID; same != link {
+			t.Fatalf("link_by_email=%v: same user = %v", link, same)
+		}
+	}
+}
+
+func TestUnknownProvider(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	for _, p := range []string{"/auth/signin/nope", "/auth/callback/nope", "/auth/signin/password", "/auth/callback/email"} {
+		resp, body := b.get(oe.origin + p)
+		if resp.StatusCode != http.StatusNotFound || !pageShows(body, "unknown_provider") {
+			t.Errorf("%s: %d; want 404 with a clear message", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestProviderUnreachable(t *testing.T) {
+	e := newEnv(t, func(c *Config, origin string) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		dead.Close()
+		p, err := NewOIDC(OAuthConfig{Name: "down", Issuer: dead.URL, ClientID: "id", ClientSecret: "secret",
+			HTTPClient: &http.Client{Timeout: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.OAuth = []OAuthProvider{p}
+	})
+	resp, body := newBrowser(t).get(e.origin + "/auth/signin/down")
+	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "provider_unavailable") {
+		t.Fatalf("unreachable provider: %d", resp.StatusCode)
+	}
+}
+
+func TestResolveFillsProfileGaps(t *testing.T) {
+	store := session.NewMemoryStore(session.Options{})
+	defer store.Close()
+	s := &Service{cfg: Config{Users: store}}
+	ctx := context.Background()
+	u, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "A@Example.com"})
+	if err != nil || u.Profile.Email != "a@example.com" || u.Profile.EmailVerified {
+		t.Fatalf("new user %+v, %v", u, err)
+	}
+	u2, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "a@example.com", EmailVerified: true, Name: "Ada", Picture: "https://x/p.png"})
+	if err != nil || u2.ID != u.ID || !u2.Profile.EmailVerified || u2.Profile.Name != "Ada" {
+		t.Fatalf("second resolve %+v, %v", u2, err)
+	}
+	u3, _ := s.resolve(ctx, "p", Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
+	if u3.Profile.Email != "a@example.com" || u3.Profile.Name != "Ada" {
+		t.Fatalf("a later sign-in overwrote the profile: %+v", u3.Profile)
+	}
+}

@@ -1,0 +1,220 @@
+package signin
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func newPasswordEnv(t *testing.T) *env {
+	return newEnv(t, func(c *Config, origin string) {
+		c.Password = &PasswordConfig{Argon2: testArgon2}
+	})
+}
+
+func passwordForm(intent, email, password, redirectTo string) url.Values {
+	f := url.Values{"intent": {intent}, "email": {email}, "password": {password}}
+	if redirectTo != "" {
+		f.Set("redirectTo", redirectTo)
+	}
+	return f
+}
+
+func TestPasswordSignUpAndSignIn(t *testing.T) {
+	e := newPasswordEnv(t)
+	b := newBrowser(t)
+	resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signup", " Ada@Example.com ", "correct horse", "/loggedin"))
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
+		t.Fatalf("sign-up: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	first, ok := b.whoami(e.origin)
+	if !ok || first.Email != "ada@example.com" || first.EmailVerified || first.Provider != "password" {
+		t.Fatalf("after sign-up: %+v, %v; want the normalised, unverified email", first, ok)
+	}
+	acct, err := e.store.GetAccount(context.Background(), "password", "ada@example.com")
+	if err != nil || !strings.HasPrefix(acct.Secret, "$argon2id$v=19$m=64,t=1,p=1$") || strings.Contains(acct.Secret, "correct horse") {
+		t.Fatalf("stored credential %+v, %v; want an argon2id PHC string", acct, err)
+	}
+
+	b2 := newBrowser(t)
+	resp, _ = b2.post(e.origin+"/auth/signin/password", passwordForm("signin", "ADA@example.com", "correct horse", ""))
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/" {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	second, _ := b2.whoami(e.origin)
+	if second.UserID != first.UserID || second.SessionID == first.SessionID {
+		t.Fatalf("sign-in found user %s session %s; want %s and a new session", second.UserID, second.SessionID, first.UserID)
+	}
+}
+
+func TestPasswordWrongAndUnknownLookAlike(t *testing.T) {
+	e := newPasswordEnv(t)
+	b := newBrowser(t)
+	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	wrong, wrongBody := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+	unknown, unknownBody := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
+	if wrong.StatusCode != http.StatusUnauthorized || unknown.StatusCode != wrong.StatusCode {
+		t.Fatalf("wrong password %d, unknown email %d; want the same 401", wrong.StatusCode, unknown.StatusCode)
+	}
+	if !pageShows(wrongBody, "credentials") || !pageShows(unknownBody, "credentials") {
+		t.Fatal("both must say the email or password is incorrect")
+	}
+	// Apart from the email echoed into the form, the pages are the same.
+	if strings.ReplaceAll(wrongBody, "ada@example.com", "X") != strings.ReplaceAll(unknownBody, "nobody@example.com", "X") {
+		t.Fatal("the answers for a wrong password and an unknown email differ")
+	}
+}
+
+func TestPasswordAttemptLimit(t *testing.T) {
+	e := newPasswordEnv(t)
+	newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	b := newBrowser(t)
+	for i := 1; i <= DefaultMaxAttempts; i++ {
+		resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failed attempt %d: %d; want 401", i, resp.StatusCode)
+		}
+	}
+	// The 11th is refused even with the right password.
+	resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
+	if resp.StatusCode != http.StatusTooManyRequests || !pageShows(body, "too_many_attempts") {
+		t.Fatalf("11th attempt: %d; want 429 with a clear message", resp.StatusCode)
+	}
+	if _, ok := b.whoami(e.origin); ok {
+		t.Fatal("signed in past the attempt limit")
+	}
+	// An unknown account is limited the same way: no existence hint.
+	for range DefaultMaxAttempts {
+		b.post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", ""))
+	}
+	if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", "")); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("unknown account past the limit: %d; want 429 too", resp.StatusCode)
+	}
+	// The window ends after an hour.
+	e.clock.Advance(DefaultAttemptWindow)
+	resp, _ = b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the window: %d; want a sign-in", resp.StatusCode)
+	}
+}
+
+func TestPasswordSuccessResetsTheCount(t *testing.T) {
+	e := newPasswordEnv(t)
+	b := newBrowser(t)
+	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	for range DefaultMaxAttempts - 1 {
+		b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", ""))
+	}
+	if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("10th attempt, right password: %d", resp.StatusCode)
+	}
+	for i := range DefaultMaxAttempts {
+		if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", "")); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d after a success: %d; want 401 (count reset)", i+1, resp.StatusCode)
+		}
+	}
+}
+
+func TestPasswordSignUpRules(t *testing.T) {
+	e := newPasswordEnv(t)
+	b := newBrowser(t)
+	cases := []struct {
+		name, email, password string
+		status                int
+		code                  string
+	}{
+		{"short password", "ada@example.com", "1234567", http.StatusBadRequest, "password_short"},
+		{"long password", "ada@example.com", strings.Repeat("p", MaxPasswordLength+1), http.StatusBadRequest, "password_long"},
+		{"bad email", "not an email", "correct horse", http.StatusBadRequest, "bad_email"},
+		{"display name", "Ada <ada@example.com>", "correct horse", http.StatusBadRequest, "bad_email"},
+		{"header injection", "ada@example.com\r\nBcc: x@example.com", "correct horse", http.StatusBadRequest, "bad_email"},
+	}
+	for _, c := range cases {
+		resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, ""))
+		shows := pageShows(body, c.code)
+		if c.code == "password_short" {
+			shows = strings.Contains(body, "at least 8 characters")
+		}
+		if resp.StatusCode != c.status || !shows {
+			t.Errorf("%s: %d; want %d with %s", c.name, resp.StatusCode, c.status, c.code)
+		}
+	}
+	// Signing up twice: the second is told to sign in, and gets no session.
+	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
+	b2 := newBrowser(t)
+	resp, body := b2.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "another horse", ""))
+	if resp.StatusCode != http.StatusConflict || !pageShows(body, "account_exists") {
+		t.Fatalf("second sign-up: %d; want 409 account_exists", resp.StatusCode)
+	}
+	if _, ok := b2.whoami(e.origin); ok {
+		t.Fatal("a second sign-up with another password signed in")
+	}
+	// With the right password, signing up again just signs in.
+	resp, _ = b2.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-up with the account's password: %d; want a sign-in", resp.StatusCode)
+	}
+}
+
+func TestPasswordFormIsSameOriginOnly(t *testing.T) {
+	e := newPasswordEnv(t)
+	b := newBrowser(t)
+	req, _ := http.NewRequest(http.MethodPost, e.origin+"/auth/signin/password", strings.NewReader(passwordForm("signup", "ada@example.com", "correct horse", "").Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, body := b.do(req)
+	if resp.StatusCode != http.StatusForbidden || !pageShows(body, "cross_site") {
+		t.Fatalf("cross-site post: %d; want 403 with a clear page", resp.StatusCode)
+	}
+	if _, err := e.store.GetAccount(context.Background(), "password", "ada@example.com"); err == nil {
+		t.Fatal("a cross-site post created an account")
+	}
+	if resp, _ := b.get(e.origin + "/auth/signin/password"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /auth/signin/password: %d; want 405", resp.StatusCode)
+	}
+}
+
+func TestPasswordStoreDown(t *testing.T) {
+	e := newPasswordEnv(t)
+	_ = e.store.Close()
+	resp, body := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", ""))
+	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "unavailable") {
+		t.Fatalf("store down: %d; want 503", resp.StatusCode)
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	hash, err := HashPassword("correct horse", DefaultArgon2Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") || len(strings.Split(hash, "$")) != 6 {
+		t.Fatalf("hash %q is not the PHC argon2id form", hash)
+	}
+	again, _ := HashPassword("correct horse", DefaultArgon2Params)
+	if again == hash {
+		t.Fatal("two hashes of one password are equal: no salt")
+	}
+	for pw, want := range map[string]bool{"correct horse": true, "correct horse ": false, "": false} {
+		if ok, err := VerifyPassword(pw, hash); err != nil || ok != want {
+			t.Errorf("VerifyPassword(%q) = %v, %v; want %v", pw, ok, err, want)
+		}
+	}
+	for _, bad := range []string{"", "plain", "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "$argon2id$v=19$m=64,t=1,p=1$!!$aGFzaA"} {
+		if ok, err := VerifyPassword("x", bad); ok || err == nil {
+			t.Errorf("VerifyPassword on %q = %v, %v; want an error", bad, ok, err)
+		}
+	}
+}
+
+// BenchmarkHashPassword shows the cost of one hash at the defaults.
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashPassword("correct horse battery staple", DefaultArgon2Params); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,317 @@
+// Package signin signs users in at the edge: OAuth 2.0 and OpenID Connect
+// providers (GitHub, Google, any OIDC issuer), email and password, and email
+// magic links. It resolves who signed in to a user in the session store and
+// hands the user to its Host, which starts the session. It serves the
+// sign-in page too. No Caddy import: caddymodule is the Host.
+package signin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// Paths this package serves.
+const (
+	PathSignIn     = "/auth/signin"
+	signInPrefix   = PathSignIn + "/"
+	callbackPrefix = "/auth/callback/"
+)
+
+// Defaults.
+const (
+	DefaultAfterSignIn = "/"
+	// DefaultFlowTTL is how long an OAuth flow may take from the redirect to
+	// the provider to the callback.
+	DefaultFlowTTL = 10 * time.Minute
+	// providerCallTimeout bounds each call to a provider (token exchange,
+	// discovery, user info).
+	providerCallTimeout = 10 * time.Second
+	// storeCallTimeout bounds each session-store call.
+	storeCallTimeout = 2 * time.Second
+	// maxFormBytes bounds a posted sign-in form.
+	maxFormBytes = 16 << 10
+	// randomBytes of entropy in state, nonce and magic-link tokens.
+	randomBytes = 32
+	// hashSlotsPerCPU bounds concurrent password hashes (each takes 19 MiB
+	// at the default cost).
+	hashSlotsPerCPU = 2
+)
+
+// Reserved provider names: the built-in password and email methods.
+const (
+	ProviderPassword = "password"
+	ProviderEmail    = "email"
+)
+
+// Host is the server the package runs in: it knows the session cookie.
+type Host interface {
+	// SignedIn reports whether the request carries a live session.
+	SignedIn(r *http.Request) (bool, error)
+	// SameOrigin reports whether a form post comes from this site's pages.
+	SameOrigin(r *http.Request) bool
+	// StartSession ends the request's session, if any, starts a new one for
+	// user (a new session ID at every sign-in) and sets its cookie on w.
+	StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error
+}
+
+// Config configures a Service.
+type Config struct {
+	// Origin is the site's scheme://host[:port]: redirect URIs and magic
+	// links start with it.
+	Origin string
+	// Redirects says where a browser may go after signing in.
+	Redirects RedirectPolicy
+	// LinkByEmail joins a new account to the existing user with the same
+	// email when both emails are verified.
+	LinkByEmail bool
+	// OAuth are the OAuth and OIDC providers, in page order.
+	OAuth []OAuthProvider
+	// Password enables sign-up and sign-in by email and password.
+	Password *PasswordConfig
+	// Email enables magic links.
+	Email *EmailConfig
+	// Template replaces the built-in sign-in page; see PageData. Nil: the
+	// built-in one.
+	Template *template.Template
+	// Users is the store of users, accounts, flow state and counters.
+	Users session.UserStore
+	// Host starts sessions.
+	Host Host
+	// Logger gets a line per refused or failed sign-in; never a secret.
+	// The Host logs the sign-ins.
+	Logger *zap.Logger
+}
+
+// Service serves the sign-in endpoints.
+type Service struct {
+	cfg       Config
+	oauth     map[string]OAuthProvider
+	page      *template.Template
+	dummyHash string // verified for unknown accounts, so timing tells nothing
+	hashSlots chan struct{}
+	logger    *zap.Logger
+}
+
+// New checks cfg and builds the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Users == nil || cfg.Host == nil {
+		return nil, errors.New("signin: a user store and a host are required")
+	}
+	if _, err := NormalizeOrigin(cfg.Origin); err != nil {
+		return nil, fmt.Errorf("signin: site origin: %v", err)
+	}
+	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil {
+		return nil, errors.New("signin: no provider is configured")
+	}
+	if cfg.Redirects.AfterSignIn == "" {
+		cfg.Redirects.AfterSignIn = DefaultAfterSignIn
+	}
+	s := &Service{cfg: cfg, oauth: map[string]OAuthProvider{}, page: cfg.Template, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = zap.NewNop()
+	}
+	if s.page == nil {
+		s.page = defaultTemplate
+	}
+	for _, p := range cfg.OAuth {
+		name := p.Name()
+		if err := ValidateProviderName(name); err != nil {
+			return nil, err
+		}
+		if name == ProviderPassword || name == ProviderEmail {
+			return nil, fmt.Errorf("signin: provider name %q is reserved for the built-in %s sign-in: pick another name", name, name)
+		}
+		if _, dup := s.oauth[name]; dup {
+			return nil, fmt.Errorf("signin: two providers are named %q: give one another name", name)
+		}
+		s.oauth[name] = p
+	}
+	if cfg.Password != nil {
+		if err := cfg.Password.fill(); err != nil {
+			return nil, err
+		}
+		dummy, err := HashPassword(randomToken(), cfg.Password.Argon2)
+		if err != nil {
+			return nil, err
+		}
+		s.dummyHash = dummy
+		s.hashSlots = make(chan struct{}, hashSlotsPerCPU*runtime.GOMAXPROCS(0))
+	}
+	if cfg.Email != nil {
+		if err := cfg.Email.fill(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ValidateProviderName accepts names usable as one URL path segment.
+func ValidateProviderName(name string) error {
+	if name == "" || len(name) > session.MaxProviderBytes {
+		return fmt.Errorf("signin: provider name %q must be 1 to %d characters", name, session.MaxProviderBytes)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("signin: provider name %q may hold only a-z, 0-9, - and _", name)
+		}
+	}
+	return nil
+}
+
+// Handle serves the sign-in page, /auth/signin/<provider> and
+// /auth/callback/<provider>, and reports whether r was one of them.
+func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	switch {
+	case path == PathSignIn:
+		s.servePage(w, r)
+	case strings.HasPrefix(path, signInPrefix):
+		s.serveStart(w, r, path[len(signInPrefix):])
+	case strings.HasPrefix(path, callbackPrefix):
+		s.serveCallback(w, r, path[len(callbackPrefix):])
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string) {
+	switch {
+	case name == ProviderPassword && s.cfg.Password != nil:
+		s.servePassword(w, r)
+	case name == ProviderEmail && s.cfg.Email != nil:
+		s.serveEmailRequest(w, r)
+	case s.oauth[name] != nil:
+		s.serveOAuthStart(w, r, s.oauth[name])
+	default:
+		s.render(w, r, http.StatusNotFound, s.pageData(r, "signin", "unknown_provider"))
+	}
+}
+
+func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request, name string) {
+	switch {
+	case name == ProviderEmail && s.cfg.Email != nil:
+		s.serveEmailCallback(w, r)
+	case s.oauth[name] != nil:
+		s.serveOAuthCallback(w, r, s.oauth[name])
+	default:
+		s.render(w, r, http.StatusNotFound, s.pageData(r, "signin", "unknown_provider"))
+	}
+}
+
+// servePage renders the sign-in page, or sends a signed-in browser on.
+func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		return
+	}
+	q := r.URL.Query()
+	if signedIn, err := s.cfg.Host.SignedIn(r); err == nil && signedIn && q.Get("error") == "" {
+		s.redirect(w, r, s.cfg.Redirects.Resolve(q.Get("redirectTo")))
+		return
+	}
+	mode := "signin"
+	if q.Get("mode") == "signup" && s.cfg.Password != nil {
+		mode = "signup"
+	}
+	s.render(w, r, http.StatusOK, s.pageData(r, mode, q.Get("error")))
+}
+
+// redirect sends the browser on after a sign-in step; 303 so that a form
+// post becomes a GET.
+func (s *Service) redirect(w http.ResponseWriter, r *http.Request, target string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// fail sends the browser back to the sign-in page with an error code.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo string) {
+	q := url.Values{"error": {code}}
+	if redirectTo != "" && redirectTo != s.cfg.Redirects.AfterSignIn {
+		q.Set("redirectTo", redirectTo)
+	}
+	s.redirect(w, r, PathSignIn+"?"+q.Encode())
+}
+
+// finish starts the session for user and sends the browser to target.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) {
+	if err := s.cfg.Host.StartSession(w, r, user, provider); err != nil {
+		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return
+	}
+	s.redirect(w, r, s.cfg.Redirects.Resolve(target))
+}
+
+// readForm checks a posted sign-in form: POST, same origin, small.
+func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		return false
+	}
+	if !s.cfg.Host.SameOrigin(r) {
+		s.render(w, r, http.StatusForbidden, s.pageData(r, "signin", "cross_site"))
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "bad_form"))
+		return false
+	}
+	return true
+}
+
+func storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), storeCallTimeout)
+}
+
+// randomToken is 256 random bits, base64url.
+func randomToken() string {
+	var b [randomBytes]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms (Go 1.24+ crashes instead)
+	return b64url(b[:])
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// secureRequest tells whether cookies set for r need Secure: everything but
+// plain http to a loopback host.
+func secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
+func marshal(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

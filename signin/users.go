@@ -1,0 +1,119 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// maxResolveAttempts bounds retries when a concurrent sign-in of the same
+// account binds it first.
+const maxResolveAttempts = 3
+
+// resolve finds the user of the provider account, or creates one: the
+// account's user if bound; with LinkByEmail and a verified email, the user
+// holding that email verified; else a new user. The profile fills gaps in
+// an existing user's record, never overwrites it.
+func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*session.User, error) {
+	users := s.cfg.Users
+	id.Email = session.NormalizeEmail(id.Email)
+	if id.Email == "" {
+		id.EmailVerified = false
+	}
+	id = clipIdentity(id)
+	for range maxResolveAttempts {
+		sctx, cancel := context.WithTimeout(ctx, storeCallTimeout)
+		user, err := s.resolveOnce(sctx, users, provider, id)
+		cancel()
+		if errors.Is(err, session.ErrAccountExists) {
+			continue // bound meanwhile: read it again
+		}
+		return user, err
+	}
+	return nil, errors.New("the account kept changing during sign-in; try again")
+}
+
+func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, provider string, id Identity) (*session.User, error) {
+	acct, err := users.GetAccount(ctx, provider, id.Subject)
+	switch {
+	case err == nil:
+		user, err := users.GetUser(ctx, acct.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("reading the account's user: %w", err)
+		}
+		if fillProfile(&user.Profile, id) {
+			if err := users.UpdateUser(ctx, user); err != nil {
+				return nil, fmt.Errorf("updating the user's profile: %w", err)
+			}
+		}
+		return user, nil
+	case !errors.Is(err, session.ErrNotFound):
+		return nil, err
+	}
+
+	if s.cfg.LinkByEmail && id.EmailVerified {
+		user, err := users.UserByEmail(ctx, id.Email)
+		if err == nil {
+			if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+				return nil, err
+			}
+			if fillProfile(&user.Profile, id) {
+				if err := users.UpdateUser(ctx, user); err != nil {
+					return nil, err
+				}
+			}
+			return user, nil
+		}
+		if !errors.Is(err, session.ErrNotFound) {
+			return nil, err
+		}
+	}
+
+	user, err := users.CreateUser(ctx, session.NewUser{Profile: session.Profile{
+		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+		// Lost a race to a concurrent first sign-in: drop this user.
+		_ = users.RemoveUser(ctx, user.ID)
+		return nil, err
+	}
+	return user, nil
+}
+
+// fillProfile copies what p lacks from id and reports whether p changed. An
+// email is only marked verified when the provider verified that same email.
+func fillProfile(p *session.Profile, id Identity) bool {
+	changed := false
+	if p.Email == "" && id.Email != "" {
+		p.Email, p.EmailVerified, changed = id.Email, id.EmailVerified, true
+	} else if p.Email == id.Email && id.EmailVerified && !p.EmailVerified {
+		p.EmailVerified, changed = true, true
+	}
+	if p.Name == "" && id.Name != "" {
+		p.Name, changed = id.Name, true
+	}
+	if p.Picture == "" && id.Picture != "" {
+		p.Picture, changed = id.Picture, true
+	}
+	return changed
+}
+
+// clipIdentity drops profile fields a provider sent over the store's size
+// limits rather than failing the sign-in on them.
+func clipIdentity(id Identity) Identity {
+	if len(id.Email) > session.MaxEmailBytes {
+		id.Email, id.EmailVerified = "", false
+	}
+	if len(id.Name) > session.MaxNameBytes {
+		id.Name = ""
+	}
+	if len(id.Picture) > session.MaxPictureBytes {
+		id.Picture = ""
+	}
+	return id
+}
