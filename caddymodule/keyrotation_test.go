@@ -151,9 +151,9 @@ func TestKeyRotatorsConverge(t *testing.T) {
 	}
 }
 
-// TestKeyRotatorPoolStops: the poller runs while a handler uses it and stops
-// when the last one leaves.
-func TestKeyRotatorPoolStops(t *testing.T) {
+// TestKeyRotatorStops: the poller stops when the usage pool destructs it,
+// after the last handler using it has left.
+func TestKeyRotatorStops(t *testing.T) {
 	rot := startKeyRotator("convex_auth/x/keyring_ES256.json", issuer.ES256, issuer.RotationPolicy{}, zap.NewNop())
 	done := make(chan error, 1)
 	go func() { done <- rot.Destruct() }()
