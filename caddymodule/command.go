@@ -288,19 +288,9 @@ type convexProvider struct {
 // ConvexConfig writes convex/auth.config.ts for the config's convex_auth
 // handlers to w; notes that do not stop it go to warn.
 func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptions) error {
-	cfgJSON, configFile, _, err := caddycmd.LoadConfig(opts.ConfigFile, opts.Adapter)
+	cfgJSON, configFile, handlers, err := loadGatewayConfig(opts.ConfigFile, opts.Adapter)
 	if err != nil {
 		return err
-	}
-	if len(cfgJSON) == 0 {
-		return errors.New("no config found: pass the gateway's Caddyfile with --config")
-	}
-	handlers, err := findConvexAuthHandlers(cfgJSON)
-	if err != nil {
-		return err
-	}
-	if len(handlers) == 0 {
-		return fmt.Errorf("%s has no convex_auth handler: add a convex_auth block with an issuer to the site in front of your app", configFile)
 	}
 	caddyCtx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
 	defer cancel()
@@ -381,6 +371,25 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 	})
 	_, err = io.WriteString(w, renderAuthConfig(providers, filepath.Base(configFile), opts.Static))
 	return err
+}
+
+// loadGatewayConfig loads the config the commands read (as `caddy run`
+// would find it) and the convex_auth handlers in it, at least one.
+func loadGatewayConfig(configFile, adapter string) (cfgJSON []byte, name string, handlers []*Handler, err error) {
+	cfgJSON, name, _, err = caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(cfgJSON) == 0 {
+		return nil, "", nil, errors.New("no config found: pass the gateway's Caddyfile with --config")
+	}
+	if handlers, err = findConvexAuthHandlers(cfgJSON); err != nil {
+		return nil, "", nil, err
+	}
+	if len(handlers) == 0 {
+		return nil, "", nil, fmt.Errorf("%s has no convex_auth handler: add a convex_auth block with an issuer to the site in front of your app", name)
+	}
+	return cfgJSON, name, handlers, nil
 }
 
 // findConvexAuthHandlers returns every convex_auth handler in the config,
@@ -549,19 +558,9 @@ key_rotation <duration> rotates on a schedule instead.
 // RotateKey requests a rotation of every generated keyring the config's
 // convex_auth handlers use, writing what it did to w and notes to warn.
 func RotateKey(ctx context.Context, w, warn io.Writer, opts RotateKeyOptions) error {
-	cfgJSON, configFile, _, err := caddycmd.LoadConfig(opts.ConfigFile, opts.Adapter)
+	cfgJSON, configFile, handlers, err := loadGatewayConfig(opts.ConfigFile, opts.Adapter)
 	if err != nil {
 		return err
-	}
-	if len(cfgJSON) == 0 {
-		return errors.New("no config found: pass the gateway's Caddyfile with --config")
-	}
-	handlers, err := findConvexAuthHandlers(cfgJSON)
-	if err != nil {
-		return err
-	}
-	if len(handlers) == 0 {
-		return fmt.Errorf("%s has no convex_auth handler: add a convex_auth block with an issuer to the site in front of your app", configFile)
 	}
 	caddyCtx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
 	defer cancel()
