@@ -74,7 +74,7 @@ func (c *CookieConfig) settings() (cookieSettings, error) {
 }
 
 func (s cookieSettings) forRequest(r *http.Request) requestCookie {
-	rc := requestCookie{cookieSettings: s, secure: r.TLS != nil || !isLocalHost(r.Host)}
+	rc := requestCookie{cookieSettings: s, secure: secureRequest(r)}
 	if rc.name == "" {
 		rc.name = DefaultCookieName
 		if rc.secure && rc.domain == "" && rc.path == "/" {

@@ -46,20 +46,28 @@ func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request, cs requ
 	if !ok {
 		return "", nil, nil
 	}
-	ctx, cancel := storeContext(r)
-	defer cancel()
-	start := time.Now()
-	sess, err = h.store.Lookup(ctx, token)
-	observeStore(storeOpLookup, start, err)
-	if errors.Is(err, session.ErrNotFound) {
-		http.SetCookie(w, cs.clear())
-		return "", nil, nil
-	}
-	if err != nil {
-		h.storeErrLog.warn("session store unreachable", err)
+	if sess, err = h.lookupSession(w, r, cs, token); sess == nil {
 		return "", nil, err
 	}
 	return token, sess, nil
+}
+
+// lookupSession finds the session behind a cookie token. An unknown, expired
+// or forged one is cleared in the browser and gives (nil, nil); a non-nil
+// error means the store could not be asked.
+func (h *Handler) lookupSession(w http.ResponseWriter, r *http.Request, cs requestCookie, token string) (*session.Session, error) {
+	ctx, cancel := storeContext(r)
+	defer cancel()
+	sess, err := h.store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		http.SetCookie(w, cs.clear())
+		return nil, nil
+	}
+	if err != nil {
+		h.storeErrLog.warn("session store unreachable: protected paths answer 503, open paths go upstream without a token", err)
+		return nil, err
+	}
+	return sess, nil
 }
 
 // serveSignOut ends the current session, or with all=1 every session of its
@@ -88,13 +96,10 @@ func (h *Handler) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	if sess != nil {
 		ctx, cancel := storeContext(r)
 		defer cancel()
-		start := time.Now()
 		if r.Form.Get("all") == "1" {
 			_, err = h.store.DeleteUser(ctx, sess.UserID, "")
-			observeStore(storeOpDeleteUser, start, err)
 		} else {
 			err = h.store.Delete(ctx, token)
-			observeStore(storeOpDelete, start, err)
 		}
 		if err != nil {
 			h.storeErrLog.warn("sign-out could not reach the session store", err)

@@ -245,7 +245,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store, h.tokens, h.storeKey = pooled.Store, pooled.tokens, poolKey
+	h.store, h.tokens, h.storeKey = meteredStore{pooled.Store}, pooled.tokens, poolKey
 	return h.provisionSignIn()
 }
 

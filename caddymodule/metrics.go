@@ -171,6 +171,40 @@ func observeStore(op string, start time.Time, err error) {
 	}
 }
 
+// meteredStore times every session store call the gateway makes and counts
+// its errors, so call sites need not.
+type meteredStore struct {
+	session.Store
+}
+
+func (m meteredStore) Lookup(ctx context.Context, token string) (*session.Session, error) {
+	start := time.Now()
+	s, err := m.Store.Lookup(ctx, token)
+	observeStore(storeOpLookup, start, err)
+	return s, err
+}
+
+func (m meteredStore) Create(ctx context.Context, s session.NewSession) (string, *session.Session, error) {
+	start := time.Now()
+	token, sess, err := m.Store.Create(ctx, s)
+	observeStore(storeOpCreate, start, err)
+	return token, sess, err
+}
+
+func (m meteredStore) Delete(ctx context.Context, token string) error {
+	start := time.Now()
+	err := m.Store.Delete(ctx, token)
+	observeStore(storeOpDelete, start, err)
+	return err
+}
+
+func (m meteredStore) DeleteUser(ctx context.Context, userID, exceptSessionID string) (int, error) {
+	start := time.Now()
+	n, err := m.Store.DeleteUser(ctx, userID, exceptSessionID)
+	observeStore(storeOpDeleteUser, start, err)
+	return n, err
+}
+
 // countSignIn counts a completed sign-in attempt.
 func countSignIn(provider, result string) {
 	if v := gatewayMetrics.signIns; v != nil {

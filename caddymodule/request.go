@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,21 +35,9 @@ func (h *Handler) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	var sess *session.Session
 	storeDown := false
 	if hasCookie {
-		ctx, cancel := storeContext(r)
-		start := time.Now()
-		s, err := h.store.Lookup(ctx, cookieToken)
-		cancel()
-		observeStore(storeOpLookup, start, err)
-		switch {
-		case err == nil:
-			sess = s
-		case errors.Is(err, session.ErrNotFound):
-			// Unknown, expired or forged: forget it in the browser too.
-			http.SetCookie(w, cs.clear())
-		default:
-			storeDown = true
-			h.storeErrLog.warn("session store unreachable: protected paths answer 503, open paths go upstream without a token", err)
-		}
+		var err error
+		sess, err = h.lookupSession(w, r, cs, cookieToken)
+		storeDown = err != nil
 	}
 
 	if sess == nil {

@@ -217,9 +217,13 @@ func (h *Handler) provisionSignIn() error {
 	if len(o.Providers) == 0 {
 		return nil
 	}
-	users, ok := h.store.(session.UserStore)
+	st := h.store
+	if m, ok := st.(meteredStore); ok {
+		st = m.Store
+	}
+	users, ok := st.(session.UserStore)
 	if !ok {
-		return fmt.Errorf("convex_auth: the session store %T keeps no users", h.store)
+		return fmt.Errorf("convex_auth: the session store %T keeps no users", st)
 	}
 	redirects, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins)
 	if err != nil {
@@ -321,22 +325,15 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 	ctx, cancel := storeContext(r)
 	defer cancel()
 	if old, ok := readCookie(r, cs.name); ok {
-		start := time.Now()
 		sess, err := h.store.Lookup(ctx, old)
-		observeStore(storeOpLookup, start, err)
 		if err == nil {
-			start = time.Now()
-			err := h.store.Delete(ctx, old)
-			observeStore(storeOpDelete, start, err)
-			if err != nil {
+			if err := h.store.Delete(ctx, old); err != nil {
 				return err
 			}
 			h.tokens.drop(sess.ID)
 		}
 	}
-	start := time.Now()
 	token, sess, err := h.store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
-	observeStore(storeOpCreate, start, err)
 	if err != nil {
 		return err
 	}

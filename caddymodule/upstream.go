@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -101,10 +100,7 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	defer cancel()
 	if signOut != "" || signIn != "" {
 		if u.sess != nil {
-			start := time.Now()
-			err := u.h.store.Delete(ctx, u.cookieToken)
-			observeStore(storeOpDelete, start, err)
-			if err != nil {
+			if err := u.h.store.Delete(ctx, u.cookieToken); err != nil {
 				u.h.storeErrLog.warn("upstream sign-out could not reach the session store", err)
 				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 			}
@@ -121,13 +117,11 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 		u.h.logger.Error("upstream sent a malformed "+headerUpstreamSignIn+" header", zap.String("reason", err.Error()))
 		return &upstreamError{http.StatusBadGateway, "bad_upstream_sign_in", "the app's sign-in could not be completed: the gateway got a malformed " + headerUpstreamSignIn + " header"}
 	}
-	start := time.Now()
 	token, sess, err := u.h.store.Create(ctx, session.NewSession{
 		UserID:   in.Sub,
 		Provider: upstreamProvider,
 		Profile:  session.Profile{Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, Picture: in.Picture},
 	})
-	observeStore(storeOpCreate, start, err)
 	if err != nil {
 		countSignIn(upstreamProvider, signInFailure)
 		u.h.storeErrLog.warn("upstream sign-in could not reach the session store", err)
