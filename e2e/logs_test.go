@@ -20,8 +20,33 @@ import (
 // everything Caddy printed for tokens, cookie values, the Redis password and
 // the signing key.
 func TestLogsCarryNoSecrets(t *testing.T) {
+	checkLogsCarryNoSecrets(t, "", `"uri":"/loggedin"`, false)
+}
+
+// TestDebugLogsWithTokenFilter: at Caddy's debug level reverse_proxy logs the
+// upstream request's headers, the injected token among them, and Caddy logs
+// the whole config. With the filter the README gives and the Redis password
+// in an {env.*} placeholder, nothing secret is printed.
+func TestDebugLogsWithTokenFilter(t *testing.T) {
+	checkLogsCarryNoSecrets(t, `
+	log default {
+		level DEBUG
+		format filter {
+			wrap json
+			request>headers>X-Convex-Token delete
+		}
+	}`, `"msg":"upstream roundtrip"`, true)
+}
+
+// checkLogsCarryNoSecrets runs the flows with globalLog added to the global
+// options; mustLog proves the level under test was captured.
+func checkLogsCarryNoSecrets(t *testing.T, globalLog, mustLog string, passwordFromEnv bool) {
 	const redisPassword = "r3dis-pa55word-do-not-log"
 	redis := redistest.StartServer(t, "--requirepass", redisPassword)
+	passwordInConfig := redisPassword
+	if passwordFromEnv {
+		passwordInConfig = "{env.TEST_REDIS_PASSWORD}"
+	}
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -32,7 +57,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	gateway := fmt.Sprintf("http://127.0.0.1:%d", gatewayPort)
 	config := fmt.Sprintf(`{
 	admin off
-	storage file_system %s
+	storage file_system %s%s
 }
 http://127.0.0.1:%d {
 	log {
@@ -56,9 +81,10 @@ http://127.0.0.1:%d {
 	}
 	respond "app page"
 }
-`, t.TempDir(), gatewayPort, redisPassword, redis.Addr, appPort, appPort)
+`, t.TempDir(), globalLog, gatewayPort, passwordInConfig, redis.Addr, appPort, appPort)
 	escapedKey := strings.ReplaceAll(string(keyPEM), "\n", `\n`)
-	p := startCaddy(t, config, t.TempDir(), gateway+"/.well-known/jwks.json", "TEST_SIGNING_KEY="+escapedKey)
+	p := startCaddy(t, config, t.TempDir(), gateway+"/.well-known/jwks.json",
+		"TEST_SIGNING_KEY="+escapedKey, "TEST_REDIS_PASSWORD="+redisPassword)
 
 	var secrets []string
 	resp, _ := request(t, "GET", gateway+"/signin", nil)
@@ -95,8 +121,8 @@ http://127.0.0.1:%d {
 	secrets = append(secrets, redisPassword)
 
 	log := p.Log()
-	if !strings.Contains(log, `"uri":"/loggedin"`) {
-		t.Fatalf("the access log was not captured:\n%s", log)
+	if !strings.Contains(log, `"uri":"/loggedin"`) || !strings.Contains(log, mustLog) {
+		t.Fatalf("the logs under test were not captured:\n%s", log)
 	}
 	for _, s := range secrets {
 		if strings.Contains(log, s) {
