@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -120,6 +123,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		if err != nil {
 			return nil, err
 		}
+		routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{}) })
 		st, err := session.NewRedisStore(sc, opts)
 		if err != nil {
 			return nil, fmt.Errorf("convex_auth: redis: %v", err)
@@ -133,6 +137,19 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		logger.Debug("reusing session store from previous config")
 	}
 	return val.(pooledStore), key, nil
+}
+
+// routeRedisLogs sets go-redis's process-wide logger once.
+var routeRedisLogs sync.Once
+
+// redisLogger sends go-redis's own messages (pool dial failures, Sentinel
+// changes), which would otherwise be raw lines on stderr, through Caddy's
+// current logger. Debug level: the gateway already warns about an
+// unreachable store every storeErrorLogInterval.
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	caddy.Log().Named("http.handlers.convex_auth.redis").Debug(fmt.Sprintf(format, v...))
 }
 
 func releaseStore(key string) error {

@@ -20,7 +20,7 @@ import (
 // everything Caddy printed for tokens, cookie values, the Redis password and
 // the signing key.
 func TestLogsCarryNoSecrets(t *testing.T) {
-	checkLogsCarryNoSecrets(t, "", `"uri":"/loggedin"`, false)
+	checkLogsCarryNoSecrets(t, "", false, `"uri":"/loggedin"`)
 }
 
 // TestDebugLogsWithTokenFilter: at Caddy's debug level reverse_proxy logs the
@@ -35,12 +35,12 @@ func TestDebugLogsWithTokenFilter(t *testing.T) {
 			wrap json
 			request>headers>X-Convex-Token delete
 		}
-	}`, `"msg":"upstream roundtrip"`, true)
+	}`, true, `"msg":"upstream roundtrip"`, `"logger":"http.handlers.convex_auth.redis"`)
 }
 
 // checkLogsCarryNoSecrets runs the flows with globalLog added to the global
 // options; mustLog proves the level under test was captured.
-func checkLogsCarryNoSecrets(t *testing.T, globalLog, mustLog string, passwordFromEnv bool) {
+func checkLogsCarryNoSecrets(t *testing.T, globalLog string, passwordFromEnv bool, mustLog ...string) {
 	const redisPassword = "r3dis-pa55word-do-not-log"
 	redis := redistest.StartServer(t, "--requirepass", redisPassword)
 	passwordInConfig := redisPassword
@@ -121,8 +121,16 @@ http://127.0.0.1:%d {
 	secrets = append(secrets, redisPassword)
 
 	log := p.Log()
-	if !strings.Contains(log, `"uri":"/loggedin"`) || !strings.Contains(log, mustLog) {
-		t.Fatalf("the logs under test were not captured:\n%s", log)
+	for _, want := range append(mustLog, `"uri":"/loggedin"`) {
+		if !strings.Contains(log, want) {
+			t.Fatalf("the logs under test were not captured (no %s):\n%s", want, log)
+		}
+	}
+	// Everything goes through Caddy's logger: go-redis's own messages too.
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("a log line is not from Caddy's logger: %.120q", line)
+		}
 	}
 	for _, s := range secrets {
 		if strings.Contains(log, s) {
