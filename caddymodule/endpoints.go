@@ -56,9 +56,9 @@ func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request, cs requ
 // or forged one is cleared in the browser and gives (nil, nil); a non-nil
 // error means the store could not be asked.
 func (h *Handler) lookupSession(w http.ResponseWriter, r *http.Request, cs requestCookie, token string) (*session.Session, error) {
-	ctx, cancel := storeContext(r)
-	defer cancel()
-	sess, err := h.store.Lookup(ctx, token)
+	// No storeContext: the store bounds a lookup that leaves its cache
+	// (session.DefaultLookupTimeout), and a cache hit then needs no timer.
+	sess, err := h.store.Lookup(r.Context(), token)
 	if errors.Is(err, session.ErrNotFound) {
 		http.SetCookie(w, cs.clear())
 		return nil, nil

@@ -192,13 +192,16 @@ func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error)
 		return nil, err
 	}
 	now := s.opts.now()
-	if s.cache == nil {
-		return s.lookupRedis(ctx, p, now)
-	}
-	if s.live.Load() {
+	if s.cache != nil && s.live.Load() {
 		if sess := s.cache.get(p.sessionID, now, s.opts); sess != nil {
 			return sess, nil
 		}
+	}
+	// Only now, past the cache, is a deadline worth its timer.
+	ctx, cancel := withLookupDeadline(ctx)
+	defer cancel()
+	if s.cache == nil {
+		return s.lookupRedis(ctx, p, now)
 	}
 	// The shared call must not fail because the first caller gave up; the
 	// client's read/write timeouts still bound it.
@@ -221,6 +224,18 @@ func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error)
 	case <-ctx.Done():
 		return nil, unavailable("lookup", ctx.Err())
 	}
+}
+
+// DefaultLookupTimeout bounds a Lookup that has to ask Redis when the
+// caller's context has no deadline: an unreachable store must turn into a
+// prompt error, not a hung request.
+const DefaultLookupTimeout = 2 * time.Second
+
+func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultLookupTimeout)
 }
 
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {

@@ -567,3 +567,36 @@ func TestRedisSentinel(t *testing.T) {
 		t.Fatalf("master holds %d keys; want the session and its index", n)
 	}
 }
+
+// TestRedisLookupWithoutDeadlineIsBounded: a caller that passes a context
+// without a deadline (the gateway's request path does, to spare cache hits a
+// timer) still gets a prompt unavailable error from a Redis that stops
+// answering, even with long client timeouts.
+func TestRedisLookupWithoutDeadlineIsBounded(t *testing.T) {
+	srv := redistest.StartServer(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = admin.Close() })
+	const pause = DefaultLookupTimeout + 2*time.Second
+	tok, _, _ := newToken("u")
+	for _, cacheSize := range []int{0, -1} {
+		s, err := NewRedisStore(RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix(), CacheSize: cacheSize, ReadTimeout: time.Minute}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = s.Lookup(context.Background(), tok)
+		took := time.Since(start)
+		if !IsUnavailable(err) {
+			t.Errorf("cache size %d: Lookup = %v; want unavailable", cacheSize, err)
+		}
+		if took > DefaultLookupTimeout+time.Second {
+			t.Errorf("cache size %d: Lookup took %v; want about DefaultLookupTimeout (%v)", cacheSize, took, DefaultLookupTimeout)
+		}
+		t.Logf("cache size %d: unavailable after %v", cacheSize, took.Round(time.Millisecond))
+		_ = admin.Do(context.Background(), "CLIENT", "UNPAUSE").Err()
+		_ = s.Close()
+	}
+}

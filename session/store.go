@@ -11,7 +11,9 @@ type Store interface {
 	// Create starts a session with a new random token and a new session ID.
 	Create(ctx context.Context, s NewSession) (token string, sess *Session, err error)
 	// Lookup returns the token's session, enforcing absolute and idle
-	// expiry, and writes last use at most once per touch interval.
+	// expiry, and writes last use at most once per touch interval. When ctx
+	// has no deadline, a lookup that goes to the backend gives up after
+	// DefaultLookupTimeout.
 	Lookup(ctx context.Context, token string) (*Session, error)
 	// Delete ends the token's session; no error if it is already gone.
 	Delete(ctx context.Context, token string) error
