@@ -69,6 +69,7 @@ type options struct {
 	mintBench      bool
 	output         string
 	cpusCaddy      string
+	caddyGOGC      string
 	cpusAux        string
 	profileDir     string
 	rounds         int
@@ -91,6 +92,7 @@ func main() {
 	flag.IntVar(&o.memorySessions, "memory-sessions", defaultMemorySessions, "sessions created to measure Redis memory (0: skip)")
 	flag.BoolVar(&o.mintBench, "mint", true, "also run go test -bench BenchmarkMint ./issuer")
 	flag.StringVar(&o.output, "out", defaultOutput, "where the results table is written (\"\": nowhere)")
+	flag.StringVar(&o.caddyGOGC, "caddy-gogc", "", "run Caddy with this GOGC, e.g. 400 (GC, not the gateway's code, sets the cold-session p99); default: Go's, 100")
 	flag.StringVar(&o.cpusCaddy, "cpus-caddy", "", "pin Caddy to these CPUs (taskset -c list); default: not pinned")
 	flag.StringVar(&o.cpusAux, "cpus-aux", "", "pin redis-server and the upstream to these CPUs; default: not pinned")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose numbers start with these comma-separated prefixes, e.g. 1.,4a.")
@@ -217,7 +219,7 @@ func (e *env) start(ctx context.Context, o options) error {
 	e.redisAddr, e.upstreamAddr, e.plainAddr, e.eddsaAddr, e.rs256Addr, e.adminAddr = addr(0), addr(1), addr(2), addr(3), addr(4), addr(5)
 
 	step("starting redis-server on " + e.redisAddr)
-	redisProc, err := startProc("redis-server", filepath.Join(e.dir, "redis.log"), o.cpusAux,
+	redisProc, err := startProc("redis-server", filepath.Join(e.dir, "redis.log"), o.cpusAux, nil,
 		"redis-server", "--port", strconv.Itoa(ports[0]), "--bind", "127.0.0.1", "--dir", e.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no")
 	if err != nil {
@@ -233,7 +235,7 @@ func (e *env) start(ctx context.Context, o options) error {
 		return err
 	}
 	step("starting the upstream on " + e.upstreamAddr)
-	up, err := startProc("upstream", filepath.Join(e.dir, "upstream.log"), o.cpusAux, self, "-role", "upstream", "-listen", e.upstreamAddr)
+	up, err := startProc("upstream", filepath.Join(e.dir, "upstream.log"), o.cpusAux, nil, self, "-role", "upstream", "-listen", e.upstreamAddr)
 	if err != nil {
 		return err
 	}
@@ -262,7 +264,11 @@ func (e *env) start(ctx context.Context, o options) error {
 		return err
 	}
 	step("starting caddy (" + o.caddyBin + ")")
-	c, err := startProc("caddy", filepath.Join(e.dir, "caddy.log"), o.cpusCaddy,
+	var caddyEnv []string
+	if o.caddyGOGC != "" {
+		caddyEnv = []string{"GOGC=" + o.caddyGOGC}
+	}
+	c, err := startProc("caddy", filepath.Join(e.dir, "caddy.log"), o.cpusCaddy, caddyEnv,
 		o.caddyBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
 	if err != nil {
 		return err

@@ -26,8 +26,9 @@ type proc struct {
 }
 
 // startProc runs argv with its output in logPath. cpus, if set, pins it
-// with taskset (same PID: taskset execs the program).
-func startProc(name, logPath, cpus string, argv ...string) (*proc, error) {
+// with taskset (same PID: taskset execs the program); env is added to this
+// process's environment.
+func startProc(name, logPath, cpus string, env []string, argv ...string) (*proc, error) {
 	if cpus != "" {
 		argv = append([]string{"taskset", "-c", cpus}, argv...)
 	}
@@ -37,6 +38,9 @@ func startProc(name, logPath, cpus string, argv ...string) (*proc, error) {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group, so that a Ctrl-C on the bench reaches the
 	// bench first and the bench stops it in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -130,6 +130,9 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	o := r.opts
 	fmt.Fprintf(&b, "### Load benchmark (`make bench-load`)\n\n%s\n\n", r.machine)
+	if o.caddyGOGC != "" {
+		fmt.Fprintf(&b, "Caddy ran with GOGC=%s (`-caddy-gogc`).\n\n", o.caddyGOGC)
+	}
 	fmt.Fprintf(&b, "Each scenario: %s measured in %d rounds (the scenarios take turns), each after a %s warmup; %d keep-alive connections at max throughput, %d at the fixed rate. ", o.duration, o.rounds, o.warmup, o.conns, o.rateConns)
 	b.WriteString("\"vs plain\" is the median over rounds of the req/s ratio to plain reverse_proxy in the same round, or at the fixed rate of the p99 added to plain's in the same round; p50 and p99 are over all rounds. Fixed-rate latencies count from when each request was due (no coordinated omission).\n\n")
 	b.WriteString("| scenario | req/s | p50 | p99 | vs plain | tokens minted / req | Redis lookups / req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
