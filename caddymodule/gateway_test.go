@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -92,12 +93,21 @@ func startGatewayWithGlobals(t *testing.T, globals, redisURL, extra string) *gat
 	if redisURL != "" {
 		redisLine = "redis " + redisURL
 	}
+	// Not t.TempDir: caddytest leaves this Caddy running until the next
+	// test loads its config, and its TLS app may still be writing to storage
+	// then, which fails a TempDir's strict cleanup ("directory not empty").
+	storageDir, err := os.MkdirTemp("", "convex-auth-caddytest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(storageDir) })
 	config := fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
 	https_port 9443
 	grace_period 1ns
 	skip_install_trust
+	storage_clean_interval off
 	storage file_system %s
 	%s
 }
@@ -112,7 +122,7 @@ http://localhost:9080 {
 	request_header X-Seen-User "{http.auth.user.id}/{http.auth.user.email}/{http.auth.user.session_id}"
 	reverse_proxy %s
 }
-`, t.TempDir(), globals, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
+`, storageDir, globals, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
 	tester := caddytest.NewTester(t)
 	tester.InitServer(config, "caddyfile")
 	return &gateway{

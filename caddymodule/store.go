@@ -144,12 +144,14 @@ var routeRedisLogs sync.Once
 
 // redisLogger sends go-redis's own messages (pool dial failures, Sentinel
 // changes), which would otherwise be raw lines on stderr, through Caddy's
-// current logger. Debug level: the gateway already warns about an
-// unreachable store every storeErrorLogInterval.
+// current logger. go-redis has one logger per process, so the name is not
+// ours: other modules' go-redis clients log through it too. Debug level: the
+// gateway already warns about an unreachable store every
+// storeErrorLogInterval.
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	caddy.Log().Named("http.handlers.convex_auth.redis").Debug(fmt.Sprintf(format, v...))
+	caddy.Log().Named("go-redis").Debug(fmt.Sprintf(format, v...))
 }
 
 func releaseStore(key string) error {

@@ -35,7 +35,7 @@ func TestDebugLogsWithTokenFilter(t *testing.T) {
 			wrap json
 			request>headers>X-Convex-Token delete
 		}
-	}`, true, `"msg":"upstream roundtrip"`, `"logger":"http.handlers.convex_auth.redis"`)
+	}`, true, `"msg":"upstream roundtrip"`, `"logger":"go-redis"`)
 }
 
 // checkLogsCarryNoSecrets runs the flows with globalLog added to the global
