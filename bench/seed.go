@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -163,21 +164,5 @@ func scriptCalls(ctx context.Context, c *redis.Client) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var total int64
-	for line := range strings.SplitSeq(info, "\r\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for kv := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return 0, err
-				}
-				total += n
-			}
-		}
-	}
-	return total, nil
+	return redistest.ScriptCalls(info)
 }

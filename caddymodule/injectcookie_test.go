@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,18 +19,7 @@ import (
 // the given inject cookie setting, and a session to send requests with.
 func provisionPresetHandler(t *testing.T, injectCookie string) (*Handler, string) {
 	t.Helper()
-	key, err := issuer.GenerateKey(issuer.EdDSA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := key.MarshalPKCS8PEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(path, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := writeKeyFile(t, issuer.EdDSA)
 	h := &Handler{
 		Issuer:       "https://app.example.com",
 		SigningKey:   &SigningKeySource{From: "file", Path: path},

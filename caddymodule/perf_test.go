@@ -169,23 +169,11 @@ func redisScriptCalls(t testing.TB, rc *redis.Client) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var total int64
-	for line := range strings.SplitSeq(info, "\r\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for kv := range strings.SplitSeq(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				total += n
-			}
-		}
+	n, err := redistest.ScriptCalls(info)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return total
+	return n
 }
 
 // BenchmarkStaleHotSession: many requests for one session whose token is

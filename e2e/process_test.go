@@ -126,6 +126,12 @@ func request(t *testing.T, method, url string, headers map[string]string) (*http
 	if err != nil {
 		t.Fatal(err)
 	}
+	return send(t, req, headers)
+}
+
+// send sets headers on req, sends it and reads the whole body.
+func send(t *testing.T, req *http.Request, headers map[string]string) (*http.Response, string) {
+	t.Helper()
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}

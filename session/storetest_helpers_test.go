@@ -4,29 +4,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/testclock"
 )
 
 // fakeClock is an injected clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testclock.Clock
 
 func newFakeClock() *fakeClock {
 	// Near the real time, so relative Redis TTLs look like production ones.
-	return &fakeClock{now: time.Now().Truncate(time.Millisecond)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return testclock.New(time.Now().Truncate(time.Millisecond))
 }
 
 // revocationLog records OnRevoke and OnRevokeAll calls.

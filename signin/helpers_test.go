@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/testclock"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -26,22 +26,7 @@ import (
 var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // fakeClock moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // testHost is the Host a real server would be: a session cookie over the
 // in-process store.
@@ -107,7 +92,7 @@ type whoami struct {
 
 func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 	t.Helper()
-	e := &env{t: t, clock: &fakeClock{now: time.Now().Truncate(time.Millisecond)}}
+	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond))}
 	e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
 	t.Cleanup(func() { _ = e.store.Close() })
 	host := &testHost{store: e.store}

@@ -1,0 +1,29 @@
+package redistest
+
+import (
+	"strconv"
+	"strings"
+)
+
+// ScriptCalls sums the EVALSHA and EVAL calls in the text of INFO
+// commandstats: how many session lookups (one script call each) a Redis
+// has served.
+func ScriptCalls(commandstats string) (int64, error) {
+	var total int64
+	for line := range strings.SplitSeq(commandstats, "\r\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for kv := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return 0, err
+				}
+				total += n
+			}
+		}
+	}
+	return total, nil
+}
