@@ -1,0 +1,56 @@
+// Package httprule holds the HTTP rules that the request path and the
+// sign-in flows share, so each has one home: which requests get Secure
+// cookies, which paths are local, how big a posted form may be, and how long
+// one store call made for a request may take.
+package httprule
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// StoreCallTimeout bounds one session-store call made while serving a
+	// request.
+	StoreCallTimeout = 2 * time.Second
+	// MaxFormBytes bounds a posted form (sign-in, sign-out).
+	MaxFormBytes = 16 << 10
+)
+
+// SecureRequest tells whether cookies set for r need Secure: everything but
+// plain http to a loopback host (the gateway is otherwise behind a TLS
+// terminator).
+func SecureRequest(r *http.Request) bool {
+	return r.TLS != nil || !IsLocalHost(r.Host)
+}
+
+// IsLocalHost reports whether hostport names this machine: localhost, a
+// *.localhost name or a loopback address. It is the one place a plain-http
+// cookie may drop Secure.
+func IsLocalHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsLocalPath reports whether p is a path on this site: one leading slash,
+// not //host, and no backslash anywhere (browsers read \ as /).
+func IsLocalPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.Contains(p, `\`)
+}
+
+// IsAbsoluteHTTPURL reports whether s is an http(s) URL with a host.
+func IsAbsoluteHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
