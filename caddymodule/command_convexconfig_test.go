@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -205,6 +206,9 @@ app.example.com {
 	path := writeCaddyfile(t, config)
 
 	_, _, err := convexConfig(t, ConvexConfigOptions{ConfigFile: path, Static: true})
+	if !errors.Is(err, issuer.ErrKeyNotFound) {
+		t.Fatalf("before any key exists: %v, want one wrapping issuer.ErrKeyNotFound", err)
+	}
 	for _, want := range []string{"no generated key is in Caddy's storage", storageDir, "start Caddy once", "signing_key file|env"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("before any key exists: %v, want an error containing %q", err, want)
