@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,23 +43,72 @@ Tools for the convex_auth gateway.
 	})
 }
 
+// gatewayConfig is a Caddy config as the commands read it: its convex_auth
+// handlers, each with an issuer, and its storage, loaded when first needed.
+type gatewayConfig struct {
+	file     string // the config's name, for messages
+	json     []byte
+	handlers []*Handler
+	ctx      caddy.Context
+	cancel   context.CancelFunc
+	storage  certmagic.Storage
+}
+
 // loadGatewayConfig loads the config the commands read (as `caddy run`
-// would find it) and the convex_auth handlers in it, at least one.
-func loadGatewayConfig(configFile, adapter string) (cfgJSON []byte, name string, handlers []*Handler, err error) {
-	cfgJSON, name, _, err = caddycmd.LoadConfig(configFile, adapter)
+// would find it) and the convex_auth handlers in it, at least one. Close
+// the result when done.
+func loadGatewayConfig(ctx context.Context, configFile, adapter string) (*gatewayConfig, error) {
+	cfgJSON, name, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	if len(cfgJSON) == 0 {
-		return nil, "", nil, errors.New("no config found: pass the gateway's Caddyfile with --config")
+		return nil, errors.New("no config found: pass the gateway's Caddyfile with --config")
 	}
-	if handlers, err = findConvexAuthHandlers(cfgJSON); err != nil {
-		return nil, "", nil, err
+	handlers, err := findConvexAuthHandlers(cfgJSON)
+	if err != nil {
+		return nil, err
 	}
 	if len(handlers) == 0 {
-		return nil, "", nil, fmt.Errorf("%s has no convex_auth handler: add a convex_auth block with an issuer to the site in front of your app", name)
+		return nil, fmt.Errorf("%s has no convex_auth handler: add a convex_auth block with an issuer to the site in front of your app", name)
 	}
-	return cfgJSON, name, handlers, nil
+	for _, h := range handlers {
+		if h.Issuer == "" {
+			return nil, fmt.Errorf("%s: a convex_auth handler has no issuer: set issuer to the site's origin", name)
+		}
+	}
+	caddyCtx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
+	return &gatewayConfig{file: name, json: cfgJSON, handlers: handlers, ctx: caddyCtx, cancel: cancel}, nil
+}
+
+func (c *gatewayConfig) close() { c.cancel() }
+
+// loadStorage is the storage the config's Caddy would use: its `storage`
+// module, else Caddy's default file system storage.
+func (c *gatewayConfig) loadStorage() (certmagic.Storage, error) {
+	if c.storage != nil {
+		return c.storage, nil
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(c.json, &cfg); err != nil {
+		return nil, fmt.Errorf("the config is not valid JSON: %w", err)
+	}
+	if len(cfg.StorageRaw) == 0 {
+		c.storage = caddy.DefaultStorage
+		return c.storage, nil
+	}
+	val, err := c.ctx.LoadModule(&cfg, "StorageRaw")
+	if err != nil {
+		return nil, fmt.Errorf("the config's storage cannot be loaded: %w", err)
+	}
+	conv, ok := val.(caddy.StorageConverter)
+	if !ok {
+		return nil, fmt.Errorf("the config's storage module %T is not a storage", val)
+	}
+	if c.storage, err = conv.CertMagicStorage(); err != nil {
+		return nil, fmt.Errorf("the config's storage cannot be opened: %w", err)
+	}
+	return c.storage, nil
 }
 
 // findConvexAuthHandlers returns every convex_auth handler in the config,
@@ -102,27 +152,6 @@ func findConvexAuthHandlers(cfgJSON []byte) ([]*Handler, error) {
 		return nil
 	}
 	return found, walk(doc)
-}
-
-// loadConfigStorage is the storage the config's Caddy would use: its
-// `storage` module, else Caddy's default file system storage.
-func loadConfigStorage(ctx caddy.Context, cfgJSON []byte) (certmagic.Storage, error) {
-	var cfg caddy.Config
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return nil, fmt.Errorf("the config is not valid JSON: %w", err)
-	}
-	if len(cfg.StorageRaw) == 0 {
-		return caddy.DefaultStorage, nil
-	}
-	val, err := ctx.LoadModule(&cfg, "StorageRaw")
-	if err != nil {
-		return nil, fmt.Errorf("the config's storage cannot be loaded: %w", err)
-	}
-	conv, ok := val.(caddy.StorageConverter)
-	if !ok {
-		return nil, fmt.Errorf("the config's storage module %T is not a storage", val)
-	}
-	return conv.CertMagicStorage()
 }
 
 func storageName(s certmagic.Storage) string {

@@ -68,20 +68,15 @@ and with the same storage. Print it again after changing the key.
 // ConvexConfig writes convex/auth.config.ts for the config's convex_auth
 // handlers to w; notes that do not stop it go to warn.
 func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptions) error {
-	cfgJSON, configFile, handlers, err := loadGatewayConfig(opts.ConfigFile, opts.Adapter)
+	cfg, err := loadGatewayConfig(ctx, opts.ConfigFile, opts.Adapter)
 	if err != nil {
 		return err
 	}
-	caddyCtx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
-	defer cancel()
-	var storage certmagic.Storage // loaded once, when a generated key is needed
+	defer cfg.close()
 
 	var providers []issuer.ConvexProvider
 	seen := make(map[string]bool)
-	for _, h := range handlers {
-		if h.Issuer == "" {
-			return fmt.Errorf("%s: a convex_auth handler has no issuer: set issuer to the site's origin", configFile)
-		}
+	for _, h := range cfg.handlers {
 		p := issuer.ConvexProvider{Issuer: h.Issuer, ApplicationID: h.ApplicationID}
 		if p.ApplicationID == "" {
 			p.ApplicationID = DefaultApplicationID
@@ -99,10 +94,9 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 		case h.SigningKey != nil:
 			key, keyErr = h.SigningKey.read(alg)
 		case opts.Static:
-			if storage == nil {
-				if storage, err = loadConfigStorage(caddyCtx, cfgJSON); err != nil {
-					return err
-				}
+			storage, err := cfg.loadStorage()
+			if err != nil {
+				return err
 			}
 			key, next, keyErr = readGeneratedKeys(ctx, storage, h.Issuer, alg)
 		}
@@ -143,7 +137,7 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 		}
 		providers = append(providers, p)
 	}
-	text, err := issuer.AuthConfig(providers, filepath.Base(configFile), opts.Static)
+	text, err := issuer.AuthConfig(providers, filepath.Base(cfg.file), opts.Static)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/caddyserver/certmagic"
 	"github.com/spf13/cobra"
 
 	"github.com/convex-auth/caddy-convex-auth/issuer"
@@ -59,19 +58,14 @@ key_rotation <duration> rotates on a schedule instead.
 // RotateKey requests a rotation of every generated keyring the config's
 // convex_auth handlers use, writing what it did to w and notes to warn.
 func RotateKey(ctx context.Context, w, warn io.Writer, opts RotateKeyOptions) error {
-	cfgJSON, configFile, handlers, err := loadGatewayConfig(opts.ConfigFile, opts.Adapter)
+	cfg, err := loadGatewayConfig(ctx, opts.ConfigFile, opts.Adapter)
 	if err != nil {
 		return err
 	}
-	caddyCtx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
-	defer cancel()
-	var storage certmagic.Storage
+	defer cfg.close()
 	rotated := 0
 	seen := make(map[string]bool)
-	for _, h := range handlers {
-		if h.Issuer == "" {
-			return fmt.Errorf("%s: a convex_auth handler has no issuer: set issuer to the site's origin", configFile)
-		}
+	for _, h := range cfg.handlers {
 		if h.SigningKey != nil {
 			fmt.Fprintf(warn, "note: issuer %s signs with signing_key %s, which the gateway does not rotate: publish the new key first, then switch signing_key to it\n", h.Issuer, h.SigningKey.describe())
 			continue
@@ -82,10 +76,9 @@ func RotateKey(ctx context.Context, w, warn io.Writer, opts RotateKeyOptions) er
 			continue
 		}
 		seen[name] = true
-		if storage == nil {
-			if storage, err = loadConfigStorage(caddyCtx, cfgJSON); err != nil {
-				return err
-			}
+		storage, err := cfg.loadStorage()
+		if err != nil {
+			return err
 		}
 		kr, published, err := issuer.RequestRotation(ctx, certmagicKeyStorage{storage}, name, alg, time.Now())
 		if errors.Is(err, issuer.ErrKeyNotFound) {
@@ -105,7 +98,7 @@ func RotateKey(ctx context.Context, w, warn io.Writer, opts RotateKeyOptions) er
 		rotated++
 	}
 	if rotated == 0 {
-		return fmt.Errorf("%s: no convex_auth handler signs with a generated key, so there is nothing to rotate: every handler sets signing_key", configFile)
+		return fmt.Errorf("%s: no convex_auth handler signs with a generated key, so there is nothing to rotate: every handler sets signing_key", cfg.file)
 	}
 	return nil
 }
