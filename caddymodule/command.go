@@ -43,6 +43,16 @@ Tools for the convex_auth gateway.
 	})
 }
 
+// runCommand makes fn a subcommand's RunE; an error exits as a failed start.
+func runCommand(fn func(fl caddycmd.Flags) error) func(*cobra.Command, []string) error {
+	return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+		if err := fn(fl); err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		}
+		return caddy.ExitCodeSuccess, nil
+	})
+}
+
 // gatewayConfig is a Caddy config as the commands read it: its convex_auth
 // handlers, each with an issuer, and its storage, loaded when first needed.
 type gatewayConfig struct {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/caddyserver/certmagic"
 	"github.com/spf13/cobra"
@@ -51,16 +50,13 @@ and with the same storage. Print it again after changing the key.
 	cmd.Flags().StringP("config", "c", "", "Caddy config file (Caddyfile or JSON)")
 	cmd.Flags().StringP("adapter", "a", "", "name of the config adapter")
 	cmd.Flags().Bool("static", false, "print the customJwt form with the public JWKS embedded")
-	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+	cmd.RunE = runCommand(func(fl caddycmd.Flags) error {
 		opts := ConvexConfigOptions{
 			ConfigFile: fl.String("config"),
 			Adapter:    fl.String("adapter"),
 			Static:     fl.Bool("static"),
 		}
-		if err := ConvexConfig(context.Background(), os.Stdout, os.Stderr, opts); err != nil {
-			return caddy.ExitCodeFailedStartup, err
-		}
-		return caddy.ExitCodeSuccess, nil
+		return ConvexConfig(context.Background(), os.Stdout, os.Stderr, opts)
 	})
 	return cmd
 }

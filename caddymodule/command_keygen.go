@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -36,7 +35,7 @@ Generates a signing key for convex_auth's signing_key option.
 	cmd.Flags().String("env-name", issuer.DefaultKeyEnvName, "variable name of the env format")
 	cmd.Flags().Bool("jwks", false, "also print the public JWKS")
 	cmd.Flags().String("out", "", "write to this new file instead of standard output")
-	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+	cmd.RunE = runCommand(func(fl caddycmd.Flags) error {
 		opts := issuer.KeygenOptions{
 			Algorithm: fl.String("alg"),
 			Format:    fl.String("format"),
@@ -45,16 +44,13 @@ Generates a signing key for convex_auth's signing_key option.
 		}
 		out := fl.String("out")
 		if out == "" {
-			if err := issuer.Keygen(os.Stdout, opts); err != nil {
-				return caddy.ExitCodeFailedStartup, err
-			}
-			return caddy.ExitCodeSuccess, nil
+			return issuer.Keygen(os.Stdout, opts)
 		}
 		if err := issuer.KeygenToFile(out, opts); err != nil {
-			return caddy.ExitCodeFailedStartup, err
+			return err
 		}
 		fmt.Fprintf(os.Stderr, "wrote a new %s signing key to %s\n", issuer.CanonicalAlgorithm(opts.Algorithm), out)
-		return caddy.ExitCodeSuccess, nil
+		return nil
 	})
 	return cmd
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -45,12 +44,9 @@ key_rotation <duration> rotates on a schedule instead.
 	}
 	cmd.Flags().StringP("config", "c", "", "Caddy config file (Caddyfile or JSON)")
 	cmd.Flags().StringP("adapter", "a", "", "name of the config adapter")
-	cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+	cmd.RunE = runCommand(func(fl caddycmd.Flags) error {
 		opts := RotateKeyOptions{ConfigFile: fl.String("config"), Adapter: fl.String("adapter")}
-		if err := RotateKey(context.Background(), os.Stdout, os.Stderr, opts); err != nil {
-			return caddy.ExitCodeFailedStartup, err
-		}
-		return caddy.ExitCodeSuccess, nil
+		return RotateKey(context.Background(), os.Stdout, os.Stderr, opts)
 	})
 	return cmd
 }
