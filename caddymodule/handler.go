@@ -166,7 +166,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if err := registerMetrics(ctx, h.providerNames()); err != nil {
-		return fmt.Errorf("convex_auth: registering metrics: %v", err)
+		return fmt.Errorf("convex_auth: registering metrics: %w", err)
 	}
 	if h.ApplicationID == "" {
 		h.ApplicationID = DefaultApplicationID
@@ -225,7 +225,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Subject:  issuer.SubjectFormat(h.Subject),
 	}, key)
 	if err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	if err := h.provisionKeyring(ctx); err != nil {
 		return err
@@ -299,7 +299,7 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.Algorithm != "" {
 		if _, err := issuer.ParseAlgorithm(h.Algorithm); err != nil {
-			return fmt.Errorf("convex_auth: algorithm: %v", err)
+			return fmt.Errorf("convex_auth: algorithm: %w", err)
 		}
 	}
 	if ttl := time.Duration(h.TokenTTL); ttl != 0 && ttl < issuer.MinTokenTTL {
