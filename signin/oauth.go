@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -70,7 +71,7 @@ const (
 )
 
 func flowCookie(r *http.Request) string {
-	if secureRequest(r) {
+	if httprule.SecureRequest(r) {
 		return secureFlowCookieName
 	}
 	return flowCookieName
@@ -111,7 +112,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: flowCookie(r), Value: f.State, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
-		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
@@ -129,7 +130,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	q := r.URL.Query()
 	state := q.Get("state")
 	cookie, _ := r.Cookie(flowCookie(r))
-	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
 	if state == "" || cookie == nil || !constantTimeEqual(cookie.Value, state) {
 		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
 		s.fail(w, r, "state", "")

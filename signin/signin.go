@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -22,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -41,10 +41,6 @@ const (
 	// providerCallTimeout bounds each call to a provider (token exchange,
 	// discovery, user info).
 	providerCallTimeout = 10 * time.Second
-	// storeCallTimeout bounds each session-store call.
-	storeCallTimeout = 2 * time.Second
-	// maxFormBytes bounds a posted sign-in form.
-	maxFormBytes = 16 << 10
 	// randomBytes of entropy in state, nonce and magic-link tokens.
 	randomBytes = 32
 	// hashSlotsPerCPU bounds concurrent password hashes (each takes 19 MiB
@@ -270,7 +266,7 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 		s.render(w, r, http.StatusForbidden, s.pageData(r, "signin", "cross_site"))
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "bad_form"))
 		return false
@@ -279,7 +275,7 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), storeCallTimeout)
+	return context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 }
 
 // randomToken is 256 random bits, base64url.
@@ -291,24 +287,6 @@ func randomToken() string {
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// secureRequest tells whether cookies set for r need Secure: everything but
-// plain http to a loopback host.
-func secureRequest(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
 }
 
 func marshal(v any) []byte {
