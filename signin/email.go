@@ -274,15 +274,9 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	allowed, err := s.cfg.Users.RateHit(ctx, sendRateKey+email, cfg.MaxSends, cfg.SendWindow)
-	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		again(http.StatusServiceUnavailable, "unavailable")
-		return
-	}
-	if !allowed {
-		s.logger.Info("email sign-in refused: too many links sent to the address")
-		again(http.StatusTooManyRequests, "too_many_links")
+	sends := rateLimit{flow: "email sign-in", key: sendRateKey + email, max: cfg.MaxSends, window: cfg.SendWindow,
+		reason: "too many links sent to the address", code: "too_many_links"}
+	if s.overLimit(ctx, sends, again) {
 		return
 	}
 	token := randomToken()

@@ -158,15 +158,9 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
-	allowed, err := s.cfg.Users.RateHit(ctx, passwordRateKey+email, cfg.MaxAttempts, cfg.AttemptWindow)
-	if err != nil {
-		s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
-		again(http.StatusServiceUnavailable, "unavailable")
-		return
-	}
-	if !allowed {
-		s.logger.Info("password sign-in refused: too many failed attempts for the account")
-		again(http.StatusTooManyRequests, "too_many_attempts")
+	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
+		reason: "too many failed attempts for the account", code: "too_many_attempts"}
+	if s.overLimit(ctx, attempts, again) {
 		return
 	}
 	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)

@@ -274,6 +274,33 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// rateLimit is a per-address limit on a sign-in step, counted in the store.
+type rateLimit struct {
+	flow   string // names the step in the log: "email sign-in"
+	key    string // the store's counter
+	max    int
+	window time.Duration
+	reason string // the log's reason for a refusal
+	code   string // the page's error code for a refusal
+}
+
+// overLimit counts one hit of l. When the store fails or the count is over
+// the limit, it logs why, answers through again and returns true.
+func (s *Service) overLimit(ctx context.Context, l rateLimit, again func(status int, code string)) bool {
+	allowed, err := s.cfg.Users.RateHit(ctx, l.key, l.max, l.window)
+	if err != nil {
+		s.logger.Warn(l.flow+" could not reach the store", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
+		return true
+	}
+	if !allowed {
+		s.logger.Info(l.flow + " refused: " + l.reason)
+		again(http.StatusTooManyRequests, l.code)
+		return true
+	}
+	return false
+}
+
 func storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 }
