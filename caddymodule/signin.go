@@ -234,6 +234,7 @@ func (h *Handler) provisionSignIn() error {
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
+		OnResult:    gatewayMetricsHooks{}.SignIn,
 		Logger:      h.logger.Named("signin"),
 	}
 	if o.SignInTemplate != "" {

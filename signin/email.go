@@ -303,25 +303,25 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 // serveEmailCallback: GET shows a button that posts the token back (mail
 // scanners that open links must not use them up); POST takes the token,
 // once, and signs in.
-func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) {
+func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		token := r.URL.Query().Get("token")
 		if token == "" || len(token) > 2*randomBytes {
 			s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-			return
+			return false
 		}
 		d := s.pageData(r, "confirm_email", "")
 		d.Token = token
 		s.render(w, r, http.StatusOK, d)
-		return
+		return false
 	}
 	if !s.readForm(w, r) {
-		return
+		return false
 	}
 	token := r.PostForm.Get("token")
 	if token == "" || len(token) > 2*randomBytes {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
@@ -329,26 +329,26 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, session.ErrNotFound) {
 		s.logger.Info("email sign-in refused: unknown, expired or used link")
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	if err != nil {
 		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	var rec linkRecord
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	// Opening the link proves control of the address.
 	user, err := s.resolve(r.Context(), ProviderEmail, Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true})
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
-	s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
+	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
 }
 
 func humanDuration(d time.Duration) string {

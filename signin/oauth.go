@@ -120,11 +120,11 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 
 // serveOAuthCallback checks the state against the browser's cookie and the
 // store (single use), then exchanges the code and signs the user in.
-func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
-		return
+		return false
 	}
 	name := p.Name()
 	q := r.URL.Query()
@@ -134,7 +134,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	if state == "" || cookie == nil || !constantTimeEqual(cookie.Value, state) {
 		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.TakeOnce(ctx, flowKeyPrefix+state)
@@ -142,18 +142,18 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	if errors.Is(err, session.ErrNotFound) {
 		s.logger.Info("sign-in refused: unknown, expired or reused state", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	if err != nil {
 		s.logger.Warn("sign-in could not read its state", zap.String("provider", name), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	var rec flowRecord
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Provider != name {
 		s.logger.Info("sign-in refused: the state belongs to another provider", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	if e := q.Get("error"); e != "" {
 		code := "provider"
@@ -162,12 +162,12 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 		}
 		s.logger.Info("sign-in ended by the provider", zap.String("provider", name), zap.String("error", truncate(e, 64)))
 		s.fail(w, r, code, rec.RedirectTo)
-		return
+		return false
 	}
 	code := q.Get("code")
 	if code == "" {
 		s.fail(w, r, "provider", rec.RedirectTo)
-		return
+		return false
 	}
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
@@ -175,15 +175,15 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		s.fail(w, r, "provider", rec.RedirectTo)
-		return
+		return false
 	}
 	user, err := s.resolve(r.Context(), name, id)
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
-	s.finish(w, r, user, name, rec.RedirectTo)
+	return s.finish(w, r, user, name, rec.RedirectTo)
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

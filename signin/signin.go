@@ -88,6 +88,11 @@ type Config struct {
 	Users session.UserStore
 	// Host starts sessions.
 	Host Host
+	// OnResult, if set, is told of every request that finishes a sign-in
+	// (an OAuth callback, a magic-link confirmation, a password form) with
+	// the provider's name and whether a session was started. It runs on the
+	// request's goroutine, so it must be quick (a counter). Default: nil.
+	OnResult func(provider string, signedIn bool)
 	// Logger gets a line per refused or failed sign-in; never a secret.
 	// The Host logs the sign-ins.
 	Logger *zap.Logger
@@ -189,7 +194,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string) {
 	switch {
 	case name == ProviderPassword && s.cfg.Password != nil:
-		s.servePassword(w, r)
+		s.report(r, http.MethodPost, name, s.servePassword(w, r))
 	case name == ProviderEmail && s.cfg.Email != nil:
 		s.serveEmailRequest(w, r)
 	case s.oauth[name] != nil:
@@ -202,11 +207,20 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request, name string) {
 	switch {
 	case name == ProviderEmail && s.cfg.Email != nil:
-		s.serveEmailCallback(w, r)
+		s.report(r, http.MethodPost, name, s.serveEmailCallback(w, r))
 	case s.oauth[name] != nil:
-		s.serveOAuthCallback(w, r, s.oauth[name])
+		s.report(r, http.MethodGet, name, s.serveOAuthCallback(w, r, s.oauth[name]))
 	default:
 		s.render(w, r, http.StatusNotFound, s.pageData(r, "signin", "unknown_provider"))
+	}
+}
+
+// report tells OnResult how a request that finishes a sign-in of provider
+// went. Only method finishes one: other methods (the magic link's GET page,
+// a stray HEAD) are refused or lead on, and are not counted.
+func (s *Service) report(r *http.Request, method, provider string, signedIn bool) {
+	if s.cfg.OnResult != nil && r.Method == method {
+		s.cfg.OnResult(provider, signedIn)
 	}
 }
 
@@ -245,14 +259,16 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo 
 	s.redirect(w, r, PathSignIn+"?"+q.Encode())
 }
 
-// finish starts the session for user and sends the browser to target.
-func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) {
+// finish starts the session for user, sends the browser to target and
+// reports whether the session started.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
 	if err := s.cfg.Host.StartSession(w, r, user, provider); err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	s.redirect(w, r, s.cfg.Redirects.Resolve(target))
+	return true
 }
 
 // readForm checks a posted sign-in form: POST, same origin, small.
