@@ -101,7 +101,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			d.Prev()
 		}
 		if sub == "provider" {
-			key = fmt.Sprint("provider #", len(h.Providers)) // unmarshalProvider checks names
+			key = fmt.Sprint("provider #", len(h.providers())) // unmarshalProvider checks names
 		}
 		if err := once(key); err != nil {
 			return err

@@ -127,10 +127,10 @@ type Handler struct {
 	// none, every path.
 	UpstreamSignInPaths []string `json:"upstream_sign_in_paths,omitempty"`
 
-	// SignInOptions are the gateway's own sign-in: providers,
-	// after_sign_in, link_by_email, redirect_origins, sign_in_template
-	// (signin.go).
-	SignInOptions
+	// SignIn is the gateway's own sign-in: its providers and options
+	// (signin.go). Default: none, and the gateway serves no sign-in
+	// endpoints.
+	SignIn *SignInOptions `json:"sign_in,omitempty"`
 
 	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
