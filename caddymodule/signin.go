@@ -166,7 +166,7 @@ func (h *Handler) checkSignIn() error {
 		return nil
 	}
 	if _, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins); err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, p := range o.Providers {
@@ -179,7 +179,7 @@ func (h *Handler) checkSignIn() error {
 		}
 		seen[name] = true
 		if err := p.check(); err != nil {
-			return fmt.Errorf("convex_auth: provider %s: %v", name, err)
+			return fmt.Errorf("convex_auth: provider %s: %w", name, err)
 		}
 	}
 	return nil
@@ -234,7 +234,7 @@ func (p *ProviderConfig) check() error {
 		m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
 		if !strings.Contains(p.From, "{") {
 			if err := m.Validate(); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), "signin: "))
+				return err
 			}
 		}
 		if ttl := time.Duration(p.LinkTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxLinkTTL) {
@@ -267,7 +267,7 @@ func (h *Handler) provisionSignIn() error {
 	}
 	redirects, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins)
 	if err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	cfg := signin.Config{
 		Origin:      issuerOrigin(h.Issuer),
@@ -279,7 +279,7 @@ func (h *Handler) provisionSignIn() error {
 	}
 	if o.SignInTemplate != "" {
 		if cfg.Template, err = signin.ParseTemplateFile(o.SignInTemplate); err != nil {
-			return fmt.Errorf("convex_auth: %v", err)
+			return fmt.Errorf("convex_auth: %w", err)
 		}
 	}
 	// Secrets may be placeholders ({env.X}); the Caddyfile leaves them to
@@ -309,7 +309,7 @@ func (h *Handler) provisionSignIn() error {
 				prov, err = signin.NewOIDC(oc)
 			}
 			if err != nil {
-				return fmt.Errorf("convex_auth: %v", err)
+				return fmt.Errorf("convex_auth: %w", err)
 			}
 			cfg.OAuth = append(cfg.OAuth, prov)
 		case providerPassword:
@@ -318,7 +318,7 @@ func (h *Handler) provisionSignIn() error {
 			m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
 				Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
 			if err := m.Validate(); err != nil {
-				return fmt.Errorf("convex_auth: provider email: %v", strings.TrimPrefix(err.Error(), "signin: "))
+				return fmt.Errorf("convex_auth: provider email: %w", err)
 			}
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}

@@ -99,7 +99,7 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		}
 	}
 	if err := p.check(); err != nil {
-		return d.Errf("provider %s: %v", p.name(), err)
+		return d.Errf("provider %s: %w", p.name(), err)
 	}
 	o := h.signInOptions()
 	o.Providers = append(o.Providers, p)

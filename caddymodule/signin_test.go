@@ -151,6 +151,11 @@ func TestUnmarshalSignInCaddyfileErrors(t *testing.T) {
 	if err := h.checkSignIn(); err == nil || !strings.Contains(err.Error(), "not an origin") {
 		t.Errorf("an origin with a path: %v", err)
 	}
+	// The mailer's check reads as a config error of the provider.
+	err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("convex_auth {\nissuer https://app.example.com\nprovider email {\nsmtp_host h\nfrom a@example.com\nsmtp_tls ssl\n}\n}"))
+	if err == nil || !strings.Contains(err.Error(), `provider email: smtp_tls "ssl" is unknown`) || strings.Contains(err.Error(), "signin:") {
+		t.Errorf("a bad smtp_tls: %v", err)
+	}
 }
 
 // TestSignInJSON: in JSON the sign-in options sit under sign_in, not

@@ -100,27 +100,29 @@ type SMTPMailer struct {
 	TLSConfig *tls.Config
 }
 
-// Validate checks the mailer's settings.
+// Validate checks the mailer's settings. Its errors name the option at
+// fault, like a config error, and carry no package prefix: the caller says
+// which provider they belong to.
 func (m *SMTPMailer) Validate() error {
 	if m.Host == "" {
-		return errors.New("signin: email needs smtp_host")
+		return errors.New("email needs smtp_host")
 	}
 	if m.Port < 0 || m.Port > 65535 {
-		return fmt.Errorf("signin: smtp_port %d is not a port", m.Port)
+		return fmt.Errorf("smtp_port %d is not a port", m.Port)
 	}
 	switch m.Security {
 	case "", SMTPStartTLS, SMTPTLS, SMTPNone:
 	default:
-		return fmt.Errorf("signin: smtp_tls %q is unknown: use starttls, tls or none", m.Security)
+		return fmt.Errorf("smtp_tls %q is unknown: use starttls, tls or none", m.Security)
 	}
 	if m.From == "" {
-		return errors.New("signin: email needs from, the sender address")
+		return errors.New("email needs from, the sender address")
 	}
 	if _, err := parseFrom(m.From); err != nil {
-		return fmt.Errorf("signin: from %q is not an email address: %v", m.From, err)
+		return fmt.Errorf("from %q is not an email address: %w", m.From, err)
 	}
 	if (m.Username == "") != (m.Password == "") {
-		return errors.New("signin: smtp_username and smtp_password go together")
+		return errors.New("smtp_username and smtp_password go together")
 	}
 	return nil
 }

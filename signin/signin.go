@@ -114,7 +114,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("signin: a user store and a host are required")
 	}
 	if _, err := NormalizeOrigin(cfg.Origin); err != nil {
-		return nil, fmt.Errorf("signin: site origin: %v", err)
+		return nil, fmt.Errorf("signin: site origin: %w", err)
 	}
 	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil {
 		return nil, errors.New("signin: no provider is configured")
