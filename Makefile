@@ -40,15 +40,22 @@ test: test-go
 	@$(MAKE) --no-print-directory test-node
 	@$(MAKE) --no-print-directory test-fuzz
 
-# Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run).
+# Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run). The
+# targets are listed by go test itself, in the packages whose tests define a
+# Fuzz function, so a new target runs without editing this file. FUZZ_TARGETS
+# is recursive (=): it is computed only when test-fuzz runs.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./caddymodule:FuzzCookieHeader ./caddymodule:FuzzStripClientCopies \
-	./caddymodule:FuzzUpstreamSignIn ./caddymodule:FuzzCaddyfile ./signin:FuzzRedirectTo \
-	./signin:FuzzOAuthCallback
+FUZZ_PACKAGES = $(sort $(dir $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules '^func Fuzz[A-Z0-9_]' .)))
+FUZZ_TARGETS = $(shell $(GO) test -list '^Fuzz' $(FUZZ_PACKAGES) | \
+	awk '/^Fuzz/ { names = names " " $$0; next } /^ok / { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 ":" a[i]; names = "" } /^FAIL/ { print "list-failed" }')
 
 test-fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	@set -e; targets="$(FUZZ_TARGETS)"; \
+	case " $$targets " in *" list-failed "*|"  ") \
+		echo "listing the fuzz targets failed: run go test -list '^Fuzz' $(FUZZ_PACKAGES) and fix what it reports" >&2; exit 1;; \
+	esac; \
+	for t in $$targets; do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 
