@@ -14,13 +14,6 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-const (
-	// storeCallTimeout bounds each store call made while serving a request.
-	storeCallTimeout = 2 * time.Second
-	// storeErrorLogInterval is how often an unreachable store is logged.
-	storeErrorLogInterval = 10 * time.Second
-)
-
 // RedisConfig is the shared session store. Give URL for a standalone server,
 // or Addrs with MasterName (Sentinel) or Cluster.
 type RedisConfig struct {
@@ -84,22 +77,13 @@ func (c *RedisConfig) sessionConfig() (session.RedisConfig, error) {
 // the Redis connections, the local cache and the in-process store's sessions.
 var stores = caddy.NewUsagePool()
 
-// pooledStore pairs a store with the token cache that its revocations
-// clear, so both outlive a reload together.
+// pooledStore is a store in the pool; it is closed when the last config
+// using it is gone.
 type pooledStore struct {
 	session.Store
-	tokens *tokenCache
 }
 
 func (p pooledStore) Destruct() error { return p.Store.Close() }
-
-func newPooledStore(st session.Store) pooledStore {
-	p := pooledStore{Store: st, tokens: newTokenCache(defaultTokenCacheSize)}
-	st.OnRevoke(p.tokens.drop)
-	// Revocations may have been missed while pub/sub was down.
-	st.OnRevokeAll(p.tokens.dropAll)
-	return p
-}
 
 func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (pooledStore, string, error) {
 	keyParts := struct {
@@ -117,7 +101,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if rc == nil {
 			logger.Warn("no redis configured: sessions live in this process only and end when it exits; for development only, set `redis` for production")
-			return newPooledStore(session.NewMemoryStore(opts)), nil
+			return pooledStore{session.NewMemoryStore(opts)}, nil
 		}
 		sc, err := rc.sessionConfig()
 		if err != nil {
@@ -128,7 +112,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		if err != nil {
 			return nil, fmt.Errorf("convex_auth: redis: %v", err)
 		}
-		return newPooledStore(st), nil
+		return pooledStore{st}, nil
 	})
 	if err != nil {
 		return pooledStore{}, "", err
@@ -146,8 +130,7 @@ var routeRedisLogs sync.Once
 // changes), which would otherwise be raw lines on stderr, through Caddy's
 // current logger. go-redis has one logger per process, so the name is not
 // ours: other modules' go-redis clients log through it too. Debug level: the
-// gateway already warns about an unreachable store every
-// storeErrorLogInterval.
+// gateway already warns about an unreachable store every few seconds.
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
