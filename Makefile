@@ -42,9 +42,9 @@ test: test-go
 
 # Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run).
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./caddymodule:FuzzCookieHeader ./caddymodule:FuzzStripClientCopies \
-	./caddymodule:FuzzUpstreamSignIn ./caddymodule:FuzzCaddyfile ./signin:FuzzRedirectTo \
-	./signin:FuzzOAuthCallback
+FUZZ_TARGETS := ./edge:FuzzCookieHeader ./edge:FuzzStripClientCopies \
+	./edge:FuzzUpstreamSignIn ./edge:FuzzConvexAuthLocalHost ./caddymodule:FuzzCaddyfile \
+	./signin:FuzzRedirectTo ./signin:FuzzOAuthCallback
 
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

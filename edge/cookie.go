@@ -128,18 +128,21 @@ func readCookie(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-// removeCookies drops every cookie called name (in any letter case) from the
-// request, keeping the others as they were sent.
-func removeCookies(r *http.Request, name string) {
+// removeCookies drops every cookie called one of names (in any letter
+// case) from the request, keeping the others as they were sent.
+func removeCookies(r *http.Request, names ...string) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
 	found := false
+scan:
 	for _, line := range lines {
-		if containsFold(line, name) {
-			found = true
-			break
+		for _, name := range names {
+			if containsFold(line, name) {
+				found = true
+				break scan
+			}
 		}
 	}
 	if !found {
@@ -158,7 +161,7 @@ func removeCookies(r *http.Request, name string) {
 				continue
 			}
 			k, _, _ := strings.Cut(part, "=")
-			if strings.EqualFold(strings.TrimSpace(k), name) {
+			if equalFoldAny(strings.TrimSpace(k), names) {
 				continue
 			}
 			if kept.Len() > 0 {
@@ -172,6 +175,15 @@ func removeCookies(r *http.Request, name string) {
 		return
 	}
 	r.Header["Cookie"] = []string{kept.String()}
+}
+
+func equalFoldAny(s string, names []string) bool {
+	for _, name := range names {
+		if strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // addCookie appends name=value to the request's cookies as one Cookie line,
