@@ -15,7 +15,8 @@ export async function RequestFacts() {
       <summary>What reached the app</summary>
       <ul id="request-cookies">
         {(await cookies()).getAll().map((c) => (
-          <li key={c.name} data-cookie={c.name} data-sha256={sha256(c.value)}>
+          // A cookie a middleware deleted is listed without a value.
+          <li key={c.name} data-cookie={c.name} data-sha256={typeof c.value === "string" ? sha256(c.value) : ""}>
             {c.name}
           </li>
         ))}

@@ -303,7 +303,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
     NEXT_PUBLIC_CONVEX_URL: convex.url,
     NEXT_PUBLIC_CONVEX_SITE_URL: convex.url,
   };
-  await start(
+  const next = await start(
     t,
     "next start",
     nextBin,
@@ -394,7 +394,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
           const { result: res, calls } = await callsDuring(() =>
             request(`${main}/loggedin`, { headers: { cookie, "x-convex-token": forged } }),
           );
-          assert.equal(res.status, 200, res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
           const p = page(res.text);
           assertAda(p, main, "x-convex-token");
           assert.equal(calls.length, 1);
@@ -424,7 +424,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
           // jwtCache on, isAuthError () => true: the gateway's token, no
           // token fetch.
           let { result: res, calls } = await get("");
-          assert.equal(res.status, 200, res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
           let p = page(res.text);
           assertAda(p, betterAuth, "fetchAuthQuery:gateway");
           assert.deepEqual(calls.map((c) => `${c.method} ${c.path}`), ["POST /api/query"], "one query, no token fetch");
@@ -442,7 +442,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
 
           // An ordinary error from the query reaches the app as it is.
           ({ result: res, calls } = await get("?query=failing"));
-          assert.equal(res.status, 200, res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
           p = page(res.text);
           assert.match(p.error, /Uncaught Error: the report is not ready yet$/);
           assert.deepEqual(calls.map((c) => `${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`), ["users:failing:token"]);
@@ -452,7 +452,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
           // error makes the helper fetch a token from convexSiteUrl, with the
           // request's cookies, then run the query again without a token.
           ({ result: res, calls } = await get("?setup=labs&query=failing"));
-          assert.equal(res.status, 200, res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
           p = page(res.text);
           assert.deepEqual(
             calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
@@ -465,7 +465,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
 
           // Without jwtCache the helper never reads the cookie.
           ({ result: res, calls } = await get("?setup=default"));
-          assert.equal(res.status, 200, res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
           p = page(res.text);
           assert.deepEqual(
             calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
@@ -483,11 +483,11 @@ test("every page behind the gateway, with the real server helpers, over each tra
           const session = await signIn(convexAuth);
           const forged = forgedToken(convexAuth);
           const cookie = [session, ...CONVEX_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
-          const { result: res, calls } = await callsDuring(() =>
+          let { result: res, calls } = await callsDuring(() =>
             request(`${convexAuth}/loggedin/convex-auth`, { headers: { cookie } }),
           );
-          assert.equal(res.status, 200, res.text);
-          const p = page(res.text);
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+          let p = page(res.text);
           assertAda(p, convexAuth, "convexAuthNextjsToken");
           assert.equal(calls.length, 1);
           assertAccepted(calls[0], convexAuth);
@@ -496,6 +496,18 @@ test("every page behind the gateway, with the real server helpers, over each tra
           assert.equal(sha256(calls[0].bearer), p.cookies.get(injected[0]), `the helper sent the token of ${injected[0]}`);
           assert.notEqual(p.cookies.get(injected[0]), sha256(forged), "the client's copy was stripped");
           t.diagnostic(`Host ${new URL(convexAuth).host}: token cookie ${injected[0]}`);
+
+          // Convex Auth's middleware (proxy.ts) finds the token without its
+          // refresh token and clears it before the page runs.
+          ({ result: res, calls } = await callsDuring(() =>
+            request(`${convexAuth}/loggedin/convex-auth/with-middleware`, { headers: { cookie } }),
+          ));
+          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+          p = page(res.text);
+          assert.ok(p.signedOut, "behind Convex Auth's middleware the page has no token");
+          assert.deepEqual(calls.map((c) => `${c.fn}:${c.bearer ? "token" : "none"}`), ["users:me:none"]);
+          const cleared = (res.headers["set-cookie"] ?? []).map((l) => l.split("=", 1)[0]);
+          t.diagnostic(`with convexAuthNextjsMiddleware: the page is signed out; the response clears ${cleared.join(", ")}`);
         });
       } catch (e) {
         t.diagnostic(`caddy log:\n${caddy.log()}`);
