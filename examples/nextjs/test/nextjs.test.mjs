@@ -348,7 +348,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
       );
 
       const rootCA = path.join(runEnv.XDG_DATA_HOME, "caddy", "pki", "authorities", "local", "root.crt");
-      const caddy = await start(t, "caddy", bin, ["run", "--config", caddyfile, "--adapter", "caddyfile"], runEnv, async () => {
+      await start(t, "caddy", bin, ["run", "--config", caddyfile, "--adapter", "caddyfile"], runEnv, async () => {
         if (transport.scheme === "https") {
           if (!existsSync(rootCA)) return false;
           // The test trusts Caddy's internal root in Node only.
@@ -366,7 +366,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
         const result = await fn();
         return { result, calls: convex.calls.slice(from) };
       };
-      // acceptedToken checks that Convex took bearer as Ada's token from
+      // assertAccepted checks that Convex took the bearer token as Ada's from
       // the gateway whose issuer is iss.
       const assertAccepted = (call, iss) => {
         assert.ok(call.bearer, "the helper sent no token");
@@ -382,137 +382,132 @@ test("every page behind the gateway, with the real server helpers, over each tra
         assert.equal(p.tokenIdentifier, `${iss}|user_ada`);
       };
 
-      try {
-        await t.test("x-convex-token: fetchQuery with the injected header", async () => {
-          const nav = await navigate(`${main}/loggedin`);
-          assert.equal(nav.status, 302);
-          assert.equal(nav.location, "/?redirectTo=%2Floggedin");
-          assert.equal((await request(`${main}/loggedin`)).status, 401, "a signed-out fetch gets 401");
+      await t.test("x-convex-token: fetchQuery with the injected header", async () => {
+        const nav = await navigate(`${main}/loggedin`);
+        assert.equal(nav.status, 302);
+        assert.equal(nav.location, "/?redirectTo=%2Floggedin");
+        assert.equal((await request(`${main}/loggedin`)).status, 401, "a signed-out fetch gets 401");
 
-          const cookie = await signIn(main);
-          const forged = forgedToken(main);
-          const { result: res, calls } = await callsDuring(() =>
-            request(`${main}/loggedin`, { headers: { cookie, "x-convex-token": forged } }),
-          );
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          const p = page(res.text);
-          assertAda(p, main, "x-convex-token");
-          assert.equal(calls.length, 1);
-          assert.equal(calls[0].fn, "users:me");
-          assertAccepted(calls[0], main);
-          assert.equal(sha256(calls[0].bearer), p.headerSha, "Convex got the token the gateway injected");
+        const cookie = await signIn(main);
+        const forged = forgedToken(main);
+        const { result: res, calls } = await callsDuring(() =>
+          request(`${main}/loggedin`, { headers: { cookie, "x-convex-token": forged } }),
+        );
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        const p = page(res.text);
+        assertAda(p, main, "x-convex-token");
+        assert.equal(calls.length, 1);
+        assert.equal(calls[0].fn, "users:me");
+        assertAccepted(calls[0], main);
+        assert.equal(sha256(calls[0].bearer), p.headerSha, "Convex got the token the gateway injected");
 
-          // The browser client's token endpoint answers for the same session.
-          const tok = await request(`${main}/auth/token`, { headers: { cookie, "sec-fetch-site": "same-origin" } });
-          assert.equal(tok.status, 200);
-          const { token, expiresAt } = JSON.parse(tok.text);
-          assert.equal(typeof token, "string");
-          assert.ok(expiresAt > Date.now());
-        });
+        // The browser client's token endpoint answers for the same session.
+        const tok = await request(`${main}/auth/token`, { headers: { cookie, "sec-fetch-site": "same-origin" } });
+        assert.equal(tok.status, 200);
+        const { token, expiresAt } = JSON.parse(tok.text);
+        assert.equal(typeof token, "string");
+        assert.ok(expiresAt > Date.now());
+      });
 
-        await t.test("inject cookie better-auth: fetchAuthQuery of @convex-dev/better-auth", async (t) => {
-          const nav = await navigate(`${betterAuth}/loggedin/better-auth`);
-          assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
-          assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fbetter-auth");
+      await t.test("inject cookie better-auth: fetchAuthQuery of @convex-dev/better-auth", async (t) => {
+        const nav = await navigate(`${betterAuth}/loggedin/better-auth`);
+        assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
+        assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fbetter-auth");
 
-          const session = await signIn(betterAuth);
-          // A copy of every name the helper reads, sent by the client.
-          const forged = forgedToken(betterAuth);
-          const cookie = [session, ...BETTER_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
-          const get = (query) => callsDuring(() => request(`${betterAuth}/loggedin/better-auth${query}`, { headers: { cookie } }));
+        const session = await signIn(betterAuth);
+        // A copy of every name the helper reads, sent by the client.
+        const forged = forgedToken(betterAuth);
+        const cookie = [session, ...BETTER_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
+        const get = (query) => callsDuring(() => request(`${betterAuth}/loggedin/better-auth${query}`, { headers: { cookie } }));
 
-          // jwtCache on, isAuthError () => true: the gateway's token, no
-          // token fetch.
-          let { result: res, calls } = await get("");
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          let p = page(res.text);
-          assertAda(p, betterAuth, "fetchAuthQuery:gateway");
-          assert.deepEqual(calls.map((c) => `${c.method} ${c.path}`), ["POST /api/query"], "one query, no token fetch");
-          assertAccepted(calls[0], betterAuth);
-          const injected = BETTER_AUTH_READS.filter((n) => p.cookies.has(n));
-          assert.equal(injected.length, 1, `one token cookie reaches the app, not ${injected}`);
-          const expected = transport.scheme === "https" || !/^(localhost|app\.localhost|\[::1\])$/.test(transport.host)
-            ? "__Secure-better-auth.convex_jwt"
-            : "better-auth.convex_jwt";
-          assert.equal(injected[0], expected);
-          assert.equal(sha256(calls[0].bearer), p.cookies.get(injected[0]), `the helper sent the token of ${injected[0]}`);
-          assert.notEqual(p.cookies.get(injected[0]), sha256(forged), "the client's copy was stripped");
-          if (p.headerSha) assert.equal(p.headerSha, p.cookies.get(injected[0]), "header and cookie carry one token");
-          t.diagnostic(`token cookie: ${injected[0]}`);
+        // jwtCache on, isAuthError () => true: the gateway's token, no
+        // token fetch.
+        let { result: res, calls } = await get("");
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        let p = page(res.text);
+        assertAda(p, betterAuth, "fetchAuthQuery:gateway");
+        assert.deepEqual(calls.map((c) => `${c.method} ${c.path}`), ["POST /api/query"], "one query, no token fetch");
+        assertAccepted(calls[0], betterAuth);
+        const injected = BETTER_AUTH_READS.filter((n) => p.cookies.has(n));
+        assert.equal(injected.length, 1, `one token cookie reaches the app, not ${injected}`);
+        const expected = transport.scheme === "https" || !/^(localhost|app\.localhost|\[::1\])$/.test(transport.host)
+          ? "__Secure-better-auth.convex_jwt"
+          : "better-auth.convex_jwt";
+        assert.equal(injected[0], expected);
+        assert.equal(sha256(calls[0].bearer), p.cookies.get(injected[0]), `the helper sent the token of ${injected[0]}`);
+        assert.notEqual(p.cookies.get(injected[0]), sha256(forged), "the client's copy was stripped");
+        if (p.headerSha) assert.equal(p.headerSha, p.cookies.get(injected[0]), "header and cookie carry one token");
+        t.diagnostic(`token cookie: ${injected[0]}`);
 
-          // An ordinary error from the query reaches the app as it is.
-          ({ result: res, calls } = await get("?query=failing"));
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          p = page(res.text);
-          assert.match(p.error, /Uncaught Error: the report is not ready yet$/);
-          assert.deepEqual(calls.map((c) => `${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`), ["users:failing:token"]);
-          t.diagnostic(`gateway setup, failing query: the app gets "${p.error.replace(/\n/g, " ")}"`);
+        // An ordinary error from the query reaches the app as it is.
+        ({ result: res, calls } = await get("?query=failing"));
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        p = page(res.text);
+        assert.match(p.error, /Uncaught Error: the report is not ready yet$/);
+        assert.deepEqual(calls.map((c) => `${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`), ["users:failing:token"]);
+        t.diagnostic(`gateway setup, failing query: the app gets "${p.error.replace(/\n/g, " ")}"`);
 
-          // The isAuthError of Convex + Better Auth's docs: the ordinary
-          // error makes the helper fetch a token from convexSiteUrl, with the
-          // request's cookies, then run the query again without a token.
-          ({ result: res, calls } = await get("?setup=labs&query=failing"));
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          p = page(res.text);
-          assert.deepEqual(
-            calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
-            ["POST users:failing:token", "GET /api/auth/convex/token:none", "POST users:failing:none"],
-          );
-          assertAccepted(calls[0], betterAuth);
-          assert.ok(calls[1].cookieNames.includes(injected[0]), "the token fetch carries the request's cookies");
-          assert.match(p.error, /Uncaught Error: not signed in$/, "the real error is replaced by the retry's");
-          t.diagnostic(`labs isAuthError, failing query: the app gets "${p.error.replace(/\n/g, " ")}" instead of the query's own error`);
+        // The isAuthError of Convex + Better Auth's docs: the ordinary
+        // error makes the helper fetch a token from convexSiteUrl, with the
+        // request's cookies, then run the query again without a token.
+        ({ result: res, calls } = await get("?setup=labs&query=failing"));
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        p = page(res.text);
+        assert.deepEqual(
+          calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
+          ["POST users:failing:token", "GET /api/auth/convex/token:none", "POST users:failing:none"],
+        );
+        assertAccepted(calls[0], betterAuth);
+        assert.ok(calls[1].cookieNames.includes(injected[0]), "the token fetch carries the request's cookies");
+        assert.match(p.error, /Uncaught Error: not signed in$/, "the real error is replaced by the retry's");
+        t.diagnostic(`labs isAuthError, failing query: the app gets "${p.error.replace(/\n/g, " ")}" instead of the query's own error`);
 
-          // Without jwtCache the helper never reads the cookie.
-          ({ result: res, calls } = await get("?setup=default"));
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          p = page(res.text);
-          assert.deepEqual(
-            calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
-            ["GET /api/auth/convex/token:none", "POST users:me:none"],
-          );
-          assert.ok(p.signedOut, "without jwtCache the signed-in user is signed out to Convex");
-          t.diagnostic("no jwtCache: token fetch from convexSiteUrl (404), then the query without a token: the page shows the user signed out");
-        });
+        // Without jwtCache the helper never reads the cookie.
+        ({ result: res, calls } = await get("?setup=default"));
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        p = page(res.text);
+        assert.deepEqual(
+          calls.map((c) => `${c.method} ${c.fn ?? c.path}:${c.bearer ? "token" : "none"}`),
+          ["GET /api/auth/convex/token:none", "POST users:me:none"],
+        );
+        assert.ok(p.signedOut, "without jwtCache the signed-in user is signed out to Convex");
+        t.diagnostic("no jwtCache: token fetch from convexSiteUrl (404), then the query without a token: the page shows the user signed out");
+      });
 
-        await t.test("inject cookie convex-auth: convexAuthNextjsToken of @convex-dev/auth", async (t) => {
-          const nav = await navigate(`${convexAuth}/loggedin/convex-auth`);
-          assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
-          assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fconvex-auth");
+      await t.test("inject cookie convex-auth: convexAuthNextjsToken of @convex-dev/auth", async (t) => {
+        const nav = await navigate(`${convexAuth}/loggedin/convex-auth`);
+        assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
+        assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fconvex-auth");
 
-          const session = await signIn(convexAuth);
-          const forged = forgedToken(convexAuth);
-          const cookie = [session, ...CONVEX_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
-          let { result: res, calls } = await callsDuring(() =>
-            request(`${convexAuth}/loggedin/convex-auth`, { headers: { cookie } }),
-          );
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          let p = page(res.text);
-          assertAda(p, convexAuth, "convexAuthNextjsToken");
-          assert.equal(calls.length, 1);
-          assertAccepted(calls[0], convexAuth);
-          const injected = CONVEX_AUTH_READS.filter((n) => p.cookies.has(n));
-          assert.deepEqual(injected, [convexAuthNameFor(new URL(convexAuth).host)], "the name the helper reads for this Host");
-          assert.equal(sha256(calls[0].bearer), p.cookies.get(injected[0]), `the helper sent the token of ${injected[0]}`);
-          assert.notEqual(p.cookies.get(injected[0]), sha256(forged), "the client's copy was stripped");
-          t.diagnostic(`Host ${new URL(convexAuth).host}: token cookie ${injected[0]}`);
+        const session = await signIn(convexAuth);
+        const forged = forgedToken(convexAuth);
+        const cookie = [session, ...CONVEX_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
+        let { result: res, calls } = await callsDuring(() =>
+          request(`${convexAuth}/loggedin/convex-auth`, { headers: { cookie } }),
+        );
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        let p = page(res.text);
+        assertAda(p, convexAuth, "convexAuthNextjsToken");
+        assert.equal(calls.length, 1);
+        assertAccepted(calls[0], convexAuth);
+        const injected = CONVEX_AUTH_READS.filter((n) => p.cookies.has(n));
+        assert.deepEqual(injected, [convexAuthNameFor(new URL(convexAuth).host)], "the name the helper reads for this Host");
+        assert.equal(sha256(calls[0].bearer), p.cookies.get(injected[0]), `the helper sent the token of ${injected[0]}`);
+        assert.notEqual(p.cookies.get(injected[0]), sha256(forged), "the client's copy was stripped");
+        t.diagnostic(`Host ${new URL(convexAuth).host}: token cookie ${injected[0]}`);
 
-          // Convex Auth's middleware (proxy.ts) finds the token without its
-          // refresh token and clears it before the page runs.
-          ({ result: res, calls } = await callsDuring(() =>
-            request(`${convexAuth}/loggedin/convex-auth/with-middleware`, { headers: { cookie } }),
-          ));
-          assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
-          p = page(res.text);
-          assert.ok(p.signedOut, "behind Convex Auth's middleware the page has no token");
-          assert.deepEqual(calls.map((c) => `${c.fn}:${c.bearer ? "token" : "none"}`), ["users:me:none"]);
-          const cleared = (res.headers["set-cookie"] ?? []).map((l) => l.split("=", 1)[0]);
-          t.diagnostic(`with convexAuthNextjsMiddleware: the page is signed out; the response clears ${cleared.join(", ")}`);
-        });
-      } catch (e) {
-        t.diagnostic(`caddy log:\n${caddy.log()}`);
-        throw e;
-      }
+        // Convex Auth's middleware (proxy.ts) finds the token without its
+        // refresh token and clears it before the page runs.
+        ({ result: res, calls } = await callsDuring(() =>
+          request(`${convexAuth}/loggedin/convex-auth/with-middleware`, { headers: { cookie } }),
+        ));
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        p = page(res.text);
+        assert.ok(p.signedOut, "behind Convex Auth's middleware the page has no token");
+        assert.deepEqual(calls.map((c) => `${c.fn}:${c.bearer ? "token" : "none"}`), ["users:me:none"]);
+        const cleared = (res.headers["set-cookie"] ?? []).map((l) => l.split("=", 1)[0]);
+        t.diagnostic(`with convexAuthNextjsMiddleware: the page is signed out; the response clears ${cleared.join(", ")}`);
+      });
     });
   }
 });
