@@ -84,6 +84,14 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 		seen[id] = true
 
 		alg := issuer.Algorithm(h.Algorithm)
+		if h.SigningKey == nil {
+			alg = defaultedAlgorithm(alg)
+			if opts.Static && alg == issuer.EdDSA {
+				// Told before reading storage: the advice is the same
+				// whether or not a key was generated yet.
+				return fmt.Errorf("issuer %s signs with a generated EdDSA key, which Convex's customJwt form does not accept (RS256 and ES256 only): set `algorithm ES256` in its convex_auth block (ES256 signs as fast as EdDSA; the gateway then generates a P-256 key), or drop --static to use the OIDC form", p.Issuer)
+			}
+		}
 		var key, next *issuer.Key
 		var keyErr error
 		switch {
@@ -101,9 +109,6 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 			p.Algorithm = key.Algorithm()
 		case alg != "":
 			p.Algorithm = alg
-		case h.SigningKey == nil:
-			// A generated key without an algorithm option is RSA.
-			p.Algorithm = issuer.DefaultAlgorithm
 		}
 
 		if opts.Static {

@@ -192,7 +192,8 @@ func TestConvexConfigStaticFromEnv(t *testing.T) {
 }
 
 // TestConvexConfigStaticFromStorage reads the key a gateway generated into
-// the storage named by the config's storage option.
+// the storage named by the config's storage option (ES256: the generated
+// default, EdDSA, is refused by the static form).
 func TestConvexConfigStaticFromStorage(t *testing.T) {
 	storageDir := t.TempDir()
 	config := `{
@@ -201,6 +202,7 @@ func TestConvexConfigStaticFromStorage(t *testing.T) {
 app.example.com {
 	convex_auth {
 		issuer https://app.example.com/
+		algorithm ES256
 	}
 }`
 	path := writeCaddyfile(t, config)
@@ -217,7 +219,7 @@ app.example.com {
 
 	// What the gateway does at its first start.
 	st := certmagicKeyStorage{&certmagic.FileStorage{Path: storageDir}}
-	kr, err := issuer.LoadOrCreateKeyring(context.Background(), st, keyringName("https://app.example.com/", ""), "", time.Now())
+	kr, err := issuer.LoadOrCreateKeyring(context.Background(), st, keyringName("https://app.example.com/", issuer.ES256), issuer.ES256, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ app.example.com {
 		t.Fatal(err)
 	}
 	ps := parseStaticConfig(t, out)
-	if ps[0].issuer != "https://app.example.com/" || ps[0].algorithm != "RS256" {
+	if ps[0].issuer != "https://app.example.com/" || ps[0].algorithm != "ES256" {
 		t.Fatalf("providers %+v", ps)
 	}
 	assertJWKSHolds(t, ps[0].jwks, key)
@@ -252,6 +254,10 @@ func TestConvexConfigRefusesWhatConvexRefuses(t *testing.T) {
 			[]string{"signs with ES256", "--static"}},
 		{"EdDSA key in the customJwt form", site("signing_key file " + edKey), true,
 			[]string{"signs with EdDSA", "customJwt form does not accept", "drop --static", "keygen --alg ES256"}},
+		{"generated key (EdDSA by default) in the customJwt form", site("application_id convex"), true,
+			[]string{"generated EdDSA key", "customJwt form does not accept", "set `algorithm ES256`", "drop --static"}},
+		{"generated key with algorithm EdDSA in the customJwt form", site("algorithm EdDSA"), true,
+			[]string{"generated EdDSA key", "set `algorithm ES256`"}},
 		{"unreadable key file with --static", site("signing_key file /nonexistent/key.pem"), true,
 			[]string{"signing_key file /nonexistent/key.pem cannot be read"}},
 		{"unset env with --static", site("signing_key env CONVEX_AUTH_TEST_UNSET_VARIABLE"), true,

@@ -66,7 +66,7 @@ func RotateKey(ctx context.Context, w, warn io.Writer, opts RotateKeyOptions) er
 			fmt.Fprintf(warn, "note: issuer %s signs with signing_key %s, which the gateway does not rotate: publish the new key first, then switch signing_key to it\n", h.Issuer, h.SigningKey.describe())
 			continue
 		}
-		alg := issuer.Algorithm(h.Algorithm)
+		alg := defaultedAlgorithm(issuer.Algorithm(h.Algorithm))
 		name := keyringName(h.Issuer, alg)
 		if seen[name] {
 			continue

@@ -30,6 +30,7 @@ app.example.com {
 	convex_auth {
 		issuer https://app.example.com
 		key_publish_lead 45s
+		algorithm ES256
 	}
 }
 other.example.com {
@@ -43,8 +44,10 @@ other.example.com {
 	}
 
 	st := certmagicKeyStorage{&certmagic.FileStorage{Path: storageDir}}
-	name := keyringName("https://app.example.com", "")
-	kr, err := issuer.LoadOrCreateKeyring(context.Background(), st, name, "", time.Now())
+	// ES256, which convex-config --static below accepts for a generated key.
+	alg := issuer.ES256
+	name := keyringName("https://app.example.com", alg)
+	kr, err := issuer.LoadOrCreateKeyring(context.Background(), st, name, alg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +55,11 @@ other.example.com {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := issuer.LoadKeyring(context.Background(), st, name, "")
+	stored, err := issuer.LoadKeyring(context.Background(), st, name, alg)
 	if err != nil || stored.Next == nil || stored.Current.ID() != kr.Current.ID() {
 		t.Fatalf("after rotate-key the keyring has next %v (err %v)", stored, err)
 	}
-	for _, want := range []string{"issuer https://app.example.com: published next RS256 key " + stored.Next.ID(), "key_publish_lead 45s"} {
+	for _, want := range []string{"issuer https://app.example.com: published next ES256 key " + stored.Next.ID(), "key_publish_lead 45s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
@@ -70,7 +73,7 @@ other.example.com {
 	if err != nil || !strings.Contains(out, "already under way") {
 		t.Fatalf("second rotate-key: %q %v", out, err)
 	}
-	if again, _ := issuer.LoadKeyring(context.Background(), st, name, ""); again.Next.ID() != stored.Next.ID() {
+	if again, _ := issuer.LoadKeyring(context.Background(), st, name, alg); again.Next.ID() != stored.Next.ID() {
 		t.Fatal("a second rotate-key replaced the pending next key")
 	}
 

@@ -207,8 +207,9 @@ func verifyLikeConvex(t *testing.T, token string) jwt.Token {
 			t.Fatal(err)
 		}
 	}
-	if header["typ"] != "JWT" || header["alg"] != "RS256" || header["kid"] == "" {
-		t.Fatalf("header = %v, want typ JWT, alg RS256 and a kid", header)
+	// EdDSA: the generated key's default, which Convex's OIDC form accepts.
+	if header["typ"] != "JWT" || header["alg"] != "EdDSA" || header["kid"] == "" {
+		t.Fatalf("header = %v, want typ JWT, alg EdDSA and a kid", header)
 	}
 	if _, ok := claims["aud"].(string); !ok {
 		t.Fatalf("aud = %#v, want a single string", claims["aud"])

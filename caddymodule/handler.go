@@ -55,7 +55,8 @@ type Handler struct {
 	SigningKey *SigningKeySource `json:"signing_key,omitempty"`
 
 	// Algorithm is RS256, EdDSA or ES256. Default: the one the key fits, and
-	// RS256 for a generated key.
+	// EdDSA for a generated key (issuer.DefaultGeneratedAlgorithm; Convex's
+	// static customJwt form needs ES256 or RS256).
 	Algorithm string `json:"algorithm,omitempty"`
 
 	// KeyRotation is how long each generated key signs before the next one

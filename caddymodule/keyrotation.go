@@ -90,7 +90,7 @@ func (h *Handler) provisionKeyring(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	alg := issuer.Algorithm(h.Algorithm)
+	alg := defaultedAlgorithm(issuer.Algorithm(h.Algorithm))
 	storage := ctx.Storage()
 	name := keyringName(h.Issuer, alg)
 	raw, err := json.Marshal(struct {

@@ -28,6 +28,7 @@ func (h *Handler) loadSigningKey(ctx caddy.Context) (*issuer.Key, error) {
 	}
 	// A keyring, so that rotation (key_rotation, caddy convex-auth
 	// rotate-key) can publish the next key before it signs.
+	alg = defaultedAlgorithm(alg)
 	kr, err := issuer.LoadOrCreateKeyring(ctx, certmagicKeyStorage{ctx.Storage()}, keyringName(h.Issuer, alg), alg, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("convex_auth: generated signing key in Caddy's storage: %w", err)
@@ -52,14 +53,17 @@ func (s *SigningKeySource) read(alg issuer.Algorithm) (*issuer.Key, error) {
 func (s *SigningKeySource) describe() string { return s.source().String() }
 
 // keyringName is the storage key of the generated keys' keyring (current,
-// next and retired keys): one per issuer and algorithm.
+// next and retired keys): one per issuer and algorithm, so a keyring stored
+// under another algorithm (such as the RS256 one of an older default) is not
+// used.
 func keyringName(iss string, alg issuer.Algorithm) string {
 	return generatedKeysDir(iss) + "/keyring_" + string(defaultedAlgorithm(alg)) + ".json"
 }
 
+// defaultedAlgorithm is the algorithm of a generated key.
 func defaultedAlgorithm(alg issuer.Algorithm) issuer.Algorithm {
 	if alg == "" {
-		return issuer.DefaultAlgorithm
+		return issuer.DefaultGeneratedAlgorithm
 	}
 	return alg
 }

@@ -137,33 +137,46 @@ async function checkStatic(t, gateway, wantAlgorithm) {
   }
 }
 
-test("RS256, generated key: the OIDC form and the --static customJwt form", async (t) => {
+test("EdDSA, generated key (the default): the OIDC form; --static says to set algorithm ES256", async (t) => {
   const bin = caddyBin(t);
   if (!bin) return;
   const gateway = await startGateway(t, bin);
   await t.test("OIDC form", (t) => checkOIDC(t, gateway));
-  await t.test("customJwt form", (t) => checkStatic(t, gateway, "RS256"));
-});
-
-test("RS256, issuer with a path and another application ID: the OIDC form", async (t) => {
-  const bin = caddyBin(t);
-  if (!bin) return;
-  const gateway = await startGateway(t, bin, { issuerPath: "/tenant", applicationID: "my-app" });
-  await checkOIDC(t, gateway, "my-app");
-});
-
-test("EdDSA, generated key: the OIDC form; --static is refused", async (t) => {
-  const bin = caddyBin(t);
-  if (!bin) return;
-  const gateway = await startGateway(t, bin, { extra: "algorithm EdDSA" });
-  await t.test("OIDC form", (t) => checkOIDC(t, gateway));
+  await t.test("the tokens are EdDSA", async () => {
+    for (const token of Object.values(await tokensOf(gateway))) {
+      assert.equal(jose.decodeProtectedHeader(token).alg, "EdDSA");
+    }
+  });
   await t.test("customJwt form refused with what to change", async () => {
     const printed = await gateway.convexConfig("--static");
     assert.equal(printed.ok, false);
     assert.equal(printed.stdout, "");
-    assert.match(printed.stderr, /signs with EdDSA/);
+    assert.match(printed.stderr, /generated EdDSA key/);
+    assert.match(printed.stderr, /set `algorithm ES256`/);
     assert.match(printed.stderr, /drop --static/);
   });
+});
+
+test("RS256, generated key: the OIDC form and the --static customJwt form", async (t) => {
+  const bin = caddyBin(t);
+  if (!bin) return;
+  const gateway = await startGateway(t, bin, { extra: "algorithm RS256" });
+  await t.test("OIDC form", (t) => checkOIDC(t, gateway));
+  await t.test("customJwt form", (t) => checkStatic(t, gateway, "RS256"));
+});
+
+test("ES256, generated key (as in Caddyfile.example): the --static customJwt form", async (t) => {
+  const bin = caddyBin(t);
+  if (!bin) return;
+  const gateway = await startGateway(t, bin, { extra: "algorithm ES256" });
+  await checkStatic(t, gateway, "ES256");
+});
+
+test("generated key, issuer with a path and another application ID: the OIDC form", async (t) => {
+  const bin = caddyBin(t);
+  if (!bin) return;
+  const gateway = await startGateway(t, bin, { issuerPath: "/tenant", applicationID: "my-app" });
+  await checkOIDC(t, gateway, "my-app");
 });
 
 test("ES256, key from keygen: the --static customJwt form; the OIDC form is refused", async (t) => {

@@ -73,7 +73,8 @@ func TestConvexConfigStaticFromGeneratedKey(t *testing.T) {
 	dataDir := t.TempDir()
 	port := freePort(t)
 	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
-	config := fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:%d {\n\tconvex_auth {\n\t\tissuer http://127.0.0.1:%d\n\t}\n\trespond \"app\"\n}\n", port, port)
+	// ES256: the static form refuses the generated default, EdDSA.
+	config := fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:%d {\n\tconvex_auth {\n\t\tissuer http://127.0.0.1:%d\n\t\talgorithm ES256\n\t}\n\trespond \"app\"\n}\n", port, port)
 	if err := os.WriteFile(caddyfile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestConvexConfigStaticFromGeneratedKey(t *testing.T) {
 		t.Fatalf("convex-config --static: %s", stderr)
 	}
 	kids, alg := staticJWKS(t, stdout)
-	if want := jwksKids(t, served); strings.Join(kids, ",") != strings.Join(want, ",") || alg != "RS256" {
+	if want := jwksKids(t, served); strings.Join(kids, ",") != strings.Join(want, ",") || alg != "ES256" {
 		t.Fatalf("embedded kids %v (%s), the gateway publishes %v", kids, alg, want)
 	}
 	if !strings.Contains(stdout, fmt.Sprintf(`issuer: "%s",`, base)) {

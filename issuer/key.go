@@ -23,16 +23,23 @@ import (
 // Algorithm is a JWS signature algorithm the issuer can sign with.
 type Algorithm string
 
-// The supported algorithms. RS256 is the default because every JWT verifier,
-// Convex included, accepts it.
+// The supported algorithms.
 const (
 	RS256 Algorithm = "RS256"
 	EdDSA Algorithm = "EdDSA"
 	ES256 Algorithm = "ES256"
 )
 
-// DefaultAlgorithm is used when no algorithm is configured and no key says otherwise.
+// DefaultAlgorithm is what keygen makes when no algorithm is asked for: every
+// JWT verifier accepts RS256, both of Convex's forms included, so a key made
+// for another system or for either form works.
 const DefaultAlgorithm = RS256
+
+// DefaultGeneratedAlgorithm is what a gateway generates its own key for when
+// no algorithm is configured: Ed25519 signs in tens of microseconds where
+// RSA-2048 takes over a millisecond, and Convex's OIDC form accepts it. Its
+// static customJwt form does not; ES256 is as fast and fits both.
+const DefaultGeneratedAlgorithm = EdDSA
 
 // MinRSABits is the smallest RSA modulus accepted; smaller keys are breakable.
 const MinRSABits = 2048
