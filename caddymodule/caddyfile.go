@@ -35,6 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    key_publish_lead <duration>
 //	    token_ttl       <duration>
 //	    token_reuse     <duration>
+//	    token_reuse_margin <duration>
 //	    subject         user|user_session
 //	    redis           <url>
 //	    redis [<url>] {
@@ -124,6 +125,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.TokenTTL)
 		case "token_reuse":
 			err = durationArg(d, &h.TokenReuse)
+		case "token_reuse_margin":
+			err = durationArg(d, &h.TokenReuseMargin)
 		case "key_rotation":
 			err = durationArg(d, &h.KeyRotation)
 		case "key_publish_lead":

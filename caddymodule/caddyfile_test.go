@@ -17,6 +17,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		algorithm EdDSA
 		token_ttl 2m
 		token_reuse 4s
+		token_reuse_margin 2m
 		subject user_session
 		redis redis://127.0.0.1:6379/1
 		cookie {
@@ -47,6 +48,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"algorithm", h.Algorithm, "EdDSA"},
 		{"token_ttl", h.TokenTTL, caddy.Duration(2 * time.Minute)},
 		{"token_reuse", h.TokenReuse, caddy.Duration(4 * time.Second)},
+		{"token_reuse_margin", h.TokenReuseMargin, caddy.Duration(2 * time.Minute)},
 		{"subject", h.Subject, "user_session"},
 		{"redis", h.Redis.URL, "redis://127.0.0.1:6379/1"},
 		{"cookie name", h.Cookie.Name, "sess"},
@@ -126,6 +128,8 @@ func TestValidateNamesOption(t *testing.T) {
 		{"bad algorithm", Handler{Issuer: "https://a.example", Algorithm: "HS256"}, "algorithm"},
 		{"bad subject", Handler{Issuer: "https://a.example", Subject: "email"}, `subject "email" is unknown`},
 		{"token_reuse too long", Handler{Issuer: "https://a.example", TokenReuse: caddy.Duration(10 * time.Second)}, "token_reuse 10s is out of range"},
+		{"token_reuse_margin too short", Handler{Issuer: "https://a.example", TokenReuseMargin: caddy.Duration(time.Second)}, "token_reuse_margin 1s is under"},
+		{"token_reuse_margin over token_ttl", Handler{Issuer: "https://a.example", TokenReuseMargin: caddy.Duration(10 * time.Minute)}, "token_reuse_margin 10m0s is longer than token_ttl 5m0s"},
 		{"sign_in_url", Handler{Issuer: "https://a.example", SignInURL: "//evil.example"}, "sign_in_url"},
 		{"after_sign_out", Handler{Issuer: "https://a.example", AfterSignOut: "javascript:alert(1)"}, "after_sign_out"},
 		{"inject header", Handler{Issuer: "https://a.example", InjectHeader: "X Token"}, "inject header"},

@@ -114,9 +114,17 @@ type Handler struct {
 	// docs/server-helpers.md. Default: "convex_jwt".
 	InjectCookie string `json:"inject_cookie,omitempty"`
 
-	// TokenReuse is how long after its iat a minted token may be reused for
-	// the same session. Default: 5s; at most 9s.
+	// TokenReuse is how long after its iat an injected token may be reused
+	// for the same session when inject_cookie is a preset (better-auth,
+	// convex-auth), whose server helpers hand the token to Convex's browser
+	// client. Default: 5s; at most 9s.
 	TokenReuse caddy.Duration `json:"token_reuse,omitempty"`
+
+	// TokenReuseMargin applies without a preset, when no browser client
+	// receives the injected token: it is reused while at least this much
+	// of its life is left. Default: half of token_ttl; at least 10s; equal
+	// to token_ttl turns reuse off.
+	TokenReuseMargin caddy.Duration `json:"token_reuse_margin,omitempty"`
 
 	// TrustUpstreamSignIn lets the upstream sign a user in with a
 	// Convex-Auth-Sign-In response header and out with Convex-Auth-Sign-Out,
@@ -257,6 +265,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		InjectHeader:         h.InjectHeader,
 		InjectCookie:         h.InjectCookie,
 		TokenReuse:           time.Duration(h.TokenReuse),
+		TokenReuseMargin:     time.Duration(h.TokenReuseMargin),
 		TrustUpstreamSignIn:  h.TrustUpstreamSignIn,
 		UpstreamSignInPaths:  signInPaths,
 		SignIn:               h.signInConfig,
@@ -294,6 +303,13 @@ func (h *Handler) checkConfig() error {
 	if ttl := time.Duration(h.TokenTTL); ttl != 0 && ttl < issuer.MinTokenTTL {
 		return fmt.Errorf("convex_auth: token_ttl %s is under the %s minimum: Convex's browser client refreshes 10s before expiry, so use 5m or so", ttl, issuer.MinTokenTTL)
 	}
+	ttl := time.Duration(h.TokenTTL)
+	if ttl == 0 {
+		ttl = issuer.DefaultTokenTTL
+	}
+	if m := time.Duration(h.TokenReuseMargin); m > ttl {
+		return fmt.Errorf("convex_auth: token_reuse_margin %s is longer than token_ttl %s: use at most token_ttl (which turns reuse off)", m, ttl)
+	}
 	switch issuer.SubjectFormat(h.Subject) {
 	case "", issuer.SubjectUser, issuer.SubjectUserSession:
 	default:
@@ -319,11 +335,12 @@ func (h *Handler) checkConfig() error {
 		}
 	}
 	if err := edge.CheckConfig(edge.Config{
-		TokenReuse:   time.Duration(h.TokenReuse),
-		SignInURL:    h.SignInURL,
-		AfterSignOut: h.AfterSignOut,
-		InjectHeader: h.InjectHeader,
-		InjectCookie: h.InjectCookie,
+		TokenReuse:       time.Duration(h.TokenReuse),
+		TokenReuseMargin: time.Duration(h.TokenReuseMargin),
+		SignInURL:        h.SignInURL,
+		AfterSignOut:     h.AfterSignOut,
+		InjectHeader:     h.InjectHeader,
+		InjectCookie:     h.InjectCookie,
 	}); err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}

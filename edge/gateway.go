@@ -34,6 +34,10 @@ const (
 	// MaxTokenReuse stays under the 10 s that Convex's browser client
 	// subtracts from exp-iat when it schedules its refresh.
 	MaxTokenReuse = 9 * time.Second
+	// MinTokenReuseMargin is the least life a reused token may be left
+	// with: enough for server code to finish the Convex calls it makes with
+	// it.
+	MinTokenReuseMargin = 10 * time.Second
 
 	// defaultTokenCacheSize bounds the tokens kept for reuse; entries live
 	// a few seconds, so this is the number of sessions active within that
@@ -76,8 +80,16 @@ type Config struct {
 	// may be a preset (InjectCookieBetterAuth, InjectCookieConvexAuth).
 	InjectHeader string
 	InjectCookie string
-	// TokenReuse is how long after its iat a minted token is reused.
+	// TokenReuse is how long after its iat a minted token is reused when
+	// InjectCookie is a preset: those apps' server helpers hand the token
+	// to Convex's browser client, which schedules its refresh exp-iat-10s
+	// after receiving it, so it must be young.
 	TokenReuse time.Duration
+	// TokenReuseMargin applies otherwise (no browser client receives the
+	// injected token): it is reused while at least this much of its life
+	// is left. Default: half the issuer's token TTL; the TTL itself turns
+	// reuse off.
+	TokenReuseMargin time.Duration
 	// TrustUpstreamSignIn honours Convex-Auth-Sign-In/-Out response headers
 	// on responses to same-origin, state-changing requests.
 	TrustUpstreamSignIn bool
@@ -165,8 +177,15 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.IdleTTL == 0 {
 		cfg.IdleTTL = session.DefaultIdleTTL
 	}
+	ttl := cfg.Issuer.Config().TokenTTL
+	if cfg.TokenReuseMargin == 0 {
+		cfg.TokenReuseMargin = ttl / 2
+	}
 	if err := CheckConfig(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.TokenReuseMargin > ttl {
+		return nil, fmt.Errorf("token_reuse_margin %s is longer than token_ttl %s: use at most token_ttl (which turns reuse off)", cfg.TokenReuseMargin, ttl)
 	}
 	u, err := url.Parse(cfg.Issuer.Config().Issuer)
 	if err != nil {
@@ -176,7 +195,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:          cfg,
 		issuerOrigin: u.Scheme + "://" + u.Host,
 		injectCookie: resolveInjectCookie(cfg.InjectCookie),
-		tokens:       newTokenCache(defaultTokenCacheSize),
+		tokens:       newTokenCache(defaultTokenCacheSize, reusePolicyFor(cfg), cfg.Issuer.Config().Now),
 		storeErrLog:  ratelog.New(cfg.Logger, storeErrorLogInterval),
 		metrics:      cfg.Metrics,
 	}
@@ -198,11 +217,23 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// reusePolicyFor is the short window when a cookie preset may put the
+// injected token in a browser client's hands, the margin otherwise.
+func reusePolicyFor(cfg Config) reusePolicy {
+	if IsInjectCookiePreset(cfg.InjectCookie) {
+		return reusePolicy{maxAge: cfg.TokenReuse}
+	}
+	return reusePolicy{minLeft: cfg.TokenReuseMargin}
+}
+
 // CheckConfig checks the options a Gateway takes as strings and durations,
 // each error naming its option; the Caddy layer runs it at validate time.
 func CheckConfig(cfg Config) error {
 	if r := cfg.TokenReuse; r < 0 || r > MaxTokenReuse {
 		return fmt.Errorf("token_reuse %s is out of range: use 0s to %s (Convex's client refreshes 10s before exp)", r, MaxTokenReuse)
+	}
+	if m := cfg.TokenReuseMargin; m != 0 && m < MinTokenReuseMargin {
+		return fmt.Errorf("token_reuse_margin %s is under the %s minimum: server code needs time to use the token", m, MinTokenReuseMargin)
 	}
 	if cfg.SignInURL != "" && !httprule.IsLocalPath(cfg.SignInURL) && !httprule.IsAbsoluteHTTPURL(cfg.SignInURL) {
 		return fmt.Errorf("sign_in_url %q must be a path starting with / or an http(s) URL", cfg.SignInURL)

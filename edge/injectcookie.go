@@ -26,6 +26,12 @@ const (
 	hostPrefix          = "__Host-"
 )
 
+// IsInjectCookiePreset reports whether an `inject cookie` setting is one of
+// the presets, whose apps hand the token on to the browser.
+func IsInjectCookiePreset(setting string) bool {
+	return setting == InjectCookieBetterAuth || setting == InjectCookieConvexAuth
+}
+
 // betterAuthReads is every name @convex-dev/better-auth's getToken takes
 // its token from (better-auth's getSessionCookie with cookieName
 // "convex_jwt"), first match wins, whatever the app's Better Auth config.

@@ -167,12 +167,12 @@ func redisScriptCalls(t testing.TB, rc *redis.Client) int64 {
 }
 
 // BenchmarkStaleHotSession: many requests for one session whose token is
-// always stale (a 1 ms reuse window). Single-flight makes them share mints;
+// always stale (a preset's reuse window, set to 1 ms). Single-flight makes them share mints;
 // mints/op is the fraction of requests that signed.
 func BenchmarkStaleHotSession(b *testing.B) {
 	for _, alg := range []issuer.Algorithm{issuer.EdDSA, issuer.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			g := newTestGateway(b, alg, nil, func(c *Config) { c.TokenReuse = time.Millisecond })
+			g := newTestGateway(b, alg, nil, func(c *Config) { c.InjectCookie, c.TokenReuse = InjectCookieBetterAuth, time.Millisecond })
 			sess := &session.Session{ID: "sid_stale", UserID: "user_bench", Profile: session.Profile{Email: "bench@example.com", EmailVerified: true, Name: "Bench"}}
 			b.SetParallelism(16)
 			b.ReportAllocs()
@@ -205,7 +205,7 @@ func (c *tokenCache) len() int {
 // window leave the cache at the next sweep, well before it is full, and a
 // full cache never grows past its capacity.
 func TestTokenCacheKeepsOnlyReusableTokens(t *testing.T) {
-	c := newTokenCache(100_000)
+	c := newTokenCache(100_000, reusePolicy{maxAge: MaxTokenReuse}, time.Now)
 	stale := time.Now().Add(-MaxTokenReuse - 2*time.Second)
 	for i := range 5000 {
 		c.put("stale"+strconv.Itoa(i), cachedToken{token: "t", issuedAt: stale})
@@ -224,7 +224,7 @@ func TestTokenCacheKeepsOnlyReusableTokens(t *testing.T) {
 		t.Errorf("after a sweep the cache holds %d tokens, want only the 500 reusable ones", n)
 	}
 
-	small := newTokenCache(tokenCacheShards * 10)
+	small := newTokenCache(tokenCacheShards*10, reusePolicy{maxAge: MaxTokenReuse}, time.Now)
 	for i := range 10_000 {
 		small.put("s"+strconv.Itoa(i), cachedToken{token: "t", issuedAt: fresh})
 	}

@@ -101,10 +101,10 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 	return sess, nil
 }
 
-// tokenFor reuses the session's token while it is fresh, else mints one.
-// Concurrent misses for one session share one mint.
+// tokenFor reuses the session's token while the reuse policy allows, else
+// mints one. Concurrent misses for one session share one mint.
 func (g *Gateway) tokenFor(sess *session.Session) (cachedToken, error) {
-	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), g.cfg.TokenReuse, func() (cachedToken, error) {
+	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), func() (cachedToken, error) {
 		return g.mint(sess)
 	})
 	if err == nil {

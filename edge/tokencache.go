@@ -12,13 +12,15 @@ import (
 const tokenCacheShards = 16
 
 // tokenCache keeps the token last minted for each session so that requests
-// within the reuse window skip signing. Each Gateway has its own, so a
+// the reuse policy allows skip signing. Each Gateway has its own, so a
 // reload starts cold; reuse is keyed to the signing key, so a rotation never
 // serves a token signed with the old one.
 type tokenCache struct {
 	seed   maphash.Seed
 	shards [tokenCacheShards]tokenShard
 	limit  int // per shard
+	reuse  reusePolicy
+	now    func() time.Time // the issuer's clock, which stamps iat and exp
 	// minting collapses concurrent mints for one session into one: when a
 	// busy session's token goes stale, its in-flight requests all miss at
 	// once, and each would otherwise sign (about 1 ms with RS256).
@@ -32,11 +34,31 @@ type tokenShard struct {
 	swept time.Time // last sweep of tokens past any reuse window
 }
 
-// tokenSweepInterval: each shard drops the tokens that no reuse window can
-// serve any more at most this often. Tokens are big (most of a kilobyte),
-// so the cache holds only those minted within the last two intervals, not
-// its capacity's worth.
+// tokenSweepInterval: each shard drops the tokens its reuse policy no longer
+// serves at most this often. Tokens are big (most of a kilobyte), so the
+// cache holds only the reusable ones and those that stopped being reusable
+// within the last interval, not its capacity's worth.
 const tokenSweepInterval = MaxTokenReuse
+
+// reusePolicy says which cached tokens may be injected again: one not older
+// than maxAge (when set), with at least minLeft of its life left (when
+// set).
+type reusePolicy struct {
+	maxAge  time.Duration
+	minLeft time.Duration
+}
+
+func (p reusePolicy) allows(t cachedToken, now time.Time) bool {
+	switch {
+	case now.Before(t.issuedAt):
+		return false // the clock went back: do not trust the token's age
+	case p.maxAge > 0 && now.Sub(t.issuedAt) > p.maxAge:
+		return false
+	case p.minLeft > 0 && t.expiresAt.Sub(now) < p.minLeft:
+		return false
+	}
+	return true
+}
 
 type cachedToken struct {
 	token     string
@@ -45,8 +67,8 @@ type cachedToken struct {
 	keyID     string
 }
 
-func newTokenCache(size int) *tokenCache {
-	c := &tokenCache{seed: maphash.MakeSeed(), limit: max(size/tokenCacheShards, 1)}
+func newTokenCache(size int, reuse reusePolicy, now func() time.Time) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), limit: max(size/tokenCacheShards, 1), reuse: reuse, now: now}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]cachedToken)
 	}
@@ -57,14 +79,14 @@ func (c *tokenCache) shard(sessionID string) *tokenShard {
 	return &c.shards[maphash.String(c.seed, sessionID)%tokenCacheShards]
 }
 
-// get returns the token for sessionID signed with keyID no more than reuse
-// ago.
-func (c *tokenCache) get(sessionID, keyID string, now time.Time, reuse time.Duration) (cachedToken, bool) {
+// get returns the token for sessionID signed with keyID, if the reuse
+// policy allows it.
+func (c *tokenCache) get(sessionID, keyID string) (cachedToken, bool) {
 	s := c.shard(sessionID)
 	s.mu.Lock()
 	t, ok := s.m[sessionID]
 	s.mu.Unlock()
-	if !ok || now.Sub(t.issuedAt) > reuse || now.Before(t.issuedAt) || t.keyID != keyID {
+	if !ok || t.keyID != keyID || !c.reuse.allows(t, c.now()) {
 		return cachedToken{}, false
 	}
 	return t, true
@@ -73,14 +95,14 @@ func (c *tokenCache) get(sessionID, keyID string, now time.Time, reuse time.Dura
 // getOrMint returns the session's reusable token, or mints one with mint and
 // keeps it. Concurrent misses for one session share one mint. minted says
 // whether this call signed.
-func (c *tokenCache) getOrMint(sessionID, keyID string, reuse time.Duration, mint func() (cachedToken, error)) (t cachedToken, minted bool, err error) {
-	if t, ok := c.get(sessionID, keyID, time.Now(), reuse); ok {
+func (c *tokenCache) getOrMint(sessionID, keyID string, mint func() (cachedToken, error)) (t cachedToken, minted bool, err error) {
+	if t, ok := c.get(sessionID, keyID); ok {
 		return t, false, nil
 	}
 	v, err, _ := c.minting.Do(sessionID, func() (any, error) {
 		// A mint that finished just before this one started has left a
 		// fresh token.
-		if t, ok := c.get(sessionID, keyID, time.Now(), reuse); ok {
+		if t, ok := c.get(sessionID, keyID); ok {
 			return t, nil
 		}
 		c.mints.Add(1)
@@ -102,8 +124,8 @@ func (c *tokenCache) put(sessionID string, t cachedToken) {
 	s := c.shard(sessionID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if now := time.Now(); len(s.m) >= c.limit || now.Sub(s.swept) >= tokenSweepInterval {
-		s.sweep(now)
+	if now := c.now(); len(s.m) >= c.limit || now.Sub(s.swept) >= tokenSweepInterval || now.Before(s.swept) {
+		s.sweep(now, c.reuse)
 		// Still full: start over rather than grow.
 		if len(s.m) >= c.limit {
 			clear(s.m)
@@ -112,15 +134,14 @@ func (c *tokenCache) put(sessionID string, t cachedToken) {
 	s.m[sessionID] = t
 }
 
-// sweep drops the tokens past the longest reuse window. A map keeps its
+// sweep drops the tokens the reuse policy no longer allows. A map keeps its
 // buckets when emptied, so one that shrank to a small part of its size is
 // copied into a new one.
-func (s *tokenShard) sweep(now time.Time) {
+func (s *tokenShard) sweep(now time.Time, reuse reusePolicy) {
 	s.swept = now
-	cutoff := now.Add(-MaxTokenReuse)
 	before := len(s.m)
 	for k, v := range s.m {
-		if v.issuedAt.Before(cutoff) {
+		if !reuse.allows(v, now) {
 			delete(s.m, k)
 		}
 	}
