@@ -102,16 +102,19 @@ type Handler struct {
 	// AfterSignOut is where a browser goes after signing out. Default: "/".
 	AfterSignOut string `json:"after_sign_out,omitempty"`
 
-	// InjectHeader is the request header that carries the JWT upstream.
-	// Default: "X-Convex-Token".
+	// InjectHeader is the request header that carries the JWT upstream on
+	// every authenticated request. Default: "X-Convex-Token".
 	InjectHeader string `json:"inject_header,omitempty"`
 
-	// InjectCookie is the request cookie that carries the JWT upstream: a
-	// cookie name, or the preset "better-auth" (better-auth.convex_jwt,
+	// InjectCookie is a request cookie that also carries the JWT upstream:
+	// a cookie name (e.g. "convex_jwt"), or the preset "better-auth"
+	// (better-auth.convex_jwt,
 	// __Secure- prefixed on secure requests) or "convex-auth"
 	// (__convexAuthJWT, __Host- prefixed unless the Host header has
 	// "localhost:<port>" or "127.0.0.1:<port>", Convex Auth's own test); see
-	// docs/server-helpers.md. Default: "convex_jwt".
+	// docs/server-helpers.md. Default: none, the header alone carries the
+	// token (once per request, not twice); client-sent convex_jwt and
+	// preset cookies are removed either way.
 	InjectCookie string `json:"inject_cookie,omitempty"`
 
 	// TokenReuse is how long after its iat an injected token may be reused

@@ -137,8 +137,15 @@ func readCookie(r *http.Request, name string) (string, bool) {
 // spaces and of a Latin-1 no-break space (0xA0), percent-decoded, and
 // compared ignoring case. Every other pair is kept as it was sent.
 func removeCookies(r *http.Request, names ...string) {
+	removeCookiesProbed(r, names, names)
+}
+
+// removeCookiesProbed is removeCookies with a quicker first look: a Cookie
+// header that contains none of probes (each a part of one or more names)
+// in any case is left as it is.
+func removeCookiesProbed(r *http.Request, probes, names []string) {
 	lines := r.Header["Cookie"]
-	if len(lines) == 0 || !mayHoldCookie(lines, names) {
+	if len(lines) == 0 || !mayHoldCookie(lines, probes) {
 		return
 	}
 	// One pass into one buffer: this runs on most requests (the session

@@ -29,6 +29,8 @@ const (
 	DefaultSignInURL    = "/auth/signin"
 	DefaultAfterSignOut = "/"
 	DefaultInjectHeader = "X-Convex-Token"
+	// DefaultInjectCookie is the name `inject cookie` suggests; no cookie is
+	// injected unless one is configured.
 	DefaultInjectCookie = "convex_jwt"
 	DefaultTokenReuse   = 5 * time.Second
 	// MaxTokenReuse stays under the 10 s that Convex's browser client
@@ -76,8 +78,11 @@ type Config struct {
 	SignInURL string
 	// AfterSignOut is where a browser goes after signing out.
 	AfterSignOut string
-	// InjectHeader and InjectCookie carry the token upstream; InjectCookie
-	// may be a preset (InjectCookieBetterAuth, InjectCookieConvexAuth).
+	// InjectHeader carries the token upstream, always. InjectCookie carries
+	// it too when set: a name, or a preset (InjectCookieBetterAuth,
+	// InjectCookieConvexAuth). Default: no cookie, so the token travels
+	// once; client copies of DefaultInjectCookie and of every preset's
+	// names are removed either way.
 	InjectHeader string
 	InjectCookie string
 	// TokenReuse is how long after its iat a minted token is reused when
@@ -164,9 +169,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.InjectHeader == "" {
 		cfg.InjectHeader = DefaultInjectHeader
-	}
-	if cfg.InjectCookie == "" {
-		cfg.InjectCookie = DefaultInjectCookie
 	}
 	if cfg.TokenReuse == 0 {
 		cfg.TokenReuse = DefaultTokenReuse

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
@@ -45,16 +46,40 @@ var betterAuthReads = []string{
 // convexAuthReads is both names convexAuthNextjsToken may read.
 var convexAuthReads = []string{hostPrefix + convexAuthJWTCookie, convexAuthJWTCookie}
 
+// injectableCookies is every cookie name the gateway can inject under
+// without a custom name: the default and each preset's spellings. Client
+// copies of all of them are removed whatever is configured, so that an app
+// reading one of them never takes a client's token for the gateway's.
+var injectableCookies = append(append([]string{DefaultInjectCookie}, betterAuthReads...), convexAuthReads...)
+
+// injectableProbes are parts of the names in injectableCookies: each of
+// those contains one of them, so a Cookie header without any holds none.
+var injectableProbes = []string{DefaultInjectCookie, convexAuthJWTCookie}
+
 // injectCookie is the resolved `inject cookie` setting: the name the token
-// goes under for a request, and every name the app's reader takes a token
-// from, whose client-sent copies are removed.
+// goes under for a request (nil: no cookie, the header carries it alone),
+// and every name whose client-sent copies are removed.
 type injectCookie struct {
 	nameFor func(r *http.Request) string
-	reads   []string
+	strips  []string
+	probes  []string // see injectableProbes
 }
 
+// resolveInjectCookie resolves the setting; "" injects no cookie.
 func resolveInjectCookie(setting string) injectCookie {
+	c := resolveInjectCookieName(setting)
+	c.strips, c.probes = injectableCookies, injectableProbes
+	if setting != "" && !IsInjectCookiePreset(setting) && !slices.ContainsFunc(injectableCookies, func(n string) bool { return strings.EqualFold(n, setting) }) {
+		c.strips = append(slices.Clip(injectableCookies), setting)
+		c.probes = append(slices.Clip(injectableProbes), setting)
+	}
+	return c
+}
+
+func resolveInjectCookieName(setting string) injectCookie {
 	switch setting {
+	case "":
+		return injectCookie{}
 	case InjectCookieBetterAuth:
 		// The reader takes any of its names; the gateway picks the one
 		// Better Auth itself would set, by the rule its own session
@@ -66,7 +91,6 @@ func resolveInjectCookie(setting string) injectCookie {
 				}
 				return betterAuthReads[1]
 			},
-			reads: betterAuthReads,
 		}
 	case InjectCookieConvexAuth:
 		return injectCookie{
@@ -76,17 +100,16 @@ func resolveInjectCookie(setting string) injectCookie {
 				}
 				return hostPrefix + convexAuthJWTCookie
 			},
-			reads: convexAuthReads,
 		}
 	default:
-		return injectCookie{nameFor: func(*http.Request) string { return setting }, reads: []string{setting}}
+		return injectCookie{nameFor: func(*http.Request) string { return setting }}
 	}
 }
 
-// strip removes every client-sent cookie the app's reader could take a
-// token from, in any letter case.
+// strip removes every client-sent cookie an app's reader could take a token
+// from, in any letter case.
 func (c injectCookie) strip(r *http.Request) {
-	removeCookies(r, c.reads...)
+	removeCookiesProbed(r, c.probes, c.strips)
 }
 
 // convexAuthLocalHost is @convex-dev/auth's isLocalHost (0.0.95,

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,9 @@ func TestInjectCookiePresets(t *testing.T) {
 		{InjectCookieConvexAuth, "[::1]:3000", false, "__Host-__convexAuthJWT"},
 		{InjectCookieConvexAuth, "127.0.0.2:3000", false, "__Host-__convexAuthJWT"},
 		{"my_jwt", "app.example.com", true, "my_jwt"},
-		{"", "app.example.com", false, DefaultInjectCookie},
+		{DefaultInjectCookie, "app.example.com", false, DefaultInjectCookie},
+		// Not configured: the header alone carries the token.
+		{"", "app.example.com", false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.setting+"/"+tt.host, func(t *testing.T) {
@@ -65,6 +68,12 @@ func TestInjectCookiePresets(t *testing.T) {
 			injected := seen.Header.Get(DefaultInjectHeader)
 			if injected == "" {
 				t.Fatal("no token was injected: the session was not found")
+			}
+			if tt.want == "" {
+				if got := strings.Join(cookieNames(seen), ","); got != "theme" {
+					t.Fatalf("upstream cookies = %s, want only theme (no inject cookie configured)", got)
+				}
+				return
 			}
 			c, err := seen.Cookie(tt.want)
 			if err != nil || c.Value != injected {
@@ -149,4 +158,73 @@ func FuzzConvexAuthLocalHost(f *testing.F) {
 			t.Fatalf("convexAuthLocalHost(%q) = %v, the helper's test says %v", host, got, want)
 		}
 	})
+}
+
+// TestEveryInjectableCookieStripped: client copies of the default cookie name
+// and of every preset's spellings are removed whatever is configured, and
+// of a custom name when it is; only the gateway's own cookie, when one is
+// configured, reaches the upstream.
+func TestEveryInjectableCookieStripped(t *testing.T) {
+	names := []string{
+		"convex_jwt", "CONVEX_JWT",
+		"better-auth.convex_jwt", "__Secure-better-auth.convex_jwt", "better-auth-convex_jwt", "__Secure-better-auth-convex_jwt",
+		"__convexAuthJWT", "__Host-__convexAuthJWT",
+	}
+	var forged []string
+	for _, n := range names {
+		forged = append(forged, n+"=forged.jwt.value")
+	}
+	for _, setting := range []string{"", DefaultInjectCookie, "my_jwt", InjectCookieBetterAuth, InjectCookieConvexAuth} {
+		t.Run("inject cookie "+setting, func(t *testing.T) {
+			g, token := presetGateway(t, setting)
+			for _, signedIn := range []bool{false, true} {
+				r := httptest.NewRequest(http.MethodGet, "https://app.example.com/page", nil)
+				cookies := append(forged[:len(forged):len(forged)], "theme=dark")
+				if setting == "my_jwt" {
+					cookies = append(cookies, "MY_JWT=forged.jwt.value")
+				}
+				if signedIn {
+					cookies = append(cookies, g.cfg.Cookie.NameFor(r)+"="+token)
+				}
+				r.Header.Set("Cookie", strings.Join(cookies, "; "))
+				seen := serveUpstream(t, g, r)
+				want := "theme"
+				if signedIn && setting != "" {
+					want += "," + g.injectCookie.nameFor(r)
+				}
+				if got := strings.Join(cookieNames(seen), ","); got != want {
+					t.Fatalf("signed in %v: upstream cookies %s, want %s", signedIn, got, want)
+				}
+				if strings.Contains(strings.Join(seen.Header["Cookie"], ";"), "forged") {
+					t.Fatalf("signed in %v: a forged value reached the upstream", signedIn)
+				}
+			}
+		})
+	}
+}
+
+// TestDefaultHeaderStrippedUnderACustomHeader: with `inject header` set to
+// another name, client copies of X-Convex-Token are still removed.
+func TestDefaultHeaderStrippedUnderACustomHeader(t *testing.T) {
+	g := newTestGateway(t, issuer.EdDSA, nil, func(c *Config) { c.InjectHeader = "X-Token" })
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/open", nil)
+	r.Header.Set("X-Convex-Token", "forged")
+	r.Header.Set("X_Convex_Token", "forged")
+	r.Header.Set("X-Token", "forged")
+	seen := serveUpstream(t, g, r)
+	for name := range seen.Header {
+		if sameHeaderName(name, "X-Convex-Token") || sameHeaderName(name, "X-Token") {
+			t.Fatalf("client header %s reached the upstream", name)
+		}
+	}
+}
+
+// TestInjectableProbesCoverEveryName: the quick first look of the strip
+// finds each injectable name.
+func TestInjectableProbesCoverEveryName(t *testing.T) {
+	for _, name := range injectableCookies {
+		if !slices.ContainsFunc(injectableProbes, func(p string) bool { return containsFold(name, p) }) {
+			t.Errorf("no probe finds %s", name)
+		}
+	}
 }

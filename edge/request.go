@@ -60,7 +60,9 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		return g.forward(w, r, next, cs, cookieToken, sess)
 	}
 	r.Header.Set(g.cfg.InjectHeader, tok.token)
-	addCookie(r, g.injectCookie.nameFor(r), tok.token)
+	if g.injectCookie.nameFor != nil {
+		addCookie(r, g.injectCookie.nameFor(r), tok.token)
+	}
 	if g.cfg.OnAuthenticated != nil {
 		g.cfg.OnAuthenticated(r, sess)
 	}

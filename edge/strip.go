@@ -14,8 +14,8 @@ const (
 )
 
 // stripClientCopies removes what only the gateway may put in a request: the
-// injected header in any case or -/_ spelling, the injected cookie, and the
-// upstream sign-in headers.
+// injected header and DefaultInjectHeader in any case or -/_ spelling, every
+// injectable cookie, and the upstream sign-in headers.
 func (g *Gateway) stripClientCopies(r *http.Request) {
 	for name := range r.Header {
 		if g.reserved(name) {
@@ -30,8 +30,8 @@ func (g *Gateway) stripClientCopies(r *http.Request) {
 
 // reserved reports whether a header name is one only the gateway may set.
 func (g *Gateway) reserved(name string) bool {
-	return sameHeaderName(name, g.cfg.InjectHeader) || sameHeaderName(name, HeaderUpstreamSignIn) ||
-		sameHeaderName(name, HeaderUpstreamSignOut)
+	return sameHeaderName(name, g.cfg.InjectHeader) || sameHeaderName(name, DefaultInjectHeader) ||
+		sameHeaderName(name, HeaderUpstreamSignIn) || sameHeaderName(name, HeaderUpstreamSignOut)
 }
 
 // stripRequestTrailers drops client trailers that carry a reserved name (a

@@ -10,11 +10,20 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
 
-// TestClientCookieCopiesStrippedInEverySpelling sends copies of the injected
-// cookie that some framework would read as convex_jwt: none reaches the
-// upstream, with or without a session, and the other cookies do.
+// TestClientCookieCopiesStrippedInEverySpelling sends copies of the
+// convex_jwt cookie that some framework would read as convex_jwt: none
+// reaches the upstream, with or without a session, whether or not the
+// gateway injects that cookie, and the other cookies do.
 func TestClientCookieCopiesStrippedInEverySpelling(t *testing.T) {
-	g := newTestGateway(t, issuer.EdDSA, nil)
+	for _, setting := range []string{"", DefaultInjectCookie} {
+		t.Run("inject cookie "+setting, func(t *testing.T) {
+			testClientCookieCopiesStripped(t, setting)
+		})
+	}
+}
+
+func testClientCookieCopiesStripped(t *testing.T, setting string) {
+	g := newTestGateway(t, issuer.EdDSA, nil, func(c *Config) { c.InjectCookie = setting })
 	token := newSession(t, g.cfg.Store, "user_spell")
 	for name, header := range map[string]string{
 		"comma separated":        "a=b, convex_jwt=forged",
@@ -41,8 +50,12 @@ func TestClientCookieCopiesStrippedInEverySpelling(t *testing.T) {
 			if !strings.Contains(line, "a=b") {
 				t.Errorf("%s (signed in %v): the other cookie was lost: %q", name, signedIn, line)
 			}
-			if injected, err := seen.Cookie(DefaultInjectCookie); signedIn && (err != nil || injected.Value != seen.Header.Get(DefaultInjectHeader)) {
+			injected, err := seen.Cookie(DefaultInjectCookie)
+			switch {
+			case signedIn && setting != "" && (err != nil || injected.Value != seen.Header.Get(DefaultInjectHeader)):
 				t.Errorf("%s: the gateway's own cookie is missing: %q", name, line)
+			case setting == "" && err == nil:
+				t.Errorf("%s: a convex_jwt cookie reached the upstream though none is injected: %q", name, line)
 			}
 		}
 	}
