@@ -49,6 +49,16 @@ func BenchmarkRequest(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, st)
 		runRequests(b, g, "/loggedin", newSession(b, st, "user_bench"))
 	})
+	// The whole miss path: the session from Redis and a new EdDSA token
+	// every request (reuse off).
+	b.Run("cold_miss_mint_EdDSA", func(b *testing.B) {
+		st := newRedisStore(b, session.RedisConfig{CacheTTL: -1})
+		g := newTestGateway(b, issuer.EdDSA, st, func(c *Config) { c.TokenReuseMargin = issuer.DefaultTokenTTL })
+		runRequests(b, g, "/loggedin", newSession(b, st, "user_bench"))
+		if mints := g.tokens.mints.Load(); mints < uint64(b.N) {
+			b.Fatalf("%d mints for %d requests: reuse is not off", mints, b.N)
+		}
+	})
 }
 
 // BenchmarkToken compares minting with reusing a fresh token.

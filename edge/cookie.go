@@ -190,7 +190,9 @@ func removeCookiesProbed(r *http.Request, probes, names []string) {
 		delete(r.Header, "Cookie")
 		return
 	}
-	r.Header["Cookie"] = []string{kept.String()}
+	// The request's own slice takes the one line: no new slice.
+	lines[0] = kept.String()
+	r.Header["Cookie"] = lines[:1]
 }
 
 // mayHoldCookie is removeCookies' fast path: a line can hold one of names

@@ -1,6 +1,8 @@
 package issuer
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -234,4 +236,36 @@ rotating:
 		kids[decodeSegment(t, token, 0)["kid"].(string)] = true
 	}
 	t.Logf("%d rotations; tokens signed by %d distinct keys", rotations, len(kids))
+}
+
+// TestMintPayloadIsJSONMarshal: the pooled encoder writes the claims exactly
+// as json.Marshal does, escapes and invalid UTF-8 included.
+func TestMintPayloadIsJSONMarshal(t *testing.T) {
+	iss := newTestIssuer(t, Config{}, testKey(t, EdDSA))
+	for _, c := range []Claims{
+		{UserID: "u1"},
+		{UserID: "u\"2\\", Email: "<a&b>@example.com", Name: "Zoë \u2028 \x01", Picture: "https://x.example/?a=1&b=2"},
+		{UserID: "u3", Email: "e@example.com", EmailVerified: true, Name: "bad \xff utf-8"},
+	} {
+		token, iat, exp, err := iss.Mint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tokenClaims{Issuer: iss.cfg.Issuer, Subject: c.UserID, Audience: iss.cfg.Audience, IssuedAt: iat.Unix(), ExpiresAt: exp.Unix(),
+			Email: c.Email, Name: c.Name, Picture: c.Picture}
+		if c.Email != "" {
+			want.EmailVerified = &c.EmailVerified
+		}
+		wantJSON, err := json.Marshal(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(payload) != string(wantJSON) {
+			t.Errorf("payload\n%s\nwant\n%s", payload, wantJSON)
+		}
+	}
 }

@@ -7,6 +7,7 @@ package httprule
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -31,16 +32,23 @@ func SecureRequest(r *http.Request) bool {
 // *.localhost name or a loopback address. It is the one place a plain-http
 // cookie may drop Secure.
 func IsLocalHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
+	// It runs on every request: a host without ':' and a name that cannot
+	// be an address skip the calls that would allocate an error.
+	host := hostport
+	if strings.IndexByte(hostport, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			host = h
+		}
 	}
 	host = strings.Trim(host, "[]")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if host == "" || !(strings.IndexByte(host, ':') >= 0 || '0' <= host[0] && host[0] <= '9') {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 // IsLocalPath reports whether p is a path on this site: one leading slash,

@@ -2,7 +2,9 @@ package httprule
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +47,35 @@ func TestSecureRequest(t *testing.T) {
 	r.TLS = &tls.ConnectionState{}
 	if !SecureRequest(r) {
 		t.Error("a TLS request to localhost must get Secure cookies")
+	}
+}
+
+// TestIsLocalHostAsBefore compares IsLocalHost with the plain net version it
+// replaced, which allocated on every request.
+func TestIsLocalHostAsBefore(t *testing.T) {
+	reference := func(hostport string) bool {
+		host, _, err := net.SplitHostPort(hostport)
+		if err != nil {
+			host = hostport
+		}
+		host = strings.Trim(host, "[]")
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	for _, h := range []string{
+		"", "localhost", "localhost:3000", "app.localhost:8080", "LOCALHOST", "127.0.0.1", "127.0.0.1:8080", "127.9.9.9",
+		"[::1]", "[::1]:3000", "::1", "::ffff:127.0.0.1", "[::ffff:127.0.0.1]:80", "fe80::1%lo", "[::1%lo]:80",
+		"app.example.com", "app.example.com:443", "1password.com", "10.0.0.1", "0.0.0.0", "[::]:80", "127.0.0.1:",
+		"127.000.000.001", "::1:80", "a:b:c",
+	} {
+		if got, want := IsLocalHost(h), reference(h); got != want {
+			t.Errorf("IsLocalHost(%q) = %v, before %v", h, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { IsLocalHost("app.example.com") }); n != 0 {
+		t.Errorf("IsLocalHost of a name allocates %v times", n)
 	}
 }
