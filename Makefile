@@ -9,7 +9,8 @@
 #                    and the Next.js example (examples/nextjs/, next build: a minute or two)
 #   make test-fuzz   each fuzz target (as go test -list finds them) for FUZZTIME (default 10s)
 #   make bench   run the Go benchmarks of every package that has some
-#   make bench-load  build, then run the load benchmark against plain reverse_proxy (bench/)
+#   make bench-load  build, then run the load benchmark against plain reverse_proxy and
+#                    oauth2-proxy (bench/; oauth2-proxy is built from bench/oauth2proxy/)
 #   make clean   remove the binary
 
 GO ?= go

@@ -5,10 +5,12 @@
 // `go run ./bench -caddy ./caddy`.
 //
 // It starts redis-server, a minimal upstream and one Caddy (the binary built
-// from xcaddy.toml) with three sites on free loopback ports: plain
-// reverse_proxy, the gateway signing with EdDSA, and the gateway signing
-// with RS256. Every run is bounded in time and every process it starts is
-// stopped when it ends, also on Ctrl-C.
+// from xcaddy.toml) with sites on free loopback ports: plain reverse_proxy,
+// the gateway in its default config (a generated EdDSA key), the gateway
+// signing with an EdDSA key, with an RS256 key, and with reuse off; and,
+// when it can be built, oauth2-proxy (bench/oauth2proxy) directly and
+// behind Caddy's forward_auth. Every run is bounded in time and every
+// process it starts is stopped when it ends, also on Ctrl-C.
 package main
 
 import (
@@ -74,6 +76,8 @@ type options struct {
 	profileDir     string
 	rounds         int
 	only           string
+	peer           bool
+	peerBin        string
 }
 
 func main() {
@@ -96,6 +100,8 @@ func main() {
 	flag.StringVar(&o.cpusCaddy, "cpus-caddy", "", "pin Caddy to these CPUs (taskset -c list); default: not pinned")
 	flag.StringVar(&o.cpusAux, "cpus-aux", "", "pin redis-server and the upstream to these CPUs; default: not pinned")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose numbers start with these comma-separated prefixes, e.g. 1.,4a.")
+	flag.BoolVar(&o.peer, "peer", true, "also measure oauth2-proxy "+peerVersion+" directly and behind forward_auth (built from "+peerModuleDir+"; skipped with a message when it cannot be)")
+	flag.StringVar(&o.peerBin, "oauth2-proxy", "", "a prebuilt oauth2-proxy binary to use instead of building one")
 	flag.IntVar(&o.rounds, "rounds", defaultRounds, "rounds in which the scenarios take turns; each gets -duration in all")
 	flag.StringVar(&o.profileDir, "profile", "", "save a CPU profile of Caddy for each scenario's measured time in this directory")
 	flag.Parse()
@@ -131,7 +137,7 @@ func (o options) selected(scenario string) bool {
 
 // plannedTime is how long the scenarios take, without setup.
 func (o options) plannedTime() time.Duration {
-	scenarios := 5 + 4 // max throughput, fixed rate
+	scenarios := 8 + 5 + 2 // max throughput, fixed rate, peer
 	return time.Duration(scenarios)*(time.Duration(o.rounds)*o.warmup+o.duration) + o.floodMaxTime
 }
 
@@ -140,14 +146,27 @@ type env struct {
 	redisAddr                       string
 	upstreamAddr                    string
 	plainAddr, eddsaAddr, rs256Addr string
+	defaultAddr, reuseOffAddr       string
 	adminAddr                       string
 	caddy                           *proc
 	procs                           []*proc
+
+	// The peer, when it could be built: its binary, the OIDC provider it
+	// signs in with, its own address, the Caddy site that forward_auths
+	// to it, and the session cookie the sign-in gave.
+	peerBin            string
+	oidcAddr, peerAddr string
+	forwardAuthAddr    string
+	oidc               *oidcProvider
+	peerCookie         string
 }
 
 func (e *env) stop() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		e.procs[i].stop()
+	}
+	if e.oidc != nil {
+		e.oidc.stop()
 	}
 }
 
@@ -165,8 +184,6 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, o.plannedTime()+runSlack)
-	defer cancel()
 
 	dir, err := os.MkdirTemp("", "convex-auth-bench-")
 	if err != nil {
@@ -175,6 +192,15 @@ func run(o options) error {
 	defer os.RemoveAll(dir)
 	e := &env{dir: dir}
 	defer e.stop()
+	if o.peer {
+		// Before the run's deadline starts: a first build takes minutes.
+		step("building oauth2-proxy " + peerVersion + " from " + peerModuleDir)
+		if e.peerBin, err = buildPeer(ctx, o, dir); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: skipping oauth2-proxy, it could not be built: %v\n", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.plannedTime()+runSlack)
+	defer cancel()
 	if err := e.start(ctx, o); err != nil {
 		return err
 	}
@@ -211,12 +237,16 @@ func step(what string) { fmt.Printf("%s  %s\n", time.Now().Format("15:04:05"), w
 
 // start runs redis-server, the upstream and Caddy.
 func (e *env) start(ctx context.Context, o options) error {
-	ports, err := freePorts(6)
+	ports, err := freePorts(11)
 	if err != nil {
 		return fmt.Errorf("finding free loopback ports: %w", err)
 	}
 	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
 	e.redisAddr, e.upstreamAddr, e.plainAddr, e.eddsaAddr, e.rs256Addr, e.adminAddr = addr(0), addr(1), addr(2), addr(3), addr(4), addr(5)
+	e.defaultAddr, e.reuseOffAddr = addr(6), addr(7)
+	if e.peerBin != "" {
+		e.oidcAddr, e.peerAddr, e.forwardAuthAddr = addr(8), addr(9), addr(10)
+	}
 
 	step("starting redis-server on " + e.redisAddr)
 	redisProc, err := startProc("redis-server", filepath.Join(e.dir, "redis.log"), o.cpusAux, nil,
@@ -275,11 +305,45 @@ func (e *env) start(ctx context.Context, o options) error {
 	}
 	e.procs = append(e.procs, c)
 	e.caddy = c
-	for _, a := range []string{e.plainAddr, e.eddsaAddr, e.rs256Addr} {
+	for _, a := range []string{e.plainAddr, e.eddsaAddr, e.rs256Addr, e.defaultAddr, e.reuseOffAddr} {
 		if err := c.waitListening(ctx, a, startTimeout); err != nil {
 			return err
 		}
 	}
+	if e.peerBin != "" {
+		if err := e.startPeer(ctx, o); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: skipping oauth2-proxy: %v\n", err)
+			e.peerCookie = ""
+		}
+	}
+	return nil
+}
+
+// startPeer starts the OIDC provider and oauth2-proxy, and signs in.
+func (e *env) startPeer(ctx context.Context, o options) error {
+	step("starting the OIDC provider on " + e.oidcAddr + " and oauth2-proxy on " + e.peerAddr)
+	var err error
+	if e.oidc, err = startOIDCProvider(e.oidcAddr); err != nil {
+		return fmt.Errorf("OIDC provider: %w", err)
+	}
+	p, err := startPeer(o, e, e.peerBin)
+	if err != nil {
+		return err
+	}
+	e.procs = append(e.procs, p)
+	if err := p.waitListening(ctx, e.peerAddr, startTimeout); err != nil {
+		return err
+	}
+	cookie, err := peerSignIn(ctx, e.peerAddr)
+	if err != nil {
+		return err
+	}
+	for _, a := range []string{e.peerAddr, e.forwardAuthAddr} {
+		if err := checkPeerCookie(ctx, a, cookie); err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+	}
+	e.peerCookie = cookie
 	return nil
 }
 
@@ -291,17 +355,37 @@ func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 			keepalive_idle_conns_per_host 256
 		}
 	}`, e.upstreamAddr)
-	gateway := func(addr, key string) string {
+	gateway := func(addr, options string) string {
 		return fmt.Sprintf(`http://%s {
 	convex_auth {
 		issuer http://%s
-		signing_key file %s
+		%s
 		redis redis://%s/0
 		protect /loggedin*
 	}
 	%s
 }
-`, addr, addr, key, e.redisAddr, proxy)
+`, addr, addr, options, e.redisAddr, proxy)
+	}
+	// The default config: a key generated into the storage (EdDSA), every
+	// option at its default.
+	sites := gateway(e.defaultAddr, "# default options") + "\n" +
+		gateway(e.eddsaAddr, "signing_key file "+keys[issuer.EdDSA]) + "\n" +
+		gateway(e.rs256Addr, "signing_key file "+keys[issuer.RS256]) + "\n" +
+		// token_reuse_margin = token_ttl: a mint on every request.
+		gateway(e.reuseOffAddr, "signing_key file "+keys[issuer.EdDSA]+"\n\t\ttoken_reuse_margin 5m")
+	if e.forwardAuthAddr != "" {
+		// The user's setup before the gateway: Caddy asks oauth2-proxy
+		// about every request, then proxies it itself.
+		sites += fmt.Sprintf(`
+http://%s {
+	forward_auth %s {
+		uri /oauth2/auth
+		copy_headers X-Auth-Request-User X-Auth-Request-Email
+	}
+	%s
+}
+`, e.forwardAuthAddr, e.peerAddr, proxy)
 	}
 	return fmt.Sprintf(`{
 	admin %s
@@ -318,8 +402,7 @@ http://%s {
 	%s
 }
 
-`, e.adminAddr, filepath.Join(e.dir, "storage"), filepath.Join(e.dir, "caddy-runtime.log"), e.plainAddr, proxy) +
-		gateway(e.eddsaAddr, keys[issuer.EdDSA]) + "\n" + gateway(e.rs256Addr, keys[issuer.RS256])
+`, e.adminAddr, filepath.Join(e.dir, "storage"), filepath.Join(e.dir, "caddy-runtime.log"), e.plainAddr, proxy) + sites
 }
 
 // sessionCookieName is the gateway's default cookie on a plain-http
@@ -332,7 +415,7 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 
 	// Each round-robin scenario has its own sessions, so that none finds
 	// sessions or tokens another one left in the caches.
-	const roundRobinScenarios = 4
+	const roundRobinScenarios = 7
 	step(fmt.Sprintf("creating %d sessions in Redis", 1+roundRobinScenarios*o.sessions))
 	tokens, err := seedSessions(ctx, "redis://"+e.redisAddr+"/0", 0, 1+roundRobinScenarios*o.sessions)
 	if err != nil {
@@ -351,6 +434,9 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 			cookie = sessionCookieName + "=" + token + "; theme=dark"
 		}
 		return &requestSet{reqs: [][]byte{buildRequest(addr, path, cookie)}}
+	}
+	peerRequest := func(addr string) *requestSet {
+		return &requestSet{reqs: [][]byte{buildRequest(addr, "/loggedin", e.peerCookie+"; theme=dark")}}
 	}
 	roundRobin := func(addr string) *requestSet {
 		many := nextSessions()
@@ -371,14 +457,25 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	}
 	list := []scenario{
 		{"1. plain reverse_proxy", e.plainAddr, single(e.plainAddr, "/loggedin", hot), false, false, false},
-		{"2. gateway, open path, no cookie", e.eddsaAddr, single(e.eddsaAddr, "/", ""), false, true, false},
-		{"3. gateway, protected, one hot session", e.rs256Addr, single(e.rs256Addr, "/loggedin", hot), false, true, true},
+		{"2. gateway, open path, no cookie", e.defaultAddr, single(e.defaultAddr, "/", ""), false, true, false},
+		{"3. gateway, protected, one hot session, default config", e.defaultAddr, single(e.defaultAddr, "/loggedin", hot), false, true, true},
+		{fmt.Sprintf("4. gateway, %d sessions round robin, default config", o.sessions), e.defaultAddr, roundRobin(e.defaultAddr), false, true, true},
 		{fmt.Sprintf("4a. gateway, %d sessions round robin, EdDSA", o.sessions), e.eddsaAddr, roundRobin(e.eddsaAddr), false, true, true},
 		{fmt.Sprintf("4b. gateway, %d sessions round robin, RS256", o.sessions), e.rs256Addr, roundRobin(e.rs256Addr), false, true, true},
+		{fmt.Sprintf("4c. gateway, %d sessions round robin, EdDSA, reuse off (a mint per request)", o.sessions), e.reuseOffAddr, roundRobin(e.reuseOffAddr), false, true, true},
 		{fmt.Sprintf("5.1 plain reverse_proxy @ %d/s", o.rate), e.plainAddr, single(e.plainAddr, "/loggedin", hot), true, false, false},
-		{fmt.Sprintf("5.3 one hot session @ %d/s", o.rate), e.rs256Addr, single(e.rs256Addr, "/loggedin", hot), true, true, true},
+		{fmt.Sprintf("5.3 one hot session, default config @ %d/s", o.rate), e.defaultAddr, single(e.defaultAddr, "/loggedin", hot), true, true, true},
+		{fmt.Sprintf("5.4 %d sessions, default config @ %d/s", o.sessions, o.rate), e.defaultAddr, roundRobin(e.defaultAddr), true, true, true},
 		{fmt.Sprintf("5.4a %d sessions, EdDSA @ %d/s", o.sessions, o.rate), e.eddsaAddr, roundRobin(e.eddsaAddr), true, true, true},
 		{fmt.Sprintf("5.4b %d sessions, RS256 @ %d/s", o.sessions, o.rate), e.rs256Addr, roundRobin(e.rs256Addr), true, true, true},
+	}
+	if e.peerCookie != "" {
+		list = append(list,
+			scenario{"6a. oauth2-proxy " + peerVersion + " direct, Redis sessions, one session", e.peerAddr, peerRequest(e.peerAddr), false, true, false},
+			scenario{"6b. Caddy forward_auth → oauth2-proxy " + peerVersion + ", one session", e.forwardAuthAddr, peerRequest(e.forwardAuthAddr), false, true, false},
+		)
+	} else if o.peer {
+		fmt.Fprintln(os.Stderr, "bench: the oauth2-proxy scenarios (6a, 6b) are skipped: see the message above")
 	}
 	// Rounds: the scenarios of a group take turns, each measured for its
 	// share of -duration, so that a drift in the machine's load (other
@@ -401,6 +498,10 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 				if err != nil {
 					return err
 				}
+				mintsBefore, err := mintedTokens(e.adminAddr)
+				if err != nil {
+					return err
+				}
 				profiled := make(chan error, 1)
 				if o.profileDir != "" {
 					path := filepath.Join(o.profileDir, profileName(s.name, round))
@@ -420,16 +521,21 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 				if err := <-profiled; err != nil {
 					return fmt.Errorf("%s: cpu profile: %w", s.name, err)
 				}
-				n, err := upstreamTokens(e.upstreamAddr)
+				distinct, err := upstreamTokens(e.upstreamAddr)
 				if err != nil {
 					return fmt.Errorf("reading the upstream's token count: %w", err)
 				}
+				mintsAfter, err := mintedTokens(e.adminAddr)
+				if err != nil {
+					return err
+				}
+				n := int(mintsAfter - mintsBefore)
 				callsAfter, err := scriptCalls(ctx, rc)
 				if err != nil {
 					return err
 				}
 				lookups[i] += callsAfter - callsBefore
-				fmt.Printf("    %.0f req/s, p50 %s, p99 %s, %d errors, statuses %v, %d tokens\n", res.rps(), fmtDur(res.percentile(50)), fmtDur(res.percentile(99)), res.errors, res.statuses, n)
+				fmt.Printf("    %.0f req/s, p50 %s, p99 %s, %d errors, statuses %v, %d tokens minted, %d distinct upstream\n", res.rps(), fmtDur(res.percentile(50)), fmtDur(res.percentile(99)), res.errors, res.statuses, n, distinct)
 				results[i] = results[i].add(res)
 				minted[i] += n
 			}
@@ -465,6 +571,30 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 		rep.redisMem = &m
 	}
 	return nil
+}
+
+// mintedTokens reads Caddy's count of minted tokens, all gateway sites
+// together (one scenario runs at a time). The upstream's count of distinct
+// tokens undercounts: EdDSA signatures are deterministic, so the mints of
+// one session within one second (iat has whole seconds) are one token.
+func mintedTokens(adminAddr string) (float64, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("reading Caddy's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	const name = `caddy_convex_auth_tokens_total{kind="minted"} `
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, nil // nothing minted yet: the counter appears with its first mint
 }
 
 // upstreamTokens returns the distinct tokens the upstream saw since the

@@ -71,7 +71,7 @@ func initGatewayMetrics() {
 		m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts(opts("sign_ins_total",
 			"Completed sign-in attempts, by provider (configured name, or upstream) and result (success, failure).")), []string{"provider", "result"})
 		m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts(opts("tokens_total",
-			"Tokens handed out, by kind: minted (signed now) or reused (minted moments ago for the same session).")), []string{"kind"})
+			"Tokens handed out, by kind: minted (signed now) or reused (minted earlier for the same session, as token_reuse or token_reuse_margin allow).")), []string{"kind"})
 		m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "store_duration_seconds",
 			Help:    "Latency of session store calls made by the gateway, by operation.",
