@@ -102,7 +102,23 @@ func TestConvexConfigStaticFromGeneratedKey(t *testing.T) {
 		t.Fatalf("the issuer is not the configured one:\n%s", stdout)
 	}
 
-	stdout, stderr, ok = runCaddyCLI(t, env, "convex-auth", "convex-config", "--config", caddyfile)
+	// ES256 is the customJwt form's: the OIDC form is refused with advice.
+	_, stderr, ok = runCaddyCLI(t, env, "convex-auth", "convex-config", "--config", caddyfile)
+	if ok || !strings.Contains(stderr, "--static") {
+		t.Fatalf("convex-config (OIDC form) with ES256: ok=%v\n%s", ok, stderr)
+	}
+
+	// Without algorithm the generated key is EdDSA, which --static refuses
+	// with the option to set.
+	defaultConfig := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(defaultConfig, []byte(strings.Replace(config, "\t\talgorithm ES256\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, ok = runCaddyCLI(t, env, "convex-auth", "convex-config", "--config", defaultConfig, "--static")
+	if ok || !strings.Contains(stderr, "set `algorithm ES256`") {
+		t.Fatalf("convex-config --static with the default generated key: ok=%v\n%s", ok, stderr)
+	}
+	stdout, stderr, ok = runCaddyCLI(t, env, "convex-auth", "convex-config", "--config", defaultConfig)
 	if !ok || !strings.Contains(stdout, fmt.Sprintf(`domain: "%s",`, base)) {
 		t.Fatalf("convex-config: ok=%v\n%s\n%s", ok, stdout, stderr)
 	}
