@@ -229,6 +229,15 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		if _, err := s.TakeOnce(ctx, "state-2"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("unknown secret: %v", err)
 		}
+		if _, err := s.PeekOnce(ctx, "state-2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("peek of an unknown secret: %v", err)
+		}
+		// A peek leaves the value in place, however often.
+		for range 2 {
+			if got, err := s.PeekOnce(ctx, "state-1"); err != nil || string(got) != "flow data" {
+				t.Fatalf("PeekOnce = %q, %v", got, err)
+			}
+		}
 		got, err := s.TakeOnce(ctx, "state-1")
 		if err != nil || string(got) != "flow data" {
 			t.Fatalf("TakeOnce = %q, %v", got, err)
@@ -236,10 +245,16 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		if _, err := s.TakeOnce(ctx, "state-1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("second take: %v; want ErrNotFound", err)
 		}
+		if _, err := s.PeekOnce(ctx, "state-1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("peek after the take: %v; want ErrNotFound", err)
+		}
 		if err := s.PutOnce(ctx, "link", []byte{}, 15*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(15 * time.Minute)
+		if _, err := s.PeekOnce(ctx, "link"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("expired value peeked: %v", err)
+		}
 		if _, err := s.TakeOnce(ctx, "link"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired value taken: %v", err)
 		}

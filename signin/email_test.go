@@ -174,15 +174,26 @@ func requestLink(t *testing.T, e *env, b *browser, email, redirectTo string) (*h
 }
 
 // useLink opens the link (a page with a Continue button, so that mail
-// scanners that fetch links do not use them up) and posts its token.
+// scanners that fetch links do not use them up) and posts its token, as a
+// page loaded earlier would even when the link is used up by now.
 func useLink(t *testing.T, b *browser, link string) (*http.Response, string) {
 	t.Helper()
+	return useLinkWithCode(t, b, link, "")
+}
+
+// useLinkWithCode is useLink with a code typed into the page.
+func useLinkWithCode(t *testing.T, b *browser, link, code string) (*http.Response, string) {
+	t.Helper()
 	resp, page := b.get(link)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Finish signing in") {
-		t.Fatalf("opening the link: %d", resp.StatusCode)
+	if resp.StatusCode == http.StatusOK && !strings.Contains(page, "Finish signing in") {
+		t.Fatalf("opening the link: no confirmation page")
 	}
 	u, _ := url.Parse(link)
-	return b.post(u.Scheme+"://"+u.Host+"/auth/callback/email", url.Values{"token": {u.Query().Get("token")}})
+	form := url.Values{"token": {u.Query().Get("token")}}
+	if code != "" {
+		form.Set("code", code)
+	}
+	return b.post(u.Scheme+"://"+u.Host+"/auth/callback/email", form)
 }
 
 func TestEmailLinkSignsInOnce(t *testing.T) {
@@ -321,4 +332,147 @@ func TestSMTPMailerValidate(t *testing.T) {
 			t.Errorf("%s: Validate accepted it", name)
 		}
 	}
+}
+
+var codePattern = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
+
+// code reads the sign-in code out of the last mail.
+func (r *smtpReceiver) code(t *testing.T) string {
+	t.Helper()
+	m := codePattern.FindSubmatch(r.last(t).data)
+	if m == nil {
+		t.Fatalf("no 8-digit code in the mail:\n%s", r.last(t).data)
+	}
+	return string(m[1])
+}
+
+func wrongCode(code string) string {
+	if code == "00000000" {
+		return "11111111"
+	}
+	return "00000000"
+}
+
+func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	asker := newBrowser(t)
+	requestLink(t, e, asker, "ada@example.com", "/loggedin")
+	link, code := rcv.link(t), rcv.code(t)
+
+	// The store keeps neither the code nor the binding cookie.
+	u, _ := url.Parse(link)
+	raw, err := e.store.PeekOnce(context.Background(), linkKey+u.Query().Get("token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := cookieValue(asker, e.origin, linkCookieName)
+	if binding == "" || strings.Contains(string(raw), code) || strings.Contains(string(raw), binding) {
+		t.Fatalf("binding cookie %q; the stored link %s holds the code or the cookie", binding, raw)
+	}
+
+	// Another browser sees whose link it is and a code field.
+	other := newBrowser(t)
+	resp, page := other.get(link)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<strong>ada@example.com</strong>") || !strings.Contains(page, `name="code"`) {
+		t.Fatalf("opening the link elsewhere: %d, want the account named and a code field:\n%s", resp.StatusCode, page)
+	}
+	// Continue alone, as a log reader with the URL would, signs nobody in.
+	resp, page = useLink(t, other, link)
+	if resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the token alone: %d; want 400 asking for the code", resp.StatusCode)
+	}
+	if _, ok := other.whoami(e.origin); ok {
+		t.Fatal("the token without the code signed in")
+	}
+	// With the code, it signs in; spaces in the code are forgiven.
+	resp, _ = useLinkWithCode(t, other, link, code[:4]+" "+code[4:])
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
+		t.Fatalf("with the code: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if w, ok := other.whoami(e.origin); !ok || w.Email != "ada@example.com" {
+		t.Fatalf("after the code: %+v, %v", w, ok)
+	}
+}
+
+func TestEmailLinkInItsBrowserNeedsNoCode(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	b := newBrowser(t)
+	requestLink(t, e, b, "ada@example.com", "")
+	link := rcv.link(t)
+	resp, page := b.get(link)
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) || !strings.Contains(page, "ada@example.com") {
+		t.Fatalf("opening the link where it was asked for: %d; want the account named and no code field", resp.StatusCode)
+	}
+	// A forged binding cookie is no binding.
+	forged := newBrowser(t)
+	origin, _ := url.Parse(e.origin)
+	forged.c.Jar.SetCookies(origin, []*http.Cookie{{Name: linkCookieName, Value: strings.Repeat("A", bindingChars), Path: "/"}})
+	if resp, page := useLink(t, forged, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("a forged binding cookie: %d", resp.StatusCode)
+	}
+	if resp, _ := useLink(t, b, link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("using the link where it was asked for: %d", resp.StatusCode)
+	}
+	if _, ok := b.whoami(e.origin); !ok {
+		t.Fatal("the asking browser is not signed in")
+	}
+}
+
+func TestEmailLinkDiesAfterFiveWrongCodes(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	asker := newBrowser(t)
+	requestLink(t, e, asker, "ada@example.com", "")
+	link, code := rcv.link(t), rcv.code(t)
+	other := newBrowser(t)
+	for i := 1; i <= MaxCodeTries; i++ {
+		resp, page := useLinkWithCode(t, other, link, wrongCode(code))
+		want := "code"
+		if i == MaxCodeTries {
+			want = "code_dead"
+		}
+		if resp.StatusCode != http.StatusBadRequest || !pageShows(page, want) {
+			t.Fatalf("wrong code %d: %d; want 400 %s", i, resp.StatusCode, want)
+		}
+	}
+	// Dead for the right code and for the browser that asked.
+	if resp, _ := useLinkWithCode(t, other, link, code); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the right code after %d wrong ones: %d", MaxCodeTries, resp.StatusCode)
+	}
+	if resp, _ := useLink(t, asker, link); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the asking browser after %d wrong codes: %d", MaxCodeTries, resp.StatusCode)
+	}
+	if _, ok := other.whoami(e.origin); ok {
+		t.Fatal("signed in after the link died")
+	}
+	if _, ok := asker.whoami(e.origin); ok {
+		t.Fatal("signed in after the link died")
+	}
+}
+
+func TestEmailCodeGuessesInParallelAreBounded(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	requestLink(t, e, newBrowser(t), "ada@example.com", "")
+	link, code := rcv.link(t), rcv.code(t)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { useLinkWithCode(t, newBrowser(t), link, wrongCode(code)) })
+	}
+	wg.Wait()
+	if resp, _ := useLinkWithCode(t, newBrowser(t), link, code); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the right code after 20 parallel wrong ones: %d; want the link dead", resp.StatusCode)
+	}
+}
+
+func cookieValue(b *browser, origin, name string) string {
+	u, _ := url.Parse(origin)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
 }

@@ -54,6 +54,10 @@ type PageData struct {
 	Email string
 	// Token is the magic-link token (confirm_email).
 	Token string
+	// NeedCode asks for the mailed code (confirm_email in a browser that
+	// did not ask for the link); CodeLength is its number of digits.
+	NeedCode   bool
+	CodeLength int
 	// LinkExpires is how long a magic link works, in words ("15 minutes").
 	LinkExpires string
 	// OAuth lists the OAuth and OIDC providers.
@@ -100,6 +104,9 @@ var messages = map[string]string{
 	"too_many_links":       "Too many sign-in links were sent to this address. Wait an hour and try again.",
 	"send_failed":          "The sign-in email could not be sent. Please try again in a moment.",
 	"link":                 "This sign-in link has expired or was already used. Request a new one below.",
+	"code_needed":          "This link was opened in another browser than the one that asked for it. Enter the code from the same email to continue.",
+	"code":                 "That code is not right. Check the email and try again.",
+	"code_dead":            "Too many wrong codes: this sign-in link no longer works. Request a new one below.",
 }
 
 // pageData fills the page for r, with the query's redirectTo.
