@@ -241,7 +241,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.store, h.storeKey = meteredStore{pooled.Store}, poolKey
-	if err := h.provisionSignIn(); err != nil {
+	if err := h.provisionSignIn(ctx); err != nil {
 		return err
 	}
 	var protected, signInPaths func(*http.Request) (bool, error)

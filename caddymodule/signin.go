@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -252,7 +253,7 @@ func (p *ProviderConfig) check() error {
 }
 
 // provisionSignIn builds the sign-in service when providers are set.
-func (h *Handler) provisionSignIn() error {
+func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 	o := h.SignIn
 	if o == nil || len(o.Providers) == 0 {
 		return nil
@@ -323,9 +324,22 @@ func (h *Handler) provisionSignIn() error {
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}
 	}
+	if len(cfg.OAuth) > 0 {
+		// Every instance sharing Caddy's storage seals and opens OAuth flow
+		// cookies with the same keys.
+		keys, err := seal.LoadOrCreate(ctx, certmagicKeyStorage{ctx.Storage()}, flowKeysName(h.Issuer), seal.DefaultRotateAfter, time.Now())
+		if err != nil {
+			return fmt.Errorf("convex_auth: OAuth flow keys in Caddy's storage: %w", err)
+		}
+		cfg.FlowKeys = keys
+	}
 	h.signInConfig = &cfg
 	return nil
 }
+
+// flowKeysName is the storage key of the key ring that seals OAuth flow
+// cookies: one per issuer.
+func flowKeysName(iss string) string { return generatedKeysDir(iss) + "/flow_keys.json" }
 
 // issuerOrigin is the issuer URL's scheme://host[:port].
 func issuerOrigin(iss string) string {

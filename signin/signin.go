@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -84,8 +85,14 @@ type Config struct {
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
-	// Users is the store of users, accounts, flow state and counters.
+	// Users is the store of users, accounts, links and counters.
 	Users session.UserStore
+	// FlowKeys seal the OAuth flow cookie. Every instance of a site must
+	// share them (caddymodule keeps them in Caddy's storage). Default: a
+	// random key ring of this process only.
+	FlowKeys Sealer
+	// Now is the clock for flow expiry. Default: time.Now.
+	Now func() time.Time
 	// Host starts sessions.
 	Host Host
 	// OnResult, if set, is told of every request that finishes a sign-in
@@ -98,9 +105,17 @@ type Config struct {
 	Logger *zap.Logger
 }
 
+// Sealer seals values the browser keeps (internal/seal.Keyring).
+type Sealer interface {
+	Seal(plain, aad []byte) string
+	Open(ctx context.Context, sealed string, aad []byte) ([]byte, error)
+}
+
 // Service serves the sign-in endpoints.
 type Service struct {
 	cfg       Config
+	flowKeys  Sealer
+	now       func() time.Time
 	oauth     map[string]OAuthProvider
 	page      *template.Template
 	dummyHash string // verified for unknown accounts, so timing tells nothing
@@ -125,6 +140,13 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, oauth: map[string]OAuthProvider{}, page: cfg.Template, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
+	}
+	s.flowKeys, s.now = cfg.FlowKeys, cfg.Now
+	if s.flowKeys == nil {
+		s.flowKeys = seal.Ephemeral()
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.page == nil {
 		s.page = defaultTemplate
