@@ -294,6 +294,9 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "bad_email")
 		return
 	}
+	if s.limited(w, r, LimitEmailSend, LimitGlobalEmailSend, again) {
+		return
+	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	sends := rateLimit{flow: "email sign-in", key: sendRateKey + email, max: cfg.MaxSends, window: cfg.SendWindow,

@@ -97,6 +97,9 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
 		return
 	}
+	if s.limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.render(w, r, status, s.pageData(r, "signin", code)) }) {
+		return
+	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
 	f := Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)

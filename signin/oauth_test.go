@@ -251,6 +251,8 @@ func TestOAuthStartWritesNothingToTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.OAuth = []OAuthProvider{p}
+		c.Limiter = c.Users.(session.Limiter)
+		c.Limits.OAuthStart = session.Rate{Events: 100, Per: time.Minute}
 		users = &countingUsers{UserStore: c.Users}
 		c.Users = users
 	})

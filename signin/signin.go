@@ -91,6 +91,18 @@ type Config struct {
 	// share them (caddymodule keeps them in Caddy's storage). Default: a
 	// random key ring of this process only.
 	FlowKeys Sealer
+	// Limits are the rate limits on sign-ups, sign-ins, sends and starts;
+	// zero fields take their defaults (see Limits).
+	Limits Limits
+	// Limiter counts the limits. Default: Users, when it is one (both
+	// session stores are; Redis shares the counts between instances).
+	Limiter session.Limiter
+	// ClientIP is the client's address for per-client limits. Caddy's
+	// resolves trusted_proxies. Default: RemoteIP, the connection's peer.
+	ClientIP func(r *http.Request) string
+	// OnLimited, if set, is told the name of each limit that refuses a
+	// request (a counter). Default: nil.
+	OnLimited func(limit string)
 	// Now is the clock for flow expiry. Default: time.Now.
 	Now func() time.Time
 	// Host starts sessions.
@@ -116,6 +128,8 @@ type Service struct {
 	cfg       Config
 	flowKeys  Sealer
 	now       func() time.Time
+	limiter   session.Limiter
+	clientIP  func(r *http.Request) string
 	oauth     map[string]OAuthProvider
 	page      *template.Template
 	dummyHash string // verified for unknown accounts, so timing tells nothing
@@ -147,6 +161,20 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if err := s.cfg.Limits.fill(); err != nil {
+		return nil, err
+	}
+	s.limiter, s.clientIP = cfg.Limiter, cfg.ClientIP
+	if s.limiter == nil {
+		l, ok := cfg.Users.(session.Limiter)
+		if !ok {
+			return nil, errors.New("signin: the user store is no rate limiter: set Config.Limiter")
+		}
+		s.limiter = l
+	}
+	if s.clientIP == nil {
+		s.clientIP = RemoteIP
 	}
 	if s.page == nil {
 		s.page = defaultTemplate
