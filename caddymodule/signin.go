@@ -50,6 +50,11 @@ type SignInOptions struct {
 	// SignInTemplate is an html/template file that replaces the built-in
 	// sign-in page. Default: none, the built-in page.
 	SignInTemplate string `json:"sign_in_template,omitempty"`
+
+	// Limits are the rate limits on sign-ups, password sign-ins, email
+	// sends and OAuth starts, per client and global. Default: each
+	// LimitsConfig field's default.
+	Limits *LimitsConfig `json:"limits,omitempty"`
 }
 
 // ProviderConfig is one sign-in method. Which fields apply depends on Type.
@@ -161,12 +166,15 @@ func (h *Handler) checkSignIn() error {
 		return nil
 	}
 	if len(o.Providers) == 0 {
-		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" {
-			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins and sign_in_template need at least one provider")
+		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil {
+			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template and limits need at least one provider")
 		}
 		return nil
 	}
 	if _, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins); err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
+	if _, err := o.Limits.limits(); err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
 	seen := map[string]bool{}
@@ -270,12 +278,19 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
+	limits, err := o.Limits.limits()
+	if err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
 	cfg := signin.Config{
 		Origin:      issuerOrigin(h.Issuer),
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
+		Limits:      limits,
+		ClientIP:    caddyClientIP,
 		OnResult:    gatewayMetricsHooks{}.SignIn,
+		OnLimited:   gatewayMetricsHooks{}.Limited,
 		Logger:      h.logger.Named("signin"),
 	}
 	if o.SignInTemplate != "" {
