@@ -183,21 +183,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.IdleTTL == 0 {
 		h.IdleTTL = caddy.Duration(session.DefaultIdleTTL)
 	}
-	if h.SignInURL == "" {
-		h.SignInURL = DefaultSignInURL
-	}
-	if h.AfterSignOut == "" {
-		h.AfterSignOut = DefaultAfterSignOut
-	}
-	if h.InjectHeader == "" {
-		h.InjectHeader = DefaultInjectHeader
-	}
-	if h.InjectCookie == "" {
-		h.InjectCookie = DefaultInjectCookie
-	}
-	if h.TokenReuse == 0 {
-		h.TokenReuse = caddy.Duration(DefaultTokenReuse)
-	}
+	// sign_in_url, after_sign_out, inject and token_reuse get their
+	// defaults in edge.New.
 	if h.Cookie == nil {
 		h.Cookie = new(CookieConfig)
 	}
