@@ -22,7 +22,7 @@ import (
 // global ones count all clients together. With redis every instance shares
 // the counts. None applies to using a session: a signed-in user is never
 // locked out. A refused request gets 429, Retry-After and a page in words,
-// and counts in convex_auth_gateway_rate_limited_total{limit}.
+// and counts in caddy_convex_auth_rate_limited_total{limit}.
 //
 // Caddyfile, inside convex_auth:
 //

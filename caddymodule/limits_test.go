@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +88,41 @@ func TestLimitsErrors(t *testing.T) {
 	}
 	if err := h2.checkSignIn(); err == nil {
 		t.Error("limits without a provider: accepted")
+	}
+}
+
+// TestGatewayRateLimitByCaddysClientIP: the per-client limit counts by the
+// address Caddy resolves (X-Forwarded-For from a trusted proxy), answers
+// 429 with Retry-After and counts in rate_limited_total.
+func TestGatewayRateLimitByCaddysClientIP(t *testing.T) {
+	startGatewayWithGlobals(t, "servers {\n\t\ttrusted_proxies static private_ranges\n\t}", "",
+		"provider password\n\t\tlimits {\n\t\t\tsign_up 1/h\n\t\t}")
+	before := scrapeMetrics(t)
+	signUp := func(client, email string) (*http.Response, string) {
+		headers := map[string]string{"X-Forwarded-For": client}
+		for k, v := range sameOriginPost {
+			headers[k] = v
+		}
+		return send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password",
+			url.Values{"intent": {"signup"}, "email": {email}, "password": {"correct horse"}}, headers)
+	}
+	if resp, _ := signUp("198.51.100.1", "one@example.com"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first sign-up: %d", resp.StatusCode)
+	}
+	resp, page := signUp("198.51.100.1", "two@example.com")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "Please wait") {
+		t.Fatalf("second sign-up from one client: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// Another client behind the same proxy has its own budget.
+	if resp, _ := signUp("198.51.100.2", "three@example.com"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another client's sign-up: %d", resp.StatusCode)
+	}
+	after := scrapeMetrics(t)
+	series := `caddy_convex_auth_rate_limited_total{limit="sign_up"}`
+	if _, ok := before[series]; !ok {
+		t.Fatalf("%s is not published before it is first counted", series)
+	}
+	if d := after[series] - before[series]; d != 1 {
+		t.Fatalf("%s rose by %v; want 1", series, d)
 	}
 }
