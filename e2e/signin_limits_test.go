@@ -12,14 +12,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
 )
 
 // maxNewKeysForOAuthStarts is the documented bound (docs/security.md) on
@@ -126,10 +125,10 @@ func discoveryOnlyOP(t *testing.T) string {
 // code; the page names the account; five wrong codes kill the link; and the
 // link's URL read from Caddy's access log signs nobody in.
 func TestEmailLinkBoundToBrowser(t *testing.T) {
-	sink := startSMTPSink(t)
+	sink := smtptest.Start(t, nil, "", "")
 	port := freePort(t)
 	gateway := fmt.Sprintf("http://127.0.0.1:%d", port)
-	smtpHost, smtpPort, _ := net.SplitHostPort(sink.addr)
+	smtpHost, smtpPort, _ := net.SplitHostPort(sink.Addr)
 	config := fmt.Sprintf(`{
 	admin off
 	storage file_system %s
@@ -160,7 +159,7 @@ http://127.0.0.1:%d {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Check your email") {
 			t.Fatalf("asking for a link: %d", resp.StatusCode)
 		}
-		return sink.linkAndCode(t)
+		return nextLinkAndCode(t, sink)
 	}
 	link, code := askLink(a)
 
@@ -197,11 +196,13 @@ http://127.0.0.1:%d {
 	link, code = askLink(a)
 	token = mustParse(t, link).Query().Get("token")
 	get(t, b, link) // B opens it: the access log now holds its URI
-	logged := regexp.MustCompile(`"uri":"(/auth/callback/email\?token=[A-Za-z0-9_-]+)"`).FindAllStringSubmatch(p.Log(), -1)
+	// The access log is written after the response: wait for the line.
 	var fromLog string
-	for _, m := range logged {
-		if strings.Contains(m[1], token) {
-			fromLog = m[1]
+	for deadline := time.Now().Add(5 * time.Second); fromLog == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, m := range regexp.MustCompile(`"uri":"(/auth/callback/email\?token=[A-Za-z0-9_-]+)"`).FindAllStringSubmatch(p.Log(), -1) {
+			if strings.Contains(m[1], token) {
+				fromLog = m[1]
+			}
 		}
 	}
 	if fromLog == "" {
@@ -274,69 +275,18 @@ func mustParse(t *testing.T, u string) *url.URL {
 	return p
 }
 
-// smtpSink is an SMTP server (emersion/go-smtp) on loopback that keeps the
-// last message.
-type smtpSink struct {
-	addr    string
-	mu      sync.Mutex
-	last    string
-	arrived chan struct{}
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	s := &smtpSink{arrived: make(chan struct{}, 100)}
-	srv := smtp.NewServer(s)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
-
-type sinkSession struct{ s *smtpSink }
-
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Reset()                               {}
-func (ss *sinkSession) Logout() error                        { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	ss.s.last = string(b)
-	ss.s.mu.Unlock()
-	ss.s.arrived <- struct{}{}
-	return nil
-}
-
 var (
 	mailLink = regexp.MustCompile(`https?://\S+/auth/callback/email\?token=[A-Za-z0-9_-]+`)
 	mailCode = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
 )
 
-// linkAndCode waits for the next mail and reads its link and code.
-func (s *smtpSink) linkAndCode(t *testing.T) (string, string) {
+// nextLinkAndCode waits for the next mail and reads its link and code.
+func nextLinkAndCode(t *testing.T, sink *smtptest.Server) (string, string) {
 	t.Helper()
-	select {
-	case <-s.arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no mail arrived")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	link, code := mailLink.FindString(s.last), mailCode.FindStringSubmatch(s.last)
+	body := string(sink.Next(t).Data)
+	link, code := mailLink.FindString(body), mailCode.FindStringSubmatch(body)
 	if link == "" || code == nil {
-		t.Fatalf("the mail lacks a link or an 8-digit code:\n%s", s.last)
+		t.Fatalf("the mail lacks a link or an 8-digit code:\n%s", body)
 	}
 	return link, code[1]
 }

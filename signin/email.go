@@ -373,14 +373,7 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	ctx, cancel := storeCtx(r)
 	_, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
 	cancel()
-	if errors.Is(err, session.ErrNotFound) {
-		s.logger.Info("email sign-in refused: unknown, expired or used link")
-		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return false
-	}
-	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+	if s.linkFailed(w, r, err) {
 		return false
 	}
 	// Opening the link in the browser that asked for it, or typing its
@@ -394,6 +387,22 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
 }
 
+// linkFailed answers a failed read or take of a link and reports whether
+// err was a failure.
+func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, session.ErrNotFound):
+		s.logger.Info("email sign-in refused: unknown, expired or used link")
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+	default:
+		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+	}
+	return true
+}
+
 // peekLink reads the link's record without using it up; on failure it has
 // answered.
 func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string) (linkRecord, bool) {
@@ -401,14 +410,7 @@ func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string)
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.PeekOnce(ctx, linkKey+token)
 	cancel()
-	if errors.Is(err, session.ErrNotFound) {
-		s.logger.Info("email sign-in refused: unknown, expired or used link")
-		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return rec, false
-	}
-	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+	if s.linkFailed(w, r, err) {
 		return rec, false
 	}
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" {

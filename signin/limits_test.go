@@ -174,7 +174,7 @@ func TestPasswordSignInLimitPerClient(t *testing.T) {
 
 func TestEmailSendLimits(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	host, port, _ := strings.Cut(rcv.addr, ":")
+	host, port, _ := strings.Cut(rcv.Addr, ":")
 	mailer := &SMTPMailer{Security: SMTPNone, Host: host, Port: atoi(port), From: "login@example.com"}
 	e := newEnv(t, func(c *Config, origin string) {
 		c.Email = &EmailConfig{Mailer: mailer}
@@ -195,11 +195,8 @@ func TestEmailSendLimits(t *testing.T) {
 	}
 	resp, page = send("192.0.2.3", "e@example.com")
 	expectLimited(t, resp, page, "busy", time.Hour)
-	rcv.mu.Lock()
-	n := len(rcv.msgs)
-	rcv.mu.Unlock()
-	if n != 3 {
-		t.Fatalf("%d mails sent; want 3", n)
+	if n := rcv.Count(); n != 3 {
+		t.Fatalf("%d mails sent; want 3", rcv.Count())
 	}
 }
 
