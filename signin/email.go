@@ -457,14 +457,15 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token, code 
 	return false
 }
 
-// linkBinding returns the browser's link-binding cookie value, setting a
-// new one when it has none.
+// linkBinding returns the browser's link-binding cookie value, a new one
+// when it has none, and sets it to last as long as the new link: the
+// browser keeps one value for all its pending links.
 func (s *Service) linkBinding(w http.ResponseWriter, r *http.Request, ttl time.Duration) string {
 	name := linkCookie(r)
-	if c, err := r.Cookie(name); err == nil && len(c.Value) == bindingChars {
-		return c.Value
-	}
 	v := randomToken()
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == bindingChars {
+		v = c.Value
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: v, Path: "/", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
@@ -496,9 +497,10 @@ func codeMAC(token, code string) string {
 	return b64url(m.Sum(nil))
 }
 
-// randomCode is codeDigits random decimal digits.
+// randomCode is codeDigits random decimal digits, uniform.
 func randomCode() string {
-	n, _ := rand.Int(rand.Reader, big.NewInt(100_000_000)) // never fails on supported platforms
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(codeDigits), nil)
+	n, _ := rand.Int(rand.Reader, limit) // never fails on supported platforms
 	return fmt.Sprintf("%0*d", codeDigits, n.Int64())
 }
 

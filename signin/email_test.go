@@ -374,3 +374,37 @@ func cookieValue(b *browser, origin, name string) string {
 	}
 	return ""
 }
+
+// TestBindingCookiesFollowTheSessionCookieRule: the link-binding and flow
+// cookies are __Host- prefixed, Secure, HttpOnly, Path=/ and host-only on
+// any host but plain-http localhost.
+func TestBindingCookiesFollowTheSessionCookieRule(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	req := httptest.NewRequest(http.MethodPost, "http://app.example/auth/signin/email", strings.NewReader("email=ada%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://app.example")
+	rec := httptest.NewRecorder()
+	e.svc.Handle(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("asking for a link: %d", rec.Code)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies %v; want the binding cookie", cookies)
+	}
+	c := cookies[0]
+	if c.Name != "__Host-"+linkCookieName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("binding cookie %+v breaks the naming rule", c)
+	}
+	// The same browser asking again keeps its value.
+	req = httptest.NewRequest(http.MethodPost, "http://app.example/auth/signin/email", strings.NewReader("email=ada%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://app.example")
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	rec = httptest.NewRecorder()
+	e.svc.Handle(rec, req)
+	if again := rec.Result().Cookies(); len(again) != 1 || again[0].Value != c.Value || again[0].MaxAge <= 0 {
+		t.Fatalf("a second link reset the binding cookie: %v", again)
+	}
+}

@@ -480,3 +480,17 @@ func TestResolveFillsProfileGaps(t *testing.T) {
 		t.Fatalf("a later sign-in overwrote the profile: %+v", u3.Profile)
 	}
 }
+
+func TestFlowCookieFollowsTheSessionCookieRule(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	rec := httptest.NewRecorder()
+	oe.svc.Handle(rec, httptest.NewRequest(http.MethodGet, "http://app.example/auth/signin/github", nil))
+	cookies := rec.Result().Cookies()
+	if rec.Code != http.StatusFound || len(cookies) != 1 {
+		t.Fatalf("start: %d, cookies %v", rec.Code, cookies)
+	}
+	c := cookies[0]
+	if c.Name != secureFlowCookieName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.MaxAge != int(DefaultFlowTTL/time.Second) {
+		t.Fatalf("flow cookie %+v breaks the naming rule", c)
+	}
+}
