@@ -146,12 +146,14 @@ type Handler struct {
 
 // SigningKeySource names where the signing key's PEM comes from.
 type SigningKeySource struct {
-	// From is "file" or "env".
+	// From is "file" or "env". Required.
 	From string `json:"from,omitempty"`
-	// Path is the PEM file, when From is "file".
+	// Path is the PEM file, when From is "file". Default: none; required
+	// with file.
 	Path string `json:"path,omitempty"`
 	// Env is the environment variable holding the PEM, when From is "env".
-	// The one-line form with literal \n escapes is accepted.
+	// The one-line form with literal \n escapes is accepted. Default: none;
+	// required with env.
 	Env string `json:"env,omitempty"`
 }
 
