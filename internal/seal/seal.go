@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -28,6 +29,9 @@ const DefaultRotateAfter = 24 * time.Hour
 
 // reloadEvery bounds how often an unknown key ID rereads the storage.
 const reloadEvery = 10 * time.Second
+
+// rotateTimeout bounds a running ring's rotation (storage lock and write).
+const rotateTimeout = 30 * time.Second
 
 // keyIDBytes prefix every sealed value: which key sealed it.
 const keyIDBytes = 4
@@ -47,6 +51,12 @@ type Keyring struct {
 	keys     []key // current first
 	load     func(ctx context.Context) ([][]byte, error)
 	lastLoad time.Time
+	// A stored ring rotates itself: current is when its current key was
+	// made; rotate runs (once at a time) when it is older than rotateAfter.
+	current     time.Time
+	rotateAfter time.Duration
+	rotate      func()
+	rotating    atomic.Bool
 }
 
 // New is a key ring of fixed secrets (32 bytes each), the current first.
@@ -97,8 +107,14 @@ func makeKeys(secrets [][]byte) ([]key, error) {
 // be given again), as base64url text.
 func (k *Keyring) Seal(plain, aad []byte) string {
 	k.mu.RLock()
-	cur := k.keys[0]
+	cur, due := k.keys[0], k.rotate != nil && time.Since(k.current) >= k.rotateAfter
 	k.mu.RUnlock()
+	if due && k.rotating.CompareAndSwap(false, true) {
+		go func() {
+			defer k.rotating.Store(false)
+			k.rotate()
+		}()
+	}
 	out := make([]byte, keyIDBytes+chacha20poly1305.NonceSizeX, keyIDBytes+chacha20poly1305.NonceSizeX+len(plain)+cur.aead.Overhead())
 	copy(out, cur.id[:])
 	_, _ = rand.Read(out[keyIDBytes:])
@@ -177,18 +193,56 @@ type storedKey struct {
 // use and rotating it when its current key is older than rotateAfter: the
 // new key becomes current and the old current is kept to open values it
 // sealed. It holds the storage's lock on name while it does, so instances
-// starting together agree on one ring.
+// starting together agree on one ring. A running ring rotates the same way
+// when its current key grows older than rotateAfter (checked as it seals).
 func LoadOrCreate(ctx context.Context, st issuer.KeyStorage, name string, rotateAfter time.Duration, now time.Time) (*Keyring, error) {
 	if rotateAfter <= 0 {
 		rotateAfter = DefaultRotateAfter
 	}
+	set, err := lockedRotate(ctx, st, name, rotateAfter, now)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := makeKeys(secretsOf(set))
+	if err != nil {
+		return nil, fmt.Errorf("seal: %s in storage: %w", name, err)
+	}
+	k := &Keyring{keys: keys, current: set.Keys[0].Created, load: func(ctx context.Context) ([][]byte, error) {
+		set, err := loadSet(ctx, st, name)
+		if err != nil || len(set.Keys) == 0 {
+			return nil, errors.Join(err, errors.New("seal: no keys stored"))
+		}
+		return secretsOf(set), nil
+	}}
+	k.rotate = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), rotateTimeout)
+		defer cancel()
+		set, err := lockedRotate(ctx, st, name, rotateAfter, time.Now())
+		if err != nil {
+			return // the next seal tries again; the old key still works
+		}
+		keys, err := makeKeys(secretsOf(set))
+		if err != nil {
+			return
+		}
+		k.mu.Lock()
+		k.keys, k.current = keys, set.Keys[0].Created
+		k.mu.Unlock()
+	}
+	k.rotateAfter = rotateAfter
+	return k, nil
+}
+
+// lockedRotate loads the ring under the storage lock, rotating it when its
+// current key is older than rotateAfter.
+func lockedRotate(ctx context.Context, st issuer.KeyStorage, name string, rotateAfter time.Duration, now time.Time) (stored, error) {
 	if err := st.Lock(ctx, name); err != nil {
-		return nil, fmt.Errorf("seal: locking %s in storage: %w", name, err)
+		return stored{}, fmt.Errorf("seal: locking %s in storage: %w", name, err)
 	}
 	defer func() { _ = st.Unlock(context.WithoutCancel(ctx), name) }()
 	set, err := loadSet(ctx, st, name)
 	if err != nil {
-		return nil, err
+		return set, err
 	}
 	if len(set.Keys) == 0 || now.Sub(set.Keys[0].Created) >= rotateAfter {
 		next := storedKey{Secret: newSecret(), Created: now.UTC()}
@@ -198,20 +252,10 @@ func LoadOrCreate(ctx context.Context, st issuer.KeyStorage, name string, rotate
 		}
 		raw, _ := json.Marshal(set)
 		if err := st.Store(ctx, name, raw); err != nil {
-			return nil, fmt.Errorf("seal: storing %s: %w", name, err)
+			return set, fmt.Errorf("seal: storing %s: %w", name, err)
 		}
 	}
-	keys, err := makeKeys(secretsOf(set))
-	if err != nil {
-		return nil, fmt.Errorf("seal: %s in storage: %w", name, err)
-	}
-	return &Keyring{keys: keys, load: func(ctx context.Context) ([][]byte, error) {
-		set, err := loadSet(ctx, st, name)
-		if err != nil || len(set.Keys) == 0 {
-			return nil, errors.Join(err, errors.New("seal: no keys stored"))
-		}
-		return secretsOf(set), nil
-	}}, nil
+	return set, nil
 }
 
 func loadSet(ctx context.Context, st issuer.KeyStorage, name string) (stored, error) {

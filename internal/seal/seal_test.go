@@ -116,3 +116,35 @@ func TestStoredRingIsSharedAndRotates(t *testing.T) {
 		t.Fatalf("a key two rotations old still opens: %v", err)
 	}
 }
+
+func TestRunningRingRotatesItself(t *testing.T) {
+	ctx := context.Background()
+	st := &memStorage{}
+	k, err := LoadOrCreate(ctx, st, "flow", 100*time.Millisecond, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := k.Seal([]byte("v"), nil)
+	time.Sleep(150 * time.Millisecond)
+	var rotated string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if s := k.Seal([]byte("v"), nil); s[:6] != first[:6] {
+			rotated = s
+			break
+		}
+	}
+	if rotated == "" {
+		t.Fatal("a ring past its rotation period kept sealing with its first key")
+	}
+	if _, err := k.Open(ctx, first, nil); err != nil {
+		t.Fatalf("the previous key no longer opens after a running rotation: %v", err)
+	}
+	// Another instance on the storage opens the rotated key's values.
+	other, err := LoadOrCreate(ctx, st, "flow", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Open(ctx, rotated, nil); err != nil {
+		t.Fatalf("another instance cannot open a value of the rotated key: %v", err)
+	}
+}
