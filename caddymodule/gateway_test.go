@@ -164,7 +164,7 @@ func (g *gateway) signIn(sub string, headers map[string]string) *http.Cookie {
 		g.t.Fatal("the Convex-Auth-Sign-In header reached the client")
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName && c.Value != "" {
+		if c.Name == sessionCookieName && c.Value != "" {
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 				g.t.Fatalf("session cookie not HttpOnly+SameSite=Lax: %+v", c)
 			}
@@ -181,7 +181,7 @@ func cookieHeader(c *http.Cookie) map[string]string {
 
 func clearsCookie(resp *http.Response) bool {
 	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName && c.MaxAge < 0 {
+		if c.Name == sessionCookieName && c.MaxAge < 0 {
 			return true
 		}
 	}
@@ -276,7 +276,7 @@ func TestGatewayInjectsVerifiableToken(t *testing.T) {
 	if err != nil || jwtCookie.Value != token {
 		t.Fatalf("upstream cookie convex_jwt = %v (%v), want the header's token", jwtCookie, err)
 	}
-	if _, err := seen.Cookie(DefaultCookieName); err == nil {
+	if _, err := seen.Cookie(sessionCookieName); err == nil {
 		t.Fatal("the session cookie reached the upstream")
 	}
 	tok := verifyLikeConvex(t, token)
@@ -402,7 +402,7 @@ func testStripsSpoofedCopies(t *testing.T, g *gateway) {
 	t.Run("client sign-in header is not honoured", func(t *testing.T) {
 		resp, _ := g.do("GET", "/open", map[string]string{"Convex-Auth-Sign-In": `{"sub":"admin"}`})
 		for _, c := range resp.Cookies() {
-			if c.Name == DefaultCookieName && c.Value != "" {
+			if c.Name == sessionCookieName && c.Value != "" {
 				t.Fatal("a client-sent sign-in header created a session")
 			}
 		}
@@ -458,13 +458,13 @@ func TestGatewayRefusesBadCookies(t *testing.T) {
 		"oversized": strings.Repeat("A", 8000),
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": DefaultCookieName + "=" + value})
+			resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": sessionCookieName + "=" + value})
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401", resp.StatusCode)
 			}
 		})
 	}
-	resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": DefaultCookieName + "=" + forged.Value})
+	resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": sessionCookieName + "=" + forged.Value})
 	if !clearsCookie(resp) {
 		t.Fatal("a forged cookie was not cleared")
 	}
