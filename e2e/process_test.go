@@ -147,7 +147,7 @@ func send(t *testing.T, req *http.Request, headers map[string]string) (*http.Res
 func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	t.Helper()
 	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "convex_session") && c.Value != "" {
+		if strings.Contains(c.Name, "convex_session") && c.Value != "" {
 			return c
 		}
 	}
