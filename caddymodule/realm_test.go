@@ -2,12 +2,9 @@ package caddymodule
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -36,11 +33,6 @@ type twoSites struct {
 // blocks, extraA and extraB into one each.
 func startTwoSites(t *testing.T, store, extraA, extraB string) *twoSites {
 	up := newUpstream(t)
-	storageDir, err := os.MkdirTemp("", "convex-auth-caddytest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(storageDir) })
 	site := func(origin, extra string) string {
 		return fmt.Sprintf(`%s {
 	convex_auth {
@@ -54,43 +46,16 @@ func startTwoSites(t *testing.T, store, extraA, extraB string) *twoSites {
 }
 `, origin, origin, store, extra, strings.TrimPrefix(up.srv.URL, "http://"))
 	}
-	config := fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	skip_install_trust
-	storage_clean_interval off
-	storage file_system %s
-}
-`, storageDir) + site(gatewayOrigin, extraA) + site(otherOrigin, extraB)
+	config := caddytestGlobals(t, "") + site(gatewayOrigin, extraA) + site(otherOrigin, extraB)
 	caddytest.NewTester(t).InitServer(config, "caddyfile")
-	return &twoSites{t: t, upstream: up, client: &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return &twoSites{t: t, upstream: up, client: noRedirectClient()}
 }
 
 func (s *twoSites) do(method, url string, headers map[string]string) (*http.Response, string) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header[k] = []string{v}
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	return doRaw(s.t, s.client, method, url, headers)
 }
 
-// signIn signs sub in at origin and returns the session cookie and every
-// cookie name the response set.
 func (s *twoSites) signIn(origin, sub string) (*http.Cookie, []string) {
 	s.t.Helper()
 	resp, _ := s.do("POST", origin+"/app/signin?sub="+sub+"&email="+sub+"%40example.com", nil)

@@ -155,6 +155,22 @@ func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	return nil
 }
 
+// signInUpstream is a Caddy site on 127.0.0.1:port standing in for the
+// app: POST /signin signs sub in (Convex-Auth-Sign-In), anything else is
+// "app page".
+func signInUpstream(port int, sub, email string) string {
+	return fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	route /signin {
+		header Convex-Auth-Sign-In `+"`"+`{"sub":%q,"email":%q,"email_verified":true}`+"`"+`
+		respond "signed in"
+	}
+	respond "app page"
+}
+`, port, sub, email)
+}
+
 func withCookie(c *http.Cookie, headers ...map[string]string) map[string]string {
 	h := map[string]string{"Cookie": fmt.Sprintf("%s=%s", c.Name, c.Value)}
 	for _, more := range headers {

@@ -47,16 +47,7 @@ func TestTwoRealmsShareOneRedis(t *testing.T) {
 }
 `, origins[i], origins[i], redisBlock, upstreamPort)
 				if i == 0 {
-					c += fmt.Sprintf(`
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	route /signin {
-		header Convex-Auth-Sign-In `+"`"+`{"sub":"user_a","email":"a@example.com","email_verified":true}`+"`"+`
-		respond "signed in"
-	}
-	respond "app page"
-}
-`, upstreamPort)
+					c += signInUpstream(upstreamPort, "user_a", "a@example.com")
 				}
 				return c
 			}

@@ -218,13 +218,7 @@ func TestRedisRecordWithoutRealmIsForeign(t *testing.T) {
 	srv := redistest.StartServer(t)
 	s := newTestRedisStore(t, srv.Addr, false, uniquePrefix(), -1, Options{Realm: "r"})
 	ctx := context.Background()
-	tok, sess, err := s.Create(ctx, NewSession{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := parseToken(tok)
-	inspect := newTestClient(t, srv.Addr, false)
-	key := s.sessionKey(p.userTag, sess.ID)
+	tok, sess, key, inspect := storedSession(t, s, srv.Addr)
 	raw := inspect.Get(ctx, key).Val()
 	legacy := "1" + raw[1:len(raw)-realmTagLen]
 	if err := inspect.Set(ctx, key, legacy, time.Hour).Err(); err != nil {
