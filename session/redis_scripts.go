@@ -30,6 +30,8 @@ local function userOf(v)
   return string.sub(v, from, from + n - 1)
 end
 -- A record of the realm whose tag is tag: version '2' and the tag at the end.
+-- Scripts with a fixed argument list take the tag last (ARGV[#ARGV]), so
+-- arguments added before it keep their numbers.
 local function inRealm(v, tag)
   return string.sub(v, 1, 1) == '2' and string.sub(v, -#tag) == tag
 end
@@ -41,10 +43,10 @@ end
 // the absolute and the new idle expiry: lookup and touch in one round trip.
 //
 // KEYS[1] session key. ARGV: now ms, idle TTL ms, touch interval ms, realm
-// tag.
+// tag (last).
 var lookupScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
-if not v or not inRealm(v, ARGV[4]) then return false end
+if not v or not inRealm(v, ARGV[#ARGV]) then return false end
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not live(v, now, idle) then
   redis.call('DEL', KEYS[1])
@@ -78,10 +80,10 @@ return 1
 // announces it.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
-// revocation message, realm tag.
+// revocation message, realm tag (last).
 var deleteScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
-if v and not inRealm(v, ARGV[4]) then return 0 end
+if v and not inRealm(v, ARGV[#ARGV]) then return 0 end
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
@@ -94,14 +96,14 @@ return n
 // an expired one was removed.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
-// revocation message, now ms, idle TTL ms, user ID, realm tag.
+// revocation message, now ms, idle TTL ms, user ID, realm tag (last).
 var deleteByIDScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return -1
 end
-if userOf(v) ~= ARGV[6] or not inRealm(v, ARGV[7]) then return -1 end
+if userOf(v) ~= ARGV[6] or not inRealm(v, ARGV[#ARGV]) then return -1 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
