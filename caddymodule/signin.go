@@ -287,6 +287,7 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
+		Realm:       h.realm,
 		Limits:      limits,
 		ClientIP:    caddyClientIP,
 		OnResult:    gatewayMetricsHooks{}.SignIn,

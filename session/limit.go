@@ -46,7 +46,7 @@ func (s *RedisStore) Allow(ctx context.Context, key string, r Rate) (bool, time.
 	if err := validateLimit(key, r); err != nil {
 		return false, 0, err
 	}
-	res, err := s.limiter.Allow(ctx, s.prefix+"limit:"+hashKey("limit", key), redis_rate.Limit{Rate: r.Events, Burst: r.Events, Period: r.Per})
+	res, err := s.limiter.Allow(ctx, s.prefix+"limit:"+hashKey("limit", s.realmTag, key), redis_rate.Limit{Rate: r.Events, Burst: r.Events, Period: r.Per})
 	if err != nil {
 		return false, 0, unavailable("rate limit", err)
 	}

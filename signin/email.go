@@ -461,7 +461,7 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token, code 
 // when it has none, and sets it to last as long as the new link: the
 // browser keeps one value for all its pending links.
 func (s *Service) linkBinding(w http.ResponseWriter, r *http.Request, ttl time.Duration) string {
-	name := linkCookie(r)
+	name := s.linkCookie(r)
 	v := randomToken()
 	if c, err := r.Cookie(name); err == nil && len(c.Value) == bindingChars {
 		v = c.Value
@@ -475,15 +475,15 @@ func (s *Service) linkBinding(w http.ResponseWriter, r *http.Request, ttl time.D
 
 // boundHere reports whether r comes from the browser that asked for rec.
 func (s *Service) boundHere(r *http.Request, rec linkRecord) bool {
-	c, err := r.Cookie(linkCookie(r))
+	c, err := r.Cookie(s.linkCookie(r))
 	return err == nil && c.Value != "" && constantTimeEqual(hashBinding(c.Value), rec.Browser)
 }
 
-func linkCookie(r *http.Request) string {
+func (s *Service) linkCookie(r *http.Request) string {
 	if httprule.SecureRequest(r) {
-		return "__Host-" + linkCookieName
+		return "__Host-" + linkCookieName + s.cookieSuffix
 	}
-	return linkCookieName
+	return linkCookieName + s.cookieSuffix
 }
 
 func hashBinding(v string) string {

@@ -74,11 +74,11 @@ const (
 	flowAAD = "convex_auth oauth flow v1"
 )
 
-func flowCookie(r *http.Request) string {
+func (s *Service) flowCookie(r *http.Request) string {
 	if httprule.SecureRequest(r) {
-		return secureFlowCookieName
+		return secureFlowCookieName + s.cookieSuffix
 	}
-	return flowCookieName
+	return flowCookieName + s.cookieSuffix
 }
 
 func (s *Service) redirectURI(p OAuthProvider) string {
@@ -111,9 +111,9 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 		return
 	}
 	sealed := s.flowKeys.Seal(marshal(sealedFlow{Provider: p.Name(), State: f.State, Verifier: f.Verifier, Nonce: f.Nonce,
-		RedirectTo: target, Expires: s.now().Add(DefaultFlowTTL).UnixMilli()}), []byte(flowAAD))
+		RedirectTo: target, Expires: s.now().Add(DefaultFlowTTL).UnixMilli()}), s.flowAAD)
 	http.SetCookie(w, &http.Cookie{
-		Name: flowCookie(r), Value: sealed, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
+		Name: s.flowCookie(r), Value: sealed, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
@@ -132,8 +132,8 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	name := p.Name()
 	q := r.URL.Query()
 	state := q.Get("state")
-	cookie, _ := r.Cookie(flowCookie(r))
-	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
+	cookie, _ := r.Cookie(s.flowCookie(r))
+	http.SetCookie(w, &http.Cookie{Name: s.flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
 	var rec sealedFlow
 	if state == "" || cookie == nil || !s.openFlow(r, cookie.Value, &rec) || !constantTimeEqual(rec.State, state) {
 		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
@@ -183,7 +183,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 
 // openFlow opens a sealed flow cookie into rec.
 func (s *Service) openFlow(r *http.Request, sealed string, rec *sealedFlow) bool {
-	raw, err := s.flowKeys.Open(r.Context(), sealed, []byte(flowAAD))
+	raw, err := s.flowKeys.Open(r.Context(), sealed, s.flowAAD)
 	return err == nil && json.Unmarshal(raw, rec) == nil
 }
 

@@ -494,3 +494,46 @@ func TestFlowCookieFollowsTheSessionCookieRule(t *testing.T) {
 		t.Fatalf("flow cookie %+v breaks the naming rule", c)
 	}
 }
+
+// TestFlowCookiesBelongToTheirRealm: the flow cookie's name ends in the
+// realm's tag, and a flow sealed in one realm does not open in another,
+// even under the same keys.
+func TestFlowCookiesBelongToTheirRealm(t *testing.T) {
+	op := startOP(t)
+	keys := seal.Ephemeral()
+	site := func(realm string) *env {
+		return newEnv(t, func(c *Config, origin string) {
+			p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.OAuth, c.Realm, c.FlowKeys = []OAuthProvider{p}, realm, keys
+		})
+	}
+	a, b := site("https://a.example convex"), site("https://b.example convex")
+	nameA := flowCookieName + "_" + session.RealmTag("https://a.example convex")[:realmTagChars]
+	nameB := flowCookieName + "_" + session.RealmTag("https://b.example convex")[:realmTagChars]
+	br := newBrowser(t)
+	resp, _ := br.get(a.origin + "/auth/signin/zitadel")
+	auth, _ := url.Parse(location(t, resp))
+	state := auth.Query().Get("state")
+	sealed := cookieValue(br, a.origin, nameA)
+	if sealed == "" {
+		t.Fatalf("no flow cookie named %s", nameA)
+	}
+	callback := func(e *env, name string) string {
+		other := newBrowser(t)
+		u, _ := url.Parse(e.origin)
+		other.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: sealed, Path: "/"}})
+		resp, _ := other.get(e.origin + "/auth/callback/zitadel?" + url.Values{"state": {state}, "code": {"not-a-code"}}.Encode())
+		loc, _ := url.Parse(location(t, resp))
+		return loc.Query().Get("error")
+	}
+	// In its realm the flow opens (and fails later, at the made-up code).
+	if got := callback(a, nameA); got != "provider" {
+		t.Fatalf("realm A's own flow: error %q; want it past the state check", got)
+	}
+	if got := callback(b, nameB); got != "state" {
+		t.Fatalf("realm A's flow in realm B: error %q; want state", got)
+	}
+}

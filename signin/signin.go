@@ -44,6 +44,9 @@ const (
 	providerCallTimeout = 10 * time.Second
 	// randomBytes of entropy in state, nonce and magic-link tokens.
 	randomBytes = 32
+	// realmTagChars of the realm's tag end the flow and link cookie names,
+	// as edge ends the session cookie's.
+	realmTagChars = 8
 	// hashSlotsPerCPU bounds concurrent password hashes (each takes 19 MiB
 	// at the default cost).
 	hashSlotsPerCPU = 2
@@ -85,6 +88,11 @@ type Config struct {
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
+	// Realm is the site's realm. Its tag ends the flow and link-binding
+	// cookie names, as it ends the session cookie's, so two realms on one
+	// host keep their own sign-ins, and a sealed flow opens only in its
+	// realm. Default: "", plain names.
+	Realm string
 	// Users is the store of users, accounts, links and counters.
 	Users session.UserStore
 	// FlowKeys seal the OAuth flow cookie. Every instance of a site must
@@ -125,16 +133,20 @@ type Sealer interface {
 
 // Service serves the sign-in endpoints.
 type Service struct {
-	cfg       Config
-	flowKeys  Sealer
-	now       func() time.Time
-	limiter   session.Limiter
-	clientIP  func(r *http.Request) string
-	oauth     map[string]OAuthProvider
-	page      *template.Template
-	dummyHash string // verified for unknown accounts, so timing tells nothing
-	hashSlots chan struct{}
-	logger    *zap.Logger
+	cfg      Config
+	flowKeys Sealer
+	now      func() time.Time
+	limiter  session.Limiter
+	// cookieSuffix ends the flow and link cookie names; flowAAD binds a
+	// sealed flow to its use and realm.
+	cookieSuffix string
+	flowAAD      []byte
+	clientIP     func(r *http.Request) string
+	oauth        map[string]OAuthProvider
+	page         *template.Template
+	dummyHash    string // verified for unknown accounts, so timing tells nothing
+	hashSlots    chan struct{}
+	logger       *zap.Logger
 }
 
 // New checks cfg and builds the service.
@@ -175,6 +187,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.clientIP == nil {
 		s.clientIP = RemoteIP
+	}
+	s.flowAAD = []byte(flowAAD + "\x00" + cfg.Realm)
+	if cfg.Realm != "" {
+		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
 	}
 	if s.page == nil {
 		s.page = defaultTemplate
