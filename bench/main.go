@@ -31,6 +31,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
 
@@ -347,8 +348,11 @@ func (e *env) startPeer(ctx context.Context, o options) error {
 	return nil
 }
 
-// caddyfile: three sites, identical but for the gateway and its key. The
-// transport keeps enough idle upstream connections for the generator's.
+// caddyfile: plain, the gateway sites (identical but for their key and
+// reuse options; all serve one realm, so that one set of seeded sessions is
+// good at each, which costs nothing on the request path) and the
+// forward_auth site. The transport keeps enough idle upstream connections
+// for the generator's.
 func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 	proxy := fmt.Sprintf(`reverse_proxy %s {
 		transport http {
@@ -359,13 +363,14 @@ func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 		return fmt.Sprintf(`http://%s {
 	convex_auth {
 		issuer http://%s
+		realm %s
 		%s
 		redis redis://%s/0
 		protect /loggedin*
 	}
 	%s
 }
-`, addr, addr, options, e.redisAddr, proxy)
+`, addr, addr, benchRealm, options, e.redisAddr, proxy)
 	}
 	// The default config: a key generated into the storage (EdDSA), every
 	// option at its default.
@@ -405,9 +410,13 @@ http://%s {
 `, e.adminAddr, filepath.Join(e.dir, "storage"), filepath.Join(e.dir, "caddy-runtime.log"), e.plainAddr, proxy) + sites
 }
 
+// benchRealm is the realm both gateways serve, so one set of seeded
+// sessions is good at either.
+const benchRealm = "bench"
+
 // sessionCookieName is the gateway's default cookie on a plain-http
 // loopback host.
-const sessionCookieName = "convex_session"
+var sessionCookieName = edge.DefaultCookieNameFor(benchRealm, false)
 
 func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	rc := redis.NewClient(&redis.Options{Addr: e.redisAddr})

@@ -29,6 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	convex_auth [<matcher>] {
 //	    issuer          <url>
 //	    application_id  <id>
+//	    realm           <name>
 //	    signing_key     file <path> | env <VARIABLE>
 //	    algorithm       RS256|EdDSA|ES256
 //	    key_rotation    <duration>
@@ -113,6 +114,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Issuer)
 		case "application_id":
 			err = oneArg(d, &h.ApplicationID)
+		case "realm":
+			err = oneArg(d, &h.Realm)
 		case "algorithm":
 			err = oneArg(d, &h.Algorithm)
 		case "subject":
@@ -160,6 +163,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.Cookie.unmarshalCaddyfile(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
+		case "limits":
+			o := h.signInOptions()
+			o.Limits = new(LimitsConfig)
+			err = o.Limits.unmarshalCaddyfile(d)
 		case "after_sign_in", "link_by_email", "redirect_origins", "sign_in_template":
 			err = h.unmarshalSignInOption(d)
 		default:

@@ -37,7 +37,9 @@ type RedisConfig struct {
 	TLSCAFile string `json:"tls_ca_file,omitempty"`
 	// TLSInsecureSkipVerify disables certificate checks. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
-	// KeyPrefix starts every key. Default: "convex_auth:".
+	// KeyPrefix starts every key. Default: "convex_auth:<realm tag>:", so
+	// each realm has its own keys. Records carry their realm whatever the
+	// prefix: handlers of two realms may share one.
 	KeyPrefix string `json:"key_prefix,omitempty"`
 	// DialTimeout, ReadTimeout, WriteTimeout. Defaults: 2s, 1s, 1s.
 	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
@@ -86,10 +88,13 @@ type pooledStore struct {
 func (p pooledStore) Destruct() error { return p.Store.Close() }
 
 func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (pooledStore, string, error) {
+	// One store per realm: two handlers without redis would otherwise share
+	// one in-process store, and so each other's sessions and users.
 	keyParts := struct {
 		Redis               *RedisConfig
 		SessionTTL, IdleTTL time.Duration
-	}{rc, opts.SessionTTL, opts.IdleTTL}
+		Realm               string
+	}{rc, opts.SessionTTL, opts.IdleTTL, opts.Realm}
 	raw, err := json.Marshal(keyParts)
 	if err != nil {
 		return pooledStore{}, "", err

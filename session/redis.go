@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 )
@@ -27,6 +28,9 @@ import (
 //	                                   user ID), scored by absolute expiry
 //	<prefix>revoke                     pub/sub channel: "<origin> <sessionID>..."
 //
+// The default prefix holds the realm's tag; records carry it as well, and
+// every script and read checks it, so realms sharing a prefix stay apart.
+//
 // Neither keys nor values hold a cookie token; the session ID is a one-way
 // hash of it.
 
@@ -38,8 +42,10 @@ const maxDeleteUserAttempts = 5
 // an optional local lookup cache that revocations clear over pub/sub.
 type RedisStore struct {
 	client     redis.UniversalClient
+	limiter    *redis_rate.Limiter
 	ownsClient bool
 	prefix     string
+	realmTag   string // RealmTag(opts.Realm), in every record
 	channel    string
 	origin     string // tells this store's own revocation messages apart
 	opts       Options
@@ -90,7 +96,7 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	if err := opts.Validate(); err != nil {
 		return fail(err)
 	}
-	prefix, err := cfg.keyPrefix()
+	prefix, err := cfg.keyPrefix(opts.Realm)
 	if err != nil {
 		return fail(err)
 	}
@@ -100,8 +106,10 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	}
 	s := &RedisStore{
 		client:     client,
+		limiter:    redis_rate.NewLimiter(client),
 		ownsClient: owns,
 		prefix:     prefix,
+		realmTag:   RealmTag(opts.Realm),
 		channel:    prefix + "revoke",
 		origin:     b64.EncodeToString(originBytes[:]),
 		opts:       opts.withDefaults(),
@@ -165,7 +173,7 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 		LastUsedAt: now,
 		Profile:    n.Profile,
 	}
-	rec, err := encodeRecord(sess)
+	rec, err := encodeRecord(sess, s.realmTag)
 	if err != nil {
 		return "", nil, err
 	}
@@ -240,7 +248,7 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
 	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID)},
-		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(),
+		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), s.realmTag,
 	).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
@@ -248,7 +256,7 @@ func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Ti
 	if err != nil {
 		return nil, unavailable("lookup", err)
 	}
-	sess, err := decodeRecord(p.sessionID, []byte(raw))
+	sess, err := decodeRecord(p.sessionID, []byte(raw), s.realmTag)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +274,7 @@ func (s *RedisStore) Delete(ctx context.Context, token string) error {
 		return nil // no such session can exist
 	}
 	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
-	err = deleteScript.Run(ctx, s.client, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID)).Err()
+	err = deleteScript.Run(ctx, s.client, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID), s.realmTag).Err()
 	if err != nil {
 		return unavailable("delete", err)
 	}
@@ -283,7 +291,7 @@ func (s *RedisStore) DeleteByID(ctx context.Context, userID, sessionID string) e
 	tag := userTag(userID)
 	keys := []string{s.sessionKey(tag, sessionID), s.indexKey(tag)}
 	n, err := deleteByIDScript.Run(ctx, s.client, keys, sessionID, s.channel,
-		s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID).Int()
+		s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag).Int()
 	if err != nil {
 		return unavailable("delete by id", err)
 	}
@@ -315,8 +323,8 @@ func (s *RedisStore) DeleteUser(ctx context.Context, userID string, exceptSessio
 		now := s.opts.now()
 		keys := make([]string, 0, 1+len(ids))
 		keys = append(keys, index)
-		args := make([]any, 0, 6+len(ids))
-		args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID)
+		args := make([]any, 0, 7+len(ids))
+		args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag)
 		for _, id := range ids {
 			keys = append(keys, s.sessionKey(tag, id))
 			args = append(args, id)
@@ -375,7 +383,7 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 			gone = append(gone, ids[i])
 			continue
 		}
-		sess, err := decodeRecord(ids[i], []byte(raw))
+		sess, err := decodeRecord(ids[i], []byte(raw), s.realmTag)
 		if err != nil || sess.UserID != userID || sess.expired(now, s.opts.IdleTTL) {
 			continue
 		}
