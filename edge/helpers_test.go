@@ -23,11 +23,18 @@ type gatewayOption func(*Config)
 // of alg, protecting /loggedin*, on st (nil: a new in-process store).
 func newTestGateway(tb testing.TB, alg issuer.Algorithm, st session.Store, opts ...gatewayOption) *Gateway {
 	tb.Helper()
+	return newTestGatewayFor(tb, issuer.Config{Issuer: testIssuer}, alg, st, opts...)
+}
+
+// newTestGatewayFor is newTestGateway with the issuer's config (its clock,
+// its token TTL) given.
+func newTestGatewayFor(tb testing.TB, ic issuer.Config, alg issuer.Algorithm, st session.Store, opts ...gatewayOption) *Gateway {
+	tb.Helper()
 	key, err := issuer.GenerateKey(alg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	iss, err := issuer.New(issuer.Config{Issuer: testIssuer}, key)
+	iss, err := issuer.New(ic, key)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,58 +6,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/testclock"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-// fakeClock is the issuer's clock in these tests; the gateway reads the
-// same one.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// clockGateway builds a gateway whose issuer runs on clock, with a session.
-func clockGateway(t *testing.T, clock *fakeClock, ttl time.Duration, opts ...gatewayOption) (*Gateway, string) {
+// clockGateway builds a gateway whose issuer runs on clock (the gateway
+// reads the same one), with a session.
+func clockGateway(t *testing.T, clock *testclock.Clock, ttl time.Duration, opts ...gatewayOption) (*Gateway, string) {
 	t.Helper()
-	key, err := issuer.GenerateKey(issuer.EdDSA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := issuer.New(issuer.Config{Issuer: testIssuer, TokenTTL: ttl, Now: clock.Now}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := session.NewMemoryStore(session.Options{})
-	t.Cleanup(func() { _ = st.Close() })
-	cfg := Config{Issuer: iss, Store: st, Logger: zap.NewNop()}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	g, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	return g, newSession(t, st, "user_reuse")
+	g := newTestGatewayFor(t, issuer.Config{Issuer: testIssuer, TokenTTL: ttl, Now: clock.Now}, issuer.EdDSA, nil, opts...)
+	return g, newSession(t, g.cfg.Store, "user_reuse")
 }
 
 // injectedTimes sends one request and returns the iat and exp of the token
@@ -97,7 +61,7 @@ func TestInjectedTokenKeepsTheMargin(t *testing.T) {
 		{"token_reuse_margin 4m", 4 * time.Minute, 4 * time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1_800_000_000, 300_000_000)}
+			clock := testclock.New(time.Unix(1_800_000_000, 300_000_000))
 			g, sess := clockGateway(t, clock, ttl, func(c *Config) { c.TokenReuseMargin = tt.margin })
 			const step, steps = 7 * time.Second, 200 // several token lifetimes
 			for range steps {
@@ -105,7 +69,7 @@ func TestInjectedTokenKeepsTheMargin(t *testing.T) {
 				if left := exp.Sub(clock.Now()); left < tt.wantMargin {
 					t.Fatalf("injected token has %s left, want at least %s", left, tt.wantMargin)
 				}
-				clock.advance(step)
+				clock.Advance(step)
 			}
 			mints := int64(g.tokens.mints.Load())
 			// One mint per (ttl - margin) of clock time, give or take one.
@@ -122,7 +86,7 @@ func TestInjectedTokenKeepsTheMargin(t *testing.T) {
 func TestPresetTokenIsYoung(t *testing.T) {
 	for _, preset := range []string{InjectCookieBetterAuth, InjectCookieConvexAuth} {
 		t.Run(preset, func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+			clock := testclock.New(time.Unix(1_800_000_000, 0))
 			g, sess := clockGateway(t, clock, 5*time.Minute, func(c *Config) { c.InjectCookie = preset })
 			reused := 0
 			var last time.Time
@@ -135,7 +99,7 @@ func TestPresetTokenIsYoung(t *testing.T) {
 					reused++
 				}
 				last = iat
-				clock.advance(1500 * time.Millisecond)
+				clock.Advance(1500 * time.Millisecond)
 			}
 			if reused == 0 {
 				t.Error("no token was reused within the window")
