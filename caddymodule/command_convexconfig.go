@@ -41,9 +41,11 @@ gateway. Convex accepts RS256 and EdDSA keys in this form.
 With --static: the customJwt form, with the gateway's public key embedded as a
 data: URI, for deployments that cannot reach the gateway (local development
 against Convex's cloud, private networks). Convex accepts RS256 and ES256 keys
-in this form. The key comes from signing_key (file or env, read now), or from
-Caddy's storage for a generated key: start Caddy once first, as the same user
-and with the same storage. Print it again after changing the key.
+in this form; a generated key is EdDSA unless the handler sets algorithm
+ES256 (as fast) or RS256. The key comes from signing_key (file or env, read
+now), or from Caddy's storage for a generated key: start Caddy once first, as
+the same user and with the same storage. Print it again after changing the
+key.
 `,
 		Args: cobra.NoArgs,
 	}
