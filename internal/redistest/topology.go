@@ -343,6 +343,23 @@ func portFree(p int) bool {
 	return true
 }
 
+// StartReplica runs a replica of master and waits until it is in sync;
+// t.Cleanup stops it.
+func StartReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	// The master's default waits 5 s for more replicas before syncing.
+	if reply, err := command(master.Addr, "CONFIG SET repl-diskless-sync-delay 0"); err != nil || !strings.HasPrefix(reply, "+OK") {
+		t.Fatalf("configuring the master: %q %v", reply, err)
+	}
+	host, port, _ := net.SplitHostPort(master.Addr)
+	r := startServer(t, freePort, append([]string{"--replicaof", host, port}, replicationArgs...)...)
+	waitUntil(t, "replica "+r.Addr+" synced", func() bool {
+		repl, err := command(r.Addr, "INFO replication")
+		return err == nil && strings.Contains(repl, "master_link_status:up")
+	})
+	return r
+}
+
 // SentinelDeployment is a master with replicas watched by Sentinels.
 type SentinelDeployment struct {
 	// MasterName is the name the Sentinels monitor.
@@ -358,19 +375,11 @@ type SentinelDeployment struct {
 func StartSentinelDeployment(t testing.TB, masterName string, replicas, sentinels int) *SentinelDeployment {
 	t.Helper()
 	d := &SentinelDeployment{MasterName: masterName, t: t}
-	master := startServer(t, freePort, replicationArgs...)
+	master := StartServer(t, replicationArgs...)
 	d.Servers = append(d.Servers, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
 	for range replicas {
-		d.Servers = append(d.Servers, startServer(t, freePort, append([]string{"--replicaof", host, port}, replicationArgs...)...))
-	}
-	// Replicas serve reads only once synced; Sentinels learn them from the
-	// master's INFO.
-	for _, r := range d.Servers[1:] {
-		waitUntil(t, "replica "+r.Addr+" synced", func() bool {
-			repl, err := command(r.Addr, "INFO replication")
-			return err == nil && strings.Contains(repl, "master_link_status:up")
-		})
+		d.Servers = append(d.Servers, StartReplica(t, master))
 	}
 	quorum := sentinels/2 + 1
 	ms := SentinelDownAfter.Milliseconds()
