@@ -24,7 +24,7 @@ const (
 	// killed master is failed over about twice this long after it died.
 	ClusterNodeTimeout = 500 * time.Millisecond
 	// SentinelDownAfter is the down-after-milliseconds of test Sentinels.
-	SentinelDownAfter = 500 * time.Millisecond
+	SentinelDownAfter = time.Second
 	// SentinelFailoverTimeout is the failover-timeout of test Sentinels.
 	SentinelFailoverTimeout = 2 * time.Second
 	// topologyTimeout bounds how long a topology may take to settle.
