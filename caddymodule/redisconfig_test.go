@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -12,7 +13,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -126,4 +131,29 @@ func redisConfigDocs(t *testing.T) map[string]string {
 		return false
 	})
 	return docs
+}
+
+func TestWarnEvictionPolicy(t *testing.T) {
+	srv := redistest.StartServer(t, "--maxmemory-policy", "allkeys-lru")
+	st, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL()}, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	core, logs := observer.New(zap.DebugLevel)
+	warnEvictionPolicy(st, zap.New(core))
+	warned := logs.FilterLevelExact(zap.WarnLevel).FilterField(zap.String("maxmemory_policy", "allkeys-lru")).All()
+	if len(warned) != 1 || !strings.Contains(warned[0].Message, "noeviction") {
+		t.Fatalf("allkeys-lru: logs %v; want one warning naming the policy and the fix", logs.All())
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	core, logs = observer.New(zap.DebugLevel)
+	warnEvictionPolicy(st, zap.New(core))
+	if n := logs.Len(); n != 0 {
+		t.Fatalf("volatile-lru: logs %v; want none", logs.All())
+	}
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -173,6 +174,8 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		if err != nil {
 			return nil, fmt.Errorf("convex_auth: redis: %v", err)
 		}
+		// In the background: Redis may still be starting.
+		go warnEvictionPolicy(st, logger)
 		return newPooledStore(st), nil
 	})
 	if err != nil {
@@ -182,6 +185,27 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		logger.Debug("reusing session store from previous config")
 	}
 	return val.(pooledStore), key, nil
+}
+
+// evictionCheckTimeout bounds the start-up maxmemory-policy check.
+const evictionCheckTimeout = 10 * time.Second
+
+// warnEvictionPolicy warns if Redis may evict records that have no TTL
+// (users, accounts): people would get new user IDs.
+func warnEvictionPolicy(st interface {
+	CheckEvictionPolicy(context.Context) error
+}, logger *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), evictionCheckTimeout)
+	defer cancel()
+	err := st.CheckEvictionPolicy(ctx)
+	var pe *session.EvictionPolicyError
+	switch {
+	case errors.As(err, &pe):
+		logger.Warn("redis may evict user and account records: set maxmemory-policy to noeviction or volatile-lru (see docs/scale.md)",
+			zap.String("node", pe.Addr), zap.String("maxmemory_policy", pe.Policy))
+	case err != nil:
+		logger.Debug("could not read redis maxmemory-policy", zap.Error(err))
+	}
 }
 
 // routeRedisLogs sets go-redis's process-wide logger once.
