@@ -23,7 +23,9 @@ const (
 	// ClusterNodeTimeout is the cluster-node-timeout of test clusters: a
 	// killed master is failed over about twice this long after it died.
 	ClusterNodeTimeout = 500 * time.Millisecond
-	// SentinelDownAfter is the down-after-milliseconds of test Sentinels.
+	// SentinelDownAfter is the down-after-milliseconds of test Sentinels:
+	// under 1 s a starved CPU (CI, shared machines) makes Sentinels fail a
+	// healthy new master over again, losing what it took alone.
 	SentinelDownAfter = time.Second
 	// SentinelFailoverTimeout is the failover-timeout of test Sentinels.
 	SentinelFailoverTimeout = 2 * time.Second
@@ -81,6 +83,13 @@ func StartClusterWithReplicas(t testing.TB, masters, replicasPer int) *Cluster {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	c.WaitHealthy()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range c.Nodes {
+				t.Logf("log of %s:\n%s", n.Addr, tail(filepath.Join(n.dir, "redis.log")))
+			}
+		}
+	})
 	return c
 }
 
@@ -391,6 +400,14 @@ func StartSentinelDeployment(t testing.TB, masterName string, replicas, sentinel
 	for range sentinels {
 		d.Sentinels = append(d.Sentinels, startSentinel(t, master.bin, conf))
 	}
+	// Registered after the servers' Stop, so it runs first.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range append(append([]*Server(nil), d.Servers...), d.Sentinels...) {
+				t.Logf("log of %s:\n%s", s.Addr, tail(filepath.Join(s.dir, "redis.log")))
+			}
+		}
+	})
 	// A failover needs the Sentinels to know each other (they meet over the
 	// master's hello channel, every 2 s) and the replicas.
 	for _, s := range d.Sentinels {
