@@ -84,7 +84,8 @@ type RedisConfig struct {
 	// always wait for the connected replicas. Default: 0 (sign-in does
 	// not wait).
 	WaitReplicas int `json:"wait_replicas,omitempty"`
-	// WaitTimeout bounds each wait for replicas. Default: 500ms.
+	// WaitTimeout bounds each wait for replicas, within the request's
+	// deadline. Default: 1s.
 	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
 }
 

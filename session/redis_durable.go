@@ -22,7 +22,7 @@ import (
 const (
 	// DefaultWaitTimeout bounds how long a write waits for replicas to
 	// acknowledge it.
-	DefaultWaitTimeout = 500 * time.Millisecond
+	DefaultWaitTimeout = time.Second
 	// defaultWriteDeadline bounds a write whose context has no deadline,
 	// retries included.
 	defaultWriteDeadline = DefaultLookupTimeout
