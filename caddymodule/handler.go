@@ -1,10 +1,10 @@
 // Package caddymodule is the Caddy glue of convex_auth: the
-// http.handlers.convex_auth module, its Caddyfile directive, its endpoints and
-// CLI commands. The logic lives in issuer/ and session/.
+// http.handlers.convex_auth module, its Caddyfile directive, provisioning,
+// metrics registration and CLI commands. The logic lives in Caddy-free
+// packages: edge/ (the request path), issuer/, session/ and signin/.
 package caddymodule
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
@@ -28,17 +29,12 @@ func init() {
 // Defaults for the options below.
 const (
 	DefaultApplicationID = issuer.DefaultAudience
-	DefaultSignInURL     = "/auth/signin"
-	DefaultAfterSignOut  = "/"
-	DefaultInjectHeader  = "X-Convex-Token"
-	DefaultInjectCookie  = "convex_jwt"
-	DefaultTokenReuse    = 5 * time.Second
-	// MaxTokenReuse stays under the 10 s that Convex's browser client
-	// subtracts from exp-iat when it schedules its refresh.
-	MaxTokenReuse = 9 * time.Second
-
-	// endpointPrefix is where the gateway's own endpoints live.
-	endpointPrefix = "/auth/"
+	DefaultSignInURL     = edge.DefaultSignInURL
+	DefaultAfterSignOut  = edge.DefaultAfterSignOut
+	DefaultInjectHeader  = edge.DefaultInjectHeader
+	DefaultInjectCookie  = edge.DefaultInjectCookie
+	DefaultTokenReuse    = edge.DefaultTokenReuse
+	MaxTokenReuse        = edge.MaxTokenReuse
 )
 
 // Handler is the convex_auth authentication gateway. It serves the issuer's
@@ -130,16 +126,12 @@ type Handler struct {
 	// (signin.go).
 	SignInOptions
 
-	signIn       *signin.Service
+	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
 	store        session.Store
 	storeKey     string
-	protect      caddyhttp.MatchPath
-	tokens       *tokenCache
+	signInConfig *signin.Config // nil without providers
 	logger       *zap.Logger
-	storeErrLog  *rateLimitedLog
-	cookie       cookieSettings
-	injectCookie injectCookie
 	keyring      *issuer.Keyring // generated keys, loaded in Provision
 	rotator      *keyRotator     // keeps the issuer on the stored keyring
 	rotatorKey   string
@@ -170,7 +162,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := registerMetrics(ctx, h.providerNames()); err != nil {
 		return fmt.Errorf("convex_auth: registering metrics: %v", err)
 	}
-	h.storeErrLog = newRateLimitedLog(h.logger, storeErrorLogInterval)
 	if h.ApplicationID == "" {
 		h.ApplicationID = DefaultApplicationID
 	}
@@ -198,7 +189,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.InjectCookie == "" {
 		h.InjectCookie = DefaultInjectCookie
 	}
-	h.injectCookie = resolveInjectCookie(h.InjectCookie)
 	if h.TokenReuse == 0 {
 		h.TokenReuse = caddy.Duration(DefaultTokenReuse)
 	}
@@ -209,14 +199,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkConfig(); err != nil {
 		return err
 	}
-	var err error
-	if h.cookie, err = h.Cookie.settings(); err != nil {
+	cookie, err := h.Cookie.settings()
+	if err != nil {
 		return err
 	}
-
-	h.protect = caddyhttp.MatchPath(h.Protect)
-	if err := h.protect.Provision(ctx); err != nil {
-		return fmt.Errorf("protect: %v", err)
+	protect := caddyhttp.MatchPath(h.Protect)
+	if err := protect.Provision(ctx); err != nil {
+		return fmt.Errorf("convex_auth: protect: %w", err)
 	}
 
 	key, err := h.loadSigningKey(ctx)
@@ -245,8 +234,36 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store, h.tokens, h.storeKey = meteredStore{pooled.Store}, pooled.tokens, poolKey
-	return h.provisionSignIn()
+	h.store, h.storeKey = meteredStore{pooled.Store}, poolKey
+	if err := h.provisionSignIn(); err != nil {
+		return err
+	}
+	var protected func(*http.Request) (bool, error)
+	if len(protect) > 0 {
+		protected = protect.MatchWithError
+	}
+	h.gateway, err = edge.New(edge.Config{
+		Issuer:               h.issuer,
+		Store:                h.store,
+		Logger:               h.logger,
+		Cookie:               cookie,
+		ForwardSessionCookie: h.Cookie.ForwardToUpstream,
+		IdleTTL:              time.Duration(h.IdleTTL),
+		Protected:            protected,
+		SignInURL:            h.SignInURL,
+		AfterSignOut:         h.AfterSignOut,
+		InjectHeader:         h.InjectHeader,
+		InjectCookie:         h.InjectCookie,
+		TokenReuse:           time.Duration(h.TokenReuse),
+		TrustUpstreamSignIn:  h.TrustUpstreamSignIn,
+		SignIn:               h.signInConfig,
+		Metrics:              gatewayMetricsHooks{},
+		OnAuthenticated:      setUserPlaceholders,
+	})
+	if err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
+	return nil
 }
 
 // Validate checks the configuration.
@@ -290,20 +307,14 @@ func (h *Handler) checkConfig() error {
 	if h.SessionTTL < 0 || h.IdleTTL < 0 {
 		return errors.New("convex_auth: session_ttl and idle_ttl must be positive durations")
 	}
-	if r := time.Duration(h.TokenReuse); r < 0 || r > MaxTokenReuse {
-		return fmt.Errorf("convex_auth: token_reuse %s is out of range: use 0s to %s (Convex's client refreshes 10s before exp)", r, MaxTokenReuse)
-	}
-	if h.SignInURL != "" && !isLocalPath(h.SignInURL) && !isAbsoluteHTTPURL(h.SignInURL) {
-		return fmt.Errorf("convex_auth: sign_in_url %q must be a path starting with / or an http(s) URL", h.SignInURL)
-	}
-	if h.AfterSignOut != "" && !isLocalPath(h.AfterSignOut) && !isAbsoluteHTTPURL(h.AfterSignOut) {
-		return fmt.Errorf("convex_auth: after_sign_out %q must be a path starting with / or an http(s) URL", h.AfterSignOut)
-	}
-	if h.InjectHeader != "" && !validHeaderName(h.InjectHeader) {
-		return fmt.Errorf("convex_auth: inject header %q is not a valid header name", h.InjectHeader)
-	}
-	if h.InjectCookie != "" && !validCookieName(h.InjectCookie) {
-		return fmt.Errorf("convex_auth: inject cookie %q is not a valid cookie name", h.InjectCookie)
+	if err := edge.CheckConfig(edge.Config{
+		TokenReuse:   time.Duration(h.TokenReuse),
+		SignInURL:    h.SignInURL,
+		AfterSignOut: h.AfterSignOut,
+		InjectHeader: h.InjectHeader,
+		InjectCookie: h.InjectCookie,
+	}); err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	if h.Cookie != nil {
 		if _, err := h.Cookie.settings(); err != nil {
@@ -321,8 +332,12 @@ func (h *Handler) checkConfig() error {
 	return h.checkSignIn()
 }
 
-// Cleanup releases the store and the key poller (shared across config reloads).
+// Cleanup releases the gateway, the store and the key poller (the last two
+// are shared across config reloads).
 func (h *Handler) Cleanup() error {
+	if h.gateway != nil {
+		h.gateway.Close()
+	}
 	if err := h.releaseKeyRotator(); err != nil {
 		h.logger.Warn("stopping the signing key poller", zap.Error(err))
 	}
@@ -332,31 +347,21 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP strips client copies of what the gateway injects, serves the
-// gateway's own endpoints, and otherwise authenticates the request and
-// passes it on.
+// ServeHTTP runs the request path (edge.Gateway).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h.stripClientCopies(r)
-
-	switch r.URL.Path {
-	case h.issuer.DiscoveryPath():
-		h.issuer.ServeDiscovery(w, r)
-		return nil
-	case h.issuer.JWKSPath():
-		h.issuer.ServeJWKS(w, r)
-		return nil
-	}
-	if strings.HasPrefix(r.URL.Path, endpointPrefix) {
-		if handled := h.serveEndpoint(w, r); handled {
-			return nil
-		}
-	}
-	return h.serveAuthenticated(w, r, next)
+	return h.gateway.ServeHTTP(w, r, next)
 }
 
-// storeContext bounds one store call made while serving a request.
-func storeContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), storeCallTimeout)
+// setUserPlaceholders exposes the session's user as {http.auth.user.*}.
+func setUserPlaceholders(r *http.Request, sess *session.Session) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set("http.auth.user.id", sess.UserID)
+	repl.Set("http.auth.user.email", sess.Profile.Email)
+	repl.Set("http.auth.user.name", sess.Profile.Name)
+	repl.Set("http.auth.user.session_id", sess.ID)
 }
 
 // Interface guards

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
 
@@ -155,7 +156,7 @@ type keyRotator struct {
 	alg    issuer.Algorithm
 	policy issuer.RotationPolicy
 	logger *zap.Logger
-	errLog *rateLimitedLog
+	errLog *ratelog.Log
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -184,7 +185,7 @@ func startKeyRotator(name string, alg issuer.Algorithm, policy issuer.RotationPo
 	r := &keyRotator{
 		name: name, alg: alg, policy: policy,
 		logger:  logger,
-		errLog:  newRateLimitedLog(logger, keyPollErrorLogInterval),
+		errLog:  ratelog.New(logger, keyPollErrorLogInterval),
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		issuers: make(map[*issuer.Issuer]keyringVersion),
@@ -240,7 +241,7 @@ func (r *keyRotator) poll(ctx context.Context) {
 	kr, changed, err := issuer.AdvanceKeyring(ctx, st, r.name, r.alg, time.Now(), r.policy)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
-			r.errLog.warn("the signing keyring in Caddy's storage cannot be read or advanced: this instance keeps publishing and signing with the keys it has; check the storage", err)
+			r.errLog.Warn("the signing keyring in Caddy's storage cannot be read or advanced: this instance keeps publishing and signing with the keys it has; check the storage", err)
 		}
 		return
 	}
@@ -264,7 +265,7 @@ func (r *keyRotator) apply(kr *issuer.Keyring) {
 			continue
 		}
 		if err := iss.SetKeys(kr.Current, kr.Next, kr.Previous); err != nil {
-			r.errLog.warn("applying the signing keyring failed", err)
+			r.errLog.Warn("applying the signing keyring failed", err)
 			continue
 		}
 		r.issuers[iss] = v

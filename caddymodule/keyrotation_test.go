@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
 
@@ -97,7 +98,7 @@ func TestKeyRotatorsConverge(t *testing.T) {
 		}
 		// Not started: the test polls by hand.
 		rot := &keyRotator{name: name, alg: issuer.ES256, policy: policy, logger: zap.NewNop(),
-			errLog: newRateLimitedLog(zap.NewNop(), time.Minute), issuers: map[*issuer.Issuer]keyringVersion{}}
+			errLog: ratelog.New(zap.NewNop(), time.Minute), issuers: map[*issuer.Issuer]keyringVersion{}}
 		rot.add(is, storage, kr)
 		instances = append(instances, instance{rot, is})
 	}

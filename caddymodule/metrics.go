@@ -3,14 +3,13 @@ package caddymodule
 import (
 	"context"
 	"errors"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -22,18 +21,6 @@ const (
 	metricsNamespace = "caddy"
 	metricsSubsystem = "convex_auth"
 )
-
-// Outcomes of the request path (requests_total{outcome}).
-const (
-	outcomeAuthenticated = "authenticated" // session found, token injected, forwarded
-	outcomeAnonymous     = "anonymous"     // no session on an open path, forwarded without a token
-	outcomeRedirected    = "redirected"    // no session on a protected path, browser sent to sign in
-	outcomeRejected      = "rejected"      // no session on a protected path, 401
-	outcomeStoreError    = "store_error"   // the store did not answer: 503, or forwarded without a token
-	outcomeTokenError    = "token_error"   // a token could not be minted
-)
-
-var requestOutcomes = []string{outcomeAuthenticated, outcomeAnonymous, outcomeRedirected, outcomeRejected, outcomeStoreError, outcomeTokenError}
 
 // Store operations (store_duration_seconds and store_errors_total{operation}).
 const (
@@ -51,11 +38,8 @@ const (
 	signInFailure = "failure"
 )
 
-// upstreamProvider labels sign-ins asserted by the app (Convex-Auth-Sign-In).
-const upstreamProvider = "upstream"
-
 // storeDurationBuckets span a local Redis round trip (~100 µs) to the
-// per-call timeout (storeCallTimeout, 2 s).
+// per-call timeout (httprule.StoreCallTimeout, 2 s).
 var storeDurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 // gatewayMetrics are created once per process and registered into each
@@ -69,7 +53,7 @@ var gatewayMetrics struct {
 	storeErrors   *prometheus.CounterVec
 
 	// Resolved children of the fixed label sets, for the hot path.
-	byOutcome      map[string]prometheus.Counter
+	byOutcome      map[edge.Outcome]prometheus.Counter
 	tokensMinted   prometheus.Counter
 	tokensReused   prometheus.Counter
 	storeObservers map[string]prometheus.Observer
@@ -96,9 +80,9 @@ func initGatewayMetrics() {
 		m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts(opts("store_errors_total",
 			"Session store calls that failed (the store was unreachable or erred; not-found is no error), by operation.")), []string{"operation"})
 
-		m.byOutcome = make(map[string]prometheus.Counter, len(requestOutcomes))
-		for _, o := range requestOutcomes {
-			m.byOutcome[o] = m.requests.WithLabelValues(o)
+		m.byOutcome = make(map[edge.Outcome]prometheus.Counter, len(edge.Outcomes))
+		for _, o := range edge.Outcomes {
+			m.byOutcome[o] = m.requests.WithLabelValues(string(o))
 		}
 		m.tokensMinted = m.tokens.WithLabelValues("minted")
 		m.tokensReused = m.tokens.WithLabelValues("reused")
@@ -118,7 +102,7 @@ func registerMetrics(ctx caddy.Context, providers []string) error {
 	initGatewayMetrics()
 	m := &gatewayMetrics
 	// Show every provider's counters from the start, at zero.
-	for _, p := range append(providers, upstreamProvider) {
+	for _, p := range append(providers, edge.UpstreamProvider) {
 		m.signIns.WithLabelValues(p, signInSuccess)
 		m.signIns.WithLabelValues(p, signInFailure)
 	}
@@ -138,23 +122,31 @@ func registerMetrics(ctx caddy.Context, providers []string) error {
 	return nil
 }
 
-// countRequest counts one request of the request path by its outcome.
-func countRequest(outcome string) {
+// gatewayMetricsHooks counts what the request path reports (edge.Metrics).
+type gatewayMetricsHooks struct{}
+
+func (gatewayMetricsHooks) Request(outcome edge.Outcome) {
 	if c := gatewayMetrics.byOutcome[outcome]; c != nil {
 		c.Inc()
 	}
 }
 
-func countTokenMinted() {
-	if c := gatewayMetrics.tokensMinted; c != nil {
+func (gatewayMetricsHooks) Token(minted bool) {
+	c := gatewayMetrics.tokensReused
+	if minted {
+		c = gatewayMetrics.tokensMinted
+	}
+	if c != nil {
 		c.Inc()
 	}
 }
 
-func countTokenReused() {
-	if c := gatewayMetrics.tokensReused; c != nil {
-		c.Inc()
+func (gatewayMetricsHooks) SignIn(provider string, ok bool) {
+	result := signInFailure
+	if ok {
+		result = signInSuccess
 	}
+	countSignIn(provider, result)
 }
 
 // observeStore records a store call that started at start and returned
@@ -210,77 +202,6 @@ func countSignIn(provider, result string) {
 	if v := gatewayMetrics.signIns; v != nil {
 		v.WithLabelValues(provider, result).Inc()
 	}
-}
-
-// signInAttempt follows one request through the sign-in service: the Host
-// marks it when a session starts, and handleSignInCounted counts it.
-type signInAttempt struct {
-	started bool
-}
-
-type signInAttemptKey struct{}
-
-// markSignInStarted records, for handleSignInCounted, that the request
-// signed its user in.
-func markSignInStarted(r *http.Request) {
-	if a, ok := r.Context().Value(signInAttemptKey{}).(*signInAttempt); ok {
-		a.started = true
-	}
-}
-
-// handleSignInCounted runs the sign-in service and counts the requests that
-// finish a sign-in (an OAuth or email callback, a password form post): a
-// success when a session was started, else a failure. Only configured
-// provider names become labels.
-func (h *Handler) handleSignInCounted(w http.ResponseWriter, r *http.Request) bool {
-	provider := h.signInCompletionProvider(r)
-	if provider == "" {
-		return h.signIn.Handle(w, r)
-	}
-	a := new(signInAttempt)
-	handled := h.signIn.Handle(w, r.WithContext(context.WithValue(r.Context(), signInAttemptKey{}, a)))
-	if handled {
-		result := signInFailure
-		if a.started {
-			result = signInSuccess
-		}
-		countSignIn(provider, result)
-	}
-	return handled
-}
-
-// signInCompletionProvider returns the configured provider whose sign-in
-// r would complete, or "" when r completes none: GET
-// /auth/callback/<oauth provider>, POST /auth/callback/<email provider>,
-// POST /auth/signin/<password provider>.
-func (h *Handler) signInCompletionProvider(r *http.Request) string {
-	var name string
-	var ok bool
-	if name, ok = strings.CutPrefix(r.URL.Path, "/auth/callback/"); !ok {
-		if name, ok = strings.CutPrefix(r.URL.Path, "/auth/signin/"); !ok || r.Method != http.MethodPost {
-			return ""
-		}
-	}
-	for _, p := range h.Providers {
-		if p.name() != name {
-			continue
-		}
-		switch p.Type {
-		case providerPassword:
-			if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/auth/signin/") {
-				return name
-			}
-		case providerEmail:
-			if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/auth/callback/") {
-				return name
-			}
-		default:
-			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/auth/callback/") {
-				return name
-			}
-		}
-	}
-	return ""
 }
 
 // providerNames are the configured providers' names: the provider label's values.

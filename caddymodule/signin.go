@@ -3,13 +3,13 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -173,7 +173,7 @@ func (p *ProviderConfig) check() error {
 		}
 		for _, u := range []struct{ name, value string }{{"redirect_url", p.RedirectURL}, {"issuer", p.Issuer},
 			{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"userinfo_url", p.UserinfoURL}, {"jwks_url", p.JWKSURL}, {"api_url", p.APIURL}} {
-			if u.value != "" && !isAbsoluteHTTPURL(u.value) && !strings.Contains(u.value, "{") {
+			if u.value != "" && !httprule.IsAbsoluteHTTPURL(u.value) && !strings.Contains(u.value, "{") {
 				return fmt.Errorf("%s %q is not an http(s) URL", u.name, u.value)
 			}
 		}
@@ -230,11 +230,10 @@ func (h *Handler) provisionSignIn() error {
 		return fmt.Errorf("convex_auth: %v", err)
 	}
 	cfg := signin.Config{
-		Origin:      h.issuerOrigin(),
+		Origin:      issuerOrigin(h.Issuer),
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
-		Host:        signInHost{h},
 		Logger:      h.logger.Named("signin"),
 	}
 	if o.SignInTemplate != "" {
@@ -283,62 +282,15 @@ func (h *Handler) provisionSignIn() error {
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}
 	}
-	h.signIn, err = signin.New(cfg)
-	if err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
-	}
+	h.signInConfig = &cfg
 	return nil
 }
 
-// serveSignIn answers the sign-in endpoints when providers are configured.
-func (h *Handler) serveSignIn(w http.ResponseWriter, r *http.Request) bool {
-	if h.signIn == nil {
-		return false
-	}
-	return h.handleSignInCounted(w, r)
-}
-
-// signInHost lets the sign-in service use the gateway's session cookie.
-type signInHost struct{ h *Handler }
-
-func (s signInHost) SignedIn(r *http.Request) (bool, error) {
-	token, ok := readCookie(r, s.h.cookie.forRequest(r).name)
-	if !ok {
-		return false, nil
-	}
-	ctx, cancel := storeContext(r)
-	defer cancel()
-	_, err := s.h.store.Lookup(ctx, token)
-	if errors.Is(err, session.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (s signInHost) SameOrigin(r *http.Request) bool { return s.h.sameOrigin(r) }
-
-// StartSession replaces the request's session, if any, with a new one
-// for user: a new session ID at every sign-in.
-func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
-	h := s.h
-	cs := h.cookie.forRequest(r)
-	ctx, cancel := storeContext(r)
-	defer cancel()
-	if old, ok := readCookie(r, cs.name); ok {
-		sess, err := h.store.Lookup(ctx, old)
-		if err == nil {
-			if err := h.store.Delete(ctx, old); err != nil {
-				return err
-			}
-			h.tokens.drop(sess.ID)
-		}
-	}
-	token, sess, err := h.store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+// issuerOrigin is the issuer URL's scheme://host[:port].
+func issuerOrigin(iss string) string {
+	u, err := url.Parse(iss)
 	if err != nil {
-		return err
+		return ""
 	}
-	markSignInStarted(r)
-	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
-	h.logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
-	return nil
+	return u.Scheme + "://" + u.Host
 }

@@ -15,13 +15,6 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-const (
-	// storeCallTimeout bounds each store call made while serving a request.
-	storeCallTimeout = 2 * time.Second
-	// storeErrorLogInterval is how often an unreachable store is logged.
-	storeErrorLogInterval = 10 * time.Second
-)
-
 // RedisConfig is the shared session store. Give URL for a standalone server,
 // or Addrs with MasterName (Sentinel) or Cluster. It mirrors
 // session.RedisConfig field for field (a test fails if one is missing);
@@ -131,22 +124,13 @@ func (c *RedisConfig) toSession() session.RedisConfig {
 // the Redis connections, the local cache and the in-process store's sessions.
 var stores = caddy.NewUsagePool()
 
-// pooledStore pairs a store with the token cache that its revocations
-// clear, so both outlive a reload together.
+// pooledStore is a store in the pool; it is closed when the last config
+// using it is gone.
 type pooledStore struct {
 	session.Store
-	tokens *tokenCache
 }
 
 func (p pooledStore) Destruct() error { return p.Store.Close() }
-
-func newPooledStore(st session.Store) pooledStore {
-	p := pooledStore{Store: st, tokens: newTokenCache(defaultTokenCacheSize)}
-	st.OnRevoke(p.tokens.drop)
-	// Revocations may have been missed while pub/sub was down.
-	st.OnRevokeAll(p.tokens.dropAll)
-	return p
-}
 
 func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (pooledStore, string, error) {
 	keyParts := struct {
@@ -164,7 +148,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if rc == nil {
 			logger.Warn("no redis configured: sessions live in this process only and end when it exits; for development only, set `redis` for production")
-			return newPooledStore(session.NewMemoryStore(opts)), nil
+			return pooledStore{session.NewMemoryStore(opts)}, nil
 		}
 		sc, err := rc.sessionConfig()
 		if err != nil {
@@ -177,7 +161,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		}
 		// In the background: Redis may still be starting.
 		go warnEvictionPolicy(st, logger)
-		return newPooledStore(st), nil
+		return pooledStore{st}, nil
 	})
 	if err != nil {
 		return pooledStore{}, "", err
@@ -216,8 +200,7 @@ var routeRedisLogs sync.Once
 // changes), which would otherwise be raw lines on stderr, through Caddy's
 // current logger. go-redis has one logger per process, so the name is not
 // ours: other modules' go-redis clients log through it too. Debug level: the
-// gateway already warns about an unreachable store every
-// storeErrorLogInterval.
+// gateway already warns about an unreachable store every few seconds.
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -277,6 +278,24 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		}
 		mustLookup(t, s, tokB)
 		assertIDs(t, s, "u1", b.ID)
+	})
+
+	t.Run("unregistered revoke hook is not called", func(t *testing.T) {
+		s, _, _ := setup(t)
+		kept := watchRevocations(s)
+		var dropped atomic.Int32
+		unregister := s.OnRevoke(func(string) { dropped.Add(1) })
+		unregister()
+		tok, sess := create(t, s, "u1")
+		if err := s.Delete(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if !kept.has(sess.ID) {
+			t.Fatal("the hook still registered was not called")
+		}
+		if n := dropped.Load(); n != 0 {
+			t.Errorf("an unregistered hook was called %d times", n)
+		}
 	})
 
 	t.Run("delete by id", func(t *testing.T) {

@@ -237,11 +237,11 @@ func (m *MemoryStore) List(ctx context.Context, userID string) ([]*Session, erro
 }
 
 // OnRevoke implements Store.
-func (m *MemoryStore) OnRevoke(fn func(sessionID string)) { m.hooks.onRevoke(fn) }
+func (m *MemoryStore) OnRevoke(fn func(sessionID string)) func() { return m.hooks.onRevoke(fn) }
 
 // OnRevokeAll implements Store. The in-process store never misses a
 // revocation, so it never calls fn.
-func (m *MemoryStore) OnRevokeAll(fn func()) { m.hooks.onRevokeAll(fn) }
+func (m *MemoryStore) OnRevokeAll(fn func()) func() { return m.hooks.onRevokeAll(fn) }
 
 // Ping implements Store.
 func (m *MemoryStore) Ping(ctx context.Context) error {

@@ -426,10 +426,10 @@ func sortSessions(ss []*Session) {
 }
 
 // OnRevoke implements Store.
-func (s *RedisStore) OnRevoke(fn func(sessionID string)) { s.hooks.onRevoke(fn) }
+func (s *RedisStore) OnRevoke(fn func(sessionID string)) func() { return s.hooks.onRevoke(fn) }
 
 // OnRevokeAll implements Store.
-func (s *RedisStore) OnRevokeAll(fn func()) { s.hooks.onRevokeAll(fn) }
+func (s *RedisStore) OnRevokeAll(fn func()) func() { return s.hooks.onRevokeAll(fn) }
 
 // Ping implements Store.
 func (s *RedisStore) Ping(ctx context.Context) error {

@@ -65,9 +65,13 @@ type Session struct {
 	Profile    Profile
 }
 
-// IdleExpiresAt is when the session ends if it is not used again.
-func (s *Session) IdleExpiresAt(idleTTL time.Duration) time.Time {
-	return s.LastUsedAt.Add(idleTTL)
+// EndsAt is when the session ends if it is not used again: the earlier of
+// its absolute expiry and its idle expiry.
+func (s *Session) EndsAt(idleTTL time.Duration) time.Time {
+	if idle := s.LastUsedAt.Add(idleTTL); idle.Before(s.ExpiresAt) {
+		return idle
+	}
+	return s.ExpiresAt
 }
 
 // clone returns a copy the caller may modify.
@@ -108,5 +112,5 @@ func (n NewSession) validate() error {
 
 // expired reports whether s is past its absolute or idle expiry at now.
 func (s *Session) expired(now time.Time, idleTTL time.Duration) bool {
-	return !now.Before(s.ExpiresAt) || !now.Before(s.LastUsedAt.Add(idleTTL))
+	return !now.Before(s.EndsAt(idleTTL))
 }

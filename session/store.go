@@ -26,12 +26,13 @@ type Store interface {
 	// List returns the user's live sessions, oldest first.
 	List(ctx context.Context, userID string) ([]*Session, error)
 	// OnRevoke registers fn, called with the ID of every session deleted on
-	// any instance sharing the backend. fn must be fast and must not call the
-	// store.
-	OnRevoke(fn func(sessionID string))
+	// any instance sharing the backend, until the returned function
+	// unregisters it. fn must be fast and must not call the store.
+	OnRevoke(fn func(sessionID string)) (unregister func())
 	// OnRevokeAll registers fn, called when revocations may have been missed
 	// (the Redis pub/sub connection dropped): drop all per-session state.
-	OnRevokeAll(fn func())
+	// The returned function unregisters it.
+	OnRevokeAll(fn func()) (unregister func())
 	// Ping checks that the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases connections and goroutines.
@@ -39,22 +40,45 @@ type Store interface {
 }
 
 // revokeHooks holds the callbacks registered with OnRevoke and OnRevokeAll.
+// Each is kept under its own key so that a handler that goes away (a config
+// reload) can unregister its own without touching the others'.
 type revokeHooks struct {
-	mu  sync.RWMutex
-	one []func(sessionID string)
-	all []func()
+	mu   sync.RWMutex
+	next uint64
+	one  map[uint64]func(sessionID string)
+	all  map[uint64]func()
 }
 
-func (h *revokeHooks) onRevoke(fn func(string)) {
+func (h *revokeHooks) onRevoke(fn func(string)) func() {
 	h.mu.Lock()
-	h.one = append(h.one, fn)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if h.one == nil {
+		h.one = make(map[uint64]func(string))
+	}
+	h.next++
+	id := h.next
+	h.one[id] = fn
+	return func() {
+		h.mu.Lock()
+		delete(h.one, id)
+		h.mu.Unlock()
+	}
 }
 
-func (h *revokeHooks) onRevokeAll(fn func()) {
+func (h *revokeHooks) onRevokeAll(fn func()) func() {
 	h.mu.Lock()
-	h.all = append(h.all, fn)
-	h.mu.Unlock()
+	defer h.mu.Unlock()
+	if h.all == nil {
+		h.all = make(map[uint64]func())
+	}
+	h.next++
+	id := h.next
+	h.all[id] = fn
+	return func() {
+		h.mu.Lock()
+		delete(h.all, id)
+		h.mu.Unlock()
+	}
 }
 
 func (h *revokeHooks) revoked(sessionIDs ...string) {

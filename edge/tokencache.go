@@ -1,4 +1,4 @@
-package caddymodule
+package edge
 
 import (
 	"hash/maphash"
@@ -7,19 +7,14 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
-	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
-
-// defaultTokenCacheSize bounds the tokens kept for reuse; entries live a few
-// seconds, so this is the number of sessions active within that window.
-const defaultTokenCacheSize = 100_000
 
 const tokenCacheShards = 16
 
 // tokenCache keeps the token last minted for each session so that requests
-// within the reuse window skip signing. Reuse is keyed to the issuer and key
-// that minted the token, so a reload or a rotation never serves a stale one.
+// within the reuse window skip signing. Each Gateway has its own, so a
+// reload starts cold; reuse is keyed to the signing key, so a rotation never
+// serves a token signed with the old one.
 type tokenCache struct {
 	seed   maphash.Seed
 	shards [tokenCacheShards]tokenShard
@@ -47,7 +42,6 @@ type cachedToken struct {
 	token     string
 	issuedAt  time.Time
 	expiresAt time.Time
-	minter    *issuer.Issuer
 	keyID     string
 }
 
@@ -63,17 +57,45 @@ func (c *tokenCache) shard(sessionID string) *tokenShard {
 	return &c.shards[maphash.String(c.seed, sessionID)%tokenCacheShards]
 }
 
-// get returns a token for sessionID minted by iss with its current key no
-// more than reuse ago.
-func (c *tokenCache) get(sessionID string, iss *issuer.Issuer, now time.Time, reuse time.Duration) (cachedToken, bool) {
+// get returns the token for sessionID signed with keyID no more than reuse
+// ago.
+func (c *tokenCache) get(sessionID, keyID string, now time.Time, reuse time.Duration) (cachedToken, bool) {
 	s := c.shard(sessionID)
 	s.mu.Lock()
 	t, ok := s.m[sessionID]
 	s.mu.Unlock()
-	if !ok || t.minter != iss || now.Sub(t.issuedAt) > reuse || now.Before(t.issuedAt) || t.keyID != iss.SigningKey().ID() {
+	if !ok || now.Sub(t.issuedAt) > reuse || now.Before(t.issuedAt) || t.keyID != keyID {
 		return cachedToken{}, false
 	}
 	return t, true
+}
+
+// getOrMint returns the session's reusable token, or mints one with mint and
+// keeps it. Concurrent misses for one session share one mint. minted says
+// whether this call signed.
+func (c *tokenCache) getOrMint(sessionID, keyID string, reuse time.Duration, mint func() (cachedToken, error)) (t cachedToken, minted bool, err error) {
+	if t, ok := c.get(sessionID, keyID, time.Now(), reuse); ok {
+		return t, false, nil
+	}
+	v, err, _ := c.minting.Do(sessionID, func() (any, error) {
+		// A mint that finished just before this one started has left a
+		// fresh token.
+		if t, ok := c.get(sessionID, keyID, time.Now(), reuse); ok {
+			return t, nil
+		}
+		c.mints.Add(1)
+		t, err := mint()
+		if err != nil {
+			return nil, err
+		}
+		minted = true
+		c.put(sessionID, t)
+		return t, nil
+	})
+	if err != nil {
+		return cachedToken{}, false, err
+	}
+	return v.(cachedToken), minted, nil
 }
 
 func (c *tokenCache) put(sessionID string, t cachedToken) {

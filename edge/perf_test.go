@@ -1,4 +1,4 @@
-package caddymodule
+package edge
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
@@ -25,7 +24,7 @@ import (
 // TestTokenForMintsOncePerSession: requests that find a session's token
 // stale at the same moment share one mint.
 func TestTokenForMintsOncePerSession(t *testing.T) {
-	h := benchHandler(t, issuer.RS256, nil) // RS256: a mint is slow enough to overlap
+	g := newTestGateway(t, issuer.RS256, nil) // RS256: a mint is slow enough to overlap
 	sess := &session.Session{ID: "sid_single_flight", UserID: "user_1", Profile: session.Profile{Email: "a@example.com"}}
 	const callers = 32
 	tokens := make([]string, callers)
@@ -34,7 +33,7 @@ func TestTokenForMintsOncePerSession(t *testing.T) {
 	for i := range callers {
 		done.Go(func() {
 			start.Wait()
-			tok, err := h.tokenFor(sess, time.Now())
+			tok, err := g.tokenFor(sess)
 			if err != nil {
 				t.Error(err)
 				return
@@ -44,24 +43,13 @@ func TestTokenForMintsOncePerSession(t *testing.T) {
 	}
 	start.Done()
 	done.Wait()
-	if n := h.tokens.mints.Load(); n != 1 {
+	if n := g.tokens.mints.Load(); n != 1 {
 		t.Errorf("%d concurrent requests for one session minted %d tokens, want 1", callers, n)
 	}
 	for i, tok := range tokens {
 		if tok == "" || tok != tokens[0] {
 			t.Fatalf("caller %d got a different token than caller 0", i)
 		}
-	}
-
-	// A handler with another issuer sharing the cache gets its own token.
-	other := benchHandler(t, issuer.EdDSA, nil)
-	other.tokens = h.tokens
-	tok, err := other.tokenFor(sess, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.minter != other.issuer || tok.token == tokens[0] {
-		t.Error("a handler was served a token another issuer minted")
 	}
 }
 
@@ -102,9 +90,13 @@ func randomSessionToken(t testing.TB) string {
 // against the built binary.
 func TestRandomCookieFloodStaysBounded(t *testing.T) {
 	srv := redistest.StartServer(t)
-	h := benchHandler(t, issuer.EdDSA, &RedisConfig{URL: srv.URL()})
-	counted := &countingStore{Store: h.store}
-	h.store = counted
+	st, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL()}, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	counted := &countingStore{Store: st}
+	g := newTestGateway(t, issuer.EdDSA, counted)
 	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rc.Close() })
 
@@ -112,15 +104,13 @@ func TestRandomCookieFloodStaysBounded(t *testing.T) {
 	flood := func(n int) {
 		var wg sync.WaitGroup
 		var next atomic.Int64
-		repl := caddy.NewReplacer()
 		for range workers {
 			wg.Go(func() {
 				for next.Add(1) <= int64(n) {
 					r := httptest.NewRequest(http.MethodGet, "http://app.example.com/loggedin", nil)
-					r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 					r.Header.Set("Cookie", DefaultSecureCookieName+"="+randomSessionToken(t))
 					w := httptest.NewRecorder()
-					if err := h.ServeHTTP(w, r, nextNoop); err != nil {
+					if err := g.ServeHTTP(w, r, nextNoop); err != nil {
 						t.Error(err)
 						return
 					}
@@ -182,21 +172,20 @@ func redisScriptCalls(t testing.TB, rc *redis.Client) int64 {
 func BenchmarkStaleHotSession(b *testing.B) {
 	for _, alg := range []issuer.Algorithm{issuer.EdDSA, issuer.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			h := benchHandler(b, alg, nil)
-			h.TokenReuse = caddy.Duration(time.Millisecond)
+			g := newTestGateway(b, alg, nil, func(c *Config) { c.TokenReuse = time.Millisecond })
 			sess := &session.Session{ID: "sid_stale", UserID: "user_bench", Profile: session.Profile{Email: "bench@example.com", EmailVerified: true, Name: "Bench"}}
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := h.tokenFor(sess, time.Now()); err != nil {
+					if _, err := g.tokenFor(sess); err != nil {
 						b.Error(err)
 						return
 					}
 				}
 			})
-			b.ReportMetric(float64(h.tokens.mints.Load())/float64(b.N), "mints/op")
+			b.ReportMetric(float64(g.tokens.mints.Load())/float64(b.N), "mints/op")
 		})
 	}
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package caddymodule
+package edge
 
 // floodTestCookies is smaller under the race detector, which makes each
 // request many times slower.

@@ -1,6 +1,6 @@
 //go:build !race
 
-package caddymodule
+package edge
 
 // floodTestCookies is how many random cookies TestRandomCookieFloodStaysBounded sends.
 const floodTestCookies = 100_000

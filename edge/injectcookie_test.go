@@ -1,59 +1,21 @@
-package caddymodule
+package edge
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/convex-auth/caddy-convex-auth/issuer"
-	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-// provisionPresetHandler provisions a handler on the in-process store with
-// the given inject cookie setting, and a session to send requests with.
-func provisionPresetHandler(t *testing.T, injectCookie string) (*Handler, string) {
+// presetGateway builds a gateway with the given inject cookie setting, and
+// a session to send requests with.
+func presetGateway(t *testing.T, injectCookie string) (*Gateway, string) {
 	t.Helper()
-	path, _ := writeKeyFile(t, issuer.EdDSA)
-	h := &Handler{
-		Issuer:       "https://app.example.com",
-		SigningKey:   &SigningKeySource{From: "file", Path: path},
-		InjectCookie: injectCookie,
-	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Cleanup() })
-	token, _, err := h.store.Create(context.Background(), session.NewSession{UserID: "user_preset", Provider: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, token
-}
-
-// serveUpstream sends r through h and returns the request the next handler saw.
-func serveUpstream(t *testing.T, h *Handler, r *http.Request) *http.Request {
-	t.Helper()
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
-	var seen *http.Request
-	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
-		seen = r
-		return nil
-	})
-	if err := h.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
-		t.Fatal(err)
-	}
-	if seen == nil {
-		t.Fatal("the request did not reach the next handler")
-	}
-	return seen
+	g := newTestGateway(t, issuer.EdDSA, nil, func(c *Config) { c.InjectCookie = injectCookie })
+	return g, newSession(t, g.cfg.Store, "user_preset")
 }
 
 // cookieNames lists the names of the request's cookies, in order.
@@ -84,13 +46,13 @@ func TestInjectCookiePresets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.setting+"/"+tt.host, func(t *testing.T) {
-			h, token := provisionPresetHandler(t, tt.setting)
+			g, token := presetGateway(t, tt.setting)
 			r := httptest.NewRequest(http.MethodGet, "http://"+tt.host+"/page", nil)
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
-			r.Header.Set("Cookie", h.cookie.forRequest(r).name+"="+token+"; theme=dark")
-			seen := serveUpstream(t, h, r)
+			r.Header.Set("Cookie", g.cfg.Cookie.NameFor(r)+"="+token+"; theme=dark")
+			seen := serveUpstream(t, g, r)
 
 			injected := seen.Header.Get(DefaultInjectHeader)
 			if injected == "" {
@@ -118,7 +80,7 @@ func TestInjectCookiePresetStripsSpoofedCopies(t *testing.T) {
 	for preset, names := range spoofed {
 		for _, host := range []string{"app.example.com", "localhost:3000"} {
 			t.Run(preset+"/"+host, func(t *testing.T) {
-				h, token := provisionPresetHandler(t, preset)
+				g, token := presetGateway(t, preset)
 				var forged []string
 				for _, n := range names {
 					forged = append(forged, n+"=forged.jwt.value")
@@ -126,15 +88,15 @@ func TestInjectCookiePresetStripsSpoofedCopies(t *testing.T) {
 
 				anon := httptest.NewRequest(http.MethodGet, "http://"+host+"/open", nil)
 				anon.Header.Set("Cookie", strings.Join(append(forged, "theme=dark"), "; "))
-				if got := cookieNames(serveUpstream(t, h, anon)); strings.Join(got, ",") != "theme" {
+				if got := cookieNames(serveUpstream(t, g, anon)); strings.Join(got, ",") != "theme" {
 					t.Fatalf("without a session the upstream got cookies %v, want only theme", got)
 				}
 
 				signed := httptest.NewRequest(http.MethodGet, "http://"+host+"/page", nil)
-				sessionCookie := h.cookie.forRequest(signed).name + "=" + token
+				sessionCookie := g.cfg.Cookie.NameFor(signed) + "=" + token
 				signed.Header.Set("Cookie", strings.Join(append(forged, sessionCookie, "theme=dark"), "; "))
-				seen := serveUpstream(t, h, signed)
-				want := h.injectCookie.nameFor(signed)
+				seen := serveUpstream(t, g, signed)
+				want := g.injectCookie.nameFor(signed)
 				if got := strings.Join(cookieNames(seen), ","); got != "theme,"+want {
 					t.Fatalf("with a session the upstream got cookies %s, want theme,%s", got, want)
 				}

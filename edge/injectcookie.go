@@ -1,6 +1,10 @@
-package caddymodule
+package edge
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+)
 
 // Presets of `inject cookie`: the cookie under which another library's
 // server helpers already look for the Convex token, so an app using them
@@ -39,11 +43,11 @@ func resolveInjectCookie(setting string) injectCookie {
 		// advanced.useSecureCookies is set); the gateway's nearest
 		// per-request signal is the one its own session cookie's Secure
 		// flag follows.
-		return injectCookie{name: betterAuthJWTCookie, prefix: securePrefix, prefixed: secureRequest}
+		return injectCookie{name: betterAuthJWTCookie, prefix: securePrefix, prefixed: httprule.SecureRequest}
 	case InjectCookieConvexAuth:
 		// Convex Auth's Next.js helpers drop the prefix for localhost hosts
 		// only, whatever the scheme.
-		return injectCookie{name: convexAuthJWTCookie, prefix: hostPrefix, prefixed: func(r *http.Request) bool { return !isLocalHost(r.Host) }}
+		return injectCookie{name: convexAuthJWTCookie, prefix: hostPrefix, prefixed: func(r *http.Request) bool { return !httprule.IsLocalHost(r.Host) }}
 	default:
 		return injectCookie{name: setting}
 	}
@@ -64,10 +68,4 @@ func (c injectCookie) strip(r *http.Request) {
 	if c.prefix != "" {
 		removeCookies(r, c.prefix+c.name)
 	}
-}
-
-// secureRequest reports whether a request gets Secure cookies: over TLS, or
-// to any host but localhost (the gateway is then behind a TLS terminator).
-func secureRequest(r *http.Request) bool {
-	return r.TLS != nil || !isLocalHost(r.Host)
 }

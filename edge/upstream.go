@@ -1,4 +1,4 @@
-package caddymodule
+package edge
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -45,8 +45,8 @@ func parseUpstreamSignIn(v string) (upstreamSignIn, error) {
 // upstreamResponse watches the response for the sign-in and sign-out
 // headers, acts on them when trusted, and never lets them reach the client.
 type upstreamResponse struct {
-	*caddyhttp.ResponseWriterWrapper
-	h           *Handler
+	http.ResponseWriter
+	g           *Gateway
 	r           *http.Request
 	cs          requestCookie
 	cookieToken string
@@ -55,27 +55,28 @@ type upstreamResponse struct {
 	replaced    bool // the upstream's response was replaced by an error
 }
 
-func (h *Handler) wrapUpstreamResponse(w http.ResponseWriter, r *http.Request, cs requestCookie, cookieToken string, sess *session.Session) http.ResponseWriter {
-	return &upstreamResponse{
-		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
-		h:                     h, r: r, cs: cs, cookieToken: cookieToken, sess: sess,
-	}
+func (g *Gateway) wrapUpstreamResponse(w http.ResponseWriter, r *http.Request, cs requestCookie, cookieToken string, sess *session.Session) http.ResponseWriter {
+	return &upstreamResponse{ResponseWriter: w, g: g, r: r, cs: cs, cookieToken: cookieToken, sess: sess}
 }
+
+// Unwrap lets http.ResponseController reach the connection (Hijack,
+// deadlines).
+func (u *upstreamResponse) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 func (u *upstreamResponse) WriteHeader(status int) {
 	if u.wroteHeader {
 		return
 	}
 	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
-		u.ResponseWriterWrapper.WriteHeader(status)
+		u.ResponseWriter.WriteHeader(status)
 		return
 	}
 	u.wroteHeader = true
 	hdr := u.ResponseWriter.Header()
-	signIn, signOut := hdr.Get(headerUpstreamSignIn), hdr.Get(headerUpstreamSignOut)
-	hdr.Del(headerUpstreamSignIn)
-	hdr.Del(headerUpstreamSignOut)
-	if u.h.TrustUpstreamSignIn && (signIn != "" || signOut != "") {
+	signIn, signOut := hdr.Get(HeaderUpstreamSignIn), hdr.Get(HeaderUpstreamSignOut)
+	hdr.Del(HeaderUpstreamSignIn)
+	hdr.Del(HeaderUpstreamSignOut)
+	if u.g.cfg.TrustUpstreamSignIn && (signIn != "" || signOut != "") {
 		if err := u.apply(signIn, signOut); err != nil {
 			u.replaced = true
 			for k := range hdr {
@@ -85,7 +86,7 @@ func (u *upstreamResponse) WriteHeader(status int) {
 			return
 		}
 	}
-	u.ResponseWriterWrapper.WriteHeader(status)
+	u.ResponseWriter.WriteHeader(status)
 }
 
 type upstreamError struct {
@@ -96,15 +97,15 @@ type upstreamError struct {
 // apply signs the user in or out as the upstream asked. A sign-in always
 // replaces the current session, so a session ID never survives a sign-in.
 func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.r.Context()), storeCallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.r.Context()), httprule.StoreCallTimeout)
 	defer cancel()
 	if signOut != "" || signIn != "" {
 		if u.sess != nil {
-			if err := u.h.store.Delete(ctx, u.cookieToken); err != nil {
-				u.h.storeErrLog.warn("upstream sign-out could not reach the session store", err)
+			if err := u.g.cfg.Store.Delete(ctx, u.cookieToken); err != nil {
+				u.g.storeErrLog.Warn("upstream sign-out could not reach the session store", err)
 				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 			}
-			u.h.tokens.drop(u.sess.ID)
+			u.g.tokens.drop(u.sess.ID)
 		}
 		http.SetCookie(u.ResponseWriter, u.cs.clear())
 	}
@@ -113,18 +114,18 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	}
 	in, err := parseUpstreamSignIn(signIn)
 	if err != nil {
-		countSignIn(upstreamProvider, signInFailure)
-		u.h.logger.Error("upstream sent a malformed "+headerUpstreamSignIn+" header", zap.String("reason", err.Error()))
-		return &upstreamError{http.StatusBadGateway, "bad_upstream_sign_in", "the app's sign-in could not be completed: the gateway got a malformed " + headerUpstreamSignIn + " header"}
+		u.g.metrics.SignIn(UpstreamProvider, false)
+		u.g.cfg.Logger.Error("upstream sent a malformed "+HeaderUpstreamSignIn+" header", zap.String("reason", err.Error()))
+		return &upstreamError{http.StatusBadGateway, "bad_upstream_sign_in", "the app's sign-in could not be completed: the gateway got a malformed " + HeaderUpstreamSignIn + " header"}
 	}
-	token, sess, err := u.h.store.Create(ctx, session.NewSession{
+	token, sess, err := u.g.cfg.Store.Create(ctx, session.NewSession{
 		UserID:   in.Sub,
-		Provider: upstreamProvider,
+		Provider: UpstreamProvider,
 		Profile:  session.Profile{Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, Picture: in.Picture},
 	})
 	if err != nil {
-		countSignIn(upstreamProvider, signInFailure)
-		u.h.storeErrLog.warn("upstream sign-in could not reach the session store", err)
+		u.g.metrics.SignIn(UpstreamProvider, false)
+		u.g.storeErrLog.Warn("upstream sign-in could not reach the session store", err)
 		return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 	}
 	// Replace the clearing cookie set above with the new session's.
@@ -138,8 +139,8 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 		}
 	}
 	http.SetCookie(u.ResponseWriter, u.cs.set(token, sess.ExpiresAt))
-	countSignIn(upstreamProvider, signInSuccess)
-	u.h.logger.Info("signed in by upstream", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID))
+	u.g.metrics.SignIn(UpstreamProvider, true)
+	u.g.cfg.Logger.Info("signed in by upstream", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID))
 	return nil
 }
 
@@ -150,7 +151,7 @@ func (u *upstreamResponse) Write(p []byte) (int, error) {
 	if u.replaced {
 		return len(p), nil
 	}
-	return u.ResponseWriterWrapper.Write(p)
+	return u.ResponseWriter.Write(p)
 }
 
 // ReadFrom must not bypass WriteHeader, as the embedded wrapper's would.
@@ -161,7 +162,10 @@ func (u *upstreamResponse) ReadFrom(r io.Reader) (int64, error) {
 	if u.replaced {
 		return io.Copy(io.Discard, r)
 	}
-	return u.ResponseWriterWrapper.ReadFrom(r)
+	if rf, ok := u.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(u.ResponseWriter, r)
 }
 
 // FlushError keeps flushes from sending the headers before WriteHeader saw them.

@@ -1,0 +1,225 @@
+package edge
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+)
+
+// Session cookie names when none is configured. The __Host- prefix pins the
+// cookie to this host over HTTPS; browsers refuse it on plain http.
+const (
+	DefaultCookieName       = "convex_session"
+	DefaultSecureCookieName = "__Host-convex_session"
+	DefaultCookiePath       = "/"
+)
+
+// CookieSettings is the session cookie's configuration. It is always
+// HttpOnly; Secure is set except for plain-http requests to localhost.
+type CookieSettings struct {
+	name     string // configured name, or "" for the defaults
+	domain   string
+	path     string
+	sameSite http.SameSite
+}
+
+// requestCookie is the cookie as it applies to one request.
+type requestCookie struct {
+	CookieSettings
+	secure bool
+}
+
+// NewCookieSettings checks the session cookie's options: name (empty for
+// the defaults), domain, path (default "/") and sameSite (lax, strict or
+// none; default lax). Each error names its option.
+func NewCookieSettings(name, domain, path, sameSite string) (CookieSettings, error) {
+	s := CookieSettings{name: name, domain: domain, path: path}
+	if s.path == "" {
+		s.path = DefaultCookiePath
+	}
+	if !strings.HasPrefix(s.path, "/") {
+		return s, fmt.Errorf("cookie path %q must start with /", path)
+	}
+	if name != "" && !ValidCookieName(name) {
+		return s, fmt.Errorf("cookie name %q is not a valid cookie name", name)
+	}
+	if strings.HasPrefix(name, "__Host-") && (domain != "" || s.path != "/") {
+		return s, fmt.Errorf("cookie name %q uses the __Host- prefix, which allows no domain and only path /", name)
+	}
+	switch strings.ToLower(sameSite) {
+	case "", "lax":
+		s.sameSite = http.SameSiteLaxMode
+	case "strict":
+		s.sameSite = http.SameSiteStrictMode
+	case "none":
+		s.sameSite = http.SameSiteNoneMode
+	default:
+		return s, fmt.Errorf("cookie same_site %q is unknown: use lax, strict or none", sameSite)
+	}
+	return s, nil
+}
+
+// NameFor is the session cookie's name for r.
+func (s CookieSettings) NameFor(r *http.Request) string { return s.forRequest(r).name }
+
+func (s CookieSettings) forRequest(r *http.Request) requestCookie {
+	rc := requestCookie{CookieSettings: s, secure: httprule.SecureRequest(r)}
+	if rc.name == "" {
+		rc.name = DefaultCookieName
+		if rc.secure && rc.domain == "" && rc.path == "/" {
+			rc.name = DefaultSecureCookieName
+		}
+	}
+	return rc
+}
+
+func (c requestCookie) set(value string, expires time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     c.name,
+		Value:    value,
+		Domain:   c.domain,
+		Path:     c.path,
+		Expires:  expires,
+		MaxAge:   max(int(time.Until(expires).Seconds()), 1),
+		HttpOnly: true,
+		Secure:   c.secure || c.sameSite == http.SameSiteNoneMode,
+		SameSite: c.sameSite,
+	}
+}
+
+func (c requestCookie) clear() *http.Cookie {
+	return &http.Cookie{
+		Name:     c.name,
+		Value:    "",
+		Domain:   c.domain,
+		Path:     c.path,
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   c.secure || c.sameSite == http.SameSiteNoneMode,
+		SameSite: c.sameSite,
+	}
+}
+
+// maxSessionCookieLen bounds what is looked up at all; real tokens are short.
+const maxSessionCookieLen = 256
+
+// readCookie returns the first cookie called name from the request's Cookie
+// headers, without parsing the others.
+func readCookie(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			v = strings.Trim(v, `"`)
+			if v == "" || len(v) > maxSessionCookieLen {
+				return "", false
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// removeCookies drops every cookie called name (in any letter case) from the
+// request, keeping the others as they were sent.
+func removeCookies(r *http.Request, name string) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	found := false
+	for _, line := range lines {
+		if containsFold(line, name) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	// One pass into one buffer: this runs on most requests (the session
+	// cookie is removed before the request goes upstream).
+	var kept strings.Builder
+	kept.Grow(len(lines[0]))
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			k, _, _ := strings.Cut(part, "=")
+			if strings.EqualFold(strings.TrimSpace(k), name) {
+				continue
+			}
+			if kept.Len() > 0 {
+				kept.WriteString("; ")
+			}
+			kept.WriteString(part)
+		}
+	}
+	if kept.Len() == 0 {
+		delete(r.Header, "Cookie")
+		return
+	}
+	r.Header["Cookie"] = []string{kept.String()}
+}
+
+// addCookie appends name=value to the request's cookies as one Cookie line,
+// as RFC 6265 has user agents send them.
+func addCookie(r *http.Request, name, value string) {
+	lines := r.Header["Cookie"]
+	n := len(name) + 1 + len(value)
+	for _, line := range lines {
+		n += len(line) + len("; ")
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, line := range lines {
+		b.WriteString(line)
+		b.WriteString("; ")
+	}
+	b.WriteString(name)
+	b.WriteByte('=')
+	b.WriteString(value)
+	r.Header["Cookie"] = []string{b.String()}
+}
+
+func containsFold(s, sub string) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidCookieName accepts RFC 6265 token characters.
+func ValidCookieName(name string) bool {
+	return name != "" && isToken(name)
+}
+
+// ValidHeaderName accepts RFC 9110 token characters.
+func ValidHeaderName(name string) bool {
+	return name != "" && isToken(name)
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

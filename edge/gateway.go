@@ -1,0 +1,252 @@
+// Package edge is the gateway's request path, free of Caddy: it strips
+// client-sent copies of what it injects, reads the session cookie, finds the
+// session, reuses or mints the Convex token, injects it into the request it
+// passes on, guards protected paths, and serves the gateway's own endpoints
+// (/auth/session, /auth/token, /auth/signout, and the sign-in routes of
+// signin). It is tested with net/http/httptest; caddymodule adapts it to
+// Caddy's handler interfaces.
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
+	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
+)
+
+// Defaults of Config.
+const (
+	DefaultSignInURL    = "/auth/signin"
+	DefaultAfterSignOut = "/"
+	DefaultInjectHeader = "X-Convex-Token"
+	DefaultInjectCookie = "convex_jwt"
+	DefaultTokenReuse   = 5 * time.Second
+	// MaxTokenReuse stays under the 10 s that Convex's browser client
+	// subtracts from exp-iat when it schedules its refresh.
+	MaxTokenReuse = 9 * time.Second
+
+	// defaultTokenCacheSize bounds the tokens kept for reuse; entries live
+	// a few seconds, so this is the number of sessions active within that
+	// window.
+	defaultTokenCacheSize = 100_000
+	// storeErrorLogInterval is how often an unreachable store is logged.
+	storeErrorLogInterval = 10 * time.Second
+	// endpointPrefix is where the gateway's own endpoints live.
+	endpointPrefix = "/auth/"
+)
+
+// Next is the handler a request goes on to; Caddy's caddyhttp.Handler is one.
+type Next interface {
+	ServeHTTP(http.ResponseWriter, *http.Request) error
+}
+
+// Config is what a Gateway needs. Issuer, Store and Logger are required; the
+// other fields have the defaults above.
+type Config struct {
+	Issuer *issuer.Issuer
+	Store  session.Store
+	Logger *zap.Logger
+
+	// Cookie is the session cookie.
+	Cookie CookieSettings
+	// ForwardSessionCookie keeps the session cookie in the request sent
+	// upstream.
+	ForwardSessionCookie bool
+	// IdleTTL ends a session after this long unused; it is reported by
+	// /auth/session as part of the session's end.
+	IdleTTL time.Duration
+	// Protected reports whether a request needs a session. An error counts
+	// as protected (fail closed).
+	Protected func(*http.Request) (bool, error)
+	// SignInURL is where a browser without a session is sent.
+	SignInURL string
+	// AfterSignOut is where a browser goes after signing out.
+	AfterSignOut string
+	// InjectHeader and InjectCookie carry the token upstream; InjectCookie
+	// may be a preset (InjectCookieBetterAuth, InjectCookieConvexAuth).
+	InjectHeader string
+	InjectCookie string
+	// TokenReuse is how long after its iat a minted token is reused.
+	TokenReuse time.Duration
+	// TrustUpstreamSignIn honours Convex-Auth-Sign-In/-Out response headers.
+	TrustUpstreamSignIn bool
+	// SignIn, when set, is the sign-in service's configuration; the
+	// gateway completes it with its own Host (session cookie, same-origin
+	// rule) and serves its routes.
+	SignIn *signin.Config
+	// Metrics counts what happens; nil counts nothing.
+	Metrics Metrics
+	// OnAuthenticated is called with every request that carries a session,
+	// before it goes on (Caddy sets its placeholders there).
+	OnAuthenticated func(*http.Request, *session.Session)
+}
+
+// Metrics is what the gateway counts.
+type Metrics interface {
+	// Request counts one request of the request path by its outcome.
+	Request(outcome Outcome)
+	// Token counts a token handed out: minted now, or reused.
+	Token(minted bool)
+	// SignIn counts a finished sign-in attempt.
+	SignIn(provider string, ok bool)
+}
+
+// Outcome is how the request path ended for one request.
+type Outcome string
+
+// Outcomes of the request path.
+const (
+	OutcomeAuthenticated Outcome = "authenticated" // session found, token injected, forwarded
+	OutcomeAnonymous     Outcome = "anonymous"     // no session on an open path, forwarded without a token
+	OutcomeRedirected    Outcome = "redirected"    // no session on a protected path, browser sent to sign in
+	OutcomeRejected      Outcome = "rejected"      // no session on a protected path, 401
+	OutcomeStoreError    Outcome = "store_error"   // the store did not answer: 503, or forwarded without a token
+	OutcomeTokenError    Outcome = "token_error"   // a token could not be minted
+)
+
+// Outcomes lists every Outcome, for metrics that show them all from the start.
+var Outcomes = []Outcome{OutcomeAuthenticated, OutcomeAnonymous, OutcomeRedirected, OutcomeRejected, OutcomeStoreError, OutcomeTokenError}
+
+// UpstreamProvider is the provider of sessions the app signs in through
+// Convex-Auth-Sign-In.
+const UpstreamProvider = "upstream"
+
+// Gateway is one convex_auth handler's request path. It owns its token cache:
+// a new Gateway (a config reload) starts cold.
+type Gateway struct {
+	cfg          Config
+	issuerOrigin string
+	injectCookie injectCookie
+	tokens       *tokenCache
+	signIn       *signin.Service
+	storeErrLog  *ratelog.Log
+	metrics      Metrics
+	unregister   []func()
+}
+
+// New checks cfg, fills in its defaults and builds the gateway. Close
+// releases what it registered with the store.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Issuer == nil || cfg.Store == nil || cfg.Logger == nil {
+		return nil, errors.New("edge: issuer, store and logger are required")
+	}
+	if cfg.SignInURL == "" {
+		cfg.SignInURL = DefaultSignInURL
+	}
+	if cfg.AfterSignOut == "" {
+		cfg.AfterSignOut = DefaultAfterSignOut
+	}
+	if cfg.InjectHeader == "" {
+		cfg.InjectHeader = DefaultInjectHeader
+	}
+	if cfg.InjectCookie == "" {
+		cfg.InjectCookie = DefaultInjectCookie
+	}
+	if cfg.TokenReuse == 0 {
+		cfg.TokenReuse = DefaultTokenReuse
+	}
+	if cfg.Cookie == (CookieSettings{}) {
+		cfg.Cookie, _ = NewCookieSettings("", "", "", "")
+	}
+	if cfg.IdleTTL == 0 {
+		cfg.IdleTTL = session.DefaultIdleTTL
+	}
+	if err := CheckConfig(cfg); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.Issuer.Config().Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("edge: issuer: %w", err)
+	}
+	g := &Gateway{
+		cfg:          cfg,
+		issuerOrigin: u.Scheme + "://" + u.Host,
+		injectCookie: resolveInjectCookie(cfg.InjectCookie),
+		tokens:       newTokenCache(defaultTokenCacheSize),
+		storeErrLog:  ratelog.New(cfg.Logger, storeErrorLogInterval),
+		metrics:      cfg.Metrics,
+	}
+	if g.metrics == nil {
+		g.metrics = noMetrics{}
+	}
+	if cfg.SignIn != nil {
+		sc := *cfg.SignIn
+		sc.Host = signInHost{g}
+		if g.signIn, err = signin.New(sc); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	g.unregister = append(g.unregister,
+		cfg.Store.OnRevoke(g.tokens.drop),
+		// Revocations may have been missed while pub/sub was down.
+		cfg.Store.OnRevokeAll(g.tokens.dropAll),
+	)
+	return g, nil
+}
+
+// CheckConfig checks the options a Gateway takes as strings and durations,
+// each error naming its option; the Caddy layer runs it at validate time.
+func CheckConfig(cfg Config) error {
+	if r := cfg.TokenReuse; r < 0 || r > MaxTokenReuse {
+		return fmt.Errorf("token_reuse %s is out of range: use 0s to %s (Convex's client refreshes 10s before exp)", r, MaxTokenReuse)
+	}
+	if cfg.SignInURL != "" && !httprule.IsLocalPath(cfg.SignInURL) && !httprule.IsAbsoluteHTTPURL(cfg.SignInURL) {
+		return fmt.Errorf("sign_in_url %q must be a path starting with / or an http(s) URL", cfg.SignInURL)
+	}
+	if cfg.AfterSignOut != "" && !httprule.IsLocalPath(cfg.AfterSignOut) && !httprule.IsAbsoluteHTTPURL(cfg.AfterSignOut) {
+		return fmt.Errorf("after_sign_out %q must be a path starting with / or an http(s) URL", cfg.AfterSignOut)
+	}
+	if cfg.InjectHeader != "" && !ValidHeaderName(cfg.InjectHeader) {
+		return fmt.Errorf("inject header %q is not a valid header name", cfg.InjectHeader)
+	}
+	if cfg.InjectCookie != "" && !ValidCookieName(cfg.InjectCookie) {
+		return fmt.Errorf("inject cookie %q is not a valid cookie name", cfg.InjectCookie)
+	}
+	return nil
+}
+
+// Close unregisters the gateway's revocation hooks from the store, which
+// may outlive it (a pooled store across a reload).
+func (g *Gateway) Close() {
+	for _, fn := range g.unregister {
+		fn()
+	}
+	g.unregister = nil
+}
+
+// ServeHTTP strips client copies of what the gateway injects, serves the
+// discovery documents and the gateway's own endpoints, and otherwise
+// authenticates the request and passes it on.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	g.stripClientCopies(r)
+
+	iss := g.cfg.Issuer
+	switch r.URL.Path {
+	case iss.DiscoveryPath():
+		iss.ServeDiscovery(w, r)
+		return nil
+	case iss.JWKSPath():
+		iss.ServeJWKS(w, r)
+		return nil
+	}
+	if strings.HasPrefix(r.URL.Path, endpointPrefix) && g.serveEndpoint(w, r) {
+		return nil
+	}
+	return g.serveAuthenticated(w, r, next)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Request(Outcome)     {}
+func (noMetrics) Token(bool)          {}
+func (noMetrics) SignIn(string, bool) {}

@@ -1,0 +1,173 @@
+package edge
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// serveAuthenticated is the request path: cookie → session → token →
+// injected into the request → next handler. Protected paths without a
+// session are refused here.
+func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, next Next) error {
+	cs := g.cfg.Cookie.forRequest(r)
+	protected := g.isProtected(r)
+	cookieToken, hasCookie := readCookie(r, cs.name)
+	if !g.cfg.ForwardSessionCookie {
+		removeCookies(r, cs.name)
+	}
+
+	var sess *session.Session
+	storeDown := false
+	if hasCookie {
+		var err error
+		sess, err = g.lookupSession(w, r, cs, cookieToken)
+		storeDown = err != nil
+	}
+
+	if sess == nil {
+		if protected {
+			if storeDown {
+				g.metrics.Request(OutcomeStoreError)
+				writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
+				return nil
+			}
+			g.refuseAnonymous(w, r)
+			return nil
+		}
+		if storeDown {
+			g.metrics.Request(OutcomeStoreError)
+		} else {
+			g.metrics.Request(OutcomeAnonymous)
+		}
+		return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, "", nil), r)
+	}
+
+	tok, err := g.tokenFor(sess)
+	if err != nil {
+		g.cfg.Logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
+		g.metrics.Request(OutcomeTokenError)
+		if protected {
+			writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
+			return nil
+		}
+		return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
+	}
+	r.Header.Set(g.cfg.InjectHeader, tok.token)
+	addCookie(r, g.injectCookie.nameFor(r), tok.token)
+	if g.cfg.OnAuthenticated != nil {
+		g.cfg.OnAuthenticated(r, sess)
+	}
+	g.metrics.Request(OutcomeAuthenticated)
+	return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
+}
+
+// currentSession looks up the request's session. A nil session with a nil
+// error means no or an invalid cookie (which is then cleared); a non-nil
+// error means the store could not be asked.
+func (g *Gateway) currentSession(w http.ResponseWriter, r *http.Request, cs requestCookie) (token string, sess *session.Session, err error) {
+	token, ok := readCookie(r, cs.name)
+	if !ok {
+		return "", nil, nil
+	}
+	if sess, err = g.lookupSession(w, r, cs, token); sess == nil {
+		return "", nil, err
+	}
+	return token, sess, nil
+}
+
+// lookupSession finds the session behind a cookie token. An unknown, expired
+// or forged one is cleared in the browser and gives (nil, nil); a non-nil
+// error means the store could not be asked.
+func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs requestCookie, token string) (*session.Session, error) {
+	// No httprule.StoreCallTimeout: the store bounds a lookup that leaves
+	// its cache (session.DefaultLookupTimeout), and a cache hit then needs
+	// no timer.
+	sess, err := g.cfg.Store.Lookup(r.Context(), token)
+	if errors.Is(err, session.ErrNotFound) {
+		http.SetCookie(w, cs.clear())
+		return nil, nil
+	}
+	if err != nil {
+		g.storeErrLog.Warn("session store unreachable: protected paths answer 503, open paths go upstream without a token", err)
+		return nil, err
+	}
+	return sess, nil
+}
+
+// tokenFor reuses the session's token while it is fresh, else mints one.
+// Concurrent misses for one session share one mint.
+func (g *Gateway) tokenFor(sess *session.Session) (cachedToken, error) {
+	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), g.cfg.TokenReuse, func() (cachedToken, error) {
+		return g.mint(sess)
+	})
+	if err == nil {
+		g.metrics.Token(minted)
+	}
+	return t, err
+}
+
+// mint always signs a new token for the session.
+func (g *Gateway) mint(sess *session.Session) (cachedToken, error) {
+	signer := g.cfg.Issuer
+	keyID := signer.SigningKey().ID()
+	token, iat, exp, err := signer.Mint(issuer.Claims{
+		UserID:        sess.UserID,
+		SessionID:     sess.ID,
+		Email:         sess.Profile.Email,
+		EmailVerified: sess.Profile.EmailVerified,
+		Name:          sess.Profile.Name,
+		Picture:       sess.Profile.Picture,
+	})
+	if err != nil {
+		return cachedToken{}, err
+	}
+	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID}, nil
+}
+
+func (g *Gateway) isProtected(r *http.Request) bool {
+	if g.cfg.Protected == nil {
+		return false
+	}
+	ok, err := g.cfg.Protected(r)
+	// A path the matcher cannot read is treated as protected: fail closed.
+	return ok || err != nil
+}
+
+// refuseAnonymous sends a browser to sign in and brought back; anything else
+// gets 401.
+func (g *Gateway) refuseAnonymous(w http.ResponseWriter, r *http.Request) {
+	if isNavigation(r) {
+		g.metrics.Request(OutcomeRedirected)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, withRedirectTo(g.cfg.SignInURL, r.URL.RequestURI()), http.StatusFound)
+		return
+	}
+	g.metrics.Request(OutcomeRejected)
+	writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "this path needs a signed-in session: sign in at "+g.cfg.SignInURL)
+}
+
+// isNavigation tells a browser loading a page from a script's request.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func withRedirectTo(target, back string) string {
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	return target + sep + "redirectTo=" + url.QueryEscape(back)
+}
