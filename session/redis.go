@@ -250,8 +250,8 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 }
 
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
-	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID)},
-		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(),
+	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)},
+		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID,
 	).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound

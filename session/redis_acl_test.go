@@ -21,7 +21,7 @@ func redisACL(prefix string, clientSetInfo bool) string {
 	rule := "on resetkeys ~" + prefix + "* resetchannels &" + prefix + "revoke -@all" +
 		" +hello +ping +info +role +cluster|slots +cluster|shards" +
 		" +evalsha +eval +get +set +setnx +mget +del +setrange +pexpire +pttl" +
-		" +zadd +zrange +zrem +zremrangebyscore +publish +subscribe +wait"
+		" +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait"
 	if clientSetInfo {
 		rule += " +client|setinfo"
 	}

@@ -33,3 +33,29 @@ func TestRedisCheckEvictionPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisEvictedIndexSignsOut: a session whose user index is gone (as if
+// evicted) is not found, so revoking all of a user's sessions can never
+// miss one that still works.
+func TestRedisEvictedIndexSignsOut(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := newTestRedisStore(t, srv.Addr, false, uniquePrefix(), -1, Options{})
+	inspect := newTestClient(t, srv.Addr, false)
+	ctx := context.Background()
+	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := inspect.Del(ctx, s.indexKey(userTag("u"))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, tok); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session without its index: Lookup = %v; want ErrNotFound", err)
+	}
+	if n, _ := inspect.DBSize(ctx).Result(); n != 0 {
+		t.Fatalf("%d keys left; want the orphan session deleted", n)
+	}
+}
