@@ -379,7 +379,9 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	}
 	tag := userTag(userID)
 	index := s.indexKey(tag)
-	ids, err := s.client.ZRange(ctx, index, 0, -1).Result()
+	ids, err := retried(ctx, s, func(ctx context.Context, _ int) ([]string, error) {
+		return s.client.ZRange(ctx, index, 0, -1).Result()
+	})
 	if err != nil {
 		return nil, unavailable("list", err)
 	}
@@ -390,7 +392,9 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	for i, id := range ids {
 		keys[i] = s.sessionKey(tag, id)
 	}
-	vals, err := s.client.MGet(ctx, keys...).Result()
+	vals, err := retried(ctx, s, func(ctx context.Context, _ int) ([]any, error) {
+		return s.client.MGet(ctx, keys...).Result()
+	})
 	if err != nil {
 		return nil, unavailable("list", err)
 	}

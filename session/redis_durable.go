@@ -90,6 +90,34 @@ func (s *RedisStore) retryWrite(ctx context.Context, op func(ctx context.Context
 	}
 }
 
+// retried runs f as retryWrite does and returns its result. f must be
+// idempotent, or tell from attempt > 0 that an earlier try may have
+// succeeded.
+func retried[T any](ctx context.Context, s *RedisStore, f func(ctx context.Context, attempt int) (T, error)) (T, error) {
+	var v T
+	err := s.retryWrite(ctx, func(ctx context.Context, attempt int) error {
+		var err error
+		v, err = f(ctx, attempt)
+		return err
+	})
+	return v, err
+}
+
+// setNXRetried is SET NX that, when retried, counts a key already holding
+// val as its own earlier success.
+func (s *RedisStore) setNXRetried(ctx context.Context, key string, val []byte) (bool, error) {
+	return retried(ctx, s, func(ctx context.Context, attempt int) (bool, error) {
+		ok, err := s.client.SetNX(ctx, key, val, 0).Result()
+		if err == nil && !ok && attempt > 0 {
+			cur, gerr := s.client.Get(ctx, key).Result()
+			if gerr == nil && cur == string(val) {
+				return true, nil
+			}
+		}
+		return ok, err
+	})
+}
+
 // failoverError reports an error that a failover explains: the master is
 // unreachable, is now a replica, or the cluster is settling.
 func failoverError(err error) bool {

@@ -100,9 +100,19 @@ func (l *failoverLoad) worker(n int) {
 		here, there := i%2, 1-i%2
 		var tok string
 		var sess *Session
+		st := l.stores[here]
 		err := l.write("sign-in", func(ctx context.Context) error {
+			userID := fmt.Sprintf("user-%d-%d", n, i)
+			if i%4 == 0 {
+				// A provider sign-in: state, account lookup, new user and
+				// account, then the session.
+				var err error
+				if userID, err = providerSignIn(ctx, st, fmt.Sprintf("acct-%d-%d", n, i)); err != nil {
+					return err
+				}
+			}
 			var err error
-			tok, sess, err = l.stores[here].Create(ctx, NewSession{UserID: fmt.Sprintf("user-%d-%d", n, i)})
+			tok, sess, err = st.Create(ctx, NewSession{UserID: userID})
 			return err
 		})
 		if err != nil {
@@ -142,6 +152,30 @@ func (l *failoverLoad) worker(n int) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+func providerSignIn(ctx context.Context, s *RedisStore, account string) (string, error) {
+	state := "state-" + account
+	if err := s.PutOnce(ctx, state, []byte("flow"), time.Minute); err != nil {
+		return "", err
+	}
+	if _, err := s.TakeOnce(ctx, state); err != nil {
+		return "", err
+	}
+	if _, err := s.RateHit(ctx, "ip-"+account, 100, time.Minute); err != nil {
+		return "", err
+	}
+	if _, err := s.GetAccount(ctx, "github", account); !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("new account: %w", err)
+	}
+	u, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: account + "@example.com", EmailVerified: true}})
+	if err != nil {
+		return "", err
+	}
+	if err := s.CreateAccount(ctx, Account{Provider: "github", ProviderAccountID: account, UserID: u.ID}); err != nil {
+		return "", err
+	}
+	return u.ID, nil
 }
 
 // run keeps the load up around failover, which returns once the new
