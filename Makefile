@@ -7,8 +7,8 @@
 #   make test-go     only the Go tests
 #   make test-node   only the Node tests: Convex conformance (conformance/, seconds)
 #                    and the Next.js example (examples/nextjs/, next build: a minute or two)
-#   make test-fuzz   each fuzz target for FUZZTIME (default 10s)
-#   make bench   run the benchmarks
+#   make test-fuzz   each fuzz target (as go test -list finds them) for FUZZTIME (default 10s)
+#   make bench   run the Go benchmarks of every package that has some
 #   make bench-load  build, then run the load benchmark against plain reverse_proxy (bench/)
 #   make clean   remove the binary
 
@@ -24,7 +24,9 @@ CADDY_BIN := $(or $(shell $(GO) run ./cmd/buildcaddy -print-output 2>/dev/null),
 # Caddy rebuild. The load benchmark (bench/) is not compiled into Caddy.
 CADDY_SOURCES := $(filter-out $(CURDIR)/bench/%,$(shell $(GO) list -e -f '{{$$d := .Dir}}{{range .GoFiles}}{{$$d}}/{{.}} {{end}}{{range .EmbedFiles}}{{$$d}}/{{.}} {{end}}' ./... 2>/dev/null))
 
-BENCH_PACKAGES := ./issuer ./session ./caddymodule
+# The packages whose tests define benchmarks, found rather than listed, so that
+# moving code between packages moves its benchmarks with it.
+BENCH_PACKAGES = $(sort $(dir $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules '^func Benchmark[A-Z0-9_]' .)))
 
 .PHONY: caddy run test test-fuzz test-go test-node test-conformance test-nextjs bench bench-load clean
 
@@ -40,15 +42,22 @@ test: test-go
 	@$(MAKE) --no-print-directory test-node
 	@$(MAKE) --no-print-directory test-fuzz
 
-# Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run).
+# Each fuzz target runs for FUZZTIME (go test takes one -fuzz per run). The
+# targets are listed by go test itself, in the packages whose tests define a
+# Fuzz function, so a new target runs without editing this file. FUZZ_TARGETS
+# is recursive (=): it is computed only when test-fuzz runs.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./caddymodule:FuzzCookieHeader ./caddymodule:FuzzStripClientCopies \
-	./caddymodule:FuzzUpstreamSignIn ./caddymodule:FuzzCaddyfile ./signin:FuzzRedirectTo \
-	./signin:FuzzOAuthCallback
+FUZZ_PACKAGES = $(sort $(dir $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules '^func Fuzz[A-Z0-9_]' .)))
+FUZZ_TARGETS = $(shell $(GO) test -list '^Fuzz' $(FUZZ_PACKAGES) | \
+	awk '/^Fuzz/ { names = names " " $$0; next } /^ok / { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 ":" a[i]; names = "" } /^FAIL/ { print "list-failed" }')
 
 test-fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+	@set -e; targets="$(FUZZ_TARGETS)"; \
+	case " $$targets " in *" list-failed "*|"  ") \
+		echo "listing the fuzz targets failed: run go test -list '^Fuzz' $(FUZZ_PACKAGES) and fix what it reports" >&2; exit 1;; \
+	esac; \
+	for t in $$targets; do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -74,7 +75,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    after_sign_out  <path or url>
 //	    inject header   <name>
 //	    inject cookie   <name>|better-auth|convex-auth
-//	    trust_upstream_sign_in
+//	    trust_upstream_sign_in [<path...>]
 //	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go
 //	    after_sign_in   <path or url>
 //	    link_by_email
@@ -107,7 +108,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			d.Prev()
 		}
 		if sub == "provider" {
-			key = fmt.Sprint("provider #", len(h.Providers)) // unmarshalProvider checks names
+			key = fmt.Sprint("provider #", len(h.providers())) // unmarshalProvider checks names
 		}
 		if err := once(key); err != nil {
 			return err
@@ -148,10 +149,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "inject":
 			err = h.unmarshalInject(d)
 		case "trust_upstream_sign_in":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 			h.TrustUpstreamSignIn = true
+			h.UpstreamSignInPaths = d.RemainingArgs()
+			for _, p := range h.UpstreamSignInPaths {
+				if !strings.HasPrefix(p, "/") {
+					return d.Errf("trust_upstream_sign_in takes path patterns starting with /, e.g. trust_upstream_sign_in /api/auth/*; got %q", p)
+				}
+			}
 		case "redis":
 			h.Redis = new(RedisConfig)
 			err = h.Redis.unmarshalCaddyfile(d)

@@ -31,7 +31,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		after_sign_out /bye
 		inject header X-Token
 		inject cookie jwt
-		trust_upstream_sign_in
+		trust_upstream_sign_in /api/auth/* /login
 	}`
 	var h Handler
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
@@ -60,6 +60,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"inject header", h.InjectHeader, "X-Token"},
 		{"inject cookie", h.InjectCookie, "jwt"},
 		{"trust_upstream_sign_in", h.TrustUpstreamSignIn, true},
+		{"trust_upstream_sign_in paths", strings.Join(h.UpstreamSignInPaths, ","), "/api/auth/*,/login"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -85,7 +86,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"protect empty", "convex_auth {\nprotect\n}", "protect needs at least one path pattern"},
 		{"inject kind", "convex_auth {\ninject body x\n}", `inject "body" is unknown`},
 		{"inject bare", "convex_auth {\ninject\n}", "inject needs"},
-		{"flag with value", "convex_auth {\ntrust_upstream_sign_in yes\n}", "wrong argument count"},
+		{"upstream sign-in path", "convex_auth {\ntrust_upstream_sign_in yes\n}", "trust_upstream_sign_in takes path patterns starting with /"},
 		{"redis unknown option", "convex_auth {\nredis {\nhost x\n}\n}", `unknown redis option "host"`},
 		{"redis repeated option", "convex_auth {\nredis {\nurl redis://a\nurl redis://b\n}\n}", "redis url is set more than once"},
 		{"redis url twice", "convex_auth {\nredis redis://a {\nurl redis://b\n}\n}", "redis url is given twice"},

@@ -156,7 +156,7 @@ func (g *gateway) do(method, path string, headers map[string]string) (*http.Resp
 // signIn has the upstream assert a user and returns the session cookie.
 func (g *gateway) signIn(sub string, headers map[string]string) *http.Cookie {
 	g.t.Helper()
-	resp, _ := g.do("GET", "/app/signin?sub="+url.QueryEscape(sub)+"&email="+url.QueryEscape(sub+"@example.com"), headers)
+	resp, _ := g.do("POST", "/app/signin?sub="+url.QueryEscape(sub)+"&email="+url.QueryEscape(sub+"@example.com"), headers)
 	if resp.StatusCode != http.StatusOK {
 		g.t.Fatalf("sign-in: status %d", resp.StatusCode)
 	}
@@ -474,13 +474,13 @@ func TestGatewayRefusesBadCookies(t *testing.T) {
 	}
 
 	// Signed out by the upstream: refused from then on.
-	g.do("GET", "/app/signout", cookieHeader(good))
+	g.do("POST", "/app/signout", cookieHeader(good))
 	if resp, _ := g.do("GET", "/loggedin", cookieHeader(good)); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("session signed out by upstream: %d", resp.StatusCode)
 	}
 
 	// A malformed sign-in header from the upstream is a 502 and no session.
-	resp, body := g.do("GET", "/app/signin-malformed", nil)
+	resp, body := g.do("POST", "/app/signin-malformed", nil)
 	if resp.StatusCode != http.StatusBadGateway || strings.Contains(body, "upstream saw") || len(resp.Cookies()) != 0 {
 		t.Fatalf("malformed upstream sign-in: %d %q %v", resp.StatusCode, body, resp.Cookies())
 	}
@@ -596,7 +596,7 @@ func TestGatewayStoreDownAndBack(t *testing.T) {
 	redis.Restart()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, _ := g.do("GET", "/app/signin?sub=user-11", nil)
+		resp, _ := g.do("POST", "/app/signin?sub=user-11", nil)
 		if resp.StatusCode == http.StatusOK {
 			break
 		}

@@ -117,14 +117,20 @@ type Handler struct {
 	TokenReuse caddy.Duration `json:"token_reuse,omitempty"`
 
 	// TrustUpstreamSignIn lets the upstream sign a user in with a
-	// Convex-Auth-Sign-In response header and out with Convex-Auth-Sign-Out.
-	// Default: false.
+	// Convex-Auth-Sign-In response header and out with Convex-Auth-Sign-Out,
+	// on responses to same-origin POST (or other state-changing) requests
+	// only. Default: false.
 	TrustUpstreamSignIn bool `json:"trust_upstream_sign_in,omitempty"`
 
-	// SignInOptions are the gateway's own sign-in: providers,
-	// after_sign_in, link_by_email, redirect_origins, sign_in_template
-	// (signin.go).
-	SignInOptions
+	// UpstreamSignInPaths narrows trust_upstream_sign_in to these path
+	// patterns (Caddy path-matcher syntax, e.g. "/api/auth/*"). Default:
+	// none, every path.
+	UpstreamSignInPaths []string `json:"upstream_sign_in_paths,omitempty"`
+
+	// SignIn is the gateway's own sign-in: its providers and options
+	// (signin.go). Default: none, and the gateway serves no sign-in
+	// endpoints.
+	SignIn *SignInOptions `json:"sign_in,omitempty"`
 
 	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
@@ -160,7 +166,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if err := registerMetrics(ctx, h.providerNames()); err != nil {
-		return fmt.Errorf("convex_auth: registering metrics: %v", err)
+		return fmt.Errorf("convex_auth: registering metrics: %w", err)
 	}
 	if h.ApplicationID == "" {
 		h.ApplicationID = DefaultApplicationID
@@ -177,21 +183,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.IdleTTL == 0 {
 		h.IdleTTL = caddy.Duration(session.DefaultIdleTTL)
 	}
-	if h.SignInURL == "" {
-		h.SignInURL = DefaultSignInURL
-	}
-	if h.AfterSignOut == "" {
-		h.AfterSignOut = DefaultAfterSignOut
-	}
-	if h.InjectHeader == "" {
-		h.InjectHeader = DefaultInjectHeader
-	}
-	if h.InjectCookie == "" {
-		h.InjectCookie = DefaultInjectCookie
-	}
-	if h.TokenReuse == 0 {
-		h.TokenReuse = caddy.Duration(DefaultTokenReuse)
-	}
+	// sign_in_url, after_sign_out, inject and token_reuse get their
+	// defaults in edge.New.
 	if h.Cookie == nil {
 		h.Cookie = new(CookieConfig)
 	}
@@ -219,7 +212,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Subject:  issuer.SubjectFormat(h.Subject),
 	}, key)
 	if err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	if err := h.provisionKeyring(ctx); err != nil {
 		return err
@@ -238,9 +231,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionSignIn(); err != nil {
 		return err
 	}
-	var protected func(*http.Request) (bool, error)
+	var protected, signInPaths func(*http.Request) (bool, error)
 	if len(protect) > 0 {
 		protected = protect.MatchWithError
+	}
+	if len(h.UpstreamSignInPaths) > 0 {
+		m := caddyhttp.MatchPath(h.UpstreamSignInPaths)
+		if err := m.Provision(ctx); err != nil {
+			return fmt.Errorf("convex_auth: trust_upstream_sign_in paths: %w", err)
+		}
+		signInPaths = m.MatchWithError
 	}
 	h.gateway, err = edge.New(edge.Config{
 		Issuer:               h.issuer,
@@ -256,6 +256,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		InjectCookie:         h.InjectCookie,
 		TokenReuse:           time.Duration(h.TokenReuse),
 		TrustUpstreamSignIn:  h.TrustUpstreamSignIn,
+		UpstreamSignInPaths:  signInPaths,
 		SignIn:               h.signInConfig,
 		Metrics:              gatewayMetricsHooks{},
 		OnAuthenticated:      setUserPlaceholders,
@@ -285,7 +286,7 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.Algorithm != "" {
 		if _, err := issuer.ParseAlgorithm(h.Algorithm); err != nil {
-			return fmt.Errorf("convex_auth: algorithm: %v", err)
+			return fmt.Errorf("convex_auth: algorithm: %w", err)
 		}
 	}
 	if ttl := time.Duration(h.TokenTTL); ttl != 0 && ttl < issuer.MinTokenTTL {
@@ -306,6 +307,14 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.SessionTTL < 0 || h.IdleTTL < 0 {
 		return errors.New("convex_auth: session_ttl and idle_ttl must be positive durations")
+	}
+	if len(h.UpstreamSignInPaths) > 0 && !h.TrustUpstreamSignIn {
+		return errors.New("convex_auth: upstream_sign_in_paths needs trust_upstream_sign_in")
+	}
+	for _, p := range h.UpstreamSignInPaths {
+		if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
+			return fmt.Errorf("convex_auth: trust_upstream_sign_in path %q must start with / (e.g. /api/auth/*)", p)
+		}
 	}
 	if err := edge.CheckConfig(edge.Config{
 		TokenReuse:   time.Duration(h.TokenReuse),

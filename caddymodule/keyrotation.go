@@ -1,13 +1,10 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,16 +16,9 @@ import (
 )
 
 const (
-	// defaultKeyPollInterval is how often each instance reads the keyring
-	// (and, when something is due, advances it). Other instances see a
-	// rotation within one interval; issuer.DefaultPublishLead leaves room
-	// for it on top of what verifiers cache.
-	defaultKeyPollInterval = 5 * time.Second
 	// keyPollIntervalEnv shortens the interval for the rotation tests.
 	// Not a user option: a shorter interval only adds storage traffic.
 	keyPollIntervalEnv = "CONVEX_AUTH_TEST_KEY_POLL_INTERVAL"
-	// keyPollTimeout bounds one poll, including waiting for the storage lock.
-	keyPollTimeout = time.Minute
 	// keyPollErrorLogInterval is how often a failing poll is logged.
 	keyPollErrorLogInterval = time.Minute
 )
@@ -40,7 +30,7 @@ func keyPollInterval() time.Duration {
 			return d
 		}
 	}
-	return defaultKeyPollInterval
+	return issuer.DefaultPollInterval
 }
 
 // checkKeyRotation checks key_rotation and key_publish_lead.
@@ -55,18 +45,17 @@ func (h *Handler) checkKeyRotation() error {
 		}
 		return fmt.Errorf("convex_auth: %s applies to the generated key only, but signing_key %s is set: rotate your own key by publishing the new one first, or remove signing_key to let the gateway generate and rotate keys", opt, h.SigningKey.describe())
 	}
-	if _, err := h.rotationPolicy().WithDefaults(); err != nil {
-		msg := err.Error()
-		switch {
-		case h.KeyPublishLead != 0 && time.Duration(h.KeyPublishLead) < issuer.MinPublishLead:
-			return fmt.Errorf("convex_auth: key_publish_lead %s is under the %s minimum: verifiers such as Convex cache the JWKS for up to %s (max-age plus stale-while-revalidate) and must see a key before it signs", time.Duration(h.KeyPublishLead), issuer.MinPublishLead, issuer.MinPublishLead)
-		case strings.Contains(msg, "shorter than the publish lead"):
-			return fmt.Errorf("convex_auth: key_rotation %s is shorter than key_publish_lead %s: each key is published for the lead before it signs, so use a key_rotation of at least the lead (e.g. 720h)", time.Duration(h.KeyRotation), h.rotationPolicyLead())
-		default:
-			return fmt.Errorf("convex_auth: key_rotation: %v", err)
-		}
+	_, err := h.rotationPolicy().WithDefaults()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, issuer.ErrPublishLeadTooShort):
+		return fmt.Errorf("convex_auth: key_publish_lead %s is under the %s minimum: verifiers such as Convex cache the JWKS for up to %s (max-age plus stale-while-revalidate) and must see a key before it signs: %w", time.Duration(h.KeyPublishLead), issuer.MinPublishLead, issuer.MinPublishLead, err)
+	case errors.Is(err, issuer.ErrRotationUnderLead):
+		return fmt.Errorf("convex_auth: key_rotation %s is shorter than key_publish_lead %s: each key is published for the lead before it signs, so use a key_rotation of at least the lead (e.g. 720h): %w", time.Duration(h.KeyRotation), h.publishLead(), err)
+	default:
+		return fmt.Errorf("convex_auth: key_rotation: %w", err)
 	}
-	return nil
 }
 
 func (h *Handler) rotationPolicy() issuer.RotationPolicy {
@@ -77,7 +66,8 @@ func (h *Handler) rotationPolicy() issuer.RotationPolicy {
 	}
 }
 
-func (h *Handler) rotationPolicyLead() time.Duration {
+// publishLead is key_publish_lead with its default.
+func (h *Handler) publishLead() time.Duration {
 	if h.KeyPublishLead == 0 {
 		return issuer.DefaultPublishLead
 	}
@@ -94,7 +84,7 @@ func (h *Handler) provisionKeyring(ctx caddy.Context) error {
 		return nil
 	}
 	if err := h.issuer.SetKeys(kr.Current, kr.Next, kr.Previous); err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	policy, err := h.rotationPolicy().WithDefaults()
 	if err != nil {
@@ -111,15 +101,15 @@ func (h *Handler) provisionKeyring(ctx caddy.Context) error {
 		return err
 	}
 	key := string(raw)
-	val, _, err := keyRotators.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return startKeyRotator(name, alg, policy, h.logger), nil
+	val, _, err := keyPollers.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return startKeyPoller(name, alg, policy, h.logger)
 	})
 	if err != nil {
 		return err
 	}
-	rot := val.(*keyRotator)
-	rot.add(h.issuer, certmagicKeyStorage{storage}, kr)
-	h.rotator, h.rotatorKey = rot, key
+	poller := val.(*keyRotator)
+	poller.Add(h.issuer, certmagicKeyStorage{storage}, kr)
+	h.rotator, h.rotatorKey = poller, key
 	return nil
 }
 
@@ -128,8 +118,8 @@ func (h *Handler) releaseKeyRotator() error {
 	if h.rotator == nil {
 		return nil
 	}
-	h.rotator.remove(h.issuer)
-	_, err := keyRotators.Delete(h.rotatorKey)
+	h.rotator.Remove(h.issuer)
+	_, err := keyPollers.Delete(h.rotatorKey)
 	h.rotator, h.rotatorKey = nil, ""
 	return err
 }
@@ -143,131 +133,38 @@ func storageID(s certmagic.Storage) string {
 	return fmt.Sprintf("%T %p", s, s)
 }
 
-// keyRotators holds one poller per storage, keyring and policy, shared by
+// keyPollers holds one poller per storage, keyring and policy, shared by
 // the handlers using it and across config reloads.
-var keyRotators = caddy.NewUsagePool()
+var keyPollers = caddy.NewUsagePool()
 
-// keyRotator polls one keyring: it advances it along the policy (only the
-// instance holding the storage lock changes anything) and applies what is
-// stored to every issuer signing with it, so all instances sharing the
-// storage converge on one published key set.
-type keyRotator struct {
-	name   string
-	alg    issuer.Algorithm
-	policy issuer.RotationPolicy
-	logger *zap.Logger
-	errLog *ratelog.Log
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu      sync.Mutex
-	storage issuer.KeyStorage                 // the newest handler's; a reload may change it
-	issuers map[*issuer.Issuer]keyringVersion // what each issuer publishes now
-}
-
-// keyringVersion identifies a keyring's content: the kids and times.
-type keyringVersion string
-
-func versionOf(kr *issuer.Keyring) keyringVersion {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s@%d", kr.Current.ID(), kr.CreatedAt.UnixNano())
-	if kr.Next != nil {
-		fmt.Fprintf(&b, " next %s@%d", kr.Next.ID(), kr.NextPublishedAt.UnixNano())
-	}
-	for _, p := range kr.Previous {
-		fmt.Fprintf(&b, " prev %s@%d", p.Key.ID(), p.RetiredAt.UnixNano())
-	}
-	return keyringVersion(b.String())
-}
-
-func startKeyRotator(name string, alg issuer.Algorithm, policy issuer.RotationPolicy, logger *zap.Logger) *keyRotator {
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &keyRotator{
-		name: name, alg: alg, policy: policy,
-		logger:  logger,
-		errLog:  ratelog.New(logger, keyPollErrorLogInterval),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		issuers: make(map[*issuer.Issuer]keyringVersion),
-	}
-	go r.run(ctx, keyPollInterval())
-	return r
-}
-
-func (r *keyRotator) add(iss *issuer.Issuer, st issuer.KeyStorage, applied *issuer.Keyring) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.storage = st
-	r.issuers[iss] = versionOf(applied)
-}
-
-func (r *keyRotator) remove(iss *issuer.Issuer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.issuers, iss)
-}
+// keyRotator is an issuer.KeyringPoller that the usage pool can stop.
+type keyRotator struct{ *issuer.KeyringPoller }
 
 // Destruct stops the poller; the usage pool calls it when the last handler leaves.
-func (r *keyRotator) Destruct() error {
-	r.cancel()
-	<-r.done
+func (p *keyRotator) Destruct() error {
+	p.Stop()
 	return nil
 }
 
-func (r *keyRotator) run(ctx context.Context, interval time.Duration) {
-	defer close(r.done)
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			r.poll(ctx)
-		}
-	}
-}
-
-// poll advances the stored keyring if something is due and applies it.
-func (r *keyRotator) poll(ctx context.Context) {
-	r.mu.Lock()
-	st := r.storage
-	r.mu.Unlock()
-	if st == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, keyPollTimeout)
-	defer cancel()
-	kr, changed, err := issuer.AdvanceKeyring(ctx, st, r.name, r.alg, time.Now(), r.policy)
+func startKeyPoller(name string, alg issuer.Algorithm, policy issuer.RotationPolicy, logger *zap.Logger) (*keyRotator, error) {
+	errLog := ratelog.New(logger, keyPollErrorLogInterval)
+	p, err := issuer.NewKeyringPoller(issuer.PollerConfig{
+		Name: name, Algorithm: alg, Policy: policy,
+		Interval: keyPollInterval(),
+		OnAdvance: func(kr *issuer.Keyring, policy issuer.RotationPolicy) {
+			fields := []zap.Field{zap.String("keyring", name), zap.String("signing_kid", kr.Current.ID())}
+			if kr.Next != nil {
+				fields = append(fields, zap.String("next_kid", kr.Next.ID()), zap.Time("next_signs_after", kr.NextPublishedAt.Add(policy.PublishLead)))
+			}
+			logger.Info("signing keyring advanced", append(fields, zap.Int("retired_keys_published", len(kr.Previous)))...)
+		},
+		OnError: func(err error) {
+			errLog.Warn("the signing keyring in Caddy's storage cannot be read, advanced or applied: this instance keeps publishing and signing with the keys it has; check the storage", err)
+		},
+	})
 	if err != nil {
-		if !errors.Is(err, context.Canceled) {
-			r.errLog.Warn("the signing keyring in Caddy's storage cannot be read or advanced: this instance keeps publishing and signing with the keys it has; check the storage", err)
-		}
-		return
+		return nil, err
 	}
-	if changed {
-		fields := []zap.Field{zap.String("keyring", r.name), zap.String("signing_kid", kr.Current.ID())}
-		if kr.Next != nil {
-			fields = append(fields, zap.String("next_kid", kr.Next.ID()), zap.Time("next_signs_after", kr.NextPublishedAt.Add(r.policy.PublishLead)))
-		}
-		r.logger.Info("signing keyring advanced", append(fields, zap.Int("retired_keys_published", len(kr.Previous)))...)
-	}
-	r.apply(kr)
-}
-
-// apply makes every issuer publish and sign with kr, unless it does already.
-func (r *keyRotator) apply(kr *issuer.Keyring) {
-	v := versionOf(kr)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for iss, applied := range r.issuers {
-		if applied == v {
-			continue
-		}
-		if err := iss.SetKeys(kr.Current, kr.Next, kr.Previous); err != nil {
-			r.errLog.Warn("applying the signing keyring failed", err)
-			continue
-		}
-		r.issuers[iss] = v
-	}
+	p.Start()
+	return &keyRotator{p}, nil
 }

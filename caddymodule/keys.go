@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -20,52 +19,37 @@ import (
 // storage (generating it on first start).
 func (h *Handler) loadSigningKey(ctx caddy.Context) (*issuer.Key, error) {
 	alg := issuer.Algorithm(h.Algorithm)
-	if src := h.SigningKey; src != nil {
-		var pem []byte
-		switch src.From {
-		case "file":
-			b, err := os.ReadFile(src.Path)
-			if err != nil {
-				return nil, fmt.Errorf("convex_auth: signing_key file %s cannot be read: %v", src.Path, errors.Unwrap(err))
-			}
-			pem = b
-		case "env":
-			v, ok := os.LookupEnv(src.Env)
-			if !ok || strings.TrimSpace(v) == "" {
-				return nil, fmt.Errorf("convex_auth: signing_key env %s is not set: export it with a PKCS#8 PEM private key (caddy convex-auth keygen prints one)", src.Env)
-			}
-			pem = []byte(v)
-		}
-		key, err := issuer.ParseKey(pem, alg)
+	if h.SigningKey != nil {
+		key, err := h.SigningKey.read(alg)
 		if err != nil {
-			return nil, fmt.Errorf("convex_auth: signing_key %s: %v", src.describe(), err)
+			return nil, fmt.Errorf("convex_auth: %w", err)
 		}
 		return key, nil
 	}
 	// A keyring, so that rotation (key_rotation, caddy convex-auth
-	// rotate-key) can publish the next key before it signs. A key stored by
-	// earlier versions under generatedKeyName becomes its first key.
-	kr, err := issuer.LoadOrCreateKeyring(ctx, certmagicKeyStorage{ctx.Storage()}, keyringName(h.Issuer, alg), generatedKeyName(h.Issuer, alg), alg, time.Now())
+	// rotate-key) can publish the next key before it signs.
+	kr, err := issuer.LoadOrCreateKeyring(ctx, certmagicKeyStorage{ctx.Storage()}, keyringName(h.Issuer, alg), alg, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("convex_auth: generated signing key in Caddy's storage: %v", err)
+		return nil, fmt.Errorf("convex_auth: generated signing key in Caddy's storage: %w", err)
 	}
 	h.keyring = kr
 	return kr.Current, nil
 }
 
-func (s *SigningKeySource) describe() string {
-	if s.From == "env" {
-		return "env " + s.Env
-	}
-	return "file " + s.Path
+func (s *SigningKeySource) source() issuer.KeySource {
+	return issuer.KeySource{From: s.From, Path: s.Path, Env: s.Env}
 }
 
-// generatedKeyName is where versions before the keyring kept the generated
-// signing key: one per issuer and algorithm, so sites do not share keys by
-// accident. A keyring adopts the key found there.
-func generatedKeyName(iss string, alg issuer.Algorithm) string {
-	return generatedKeysDir(iss) + "/signing_key_" + string(defaultedAlgorithm(alg)) + ".pem"
+// read reads the key as the gateway and its commands do.
+func (s *SigningKeySource) read(alg issuer.Algorithm) (*issuer.Key, error) {
+	key, err := issuer.ReadKey(s.source(), alg)
+	if err != nil {
+		return nil, fmt.Errorf("signing_key %w", err)
+	}
+	return key, nil
 }
+
+func (s *SigningKeySource) describe() string { return s.source().String() }
 
 // keyringName is the storage key of the generated keys' keyring (current,
 // next and retired keys): one per issuer and algorithm.

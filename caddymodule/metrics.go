@@ -206,8 +206,8 @@ func countSignIn(provider, result string) {
 
 // providerNames are the configured providers' names: the provider label's values.
 func (h *Handler) providerNames() []string {
-	names := make([]string, 0, len(h.Providers))
-	for _, p := range h.Providers {
+	names := make([]string, 0, len(h.providers()))
+	for _, p := range h.providers() {
 		names = append(names, p.name())
 	}
 	return names

@@ -70,7 +70,7 @@ func TestGatewayMetrics(t *testing.T) {
 	}
 
 	sess := g.signIn("metrics-user", nil) // upstream success; the request itself is anonymous
-	if resp, _ := g.do("GET", "/app/signin-malformed", nil); resp.StatusCode != http.StatusBadGateway {
+	if resp, _ := g.do("POST", "/app/signin-malformed", nil); resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("malformed upstream sign-in: %d", resp.StatusCode)
 	}
 	g.do("GET", "/open", nil)                                                 // anonymous

@@ -25,7 +25,7 @@ const (
 
 // SignInOptions configure the gateway's own sign-in: the page at
 // /auth/signin, /auth/signin/<provider> and /auth/callback/<provider>.
-// They are fields of Handler (flattened in JSON).
+// They are Handler's sign_in field.
 type SignInOptions struct {
 	// Providers are the sign-in methods, in page order. Default: none, and
 	// the gateway serves no sign-in endpoints (sign_in_url may point at the
@@ -33,7 +33,8 @@ type SignInOptions struct {
 	Providers []*ProviderConfig `json:"providers,omitempty"`
 
 	// AfterSignIn is where a browser goes after signing in when it brought
-	// no acceptable redirectTo. Default: "/".
+	// no acceptable redirectTo: a path on this site or an http(s) URL.
+	// Default: "/".
 	AfterSignIn string `json:"after_sign_in,omitempty"`
 
 	// LinkByEmail joins a new provider account to the existing user with
@@ -57,30 +58,42 @@ type ProviderConfig struct {
 	// Name is the URL segment and account namespace. Default: the type;
 	// required for oidc. Renaming a provider orphans its accounts.
 	Name string `json:"name,omitempty"`
-	// Label is the button text. Default: GitHub, Google, or the name.
+	// Label is the button text (github, google, oidc). Default: GitHub,
+	// Google, or the name.
 	Label string `json:"label,omitempty"`
 
-	// ClientID and ClientSecret of the OAuth app (github, google, oidc).
-	// Both accept placeholders such as {env.GITHUB_SECRET}.
-	ClientID     string `json:"client_id,omitempty"`
+	// ClientID is the OAuth app's client ID (github, google, oidc); it
+	// accepts placeholders such as {env.GITHUB_CLIENT_ID}. Required for
+	// those types; no default.
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret is the OAuth app's client secret (github, google, oidc);
+	// use a placeholder such as {env.GITHUB_CLIENT_SECRET}. Required for
+	// those types; no default.
 	ClientSecret string `json:"client_secret,omitempty"`
-	// Scopes replace the defaults ("read:user user:email" for github,
-	// "openid email profile" for google and oidc).
+	// Scopes replace the default scopes. Default: "read:user user:email"
+	// for github, "openid email profile" for google and oidc.
 	Scopes []string `json:"scopes,omitempty"`
 	// RedirectURL is the callback URL registered with the provider.
 	// Default: <issuer origin>/auth/callback/<name>.
 	RedirectURL string `json:"redirect_url,omitempty"`
-	// Issuer is the OIDC issuer (required for oidc; default
-	// https://accounts.google.com for google).
+	// Issuer is the OIDC issuer URL (google, oidc). Required for oidc;
+	// default for google: https://accounts.google.com.
 	Issuer string `json:"issuer,omitempty"`
-	// AuthURL, TokenURL, UserinfoURL and JWKSURL override the provider's
-	// endpoints (defaults: github.com's, or OIDC discovery).
-	AuthURL     string `json:"auth_url,omitempty"`
-	TokenURL    string `json:"token_url,omitempty"`
+	// AuthURL overrides the authorization endpoint. Default: GitHub's for
+	// github, OIDC discovery for google and oidc.
+	AuthURL string `json:"auth_url,omitempty"`
+	// TokenURL overrides the token endpoint. Default: GitHub's for github,
+	// OIDC discovery for google and oidc.
+	TokenURL string `json:"token_url,omitempty"`
+	// UserinfoURL overrides the user-info endpoint (google, oidc).
+	// Default: OIDC discovery.
 	UserinfoURL string `json:"userinfo_url,omitempty"`
-	JWKSURL     string `json:"jwks_url,omitempty"`
-	// APIURL is GitHub's REST API root. Default: https://api.github.com
-	// (GitHub Enterprise Server: https://<host>/api/v3).
+	// JWKSURL overrides where the ID tokens' keys are read (google, oidc).
+	// Default: OIDC discovery.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// APIURL is GitHub's REST API root (github). Default:
+	// https://api.github.com (GitHub Enterprise Server:
+	// https://<host>/api/v3).
 	APIURL string `json:"api_url,omitempty"`
 
 	// MinLength is the shortest password accepted at sign-up (password).
@@ -90,23 +103,47 @@ type ProviderConfig struct {
 	// hour (password). Default: 10.
 	MaxAttempts int `json:"max_attempts,omitempty"`
 
-	// SMTPHost and SMTPPort reach the mail server (email). Port default:
-	// 587 for starttls, 465 for tls, 25 for none.
+	// SMTPHost is the mail server's host name (email). Required for email;
+	// no default.
 	SMTPHost string `json:"smtp_host,omitempty"`
-	SMTPPort int    `json:"smtp_port,omitempty"`
-	// SMTPTLS is starttls, tls or none. Default: starttls.
+	// SMTPPort is the mail server's port (email). Default: 587 for
+	// starttls, 465 for tls, 25 for none.
+	SMTPPort int `json:"smtp_port,omitempty"`
+	// SMTPTLS is starttls, tls or none (email). Default: starttls.
 	SMTPTLS string `json:"smtp_tls,omitempty"`
-	// SMTPUsername and SMTPPassword authenticate (AUTH PLAIN, over TLS).
-	// Placeholders such as {env.SMTP_PASSWORD} are replaced. Default: none.
+	// SMTPUsername authenticates to the mail server with AUTH PLAIN, over
+	// TLS only (email). Default: none, no authentication; set with
+	// smtp_password.
 	SMTPUsername string `json:"smtp_username,omitempty"`
+	// SMTPPassword goes with smtp_username (email); use a placeholder such
+	// as {env.SMTP_PASSWORD}. Default: none.
 	SMTPPassword string `json:"smtp_password,omitempty"`
-	// From is the sender, e.g. "Example <login@example.com>". Required
-	// for email.
+	// From is the sender, e.g. "Example <login@example.com>" (email).
+	// Required for email; no default.
 	From string `json:"from,omitempty"`
-	// LinkTTL is how long a magic link works. Default: 15m; 1m to 24h.
+	// LinkTTL is how long a magic link works, 1m to 24h (email). Default:
+	// 15m.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
-	// MaxSends is how many links one address gets per hour. Default: 5.
+	// MaxSends is how many links one address gets per hour (email).
+	// Default: 5.
 	MaxSends int `json:"max_sends,omitempty"`
+}
+
+// signInOptions returns the sign-in options, creating them for the
+// Caddyfile parser.
+func (h *Handler) signInOptions() *SignInOptions {
+	if h.SignIn == nil {
+		h.SignIn = new(SignInOptions)
+	}
+	return h.SignIn
+}
+
+// providers are the configured sign-in providers, if any.
+func (h *Handler) providers() []*ProviderConfig {
+	if h.SignIn == nil {
+		return nil
+	}
+	return h.SignIn.Providers
 }
 
 func (p *ProviderConfig) name() string {
@@ -118,7 +155,10 @@ func (p *ProviderConfig) name() string {
 
 // checkSignIn validates the sign-in options without building anything.
 func (h *Handler) checkSignIn() error {
-	o := &h.SignInOptions
+	o := h.SignIn
+	if o == nil {
+		return nil
+	}
 	if len(o.Providers) == 0 {
 		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" {
 			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins and sign_in_template need at least one provider")
@@ -126,7 +166,7 @@ func (h *Handler) checkSignIn() error {
 		return nil
 	}
 	if _, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins); err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, p := range o.Providers {
@@ -139,7 +179,7 @@ func (h *Handler) checkSignIn() error {
 		}
 		seen[name] = true
 		if err := p.check(); err != nil {
-			return fmt.Errorf("convex_auth: provider %s: %v", name, err)
+			return fmt.Errorf("convex_auth: provider %s: %w", name, err)
 		}
 	}
 	return nil
@@ -194,7 +234,7 @@ func (p *ProviderConfig) check() error {
 		m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
 		if !strings.Contains(p.From, "{") {
 			if err := m.Validate(); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), "signin: "))
+				return err
 			}
 		}
 		if ttl := time.Duration(p.LinkTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxLinkTTL) {
@@ -213,8 +253,8 @@ func (p *ProviderConfig) check() error {
 
 // provisionSignIn builds the sign-in service when providers are set.
 func (h *Handler) provisionSignIn() error {
-	o := &h.SignInOptions
-	if len(o.Providers) == 0 {
+	o := h.SignIn
+	if o == nil || len(o.Providers) == 0 {
 		return nil
 	}
 	st := h.store
@@ -227,18 +267,19 @@ func (h *Handler) provisionSignIn() error {
 	}
 	redirects, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins)
 	if err != nil {
-		return fmt.Errorf("convex_auth: %v", err)
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	cfg := signin.Config{
 		Origin:      issuerOrigin(h.Issuer),
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
+		OnResult:    gatewayMetricsHooks{}.SignIn,
 		Logger:      h.logger.Named("signin"),
 	}
 	if o.SignInTemplate != "" {
 		if cfg.Template, err = signin.ParseTemplateFile(o.SignInTemplate); err != nil {
-			return fmt.Errorf("convex_auth: %v", err)
+			return fmt.Errorf("convex_auth: %w", err)
 		}
 	}
 	// Secrets may be placeholders ({env.X}); the Caddyfile leaves them to
@@ -268,7 +309,7 @@ func (h *Handler) provisionSignIn() error {
 				prov, err = signin.NewOIDC(oc)
 			}
 			if err != nil {
-				return fmt.Errorf("convex_auth: %v", err)
+				return fmt.Errorf("convex_auth: %w", err)
 			}
 			cfg.OAuth = append(cfg.OAuth, prov)
 		case providerPassword:
@@ -277,7 +318,7 @@ func (h *Handler) provisionSignIn() error {
 			m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
 				Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
 			if err := m.Validate(); err != nil {
-				return fmt.Errorf("convex_auth: provider email: %v", strings.TrimPrefix(err.Error(), "signin: "))
+				return fmt.Errorf("convex_auth: provider email: %w", err)
 			}
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}

@@ -49,7 +49,7 @@ import (
 // unmarshalSignInOption parses after_sign_in, link_by_email,
 // redirect_origins and sign_in_template; the cursor is on the option.
 func (h *Handler) unmarshalSignInOption(d *caddyfile.Dispenser) error {
-	o := &h.SignInOptions
+	o := h.signInOptions()
 	switch d.Val() {
 	case "after_sign_in":
 		return oneArg(d, &o.AfterSignIn)
@@ -82,7 +82,7 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 	default:
 		return d.Errf("provider type %q is unknown: use github, google, oidc, password or email", p.Type)
 	}
-	for _, other := range h.Providers {
+	for _, other := range h.providers() {
 		if other.name() == p.name() {
 			return d.Errf("provider %s is set more than once: give the second one a name, e.g. provider %s work { ... }", p.name(), p.Type)
 		}
@@ -99,9 +99,10 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		}
 	}
 	if err := p.check(); err != nil {
-		return d.Errf("provider %s: %v", p.name(), err)
+		return d.Errf("provider %s: %w", p.name(), err)
 	}
-	h.Providers = append(h.Providers, p)
+	o := h.signInOptions()
+	o.Providers = append(o.Providers, p)
 	return nil
 }
 

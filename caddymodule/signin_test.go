@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -71,20 +72,20 @@ func TestUnmarshalSignInCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, p := range h.Providers {
+	for _, p := range h.SignIn.Providers {
 		names = append(names, p.Type+":"+p.name())
 	}
 	if got := strings.Join(names, " "); got != "github:github github:work google:google oidc:okta password:password email:email" {
 		t.Fatalf("providers %s", got)
 	}
-	gh, okta, pw, mail := h.Providers[0], h.Providers[3], h.Providers[4], h.Providers[5]
+	gh, okta, pw, mail := h.SignIn.Providers[0], h.SignIn.Providers[3], h.SignIn.Providers[4], h.SignIn.Providers[5]
 	checks := []struct {
 		name      string
 		got, want any
 	}{
 		{"github secret", gh.ClientSecret, "{env.GITHUB_SECRET}"},
 		{"github api", gh.APIURL, "https://ghe.example.com/api/v3"},
-		{"label", h.Providers[1].Label, "GitHub (work)"},
+		{"label", h.SignIn.Providers[1].Label, "GitHub (work)"},
 		{"okta issuer", okta.Issuer, "https://example.okta.com"},
 		{"okta scopes", strings.Join(okta.Scopes, " "), "openid email"},
 		{"min_length", pw.MinLength, 12},
@@ -95,10 +96,10 @@ func TestUnmarshalSignInCaddyfile(t *testing.T) {
 		{"from", mail.From, "Example <login@example.com>"},
 		{"link_ttl", time.Duration(mail.LinkTTL), 10 * time.Minute},
 		{"max_sends", mail.MaxSends, 3},
-		{"after_sign_in", h.AfterSignIn, "/welcome"},
-		{"link_by_email", h.LinkByEmail, true},
-		{"redirect_origins", strings.Join(h.RedirectOrigins, " "), "https://docs.example.com http://localhost:3000"},
-		{"sign_in_template", h.SignInTemplate, "/etc/caddy/signin.html"},
+		{"after_sign_in", h.SignIn.AfterSignIn, "/welcome"},
+		{"link_by_email", h.SignIn.LinkByEmail, true},
+		{"redirect_origins", strings.Join(h.SignIn.RedirectOrigins, " "), "https://docs.example.com http://localhost:3000"},
+		{"sign_in_template", h.SignIn.SignInTemplate, "/etc/caddy/signin.html"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -149,6 +150,38 @@ func TestUnmarshalSignInCaddyfileErrors(t *testing.T) {
 	_ = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("convex_auth {\nissuer https://app.example.com\nprovider password\nredirect_origins https://x.example/path\n}"))
 	if err := h.checkSignIn(); err == nil || !strings.Contains(err.Error(), "not an origin") {
 		t.Errorf("an origin with a path: %v", err)
+	}
+	// The mailer's check reads as a config error of the provider.
+	err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("convex_auth {\nissuer https://app.example.com\nprovider email {\nsmtp_host h\nfrom a@example.com\nsmtp_tls ssl\n}\n}"))
+	if err == nil || !strings.Contains(err.Error(), `provider email: smtp_tls "ssl" is unknown`) || strings.Contains(err.Error(), "signin:") {
+		t.Errorf("a bad smtp_tls: %v", err)
+	}
+}
+
+// TestSignInJSON: in JSON the sign-in options sit under sign_in, not
+// among the handler's own fields.
+func TestSignInJSON(t *testing.T) {
+	var h Handler
+	cfg := `{"issuer":"https://app.example.com","sign_in":{"providers":[{"type":"password","min_length":12}],"after_sign_in":"/home","link_by_email":true}}`
+	if err := caddy.StrictUnmarshalJSON([]byte(cfg), &h); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.checkConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.SignIn; len(o.Providers) != 1 || o.Providers[0].MinLength != 12 || o.AfterSignIn != "/home" || !o.LinkByEmail {
+		t.Fatalf("sign_in decoded as %+v", o)
+	}
+	flat := `{"issuer":"https://app.example.com","providers":[{"type":"password"}]}`
+	if err := caddy.StrictUnmarshalJSON([]byte(flat), new(Handler)); err == nil {
+		t.Fatal("providers outside sign_in were accepted")
+	}
+	var none Handler
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"issuer":"https://app.example.com","sign_in":{"after_sign_in":"/home"}}`), &none); err != nil {
+		t.Fatal(err)
+	}
+	if err := none.checkSignIn(); err == nil {
+		t.Fatal("sign_in options without a provider were accepted")
 	}
 }
 

@@ -160,7 +160,7 @@ export async function runCaddy(bin, args, env = process.env) {
 // signIn asks the app to sign the fixed user in and returns the session
 // cookie ("name=value") the gateway set.
 export async function signIn(gateway) {
-  const res = await fetch(`${gateway.origin}/signin`, { redirect: "manual" });
+  const res = await fetch(`${gateway.origin}/signin`, { method: "POST", redirect: "manual" });
   if (res.status !== 200) throw new Error(`sign-in answered ${res.status}`);
   for (const line of res.headers.getSetCookie()) {
     const pair = line.split(";", 1)[0];

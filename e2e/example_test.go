@@ -65,7 +65,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "/demo/signin/ada") {
 		t.Fatalf("/signin: %d %s", resp.StatusCode, body)
 	}
-	resp, _ = request(t, "GET", origin+"/demo/signin/ada", nil)
+	resp, _ = request(t, "POST", origin+"/demo/signin/ada", nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Convex-Auth-Sign-In") != "" {
 		t.Fatalf("demo sign-in: %d %v", resp.StatusCode, resp.Header)
 	}

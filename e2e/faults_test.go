@@ -78,7 +78,7 @@ http://127.0.0.1:%d {
 
 func (g *faultGateway) signIn(t *testing.T, user string) *http.Cookie {
 	t.Helper()
-	resp, _ := request(t, "GET", g.gatewayURL+"/signin?user="+user, nil)
+	resp, _ := request(t, "POST", g.gatewayURL+"/signin?user="+user, nil)
 	return sessionCookie(t, resp)
 }
 

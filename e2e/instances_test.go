@@ -67,7 +67,7 @@ http://127.0.0.1:%d {
 		t.Fatalf("the instances publish different keys:\n%s\n%s", jwksA, jwksB)
 	}
 
-	resp, _ := request(t, "GET", urls[0]+"/signin", nil)
+	resp, _ := request(t, "POST", urls[0]+"/signin", nil)
 	sess := sessionCookie(t, resp)
 	for i, u := range urls {
 		if resp, body := request(t, "GET", u+"/loggedin", withCookie(sess)); resp.StatusCode != http.StatusOK || body != "app page" {

@@ -87,7 +87,7 @@ http://127.0.0.1:%d {
 		"TEST_SIGNING_KEY="+escapedKey, "TEST_REDIS_PASSWORD="+redisPassword)
 
 	var secrets []string
-	resp, _ := request(t, "GET", gateway+"/signin", nil)
+	resp, _ := request(t, "POST", gateway+"/signin", nil)
 	sess := sessionCookie(t, resp)
 	secrets = append(secrets, sess.Value)
 	request(t, "GET", gateway+"/loggedin", withCookie(sess))
@@ -103,7 +103,7 @@ http://127.0.0.1:%d {
 	request(t, "GET", gateway+"/loggedin", map[string]string{"Cookie": sess.Name + "=" + forged})
 	request(t, "POST", gateway+"/auth/signout", withCookie(sess, map[string]string{"Sec-Fetch-Site": "same-origin"}))
 
-	resp, _ = request(t, "GET", gateway+"/signin", nil)
+	resp, _ = request(t, "POST", gateway+"/signin", nil)
 	second := sessionCookie(t, resp)
 	secrets = append(secrets, second.Value)
 	redis.Stop()

@@ -111,7 +111,7 @@ http://127.0.0.1:%d {
 
 	var cookies []string
 	for n := range 3 {
-		resp, _ := request(t, "GET", fmt.Sprintf("%s/signin?user=user%d", urls[n%2], n), nil)
+		resp, _ := request(t, "POST", fmt.Sprintf("%s/signin?user=user%d", urls[n%2], n), nil)
 		c := sessionCookie(t, resp)
 		cookies = append(cookies, c.Name+"="+c.Value)
 	}

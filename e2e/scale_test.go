@@ -165,7 +165,7 @@ func (l *scaleLoad) worker(n int) {
 	for i := 0; !l.stop.Load(); i++ {
 		here, there := i%2, 1-i%2
 		start := time.Now()
-		resp, _, err := l.do("GET", fmt.Sprintf("%s/signin?user=w%d_%d", l.urls[here], n, i), nil)
+		resp, _, err := l.do("POST", fmt.Sprintf("%s/signin?user=w%d_%d", l.urls[here], n, i), nil)
 		var cookie *http.Cookie
 		if err == nil {
 			for _, c := range resp.Cookies() {
@@ -278,7 +278,7 @@ func (l *scaleLoad) run(name string, failover func()) {
 // refused by the other within the promise.
 func (l *scaleLoad) signOutReachesOther() {
 	t := l.t
-	resp, _, err := l.do("GET", l.urls[0]+"/signin?user=after_failover", nil)
+	resp, _, err := l.do("POST", l.urls[0]+"/signin?user=after_failover", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,11 @@ package edge
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
@@ -128,27 +131,26 @@ func readCookie(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-// removeCookies drops every cookie called name (in any letter case) from the
-// request, keeping the others as they were sent.
-func removeCookies(r *http.Request, name string) {
+// removeCookies drops every cookie pair whose name, read the ways common
+// frameworks read it, is one of names: pairs split at ';' and also at ','
+// (a few parsers take a comma for a separator), the name trimmed of Unicode
+// spaces and of a Latin-1 no-break space (0xA0), percent-decoded, and
+// compared ignoring case. Every other pair is kept as it was sent.
+func removeCookies(r *http.Request, names ...string) {
 	lines := r.Header["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	found := false
-	for _, line := range lines {
-		if containsFold(line, name) {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if len(lines) == 0 || !mayHoldCookie(lines, names) {
 		return
 	}
 	// One pass into one buffer: this runs on most requests (the session
 	// cookie is removed before the request goes upstream).
 	var kept strings.Builder
 	kept.Grow(len(lines[0]))
+	keep := func(part string) {
+		if kept.Len() > 0 {
+			kept.WriteString("; ")
+		}
+		kept.WriteString(part)
+	}
 	for _, line := range lines {
 		for line != "" {
 			var part string
@@ -157,14 +159,24 @@ func removeCookies(r *http.Request, name string) {
 			if part == "" {
 				continue
 			}
-			k, _, _ := strings.Cut(part, "=")
-			if strings.EqualFold(strings.TrimSpace(k), name) {
+			if !strings.Contains(part, ",") {
+				if !cookieNamed(part, names) {
+					keep(part)
+				}
 				continue
 			}
-			if kept.Len() > 0 {
-				kept.WriteString("; ")
+			subparts := strings.Split(part, ",")
+			left := subparts[:0]
+			for _, sp := range subparts {
+				if !cookieNamed(sp, names) {
+					left = append(left, sp)
+				}
 			}
-			kept.WriteString(part)
+			if len(left) == len(subparts) {
+				keep(part)
+			} else if joined := strings.TrimSpace(strings.Join(left, ",")); joined != "" {
+				keep(joined)
+			}
 		}
 	}
 	if kept.Len() == 0 {
@@ -172,6 +184,80 @@ func removeCookies(r *http.Request, name string) {
 		return
 	}
 	r.Header["Cookie"] = []string{kept.String()}
+}
+
+// mayHoldCookie is removeCookies' fast path: a line can hold one of names
+// only if it contains it, or a byte that normalisation could turn into it.
+func mayHoldCookie(lines []string, names []string) bool {
+	for _, line := range lines {
+		if strings.ContainsAny(line, "%,") {
+			return true
+		}
+		for i := 0; i < len(line); i++ {
+			if line[i] >= utf8.RuneSelf {
+				return true
+			}
+		}
+		for _, name := range names {
+			if containsFold(line, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cookieNamed reports whether a name=value pair's name, normalised, is one
+// of names.
+func cookieNamed(pair string, names []string) bool {
+	k, _, _ := strings.Cut(pair, "=")
+	k = normalizeCookieName(k)
+	for _, name := range names {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeCookieName reads a cookie name as lenient frameworks do: trimmed
+// of spaces (Unicode ones, and the raw Latin-1 bytes 0xA0 and 0x85), then
+// percent-decoded, then trimmed again.
+func normalizeCookieName(k string) string {
+	k = trimCookieSpace(k)
+	if strings.Contains(k, "%") {
+		if d, err := url.PathUnescape(k); err == nil {
+			k = trimCookieSpace(d)
+		}
+	}
+	return k
+}
+
+func trimCookieSpace(s string) string {
+	for s != "" {
+		r, size := utf8.DecodeRuneInString(s)
+		if !cookieSpace(r, size, s[0]) {
+			break
+		}
+		s = s[size:]
+	}
+	for s != "" {
+		r, size := utf8.DecodeLastRuneInString(s)
+		if !cookieSpace(r, size, s[len(s)-1]) {
+			break
+		}
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
+// cookieSpace: a Unicode space, or a byte that is not UTF-8 but is a space
+// in Latin-1 (no-break space 0xA0, next line 0x85).
+func cookieSpace(r rune, size int, b byte) bool {
+	if r == utf8.RuneError && size == 1 {
+		return b == 0xA0 || b == 0x85
+	}
+	return unicode.IsSpace(r) || r == '\ufeff'
 }
 
 // addCookie appends name=value to the request's cookies as one Cookie line,

@@ -78,8 +78,12 @@ type Config struct {
 	InjectCookie string
 	// TokenReuse is how long after its iat a minted token is reused.
 	TokenReuse time.Duration
-	// TrustUpstreamSignIn honours Convex-Auth-Sign-In/-Out response headers.
+	// TrustUpstreamSignIn honours Convex-Auth-Sign-In/-Out response headers
+	// on responses to same-origin, state-changing requests.
 	TrustUpstreamSignIn bool
+	// UpstreamSignInPaths, when set, narrows those requests to the paths it
+	// matches (an error counts as no match).
+	UpstreamSignInPaths func(*http.Request) (bool, error)
 	// SignIn, when set, is the sign-in service's configuration; the
 	// gateway completes it with its own Host (session cookie, same-origin
 	// rule) and serves its routes.

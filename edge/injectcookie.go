@@ -64,8 +64,9 @@ func (c injectCookie) nameFor(r *http.Request) string {
 // strip removes every client-sent cookie this setting could inject, under
 // either name and in any letter case.
 func (c injectCookie) strip(r *http.Request) {
-	removeCookies(r, c.name)
 	if c.prefix != "" {
-		removeCookies(r, c.prefix+c.name)
+		removeCookies(r, c.name, c.prefix+c.name)
+		return
 	}
+	removeCookies(r, c.name)
 }

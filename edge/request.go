@@ -46,7 +46,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		} else {
 			g.metrics.Request(OutcomeAnonymous)
 		}
-		return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, "", nil), r)
+		return g.forward(w, r, next, cs, "", nil)
 	}
 
 	tok, err := g.tokenFor(sess)
@@ -57,7 +57,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 			writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
 			return nil
 		}
-		return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
+		return g.forward(w, r, next, cs, cookieToken, sess)
 	}
 	r.Header.Set(g.cfg.InjectHeader, tok.token)
 	addCookie(r, g.injectCookie.nameFor(r), tok.token)
@@ -65,7 +65,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		g.cfg.OnAuthenticated(r, sess)
 	}
 	g.metrics.Request(OutcomeAuthenticated)
-	return next.ServeHTTP(g.wrapUpstreamResponse(w, r, cs, cookieToken, sess), r)
+	return g.forward(w, r, next, cs, cookieToken, sess)
 }
 
 // currentSession looks up the request's session. A nil session with a nil

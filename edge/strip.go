@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -17,11 +18,53 @@ const (
 // upstream sign-in headers.
 func (g *Gateway) stripClientCopies(r *http.Request) {
 	for name := range r.Header {
-		if sameHeaderName(name, g.cfg.InjectHeader) || sameHeaderName(name, HeaderUpstreamSignIn) || sameHeaderName(name, HeaderUpstreamSignOut) {
+		if g.reserved(name) {
 			delete(r.Header, name)
 		}
 	}
 	g.injectCookie.strip(r)
+	if len(r.Trailer) > 0 {
+		g.stripRequestTrailers(r)
+	}
+}
+
+// reserved reports whether a header name is one only the gateway may set.
+func (g *Gateway) reserved(name string) bool {
+	return sameHeaderName(name, g.cfg.InjectHeader) || sameHeaderName(name, HeaderUpstreamSignIn) ||
+		sameHeaderName(name, HeaderUpstreamSignOut)
+}
+
+// stripRequestTrailers drops client trailers that carry a reserved name (a
+// Cookie trailer could carry the injected cookie). The server fills
+// r.Trailer only when the body has been read, so the declared ones go now
+// and any others when the body ends.
+func (g *Gateway) stripRequestTrailers(r *http.Request) {
+	strip := func() {
+		for name := range r.Trailer {
+			if g.reserved(name) || sameHeaderName(name, "Cookie") {
+				delete(r.Trailer, name)
+			}
+		}
+	}
+	strip()
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &trailerStrippingBody{ReadCloser: r.Body, strip: strip}
+	}
+}
+
+// trailerStrippingBody runs strip when the body is read to its end, after
+// the server has filled in the request's trailers.
+type trailerStrippingBody struct {
+	io.ReadCloser
+	strip func()
+}
+
+func (b *trailerStrippingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.strip()
+	}
+	return n, err
 }
 
 // sameHeaderName reports whether two header names are the same ignoring

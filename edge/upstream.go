@@ -51,12 +51,70 @@ type upstreamResponse struct {
 	cs          requestCookie
 	cookieToken string
 	sess        *session.Session
+	honour      bool // the request may sign in or out (forward)
 	wroteHeader bool
 	replaced    bool // the upstream's response was replaced by an error
 }
 
-func (g *Gateway) wrapUpstreamResponse(w http.ResponseWriter, r *http.Request, cs requestCookie, cookieToken string, sess *session.Session) http.ResponseWriter {
-	return &upstreamResponse{ResponseWriter: w, g: g, r: r, cs: cs, cookieToken: cookieToken, sess: sess}
+// forward passes r on to next, watching the response for the upstream
+// sign-in headers. They are honoured only when the gateway trusts the
+// upstream and r is a same-origin, state-changing request to an allowed path,
+// so that a link or a cross-site form cannot sign a browser in; they never
+// reach the client, in the final response, a 1xx or a trailer.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, next Next, cs requestCookie, cookieToken string, sess *session.Session) error {
+	u := &upstreamResponse{ResponseWriter: w, g: g, r: r, cs: cs, cookieToken: cookieToken, sess: sess,
+		honour: g.cfg.TrustUpstreamSignIn && g.mayAssertSignIn(r)}
+	err := next.ServeHTTP(u, r)
+	// Trailers are written after the handler returns, from the header map.
+	hdr := w.Header()
+	for _, name := range []string{HeaderUpstreamSignIn, HeaderUpstreamSignOut} {
+		hdr.Del(name)
+		delete(hdr, http.TrailerPrefix+name)
+		delete(hdr, http.TrailerPrefix+http.CanonicalHeaderKey(name))
+	}
+	return err
+}
+
+// mayAssertSignIn tells whether a response to r may sign the browser in or
+// out: a same-origin request with a state-changing method, to a path that
+// upstream_sign_in_paths allows.
+func (g *Gateway) mayAssertSignIn(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodConnect:
+		return false
+	}
+	if !g.sameOrigin(r) {
+		return false
+	}
+	if g.cfg.UpstreamSignInPaths != nil {
+		ok, err := g.cfg.UpstreamSignInPaths(r)
+		return ok && err == nil
+	}
+	return true
+}
+
+// withoutSignInHeaders drops the upstream sign-in headers from a header
+// map, and from its Trailer announcement.
+func withoutSignInHeaders(hdr http.Header) {
+	hdr.Del(HeaderUpstreamSignIn)
+	hdr.Del(HeaderUpstreamSignOut)
+	announced := hdr.Values("Trailer")
+	if len(announced) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range announced {
+		for _, name := range strings.Split(line, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && !sameHeaderName(name, HeaderUpstreamSignIn) && !sameHeaderName(name, HeaderUpstreamSignOut) {
+				kept = append(kept, name)
+			}
+		}
+	}
+	hdr.Del("Trailer")
+	if len(kept) > 0 {
+		hdr.Set("Trailer", strings.Join(kept, ", "))
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection (Hijack,
@@ -67,16 +125,23 @@ func (u *upstreamResponse) WriteHeader(status int) {
 	if u.wroteHeader {
 		return
 	}
+	hdr := u.ResponseWriter.Header()
 	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		// An informational response (103 Early Hints) never signs in.
+		withoutSignInHeaders(hdr)
 		u.ResponseWriter.WriteHeader(status)
 		return
 	}
 	u.wroteHeader = true
-	hdr := u.ResponseWriter.Header()
 	signIn, signOut := hdr.Get(HeaderUpstreamSignIn), hdr.Get(HeaderUpstreamSignOut)
-	hdr.Del(HeaderUpstreamSignIn)
-	hdr.Del(HeaderUpstreamSignOut)
-	if u.g.cfg.TrustUpstreamSignIn && (signIn != "" || signOut != "") {
+	withoutSignInHeaders(hdr)
+	if (signIn != "" || signOut != "") && !u.honour {
+		if u.g.cfg.TrustUpstreamSignIn {
+			u.g.cfg.Logger.Warn("ignored the upstream's sign-in or sign-out header: it is honoured only on same-origin POST (or other state-changing) requests to the allowed paths",
+				zap.String("method", u.r.Method), zap.String("path", u.r.URL.Path))
+		}
+	}
+	if u.honour && (signIn != "" || signOut != "") {
 		if err := u.apply(signIn, signOut); err != nil {
 			u.replaced = true
 			for k := range hdr {

@@ -71,7 +71,9 @@ func BenchmarkMintParallel(b *testing.B) {
 
 func BenchmarkServeJWKS(b *testing.B) {
 	iss := newTestIssuer(b, Config{}, testKey(b, RS256))
-	iss.SetNextKey(testKey(b, EdDSA))
+	if err := iss.SetKeys(testKey(b, RS256), testKey(b, EdDSA), nil); err != nil {
+		b.Fatal(err)
+	}
 	req := httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)
 	b.ReportAllocs()
 	for b.Loop() {

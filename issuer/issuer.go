@@ -77,7 +77,7 @@ func New(cfg Config, signing *Key) (*Issuer, error) {
 		return nil, err
 	}
 	if signing == nil {
-		return nil, errors.New("no signing key given: load one with ParseKey or LoadOrGenerateKey")
+		return nil, errors.New("no signing key given: load one with ParseKey or LoadOrCreateKeyring")
 	}
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil {

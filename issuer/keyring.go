@@ -62,7 +62,16 @@ type RotationPolicy struct {
 	TokenTTL time.Duration
 }
 
-// WithDefaults fills in zero fields and checks the limits.
+// The limits WithDefaults checks, for errors.Is.
+var (
+	ErrNegativeRotation    = errors.New("rotation interval is negative")
+	ErrPublishLeadTooShort = errors.New("publish lead is under the minimum")
+	ErrRotationUnderLead   = errors.New("rotation interval is shorter than the publish lead")
+)
+
+// WithDefaults fills in zero fields and checks the limits; a broken limit
+// is an error wrapping ErrNegativeRotation, ErrPublishLeadTooShort or
+// ErrRotationUnderLead.
 func (p RotationPolicy) WithDefaults() (RotationPolicy, error) {
 	if p.PublishLead == 0 {
 		p.PublishLead = DefaultPublishLead
@@ -72,11 +81,11 @@ func (p RotationPolicy) WithDefaults() (RotationPolicy, error) {
 	}
 	switch {
 	case p.RotateEvery < 0:
-		return p, fmt.Errorf("rotation interval %s is negative: use 0 (no scheduled rotation) or a positive duration", p.RotateEvery)
+		return p, fmt.Errorf("%w: %s; use 0 (no scheduled rotation) or a positive duration", ErrNegativeRotation, p.RotateEvery)
 	case p.PublishLead < MinPublishLead:
-		return p, fmt.Errorf("publish lead %s is under the %s minimum: verifiers cache the JWKS for up to %s and must see a key before it signs", p.PublishLead, MinPublishLead, MinPublishLead)
+		return p, fmt.Errorf("%w: %s is under %s; verifiers cache the JWKS for up to %s and must see a key before it signs", ErrPublishLeadTooShort, p.PublishLead, MinPublishLead, MinPublishLead)
 	case p.RotateEvery != 0 && p.RotateEvery < p.PublishLead:
-		return p, fmt.Errorf("rotation interval %s is shorter than the publish lead %s: a key must be published for the lead before it signs, so rotate at most once per lead", p.RotateEvery, p.PublishLead)
+		return p, fmt.Errorf("%w: %s is shorter than %s; a key must be published for the lead before it signs, so rotate at most once per lead", ErrRotationUnderLead, p.RotateEvery, p.PublishLead)
 	}
 	return p, nil
 }
@@ -105,11 +114,10 @@ type keyringPrevious struct {
 }
 
 // LoadOrCreateKeyring returns the keyring stored under name. When there is
-// none it makes one, under the storage lock so that instances starting at
-// once end with one keyring: from the PEM stored under legacyKeyName by
-// LoadOrGenerateKey if there is one (so upgrading keeps the key), else from
-// a newly generated alg key. now stamps a new keyring.
-func LoadOrCreateKeyring(ctx context.Context, st KeyStorage, name, legacyKeyName string, alg Algorithm, now time.Time) (*Keyring, error) {
+// none it makes one with a newly generated alg key, under the storage lock so
+// that instances starting at once end with one keyring. now stamps a new
+// keyring.
+func LoadOrCreateKeyring(ctx context.Context, st KeyStorage, name string, alg Algorithm, now time.Time) (*Keyring, error) {
 	if err := checkKeyringArgs(st, name, alg); err != nil {
 		return nil, err
 	}
@@ -123,18 +131,11 @@ func LoadOrCreateKeyring(ctx context.Context, st KeyStorage, name, legacyKeyName
 		if !isKeyNotFound(err) {
 			return err
 		}
-		kr = &Keyring{CreatedAt: now}
-		if legacyKeyName != "" {
-			kr.Current, err = loadStoredKey(ctx, st, legacyKeyName, alg)
-			if err != nil && !isKeyNotFound(err) {
-				return err
-			}
+		key, err := GenerateKey(alg)
+		if err != nil {
+			return err
 		}
-		if kr.Current == nil {
-			if kr.Current, err = GenerateKey(alg); err != nil {
-				return err
-			}
-		}
+		kr = &Keyring{Current: key, CreatedAt: now}
 		return storeKeyring(ctx, st, name, kr)
 	})
 	return kr, err
@@ -323,7 +324,7 @@ func loadKeyring(ctx context.Context, st KeyStorage, name string, alg Algorithm)
 func decodeKeyring(data []byte) (*Keyring, error) {
 	var doc keyringDocument
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("it is not a keyring JSON document: %v", err)
+		return nil, fmt.Errorf("it is not a keyring JSON document: %w", err)
 	}
 	if doc.Version != keyringVersion {
 		return nil, fmt.Errorf("its version is %d, this build reads version %d", doc.Version, keyringVersion)
@@ -385,19 +386,6 @@ func storeKeyring(ctx context.Context, st KeyStorage, name string, kr *Keyring) 
 		return fmt.Errorf("store keyring %q: %w", name, err)
 	}
 	return nil
-}
-
-// PublishedKeys lists the keyring's keys in JWKS order: current, next,
-// previous newest first.
-func (kr *Keyring) PublishedKeys() []*Key {
-	keys := []*Key{kr.Current}
-	if kr.Next != nil {
-		keys = append(keys, kr.Next)
-	}
-	for _, r := range kr.Previous {
-		keys = append(keys, r.Key)
-	}
-	return keys
 }
 
 // SetKeys replaces every key at once: signing signs, next is published

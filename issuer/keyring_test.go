@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,19 @@ func advance(t *testing.T, st KeyStorage, now time.Time, p RotationPolicy) (*Key
 	return kr, changed
 }
 
+// publishedKIDs lists the keyring's kids in JWKS order: current, next,
+// previous newest first.
+func publishedKIDs(kr *Keyring) []string {
+	kids := []string{kr.Current.ID()}
+	if kr.Next != nil {
+		kids = append(kids, kr.Next.ID())
+	}
+	for _, r := range kr.Previous {
+		kids = append(kids, r.Key.ID())
+	}
+	return kids
+}
+
 func kidOrNone(k *Key) string {
 	if k == nil {
 		return "none"
@@ -38,7 +52,7 @@ func TestKeyringScheduledRotation(t *testing.T) {
 	st := newMemStorage()
 	clock := newFakeClock()
 	start := clock.Now()
-	kr, err := LoadOrCreateKeyring(ctx, st, testKeyringName, "", ES256, start)
+	kr, err := LoadOrCreateKeyring(ctx, st, testKeyringName, ES256, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +77,7 @@ func TestKeyringScheduledRotation(t *testing.T) {
 		t.Fatalf("at the publish time: changed %v current %s next %s published %v", changed, kr.Current.ID(), kidOrNone(kr.Next), kr.NextPublishedAt)
 	}
 	second := kr.Next
-	if got, want := kidsOf(kr.PublishedKeys()), []string{first.ID(), second.ID()}; !slices.Equal(got, want) {
+	if got, want := publishedKIDs(kr), []string{first.ID(), second.ID()}; !slices.Equal(got, want) {
 		t.Fatalf("published %v, want current then next %v", got, want)
 	}
 
@@ -82,11 +96,11 @@ func TestKeyringScheduledRotation(t *testing.T) {
 
 	// The first key goes at its retirement + token TTL + grace, not before.
 	expiry := promoteAt.Add(testPolicy.TokenTTL + RetiredKeyGrace)
-	if kr, changed := advance(t, st, expiry.Add(-time.Second), testPolicy); changed || !slices.Contains(kidsOf(kr.PublishedKeys()), first.ID()) {
+	if kr, changed := advance(t, st, expiry.Add(-time.Second), testPolicy); changed || !slices.Contains(publishedKIDs(kr), first.ID()) {
 		t.Fatal("retired key dropped before its last token expired")
 	}
 	kr, changed = advance(t, st, expiry, testPolicy)
-	if got, want := kidsOf(kr.PublishedKeys()), []string{second.ID()}; !changed || !slices.Equal(got, want) {
+	if got, want := publishedKIDs(kr), []string{second.ID()}; !changed || !slices.Equal(got, want) {
 		t.Fatalf("after the retired key expired: changed %v, published %v, want %v", changed, got, want)
 	}
 
@@ -97,7 +111,7 @@ func TestKeyringScheduledRotation(t *testing.T) {
 	}
 	third := kr.Next
 	kr, _ = advance(t, st, promoteAt.Add(10*time.Minute), testPolicy)
-	if got, want := kidsOf(kr.PublishedKeys()), []string{third.ID(), second.ID()}; !slices.Equal(got, want) {
+	if got, want := publishedKIDs(kr), []string{third.ID(), second.ID()}; !slices.Equal(got, want) {
 		t.Fatalf("after the second promotion published %v, want %v", got, want)
 	}
 
@@ -106,7 +120,7 @@ func TestKeyringScheduledRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := kidsOf(loaded.PublishedKeys()), kidsOf(kr.PublishedKeys()); !slices.Equal(got, want) {
+	if got, want := publishedKIDs(loaded), publishedKIDs(kr); !slices.Equal(got, want) {
 		t.Fatalf("stored keyring publishes %v, returned %v", got, want)
 	}
 	if !loaded.Previous[0].RetiredAt.Equal(kr.Previous[0].RetiredAt) || !loaded.CreatedAt.Equal(kr.CreatedAt) {
@@ -117,7 +131,7 @@ func TestKeyringScheduledRotation(t *testing.T) {
 func TestKeyringPruneTiming(t *testing.T) {
 	st := newMemStorage()
 	start := newFakeClock().Now()
-	if _, err := LoadOrCreateKeyring(context.Background(), st, testKeyringName, "", ES256, start); err != nil {
+	if _, err := LoadOrCreateKeyring(context.Background(), st, testKeyringName, ES256, start); err != nil {
 		t.Fatal(err)
 	}
 	manual := RotationPolicy{PublishLead: time.Minute, TokenTTL: 2 * time.Minute}
@@ -147,7 +161,7 @@ func TestRequestRotation(t *testing.T) {
 	if _, _, err := RequestRotation(ctx, st, testKeyringName, ES256, now); !isKeyNotFound(err) {
 		t.Fatalf("RequestRotation without a keyring: %v, want not found", err)
 	}
-	kr, _ := LoadOrCreateKeyring(ctx, st, testKeyringName, "", ES256, now)
+	kr, _ := LoadOrCreateKeyring(ctx, st, testKeyringName, ES256, now)
 	current := kr.Current
 	kr, published, err := RequestRotation(ctx, st, testKeyringName, ES256, now)
 	if err != nil || !published || kr.Next == nil || kr.Current.ID() != current.ID() {
@@ -174,7 +188,7 @@ func TestKeyringConcurrentAdvancers(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStorage()
 	start := newFakeClock().Now()
-	if _, err := LoadOrCreateKeyring(ctx, st, testKeyringName, "", ES256, start); err != nil {
+	if _, err := LoadOrCreateKeyring(ctx, st, testKeyringName, ES256, start); err != nil {
 		t.Fatal(err)
 	}
 	storesBefore := st.stores
@@ -222,7 +236,7 @@ func TestLoadOrCreateKeyringConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			kr, err := LoadOrCreateKeyring(context.Background(), st, testKeyringName, "", ES256, now)
+			kr, err := LoadOrCreateKeyring(context.Background(), st, testKeyringName, ES256, now)
 			if err != nil {
 				t.Error(err)
 				return
@@ -241,38 +255,6 @@ func TestLoadOrCreateKeyringConcurrent(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateKeyringAdoptsLegacyKey(t *testing.T) {
-	ctx := context.Background()
-	st := newMemStorage()
-	const legacy = "convex_auth/app/signing_key_ES256.pem"
-	old, err := LoadOrGenerateKey(ctx, st, legacy, ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := newFakeClock().Now()
-	kr, err := LoadOrCreateKeyring(ctx, st, testKeyringName, legacy, ES256, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if kr.Current.ID() != old.ID() || !kr.CreatedAt.Equal(now) {
-		t.Fatalf("keyring current %s created %v, want the legacy key %s adopted now", kr.Current.ID(), kr.CreatedAt, old.ID())
-	}
-	// Adopted once: the keyring is what later starts read.
-	again, err := LoadOrCreateKeyring(ctx, st, testKeyringName, legacy, ES256, now.Add(time.Hour))
-	if err != nil || again.Current.ID() != old.ID() || !again.CreatedAt.Equal(now) {
-		t.Fatalf("second load: %v, %v", again, err)
-	}
-
-	// A legacy key of another algorithm is an error naming both.
-	st2 := newMemStorage()
-	if _, err := LoadOrGenerateKey(ctx, st2, legacy, EdDSA); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadOrCreateKeyring(ctx, st2, testKeyringName, legacy, ES256, now); err == nil || !strings.Contains(err.Error(), "EdDSA") || !strings.Contains(err.Error(), "ES256") {
-		t.Fatalf("legacy key of another algorithm: %v", err)
-	}
-}
-
 func TestKeyringErrors(t *testing.T) {
 	ctx := context.Background()
 	now := newFakeClock().Now()
@@ -287,7 +269,7 @@ func TestKeyringErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStorage()
 			st.data[testKeyringName] = []byte(tc.doc)
-			_, err := LoadOrCreateKeyring(ctx, st, testKeyringName, "", ES256, now)
+			_, err := LoadOrCreateKeyring(ctx, st, testKeyringName, ES256, now)
 			if err == nil {
 				t.Fatal("malformed keyring accepted")
 			}
@@ -307,7 +289,7 @@ func TestKeyringErrors(t *testing.T) {
 
 	// A keyring of another algorithm names both.
 	st := newMemStorage()
-	if _, err := LoadOrCreateKeyring(ctx, st, testKeyringName, "", EdDSA, now); err != nil {
+	if _, err := LoadOrCreateKeyring(ctx, st, testKeyringName, EdDSA, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadKeyring(ctx, st, testKeyringName, ES256); err == nil || !strings.Contains(err.Error(), "signs with EdDSA but the configured algorithm is ES256") {
@@ -316,13 +298,13 @@ func TestKeyringErrors(t *testing.T) {
 
 	for _, tc := range []struct {
 		p    RotationPolicy
-		want string
+		want error
 	}{
-		{RotationPolicy{PublishLead: 10 * time.Second}, "under the 30s minimum"},
-		{RotationPolicy{RotateEvery: 40 * time.Second}, "shorter than the publish lead"},
-		{RotationPolicy{RotateEvery: -time.Second}, "negative"},
+		{RotationPolicy{PublishLead: 10 * time.Second}, ErrPublishLeadTooShort},
+		{RotationPolicy{RotateEvery: 40 * time.Second}, ErrRotationUnderLead},
+		{RotationPolicy{RotateEvery: -time.Second}, ErrNegativeRotation},
 	} {
-		if _, err := tc.p.WithDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := tc.p.WithDefaults(); !errors.Is(err, tc.want) {
 			t.Errorf("policy %+v: %v, want %q", tc.p, err, tc.want)
 		}
 	}

@@ -203,9 +203,20 @@ rotating:
 			break rotating
 		default:
 		}
-		iss.SetNextKey(keys[(rotations+1)%len(keys)])
+		// Publish the next key, then promote it; the clock stands still, so
+		// every former key stays published.
+		cur, next := keys[rotations%len(keys)], keys[(rotations+1)%len(keys)]
+		if err := iss.SetKeys(cur, next, nil); err != nil {
+			t.Fatal(err)
+		}
 		_ = iss.JWKS()
-		if err := iss.Rotate(); err != nil {
+		var retired []RetiredKey
+		for _, k := range keys {
+			if k != next {
+				retired = append(retired, RetiredKey{Key: k, RetiredAt: clock.Now()})
+			}
+		}
+		if err := iss.SetKeys(next, nil, retired); err != nil {
 			t.Fatal(err)
 		}
 		rotations++

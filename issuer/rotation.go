@@ -1,9 +1,6 @@
 package issuer
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // keySet is an immutable snapshot of the issuer's keys and the documents
 // rendered from them. Changes build a new snapshot and swap the pointer, so
@@ -62,51 +59,6 @@ func (i *Issuer) current() *keySet {
 
 // SigningKey returns the key tokens are signed with now.
 func (i *Issuer) SigningKey() *Key { return i.keys.Load().signing.key }
-
-// NextKey returns the key SetNextKey published, or nil.
-func (i *Issuer) NextKey() *Key { return i.keys.Load().next }
-
-// SetNextKey publishes k in the JWKS without signing with it, so verifiers
-// know it before Rotate makes it the signing key. nil withdraws the next key.
-func (i *Issuer) SetNextKey(k *Key) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	cur := i.keys.Load()
-	i.keys.Store(i.buildKeySet(cur.signing, k, cur.previous, i.cfg.Now()))
-}
-
-// Rotate makes the next key the signing key. The old signing key is retired
-// now and stays published until the last token it signed expires.
-func (i *Issuer) Rotate() error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	cur := i.keys.Load()
-	if cur.next == nil {
-		return errors.New("no next key to rotate to: publish one with SetNextKey first")
-	}
-	signing, err := newSigningKey(cur.next)
-	if err != nil {
-		return err
-	}
-	now := i.cfg.Now()
-	previous := append([]retiredKey{{key: cur.signing.key, expiresAt: now.Add(i.cfg.TokenTTL)}}, cur.previous...)
-	i.keys.Store(i.buildKeySet(signing, nil, previous, now))
-	return nil
-}
-
-// PublishedKeys returns the keys in the JWKS: the signing key, the next key,
-// and previous keys whose last token may still be valid.
-func (i *Issuer) PublishedKeys() []*Key {
-	s := i.current()
-	keys := []*Key{s.signing.key}
-	if s.next != nil && s.next.kid != s.signing.key.kid {
-		keys = append(keys, s.next)
-	}
-	for _, p := range s.previous {
-		keys = append(keys, p.key)
-	}
-	return keys
-}
 
 // PruneRetired drops previous keys whose tokens have all expired.
 func (i *Issuer) PruneRetired() {

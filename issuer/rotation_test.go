@@ -10,14 +10,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
-func kidsOf(keys []*Key) []string {
-	kids := make([]string, len(keys))
-	for n, k := range keys {
-		kids[n] = k.ID()
-	}
-	return kids
-}
-
 func discoveryAlgs(t *testing.T, iss *Issuer) []string {
 	t.Helper()
 	var doc struct {
@@ -35,20 +27,12 @@ func TestRotation(t *testing.T) {
 	oldKey, newKey := testKey(t, ES256), testKey(t, EdDSA)
 	iss := newTestIssuer(t, Config{Now: clock.Now, TokenTTL: ttl}, oldKey)
 
-	if err := iss.Rotate(); err == nil {
-		t.Fatal("Rotate without a next key succeeded")
-	}
-	if iss.NextKey() != nil {
-		t.Fatal("next key set before SetNextKey")
-	}
-
 	// The next key is published before it signs anything.
-	iss.SetNextKey(newKey)
+	if err := iss.SetKeys(oldKey, newKey, nil); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := jwksKIDs(t, iss.JWKS()), []string{oldKey.ID(), newKey.ID()}; !slices.Equal(got, want) {
 		t.Fatalf("JWKS kids %v, want signing then next %v", got, want)
-	}
-	if got, want := kidsOf(iss.PublishedKeys()), []string{oldKey.ID(), newKey.ID()}; !slices.Equal(got, want) {
-		t.Fatalf("PublishedKeys %v, want %v", got, want)
 	}
 	if got := discoveryAlgs(t, iss); !slices.Equal(got, []string{"ES256", "EdDSA"}) {
 		t.Fatalf("discovery algs %v, want [ES256 EdDSA]", got)
@@ -62,14 +46,14 @@ func TestRotation(t *testing.T) {
 		t.Fatalf("token signed with %v before rotation, want the old key %s", kid, oldKey.ID())
 	}
 
-	// Rotate 20 s later: new tokens carry the new kid.
+	// Promoted 20 s later: new tokens carry the new kid.
 	clock.Advance(20 * time.Second)
 	retiredAt := clock.Now()
-	if err := iss.Rotate(); err != nil {
+	if err := iss.SetKeys(newKey, nil, []RetiredKey{{Key: oldKey, RetiredAt: retiredAt}}); err != nil {
 		t.Fatal(err)
 	}
-	if iss.SigningKey().ID() != newKey.ID() || iss.NextKey() != nil {
-		t.Fatalf("after Rotate: signing %s next %v", iss.SigningKey().ID(), iss.NextKey())
+	if iss.SigningKey().ID() != newKey.ID() {
+		t.Fatalf("after promotion: signing %s", iss.SigningKey().ID())
 	}
 	newToken, _, _, err := iss.Mint(Claims{UserID: "u"})
 	if err != nil {
@@ -88,22 +72,20 @@ func TestRotation(t *testing.T) {
 	clock.Advance(oldExp.Sub(clock.Now()) - time.Second)
 	verifyToken(t, iss, oldToken, clock.Now())
 	verifyToken(t, iss, newToken, clock.Now())
-	clock.Advance(retiredAt.Add(ttl).Sub(clock.Now()) - time.Nanosecond)
+	expiry := retiredKeyExpiry(retiredAt, ttl)
+	clock.Advance(expiry.Sub(clock.Now()) - time.Nanosecond)
 	if got := jwksKIDs(t, iss.JWKS()); !slices.Contains(got, oldKey.ID()) {
-		t.Fatalf("old key dropped before retired+ttl: %v", got)
+		t.Fatalf("old key dropped before retired+ttl+grace: %v", got)
 	}
 
-	// At retired+ttl it disappears from the JWKS, the served JWKS, the
-	// discovery algorithms and PublishedKeys, without an explicit prune.
+	// At retired+ttl+grace it disappears from the JWKS and the discovery
+	// algorithms, without an explicit prune.
 	clock.Advance(time.Nanosecond)
 	if got, want := jwksKIDs(t, iss.JWKS()), []string{newKey.ID()}; !slices.Equal(got, want) {
-		t.Fatalf("JWKS kids %v after retired+ttl, want only %v", got, want)
+		t.Fatalf("JWKS kids %v after retired+ttl+grace, want only %v", got, want)
 	}
 	if got := discoveryAlgs(t, iss); !slices.Equal(got, []string{"EdDSA"}) {
 		t.Fatalf("discovery algs %v, want [EdDSA]", got)
-	}
-	if got := kidsOf(iss.PublishedKeys()); !slices.Equal(got, []string{newKey.ID()}) {
-		t.Fatalf("PublishedKeys %v, want only the new key", got)
 	}
 	set, err := jwk.Parse(iss.JWKS())
 	if err != nil {
@@ -124,13 +106,12 @@ func TestRotationLazyRefreshAndPrune(t *testing.T) {
 	iss := newTestIssuer(t, Config{Now: clock.Now, TokenTTL: ttl}, keys[0])
 
 	// Two rotations 10 s apart: two previous keys with different expiries.
-	iss.SetNextKey(keys[1])
-	if err := iss.Rotate(); err != nil {
+	first := []RetiredKey{{Key: keys[0], RetiredAt: clock.Now()}}
+	if err := iss.SetKeys(keys[1], nil, first); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
-	iss.SetNextKey(keys[2])
-	if err := iss.Rotate(); err != nil {
+	if err := iss.SetKeys(keys[2], nil, append([]RetiredKey{{Key: keys[1], RetiredAt: clock.Now()}}, first...)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := jwksKIDs(t, iss.JWKS()), []string{keys[2].ID(), keys[1].ID(), keys[0].ID()}; !slices.Equal(got, want) {
@@ -138,9 +119,9 @@ func TestRotationLazyRefreshAndPrune(t *testing.T) {
 	}
 
 	// keys[0] expires first; PruneRetired drops exactly it.
-	clock.Advance(20 * time.Second)
+	clock.Advance(20*time.Second + RetiredKeyGrace)
 	iss.PruneRetired()
-	if got, want := kidsOf(iss.PublishedKeys()), []string{keys[2].ID(), keys[1].ID()}; !slices.Equal(got, want) {
+	if got, want := jwksKIDs(t, iss.keys.Load().jwks), []string{keys[2].ID(), keys[1].ID()}; !slices.Equal(got, want) {
 		t.Fatalf("after first expiry: %v, want %v", got, want)
 	}
 	assertPublicOnly(t, iss.JWKS())
@@ -152,8 +133,11 @@ func TestRotationLazyRefreshAndPrune(t *testing.T) {
 	}
 
 	// Withdrawing a next key unpublishes it.
-	iss.SetNextKey(keys[0])
-	iss.SetNextKey(nil)
+	for _, next := range []*Key{keys[0], nil} {
+		if err := iss.SetKeys(keys[2], next, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := jwksKIDs(t, iss.JWKS()); !slices.Equal(got, []string{keys[2].ID()}) {
 		t.Fatalf("withdrawn next key still published: %v", got)
 	}
@@ -161,11 +145,17 @@ func TestRotationLazyRefreshAndPrune(t *testing.T) {
 
 func TestNoPrivateMembersDuringRotation(t *testing.T) {
 	clock := newFakeClock()
-	iss := newTestIssuer(t, Config{Now: clock.Now}, testKey(t, RS256))
+	cur := testKey(t, RS256)
+	iss := newTestIssuer(t, Config{Now: clock.Now}, cur)
+	var previous []RetiredKey
 	for _, next := range []*Key{testKey(t, EdDSA), testKey(t, ES256), testKey(t, RS256)} {
-		iss.SetNextKey(next)
+		if err := iss.SetKeys(cur, next, previous); err != nil {
+			t.Fatal(err)
+		}
 		assertPublicOnly(t, iss.JWKS())
-		if err := iss.Rotate(); err != nil {
+		previous = append([]RetiredKey{{Key: cur, RetiredAt: clock.Now()}}, previous...)
+		cur = next
+		if err := iss.SetKeys(cur, nil, previous); err != nil {
 			t.Fatal(err)
 		}
 		assertPublicOnly(t, iss.JWKS())

@@ -100,27 +100,29 @@ type SMTPMailer struct {
 	TLSConfig *tls.Config
 }
 
-// Validate checks the mailer's settings.
+// Validate checks the mailer's settings. Its errors name the option at
+// fault, like a config error, and carry no package prefix: the caller says
+// which provider they belong to.
 func (m *SMTPMailer) Validate() error {
 	if m.Host == "" {
-		return errors.New("signin: email needs smtp_host")
+		return errors.New("email needs smtp_host")
 	}
 	if m.Port < 0 || m.Port > 65535 {
-		return fmt.Errorf("signin: smtp_port %d is not a port", m.Port)
+		return fmt.Errorf("smtp_port %d is not a port", m.Port)
 	}
 	switch m.Security {
 	case "", SMTPStartTLS, SMTPTLS, SMTPNone:
 	default:
-		return fmt.Errorf("signin: smtp_tls %q is unknown: use starttls, tls or none", m.Security)
+		return fmt.Errorf("smtp_tls %q is unknown: use starttls, tls or none", m.Security)
 	}
 	if m.From == "" {
-		return errors.New("signin: email needs from, the sender address")
+		return errors.New("email needs from, the sender address")
 	}
 	if _, err := parseFrom(m.From); err != nil {
-		return fmt.Errorf("signin: from %q is not an email address: %v", m.From, err)
+		return fmt.Errorf("from %q is not an email address: %w", m.From, err)
 	}
 	if (m.Username == "") != (m.Password == "") {
-		return errors.New("signin: smtp_username and smtp_password go together")
+		return errors.New("smtp_username and smtp_password go together")
 	}
 	return nil
 }
@@ -274,15 +276,9 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	allowed, err := s.cfg.Users.RateHit(ctx, sendRateKey+email, cfg.MaxSends, cfg.SendWindow)
-	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		again(http.StatusServiceUnavailable, "unavailable")
-		return
-	}
-	if !allowed {
-		s.logger.Info("email sign-in refused: too many links sent to the address")
-		again(http.StatusTooManyRequests, "too_many_links")
+	sends := rateLimit{flow: "email sign-in", key: sendRateKey + email, max: cfg.MaxSends, window: cfg.SendWindow,
+		reason: "too many links sent to the address", code: "too_many_links"}
+	if s.overLimit(ctx, sends, again) {
 		return
 	}
 	token := randomToken()
@@ -309,25 +305,25 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 // serveEmailCallback: GET shows a button that posts the token back (mail
 // scanners that open links must not use them up); POST takes the token,
 // once, and signs in.
-func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) {
+func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		token := r.URL.Query().Get("token")
 		if token == "" || len(token) > 2*randomBytes {
 			s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-			return
+			return false
 		}
 		d := s.pageData(r, "confirm_email", "")
 		d.Token = token
 		s.render(w, r, http.StatusOK, d)
-		return
+		return false
 	}
 	if !s.readForm(w, r) {
-		return
+		return false
 	}
 	token := r.PostForm.Get("token")
 	if token == "" || len(token) > 2*randomBytes {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
@@ -335,26 +331,26 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, session.ErrNotFound) {
 		s.logger.Info("email sign-in refused: unknown, expired or used link")
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	if err != nil {
 		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	var rec linkRecord
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return
+		return false
 	}
 	// Opening the link proves control of the address.
 	user, err := s.resolve(r.Context(), ProviderEmail, Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true})
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
-	s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
+	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
 }
 
 func humanDuration(d time.Duration) string {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,6 +80,29 @@ type env struct {
 	svc    *Service
 	store  *session.MemoryStore
 	clock  *fakeClock
+	// results are the service's OnResult calls.
+	results *resultLog
+}
+
+// resultLog records OnResult calls as "provider:true" or "provider:false".
+type resultLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *resultLog) add(provider string, signedIn bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, fmt.Sprintf("%s:%t", provider, signedIn))
+}
+
+// take returns the calls since the last take, joined by spaces.
+func (l *resultLog) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := strings.Join(l.got, " ")
+	l.got = nil
+	return got
 }
 
 type whoami struct {
@@ -92,7 +116,7 @@ type whoami struct {
 
 func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 	t.Helper()
-	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond))}
+	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond)), results: new(resultLog)}
 	e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
 	t.Cleanup(func() { _ = e.store.Close() })
 	host := &testHost{store: e.store}
@@ -114,7 +138,7 @@ func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 			Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified, Name: sess.Profile.Name})
 	}))
 	e.origin = "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{Origin: e.origin, Users: e.store, Host: host}
+	cfg := Config{Origin: e.origin, Users: e.store, Host: host, OnResult: e.results.add}
 	cfg.Redirects, _ = NewRedirectPolicy("/", nil)
 	configure(&cfg, e.origin)
 	svc, err := New(cfg)

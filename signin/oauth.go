@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -70,7 +71,7 @@ const (
 )
 
 func flowCookie(r *http.Request) string {
-	if secureRequest(r) {
+	if httprule.SecureRequest(r) {
 		return secureFlowCookieName
 	}
 	return flowCookieName
@@ -111,7 +112,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: flowCookie(r), Value: f.State, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
-		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
@@ -119,21 +120,21 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 
 // serveOAuthCallback checks the state against the browser's cookie and the
 // store (single use), then exchanges the code and signs the user in.
-func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
-		return
+		return false
 	}
 	name := p.Name()
 	q := r.URL.Query()
 	state := q.Get("state")
 	cookie, _ := r.Cookie(flowCookie(r))
-	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
 	if state == "" || cookie == nil || !constantTimeEqual(cookie.Value, state) {
 		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.TakeOnce(ctx, flowKeyPrefix+state)
@@ -141,18 +142,18 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	if errors.Is(err, session.ErrNotFound) {
 		s.logger.Info("sign-in refused: unknown, expired or reused state", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	if err != nil {
 		s.logger.Warn("sign-in could not read its state", zap.String("provider", name), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	var rec flowRecord
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Provider != name {
 		s.logger.Info("sign-in refused: the state belongs to another provider", zap.String("provider", name))
 		s.fail(w, r, "state", "")
-		return
+		return false
 	}
 	if e := q.Get("error"); e != "" {
 		code := "provider"
@@ -161,12 +162,12 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 		}
 		s.logger.Info("sign-in ended by the provider", zap.String("provider", name), zap.String("error", truncate(e, 64)))
 		s.fail(w, r, code, rec.RedirectTo)
-		return
+		return false
 	}
 	code := q.Get("code")
 	if code == "" {
 		s.fail(w, r, "provider", rec.RedirectTo)
-		return
+		return false
 	}
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
@@ -174,15 +175,15 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		s.fail(w, r, "provider", rec.RedirectTo)
-		return
+		return false
 	}
 	user, err := s.resolve(r.Context(), name, id)
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
-	s.finish(w, r, user, name, rec.RedirectTo)
+	return s.finish(w, r, user, name, rec.RedirectTo)
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

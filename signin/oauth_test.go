@@ -223,20 +223,24 @@ func TestOIDCAuthorizationRequest(t *testing.T) {
 	}
 }
 
-func TestOIDCStateMismatch(t *testing.T) {
-	oe := newOAuthEnv(t, false)
-	b := newBrowser(t)
-	callback := oe.op.signIn(b, oe.start(b, "zitadel", ""))
+// forgeState swaps the state of a provider's callback URL for another.
+func forgeState(callback string) string {
 	forged, _ := url.Parse(callback)
 	q := forged.Query()
 	q.Set("state", randomToken())
 	forged.RawQuery = q.Encode()
-	oe.expectFailure(b, forged.String(), "state")
+	return forged.String()
+}
+
+func TestOIDCStateMismatch(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	oe.expectFailure(b, forgeState(oe.op.signIn(b, oe.start(b, "zitadel", ""))), "state")
 
 	// The real callback opened in another browser (no flow cookie): a
 	// login-CSRF attempt.
 	b2 := newBrowser(t)
-	callback = oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
+	callback := oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
 	oe.expectFailure(newBrowser(t), callback, "state")
 }
 

@@ -29,11 +29,11 @@ var templateFuncs = template.FuncMap{
 func ParseTemplateFile(path string) (*template.Template, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("signin: sign_in_template: %v", err)
+		return nil, fmt.Errorf("signin: sign_in_template: %w", err)
 	}
 	t, err := template.New("signin").Funcs(templateFuncs).Parse(string(text))
 	if err != nil {
-		return nil, fmt.Errorf("signin: sign_in_template %s: %v", path, err)
+		return nil, fmt.Errorf("signin: sign_in_template %s: %w", path, err)
 	}
 	return t, nil
 }

@@ -93,9 +93,9 @@ func normalizeAddress(raw string) (string, bool) {
 
 // servePassword handles POST /auth/signin/password: intent=signin or
 // intent=signup, email, password, redirectTo.
-func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
+func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedIn bool) {
 	if !s.readForm(w, r) {
-		return
+		return false
 	}
 	cfg := s.cfg.Password
 	intent := r.PostForm.Get("intent")
@@ -112,12 +112,12 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 	email, ok := normalizeAddress(r.PostForm.Get("email"))
 	if !ok {
 		again(http.StatusBadRequest, "bad_email")
-		return
+		return false
 	}
 	password := r.PostForm.Get("password")
 	if len(password) > MaxPasswordLength {
 		again(http.StatusBadRequest, "password_long")
-		return
+		return false
 	}
 
 	// Several store calls and a hash: one budget for them all.
@@ -126,7 +126,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 	if mode == "signup" {
 		if utf8.RuneCountInString(password) < cfg.MinLength {
 			again(http.StatusBadRequest, "password_short")
-			return
+			return false
 		}
 		var hash string
 		err := s.hashing(ctx, func() (err error) {
@@ -136,44 +136,37 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			s.logger.Error("hashing a password failed", zap.Error(err))
 			again(http.StatusInternalServerError, "unavailable")
-			return
+			return false
 		}
 		user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
 		if err != nil {
 			s.logger.Warn("sign-up could not create the user", zap.Error(err))
 			again(http.StatusServiceUnavailable, "unavailable")
-			return
+			return false
 		}
 		err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
 		if err == nil {
-			s.finish(w, r, user, ProviderPassword, redirectTo)
-			return
+			return s.finish(w, r, user, ProviderPassword, redirectTo)
 		}
 		_ = s.cfg.Users.RemoveUser(ctx, user.ID)
 		if !errors.Is(err, session.ErrAccountExists) {
 			s.logger.Warn("sign-up could not create the account", zap.Error(err))
 			again(http.StatusServiceUnavailable, "unavailable")
-			return
+			return false
 		}
 		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
-	allowed, err := s.cfg.Users.RateHit(ctx, passwordRateKey+email, cfg.MaxAttempts, cfg.AttemptWindow)
-	if err != nil {
-		s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
-		again(http.StatusServiceUnavailable, "unavailable")
-		return
-	}
-	if !allowed {
-		s.logger.Info("password sign-in refused: too many failed attempts for the account")
-		again(http.StatusTooManyRequests, "too_many_attempts")
-		return
+	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
+		reason: "too many failed attempts for the account", code: "too_many_attempts"}
+	if s.overLimit(ctx, attempts, again) {
+		return false
 	}
 	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
-		return
+		return false
 	}
 	stored := s.dummyHash
 	if acct != nil {
@@ -188,7 +181,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 	}); err != nil {
 		s.logger.Warn("password sign-in timed out waiting to hash", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
-		return
+		return false
 	}
 	if verr != nil {
 		s.logger.Error("a stored password hash is unreadable", zap.Error(verr))
@@ -196,17 +189,17 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) {
 	if acct == nil || !match {
 		if mode == "signup" {
 			again(http.StatusConflict, "account_exists")
-			return
+			return false
 		}
 		again(http.StatusUnauthorized, "credentials")
-		return
+		return false
 	}
 	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
 	user, err := s.cfg.Users.GetUser(ctx, acct.UserID)
 	if err != nil {
 		s.logger.Warn("password sign-in could not read the user", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
-		return
+		return false
 	}
-	s.finish(w, r, user, ProviderPassword, redirectTo)
+	return s.finish(w, r, user, ProviderPassword, redirectTo)
 }

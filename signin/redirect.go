@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
 // maxRedirectToBytes bounds a redirectTo value; real ones are short.
@@ -38,11 +40,8 @@ func NewRedirectPolicy(afterSignIn string, origins []string) (RedirectPolicy, er
 	if afterSignIn == "" {
 		p.AfterSignIn = DefaultAfterSignIn
 	}
-	if !IsLocalPath(p.AfterSignIn) {
-		u, err := url.Parse(p.AfterSignIn)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return p, fmt.Errorf("after_sign_in %q must be a path on this site (/...) or an http(s) URL", afterSignIn)
-		}
+	if !httprule.IsLocalPath(p.AfterSignIn) && !httprule.IsAbsoluteHTTPURL(p.AfterSignIn) {
+		return p, fmt.Errorf("after_sign_in %q must be a path on this site (/...) or an http(s) URL", afterSignIn)
 	}
 	return p, nil
 }
@@ -97,9 +96,9 @@ func (p RedirectPolicy) Allowed(target string) bool {
 			return false
 		}
 	}
-	if IsLocalPath(target) {
+	if httprule.IsLocalPath(target) {
 		for _, f := range forms {
-			if !IsLocalPath(f) {
+			if !httprule.IsLocalPath(f) {
 				return false
 			}
 		}
@@ -127,12 +126,6 @@ func (p RedirectPolicy) allowedOrigin(target string) bool {
 		}
 	}
 	return false
-}
-
-// IsLocalPath reports whether p is a path on this site: one leading slash,
-// not //host, and no backslash (browsers read /\host as //host).
-func IsLocalPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.Contains(p, `\`)
 }
 
 // hasUnsafeByte finds bytes browsers strip or reinterpret in URLs: control

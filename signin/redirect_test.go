@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
 func testPolicy(t testing.TB) RedirectPolicy {
@@ -126,7 +128,7 @@ func FuzzRedirectTo(f *testing.F) {
 		}
 		abs := site.ResolveReference(u)
 		origin := strings.ToLower(abs.Scheme + "://" + abs.Host)
-		if IsLocalPath(target) {
+		if httprule.IsLocalPath(target) {
 			if abs.Host != site.Host || abs.User != nil {
 				t.Fatalf("local path %q resolves to %s", target, abs)
 			}

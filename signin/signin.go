@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -22,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -41,10 +41,6 @@ const (
 	// providerCallTimeout bounds each call to a provider (token exchange,
 	// discovery, user info).
 	providerCallTimeout = 10 * time.Second
-	// storeCallTimeout bounds each session-store call.
-	storeCallTimeout = 2 * time.Second
-	// maxFormBytes bounds a posted sign-in form.
-	maxFormBytes = 16 << 10
 	// randomBytes of entropy in state, nonce and magic-link tokens.
 	randomBytes = 32
 	// hashSlotsPerCPU bounds concurrent password hashes (each takes 19 MiB
@@ -92,6 +88,11 @@ type Config struct {
 	Users session.UserStore
 	// Host starts sessions.
 	Host Host
+	// OnResult, if set, is told of every request that finishes a sign-in
+	// (an OAuth callback, a magic-link confirmation, a password form) with
+	// the provider's name and whether a session was started. It runs on the
+	// request's goroutine, so it must be quick (a counter). Default: nil.
+	OnResult func(provider string, signedIn bool)
 	// Logger gets a line per refused or failed sign-in; never a secret.
 	// The Host logs the sign-ins.
 	Logger *zap.Logger
@@ -113,7 +114,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("signin: a user store and a host are required")
 	}
 	if _, err := NormalizeOrigin(cfg.Origin); err != nil {
-		return nil, fmt.Errorf("signin: site origin: %v", err)
+		return nil, fmt.Errorf("signin: site origin: %w", err)
 	}
 	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil {
 		return nil, errors.New("signin: no provider is configured")
@@ -193,7 +194,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string) {
 	switch {
 	case name == ProviderPassword && s.cfg.Password != nil:
-		s.servePassword(w, r)
+		s.report(r, http.MethodPost, name, s.servePassword(w, r))
 	case name == ProviderEmail && s.cfg.Email != nil:
 		s.serveEmailRequest(w, r)
 	case s.oauth[name] != nil:
@@ -206,11 +207,20 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request, name string) {
 	switch {
 	case name == ProviderEmail && s.cfg.Email != nil:
-		s.serveEmailCallback(w, r)
+		s.report(r, http.MethodPost, name, s.serveEmailCallback(w, r))
 	case s.oauth[name] != nil:
-		s.serveOAuthCallback(w, r, s.oauth[name])
+		s.report(r, http.MethodGet, name, s.serveOAuthCallback(w, r, s.oauth[name]))
 	default:
 		s.render(w, r, http.StatusNotFound, s.pageData(r, "signin", "unknown_provider"))
+	}
+}
+
+// report tells OnResult how a request that finishes a sign-in of provider
+// went. Only method finishes one: other methods (the magic link's GET page,
+// a stray HEAD) are refused or lead on, and are not counted.
+func (s *Service) report(r *http.Request, method, provider string, signedIn bool) {
+	if s.cfg.OnResult != nil && r.Method == method {
+		s.cfg.OnResult(provider, signedIn)
 	}
 }
 
@@ -249,14 +259,16 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo 
 	s.redirect(w, r, PathSignIn+"?"+q.Encode())
 }
 
-// finish starts the session for user and sends the browser to target.
-func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) {
+// finish starts the session for user, sends the browser to target and
+// reports whether the session started.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
 	if err := s.cfg.Host.StartSession(w, r, user, provider); err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
+		return false
 	}
 	s.redirect(w, r, s.cfg.Redirects.Resolve(target))
+	return true
 }
 
 // readForm checks a posted sign-in form: POST, same origin, small.
@@ -270,7 +282,7 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 		s.render(w, r, http.StatusForbidden, s.pageData(r, "signin", "cross_site"))
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "bad_form"))
 		return false
@@ -278,8 +290,35 @@ func (s *Service) readForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// rateLimit is a per-address limit on a sign-in step, counted in the store.
+type rateLimit struct {
+	flow   string // names the step in the log: "email sign-in"
+	key    string // the store's counter
+	max    int
+	window time.Duration
+	reason string // the log's reason for a refusal
+	code   string // the page's error code for a refusal
+}
+
+// overLimit counts one hit of l. When the store fails or the count is over
+// the limit, it logs why, answers through again and returns true.
+func (s *Service) overLimit(ctx context.Context, l rateLimit, again func(status int, code string)) bool {
+	allowed, err := s.cfg.Users.RateHit(ctx, l.key, l.max, l.window)
+	if err != nil {
+		s.logger.Warn(l.flow+" could not reach the store", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
+		return true
+	}
+	if !allowed {
+		s.logger.Info(l.flow + " refused: " + l.reason)
+		again(http.StatusTooManyRequests, l.code)
+		return true
+	}
+	return false
+}
+
 func storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), storeCallTimeout)
+	return context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 }
 
 // randomToken is 256 random bits, base64url.
@@ -291,24 +330,6 @@ func randomToken() string {
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// secureRequest tells whether cookies set for r need Secure: everything but
-// plain http to a loopback host.
-func secureRequest(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
 }
 
 func marshal(v any) []byte {

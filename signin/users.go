@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -24,7 +25,7 @@ func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*s
 	}
 	id = clipIdentity(id)
 	for range maxResolveAttempts {
-		sctx, cancel := context.WithTimeout(ctx, storeCallTimeout)
+		sctx, cancel := context.WithTimeout(ctx, httprule.StoreCallTimeout)
 		user, err := s.resolveOnce(sctx, users, provider, id)
 		cancel()
 		if errors.Is(err, session.ErrAccountExists) {

@@ -43,13 +43,6 @@ type Server struct {
 	exited chan error // receives once when proc exits
 }
 
-// Start runs redis-server for t and returns its address and a stop function.
-// t.Cleanup stops it too.
-func Start(t testing.TB) (addr string, stop func()) {
-	s := StartServer(t)
-	return s.Addr, s.Stop
-}
-
 // StartServer runs redis-server for t; t.Cleanup stops it. extraArgs are
 // appended to the redis-server command line (e.g. "--maxmemory", "1mb").
 func StartServer(t testing.TB, extraArgs ...string) *Server {
