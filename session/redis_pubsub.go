@@ -20,9 +20,9 @@ const (
 	// subscription as down.
 	pubsubSilenceLimit = 3 * time.Second
 	pubsubRetryMin     = 50 * time.Millisecond
-	// pubsubRetryMax keeps resubscribing after a failover well within the
-	// one-second revocation promise.
-	pubsubRetryMax = 400 * time.Millisecond
+	// pubsubRetryMax: resubscribing soon after a failover refills the
+	// cache sooner (it is bypassed until then, so revocations hold anyway).
+	pubsubRetryMax = 200 * time.Millisecond
 )
 
 func (s *RedisStore) listen(ctx context.Context) {

@@ -362,9 +362,12 @@ func StartReplica(t testing.TB, master *Server) *Server {
 	}
 	host, port, _ := net.SplitHostPort(master.Addr)
 	r := startServer(t, freePort, append([]string{"--replicaof", host, port}, replicationArgs...)...)
-	waitUntil(t, "replica "+r.Addr+" synced", func() bool {
-		repl, err := command(r.Addr, "INFO replication")
-		return err == nil && strings.Contains(repl, "master_link_status:up")
+	// The master counts the replica (ROLE, WAIT) once it is online there,
+	// a little after the replica sees its link up.
+	_, rport, _ := net.SplitHostPort(r.Addr)
+	waitUntil(t, "replica "+r.Addr+" online at the master", func() bool {
+		repl, err := command(master.Addr, "INFO replication")
+		return err == nil && strings.Contains(repl, ",port="+rport+",state=online")
 	})
 	return r
 }
