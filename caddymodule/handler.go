@@ -108,8 +108,9 @@ type Handler struct {
 	// InjectCookie is the request cookie that carries the JWT upstream: a
 	// cookie name, or the preset "better-auth" (better-auth.convex_jwt,
 	// __Secure- prefixed on secure requests) or "convex-auth"
-	// (__convexAuthJWT, __Host- prefixed unless the host is localhost).
-	// Default: "convex_jwt".
+	// (__convexAuthJWT, __Host- prefixed unless the Host header has
+	// "localhost:<port>" or "127.0.0.1:<port>", Convex Auth's own test); see
+	// docs/server-helpers.md. Default: "convex_jwt".
 	InjectCookie string `json:"inject_cookie,omitempty"`
 
 	// TokenReuse is how long after its iat a minted token may be reused for
@@ -145,12 +146,14 @@ type Handler struct {
 
 // SigningKeySource names where the signing key's PEM comes from.
 type SigningKeySource struct {
-	// From is "file" or "env".
+	// From is "file" or "env". Required.
 	From string `json:"from,omitempty"`
-	// Path is the PEM file, when From is "file".
+	// Path is the PEM file, when From is "file". Default: none; required
+	// with file.
 	Path string `json:"path,omitempty"`
 	// Env is the environment variable holding the PEM, when From is "env".
-	// The one-line form with literal \n escapes is accepted.
+	// The one-line form with literal \n escapes is accepted. Default: none;
+	// required with env.
 	Env string `json:"env,omitempty"`
 }
 

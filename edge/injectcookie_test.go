@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,10 +38,17 @@ func TestInjectCookiePresets(t *testing.T) {
 		{InjectCookieBetterAuth, "app.example.com", true, "__Secure-better-auth.convex_jwt"},
 		{InjectCookieBetterAuth, "localhost:3000", false, "better-auth.convex_jwt"},
 		{InjectCookieBetterAuth, "localhost:3000", true, "__Secure-better-auth.convex_jwt"},
+		{InjectCookieBetterAuth, "[::1]:3000", false, "better-auth.convex_jwt"},
 		{InjectCookieConvexAuth, "app.example.com", false, "__Host-__convexAuthJWT"},
 		{InjectCookieConvexAuth, "127.0.0.1:8080", false, "__convexAuthJWT"},
 		// Convex Auth decides by host alone, so TLS to localhost keeps the plain name.
 		{InjectCookieConvexAuth, "localhost:8443", true, "__convexAuthJWT"},
+		// Its test wants "localhost:" or "127.0.0.1:" and a port, anywhere
+		// in the Host: other loopback hosts get __Host-.
+		{InjectCookieConvexAuth, "app.localhost:3000", false, "__convexAuthJWT"},
+		{InjectCookieConvexAuth, "localhost", false, "__Host-__convexAuthJWT"},
+		{InjectCookieConvexAuth, "[::1]:3000", false, "__Host-__convexAuthJWT"},
+		{InjectCookieConvexAuth, "127.0.0.2:3000", false, "__Host-__convexAuthJWT"},
 		{"my_jwt", "app.example.com", true, "my_jwt"},
 		{"", "app.example.com", false, DefaultInjectCookie},
 	}
@@ -74,11 +82,14 @@ func TestInjectCookiePresets(t *testing.T) {
 // with or without a session.
 func TestInjectCookiePresetStripsSpoofedCopies(t *testing.T) {
 	spoofed := map[string][]string{
-		InjectCookieBetterAuth: {"better-auth.convex_jwt", "BETTER-AUTH.CONVEX_JWT", "__Secure-better-auth.convex_jwt", "__secure-Better-Auth.convex_JWT"},
+		InjectCookieBetterAuth: {
+			"better-auth.convex_jwt", "BETTER-AUTH.CONVEX_JWT", "__Secure-better-auth.convex_jwt", "__secure-Better-Auth.convex_JWT",
+			"better-auth-convex_jwt", "__Secure-better-auth-convex_jwt", "Better-Auth-Convex_JWT",
+		},
 		InjectCookieConvexAuth: {"__convexAuthJWT", "__CONVEXAUTHJWT", "__Host-__convexAuthJWT", "__host-__convexauthjwt"},
 	}
 	for preset, names := range spoofed {
-		for _, host := range []string{"app.example.com", "localhost:3000"} {
+		for _, host := range []string{"app.example.com", "localhost:3000", "[::1]:3000"} {
 			t.Run(preset+"/"+host, func(t *testing.T) {
 				g, token := presetGateway(t, preset)
 				var forged []string
@@ -106,4 +117,36 @@ func TestInjectCookiePresetStripsSpoofedCopies(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestConvexAuthLocalHostIsTheHelpersRegexp compares the gateway's test with
+// @convex-dev/auth's own, /(localhost|127\.0\.0\.1):\d+/ (0.0.95,
+// server/utils.js isLocalHost).
+func TestConvexAuthLocalHostIsTheHelpersRegexp(t *testing.T) {
+	helper := regexp.MustCompile(`(localhost|127\.0\.0\.1):\d+`)
+	for _, host := range []string{
+		"localhost:3000", "localhost", "localhost:", "localhost:x1", "LOCALHOST:3000", "Localhost:3000",
+		"127.0.0.1:8080", "127.0.0.1", "127.0.0.2:8080", "[::1]:8080", "[::1]",
+		"app.localhost:3000", "app.localhost", "localhost.example.com:443", "notlocalhost:1",
+		"127.0.0.1.example.com:443", "x127.0.0.1:9", "localhost:localhost:1", "localhost:\u0661",
+		"app.example.com", "app.example.com:8443", "", ":3000",
+	} {
+		if got, want := convexAuthLocalHost(host), helper.MatchString(host); got != want {
+			t.Errorf("convexAuthLocalHost(%q) = %v, the helper's test says %v", host, got, want)
+		}
+	}
+}
+
+// FuzzConvexAuthLocalHost: the gateway's test agrees with the helper's
+// regexp on any Host.
+func FuzzConvexAuthLocalHost(f *testing.F) {
+	for _, seed := range []string{"localhost:3000", "localhost", "[::1]:3000", "app.localhost:1", "127.0.0.1:", "localhost:localhost:2"} {
+		f.Add(seed)
+	}
+	helper := regexp.MustCompile(`(localhost|127\.0\.0\.1):\d+`)
+	f.Fuzz(func(t *testing.T, host string) {
+		if got, want := convexAuthLocalHost(host), helper.MatchString(host); got != want {
+			t.Fatalf("convexAuthLocalHost(%q) = %v, the helper's test says %v", host, got, want)
+		}
+	})
 }

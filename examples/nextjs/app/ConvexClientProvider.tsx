@@ -15,8 +15,8 @@ const TOKEN_REUSE_MS = 5_000;
 /**
  * The browser's Convex client, authenticated by the gateway: the session
  * lives in the gateway's HttpOnly cookie, and GET /auth/token mints a JWT for
- * it. Without NEXT_PUBLIC_CONVEX_URL (no deployment, as in the example's
- * test) the children render without a Convex client.
+ * it. Without NEXT_PUBLIC_CONVEX_URL the children render without a Convex
+ * client.
  */
 export function ConvexClientProvider({ children }: { children: ReactNode }) {
   if (!convex) return <>{children}</>;

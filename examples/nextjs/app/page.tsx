@@ -3,9 +3,13 @@ export default function Home() {
   return (
     <main>
       <h1>Next.js behind convex_auth</h1>
+      <form method="post" action="/demo/signin/ada">
+        <button type="submit">Sign in as Ada</button> (demo, no password)
+      </form>
       <p>
-        <a href="/demo/signin/ada">Sign in as Ada</a> (demo, no password), then visit{" "}
-        <a href="/loggedin">/loggedin</a>.
+        Then visit <a href="/loggedin">/loggedin</a> (on the Better Auth and Convex Auth sites of the Caddyfile:{" "}
+        <a href="/loggedin/better-auth">/loggedin/better-auth</a>,{" "}
+        <a href="/loggedin/convex-auth">/loggedin/convex-auth</a>).
       </p>
       <form method="post" action="/auth/signout">
         <button type="submit">Sign out</button>

@@ -10,5 +10,13 @@ export default {
       domain: "http://localhost:8080",
       applicationID: "convex",
     },
+    {
+      domain: "http://localhost:8083",
+      applicationID: "convex",
+    },
+    {
+      domain: "http://localhost:8084",
+      applicationID: "convex",
+    },
   ],
 } satisfies AuthConfig;

@@ -10,3 +10,18 @@ export const me = query({
     return await ctx.auth.getUserIdentity();
   },
 });
+
+/**
+ * A query that fails with an ordinary error (not an auth error) for a
+ * signed-in user, as app queries do. The example's test runs it through
+ * fetchAuthQuery to show what a helper's retry does with such an error.
+ */
+export const failing = query({
+  args: {},
+  handler: async (ctx) => {
+    if ((await ctx.auth.getUserIdentity()) === null) {
+      throw new Error("not signed in");
+    }
+    throw new Error("the report is not ready yet");
+  },
+});

@@ -1,0 +1,185 @@
+// STAND-IN FOR A CONVEX DEPLOYMENT, for the example's test, which has none.
+// It speaks the HTTP API that ConvexHttpClient (convex/nextjs's fetchQuery)
+// of the convex version in WIRE_FORMAT_VERSION uses, checks bearer tokens
+// the way Convex checks an OIDC provider's token, and runs this example's
+// two queries (convex/users.ts) by hand. It records every call so the test
+// can say which token each helper sent.
+//
+// Wire format (convex 1.48.0, dist/esm/browser/http_client.js, queryInner):
+//   POST <url>/api/query
+//   Content-Type: application/json, Convex-Client: npm-<version>,
+//   Authorization: Bearer <token> when a token was given
+//   body {"path":"users:me","format":"convex_encoded_json","args":[{}]}
+//   answer 200 {"status":"success","value":…,"logLines":[]}
+//   or 560 {"status":"error","errorMessage":…,"logLines":[]} (the function threw)
+//   any other status: the client throws Error(<body text>)
+// Token checks (as Convex's OIDC path): the provider whose domain equals iss
+// and applicationID equals aud, discovery at <domain>/.well-known/openid-
+// configuration with issuer equal to domain, the JWKS at its jwks_uri, alg
+// RS256 or EdDSA, kid matching one key, exp in the future with no skew.
+import http from "node:http";
+import * as jose from "jose";
+
+/** The convex package version whose wire format this file speaks. */
+export const WIRE_FORMAT_VERSION = "1.48.0";
+
+const OIDC_ALGORITHMS = ["RS256", "EdDSA"];
+const UDF_FAILED = 560;
+
+/**
+ * startConvexStandIn serves on a free loopback port.
+ * @param {{ providers: () => {domain: string, applicationID: string}[],
+ *           getJSON: (url: string) => Promise<any> }} opts
+ *   providers: auth.config.ts's providers, read on each call (the test adds
+ *   one per gateway it starts); getJSON: GET with the test's name
+ *   resolution and CA.
+ */
+export async function startConvexStandIn({ providers, getJSON }) {
+  const calls = [];
+
+  // identityOf returns what ctx.auth.getUserIdentity() returns for the
+  // bearer token, or throws what Convex answers for a token it refuses.
+  async function identityOf(authorization) {
+    if (!authorization) return null;
+    const m = /^Bearer (.+)$/.exec(authorization);
+    if (!m) throw authError("InvalidAuthHeader", "the Authorization header is not Bearer <token>");
+    const token = m[1];
+    let claims;
+    try {
+      claims = jose.decodeJwt(token);
+    } catch {
+      throw authError("InvalidAuthHeader", "Could not parse as id token");
+    }
+    const provider = providers().find((p) => p.domain === claims.iss && p.applicationID === claims.aud);
+    if (!provider) throw authError("NoAuthProvider", "No auth provider found matching the given token");
+    const discovery = await getJSON(provider.domain + "/.well-known/openid-configuration");
+    if (discovery.issuer !== provider.domain) {
+      throw authError("InvalidAuthHeader", `discovery issuer ${discovery.issuer} is not ${provider.domain}`);
+    }
+    const jwks = await getJSON(discovery.jwks_uri);
+    const { kid } = jose.decodeProtectedHeader(token);
+    if (typeof kid !== "string" || jwks.keys.filter((k) => k.kid === kid).length !== 1) {
+      throw authError("InvalidAuthHeader", "the token's kid matches no single key of the JWKS");
+    }
+    let payload;
+    try {
+      ({ payload } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
+        issuer: provider.domain,
+        audience: provider.applicationID,
+        algorithms: OIDC_ALGORITHMS,
+        clockTolerance: 0,
+        requiredClaims: ["iss", "sub", "iat", "exp"],
+      }));
+    } catch (e) {
+      throw authError(
+        "InvalidAuthHeader",
+        `Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired. (${e.code})`,
+      );
+    }
+    const identity = {
+      tokenIdentifier: `${payload.iss}|${payload.sub}`,
+      subject: payload.sub,
+      issuer: payload.iss,
+      email: payload.email,
+      emailVerified: payload.email_verified,
+      name: payload.name,
+      pictureUrl: payload.picture,
+    };
+    // convexToJson drops undefined fields.
+    return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined));
+  }
+
+  // The example's queries, as convex/users.ts defines them.
+  const functions = {
+    "users:me": (identity) => identity,
+    "users:failing": (identity) => {
+      throw new Error(identity === null ? "not signed in" : "the report is not ready yet");
+    },
+  };
+
+  async function query(req, body) {
+    const call = { method: "POST", path: "/api/query", bearer: bearerOf(req) };
+    calls.push(call);
+    if (req.headers["content-type"] !== "application/json") return reply(400, "Content-Type must be application/json");
+    if (req.headers["convex-client"] !== `npm-${WIRE_FORMAT_VERSION}`) {
+      return reply(400, `Convex-Client ${req.headers["convex-client"]} is not npm-${WIRE_FORMAT_VERSION}: update the stand-in's wire format`);
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return reply(400, "the body is not JSON");
+    }
+    const { path, format, args, ...rest } = parsed;
+    if (format !== "convex_encoded_json" || !Array.isArray(args) || args.length !== 1 || Object.keys(rest).length) {
+      return reply(400, `unexpected query body ${body}`);
+    }
+    call.fn = path;
+    const fn = functions[path];
+    if (!fn) return reply(404, `Could not find public function for '${path}'`);
+    let identity;
+    try {
+      identity = await identityOf(req.headers.authorization);
+    } catch (e) {
+      if (!e.convexCode) throw e;
+      call.refused = e.convexCode;
+      return reply(401, JSON.stringify({ code: e.convexCode, message: e.message }));
+    }
+    call.identity = identity;
+    try {
+      return reply(200, JSON.stringify({ status: "success", value: fn(identity), logLines: [] }));
+    } catch (e) {
+      // A dev deployment's message for an uncaught error.
+      call.threw = e.message;
+      const errorMessage = `[Request ID: standin${calls.length}] Server Error\nUncaught Error: ${e.message}`;
+      return reply(UDF_FAILED, JSON.stringify({ status: "error", errorMessage, logLines: [] }));
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      let answer;
+      try {
+        if (req.method === "POST" && req.url === "/api/query") {
+          answer = await query(req, Buffer.concat(chunks).toString("utf8"));
+        } else {
+          // Everything else, e.g. a helper's GET /api/auth/convex/token: a
+          // deployment without such an HTTP route answers 404.
+          calls.push({ method: req.method, path: req.url, bearer: bearerOf(req), cookieNames: cookieNames(req) });
+          answer = reply(404, "No matching routes found");
+        }
+      } catch (e) {
+        answer = reply(500, `stand-in error: ${e.stack}`);
+      }
+      res.writeHead(answer.status, { "content-type": answer.body.startsWith("{") ? "application/json" : "text/plain" });
+      res.end(answer.body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    calls,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+function reply(status, body) {
+  return { status, body };
+}
+
+function authError(code, message) {
+  return Object.assign(new Error(message), { convexCode: code });
+}
+
+function bearerOf(req) {
+  return /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? null;
+}
+
+function cookieNames(req) {
+  return (req.headers.cookie ?? "")
+    .split(";")
+    .map((p) => p.split("=", 1)[0].trim())
+    .filter(Boolean);
+}
