@@ -81,7 +81,8 @@ type RedisConfig struct {
 	// WaitTimeout fail the sign-in. Revocations wait for every connected
 	// replica whatever this says.
 	WaitReplicas int
-	// WaitTimeout bounds each wait for replicas. Default DefaultWaitTimeout.
+	// WaitTimeout bounds each wait for replicas, within the caller's
+	// deadline. Default DefaultWaitTimeout.
 	WaitTimeout time.Duration
 }
 
