@@ -111,3 +111,75 @@ func TestRedisACLIsEnough(t *testing.T) {
 		t.Run("users", func(t *testing.T) { runUserConformance(t, b) })
 	})
 }
+
+// sentinelACL is what the gateway's client needs on each Sentinel
+// (sentinel_username): docs/scale.md shows it.
+func sentinelACL(clientSetInfo bool) string {
+	rule := "on -@all +hello +ping +sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas +subscribe &*"
+	if clientSetInfo {
+		rule += " +client|setinfo"
+	}
+	return rule
+}
+
+// TestRedisSentinelACLIsEnough: a store whose Sentinel user has exactly
+// sentinelACL finds the master and works; no Sentinel denies anything.
+func TestRedisSentinelACLIsEnough(t *testing.T) {
+	docs, err := os.ReadFile("../docs/scale.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sentinelACL(true); !strings.Contains(string(docs), want) {
+		t.Errorf("docs/scale.md does not show the tested Sentinel ACL rule:\n%s", want)
+	}
+	d := redistest.StartSentinelDeployment(t, "mymaster", 1, 3)
+	ctx := context.Background()
+	for _, s := range d.Sentinels {
+		admin := newTestClient(t, s.Addr, false)
+		info := admin.Info(ctx, "server").Val()
+		setInfo := !strings.Contains(info, "redis_version:7.0.") && !strings.Contains(info, "redis_version:6.")
+		args := []any{"ACL", "SETUSER", "sentinel-client", ">sentinel-secret"}
+		for _, f := range strings.Fields(sentinelACL(setInfo)) {
+			args = append(args, f)
+		}
+		if err := admin.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("ACL SETUSER on a Sentinel: %v", err)
+		}
+		t.Cleanup(func() {
+			if l, _ := admin.Do(ctx, "ACL", "LOG").Val().([]any); len(l) > 0 {
+				t.Errorf("Sentinel %s denied the gateway's client: %v", s.Addr, l)
+			}
+		})
+	}
+	s, err := NewRedisStore(RedisConfig{
+		MasterName: d.MasterName, Addrs: d.SentinelAddrs(),
+		SentinelUsername: "sentinel-client", SentinelPassword: "sentinel-secret",
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+	if err := s.Delete(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// The store asked the Sentinels as sentinel-client, not as default.
+	var asClient int
+	for _, sn := range d.Sentinels {
+		list, err := newTestClient(t, sn.Addr, false).ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		asClient += strings.Count(list, " user=sentinel-client ")
+	}
+	if asClient == 0 {
+		t.Fatal("no Sentinel has a connection of user sentinel-client: sentinel_username was not used")
+	}
+}
