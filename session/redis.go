@@ -58,6 +58,7 @@ type RedisStore struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 	closeOnce  sync.Once
+	closed     atomic.Bool
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -448,6 +449,7 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 func (s *RedisStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.stopListen()
 		_ = s.pubsub.Close()
 		<-s.listenDone

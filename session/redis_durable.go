@@ -70,7 +70,8 @@ func (s *RedisStore) retryWrite(ctx context.Context, op func(ctx context.Context
 	wait := writeRetryMin
 	for attempt := 0; ; attempt++ {
 		err := op(ctx, attempt)
-		if err == nil || !failoverError(err) || ctx.Err() != nil {
+		// A closed store's client answers ErrClosed for good.
+		if err == nil || !failoverError(err) || ctx.Err() != nil || s.closed.Load() {
 			return err
 		}
 		if cc, ok := s.client.(*redis.ClusterClient); ok {

@@ -378,3 +378,27 @@ func TestRedisRevocationsWaitForReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisClosedStoreWritesFailFast: the failover retries stop at once
+// when the store itself was closed (its client answers ErrClosed for good).
+func TestRedisClosedStoreWritesFailFast(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s, err := NewRedisStore(RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix()}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s.Create(context.Background(), NewSession{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Delete(context.Background(), tok); !IsUnavailable(err) {
+		t.Fatalf("Delete on a closed store: %v; want unavailable", err)
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Fatalf("Delete on a closed store took %v; want no retries", took)
+	}
+}
