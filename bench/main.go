@@ -29,6 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 )
 
@@ -295,13 +296,14 @@ func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 		return fmt.Sprintf(`http://%s {
 	convex_auth {
 		issuer http://%s
+		realm %s
 		signing_key file %s
 		redis redis://%s/0
 		protect /loggedin*
 	}
 	%s
 }
-`, addr, addr, key, e.redisAddr, proxy)
+`, addr, addr, benchRealm, key, e.redisAddr, proxy)
 	}
 	return fmt.Sprintf(`{
 	admin %s
@@ -322,9 +324,13 @@ http://%s {
 		gateway(e.eddsaAddr, keys[issuer.EdDSA]) + "\n" + gateway(e.rs256Addr, keys[issuer.RS256])
 }
 
+// benchRealm is the realm both gateways serve, so one set of seeded
+// sessions is good at either.
+const benchRealm = "bench"
+
 // sessionCookieName is the gateway's default cookie on a plain-http
 // loopback host.
-const sessionCookieName = "convex_session"
+var sessionCookieName = edge.DefaultCookieNameFor(benchRealm, false)
 
 func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	rc := redis.NewClient(&redis.Options{Addr: e.redisAddr})

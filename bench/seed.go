@@ -34,7 +34,7 @@ func benchNewSession(i int) session.NewSession {
 // seedSessions creates n sessions through the session package (the gateway
 // reads them as its own) and returns their cookie tokens.
 func seedSessions(ctx context.Context, redisURL string, first, n int) ([]string, error) {
-	st, err := session.NewRedisStore(session.RedisConfig{URL: redisURL, CacheSize: -1}, session.Options{})
+	st, err := session.NewRedisStore(session.RedisConfig{URL: redisURL, CacheSize: -1}, session.Options{Realm: benchRealm})
 	if err != nil {
 		return nil, err
 	}

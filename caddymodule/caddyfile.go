@@ -29,6 +29,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	convex_auth [<matcher>] {
 //	    issuer          <url>
 //	    application_id  <id>
+//	    realm           <name>
 //	    signing_key     file <path> | env <VARIABLE>
 //	    algorithm       RS256|EdDSA|ES256
 //	    key_rotation    <duration>
@@ -119,6 +120,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Issuer)
 		case "application_id":
 			err = oneArg(d, &h.ApplicationID)
+		case "realm":
+			err = oneArg(d, &h.Realm)
 		case "algorithm":
 			err = oneArg(d, &h.Algorithm)
 		case "subject":

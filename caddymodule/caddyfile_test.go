@@ -13,6 +13,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	input := `convex_auth {
 		issuer https://app.example.com
 		application_id my-app
+		realm example-users
 		signing_key env CONVEX_AUTH_PRIVATE_KEY
 		algorithm EdDSA
 		token_ttl 2m
@@ -43,6 +44,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	}{
 		{"issuer", h.Issuer, "https://app.example.com"},
 		{"application_id", h.ApplicationID, "my-app"},
+		{"realm", h.Realm, "example-users"},
 		{"signing_key", *h.SigningKey, SigningKeySource{From: "env", Env: "CONVEX_AUTH_PRIVATE_KEY"}},
 		{"algorithm", h.Algorithm, "EdDSA"},
 		{"token_ttl", h.TokenTTL, caddy.Duration(2 * time.Minute)},
@@ -132,6 +134,8 @@ func TestValidateNamesOption(t *testing.T) {
 		{"inject cookie", Handler{Issuer: "https://a.example", InjectCookie: "a;b"}, "inject cookie"},
 		{"cookie same_site", Handler{Issuer: "https://a.example", Cookie: &CookieConfig{SameSite: "loose"}}, "cookie same_site"},
 		{"cookie __Host- with domain", Handler{Issuer: "https://a.example", Cookie: &CookieConfig{Name: "__Host-s", Domain: "a.example"}}, "__Host- prefix"},
+		{"realm with a control character", Handler{Issuer: "https://a.example", Realm: "users\n"}, "realm"},
+		{"realm too long", Handler{Issuer: "https://a.example", Realm: strings.Repeat("r", 257)}, "realm is 257 bytes"},
 		{"signing_key incomplete", Handler{Issuer: "https://a.example", SigningKey: &SigningKeySource{From: "file"}}, "signing_key"},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,8 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/edge"
 )
 
-// Session cookie names when none is configured.
+// Session cookie names when none is configured, before the realm's suffix
+// (edge.DefaultCookieNameFor).
 const (
 	DefaultCookieName       = edge.DefaultCookieName
 	DefaultSecureCookieName = edge.DefaultSecureCookieName
@@ -15,8 +16,11 @@ const (
 // CookieConfig is the session cookie. It is always HttpOnly; Secure is set
 // automatically except for plain-http requests to localhost.
 type CookieConfig struct {
-	// Name of the cookie. Default: "__Host-convex_session" over HTTPS,
-	// "convex_session" on plain http or with a domain or path set.
+	// Name of the cookie. Default: "__Host-convex_session_<tag>" over
+	// HTTPS, "convex_session_<tag>" on plain http or with a domain or path
+	// set, where <tag> is 8 characters of the realm's hash: two realms on
+	// one host (two localhost ports) keep separate cookies. A configured
+	// name is used as it is; give each realm on one host its own.
 	Name string `json:"name,omitempty"`
 	// Domain widens the cookie to subdomains. Default: none (host only).
 	Domain string `json:"domain,omitempty"`

@@ -93,24 +93,7 @@ func startGatewayWithGlobals(t *testing.T, globals, redisURL, extra string) *gat
 	if redisURL != "" {
 		redisLine = "redis " + redisURL
 	}
-	// Not t.TempDir: caddytest leaves this Caddy running until the next
-	// test loads its config, and its TLS app may still be writing to storage
-	// then, which fails a TempDir's strict cleanup ("directory not empty").
-	storageDir, err := os.MkdirTemp("", "convex-auth-caddytest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(storageDir) })
-	config := fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	skip_install_trust
-	storage_clean_interval off
-	storage file_system %s
-	%s
-}
+	config := caddytestGlobals(t, globals) + fmt.Sprintf(`
 http://localhost:9080 {
 	convex_auth {
 		issuer http://localhost:9080
@@ -122,31 +105,64 @@ http://localhost:9080 {
 	request_header X-Seen-User "{http.auth.user.id}/{http.auth.user.email}/{http.auth.user.session_id}"
 	reverse_proxy %s
 }
-`, storageDir, globals, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
+`, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
 	tester := caddytest.NewTester(t)
 	tester.InitServer(config, "caddyfile")
-	return &gateway{
-		t: t, tester: tester, upstream: up,
-		client: &http.Client{
-			Timeout:       10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+	return &gateway{t: t, tester: tester, upstream: up, client: noRedirectClient()}
+}
+
+// caddytestGlobals is the global options block of the in-process Caddy,
+// with globals added, on a storage directory of its own.
+func caddytestGlobals(t *testing.T, globals string) string {
+	// Not t.TempDir: caddytest leaves this Caddy running until the next
+	// test loads its config, and its TLS app may still be writing to storage
+	// then, which fails a TempDir's strict cleanup ("directory not empty").
+	storageDir, err := os.MkdirTemp("", "convex-auth-caddytest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(storageDir) })
+	return fmt.Sprintf(`{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	skip_install_trust
+	storage_clean_interval off
+	storage file_system %s
+	%s
+}
+`, storageDir, globals)
+}
+
+// noRedirectClient never follows redirects, so tests see them.
+func noRedirectClient() *http.Client {
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
 // do sends a request with the given raw headers (keys kept as written).
 func (g *gateway) do(method, path string, headers map[string]string) (*http.Response, string) {
 	g.t.Helper()
-	req, err := http.NewRequest(method, gatewayOrigin+path, nil)
+	return doRaw(g.t, g.client, method, gatewayOrigin+path, headers)
+}
+
+// doRaw sends a request to url with the given raw headers and reads the
+// whole body.
+func doRaw(t *testing.T, c *http.Client, method, url string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for k, v := range headers {
 		req.Header[k] = []string{v}
 	}
-	resp, err := g.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -164,7 +180,7 @@ func (g *gateway) signIn(sub string, headers map[string]string) *http.Cookie {
 		g.t.Fatal("the Convex-Auth-Sign-In header reached the client")
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName && c.Value != "" {
+		if c.Name == sessionCookieName && c.Value != "" {
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 				g.t.Fatalf("session cookie not HttpOnly+SameSite=Lax: %+v", c)
 			}
@@ -181,7 +197,7 @@ func cookieHeader(c *http.Cookie) map[string]string {
 
 func clearsCookie(resp *http.Response) bool {
 	for _, c := range resp.Cookies() {
-		if c.Name == DefaultCookieName && c.MaxAge < 0 {
+		if c.Name == sessionCookieName && c.MaxAge < 0 {
 			return true
 		}
 	}
@@ -276,7 +292,7 @@ func TestGatewayInjectsVerifiableToken(t *testing.T) {
 	if err != nil || jwtCookie.Value != token {
 		t.Fatalf("upstream cookie convex_jwt = %v (%v), want the header's token", jwtCookie, err)
 	}
-	if _, err := seen.Cookie(DefaultCookieName); err == nil {
+	if _, err := seen.Cookie(sessionCookieName); err == nil {
 		t.Fatal("the session cookie reached the upstream")
 	}
 	tok := verifyLikeConvex(t, token)
@@ -402,7 +418,7 @@ func testStripsSpoofedCopies(t *testing.T, g *gateway) {
 	t.Run("client sign-in header is not honoured", func(t *testing.T) {
 		resp, _ := g.do("GET", "/open", map[string]string{"Convex-Auth-Sign-In": `{"sub":"admin"}`})
 		for _, c := range resp.Cookies() {
-			if c.Name == DefaultCookieName && c.Value != "" {
+			if c.Name == sessionCookieName && c.Value != "" {
 				t.Fatal("a client-sent sign-in header created a session")
 			}
 		}
@@ -458,13 +474,13 @@ func TestGatewayRefusesBadCookies(t *testing.T) {
 		"oversized": strings.Repeat("A", 8000),
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": DefaultCookieName + "=" + value})
+			resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": sessionCookieName + "=" + value})
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401", resp.StatusCode)
 			}
 		})
 	}
-	resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": DefaultCookieName + "=" + forged.Value})
+	resp, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": sessionCookieName + "=" + forged.Value})
 	if !clearsCookie(resp) {
 		t.Fatal("a forged cookie was not cleared")
 	}

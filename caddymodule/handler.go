@@ -50,6 +50,16 @@ type Handler struct {
 	// auth.config.ts. Default: "convex".
 	ApplicationID string `json:"application_id,omitempty"`
 
+	// Realm names the user base: every session, user, account, sign-in
+	// flow, email link and rate counter belongs to one realm, and a cookie
+	// of another realm is no session here. Handlers with the same realm
+	// share users on purpose (app.example.com and www.example.com); give
+	// them the same store too (the same redis, or both none in one Caddy).
+	// It also names the default Redis key prefix and session cookie.
+	// Default: the issuer and application_id, so changing either starts a
+	// new user base.
+	Realm string `json:"realm,omitempty"`
+
 	// SigningKey says where the PKCS#8 PEM private key comes from. Default:
 	// none, a key is generated on first start and kept in Caddy's storage.
 	SigningKey *SigningKeySource `json:"signing_key,omitempty"`
@@ -137,6 +147,7 @@ type Handler struct {
 	issuer       *issuer.Issuer
 	store        session.Store
 	storeKey     string
+	realm        string         // Realm or its default
 	signInConfig *signin.Config // nil without providers
 	logger       *zap.Logger
 	keyring      *issuer.Keyring // generated keys, loaded in Provision
@@ -195,10 +206,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkConfig(); err != nil {
 		return err
 	}
+	h.realm = h.Realm
+	if h.realm == "" {
+		h.realm = session.DefaultRealm(h.Issuer, h.ApplicationID)
+	}
 	cookie, err := h.Cookie.settings()
 	if err != nil {
 		return err
 	}
+	cookie = cookie.WithRealm(h.realm)
 	protect := caddyhttp.MatchPath(h.Protect)
 	if err := protect.Provision(ctx); err != nil {
 		return fmt.Errorf("convex_auth: protect: %w", err)
@@ -226,11 +242,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		IdleTTL:    time.Duration(h.IdleTTL),
 		// A session in use must be touched well before it could idle out.
 		TouchInterval: min(session.DefaultTouchInterval, time.Duration(h.IdleTTL)/2),
+		Realm:         h.realm,
 	}, h.logger)
 	if err != nil {
 		return err
 	}
 	h.store, h.storeKey = meteredStore{pooled.Store}, poolKey
+	h.logger.Info("serving realm",
+		zap.String("realm", h.realm),
+		zap.String("realm_tag", session.RealmTag(h.realm)),
+		zap.Bool("default_realm", h.Realm == ""),
+		zap.String("issuer", h.Issuer))
 	if err := h.provisionSignIn(); err != nil {
 		return err
 	}
@@ -286,6 +308,11 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.ApplicationID != "" && strings.TrimSpace(h.ApplicationID) != h.ApplicationID {
 		return fmt.Errorf("convex_auth: application_id %q has surrounding spaces: remove them", h.ApplicationID)
+	}
+	if h.Realm != "" {
+		if err := session.CheckRealm(h.Realm); err != nil {
+			return fmt.Errorf("convex_auth: %w", err)
+		}
 	}
 	if h.Algorithm != "" {
 		if _, err := issuer.ParseAlgorithm(h.Algorithm); err != nil {

@@ -280,7 +280,7 @@ func TestGatewayPasswordSignIn(t *testing.T) {
 	site, _ := url.Parse(gatewayOrigin)
 	var first string
 	for _, ck := range c.Jar.Cookies(site) {
-		if ck.Name == DefaultCookieName {
+		if ck.Name == sessionCookieName {
 			first = ck.Value
 		}
 	}
@@ -291,7 +291,7 @@ func TestGatewayPasswordSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
 		t.Fatalf("sign-in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if r, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": DefaultCookieName + "=" + first}); r.StatusCode != http.StatusUnauthorized {
+	if r, _ := g.do("GET", "/loggedin", map[string]string{"Cookie": sessionCookieName + "=" + first}); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the session replaced by a sign-in still works: %d", r.StatusCode)
 	}
 	send(t, c, "GET", gatewayOrigin+"/loggedin", nil, navigate)

@@ -54,7 +54,9 @@ type RedisConfig struct {
 	// TLSInsecureSkipVerify disables certificate checks. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
 	// KeyPrefix starts every key and the revocation channel. Default:
-	// "convex_auth:".
+	// "convex_auth:<realm tag>:", so each realm has its own keys. Records
+	// carry their realm whatever the prefix: handlers of two realms may
+	// share one.
 	KeyPrefix string `json:"key_prefix,omitempty"`
 	// DialTimeout bounds connecting. Default: 2s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
@@ -133,10 +135,13 @@ type pooledStore struct {
 func (p pooledStore) Destruct() error { return p.Store.Close() }
 
 func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (pooledStore, string, error) {
+	// One store per realm: two handlers without redis would otherwise share
+	// one in-process store, and so each other's sessions and users.
 	keyParts := struct {
 		Redis               *RedisConfig
 		SessionTTL, IdleTTL time.Duration
-	}{rc, opts.SessionTTL, opts.IdleTTL}
+		Realm               string
+	}{rc, opts.SessionTTL, opts.IdleTTL, opts.Realm}
 	raw, err := json.Marshal(keyParts)
 	if err != nil {
 		return pooledStore{}, "", err

@@ -164,7 +164,7 @@ export async function signIn(gateway) {
   if (res.status !== 200) throw new Error(`sign-in answered ${res.status}`);
   for (const line of res.headers.getSetCookie()) {
     const pair = line.split(";", 1)[0];
-    if (/convex_session=./.test(pair)) return pair;
+    if (/convex_session(_[\w-]+)?=./.test(pair)) return pair;
   }
   throw new Error(`sign-in set no session cookie: ${res.headers.getSetCookie()}`);
 }

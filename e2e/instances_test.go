@@ -34,16 +34,7 @@ http://127.0.0.1:%d {
 `, storage, ports[i], redis.URL(), upstreamPort)
 		if i == 0 {
 			// The first instance also serves the shared upstream.
-			c += fmt.Sprintf(`
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	route /signin {
-		header Convex-Auth-Sign-In `+"`"+`{"sub":"user_shared","email":"shared@example.com","email_verified":true}`+"`"+`
-		respond "signed in"
-	}
-	respond "app page"
-}
-`, upstreamPort)
+			c += signInUpstream(upstreamPort, "user_shared", "shared@example.com")
 		}
 		return c
 	}

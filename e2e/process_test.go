@@ -147,12 +147,28 @@ func send(t *testing.T, req *http.Request, headers map[string]string) (*http.Res
 func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	t.Helper()
 	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "convex_session") && c.Value != "" {
+		if strings.Contains(c.Name, "convex_session") && c.Value != "" {
 			return c
 		}
 	}
 	t.Fatalf("no session cookie in %v", resp.Header["Set-Cookie"])
 	return nil
+}
+
+// signInUpstream is a Caddy site on 127.0.0.1:port standing in for the
+// app: POST /signin signs sub in (Convex-Auth-Sign-In), anything else is
+// "app page".
+func signInUpstream(port int, sub, email string) string {
+	return fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	route /signin {
+		header Convex-Auth-Sign-In `+"`"+`{"sub":%q,"email":%q,"email_verified":true}`+"`"+`
+		respond "signed in"
+	}
+	respond "app page"
+}
+`, port, sub, email)
 }
 
 func withCookie(c *http.Cookie, headers ...map[string]string) map[string]string {

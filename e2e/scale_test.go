@@ -46,6 +46,7 @@ http://127.0.0.1:%d {
 		issuer https://app.example.com
 		redis {
 			%s
+			key_prefix scale:
 			wait_replicas 1
 		}
 		protect /loggedin*
@@ -309,7 +310,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	urls := startScaleGateways(t, "cluster\n\t\t\taddrs "+strings.Join(c.Addrs(), " "))
 	// The master of the revocation channel's slot holds both instances'
 	// subscriptions.
-	channel := "convex_auth:revoke"
+	channel := "scale:revoke" // key_prefix scale:
 	t.Run("CLUSTER FAILOVER", func(t *testing.T) {
 		l := newScaleLoad(t, urls)
 		m := c.MasterFor(channel)

@@ -10,20 +10,42 @@ import (
 	"unicode/utf8"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // Session cookie names when none is configured. The __Host- prefix pins the
-// cookie to this host over HTTPS; browsers refuse it on plain http.
+// cookie to this host over HTTPS; browsers refuse it on plain http. A
+// gateway with a realm (WithRealm) ends either name with "_" and the first
+// cookieRealmTagLen characters of the realm's tag: browsers send a host's
+// cookies to all its ports, so two realms on one host (localhost:8080 and
+// localhost:9090) would otherwise overwrite each other's session cookie.
 const (
 	DefaultCookieName       = "convex_session"
 	DefaultSecureCookieName = "__Host-convex_session"
 	DefaultCookiePath       = "/"
+
+	cookieRealmTagLen = 8
 )
+
+// DefaultCookieNameFor is the default session cookie name of realm, over
+// HTTPS (secure) or on plain http.
+func DefaultCookieNameFor(realm string, secure bool) string {
+	name := DefaultCookieName
+	if secure {
+		name = DefaultSecureCookieName
+	}
+	return name + realmSuffix(realm)
+}
+
+func realmSuffix(realm string) string {
+	return "_" + session.RealmTag(realm)[:cookieRealmTagLen]
+}
 
 // CookieSettings is the session cookie's configuration. It is always
 // HttpOnly; Secure is set except for plain-http requests to localhost.
 type CookieSettings struct {
 	name     string // configured name, or "" for the defaults
+	suffix   string // ends the default names: the realm's, or none
 	domain   string
 	path     string
 	sameSite http.SameSite
@@ -65,15 +87,22 @@ func NewCookieSettings(name, domain, path, sameSite string) (CookieSettings, err
 	return s, nil
 }
 
+// WithRealm returns the settings with the default names made realm's own;
+// a configured name is kept as it is.
+func (s CookieSettings) WithRealm(realm string) CookieSettings {
+	s.suffix = realmSuffix(realm)
+	return s
+}
+
 // NameFor is the session cookie's name for r.
 func (s CookieSettings) NameFor(r *http.Request) string { return s.forRequest(r).name }
 
 func (s CookieSettings) forRequest(r *http.Request) requestCookie {
 	rc := requestCookie{CookieSettings: s, secure: httprule.SecureRequest(r)}
 	if rc.name == "" {
-		rc.name = DefaultCookieName
+		rc.name = DefaultCookieName + s.suffix
 		if rc.secure && rc.domain == "" && rc.path == "/" {
-			rc.name = DefaultSecureCookieName
+			rc.name = DefaultSecureCookieName + s.suffix
 		}
 	}
 	return rc

@@ -11,21 +11,24 @@ import (
 
 // A stored session is one compact string, so each costs one small Redis key:
 //
-//	offset 0      format version '1'
+//	offset 0      format version '2'
 //	offset 1..13  last use, unix milliseconds, 13 zero-padded decimal digits
 //	offset 14..26 absolute expiry, same format
 //	offset 27..   user ID, created (uvarint ms), provider, a flags byte,
 //	              email, name, picture; each string is a uvarint length and
 //	              its bytes. Flags: bit 0 email verified, bits 1-7 the code
 //	              of a well-known picture URL prefix left out of the picture.
+//	last 16 bytes the realm's tag (RealmTag)
 //
 // The two times come first in fixed-width text because the lookup script
 // reads them and rewrites last use in place (SETRANGE keeps the key's TTL);
-// the user ID follows because the delete scripts check it. The session ID
+// the user ID follows because the delete scripts check it; the realm's tag
+// ends the record, where the scripts find it by its fixed length. Version
+// '1' records (before realms) are foreign to every realm. The session ID
 // is not stored: it is in the key. The picture prefix codes keep a typical
 // session under 400 bytes of Redis memory.
 const (
-	recordVersion     = '1'
+	recordVersion     = '2'
 	recordTimeDigits  = 13
 	recordLastUseAt   = 1
 	recordExpiresAt   = recordLastUseAt + recordTimeDigits
@@ -60,8 +63,9 @@ func splitPicture(url string) (code byte, rest string) {
 
 var errCorruptRecord = fmt.Errorf("%w: stored session is corrupt", ErrNotFound)
 
-// encodeRecord serializes s (its ID excluded).
-func encodeRecord(s *Session) ([]byte, error) {
+// encodeRecord serializes s (its ID excluded) as a record of the realm
+// whose tag is realmTag.
+func encodeRecord(s *Session, realmTag string) ([]byte, error) {
 	last, exp, created := s.LastUsedAt.UnixMilli(), s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli()
 	for _, ms := range []int64{last, exp, created} {
 		if ms < 0 || ms > maxRecordMillis {
@@ -70,7 +74,7 @@ func encodeRecord(s *Session) ([]byte, error) {
 	}
 	n := recordHeaderBytes + binary.MaxVarintLen64 + 1 +
 		6*binary.MaxVarintLen32 + len(s.UserID) + len(s.Provider) +
-		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture)
+		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture) + len(realmTag)
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
 	b = appendMillis(b, last)
@@ -87,6 +91,7 @@ func encodeRecord(s *Session) ([]byte, error) {
 	b = appendString(b, s.Profile.Email)
 	b = appendString(b, s.Profile.Name)
 	b = appendString(b, picture)
+	b = append(b, realmTag...)
 	return b, nil
 }
 
@@ -104,12 +109,17 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeRecord parses a stored session. Anything unexpected is
-// errCorruptRecord, which callers treat as not found.
-func decodeRecord(id string, b []byte) (*Session, error) {
-	if len(b) < recordHeaderBytes || b[0] != recordVersion {
+// decodeRecord parses a stored session of the realm whose tag is realmTag.
+// A record of another realm or of none is errForeignRecord; anything else
+// unexpected is errCorruptRecord. Callers treat both as not found.
+func decodeRecord(id string, b []byte, realmTag string) (*Session, error) {
+	if len(b) < recordHeaderBytes+len(realmTag) {
 		return nil, errCorruptRecord
 	}
+	if b[0] != recordVersion || string(b[len(b)-len(realmTag):]) != realmTag {
+		return nil, errForeignRecord
+	}
+	b = b[:len(b)-len(realmTag)]
 	last, err1 := strconv.ParseInt(string(b[recordLastUseAt:recordExpiresAt]), 10, 64)
 	exp, err2 := strconv.ParseInt(string(b[recordExpiresAt:recordHeaderBytes]), 10, 64)
 	if err1 != nil || err2 != nil {

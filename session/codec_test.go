@@ -27,11 +27,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	for _, pic := range pictures {
 		want := sampleSession(pic)
-		rec, err := encodeRecord(want)
+		rec, err := encodeRecord(want, testRealmTag)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeRecord(want.ID, rec)
+		got, err := decodeRecord(want.ID, rec, testRealmTag)
 		if err != nil {
 			t.Fatalf("picture %q: %v", pic, err)
 		}
@@ -40,7 +40,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestRecordPrefixCodesShrinkPictures(t *testing.T) {
-	rec, err := encodeRecord(sampleSession("https://avatars.githubusercontent.com/u/123?v=4"))
+	rec, err := encodeRecord(sampleSession("https://avatars.githubusercontent.com/u/123?v=4"), testRealmTag)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +50,11 @@ func TestRecordPrefixCodesShrinkPictures(t *testing.T) {
 }
 
 func TestRecordCorruptInputs(t *testing.T) {
-	rec, err := encodeRecord(sampleSession("https://example.com/p"))
+	rec, err := encodeRecord(sampleSession("https://example.com/p"), testRealmTag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := [][]byte{nil, []byte("2" + string(rec[1:])), append(append([]byte{}, rec...), 0)}
+	bad := [][]byte{nil, []byte("3" + string(rec[1:])), append(append([]byte{}, rec...), 0)}
 	for i := range rec { // every truncation
 		bad = append(bad, rec[:i])
 	}
@@ -62,24 +62,53 @@ func TestRecordCorruptInputs(t *testing.T) {
 	notDigits[5] = 'x'
 	bad = append(bad, notDigits)
 	for _, b := range bad {
-		if _, err := decodeRecord("id", b); !errors.Is(err, ErrNotFound) {
+		if _, err := decodeRecord("id", b, testRealmTag); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("decoding %q: %v; want a not-found corrupt-record error", b, err)
 		}
 	}
 	// An unknown picture prefix code.
 	s := sampleSession("")
-	rec, _ = encodeRecord(s)
+	rec, _ = encodeRecord(s, testRealmTag)
 	i := recordHeaderBytes + 2 + len(s.UserID) + 6 + 1 + len(s.Provider) // flags byte
 	rec[i] = 0x7f << pictureCodeShift
-	if _, err := decodeRecord("id", rec); !errors.Is(err, ErrNotFound) {
+	if _, err := decodeRecord("id", rec, testRealmTag); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown picture code: %v; want corrupt", err)
+	}
+}
+
+// testRealmTag is the realm of the records these tests encode.
+var testRealmTag = RealmTag("https://app.example.com convex")
+
+func TestRecordOfAnotherRealmOrNoneIsForeign(t *testing.T) {
+	want := sampleSession("https://example.com/p")
+	rec, err := encodeRecord(want, testRealmTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(rec), testRealmTag) {
+		t.Fatal("the record does not end with its realm's tag")
+	}
+	other := RealmTag("https://other.example.com convex")
+	if _, err := decodeRecord(want.ID, rec, other); !errors.Is(err, errForeignRecord) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("decoding in another realm: %v; want a not-found foreign-record error", err)
+	}
+	// A record written before realms: version '1', no tag.
+	legacy := append([]byte{'1'}, rec[1:len(rec)-len(testRealmTag)]...)
+	if _, err := decodeRecord(want.ID, legacy, testRealmTag); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("decoding a record without a realm: %v; want not found", err)
+	}
+	// The tag alone decides, not where the record was found.
+	forged := append([]byte{'2'}, rec[1:len(rec)-len(testRealmTag)]...)
+	forged = append(forged, other...)
+	if _, err := decodeRecord(want.ID, forged, testRealmTag); !errors.Is(err, errForeignRecord) {
+		t.Fatalf("decoding another realm's tag: %v; want foreign", err)
 	}
 }
 
 func TestRecordRejectsTimesOutOfRange(t *testing.T) {
 	s := sampleSession("")
 	s.ExpiresAt = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := encodeRecord(s); err == nil {
+	if _, err := encodeRecord(s, testRealmTag); err == nil {
 		t.Fatal("a time past 2286 was encoded")
 	}
 }
@@ -102,10 +131,10 @@ func TestParseToken(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	rec, _ := encodeRecord(sampleSession("https://example.com/p"))
+	rec, _ := encodeRecord(sampleSession("https://example.com/p"), testRealmTag)
 	f.Add(rec)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeRecord("id", b)
+		s, err := decodeRecord("id", b, testRealmTag)
 		if err == nil && s.UserID == "" {
 			t.Fatal("decoded a session without a user")
 		}

@@ -18,6 +18,10 @@ type Options struct {
 	IdleTTL       time.Duration    // sliding: ends after this long unused; default DefaultIdleTTL
 	TouchInterval time.Duration    // last use is written at most this often; default DefaultTouchInterval
 	Now           func() time.Time // clock; default time.Now (tests inject one)
+	// Realm is the user base the store serves (realm.go): it writes its tag
+	// into every record and finds no record of another realm. Default: "",
+	// a realm like any other; the gateway always names one.
+	Realm string
 }
 
 // Validate reports options that cannot work. Zero values mean the defaults.

@@ -27,6 +27,9 @@ import (
 //	                                   user ID), scored by absolute expiry
 //	<prefix>revoke                     pub/sub channel: "<origin> <sessionID>..."
 //
+// The default prefix holds the realm's tag; records carry it as well, and
+// every script and read checks it, so realms sharing a prefix stay apart.
+//
 // Neither keys nor values hold a cookie token; the session ID is a one-way
 // hash of it.
 
@@ -40,6 +43,7 @@ type RedisStore struct {
 	client     redis.UniversalClient
 	ownsClient bool
 	prefix     string
+	realmTag   string // RealmTag(opts.Realm), in every record
 	channel    string
 	origin     string // tells this store's own revocation messages apart
 	opts       Options
@@ -97,7 +101,7 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	if err := cfg.validateWait(); err != nil {
 		return fail(err)
 	}
-	prefix, err := cfg.keyPrefix()
+	prefix, err := cfg.keyPrefix(opts.Realm)
 	if err != nil {
 		return fail(err)
 	}
@@ -109,6 +113,7 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 		client:     client,
 		ownsClient: owns,
 		prefix:     prefix,
+		realmTag:   RealmTag(opts.Realm),
 		channel:    prefix + "revoke",
 		origin:     b64.EncodeToString(originBytes[:]),
 		opts:       opts.withDefaults(),
@@ -175,7 +180,7 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 		LastUsedAt: now,
 		Profile:    n.Profile,
 	}
-	rec, err := encodeRecord(sess)
+	rec, err := encodeRecord(sess, s.realmTag)
 	if err != nil {
 		return "", nil, err
 	}
@@ -252,7 +257,7 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
 	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)},
-		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID,
+		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID, s.realmTag,
 	).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
@@ -260,7 +265,7 @@ func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Ti
 	if err != nil {
 		return nil, unavailable("lookup", err)
 	}
-	sess, err := decodeRecord(p.sessionID, []byte(raw))
+	sess, err := decodeRecord(p.sessionID, []byte(raw), s.realmTag)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +284,7 @@ func (s *RedisStore) Delete(ctx context.Context, token string) error {
 	}
 	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
 	err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return s.runScript(ctx, revocation, deleteScript, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID)).Err()
+		return s.runScript(ctx, revocation, deleteScript, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID), s.realmTag).Err()
 	})
 	if err != nil {
 		return unavailable("delete", err)
@@ -300,7 +305,7 @@ func (s *RedisStore) DeleteByID(ctx context.Context, userID, sessionID string) e
 	err := s.retryWrite(ctx, func(ctx context.Context, attempt int) error {
 		var err error
 		n, err = s.runScript(ctx, revocation, deleteByIDScript, keys, sessionID, s.channel,
-			s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID).Int()
+			s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag).Int()
 		if err == nil && n < 0 && attempt > 0 {
 			// An earlier attempt may have deleted it before failing.
 			n = 1
@@ -338,8 +343,8 @@ func (s *RedisStore) DeleteUser(ctx context.Context, userID string, exceptSessio
 			now := s.opts.now()
 			keys := make([]string, 0, 1+len(ids))
 			keys = append(keys, index)
-			args := make([]any, 0, 6+len(ids))
-			args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID)
+			args := make([]any, 0, 7+len(ids))
+			args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag)
 			for _, id := range ids {
 				keys = append(keys, s.sessionKey(tag, id))
 				args = append(args, id)
@@ -407,7 +412,7 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 			gone = append(gone, ids[i])
 			continue
 		}
-		sess, err := decodeRecord(ids[i], []byte(raw))
+		sess, err := decodeRecord(ids[i], []byte(raw), s.realmTag)
 		if err != nil || sess.UserID != userID || sess.expired(now, s.opts.IdleTTL) {
 			continue
 		}

@@ -36,7 +36,7 @@ func TestRedisACLIsEnough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := redisACL("convex_auth:", true); !strings.Contains(string(docs), want) {
+	if want := redisACL("<prefix>", true); !strings.Contains(string(docs), want) {
 		t.Errorf("docs/scale.md does not show the tested ACL rule:\n%s", want)
 	}
 

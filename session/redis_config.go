@@ -17,6 +17,8 @@ import (
 // Defaults for RedisConfig. The timeouts are short because a request waits on
 // them: an unreachable store must turn into a prompt 503, not a hung request.
 const (
+	// DefaultKeyPrefix starts the default key prefix, which goes on with
+	// the realm's tag (DefaultKeyPrefixFor).
 	DefaultKeyPrefix         = "convex_auth:"
 	DefaultRedisDialTimeout  = 2 * time.Second
 	DefaultRedisReadTimeout  = time.Second
@@ -56,7 +58,9 @@ type RedisConfig struct {
 	// TLSInsecureSkipVerify disables certificate checks. Never in production.
 	TLSInsecureSkipVerify bool
 	// KeyPrefix starts every key and the revocation channel. Default
-	// DefaultKeyPrefix. It must not contain '{' or '}' (Cluster hash tags).
+	// DefaultKeyPrefixFor(Options.Realm): DefaultKeyPrefix and the realm's
+	// tag. It must not contain '{' or '}' (Cluster hash tags). Records are
+	// checked against the realm whatever the prefix.
 	KeyPrefix string
 	// Timeouts. Defaults: DefaultRedisDialTimeout, DefaultRedisReadTimeout,
 	// DefaultRedisWriteTimeout.
@@ -103,11 +107,12 @@ func (c RedisConfig) Validate() error {
 	return err
 }
 
-// keyPrefix returns the prefix to use, or an error saying what is wrong.
-func (c RedisConfig) keyPrefix() (string, error) {
+// keyPrefix returns the prefix to use for realm, or an error saying what is
+// wrong.
+func (c RedisConfig) keyPrefix(realm string) (string, error) {
 	p := c.KeyPrefix
 	if p == "" {
-		return DefaultKeyPrefix, nil
+		return DefaultKeyPrefixFor(realm), nil
 	}
 	if strings.ContainsAny(p, "{}") {
 		return "", errors.New("key_prefix must not contain '{' or '}': they would change the Redis Cluster hash slot")
@@ -120,7 +125,7 @@ func (c RedisConfig) keyPrefix() (string, error) {
 
 // UniversalOptions maps the configuration to go-redis options.
 func (c RedisConfig) UniversalOptions() (*redis.UniversalOptions, error) {
-	if _, err := c.keyPrefix(); err != nil {
+	if _, err := c.keyPrefix(""); err != nil {
 		return nil, err
 	}
 	if c.DialTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0 {

@@ -29,10 +29,16 @@ local function userOf(v)
   end
   return string.sub(v, from, from + n - 1)
 end
+-- A record of the realm whose tag is tag: version '2' and the tag at the end.
+-- Scripts with a fixed argument list take the tag last (ARGV[#ARGV]), so
+-- arguments added before it keep their numbers.
+local function inRealm(v, tag)
+  return string.sub(v, 1, 1) == '2' and string.sub(v, -#tag) == tag
+end
 `
 
-// lookupScript returns the session record, or nil if it is missing or
-// expired (then deletes it). When last use is at least a touch interval old
+// lookupScript returns the session record, or nil if it is missing, of
+// another realm (left alone) or expired (then deletes it). When last use is at least a touch interval old
 // it rewrites last use in place and moves the key's TTL to the earlier of
 // the absolute and the new idle expiry: lookup and touch in one round trip.
 //
@@ -41,10 +47,10 @@ end
 // it, so it counts as signed out.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: now ms, idle TTL ms, touch
-// interval ms, session ID.
+// interval ms, session ID, realm tag (last).
 var lookupScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
-if not v then return false end
+if not v or not inRealm(v, ARGV[#ARGV]) then return false end
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not live(v, now, idle) or not redis.call('ZSCORE', KEYS[2], ARGV[4]) then
   redis.call('DEL', KEYS[1])
@@ -74,30 +80,34 @@ if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) en
 return 1
 `)
 
-// deleteScript deletes one session and its index entry and announces it.
+// deleteScript deletes one session of the realm and its index entry and
+// announces it.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
-// revocation message.
-var deleteScript = redis.NewScript(`
+// revocation message, realm tag (last).
+var deleteScript = redis.NewScript(recordLua + `
+local v = redis.call('GET', KEYS[1])
+if v and not inRealm(v, ARGV[#ARGV]) then return 0 end
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return n
 `)
 
-// deleteByIDScript deletes one session if it belongs to the user. Returns -1
+// deleteByIDScript deletes one session if it belongs to the user and the
+// realm. Returns -1
 // if there is no such session of the user, 1 if a live session ended, 0 if
 // an expired one was removed.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: session ID, channel,
-// revocation message, now ms, idle TTL ms, user ID.
+// revocation message, now ms, idle TTL ms, user ID, realm tag (last).
 var deleteByIDScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return -1
 end
-if userOf(v) ~= ARGV[6] then return -1 end
+if userOf(v) ~= ARGV[6] or not inRealm(v, ARGV[#ARGV]) then return -1 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -110,13 +120,13 @@ return 0
 // declared); if the index changed since, it returns {-1} and the caller
 // retries. Otherwise it returns {live sessions ended, revoked IDs...}.
 // The index is shared by users whose tags collide, so each record's user ID
-// is checked.
+// and realm are checked.
 //
 // KEYS[1] index key, KEYS[2..] session keys in index order. ARGV: except
-// session ID, channel, origin, now ms, idle TTL ms, user ID, session IDs in
-// index order.
+// session ID, channel, origin, now ms, idle TTL ms, user ID, realm tag,
+// session IDs in index order.
 var deleteUserScript = redis.NewScript(recordLua + `
-local first = 7
+local first = 8
 local n = #KEYS - 1
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #members ~= n then return {-1} end
@@ -131,7 +141,7 @@ for i = 1, n do
   local v = redis.call('GET', KEYS[i + 1])
   if not v then
     redis.call('ZREM', KEYS[1], sid)
-  elseif sid ~= ARGV[1] and userOf(v) == user then
+  elseif sid ~= ARGV[1] and userOf(v) == user and inRealm(v, ARGV[7]) then
     redis.call('DEL', KEYS[i + 1])
     redis.call('ZREM', KEYS[1], sid)
     if live(v, now, idle) then out[1] = out[1] + 1 end

@@ -572,17 +572,24 @@ func TestRedisCloseLeavesNoGoroutines(t *testing.T) {
 	})
 }
 
-func TestRedisCorruptRecordIsNotFound(t *testing.T) {
-	srv := redistest.StartServer(t)
-	s := newTestRedisStore(t, srv.Addr, false, uniquePrefix(), -1, Options{})
-	ctx := context.Background()
-	tok, sess, err := s.Create(ctx, NewSession{UserID: "u"})
+// storedSession creates a session of user "u" in s and returns its token,
+// the session, its Redis key and a client to read and write that key.
+func storedSession(t *testing.T, s *RedisStore, addr string) (string, *Session, string, redis.UniversalClient) {
+	t.Helper()
+	tok, sess, err := s.Create(context.Background(), NewSession{UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := parseToken(tok)
-	inspect := newTestClient(t, srv.Addr, false)
-	if err := inspect.Set(ctx, s.sessionKey(p.userTag, sess.ID), "1garbage", 0).Err(); err != nil {
+	return tok, sess, s.sessionKey(p.userTag, sess.ID), newTestClient(t, addr, false)
+}
+
+func TestRedisCorruptRecordIsNotFound(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := newTestRedisStore(t, srv.Addr, false, uniquePrefix(), -1, Options{})
+	ctx := context.Background()
+	tok, _, key, inspect := storedSession(t, s, srv.Addr)
+	if err := inspect.Set(ctx, key, "1garbage", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Lookup(ctx, tok); !errors.Is(err, ErrNotFound) {

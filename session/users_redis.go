@@ -21,11 +21,14 @@ import (
 //	<prefix>{<usertag>}:user:<userID>  string, JSON user record
 //	<prefix>email:<hash>               string, user ID of the verified email
 //	<prefix>acct:<hash>                string, JSON account record
-//	<prefix>once:<hash>                string, 13-digit expiry ms + value
+//	<prefix>once:<hash>                string, 13-digit expiry ms, realm tag,
+//	                                   value
 //	<prefix>rate:<hash>                string, "<count>:<window start ms>"
 //
-// <hash> is a SHA-256 of the email, provider and account ID, single-use
-// secret or rate key: no key names an email, a subject or a secret.
+// <hash> is a SHA-256 of the realm's tag and the email, provider and account
+// ID, single-use secret or rate key: no key names an email, a subject or a
+// secret, and realms sharing a prefix never share a key. User and account
+// records carry the realm's tag too, checked on every read.
 
 // onceExpiryDigits is the fixed-width expiry in front of a single-use value.
 const onceExpiryDigits = 13
@@ -33,6 +36,7 @@ const onceExpiryDigits = 13
 var _ UserStore = (*RedisStore)(nil)
 
 type userRecord struct {
+	Realm         string `json:"r"`
 	ID            string `json:"id"`
 	CreatedAt     int64  `json:"c"`
 	Email         string `json:"e,omitempty"`
@@ -41,18 +45,21 @@ type userRecord struct {
 	Picture       string `json:"p,omitempty"`
 }
 
-func encodeUser(u *User) ([]byte, error) {
+func encodeUser(u *User, realmTag string) ([]byte, error) {
 	return json.Marshal(userRecord{
-		ID: u.ID, CreatedAt: u.CreatedAt.UnixMilli(),
+		Realm: realmTag, ID: u.ID, CreatedAt: u.CreatedAt.UnixMilli(),
 		Email: u.Profile.Email, EmailVerified: u.Profile.EmailVerified,
 		Name: u.Profile.Name, Picture: u.Profile.Picture,
 	})
 }
 
-func decodeUser(raw []byte) (*User, error) {
+func decodeUser(raw []byte, realmTag string) (*User, error) {
 	var r userRecord
 	if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
 		return nil, ErrNotFound // a corrupt record is no user
+	}
+	if r.Realm != realmTag {
+		return nil, errForeignRecord
 	}
 	return &User{
 		ID:        r.ID,
@@ -62,6 +69,7 @@ func decodeUser(raw []byte) (*User, error) {
 }
 
 type accountRecord struct {
+	Realm             string `json:"r"`
 	Provider          string `json:"p"`
 	ProviderAccountID string `json:"a"`
 	UserID            string `json:"u"`
@@ -72,17 +80,21 @@ func (s *RedisStore) userKey(userID string) string {
 	return s.prefix + "{" + userTag(userID) + "}:user:" + userID
 }
 
-func (s *RedisStore) emailKey(email string) string { return s.prefix + "email:" + hashKey(email) }
+func (s *RedisStore) emailKey(email string) string {
+	return s.prefix + "email:" + hashKey(s.realmTag, email)
+}
 
 func (s *RedisStore) accountKey(provider, providerAccountID string) string {
-	return s.prefix + "acct:" + hashKey(provider, providerAccountID)
+	return s.prefix + "acct:" + hashKey(s.realmTag, provider, providerAccountID)
 }
 
 func (s *RedisStore) onceKey(secret string) string {
-	return s.prefix + "once:" + hashKey("once", secret)
+	return s.prefix + "once:" + hashKey("once", s.realmTag, secret)
 }
 
-func (s *RedisStore) rateKey(key string) string { return s.prefix + "rate:" + hashKey("rate", key) }
+func (s *RedisStore) rateKey(key string) string {
+	return s.prefix + "rate:" + hashKey("rate", s.realmTag, key)
+}
 
 // CreateUser implements UserStore.
 func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
@@ -95,7 +107,7 @@ func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
 		return nil, err
 	}
 	user := &User{ID: id, CreatedAt: s.opts.now(), Profile: n.Profile}
-	rec, err := encodeUser(user)
+	rec, err := encodeUser(user, s.realmTag)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +150,7 @@ func (s *RedisStore) GetUser(ctx context.Context, userID string) (*User, error) 
 	if err != nil {
 		return nil, unavailable("get user", err)
 	}
-	u, err := decodeUser(raw)
+	u, err := decodeUser(raw, s.realmTag)
 	if err != nil || u.ID != userID {
 		return nil, ErrNotFound
 	}
@@ -157,7 +169,7 @@ func (s *RedisStore) UpdateUser(ctx context.Context, user *User) error {
 		return err
 	}
 	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p}
-	rec, err := encodeUser(updated)
+	rec, err := encodeUser(updated, s.realmTag)
 	if err != nil {
 		return err
 	}
@@ -228,7 +240,10 @@ func (s *RedisStore) CreateAccount(ctx context.Context, a Account) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	rec, err := json.Marshal(accountRecord(a))
+	rec, err := json.Marshal(accountRecord{
+		Realm: s.realmTag, Provider: a.Provider, ProviderAccountID: a.ProviderAccountID,
+		UserID: a.UserID, Secret: a.Secret,
+	})
 	if err != nil {
 		return err
 	}
@@ -260,8 +275,10 @@ func (s *RedisStore) GetAccount(ctx context.Context, provider, providerAccountID
 	if err := json.Unmarshal(raw, &r); err != nil || r.Provider != provider || r.ProviderAccountID != providerAccountID {
 		return nil, ErrNotFound
 	}
-	a := Account(r)
-	return &a, nil
+	if r.Realm != s.realmTag {
+		return nil, errForeignRecord
+	}
+	return &Account{Provider: r.Provider, ProviderAccountID: r.ProviderAccountID, UserID: r.UserID, Secret: r.Secret}, nil
 }
 
 // PutOnce implements UserStore. Expiry is kept in the value, by the store's
@@ -271,8 +288,9 @@ func (s *RedisStore) PutOnce(ctx context.Context, secret string, value []byte, t
 		return err
 	}
 	exp := s.opts.now().Add(ttl).UnixMilli()
-	rec := make([]byte, 0, onceExpiryDigits+len(value))
+	rec := make([]byte, 0, onceExpiryDigits+len(s.realmTag)+len(value))
 	rec = fmt.Appendf(rec, "%0*d", onceExpiryDigits, exp)
+	rec = append(rec, s.realmTag...)
 	rec = append(rec, value...)
 	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Set(ctx, s.onceKey(secret), rec, ttl).Err() }); err != nil {
 		return unavailable("put once", err)
@@ -297,14 +315,18 @@ func (s *RedisStore) TakeOnce(ctx context.Context, secret string) ([]byte, error
 	if err != nil {
 		return nil, unavailable("take once", err)
 	}
-	if len(raw) < onceExpiryDigits {
+	head := onceExpiryDigits + len(s.realmTag)
+	if len(raw) < head {
 		return nil, ErrNotFound
+	}
+	if raw[onceExpiryDigits:head] != s.realmTag {
+		return nil, errForeignRecord
 	}
 	exp, err := strconv.ParseInt(raw[:onceExpiryDigits], 10, 64)
 	if err != nil || s.opts.now().UnixMilli() >= exp {
 		return nil, ErrNotFound
 	}
-	return []byte(raw[onceExpiryDigits:]), nil
+	return []byte(raw[head:]), nil
 }
 
 // RateHit implements UserStore.

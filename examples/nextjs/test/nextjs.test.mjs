@@ -186,7 +186,7 @@ async function signIn(origin) {
   assert.equal(res.status, 303, `sign-in at ${origin}: ${res.status} ${res.text}`);
   const cookie = (res.headers["set-cookie"] ?? [])
     .map((line) => line.split(";", 1)[0])
-    .find((pair) => /convex_session=./.test(pair));
+    .find((pair) => /convex_session(_[\w-]+)?=./.test(pair));
   assert.ok(cookie, `no session cookie in ${res.headers["set-cookie"]}`);
   return cookie;
 }
