@@ -170,7 +170,7 @@ func (l *scaleLoad) worker(n int) {
 		var cookie *http.Cookie
 		if err == nil {
 			for _, c := range resp.Cookies() {
-				if strings.HasSuffix(c.Name, "convex_session") && c.Value != "" {
+				if strings.Contains(c.Name, "convex_session") && c.Value != "" {
 					cookie = c
 				}
 			}
@@ -285,7 +285,7 @@ func (l *scaleLoad) signOutReachesOther() {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if strings.HasSuffix(c.Name, "convex_session") {
+		if strings.Contains(c.Name, "convex_session") && c.Value != "" {
 			cookie = c
 		}
 	}

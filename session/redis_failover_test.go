@@ -290,7 +290,53 @@ func TestRedisClusterFailoverUnderLoad(t *testing.T) {
 	t.Run("master killed", func(t *testing.T) {
 		l := newFailoverLoad(t, cfg)
 		m := c.MasterFor(l.stores[0].channel)
-		l.run("cluster master killed", func() { c.KillMaster(m) })
+		// A store that only reads: nothing but its lookups tells it the
+		// master is gone.
+		rcfg := cfg
+		rcfg.KeyPrefix, rcfg.CacheSize = l.stores[0].prefix, -1
+		reader, err := NewRedisStore(rcfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		ctx := context.Background()
+		var tok string
+		for i := 0; tok == ""; i++ {
+			tk, _, err := l.stores[0].Create(ctx, NewSession{UserID: fmt.Sprintf("reader-%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := parseToken(tk); c.MasterFor(l.stores[0].sessionKey(p.userTag, p.sessionID)) == m {
+				tok = tk
+			}
+		}
+		if _, err := reader.Lookup(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		readsBack := make(chan time.Duration, 1)
+		l.run("cluster master killed", func() {
+			c.KillMaster(m)
+			known := time.Now()
+			go func() {
+				for time.Since(known) < 5*time.Second {
+					lctx, cancel := context.WithTimeout(ctx, failoverRequestDeadline)
+					_, err := reader.Lookup(lctx, tok)
+					cancel()
+					if err == nil {
+						readsBack <- time.Since(known)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				readsBack <- -1
+			}()
+		})
+		switch d := <-readsBack; {
+		case d < 0 || d > failoverRequestDeadline:
+			t.Errorf("a store that only reads found the session on the new master only after %v; want within %v", d, failoverRequestDeadline)
+		default:
+			t.Logf("cluster master killed: a store that only reads finds sessions again %v after the new master was known", d.Round(time.Millisecond))
+		}
 		m.Restart() // as a replica of the promoted node
 		c.WaitHealthy()
 	})
