@@ -144,9 +144,18 @@ func (l *scaleLoad) do(method, url string, c *http.Cookie) (*http.Response, stri
 
 // page reports whether instance i serves the protected page to c.
 func (l *scaleLoad) page(i int, c *http.Cookie) bool {
+	served, _ := l.pageStatus(i, c)
+	return served
+}
+
+// pageStatus also tells a store that could not be asked (503) apart.
+func (l *scaleLoad) pageStatus(i int, c *http.Cookie) (served, unavailable bool) {
 	l.protected.Add(1)
 	resp, body, err := l.do("GET", l.urls[i]+"/loggedin", c)
-	return err == nil && resp.StatusCode == http.StatusOK && body == "app page"
+	if err != nil {
+		return false, true
+	}
+	return resp.StatusCode == http.StatusOK && body == "app page", resp.StatusCode == http.StatusServiceUnavailable
 }
 
 func (l *scaleLoad) record(op string, start time.Time, resp *http.Response, err error, ok bool) {
@@ -253,9 +262,20 @@ func (l *scaleLoad) run(name string, failover func()) {
 		}
 	}
 	var lost, undone int
+	settled := time.Now().Add(3 * time.Second)
 	for _, s := range l.sessions {
 		for i := range l.urls {
-			served := l.page(i, s.cookie)
+			// Reads of the failed-over shard come back about a second
+			// after the new master is known; a 503 is neither kept nor lost.
+			served, unavailable := l.pageStatus(i, s.cookie)
+			for unavailable && time.Now().Before(settled) {
+				time.Sleep(50 * time.Millisecond)
+				served, unavailable = l.pageStatus(i, s.cookie)
+			}
+			if unavailable {
+				t.Errorf("instance %d still cannot ask the store 3 s after the checks began", i)
+				continue
+			}
 			switch {
 			case !s.signedOut.IsZero() && served:
 				undone++
