@@ -131,6 +131,11 @@ func failoverError(err error) bool {
 	if _, ask := redis.IsAskError(err); ask {
 		return true
 	}
+	// A write paused by a manual failover on the old master is refused
+	// with UNBLOCKED when that master becomes a replica.
+	if redis.HasErrorPrefix(err, "UNBLOCKED") {
+		return true
+	}
 	var ne net.Error
 	return redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
 		redis.IsLoadingError(err) || redis.IsMasterDownError(err) ||
