@@ -167,6 +167,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.Cookie.unmarshalCaddyfile(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
+		case "limits":
+			o := h.signInOptions()
+			o.Limits = new(LimitsConfig)
+			err = o.Limits.unmarshalCaddyfile(d)
 		case "after_sign_in", "link_by_email", "redirect_origins", "sign_in_template":
 			err = h.unmarshalSignInOption(d)
 		default:

@@ -253,7 +253,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		zap.String("realm_tag", session.RealmTag(h.realm)),
 		zap.Bool("default_realm", h.Realm == ""),
 		zap.String("issuer", h.Issuer))
-	if err := h.provisionSignIn(); err != nil {
+	if err := h.provisionSignIn(ctx); err != nil {
 		return err
 	}
 	var protected, signInPaths func(*http.Request) (bool, error)

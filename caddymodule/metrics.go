@@ -11,6 +11,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // The gateway's Prometheus metrics, served by Caddy's /metrics (the admin
@@ -51,6 +52,7 @@ var gatewayMetrics struct {
 	tokens        *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
+	rateLimited   *prometheus.CounterVec
 
 	// Resolved children of the fixed label sets, for the hot path.
 	byOutcome      map[edge.Outcome]prometheus.Counter
@@ -80,6 +82,9 @@ func initGatewayMetrics() {
 		m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts(opts("store_errors_total",
 			"Session store calls that failed (the store was unreachable or erred; not-found is no error), by operation.")), []string{"operation"})
 
+		m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts(opts("rate_limited_total",
+			"Sign-in requests refused by a rate limit (429), by limit: sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send.")), []string{"limit"})
+
 		m.byOutcome = make(map[edge.Outcome]prometheus.Counter, len(edge.Outcomes))
 		for _, o := range edge.Outcomes {
 			m.byOutcome[o] = m.requests.WithLabelValues(string(o))
@@ -106,11 +111,14 @@ func registerMetrics(ctx caddy.Context, providers []string) error {
 		m.signIns.WithLabelValues(p, signInSuccess)
 		m.signIns.WithLabelValues(p, signInFailure)
 	}
+	for _, l := range []string{signin.LimitSignUp, signin.LimitSignIn, signin.LimitEmailSend, signin.LimitOAuthStart, signin.LimitGlobalSignUp, signin.LimitGlobalEmailSend} {
+		m.rateLimited.WithLabelValues(l)
+	}
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.signIns, m.tokens, m.storeDuration, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.signIns, m.tokens, m.storeDuration, m.storeErrors, m.rateLimited} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) && already.ExistingCollector == c {
@@ -195,6 +203,13 @@ func (m meteredStore) DeleteUser(ctx context.Context, userID, exceptSessionID st
 	n, err := m.Store.DeleteUser(ctx, userID, exceptSessionID)
 	observeStore(storeOpDeleteUser, start, err)
 	return n, err
+}
+
+// Limited counts a request refused by the sign-in rate limit named limit.
+func (gatewayMetricsHooks) Limited(limit string) {
+	if v := gatewayMetrics.rateLimited; v != nil {
+		v.WithLabelValues(limit).Inc()
+	}
 }
 
 // countSignIn counts a completed sign-in attempt.

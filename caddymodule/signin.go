@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -49,6 +50,11 @@ type SignInOptions struct {
 	// SignInTemplate is an html/template file that replaces the built-in
 	// sign-in page. Default: none, the built-in page.
 	SignInTemplate string `json:"sign_in_template,omitempty"`
+
+	// Limits are the rate limits on sign-ups, password sign-ins, email
+	// sends and OAuth starts, per client and global. Default: each
+	// LimitsConfig field's default.
+	Limits *LimitsConfig `json:"limits,omitempty"`
 }
 
 // ProviderConfig is one sign-in method. Which fields apply depends on Type.
@@ -160,12 +166,15 @@ func (h *Handler) checkSignIn() error {
 		return nil
 	}
 	if len(o.Providers) == 0 {
-		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" {
-			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins and sign_in_template need at least one provider")
+		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil {
+			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template and limits need at least one provider")
 		}
 		return nil
 	}
 	if _, err := signin.NewRedirectPolicy(o.AfterSignIn, o.RedirectOrigins); err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
+	if _, err := o.Limits.limits(); err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
 	seen := map[string]bool{}
@@ -252,7 +261,7 @@ func (p *ProviderConfig) check() error {
 }
 
 // provisionSignIn builds the sign-in service when providers are set.
-func (h *Handler) provisionSignIn() error {
+func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 	o := h.SignIn
 	if o == nil || len(o.Providers) == 0 {
 		return nil
@@ -269,12 +278,20 @@ func (h *Handler) provisionSignIn() error {
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
+	limits, err := o.Limits.limits()
+	if err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
 	cfg := signin.Config{
 		Origin:      issuerOrigin(h.Issuer),
 		Redirects:   redirects,
 		LinkByEmail: o.LinkByEmail,
 		Users:       users,
+		Realm:       h.realm,
+		Limits:      limits,
+		ClientIP:    caddyClientIP,
 		OnResult:    gatewayMetricsHooks{}.SignIn,
+		OnLimited:   gatewayMetricsHooks{}.Limited,
 		Logger:      h.logger.Named("signin"),
 	}
 	if o.SignInTemplate != "" {
@@ -323,9 +340,22 @@ func (h *Handler) provisionSignIn() error {
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}
 	}
+	if len(cfg.OAuth) > 0 {
+		// Every instance sharing Caddy's storage seals and opens OAuth flow
+		// cookies with the same keys.
+		keys, err := seal.LoadOrCreate(ctx, certmagicKeyStorage{ctx.Storage()}, flowKeysName(h.Issuer), seal.DefaultRotateAfter, time.Now())
+		if err != nil {
+			return fmt.Errorf("convex_auth: OAuth flow keys in Caddy's storage: %w", err)
+		}
+		cfg.FlowKeys = keys
+	}
 	h.signInConfig = &cfg
 	return nil
 }
+
+// flowKeysName is the storage key of the key ring that seals OAuth flow
+// cookies: one per issuer.
+func flowKeysName(iss string) string { return generatedKeysDir(iss) + "/flow_keys.json" }
 
 // issuerOrigin is the issuer URL's scheme://host[:port].
 func issuerOrigin(iss string) string {

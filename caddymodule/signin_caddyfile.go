@@ -43,6 +43,9 @@ import (
 //	link_by_email
 //	redirect_origins <origin...>
 //	sign_in_template <file>
+//	limits {                          # see LimitsConfig
+//	    sign_up|sign_in|email_send|oauth_start|global_sign_up|global_email_send <events>/<period>
+//	}
 //
 // Unknown and repeated options are errors.
 

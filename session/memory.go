@@ -24,7 +24,8 @@ type MemoryStore struct {
 	byUser   map[string]map[string]struct{} // user ID -> session IDs
 	closed   bool
 
-	users *memoryUsers // users, accounts, single-use values, rate counters
+	users  *memoryUsers // users, accounts, single-use values, rate counters
+	limits memoryLimits // Limiter
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -62,6 +63,7 @@ func (m *MemoryStore) sweepLoop() {
 		case <-t.C:
 			m.sweep()
 			m.users.sweep(m.opts.now())
+			m.limits.sweep(m.opts.now())
 		}
 	}
 }

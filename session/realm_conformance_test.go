@@ -125,6 +125,8 @@ func runRealmConformance(t *testing.T, backend realmBackend) {
 		if err := a.PutOnce(ctx, "link-secret", []byte("for-a"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		_, err = b.PeekOnce(ctx, "link-secret")
+		notFound(t, "PeekOnce", err)
 		_, err = b.TakeOnce(ctx, "link-secret")
 		notFound(t, "TakeOnce", err)
 		if v, err := a2.TakeOnce(ctx, "link-secret"); err != nil || string(v) != "for-a" {
@@ -141,6 +143,17 @@ func runRealmConformance(t *testing.T, backend realmBackend) {
 		}
 		if ok, err := a2.RateHit(ctx, "ip:192.0.2.1", 1, time.Minute); err != nil || ok {
 			t.Fatalf("realm A's third hit = %v, %v; want refused", ok, err)
+		}
+
+		one := Rate{Events: 1, Per: time.Minute}
+		if ok, _, err := a.(Limiter).Allow(ctx, "oauth_start:192.0.2.1", one); err != nil || !ok {
+			t.Fatalf("realm A's first start = %v, %v; want allowed", ok, err)
+		}
+		if ok, _, err := b.(Limiter).Allow(ctx, "oauth_start:192.0.2.1", one); err != nil || !ok {
+			t.Fatalf("realm B's first start = %v, %v; want allowed: realm A's limiter leaked", ok, err)
+		}
+		if ok, _, err := a2.(Limiter).Allow(ctx, "oauth_start:192.0.2.1", one); err != nil || ok {
+			t.Fatalf("realm A's second start = %v, %v; want refused: one realm shares its limits", ok, err)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 )
@@ -41,6 +42,7 @@ const maxDeleteUserAttempts = 5
 // an optional local lookup cache that revocations clear over pub/sub.
 type RedisStore struct {
 	client     redis.UniversalClient
+	limiter    *redis_rate.Limiter
 	ownsClient bool
 	prefix     string
 	realmTag   string // RealmTag(opts.Realm), in every record
@@ -111,6 +113,7 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	}
 	s := &RedisStore{
 		client:     client,
+		limiter:    redis_rate.NewLimiter(client),
 		ownsClient: owns,
 		prefix:     prefix,
 		realmTag:   RealmTag(opts.Realm),

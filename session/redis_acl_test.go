@@ -18,10 +18,10 @@ import (
 // <prefix>: docs/scale.md shows it and this test proves it is enough.
 // CLIENT SETINFO exists from Redis 7.2 (older servers refuse the rule).
 func redisACL(prefix string, clientSetInfo bool) string {
-	rule := "on resetkeys ~" + prefix + "* resetchannels &" + prefix + "revoke -@all" +
+	rule := "on resetkeys ~" + prefix + "* ~rate:" + prefix + "limit:* resetchannels &" + prefix + "revoke -@all" +
 		" +hello +ping +info +role +cluster|slots +cluster|shards" +
 		" +evalsha +eval +get +set +setnx +mget +del +setrange +pexpire +pttl" +
-		" +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait"
+		" +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait +time"
 	if clientSetInfo {
 		rule += " +client|setinfo"
 	}

@@ -87,6 +87,9 @@ type UserStore interface {
 	// same atomic step, so it is returned once at most; ErrNotFound if it
 	// is missing, taken or expired.
 	TakeOnce(ctx context.Context, secret string) ([]byte, error)
+	// PeekOnce returns the value stored under secret without taking it;
+	// ErrNotFound if it is missing, taken or expired.
+	PeekOnce(ctx context.Context, secret string) ([]byte, error)
 
 	// RateHit counts one event for key in a fixed window starting at the
 	// window's first event and reports whether it is within limit (the

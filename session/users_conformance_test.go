@@ -229,6 +229,15 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		if _, err := s.TakeOnce(ctx, "state-2"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("unknown secret: %v", err)
 		}
+		if _, err := s.PeekOnce(ctx, "state-2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("peek of an unknown secret: %v", err)
+		}
+		// A peek leaves the value in place, however often.
+		for range 2 {
+			if got, err := s.PeekOnce(ctx, "state-1"); err != nil || string(got) != "flow data" {
+				t.Fatalf("PeekOnce = %q, %v", got, err)
+			}
+		}
 		got, err := s.TakeOnce(ctx, "state-1")
 		if err != nil || string(got) != "flow data" {
 			t.Fatalf("TakeOnce = %q, %v", got, err)
@@ -236,10 +245,16 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		if _, err := s.TakeOnce(ctx, "state-1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("second take: %v; want ErrNotFound", err)
 		}
+		if _, err := s.PeekOnce(ctx, "state-1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("peek after the take: %v; want ErrNotFound", err)
+		}
 		if err := s.PutOnce(ctx, "link", []byte{}, 15*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(15 * time.Minute)
+		if _, err := s.PeekOnce(ctx, "link"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("expired value peeked: %v", err)
+		}
 		if _, err := s.TakeOnce(ctx, "link"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired value taken: %v", err)
 		}
@@ -328,6 +343,65 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		}
 		if _, err := s.RateHit(ctx, "", limit, time.Hour); !errors.Is(err, ErrInvalidUser) {
 			t.Fatalf("empty key: %v", err)
+		}
+	})
+
+	t.Run("limiter", func(t *testing.T) {
+		us, clock, dump := setup(t)
+		l, ok := us.(Limiter)
+		if !ok {
+			t.Fatalf("%T is no Limiter", us)
+		}
+		r := Rate{Events: 3, Per: 600 * time.Millisecond}
+		for i := 1; i <= 3; i++ {
+			if ok, _, err := l.Allow(ctx, "signup:192.0.2.1", r); err != nil || !ok {
+				t.Fatalf("event %d of 3: %v, %v", i, ok, err)
+			}
+		}
+		ok, retry, err := l.Allow(ctx, "signup:192.0.2.1", r)
+		if err != nil || ok || retry <= 0 || retry > r.Per {
+			t.Fatalf("event 4 of 3: allowed %v, retry after %s, %v; want refused with 0 < retry <= %s", ok, retry, err, r.Per)
+		}
+		// Another key has its own budget.
+		if ok, _, err := l.Allow(ctx, "signup:192.0.2.2", r); err != nil || !ok {
+			t.Fatalf("another client: %v, %v", ok, err)
+		}
+		// The budget refills with time (Redis's clock is real).
+		time.Sleep(r.Per / 2)
+		clock.Advance(r.Per / 2)
+		if ok, _, err := l.Allow(ctx, "signup:192.0.2.1", r); err != nil || !ok {
+			t.Fatalf("after refill: %v, %v", ok, err)
+		}
+		if _, _, err := l.Allow(ctx, "", r); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("empty key: %v", err)
+		}
+		if _, _, err := l.Allow(ctx, "k", Rate{}); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("zero rate: %v", err)
+		}
+		if dump != nil {
+			for _, d := range dump() {
+				if strings.Contains(d, "192.0.2.1") {
+					t.Fatal("the backend holds a client address in the clear")
+				}
+			}
+		}
+	})
+
+	t.Run("limiter under concurrency", func(t *testing.T) {
+		us, _, _ := setup(t)
+		l := us.(Limiter)
+		var allowed atomic.Int32
+		var wg sync.WaitGroup
+		for range 40 {
+			wg.Go(func() {
+				if ok, _, err := l.Allow(ctx, "global:send", Rate{Events: 10, Per: time.Hour}); err == nil && ok {
+					allowed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if allowed.Load() != 10 {
+			t.Fatalf("%d of 40 concurrent events allowed; want 10", allowed.Load())
 		}
 	})
 

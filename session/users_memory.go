@@ -257,6 +257,22 @@ func (m *MemoryStore) TakeOnce(ctx context.Context, secret string) ([]byte, erro
 	return e.value, nil
 }
 
+// PeekOnce implements UserStore.
+func (m *MemoryStore) PeekOnce(ctx context.Context, secret string) ([]byte, error) {
+	if err := m.usersOpen("peek once"); err != nil {
+		return nil, err
+	}
+	now := m.opts.now()
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	e, ok := u.once[hashKey("once", secret)]
+	if !ok || !now.Before(e.expiresAt) {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), e.value...), nil
+}
+
 // RateHit implements UserStore.
 func (m *MemoryStore) RateHit(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
 	if err := validateRate(key, limit, window); err != nil {

@@ -309,11 +309,27 @@ func (s *RedisStore) TakeOnce(ctx context.Context, secret string) ([]byte, error
 	raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
 		return takeOnceScript.Run(ctx, s.client, []string{s.onceKey(secret)}).Text()
 	})
+	return s.onceValue(raw, err, "take once")
+}
+
+// PeekOnce implements UserStore.
+func (s *RedisStore) PeekOnce(ctx context.Context, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, ErrNotFound
+	}
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+		return s.client.Get(ctx, s.onceKey(secret)).Result()
+	})
+	return s.onceValue(raw, err, "peek once")
+}
+
+// onceValue checks a stored single-use record's expiry and strips it.
+func (s *RedisStore) onceValue(raw string, err error, op string) ([]byte, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, unavailable("take once", err)
+		return nil, unavailable(op, err)
 	}
 	head := onceExpiryDigits + len(s.realmTag)
 	if len(raw) < head {

@@ -3,10 +3,14 @@ package signin
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"mime"
 	"net"
 	"net/http"
@@ -19,6 +23,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -34,6 +39,15 @@ const (
 	smtpTimeout  = 15 * time.Second
 	linkKey      = "email-link:"
 	sendRateKey  = "email-send:"
+	codeTriesKey = "email-code-try:"
+	codeWrongKey = "email-code-wrong:"
+	// linkCookieName binds a link to the browser that asked for it;
+	// __Host- prefixed where the session cookie is.
+	linkCookieName = "convex_auth_link"
+	bindingChars   = 43 // a randomToken
+	codeDigits     = 8
+	// MaxCodeTries is how many codes a link accepts before it is dead.
+	MaxCodeTries = 5
 	emailSubject = "Your sign-in link"
 )
 
@@ -254,10 +268,16 @@ func buildMessage(from, to, subject, body string) []byte {
 type linkRecord struct {
 	Email      string `json:"e"`
 	RedirectTo string `json:"r"`
+	// Browser is the hash of the binding cookie of the browser that asked.
+	Browser string `json:"b"`
+	// Code is an HMAC of the mailed code keyed by the token, so the store
+	// alone cannot be searched for it.
+	Code string `json:"c"`
 }
 
 // serveEmailRequest handles POST /auth/signin/email: it sends a magic link
-// to the address, whether or not an account exists for it.
+// and its code to the address, whether or not an account exists for it,
+// and binds the link to this browser with a cookie.
 func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	if !s.readForm(w, r) {
 		return
@@ -274,6 +294,9 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "bad_email")
 		return
 	}
+	if s.limited(w, r, LimitEmailSend, LimitGlobalEmailSend, again) {
+		return
+	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	sends := rateLimit{flow: "email sign-in", key: sendRateKey + email, max: cfg.MaxSends, window: cfg.SendWindow,
@@ -281,16 +304,18 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	if s.overLimit(ctx, sends, again) {
 		return
 	}
-	token := randomToken()
-	if err := s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(linkRecord{Email: email, RedirectTo: redirectTo}), cfg.LinkTTL); err != nil {
+	binding := s.linkBinding(w, r, cfg.LinkTTL)
+	token, code := randomToken(), randomCode()
+	rec := linkRecord{Email: email, RedirectTo: redirectTo, Browser: hashBinding(binding), Code: codeMAC(token, code)}
+	if err := s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), cfg.LinkTTL); err != nil {
 		s.logger.Warn("email sign-in could not save the link", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	link := s.cfg.Origin + callbackPrefix + ProviderEmail + "?" + url.Values{"token": {token}}.Encode()
 	host := strings.TrimPrefix(strings.TrimPrefix(s.cfg.Origin, "https://"), "http://")
-	body := fmt.Sprintf("Use this link to sign in to %s:\n\n%s\n\nIt works once and expires in %s.\nIf you did not ask to sign in, ignore this email.\n",
-		host, link, humanDuration(cfg.LinkTTL))
+	body := fmt.Sprintf("Use this link to sign in to %s:\n\n%s\n\nIf the link opens in another browser or device than the one you asked from, enter this code there:\n\n%s\n\nThe link works once and expires in %s.\nIf you did not ask to sign in, ignore this email and never give the code to anyone.\n",
+		host, link, code, humanDuration(cfg.LinkTTL))
 	if err := cfg.Mailer.Send(r.Context(), email, emailSubject, body); err != nil {
 		s.logger.Warn("sending a sign-in link failed", zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
@@ -302,48 +327,57 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, d)
 }
 
-// serveEmailCallback: GET shows a button that posts the token back (mail
-// scanners that open links must not use them up); POST takes the token,
-// once, and signs in.
+// serveEmailCallback: GET shows a page naming the account, with a button
+// that posts the token back (mail scanners that open links must not use
+// them up) and, in a browser that did not ask for the link, a code field.
+// POST takes the token, once, and signs in: in the browser that asked for
+// the link by itself, anywhere else only with the mailed code.
 func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
+	var token string
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		token := r.URL.Query().Get("token")
-		if token == "" || len(token) > 2*randomBytes {
-			s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		token = r.URL.Query().Get("token")
+	} else {
+		if !s.readForm(w, r) {
 			return false
 		}
-		d := s.pageData(r, "confirm_email", "")
-		d.Token = token
-		s.render(w, r, http.StatusOK, d)
-		return false
+		token = r.PostForm.Get("token")
 	}
-	if !s.readForm(w, r) {
-		return false
-	}
-	token := r.PostForm.Get("token")
 	if token == "" || len(token) > 2*randomBytes {
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
 		return false
 	}
+	rec, ok := s.peekLink(w, r, token)
+	if !ok {
+		return false
+	}
+	bound := s.boundHere(r, rec)
+	confirm := func(status int, code string) {
+		d := s.pageFor("confirm_email", code, rec.RedirectTo)
+		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, !bound, codeDigits
+		s.render(w, r, status, d)
+	}
+	if r.Method != http.MethodPost {
+		confirm(http.StatusOK, "")
+		return false
+	}
+	if !bound {
+		code := strings.Join(strings.Fields(r.PostForm.Get("code")), "")
+		if code == "" {
+			confirm(http.StatusBadRequest, "code_needed")
+			return false
+		}
+		if !s.checkCode(w, r, token, code, rec, confirm) {
+			return false
+		}
+	}
 	ctx, cancel := storeCtx(r)
-	raw, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
+	_, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
 	cancel()
-	if errors.Is(err, session.ErrNotFound) {
-		s.logger.Info("email sign-in refused: unknown, expired or used link")
-		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+	if s.linkFailed(w, r, err) {
 		return false
 	}
-	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return false
-	}
-	var rec linkRecord
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" {
-		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return false
-	}
-	// Opening the link proves control of the address.
+	// Opening the link in the browser that asked for it, or typing its
+	// code, proves control of the address.
 	user, err := s.resolve(r.Context(), ProviderEmail, Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true})
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
@@ -351,6 +385,123 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 		return false
 	}
 	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
+}
+
+// linkFailed answers a failed read or take of a link and reports whether
+// err was a failure.
+func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, session.ErrNotFound):
+		s.logger.Info("email sign-in refused: unknown, expired or used link")
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+	default:
+		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+	}
+	return true
+}
+
+// peekLink reads the link's record without using it up; on failure it has
+// answered.
+func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string) (linkRecord, bool) {
+	var rec linkRecord
+	ctx, cancel := storeCtx(r)
+	raw, err := s.cfg.Users.PeekOnce(ctx, linkKey+token)
+	cancel()
+	if s.linkFailed(w, r, err) {
+		return rec, false
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" {
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		return rec, false
+	}
+	return rec, true
+}
+
+// checkCode counts a code attempt against the link and compares it. Every
+// attempt is counted before the comparison, so parallel guesses get
+// MaxCodeTries in all; the last wrong one kills the link.
+func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token, code string, rec linkRecord, confirm func(int, string)) bool {
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	ttl := s.cfg.Email.LinkTTL
+	kill := func() {
+		if _, err := s.cfg.Users.TakeOnce(ctx, linkKey+token); err != nil && !errors.Is(err, session.ErrNotFound) {
+			s.logger.Warn("email sign-in could not end a guessed link", zap.Error(err))
+		}
+	}
+	ok, err := s.cfg.Users.RateHit(ctx, codeTriesKey+token, MaxCodeTries, ttl)
+	if err != nil {
+		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		confirm(http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	if !ok {
+		kill()
+		s.logger.Info("email sign-in refused: too many wrong codes")
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "code_dead"))
+		return false
+	}
+	if constantTimeEqual(codeMAC(token, code), rec.Code) {
+		return true
+	}
+	s.logger.Info("email sign-in refused: wrong code")
+	if last, err := s.cfg.Users.RateHit(ctx, codeWrongKey+token, MaxCodeTries-1, ttl); err == nil && !last {
+		kill()
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "code_dead"))
+		return false
+	}
+	confirm(http.StatusBadRequest, "code")
+	return false
+}
+
+// linkBinding returns the browser's link-binding cookie value, a new one
+// when it has none, and sets it to last as long as the new link: the
+// browser keeps one value for all its pending links.
+func (s *Service) linkBinding(w http.ResponseWriter, r *http.Request, ttl time.Duration) string {
+	name := s.linkCookie(r)
+	v := randomToken()
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == bindingChars {
+		v = c.Value
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: v, Path: "/", MaxAge: int(ttl / time.Second),
+		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
+	})
+	return v
+}
+
+// boundHere reports whether r comes from the browser that asked for rec.
+func (s *Service) boundHere(r *http.Request, rec linkRecord) bool {
+	c, err := r.Cookie(s.linkCookie(r))
+	return err == nil && c.Value != "" && constantTimeEqual(hashBinding(c.Value), rec.Browser)
+}
+
+func (s *Service) linkCookie(r *http.Request) string {
+	if httprule.SecureRequest(r) {
+		return "__Host-" + linkCookieName + s.cookieSuffix
+	}
+	return linkCookieName + s.cookieSuffix
+}
+
+func hashBinding(v string) string {
+	h := sha256.Sum256([]byte("convex-auth link binding\x00" + v))
+	return b64url(h[:])
+}
+
+func codeMAC(token, code string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte(code))
+	return b64url(m.Sum(nil))
+}
+
+// randomCode is codeDigits random decimal digits, uniform.
+func randomCode() string {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(codeDigits), nil)
+	n, _ := rand.Int(rand.Reader, limit) // never fails on supported platforms
+	return fmt.Sprintf("%0*d", codeDigits, n.Int64())
 }
 
 func humanDuration(d time.Duration) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,124 +14,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
 )
 
-// smtpReceiver is an SMTP server (emersion/go-smtp) on loopback that keeps
-// every message it receives.
-type smtpReceiver struct {
-	addr     string
-	username string
-	password string
-	mu       sync.Mutex
-	msgs     []receivedMail
-	arrived  chan struct{}
-}
-
-type receivedMail struct {
-	from string
-	to   []string
-	data []byte
-	auth bool // the session authenticated
-	tls  bool // the session was over TLS
-}
+// smtpReceiver keeps the mail the service sends.
+type smtpReceiver = smtptest.Server
 
 func startSMTP(t *testing.T, tlsConfig *tls.Config, username, password string) *smtpReceiver {
-	t.Helper()
-	r := &smtpReceiver{username: username, password: password, arrived: make(chan struct{}, 100)}
-	srv := smtp.NewServer(r)
-	srv.Domain = "localhost"
-	srv.TLSConfig = tlsConfig
-	srv.AllowInsecureAuth = tlsConfig == nil
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return r
-}
-
-func (r *smtpReceiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &smtpSession{r: r, conn: c}, nil
-}
-
-type smtpSession struct {
-	r    *smtpReceiver
-	conn *smtp.Conn
-	m    receivedMail
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if username != s.r.username || password != s.r.password {
-			return errors.New("invalid credentials")
-		}
-		s.m.auth = true
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.r.username != "" && !s.m.auth {
-		return smtp.ErrAuthRequired
-	}
-	s.m.from = from
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.m.to = append(s.m.to, to)
-	return nil
-}
-
-func (s *smtpSession) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	_, s.m.tls = s.conn.TLSConnectionState()
-	s.m.data = data
-	s.r.mu.Lock()
-	s.r.msgs = append(s.r.msgs, s.m)
-	s.r.mu.Unlock()
-	s.r.arrived <- struct{}{}
-	return nil
-}
-
-func (s *smtpSession) Reset()        { s.m = receivedMail{auth: s.m.auth} }
-func (s *smtpSession) Logout() error { return nil }
-
-func (r *smtpReceiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
-
-func (r *smtpReceiver) last(t *testing.T) receivedMail {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.msgs) == 0 {
-		t.Fatal("no mail arrived")
-	}
-	return r.msgs[len(r.msgs)-1]
+	return smtptest.Start(t, tlsConfig, username, password)
 }
 
 var linkPattern = regexp.MustCompile(`https?://\S+/auth/callback/email\?token=[A-Za-z0-9_-]+`)
 
-// link reads the sign-in link out of the last mail.
-func (r *smtpReceiver) link(t *testing.T) string {
+// mailLink reads the sign-in link out of the last mail.
+func mailLink(t *testing.T, r *smtpReceiver) string {
 	t.Helper()
-	m := r.last(t)
-	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+	msg, err := mail.ReadMessage(bytes.NewReader(r.Last(t).Data))
 	if err != nil {
 		t.Fatalf("the mail is not RFC 5322: %v", err)
 	}
@@ -145,7 +43,7 @@ func (r *smtpReceiver) link(t *testing.T) string {
 }
 
 func newEmailEnv(t *testing.T, rcv *smtpReceiver, mailer *SMTPMailer) *env {
-	host, port, _ := net.SplitHostPort(rcv.addr)
+	host, port, _ := net.SplitHostPort(rcv.Addr)
 	mailer.Host = host
 	mailer.Port = atoi(port)
 	if mailer.From == "" {
@@ -174,15 +72,26 @@ func requestLink(t *testing.T, e *env, b *browser, email, redirectTo string) (*h
 }
 
 // useLink opens the link (a page with a Continue button, so that mail
-// scanners that fetch links do not use them up) and posts its token.
+// scanners that fetch links do not use them up) and posts its token, as a
+// page loaded earlier would even when the link is used up by now.
 func useLink(t *testing.T, b *browser, link string) (*http.Response, string) {
 	t.Helper()
+	return useLinkWithCode(t, b, link, "")
+}
+
+// useLinkWithCode is useLink with a code typed into the page.
+func useLinkWithCode(t *testing.T, b *browser, link, code string) (*http.Response, string) {
+	t.Helper()
 	resp, page := b.get(link)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Finish signing in") {
-		t.Fatalf("opening the link: %d", resp.StatusCode)
+	if resp.StatusCode == http.StatusOK && !strings.Contains(page, "Finish signing in") {
+		t.Fatalf("opening the link: no confirmation page")
 	}
 	u, _ := url.Parse(link)
-	return b.post(u.Scheme+"://"+u.Host+"/auth/callback/email", url.Values{"token": {u.Query().Get("token")}})
+	form := url.Values{"token": {u.Query().Get("token")}}
+	if code != "" {
+		form.Set("code", code)
+	}
+	return b.post(u.Scheme+"://"+u.Host+"/auth/callback/email", form)
 }
 
 func TestEmailLinkSignsInOnce(t *testing.T) {
@@ -193,14 +102,14 @@ func TestEmailLinkSignsInOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Check your email") || !strings.Contains(page, "ada@example.com") {
 		t.Fatalf("requesting a link: %d", resp.StatusCode)
 	}
-	m := rcv.last(t)
-	if len(m.to) != 1 || m.to[0] != "ada@example.com" || m.from != "login@example.com" {
-		t.Fatalf("mail from %q to %v", m.from, m.to)
+	m := rcv.Last(t)
+	if len(m.To) != 1 || m.To[0] != "ada@example.com" || m.From != "login@example.com" {
+		t.Fatalf("mail from %q to %v", m.From, m.To)
 	}
-	if !bytes.Contains(m.data, []byte("Subject: Your sign-in link")) || !bytes.Contains(m.data, []byte("expires in 15 minutes")) {
-		t.Fatalf("mail:\n%s", m.data)
+	if !bytes.Contains(m.Data, []byte("Subject: Your sign-in link")) || !bytes.Contains(m.Data, []byte("expires in 15 minutes")) {
+		t.Fatalf("mail:\n%s", m.Data)
 	}
-	link := rcv.link(t)
+	link := mailLink(t, rcv)
 	if !strings.HasPrefix(link, e.origin+"/auth/callback/email?token=") {
 		t.Fatalf("link %s does not point at the site", link)
 	}
@@ -237,7 +146,7 @@ func TestEmailLinkSignsInOnce(t *testing.T) {
 
 	// A second link for the address finds the same user.
 	requestLink(t, e, b2, "ada@example.com", "")
-	useLink(t, b2, rcv.link(t))
+	useLink(t, b2, mailLink(t, rcv))
 	if again, _ := b2.whoami(e.origin); again.UserID != w.UserID {
 		t.Fatalf("second link: user %s; want %s", again.UserID, w.UserID)
 	}
@@ -249,7 +158,7 @@ func TestEmailLinkExpires(t *testing.T) {
 	b := newBrowser(t)
 	requestLink(t, e, b, "ada@example.com", "")
 	e.clock.Advance(DefaultLinkTTL)
-	resp, body := useLink(t, b, rcv.link(t))
+	resp, body := useLink(t, b, mailLink(t, rcv))
 	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "link") {
 		t.Fatalf("expired link: %d; want 400", resp.StatusCode)
 	}
@@ -271,8 +180,8 @@ func TestEmailSendLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || !pageShows(body, "too_many_links") {
 		t.Fatalf("send past the limit: %d; want 429", resp.StatusCode)
 	}
-	if rcv.count() != DefaultMaxSends {
-		t.Fatalf("%d mails sent; want %d", rcv.count(), DefaultMaxSends)
+	if rcv.Count() != DefaultMaxSends {
+		t.Fatalf("%d mails sent; want %d", rcv.Count(), DefaultMaxSends)
 	}
 	if resp, _ := requestLink(t, e, b, "grace@example.com", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("another address: %d", resp.StatusCode)
@@ -291,16 +200,16 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 	if resp, body := requestLink(t, e, newBrowser(t), "ada@example.com", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("request over STARTTLS: %d %s", resp.StatusCode, body)
 	}
-	if m := rcv.last(t); !m.tls || !m.auth {
-		t.Fatalf("mail arrived with tls=%v auth=%v; want both", m.tls, m.auth)
+	if m := rcv.Last(t); !m.TLS || !m.Auth {
+		t.Fatalf("mail arrived with tls=%v auth=%v; want both", m.TLS, m.Auth)
 	}
 
 	// A server without STARTTLS is refused rather than sent to in clear.
 	plain := startSMTP(t, nil, "", "")
 	e2 := newEmailEnv(t, plain, &SMTPMailer{Security: SMTPStartTLS})
 	resp, body := requestLink(t, e2, newBrowser(t), "ada@example.com", "")
-	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "send_failed") || plain.count() != 0 {
-		t.Fatalf("no STARTTLS: %d, %d mails; want 503 and none", resp.StatusCode, plain.count())
+	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "send_failed") || plain.Count() != 0 {
+		t.Fatalf("no STARTTLS: %d, %d mails; want 503 and none", resp.StatusCode, plain.Count())
 	}
 }
 
@@ -320,5 +229,182 @@ func TestSMTPMailerValidate(t *testing.T) {
 		if err := m.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted it", name)
 		}
+	}
+}
+
+var codePattern = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
+
+// mailCode reads the sign-in code out of the last mail.
+func mailCode(t *testing.T, r *smtpReceiver) string {
+	t.Helper()
+	m := codePattern.FindSubmatch(r.Last(t).Data)
+	if m == nil {
+		t.Fatalf("no 8-digit code in the mail:\n%s", r.Last(t).Data)
+	}
+	return string(m[1])
+}
+
+func wrongCode(code string) string {
+	if code == "00000000" {
+		return "11111111"
+	}
+	return "00000000"
+}
+
+func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	asker := newBrowser(t)
+	requestLink(t, e, asker, "ada@example.com", "/loggedin")
+	link, code := mailLink(t, rcv), mailCode(t, rcv)
+
+	// The store keeps neither the code nor the binding cookie.
+	u, _ := url.Parse(link)
+	raw, err := e.store.PeekOnce(context.Background(), linkKey+u.Query().Get("token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding := cookieValue(asker, e.origin, linkCookieName)
+	if binding == "" || strings.Contains(string(raw), code) || strings.Contains(string(raw), binding) {
+		t.Fatalf("binding cookie %q; the stored link %s holds the code or the cookie", binding, raw)
+	}
+
+	// Another browser sees whose link it is and a code field.
+	other := newBrowser(t)
+	resp, page := other.get(link)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<strong>ada@example.com</strong>") || !strings.Contains(page, `name="code"`) {
+		t.Fatalf("opening the link elsewhere: %d, want the account named and a code field:\n%s", resp.StatusCode, page)
+	}
+	// Continue alone, as a log reader with the URL would, signs nobody in.
+	resp, page = useLink(t, other, link)
+	if resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the token alone: %d; want 400 asking for the code", resp.StatusCode)
+	}
+	if _, ok := other.whoami(e.origin); ok {
+		t.Fatal("the token without the code signed in")
+	}
+	// With the code, it signs in; spaces in the code are forgiven.
+	resp, _ = useLinkWithCode(t, other, link, code[:4]+" "+code[4:])
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
+		t.Fatalf("with the code: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if w, ok := other.whoami(e.origin); !ok || w.Email != "ada@example.com" {
+		t.Fatalf("after the code: %+v, %v", w, ok)
+	}
+}
+
+func TestEmailLinkInItsBrowserNeedsNoCode(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	b := newBrowser(t)
+	requestLink(t, e, b, "ada@example.com", "")
+	link := mailLink(t, rcv)
+	resp, page := b.get(link)
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) || !strings.Contains(page, "ada@example.com") {
+		t.Fatalf("opening the link where it was asked for: %d; want the account named and no code field", resp.StatusCode)
+	}
+	// A forged binding cookie is no binding.
+	forged := newBrowser(t)
+	origin, _ := url.Parse(e.origin)
+	forged.c.Jar.SetCookies(origin, []*http.Cookie{{Name: linkCookieName, Value: strings.Repeat("A", bindingChars), Path: "/"}})
+	if resp, page := useLink(t, forged, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("a forged binding cookie: %d", resp.StatusCode)
+	}
+	if resp, _ := useLink(t, b, link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("using the link where it was asked for: %d", resp.StatusCode)
+	}
+	if _, ok := b.whoami(e.origin); !ok {
+		t.Fatal("the asking browser is not signed in")
+	}
+}
+
+func TestEmailLinkDiesAfterFiveWrongCodes(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	asker := newBrowser(t)
+	requestLink(t, e, asker, "ada@example.com", "")
+	link, code := mailLink(t, rcv), mailCode(t, rcv)
+	other := newBrowser(t)
+	for i := 1; i <= MaxCodeTries; i++ {
+		resp, page := useLinkWithCode(t, other, link, wrongCode(code))
+		want := "code"
+		if i == MaxCodeTries {
+			want = "code_dead"
+		}
+		if resp.StatusCode != http.StatusBadRequest || !pageShows(page, want) {
+			t.Fatalf("wrong code %d: %d; want 400 %s", i, resp.StatusCode, want)
+		}
+	}
+	// Dead for the right code and for the browser that asked.
+	if resp, _ := useLinkWithCode(t, other, link, code); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the right code after %d wrong ones: %d", MaxCodeTries, resp.StatusCode)
+	}
+	if resp, _ := useLink(t, asker, link); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the asking browser after %d wrong codes: %d", MaxCodeTries, resp.StatusCode)
+	}
+	if _, ok := other.whoami(e.origin); ok {
+		t.Fatal("signed in after the link died")
+	}
+	if _, ok := asker.whoami(e.origin); ok {
+		t.Fatal("signed in after the link died")
+	}
+}
+
+func TestEmailCodeGuessesInParallelAreBounded(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	requestLink(t, e, newBrowser(t), "ada@example.com", "")
+	link, code := mailLink(t, rcv), mailCode(t, rcv)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { useLinkWithCode(t, newBrowser(t), link, wrongCode(code)) })
+	}
+	wg.Wait()
+	if resp, _ := useLinkWithCode(t, newBrowser(t), link, code); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the right code after 20 parallel wrong ones: %d; want the link dead", resp.StatusCode)
+	}
+}
+
+func cookieValue(b *browser, origin, name string) string {
+	u, _ := url.Parse(origin)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// TestBindingCookiesFollowTheSessionCookieRule: the link-binding and flow
+// cookies are __Host- prefixed, Secure, HttpOnly, Path=/ and host-only on
+// any host but plain-http localhost.
+func TestBindingCookiesFollowTheSessionCookieRule(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	req := httptest.NewRequest(http.MethodPost, "http://app.example/auth/signin/email", strings.NewReader("email=ada%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://app.example")
+	rec := httptest.NewRecorder()
+	e.svc.Handle(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("asking for a link: %d", rec.Code)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies %v; want the binding cookie", cookies)
+	}
+	c := cookies[0]
+	if c.Name != "__Host-"+linkCookieName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("binding cookie %+v breaks the naming rule", c)
+	}
+	// The same browser asking again keeps its value.
+	req = httptest.NewRequest(http.MethodPost, "http://app.example/auth/signin/email", strings.NewReader("email=ada%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://app.example")
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	rec = httptest.NewRecorder()
+	e.svc.Handle(rec, req)
+	if again := rec.Result().Cookies(); len(again) != 1 || again[0].Value != c.Value || again[0].MaxAge <= 0 {
+		t.Fatalf("a second link reset the binding cookie: %v", again)
 	}
 }

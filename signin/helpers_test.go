@@ -138,7 +138,7 @@ func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 			Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified, Name: sess.Profile.Name})
 	}))
 	e.origin = "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{Origin: e.origin, Users: e.store, Host: host, OnResult: e.results.add}
+	cfg := Config{Origin: e.origin, Users: e.store, Host: host, OnResult: e.results.add, Now: e.clock.Now}
 	cfg.Redirects, _ = NewRedirectPolicy("/", nil)
 	configure(&cfg, e.origin)
 	svc, err := New(cfg)

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
-	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // Identity is who a provider says signed in.
@@ -54,27 +53,32 @@ type OAuthProvider interface {
 // ErrNonceMismatch means the ID token was not issued for this flow.
 var ErrNonceMismatch = errors.New("the ID token's nonce does not match the one this sign-in sent")
 
-// flowRecord is what the store keeps of a started flow, under its state.
-type flowRecord struct {
+// sealedFlow is what the flow cookie holds, sealed: the browser keeps the
+// flow, so an anonymous start writes nothing to the store.
+type sealedFlow struct {
 	Provider   string `json:"p"`
+	State      string `json:"s"`
 	Verifier   string `json:"v"`
 	Nonce      string `json:"n"`
 	RedirectTo string `json:"r"`
+	Expires    int64  `json:"x"` // Unix ms
 }
 
-// flowCookie binds a flow to the browser that started it: it holds the
-// state, so a callback opened in another browser (login CSRF) fails.
+// flowCookie holds the sealed flow and binds it to the browser that
+// started it: a callback opened in another browser (login CSRF) fails.
 const (
 	flowCookieName       = "convex_auth_flow"
 	secureFlowCookieName = "__Host-convex_auth_flow"
-	flowKeyPrefix        = "flow:"
+	// flowAAD binds a sealed value to its use, so no other sealed value
+	// of this key ring passes for a flow.
+	flowAAD = "convex_auth oauth flow v1"
 )
 
-func flowCookie(r *http.Request) string {
+func (s *Service) flowCookie(r *http.Request) string {
 	if httprule.SecureRequest(r) {
-		return secureFlowCookieName
+		return secureFlowCookieName + s.cookieSuffix
 	}
-	return flowCookieName
+	return flowCookieName + s.cookieSuffix
 }
 
 func (s *Service) redirectURI(p OAuthProvider) string {
@@ -84,12 +88,16 @@ func (s *Service) redirectURI(p OAuthProvider) string {
 	return s.cfg.Origin + callbackPrefix + p.Name()
 }
 
-// serveOAuthStart stores the flow's state, PKCE verifier and nonce, binds
-// the state to the browser with a cookie and sends it to the provider.
+// serveOAuthStart seals the flow's state, PKCE verifier, nonce and
+// redirectTo into a cookie, which binds it to the browser, and sends the
+// browser to the provider. It writes nothing to the store.
 func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		return
+	}
+	if s.limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.render(w, r, status, s.pageData(r, "signin", code)) }) {
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
@@ -102,24 +110,19 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
 		return
 	}
-	sctx, scancel := storeCtx(r)
-	defer scancel()
-	rec := flowRecord{Provider: p.Name(), Verifier: f.Verifier, Nonce: f.Nonce, RedirectTo: target}
-	if err := s.cfg.Users.PutOnce(sctx, flowKeyPrefix+f.State, marshal(rec), DefaultFlowTTL); err != nil {
-		s.logger.Warn("sign-in could not save its state", zap.String("provider", p.Name()), zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return
-	}
+	sealed := s.flowKeys.Seal(marshal(sealedFlow{Provider: p.Name(), State: f.State, Verifier: f.Verifier, Nonce: f.Nonce,
+		RedirectTo: target, Expires: s.now().Add(DefaultFlowTTL).UnixMilli()}), s.flowAAD)
 	http.SetCookie(w, &http.Cookie{
-		Name: flowCookie(r), Value: f.State, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
+		Name: s.flowCookie(r), Value: sealed, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
 
-// serveOAuthCallback checks the state against the browser's cookie and the
-// store (single use), then exchanges the code and signs the user in.
+// serveOAuthCallback opens the browser's flow cookie, checks the state
+// against it and clears it, then exchanges the code (single use at the
+// provider) and signs the user in.
 func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -129,28 +132,20 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	name := p.Name()
 	q := r.URL.Query()
 	state := q.Get("state")
-	cookie, _ := r.Cookie(flowCookie(r))
-	http.SetCookie(w, &http.Cookie{Name: flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
-	if state == "" || cookie == nil || !constantTimeEqual(cookie.Value, state) {
+	cookie, _ := r.Cookie(s.flowCookie(r))
+	http.SetCookie(w, &http.Cookie{Name: s.flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
+	var rec sealedFlow
+	if state == "" || cookie == nil || !s.openFlow(r, cookie.Value, &rec) || !constantTimeEqual(rec.State, state) {
 		s.logger.Info("sign-in refused: the state does not match this browser's", zap.String("provider", name))
 		s.fail(w, r, "state", "")
 		return false
 	}
-	ctx, cancel := storeCtx(r)
-	raw, err := s.cfg.Users.TakeOnce(ctx, flowKeyPrefix+state)
-	cancel()
-	if errors.Is(err, session.ErrNotFound) {
-		s.logger.Info("sign-in refused: unknown, expired or reused state", zap.String("provider", name))
+	if s.now().UnixMilli() >= rec.Expires {
+		s.logger.Info("sign-in refused: the flow expired", zap.String("provider", name))
 		s.fail(w, r, "state", "")
 		return false
 	}
-	if err != nil {
-		s.logger.Warn("sign-in could not read its state", zap.String("provider", name), zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
-		return false
-	}
-	var rec flowRecord
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Provider != name {
+	if rec.Provider != name {
 		s.logger.Info("sign-in refused: the state belongs to another provider", zap.String("provider", name))
 		s.fail(w, r, "state", "")
 		return false
@@ -184,6 +179,12 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 		return false
 	}
 	return s.finish(w, r, user, name, rec.RedirectTo)
+}
+
+// openFlow opens a sealed flow cookie into rec.
+func (s *Service) openFlow(r *http.Request, sealed string, rec *sealedFlow) bool {
+	raw, err := s.flowKeys.Open(r.Context(), sealed, s.flowAAD)
+	return err == nil && json.Unmarshal(raw, rec) == nil
 }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

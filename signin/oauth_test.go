@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -217,9 +219,74 @@ func TestOIDCAuthorizationRequest(t *testing.T) {
 	if q.Get("redirect_uri") != oe.origin+"/auth/callback/zitadel" || !strings.Contains(q.Get("scope"), "openid") {
 		t.Fatalf("redirect_uri or scope wrong: %s", auth)
 	}
-	// The store keeps no flow under the raw state as a key (hashed).
-	if _, err := oe.store.TakeOnce(context.Background(), q.Get("state")); err == nil {
-		t.Fatal("the flow is stored under the bare state")
+	// The browser keeps the flow, sealed: no state, verifier or nonce shows.
+	flow := cookieValue(b, oe.origin, flowCookieName)
+	if flow == "" || strings.Contains(flow, q.Get("state")) || strings.Contains(flow, q.Get("nonce")) || strings.Contains(flow, "zitadel") {
+		t.Fatalf("flow cookie %q is missing or not sealed", flow)
+	}
+}
+
+// countingUsers counts the store writes that anonymous requests could make.
+type countingUsers struct {
+	session.UserStore
+	writes atomic.Int32
+}
+
+func (c *countingUsers) PutOnce(ctx context.Context, secret string, value []byte, ttl time.Duration) error {
+	c.writes.Add(1)
+	return c.UserStore.PutOnce(ctx, secret, value, ttl)
+}
+
+func (c *countingUsers) CreateUser(ctx context.Context, n session.NewUser) (*session.User, error) {
+	c.writes.Add(1)
+	return c.UserStore.CreateUser(ctx, n)
+}
+
+func TestOAuthStartWritesNothingToTheStore(t *testing.T) {
+	op := startOP(t)
+	var users *countingUsers
+	e := newEnv(t, func(c *Config, origin string) {
+		p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.OAuth = []OAuthProvider{p}
+		c.Limiter = c.Users.(session.Limiter)
+		c.Limits.OAuthStart = session.Rate{Events: 100, Per: time.Minute}
+		users = &countingUsers{UserStore: c.Users}
+		c.Users = users
+	})
+	for range 50 {
+		resp, _ := newBrowser(t).get(e.origin + "/auth/signin/zitadel")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("start: %d", resp.StatusCode)
+		}
+	}
+	if n := users.writes.Load(); n != 0 {
+		t.Fatalf("50 OAuth starts wrote %d records to the store; want none", n)
+	}
+}
+
+func TestOAuthFlowCookieIsSealed(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	callback := oe.op.signIn(b, oe.start(b, "zitadel", "/loggedin"))
+	site, _ := url.Parse(oe.origin)
+	sealed := cookieValue(b, oe.origin, flowCookieName)
+	// A cookie of the right state but sealed with another key, or damaged,
+	// is no flow.
+	cb, _ := url.Parse(callback)
+	forged := seal.Ephemeral().Seal(marshal(sealedFlow{Provider: "zitadel", State: cb.Query().Get("state"),
+		Expires: oe.clock.Now().Add(time.Minute).UnixMilli()}), []byte(flowAAD))
+	for _, v := range []string{forged, sealed[:len(sealed)-2] + "AA", cb.Query().Get("state")} {
+		other := newBrowser(t)
+		other.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: v, Path: "/"}})
+		oe.expectFailure(other, callback, "state")
+	}
+	// The real one still works.
+	resp, _ := b.get(callback)
+	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != oe.origin+"/loggedin" {
+		t.Fatalf("the sealed flow did not finish: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
@@ -292,18 +359,18 @@ func TestOIDCReplayedState(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
 	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
-	state := auth.Query().Get("state")
+	flow := cookieValue(b, oe.origin, flowCookieName)
 	callback := oe.op.signIn(b, auth.String())
 	resp, _ := b.get(callback)
 	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
 		t.Fatalf("first use failed: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// Replay, with the flow cookie put back, in a browser not signed in:
-	// the state is used up.
+	// the code is used up at the provider.
 	replay := newBrowser(t)
 	site, _ := url.Parse(oe.origin)
-	replay.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: state, Path: "/"}})
-	oe.expectFailure(replay, callback, "state")
+	replay.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: flow, Path: "/"}})
+	oe.expectFailure(replay, callback, "provider")
 }
 
 func TestOIDCExpiredState(t *testing.T) {
@@ -411,5 +478,62 @@ func TestResolveFillsProfileGaps(t *testing.T) {
 	u3, _ := s.resolve(ctx, "p", Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
 	if u3.Profile.Email != "a@example.com" || u3.Profile.Name != "Ada" {
 		t.Fatalf("a later sign-in overwrote the profile: %+v", u3.Profile)
+	}
+}
+
+func TestFlowCookieFollowsTheSessionCookieRule(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	rec := httptest.NewRecorder()
+	oe.svc.Handle(rec, httptest.NewRequest(http.MethodGet, "http://app.example/auth/signin/github", nil))
+	cookies := rec.Result().Cookies()
+	if rec.Code != http.StatusFound || len(cookies) != 1 {
+		t.Fatalf("start: %d, cookies %v", rec.Code, cookies)
+	}
+	c := cookies[0]
+	if c.Name != secureFlowCookieName || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" || c.MaxAge != int(DefaultFlowTTL/time.Second) {
+		t.Fatalf("flow cookie %+v breaks the naming rule", c)
+	}
+}
+
+// TestFlowCookiesBelongToTheirRealm: the flow cookie's name ends in the
+// realm's tag, and a flow sealed in one realm does not open in another,
+// even under the same keys.
+func TestFlowCookiesBelongToTheirRealm(t *testing.T) {
+	op := startOP(t)
+	keys := seal.Ephemeral()
+	site := func(realm string) *env {
+		return newEnv(t, func(c *Config, origin string) {
+			p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.OAuth, c.Realm, c.FlowKeys = []OAuthProvider{p}, realm, keys
+		})
+	}
+	a, b := site("https://a.example convex"), site("https://b.example convex")
+	nameA := flowCookieName + "_" + session.RealmTag("https://a.example convex")[:realmTagChars]
+	nameB := flowCookieName + "_" + session.RealmTag("https://b.example convex")[:realmTagChars]
+	br := newBrowser(t)
+	resp, _ := br.get(a.origin + "/auth/signin/zitadel")
+	auth, _ := url.Parse(location(t, resp))
+	state := auth.Query().Get("state")
+	sealed := cookieValue(br, a.origin, nameA)
+	if sealed == "" {
+		t.Fatalf("no flow cookie named %s", nameA)
+	}
+	callback := func(e *env, name string) string {
+		other := newBrowser(t)
+		u, _ := url.Parse(e.origin)
+		other.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: sealed, Path: "/"}})
+		resp, _ := other.get(e.origin + "/auth/callback/zitadel?" + url.Values{"state": {state}, "code": {"not-a-code"}}.Encode())
+		loc, _ := url.Parse(location(t, resp))
+		return loc.Query().Get("error")
+	}
+	// In its realm the flow opens (and fails later, at the made-up code).
+	if got := callback(a, nameA); got != "provider" {
+		t.Fatalf("realm A's own flow: error %q; want it past the state check", got)
+	}
+	if got := callback(b, nameB); got != "state" {
+		t.Fatalf("realm A's flow in realm B: error %q; want state", got)
 	}
 }

@@ -54,6 +54,10 @@ type PageData struct {
 	Email string
 	// Token is the magic-link token (confirm_email).
 	Token string
+	// NeedCode asks for the mailed code (confirm_email in a browser that
+	// did not ask for the link); CodeLength is its number of digits.
+	NeedCode   bool
+	CodeLength int
 	// LinkExpires is how long a magic link works, in words ("15 minutes").
 	LinkExpires string
 	// OAuth lists the OAuth and OIDC providers.
@@ -100,6 +104,11 @@ var messages = map[string]string{
 	"too_many_links":       "Too many sign-in links were sent to this address. Wait an hour and try again.",
 	"send_failed":          "The sign-in email could not be sent. Please try again in a moment.",
 	"link":                 "This sign-in link has expired or was already used. Request a new one below.",
+	"rate_limited":         "Too many sign-in requests came from your network. Please wait %s and try again.",
+	"busy":                 "Too many people are signing up or asking for links right now. Please wait %s and try again.",
+	"code_needed":          "This link was opened in another browser than the one that asked for it. Enter the code from the same email to continue.",
+	"code":                 "That code is not right. Check the email and try again.",
+	"code_dead":            "Too many wrong codes: this sign-in link no longer works. Request a new one below.",
 }
 
 // pageData fills the page for r, with the query's redirectTo.
@@ -177,6 +186,10 @@ func providerKind(p OAuthProvider) string {
 func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, d PageData) {
 	if d.RedirectTo != "" && !s.cfg.Redirects.Allowed(d.RedirectTo) {
 		d.RedirectTo = ""
+	}
+	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" {
+		// The page says in words what Retry-After says.
+		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}
 	var buf bytes.Buffer
 	if err := s.page.Execute(&buf, d); err != nil {

@@ -120,6 +120,13 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		return false
 	}
 
+	limit, global := LimitSignIn, ""
+	if mode == "signup" {
+		limit, global = LimitSignUp, LimitGlobalSignUp
+	}
+	if s.limited(w, r, limit, global, again) {
+		return false
+	}
 	// Several store calls and a hash: one budget for them all.
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()

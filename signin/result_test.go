@@ -34,7 +34,7 @@ func TestOnResultEmail(t *testing.T) {
 	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
 	b := newBrowser(t)
 	requestLink(t, e, b, "ada@example.com", "")
-	link := rcv.link(t)
+	link := mailLink(t, rcv)
 	b.get(link)
 	if got := e.results.take(); got != "" {
 		t.Fatalf("sending and opening the link reported %q; want nothing", got)

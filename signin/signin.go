@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -43,6 +44,9 @@ const (
 	providerCallTimeout = 10 * time.Second
 	// randomBytes of entropy in state, nonce and magic-link tokens.
 	randomBytes = 32
+	// realmTagChars of the realm's tag end the flow and link cookie names,
+	// as edge ends the session cookie's.
+	realmTagChars = 8
 	// hashSlotsPerCPU bounds concurrent password hashes (each takes 19 MiB
 	// at the default cost).
 	hashSlotsPerCPU = 2
@@ -84,8 +88,31 @@ type Config struct {
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
-	// Users is the store of users, accounts, flow state and counters.
+	// Realm is the site's realm. Its tag ends the flow and link-binding
+	// cookie names, as it ends the session cookie's, so two realms on one
+	// host keep their own sign-ins, and a sealed flow opens only in its
+	// realm. Default: "", plain names.
+	Realm string
+	// Users is the store of users, accounts, links and counters.
 	Users session.UserStore
+	// FlowKeys seal the OAuth flow cookie. Every instance of a site must
+	// share them (caddymodule keeps them in Caddy's storage). Default: a
+	// random key ring of this process only.
+	FlowKeys Sealer
+	// Limits are the rate limits on sign-ups, sign-ins, sends and starts;
+	// zero fields take their defaults (see Limits).
+	Limits Limits
+	// Limiter counts the limits. Default: Users, when it is one (both
+	// session stores are; Redis shares the counts between instances).
+	Limiter session.Limiter
+	// ClientIP is the client's address for per-client limits. Caddy's
+	// resolves trusted_proxies. Default: RemoteIP, the connection's peer.
+	ClientIP func(r *http.Request) string
+	// OnLimited, if set, is told the name of each limit that refuses a
+	// request (a counter). Default: nil.
+	OnLimited func(limit string)
+	// Now is the clock for flow expiry. Default: time.Now.
+	Now func() time.Time
 	// Host starts sessions.
 	Host Host
 	// OnResult, if set, is told of every request that finishes a sign-in
@@ -98,14 +125,28 @@ type Config struct {
 	Logger *zap.Logger
 }
 
+// Sealer seals values the browser keeps (internal/seal.Keyring).
+type Sealer interface {
+	Seal(plain, aad []byte) string
+	Open(ctx context.Context, sealed string, aad []byte) ([]byte, error)
+}
+
 // Service serves the sign-in endpoints.
 type Service struct {
-	cfg       Config
-	oauth     map[string]OAuthProvider
-	page      *template.Template
-	dummyHash string // verified for unknown accounts, so timing tells nothing
-	hashSlots chan struct{}
-	logger    *zap.Logger
+	cfg      Config
+	flowKeys Sealer
+	now      func() time.Time
+	limiter  session.Limiter
+	// cookieSuffix ends the flow and link cookie names; flowAAD binds a
+	// sealed flow to its use and realm.
+	cookieSuffix string
+	flowAAD      []byte
+	clientIP     func(r *http.Request) string
+	oauth        map[string]OAuthProvider
+	page         *template.Template
+	dummyHash    string // verified for unknown accounts, so timing tells nothing
+	hashSlots    chan struct{}
+	logger       *zap.Logger
 }
 
 // New checks cfg and builds the service.
@@ -125,6 +166,31 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, oauth: map[string]OAuthProvider{}, page: cfg.Template, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
+	}
+	s.flowKeys, s.now = cfg.FlowKeys, cfg.Now
+	if s.flowKeys == nil {
+		s.flowKeys = seal.Ephemeral()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.cfg.Limits.fill(); err != nil {
+		return nil, err
+	}
+	s.limiter, s.clientIP = cfg.Limiter, cfg.ClientIP
+	if s.limiter == nil {
+		l, ok := cfg.Users.(session.Limiter)
+		if !ok {
+			return nil, errors.New("signin: the user store is no rate limiter: set Config.Limiter")
+		}
+		s.limiter = l
+	}
+	if s.clientIP == nil {
+		s.clientIP = RemoteIP
+	}
+	s.flowAAD = []byte(flowAAD + "\x00" + cfg.Realm)
+	if cfg.Realm != "" {
+		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
 	}
 	if s.page == nil {
 		s.page = defaultTemplate
