@@ -46,15 +46,22 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        cluster
 //	        username                 <username>
 //	        password                 <password>
+//	        sentinel_username        <username>
+//	        sentinel_password        <password>
 //	        db                       <number>
 //	        tls
 //	        tls_ca_file              <file>
+//	        tls_server_name          <name>
 //	        tls_insecure_skip_verify
 //	        key_prefix               <prefix>
 //	        dial_timeout             <duration>
 //	        read_timeout             <duration>
 //	        write_timeout            <duration>
 //	        pool_size                <number>
+//	        cache_size               <number>|-1
+//	        cache_ttl                <duration>
+//	        wait_replicas            <number>
+//	        wait_timeout             <duration>
 //	    }
 //	    cookie {
 //	        name      <name>
@@ -246,12 +253,18 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.Username)
 		case "password":
 			err = oneArg(d, &c.Password)
+		case "sentinel_username":
+			err = oneArg(d, &c.SentinelUsername)
+		case "sentinel_password":
+			err = oneArg(d, &c.SentinelPassword)
 		case "db":
 			err = intArg(d, &c.DB)
 		case "tls":
 			err = flagArg(d, &c.TLS)
 		case "tls_ca_file":
 			err = oneArg(d, &c.TLSCAFile)
+		case "tls_server_name":
+			err = oneArg(d, &c.TLSServerName)
 		case "tls_insecure_skip_verify":
 			err = flagArg(d, &c.TLSInsecureSkipVerify)
 		case "key_prefix":
@@ -264,6 +277,14 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &c.WriteTimeout)
 		case "pool_size":
 			err = intArg(d, &c.PoolSize)
+		case "cache_size":
+			err = cacheSizeArg(d, &c.CacheSize)
+		case "cache_ttl":
+			err = durationArg(d, &c.CacheTTL)
+		case "wait_replicas":
+			err = intArg(d, &c.WaitReplicas)
+		case "wait_timeout":
+			err = durationArg(d, &c.WaitTimeout)
 		default:
 			return d.Errf("unknown redis option %q", sub)
 		}
@@ -274,6 +295,21 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if c.URL == "" && len(c.Addrs) == 0 {
 		return d.Errf("redis needs a URL (redis://host:6379/0) or addrs")
 	}
+	return nil
+}
+
+// cacheSizeArg reads a cache size: a positive number, or -1 for no cache.
+func cacheSizeArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < -1 || v == 0 {
+		return d.Errf("%s %q is not a positive number or -1 (no cache)", name, s)
+	}
+	*dst = v
 	return nil
 }
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,64 +16,110 @@ import (
 )
 
 // RedisConfig is the shared session store. Give URL for a standalone server,
-// or Addrs with MasterName (Sentinel) or Cluster.
+// or Addrs with MasterName (Sentinel) or Cluster. It mirrors
+// session.RedisConfig field for field (a test fails if one is missing);
+// there the options are explained in full. In the Caddyfile each field is a
+// subdirective of redis { } named as its JSON key.
 type RedisConfig struct {
-	// URL is redis://[user:password@]host:port/db or rediss:// for TLS.
+	// URL is redis://[user:password@]host:port/db, rediss:// for TLS, or
+	// unix:///path. May use {env.*} placeholders. Default: none.
 	URL string `json:"url,omitempty"`
-	// Addrs are host:port seeds for Sentinel or Cluster.
+	// Addrs are host:port seeds: the Sentinels (with MasterName) or Cluster
+	// nodes (with Cluster). Default: none.
 	Addrs []string `json:"addrs,omitempty"`
-	// MasterName selects Sentinel. Default: none.
+	// MasterName is the Sentinel master name; it selects Sentinel. Default:
+	// none.
 	MasterName string `json:"master_name,omitempty"`
 	// Cluster selects Redis Cluster. Default: false.
 	Cluster bool `json:"cluster,omitempty"`
-	// Username and Password authenticate; they and URL may use {env.*}
-	// placeholders. Default: none.
+	// Username authenticates to Redis; may use {env.*}. Default: none.
 	Username string `json:"username,omitempty"`
+	// Password authenticates to Redis; may use {env.*}. Default: none.
 	Password string `json:"password,omitempty"`
+	// SentinelUsername authenticates to the Sentinels; may use {env.*}.
+	// Default: none.
+	SentinelUsername string `json:"sentinel_username,omitempty"`
+	// SentinelPassword authenticates to the Sentinels; may use {env.*}.
+	// Default: none.
+	SentinelPassword string `json:"sentinel_password,omitempty"`
 	// DB is the database number (not on Cluster). Default: 0.
 	DB int `json:"db,omitempty"`
 	// TLS enables TLS. Default: false, or true for rediss:// URLs.
 	TLS bool `json:"tls,omitempty"`
 	// TLSCAFile is a PEM bundle of CAs to trust. Default: system roots.
 	TLSCAFile string `json:"tls_ca_file,omitempty"`
+	// TLSServerName is the name checked in the server certificate. Default:
+	// the host dialled.
+	TLSServerName string `json:"tls_server_name,omitempty"`
 	// TLSInsecureSkipVerify disables certificate checks. Default: false.
 	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
-	// KeyPrefix starts every key. Default: "convex_auth:<realm tag>:", so
-	// each realm has its own keys. Records carry their realm whatever the
-	// prefix: handlers of two realms may share one.
+	// KeyPrefix starts every key and the revocation channel. Default:
+	// "convex_auth:<realm tag>:", so each realm has its own keys. Records
+	// carry their realm whatever the prefix: handlers of two realms may
+	// share one.
 	KeyPrefix string `json:"key_prefix,omitempty"`
-	// DialTimeout, ReadTimeout, WriteTimeout. Defaults: 2s, 1s, 1s.
-	DialTimeout  caddy.Duration `json:"dial_timeout,omitempty"`
-	ReadTimeout  caddy.Duration `json:"read_timeout,omitempty"`
+	// DialTimeout bounds connecting. Default: 2s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// ReadTimeout bounds reading a reply. Default: 1s.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+	// WriteTimeout bounds sending a command. Default: 1s.
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 	// PoolSize is connections per node. Default: 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+	// CacheSize is how many looked-up sessions each instance caches
+	// locally. Default: 10000; -1 disables the cache.
+	CacheSize int `json:"cache_size,omitempty"`
+	// CacheTTL is how long a cached lookup is served; revocations reach
+	// every instance sooner, over pub/sub. Default: 5s; negative disables
+	// the cache.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+	// WaitReplicas is how many replicas must acknowledge a new session
+	// (WAIT) before sign-in completes, so that a failover cannot lose it;
+	// a master waits only for the replicas it has connected. Revocations
+	// always wait for the connected replicas. Default: 0 (sign-in does
+	// not wait).
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+	// WaitTimeout bounds each wait for replicas, within the request's
+	// deadline. Default: 1s.
+	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
 }
 
 func (c *RedisConfig) sessionConfig() (session.RedisConfig, error) {
+	rc := c.toSession()
+	if err := rc.Validate(); err != nil {
+		return rc, fmt.Errorf("convex_auth: redis: %v", err)
+	}
+	return rc, nil
+}
+
+// toSession maps every field; a test checks that none is left out.
+func (c *RedisConfig) toSession() session.RedisConfig {
 	// {env.*} placeholders keep credentials out of the JSON config.
 	repl := caddy.NewReplacer()
-	rc := session.RedisConfig{
+	return session.RedisConfig{
 		URL:                   repl.ReplaceKnown(c.URL, ""),
 		Addrs:                 c.Addrs,
 		MasterName:            c.MasterName,
 		Cluster:               c.Cluster,
 		Username:              repl.ReplaceKnown(c.Username, ""),
 		Password:              repl.ReplaceKnown(c.Password, ""),
+		SentinelUsername:      repl.ReplaceKnown(c.SentinelUsername, ""),
+		SentinelPassword:      repl.ReplaceKnown(c.SentinelPassword, ""),
 		DB:                    c.DB,
 		TLS:                   c.TLS,
 		TLSCAFile:             c.TLSCAFile,
+		TLSServerName:         c.TLSServerName,
 		TLSInsecureSkipVerify: c.TLSInsecureSkipVerify,
 		KeyPrefix:             c.KeyPrefix,
 		DialTimeout:           time.Duration(c.DialTimeout),
 		ReadTimeout:           time.Duration(c.ReadTimeout),
 		WriteTimeout:          time.Duration(c.WriteTimeout),
 		PoolSize:              c.PoolSize,
+		CacheSize:             c.CacheSize,
+		CacheTTL:              time.Duration(c.CacheTTL),
+		WaitReplicas:          c.WaitReplicas,
+		WaitTimeout:           time.Duration(c.WaitTimeout),
 	}
-	if err := rc.Validate(); err != nil {
-		return rc, fmt.Errorf("convex_auth: redis: %v", err)
-	}
-	return rc, nil
 }
 
 // stores holds the session stores across config reloads, so a reload keeps
@@ -117,6 +164,8 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		if err != nil {
 			return nil, fmt.Errorf("convex_auth: redis: %v", err)
 		}
+		// In the background: Redis may still be starting.
+		go warnEvictionPolicy(st, logger)
 		return pooledStore{st}, nil
 	})
 	if err != nil {
@@ -126,6 +175,27 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		logger.Debug("reusing session store from previous config")
 	}
 	return val.(pooledStore), key, nil
+}
+
+// evictionCheckTimeout bounds the start-up maxmemory-policy check.
+const evictionCheckTimeout = 10 * time.Second
+
+// warnEvictionPolicy warns if Redis may evict records that have no TTL
+// (users, accounts): people would get new user IDs.
+func warnEvictionPolicy(st interface {
+	CheckEvictionPolicy(context.Context) error
+}, logger *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), evictionCheckTimeout)
+	defer cancel()
+	err := st.CheckEvictionPolicy(ctx)
+	var pe *session.EvictionPolicyError
+	switch {
+	case errors.As(err, &pe):
+		logger.Warn("redis may evict user and account records: set maxmemory-policy to noeviction or volatile-lru (see docs/scale.md)",
+			zap.String("node", pe.Addr), zap.String("maxmemory_policy", pe.Policy))
+	case err != nil:
+		logger.Debug("could not read redis maxmemory-policy", zap.Error(err))
+	}
 }
 
 // routeRedisLogs sets go-redis's process-wide logger once.

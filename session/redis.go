@@ -49,6 +49,9 @@ type RedisStore struct {
 	channel    string
 	origin     string // tells this store's own revocation messages apart
 	opts       Options
+	// waitReplicas and waitTimeout: RedisConfig.WaitReplicas, WaitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	cache  *localCache // nil: disabled
 	flight singleflight.Group
@@ -61,6 +64,7 @@ type RedisStore struct {
 	stopListen context.CancelFunc
 	listenDone chan struct{}
 	closeOnce  sync.Once
+	closed     atomic.Bool
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -96,6 +100,9 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	if err := opts.Validate(); err != nil {
 		return fail(err)
 	}
+	if err := cfg.validateWait(); err != nil {
+		return fail(err)
+	}
 	prefix, err := cfg.keyPrefix(opts.Realm)
 	if err != nil {
 		return fail(err)
@@ -114,6 +121,9 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 		origin:     b64.EncodeToString(originBytes[:]),
 		opts:       opts.withDefaults(),
 		listenDone: make(chan struct{}),
+
+		waitReplicas: cfg.WaitReplicas,
+		waitTimeout:  durationOr(cfg.WaitTimeout, DefaultWaitTimeout),
 	}
 	if cfg.CacheSize >= 0 && cfg.CacheTTL >= 0 {
 		s.cache = newLocalCache(intOr(cfg.CacheSize, DefaultCacheSize), durationOr(cfg.CacheTTL, DefaultCacheTTL))
@@ -181,10 +191,12 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 	// Index scores are seconds (smaller in Redis); expiry rounds up so that
 	// pruning never drops a live session.
 	expSeconds := (sess.ExpiresAt.UnixMilli() + 999) / 1000
-	err = createScript.Run(ctx, s.client, keys,
-		rec, max(s.opts.redisTTL(sess, now).Milliseconds(), 1), p.sessionID,
-		expSeconds, now.Unix(), s.opts.SessionTTL.Milliseconds(),
-	).Err()
+	err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.runScript(ctx, sessionWrite, createScript, keys,
+			rec, max(s.opts.redisTTL(sess, now).Milliseconds(), 1), p.sessionID,
+			expSeconds, now.Unix(), s.opts.SessionTTL.Milliseconds(),
+		).Err()
+	})
 	if err != nil {
 		return "", nil, unavailable("create", err)
 	}
@@ -247,8 +259,8 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 }
 
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
-	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID)},
-		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), s.realmTag,
+	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)},
+		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID, s.realmTag,
 	).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
@@ -274,7 +286,9 @@ func (s *RedisStore) Delete(ctx context.Context, token string) error {
 		return nil // no such session can exist
 	}
 	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
-	err = deleteScript.Run(ctx, s.client, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID), s.realmTag).Err()
+	err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.runScript(ctx, revocation, deleteScript, keys, p.sessionID, s.channel, s.revokeMessage(p.sessionID), s.realmTag).Err()
+	})
 	if err != nil {
 		return unavailable("delete", err)
 	}
@@ -290,8 +304,17 @@ func (s *RedisStore) DeleteByID(ctx context.Context, userID, sessionID string) e
 	now := s.opts.now()
 	tag := userTag(userID)
 	keys := []string{s.sessionKey(tag, sessionID), s.indexKey(tag)}
-	n, err := deleteByIDScript.Run(ctx, s.client, keys, sessionID, s.channel,
-		s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag).Int()
+	var n int
+	err := s.retryWrite(ctx, func(ctx context.Context, attempt int) error {
+		var err error
+		n, err = s.runScript(ctx, revocation, deleteByIDScript, keys, sessionID, s.channel,
+			s.revokeMessage(sessionID), now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag).Int()
+		if err == nil && n < 0 && attempt > 0 {
+			// An earlier attempt may have deleted it before failing.
+			n = 1
+		}
+		return err
+	})
 	if err != nil {
 		return unavailable("delete by id", err)
 	}
@@ -313,25 +336,30 @@ func (s *RedisStore) DeleteUser(ctx context.Context, userID string, exceptSessio
 	tag := userTag(userID)
 	index := s.indexKey(tag)
 	for range maxDeleteUserAttempts {
-		ids, err := s.client.ZRange(ctx, index, 0, -1).Result()
+		var ids []string
+		var res []any
+		err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+			var err error
+			if ids, err = s.client.ZRange(ctx, index, 0, -1).Result(); err != nil || len(ids) == 0 {
+				return err
+			}
+			now := s.opts.now()
+			keys := make([]string, 0, 1+len(ids))
+			keys = append(keys, index)
+			args := make([]any, 0, 7+len(ids))
+			args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag)
+			for _, id := range ids {
+				keys = append(keys, s.sessionKey(tag, id))
+				args = append(args, id)
+			}
+			res, err = s.runScript(ctx, revocation, deleteUserScript, keys, args...).Slice()
+			return err
+		})
 		if err != nil {
 			return 0, unavailable("delete user", err)
 		}
 		if len(ids) == 0 {
 			return 0, nil
-		}
-		now := s.opts.now()
-		keys := make([]string, 0, 1+len(ids))
-		keys = append(keys, index)
-		args := make([]any, 0, 7+len(ids))
-		args = append(args, exceptSessionID, s.channel, s.origin, now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), userID, s.realmTag)
-		for _, id := range ids {
-			keys = append(keys, s.sessionKey(tag, id))
-			args = append(args, id)
-		}
-		res, err := deleteUserScript.Run(ctx, s.client, keys, args...).Slice()
-		if err != nil {
-			return 0, unavailable("delete user", err)
 		}
 		ended, ok := res[0].(int64)
 		if !ok {
@@ -360,7 +388,9 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	}
 	tag := userTag(userID)
 	index := s.indexKey(tag)
-	ids, err := s.client.ZRange(ctx, index, 0, -1).Result()
+	ids, err := retried(ctx, s, func(ctx context.Context, _ int) ([]string, error) {
+		return s.client.ZRange(ctx, index, 0, -1).Result()
+	})
 	if err != nil {
 		return nil, unavailable("list", err)
 	}
@@ -371,7 +401,9 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	for i, id := range ids {
 		keys[i] = s.sessionKey(tag, id)
 	}
-	vals, err := s.client.MGet(ctx, keys...).Result()
+	vals, err := retried(ctx, s, func(ctx context.Context, _ int) ([]any, error) {
+		return s.client.MGet(ctx, keys...).Result()
+	})
 	if err != nil {
 		return nil, unavailable("list", err)
 	}
@@ -425,6 +457,7 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 func (s *RedisStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		s.stopListen()
 		_ = s.pubsub.Close()
 		<-s.listenDone

@@ -76,6 +76,29 @@ type RedisConfig struct {
 	// DefaultCacheTTL; negative disables the cache. Revocations reach every
 	// instance's cache sooner, over pub/sub.
 	CacheTTL time.Duration
+	// WaitReplicas is how many replicas must acknowledge a new session
+	// (Redis WAIT) before sign-in completes, so that a failover right after
+	// cannot lose it. Default 0: sign-in does not wait, and a session made
+	// just before its master dies can be lost (the user signs in again).
+	// A master with fewer connected replicas waits for those it has (none:
+	// no wait); connected replicas that do not acknowledge within
+	// WaitTimeout fail the sign-in. Revocations wait for every connected
+	// replica whatever this says.
+	WaitReplicas int
+	// WaitTimeout bounds each wait for replicas, within the caller's
+	// deadline. Default DefaultWaitTimeout.
+	WaitTimeout time.Duration
+}
+
+// validateWait checks WaitReplicas and WaitTimeout.
+func (c RedisConfig) validateWait() error {
+	if c.WaitReplicas < 0 {
+		return errors.New("wait_replicas must not be negative")
+	}
+	if c.WaitTimeout < 0 {
+		return errors.New("wait_timeout must not be negative")
+	}
+	return nil
 }
 
 // Validate reports a configuration that cannot work, saying what to fix.
@@ -113,6 +136,9 @@ func (c RedisConfig) UniversalOptions() (*redis.UniversalOptions, error) {
 	}
 	if c.DB < 0 {
 		return nil, errors.New("db must not be negative")
+	}
+	if err := c.validateWait(); err != nil {
+		return nil, err
 	}
 
 	var o *redis.UniversalOptions

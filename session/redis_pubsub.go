@@ -20,7 +20,9 @@ const (
 	// subscription as down.
 	pubsubSilenceLimit = 3 * time.Second
 	pubsubRetryMin     = 50 * time.Millisecond
-	pubsubRetryMax     = 2 * time.Second
+	// pubsubRetryMax: resubscribing soon after a failover refills the
+	// cache sooner (it is bypassed until then, so revocations hold anyway).
+	pubsubRetryMax = 200 * time.Millisecond
 )
 
 func (s *RedisStore) listen(ctx context.Context) {
@@ -43,6 +45,11 @@ func (s *RedisStore) listen(ctx context.Context) {
 				continue
 			}
 			s.setLive(false)
+			if cc, ok := s.client.(*redis.ClusterClient); ok {
+				// The subscription's node may be gone: the next attempt
+				// should ask the slot's new master.
+				cc.ReloadState(ctx)
+			}
 			select {
 			case <-ctx.Done():
 				return

@@ -42,13 +42,17 @@ end
 // it rewrites last use in place and moves the key's TTL to the earlier of
 // the absolute and the new idle expiry: lookup and touch in one round trip.
 //
-// KEYS[1] session key. ARGV: now ms, idle TTL ms, touch interval ms, realm
-// tag (last).
+// A session missing from its user's index is gone too: were the index
+// evicted (maxmemory) or lost, revoking all the user's sessions would miss
+// it, so it counts as signed out.
+//
+// KEYS[1] session key, KEYS[2] index key. ARGV: now ms, idle TTL ms, touch
+// interval ms, session ID, realm tag (last).
 var lookupScript = redis.NewScript(recordLua + `
 local v = redis.call('GET', KEYS[1])
 if not v or not inRealm(v, ARGV[#ARGV]) then return false end
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not live(v, now, idle) then
+if not live(v, now, idle) or not redis.call('ZSCORE', KEYS[2], ARGV[4]) then
   redis.call('DEL', KEYS[1])
   return false
 end

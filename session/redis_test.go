@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,12 +46,44 @@ func newTestClient(t testing.TB, addr string, cluster bool) redis.UniversalClien
 	return c
 }
 
+// clusterClient connects to a multi-node Cluster through all its nodes.
+func clusterClient(t testing.TB, c *redistest.Cluster) redis.UniversalClient {
+	t.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:        c.Addrs(),
+		DialTimeout:  testRedisTimeout,
+		ReadTimeout:  testRedisTimeout,
+		WriteTimeout: testRedisTimeout,
+	})
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// sentinelClient connects to the master of a Sentinel deployment.
+func sentinelClient(t testing.TB, d *redistest.SentinelDeployment) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:    d.MasterName,
+		SentinelAddrs: d.SentinelAddrs(),
+		DialTimeout:   testRedisTimeout,
+		ReadTimeout:   testRedisTimeout,
+		WriteTimeout:  testRedisTimeout,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // newTestRedisStore builds a store on its own client; cacheSize < 0 disables
 // the cache. With the cache on it waits for the revocation subscription, so
 // that lookups are cached from the start.
 func newTestRedisStore(t testing.TB, addr string, cluster bool, prefix string, cacheSize int, opts Options) *RedisStore {
 	t.Helper()
-	s, err := NewRedisStoreFromClient(newTestClient(t, addr, cluster), RedisConfig{KeyPrefix: prefix, CacheSize: cacheSize}, opts)
+	return newTestRedisStoreOn(t, newTestClient(t, addr, cluster), prefix, cacheSize, opts)
+}
+
+func newTestRedisStoreOn(t testing.TB, client redis.UniversalClient, prefix string, cacheSize int, opts Options) *RedisStore {
+	t.Helper()
+	s, err := NewRedisStoreFromClient(client, RedisConfig{KeyPrefix: prefix, CacheSize: cacheSize}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +94,35 @@ func newTestRedisStore(t testing.TB, addr string, cluster bool, prefix string, c
 	return s
 }
 
-// dumpRedis returns every key under prefix and its value(s).
+// dumpRedis returns every key under prefix and its value(s), on every
+// master of a Cluster.
 func dumpRedis(t testing.TB, c redis.UniversalClient, prefix string) []string {
 	t.Helper()
 	ctx := context.Background()
+	var keys []string
+	scan := func(node redis.Cmdable) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 0).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(node)
+		})
+	} else {
+		err = scan(c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	iter := c.Scan(ctx, 0, prefix+"*", 0).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	for _, key := range keys {
 		out = append(out, key)
 		switch typ := c.Type(ctx, key).Val(); typ {
 		case "string":
@@ -78,9 +132,6 @@ func dumpRedis(t testing.TB, c redis.UniversalClient, prefix string) []string {
 		default:
 			t.Fatalf("unexpected key type %s", typ)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }
@@ -94,17 +145,61 @@ func redisBackend(addr string, cluster bool, cacheSize int) conformanceBackend {
 	}
 }
 
+// topologyBackend runs each store on its own client from newClient.
+func topologyBackend(newClient func(testing.TB) redis.UniversalClient, cacheSize int) conformanceBackend {
+	return func(t *testing.T, opts Options) (Store, func() []string) {
+		prefix := uniquePrefix()
+		s := newTestRedisStoreOn(t, newClient(t), prefix, cacheSize, opts)
+		inspect := newClient(t)
+		return s, func() []string { return dumpRedis(t, inspect, prefix) }
+	}
+}
+
 func TestRedisConformance(t *testing.T) {
 	srv := redistest.StartServer(t)
 	t.Run("no cache", func(t *testing.T) { runConformance(t, redisBackend(srv.Addr, false, -1)) })
 	t.Run("cache", func(t *testing.T) { runConformance(t, redisBackend(srv.Addr, false, 0)) })
 }
 
-// TestRedisClusterConformance runs the suite on a Cluster node: the server
-// refuses any script or command whose keys span hash slots.
+// TestRedisClusterConformance runs the suites on a Cluster of 3 masters
+// with a replica each, whose nodes refuse any script or command whose keys
+// span hash slots, and whose users and sessions spread over the masters.
 func TestRedisClusterConformance(t *testing.T) {
-	srv := redistest.StartCluster(t)
-	runConformance(t, redisBackend(srv.Addr, true, 0))
+	c := redistest.StartClusterWithReplicas(t, 3, 1)
+	backend := topologyBackend(func(t testing.TB) redis.UniversalClient { return clusterClient(t, c) }, 0)
+	t.Run("sessions", func(t *testing.T) { runConformance(t, backend) })
+	t.Run("users", func(t *testing.T) { runUserConformance(t, backend) })
+}
+
+// TestRedisSentinelConformance runs the suites through Sentinel on a master
+// with 2 replicas watched by 3 Sentinels, and a store configured the way
+// users configure one.
+func TestRedisSentinelConformance(t *testing.T) {
+	d := redistest.StartSentinelDeployment(t, "mymaster", 2, 3)
+	backend := topologyBackend(func(t testing.TB) redis.UniversalClient { return sentinelClient(t, d) }, 0)
+	t.Run("sessions", func(t *testing.T) { runConformance(t, backend) })
+	t.Run("users", func(t *testing.T) { runUserConformance(t, backend) })
+	t.Run("from config", func(t *testing.T) {
+		s, err := NewRedisStore(RedisConfig{MasterName: d.MasterName, Addrs: d.SentinelAddrs(), KeyPrefix: "fromconfig:"}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx := context.Background()
+		tok, created, err := s.Create(ctx, NewSession{UserID: "u"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Lookup(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSession(t, "Lookup via Sentinel", got, created)
+		master := newTestClient(t, d.Master().Addr, false)
+		if n := len(master.Keys(ctx, "fromconfig:*").Val()); n != 2 {
+			t.Fatalf("master holds %d keys; want the session and its index", n)
+		}
+	})
 }
 
 func TestRedisKeysOfOneUserShareAHashTag(t *testing.T) {
@@ -372,11 +467,14 @@ func TestRedisStoreDownAndBack(t *testing.T) {
 		}
 		return IsUnavailable(err)
 	})
+	// Writes retry until their deadline: keep it short.
+	down, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
 	for _, op := range []func() error{
-		func() error { _, _, err := s.Create(ctx, NewSession{UserID: "u"}); return err },
-		func() error { return s.Delete(ctx, tok) },
+		func() error { _, _, err := s.Create(down, NewSession{UserID: "u"}); return err },
+		func() error { return s.Delete(down, tok) },
 		func() error { _, err := s.List(ctx, "u"); return err },
-		func() error { _, err := s.DeleteUser(ctx, "u", ""); return err },
+		func() error { _, err := s.DeleteUser(down, "u", ""); return err },
 		func() error { return s.Ping(ctx) },
 	} {
 		if err := op(); !IsUnavailable(err) {
@@ -547,31 +645,6 @@ func TestRedisCacheServesRepeatLookupsLocally(t *testing.T) {
 	}
 	if age := clock.Now().Sub(sess.LastUsedAt); age >= DefaultTouchInterval {
 		t.Fatalf("last use is %v old although the session was used all along; want under the touch interval", age)
-	}
-}
-
-// TestRedisSentinel runs the store through a Sentinel client, configured the
-// way users configure it.
-func TestRedisSentinel(t *testing.T) {
-	master := redistest.StartServer(t)
-	sentinel := redistest.StartSentinel(t, master, "mymaster")
-	s, err := NewRedisStore(RedisConfig{MasterName: "mymaster", Addrs: []string{sentinel.Addr}, KeyPrefix: uniquePrefix()}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	tok, created, err := s.Create(ctx, NewSession{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Lookup(ctx, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertSession(t, "Lookup via Sentinel", got, created)
-	if n := newTestClient(t, master.Addr, false).DBSize(ctx).Val(); n != 2 {
-		t.Fatalf("master holds %d keys; want the session and its index", n)
 	}
 }
 

@@ -450,13 +450,6 @@ func TestRedisUserConformance(t *testing.T) {
 	runUserConformance(t, redisBackend(srv.Addr, false, -1))
 }
 
-// TestRedisClusterUserConformance runs the suite on a Cluster node, which
-// refuses any step whose keys span hash slots.
-func TestRedisClusterUserConformance(t *testing.T) {
-	srv := redistest.StartCluster(t)
-	runUserConformance(t, redisBackend(srv.Addr, true, 0))
-}
-
 func TestRedisUserKeysShareTheSessionsHashTag(t *testing.T) {
 	srv := redistest.StartServer(t)
 	prefix := uniquePrefix()

@@ -11,6 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Every call retries through a failover within the caller's deadline
+// (redis_durable.go).
+//
 // Redis layout of users (see redis.go for sessions). Every step touches one
 // key, so each is atomic on Cluster without hash tags; the user record still
 // carries the user's tag so that it lives on the slot of its sessions.
@@ -108,7 +111,7 @@ func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.client.SetNX(ctx, s.userKey(id), rec, 0).Result()
+	ok, err := s.setNXRetried(ctx, s.userKey(id), rec)
 	if err != nil {
 		return nil, unavailable("create user", err)
 	}
@@ -127,7 +130,7 @@ func (s *RedisStore) indexEmail(ctx context.Context, u *User) error {
 	if u.Profile.Email == "" || !u.Profile.EmailVerified {
 		return nil
 	}
-	if err := s.client.SetNX(ctx, s.emailKey(u.Profile.Email), u.ID, 0).Err(); err != nil {
+	if _, err := s.setNXRetried(ctx, s.emailKey(u.Profile.Email), []byte(u.ID)); err != nil {
 		return unavailable("index email", err)
 	}
 	return nil
@@ -138,7 +141,9 @@ func (s *RedisStore) GetUser(ctx context.Context, userID string) (*User, error) 
 	if userID == "" || len(userID) > MaxUserIDBytes {
 		return nil, ErrNotFound
 	}
-	raw, err := s.client.Get(ctx, s.userKey(userID)).Bytes()
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) ([]byte, error) {
+		return s.client.Get(ctx, s.userKey(userID)).Bytes()
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -168,7 +173,9 @@ func (s *RedisStore) UpdateUser(ctx context.Context, user *User) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.client.SetXX(ctx, s.userKey(user.ID), rec, redis.KeepTTL).Result()
+	ok, err := retried(ctx, s, func(ctx context.Context, _ int) (bool, error) {
+		return s.client.SetXX(ctx, s.userKey(user.ID), rec, redis.KeepTTL).Result()
+	})
 	if err != nil {
 		return unavailable("update user", err)
 	}
@@ -187,12 +194,15 @@ func (s *RedisStore) RemoveUser(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.client.Del(ctx, s.userKey(userID)).Err(); err != nil {
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Del(ctx, s.userKey(userID)).Err() }); err != nil {
 		return unavailable("remove user", err)
 	}
 	if u.Profile.Email != "" {
 		// Only if it still points at this user.
-		if err := delIfEqualScript.Run(ctx, s.client, []string{s.emailKey(u.Profile.Email)}, userID).Err(); err != nil {
+		err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+			return delIfEqualScript.Run(ctx, s.client, []string{s.emailKey(u.Profile.Email)}, userID).Err()
+		})
+		if err != nil {
 			return unavailable("remove user", err)
 		}
 	}
@@ -205,7 +215,9 @@ func (s *RedisStore) UserByEmail(ctx context.Context, email string) (*User, erro
 	if email == "" || len(email) > MaxEmailBytes {
 		return nil, ErrNotFound
 	}
-	id, err := s.client.Get(ctx, s.emailKey(email)).Result()
+	id, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+		return s.client.Get(ctx, s.emailKey(email)).Result()
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -235,7 +247,7 @@ func (s *RedisStore) CreateAccount(ctx context.Context, a Account) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.client.SetNX(ctx, s.accountKey(a.Provider, a.ProviderAccountID), rec, 0).Result()
+	ok, err := s.setNXRetried(ctx, s.accountKey(a.Provider, a.ProviderAccountID), rec)
 	if err != nil {
 		return unavailable("create account", err)
 	}
@@ -250,7 +262,9 @@ func (s *RedisStore) GetAccount(ctx context.Context, provider, providerAccountID
 	if provider == "" || providerAccountID == "" {
 		return nil, ErrNotFound
 	}
-	raw, err := s.client.Get(ctx, s.accountKey(provider, providerAccountID)).Bytes()
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) ([]byte, error) {
+		return s.client.Get(ctx, s.accountKey(provider, providerAccountID)).Bytes()
+	})
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -278,7 +292,7 @@ func (s *RedisStore) PutOnce(ctx context.Context, secret string, value []byte, t
 	rec = fmt.Appendf(rec, "%0*d", onceExpiryDigits, exp)
 	rec = append(rec, s.realmTag...)
 	rec = append(rec, value...)
-	if err := s.client.Set(ctx, s.onceKey(secret), rec, ttl).Err(); err != nil {
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Set(ctx, s.onceKey(secret), rec, ttl).Err() }); err != nil {
 		return unavailable("put once", err)
 	}
 	return nil
@@ -290,7 +304,11 @@ func (s *RedisStore) TakeOnce(ctx context.Context, secret string) ([]byte, error
 	if secret == "" {
 		return nil, ErrNotFound
 	}
-	raw, err := takeOnceScript.Run(ctx, s.client, []string{s.onceKey(secret)}).Text()
+	// A retry after a lost reply finds the value taken: that sign-in
+	// step fails and starts again.
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+		return takeOnceScript.Run(ctx, s.client, []string{s.onceKey(secret)}).Text()
+	})
 	return s.onceValue(raw, err, "take once")
 }
 
@@ -299,7 +317,9 @@ func (s *RedisStore) PeekOnce(ctx context.Context, secret string) ([]byte, error
 	if secret == "" {
 		return nil, ErrNotFound
 	}
-	raw, err := s.client.Get(ctx, s.onceKey(secret)).Result()
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+		return s.client.Get(ctx, s.onceKey(secret)).Result()
+	})
 	return s.onceValue(raw, err, "peek once")
 }
 
@@ -330,8 +350,11 @@ func (s *RedisStore) RateHit(ctx context.Context, key string, limit int, window 
 	if err := validateRate(key, limit, window); err != nil {
 		return false, err
 	}
-	n, err := rateHitScript.Run(ctx, s.client, []string{s.rateKey(key)},
-		s.opts.now().UnixMilli(), window.Milliseconds(), limit).Int()
+	// A retry after a lost reply may count one event twice: the strict side.
+	n, err := retried(ctx, s, func(ctx context.Context, _ int) (int, error) {
+		return rateHitScript.Run(ctx, s.client, []string{s.rateKey(key)},
+			s.opts.now().UnixMilli(), window.Milliseconds(), limit).Int()
+	})
 	if err != nil {
 		return false, unavailable("rate hit", err)
 	}
@@ -340,7 +363,7 @@ func (s *RedisStore) RateHit(ctx context.Context, key string, limit int, window 
 
 // RateReset implements UserStore.
 func (s *RedisStore) RateReset(ctx context.Context, key string) error {
-	if err := s.client.Del(ctx, s.rateKey(key)).Err(); err != nil {
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Del(ctx, s.rateKey(key)).Err() }); err != nil {
 		return unavailable("rate reset", err)
 	}
 	return nil

@@ -47,6 +47,12 @@ type Server struct {
 // appended to the redis-server command line (e.g. "--maxmemory", "1mb").
 func StartServer(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
+	return startServer(t, freePort, extraArgs...)
+}
+
+// startServer runs redis-server on a port from pick.
+func startServer(t testing.TB, pick func() (int, error), extraArgs ...string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -58,7 +64,7 @@ func StartServer(t testing.TB, extraArgs ...string) *Server {
 	t.Cleanup(s.Stop)
 	var lastErr error
 	for range startAttempts {
-		port, err := freePort()
+		port, err := pick()
 		if err != nil {
 			t.Fatalf("finding a free loopback port: %v", err)
 		}

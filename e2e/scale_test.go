@@ -1,0 +1,358 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+)
+
+// Failover under load with two gateway processes on one Redis topology:
+// workers sign in on one instance, use the session on both and sign out
+// half of the sessions while a master fails over. Required: no protected
+// page for a signed-out session (at once on the instance that signed out,
+// within a second on the other), no acknowledged sign-out undone, no
+// session lost (wait_replicas 1), and sign-in and sign-out working as soon
+// as the new master is known.
+
+const (
+	scaleWorkers    = 4
+	scaleLoadBefore = time.Second
+	scaleLoadAfter  = 1500 * time.Millisecond
+	// revocationPromise: a sign-out reaches every instance within it.
+	revocationPromise = time.Second
+)
+
+// startScaleGateways starts two gateways sharing redisBlock (the inside of
+// redis { }) and a Caddy storage; the first also serves the app.
+func startScaleGateways(t *testing.T, redisBlock string) []string {
+	storage := t.TempDir()
+	appPort := freePort(t)
+	ports := []int{freePort(t), freePort(t)}
+	urls := []string{fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
+	config := func(i int) string {
+		c := fmt.Sprintf(`{
+	admin off
+	storage file_system %s
+}
+http://127.0.0.1:%d {
+	convex_auth {
+		issuer https://app.example.com
+		redis {
+			%s
+			key_prefix scale:
+			wait_replicas 1
+		}
+		protect /loggedin*
+		trust_upstream_sign_in
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+`, storage, ports[i], redisBlock, appPort)
+		if i == 0 {
+			c += fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	route /signin {
+		header Convex-Auth-Sign-In "{\"sub\":\"{query.user}\"}"
+		respond "signed in"
+	}
+	respond "app page"
+}
+`, appPort)
+		}
+		return c
+	}
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			startCaddy(t, config(i), t.TempDir(), urls[i]+"/.well-known/jwks.json")
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return urls
+}
+
+type scaleSession struct {
+	cookie     *http.Cookie
+	createdAt  time.Time
+	signedOut  time.Time // acknowledged (204); zero if not
+	outFailed  bool      // a sign-out failed: it may or may not have happened
+	signedInAt int       // instance
+}
+
+type scaleWrite struct {
+	op         string
+	start, end time.Time
+	status     int
+	err        error
+}
+
+type scaleLoad struct {
+	t      *testing.T
+	urls   []string
+	client *http.Client
+
+	mu        sync.Mutex
+	sessions  []*scaleSession
+	writes    []scaleWrite
+	protected atomic.Int64
+	stop      atomic.Bool
+	// noWriteFails: every sign-in and sign-out must succeed (a manual
+	// failover loses nothing and refuses nothing for long).
+	noWriteFails bool
+}
+
+func newScaleLoad(t *testing.T, urls []string) *scaleLoad {
+	tr := &http.Transport{MaxIdleConnsPerHost: 2 * scaleWorkers}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &scaleLoad{t: t, urls: urls, client: &http.Client{
+		Transport:     tr,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// do sends one request; it never fails the test, so workers may call it.
+func (l *scaleLoad) do(method, url string, c *http.Cookie) (*http.Response, string, error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if c != nil {
+		req.Header.Set("Cookie", c.Name+"="+c.Value)
+	}
+	if method == "POST" {
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b), nil
+}
+
+// page reports whether instance i serves the protected page to c.
+func (l *scaleLoad) page(i int, c *http.Cookie) bool {
+	served, _ := l.pageStatus(i, c)
+	return served
+}
+
+// pageStatus also tells a store that could not be asked (503) apart.
+func (l *scaleLoad) pageStatus(i int, c *http.Cookie) (served, unavailable bool) {
+	l.protected.Add(1)
+	resp, body, err := l.do("GET", l.urls[i]+"/loggedin", c)
+	if err != nil {
+		return false, true
+	}
+	return resp.StatusCode == http.StatusOK && body == "app page", resp.StatusCode == http.StatusServiceUnavailable
+}
+
+func (l *scaleLoad) record(op string, start time.Time, resp *http.Response, err error, ok bool) {
+	w := scaleWrite{op: op, start: start, end: time.Now(), err: err}
+	if resp != nil {
+		w.status = resp.StatusCode
+	}
+	if !ok && err == nil {
+		w.err = fmt.Errorf("status %d", w.status)
+	}
+	l.mu.Lock()
+	l.writes = append(l.writes, w)
+	l.mu.Unlock()
+}
+
+func (l *scaleLoad) worker(n int) {
+	for i := 0; !l.stop.Load(); i++ {
+		here, there := i%2, 1-i%2
+		start := time.Now()
+		resp, _, err := l.do("POST", fmt.Sprintf("%s/signin?user=w%d_%d", l.urls[here], n, i), nil)
+		var cookie *http.Cookie
+		if err == nil {
+			for _, c := range resp.Cookies() {
+				if strings.Contains(c.Name, "convex_session") && c.Value != "" {
+					cookie = c
+				}
+			}
+		}
+		l.record("sign-in", start, resp, err, cookie != nil)
+		if cookie == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		s := &scaleSession{cookie: cookie, createdAt: time.Now(), signedInAt: here}
+		l.mu.Lock()
+		l.sessions = append(l.sessions, s)
+		l.mu.Unlock()
+		l.page(there, cookie)
+		if i%2 == 0 {
+			continue
+		}
+		start = time.Now()
+		resp, _, err = l.do("POST", l.urls[here]+"/auth/signout", cookie)
+		ok := err == nil && resp.StatusCode == http.StatusNoContent
+		l.record("sign-out", start, resp, err, ok)
+		l.mu.Lock()
+		if ok {
+			s.signedOut = time.Now()
+		} else {
+			s.outFailed = true
+		}
+		l.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if l.page(here, cookie) {
+			l.t.Errorf("instance %d served the protected page right after signing the session out", here)
+		}
+		for l.page(there, cookie) {
+			if time.Since(s.signedOut) > revocationPromise {
+				l.t.Errorf("instance %d still serves a session signed out on %d %v ago", there, here, time.Since(s.signedOut))
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// run keeps the load up around failover, which returns once the new master
+// is known, then checks every session on both instances.
+func (l *scaleLoad) run(name string, failover func()) {
+	var wg sync.WaitGroup
+	for n := range scaleWorkers {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.worker(n) }()
+	}
+	time.Sleep(scaleLoadBefore)
+	trigger := time.Now()
+	failover()
+	known := time.Now()
+	time.Sleep(scaleLoadAfter)
+	l.stop.Store(true)
+	wg.Wait()
+
+	t := l.t
+	var total, failed int
+	var last time.Time
+	for _, w := range l.writes {
+		if w.end.Before(trigger) {
+			if w.err != nil {
+				t.Errorf("%s failed before the failover: %v", w.op, w.err)
+			}
+			continue
+		}
+		total++
+		if w.err == nil {
+			continue
+		}
+		failed++
+		last = w.end
+		t.Logf("%s failed %v after the trigger: %v", w.op, w.end.Sub(trigger).Round(time.Millisecond), w.err)
+		if !w.start.Before(known) || l.noWriteFails {
+			t.Errorf("%s started %v after the new master was known and failed: %v", w.op, w.start.Sub(known).Round(time.Millisecond), w.err)
+		}
+	}
+	var lost, undone int
+	settled := time.Now().Add(3 * time.Second)
+	for _, s := range l.sessions {
+		for i := range l.urls {
+			// Reads of the failed-over shard come back about a second
+			// after the new master is known; a 503 is neither kept nor lost.
+			served, unavailable := l.pageStatus(i, s.cookie)
+			for unavailable && time.Now().Before(settled) {
+				time.Sleep(50 * time.Millisecond)
+				served, unavailable = l.pageStatus(i, s.cookie)
+			}
+			if unavailable {
+				t.Errorf("instance %d still cannot ask the store 3 s after the checks began", i)
+				continue
+			}
+			switch {
+			case !s.signedOut.IsZero() && served:
+				undone++
+			case s.signedOut.IsZero() && !s.outFailed && !served:
+				lost++
+			}
+		}
+	}
+	if lost > 0 || undone > 0 {
+		t.Errorf("%s: %d session checks lost, %d signed-out sessions served again", name, lost, undone)
+	}
+	recovery := time.Duration(0)
+	if failed > 0 {
+		recovery = last.Sub(trigger)
+	}
+	t.Logf("%s: new master known %v after the trigger; %d sign-ins and sign-outs from then on, %d failed, the last %v after the trigger; %d protected requests; %d sessions checked on both instances",
+		name, known.Sub(trigger).Round(time.Millisecond), total, failed, recovery.Round(time.Millisecond), l.protected.Load(), len(l.sessions))
+}
+
+// signOutReachesOther: after the failover a sign-out on one instance is
+// refused by the other within the promise.
+func (l *scaleLoad) signOutReachesOther() {
+	t := l.t
+	resp, _, err := l.do("POST", l.urls[0]+"/signin?user=after_failover", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.Contains(c.Name, "convex_session") && c.Value != "" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !l.page(1, cookie) {
+		t.Fatalf("sign-in on A after the failover: %d, page on B refused", resp.StatusCode)
+	}
+	resp, _, err = l.do("POST", l.urls[0]+"/auth/signout", cookie)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out after the failover: %v %v", resp, err)
+	}
+	out := time.Now()
+	for l.page(1, cookie) {
+		if time.Since(out) > revocationPromise {
+			t.Fatalf("B still serves a session signed out on A %v ago", time.Since(out))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClusterFailoverUnderLoad(t *testing.T) {
+	c := redistest.StartClusterWithReplicas(t, 3, 1)
+	urls := startScaleGateways(t, "cluster\n\t\t\taddrs "+strings.Join(c.Addrs(), " "))
+	// The master of the revocation channel's slot holds both instances'
+	// subscriptions.
+	channel := "scale:revoke" // key_prefix scale:
+	t.Run("CLUSTER FAILOVER", func(t *testing.T) {
+		l := newScaleLoad(t, urls)
+		m := c.MasterFor(channel)
+		l.noWriteFails = true
+		l.run("cluster manual failover", func() { c.Failover(m) })
+		l.signOutReachesOther()
+	})
+	t.Run("master killed", func(t *testing.T) {
+		l := newScaleLoad(t, urls)
+		m := c.MasterFor(channel)
+		l.run("cluster master killed", func() { c.KillMaster(m) })
+		l.signOutReachesOther()
+	})
+}
+
+func TestSentinelFailoverUnderLoad(t *testing.T) {
+	d := redistest.StartSentinelDeployment(t, "mymaster", 2, 3)
+	urls := startScaleGateways(t, "master_name mymaster\n\t\t\taddrs "+strings.Join(d.SentinelAddrs(), " "))
+	l := newScaleLoad(t, urls)
+	l.run("sentinel master killed", func() { d.KillMaster() })
+	l.signOutReachesOther()
+}
