@@ -87,7 +87,7 @@ type RedisConfig struct {
 func (c *RedisConfig) sessionConfig() (session.RedisConfig, error) {
 	rc := c.toSession()
 	if err := rc.Validate(); err != nil {
-		return rc, fmt.Errorf("convex_auth: redis: %v", err)
+		return rc, fmt.Errorf("convex_auth: redis: %w", err)
 	}
 	return rc, nil
 }
@@ -148,7 +148,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 	}
 	key := string(raw)
 	if err := opts.Validate(); err != nil {
-		return pooledStore{}, "", fmt.Errorf("convex_auth: %v", err)
+		return pooledStore{}, "", fmt.Errorf("convex_auth: %w", err)
 	}
 	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if rc == nil {
@@ -162,7 +162,7 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{}) })
 		st, err := session.NewRedisStore(sc, opts)
 		if err != nil {
-			return nil, fmt.Errorf("convex_auth: redis: %v", err)
+			return nil, fmt.Errorf("convex_auth: redis: %w", err)
 		}
 		// In the background: Redis may still be starting.
 		go warnEvictionPolicy(st, logger)

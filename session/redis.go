@@ -14,6 +14,8 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
 // Redis layout (Cluster-safe: all of a user's keys share the hash tag
@@ -249,7 +251,7 @@ func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error)
 // DefaultLookupTimeout bounds a Lookup that has to ask Redis when the
 // caller's context has no deadline: an unreachable store must turn into a
 // prompt error, not a hung request.
-const DefaultLookupTimeout = 2 * time.Second
+const DefaultLookupTimeout = httprule.StoreCallTimeout
 
 func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

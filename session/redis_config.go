@@ -225,7 +225,7 @@ func (c RedisConfig) standaloneOptions() (*redis.UniversalOptions, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("redis url is not a valid URL (%v): use redis://[user:password@]host:port/db", err)
+		return nil, fmt.Errorf("redis url is not a valid URL: use redis://[user:password@]host:port/db: %w", err)
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
@@ -248,7 +248,7 @@ func (c RedisConfig) standaloneOptions() (*redis.UniversalOptions, error) {
 	}
 	ro, err := redis.ParseURL(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %v: use redis://[user:password@]host:port/db", strings.TrimPrefix(err.Error(), "redis: "))
+		return nil, fmt.Errorf("redis url is not one go-redis reads: use redis://[user:password@]host:port/db: %w", err)
 	}
 	o := &redis.UniversalOptions{
 		Addrs:           []string{ro.Addr},
