@@ -61,12 +61,19 @@ func startServer(t testing.TB, pick func() (int, error), extraArgs ...string) *S
 		t.Skipf("redis-server not found in PATH: install it to run this test")
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), extra: extraArgs}
-	t.Cleanup(s.Stop)
+	return s.startOnFreePort(pick, "redis-server")
+}
+
+// startOnFreePort starts s on a port from pick, trying another when the
+// port was taken meanwhile.
+func (s *Server) startOnFreePort(pick func() (int, error), what string) *Server {
+	s.t.Helper()
+	s.t.Cleanup(s.Stop)
 	var lastErr error
 	for range startAttempts {
 		port, err := pick()
 		if err != nil {
-			t.Fatalf("finding a free loopback port: %v", err)
+			s.t.Fatalf("finding a free loopback port: %v", err)
 		}
 		s.port = port
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -74,7 +81,7 @@ func startServer(t testing.TB, pick func() (int, error), extraArgs ...string) *S
 			return s
 		}
 	}
-	t.Fatalf("starting redis-server: %v", lastErr)
+	s.t.Fatalf("starting %s: %v", what, lastErr)
 	return nil
 }
 
@@ -169,21 +176,7 @@ func StartSentinel(t testing.TB, master *Server, masterName string) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{t: t, bin: master.bin, dir: dir, sentinelConf: conf}
-	t.Cleanup(s.Stop)
-	var lastErr error
-	for range startAttempts {
-		p, err := freePort()
-		if err != nil {
-			t.Fatalf("finding a free loopback port: %v", err)
-		}
-		s.port = p
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-		if lastErr = s.start(); lastErr == nil {
-			return s
-		}
-	}
-	t.Fatalf("starting redis sentinel: %v", lastErr)
-	return nil
+	return s.startOnFreePort(freePort, "redis sentinel")
 }
 
 // StartCluster runs a one-node Redis Cluster owning every hash slot, so

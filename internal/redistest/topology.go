@@ -482,21 +482,7 @@ func startSentinel(t testing.TB, bin, conf string) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{t: t, bin: bin, dir: dir, sentinelConf: path}
-	t.Cleanup(s.Stop)
-	var lastErr error
-	for range startAttempts {
-		p, err := freePort()
-		if err != nil {
-			t.Fatalf("finding a free loopback port: %v", err)
-		}
-		s.port = p
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-		if lastErr = s.start(); lastErr == nil {
-			return s
-		}
-	}
-	t.Fatalf("starting redis sentinel: %v", lastErr)
-	return nil
+	return s.startOnFreePort(freePort, "redis sentinel")
 }
 
 func sentinelClient(addr string) *redis.SentinelClient {
