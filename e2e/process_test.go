@@ -171,6 +171,21 @@ http://127.0.0.1:%d {
 `, port, sub, email)
 }
 
+// signInUpstreamByQuery is signInUpstream whose POST /signin signs in the
+// user named by ?user=.
+func signInUpstreamByQuery(port int) string {
+	return fmt.Sprintf(`
+http://127.0.0.1:%d {
+	bind 127.0.0.1
+	route /signin {
+		header Convex-Auth-Sign-In "{\"sub\":\"{query.user}\"}"
+		respond "signed in"
+	}
+	respond "app page"
+}
+`, port)
+}
+
 func withCookie(c *http.Cookie, headers ...map[string]string) map[string]string {
 	h := map[string]string{"Cookie": fmt.Sprintf("%s=%s", c.Name, c.Value)}
 	for _, more := range headers {

@@ -77,16 +77,7 @@ http://127.0.0.1:%d {
 }
 `, admin, storage, ports[i], issuerURL, redis.URL(), rotationTestTokenTTL, tokenReuse, upstreamPort)
 		if i == 0 {
-			c += fmt.Sprintf(`
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	route /signin {
-		header Convex-Auth-Sign-In "{\"sub\":\"{query.user}\"}"
-		respond "signed in"
-	}
-	respond "app page"
-}
-`, upstreamPort)
+			c += signInUpstreamByQuery(upstreamPort)
 		}
 		return c
 	}

@@ -56,16 +56,7 @@ http://127.0.0.1:%d {
 }
 `, storage, ports[i], redisBlock, appPort)
 		if i == 0 {
-			c += fmt.Sprintf(`
-http://127.0.0.1:%d {
-	bind 127.0.0.1
-	route /signin {
-		header Convex-Auth-Sign-In "{\"sub\":\"{query.user}\"}"
-		respond "signed in"
-	}
-	respond "app page"
-}
-`, appPort)
+			c += signInUpstreamByQuery(appPort)
 		}
 		return c
 	}
