@@ -44,24 +44,56 @@ func newLocalCache(maxEntries int, ttl time.Duration) *localCache {
 }
 
 // get returns a copy of the cached session if it may be served at now: the
-// entry is younger than the TTL, the session has not expired, and its last
-// use is recent enough that no touch is due.
-func (c *localCache) get(id string, now time.Time, opts Options) *Session {
+// entry is younger than the TTL and the session has not expired, idle
+// expiry judged by the cached last use (never later than the store's).
+// touchDue says that last use is due to be written; the caller writes it
+// off the request path and then calls touched.
+func (c *localCache) get(id string, now time.Time, opts Options) (sess *Session, touchDue bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[id]
 	if !ok {
-		return nil
+		return nil, false
 	}
 	e := el.Value.(*cacheEntry)
 	age := now.Sub(e.cachedAt)
-	if age < 0 || age >= c.ttl || e.sess.expired(now, opts.IdleTTL) || opts.needsTouch(e.sess, now) {
+	if age < 0 || age >= c.ttl || e.sess.expired(now, opts.IdleTTL) {
 		c.order.Remove(el)
 		delete(c.entries, id)
-		return nil
+		return nil, false
 	}
 	c.order.MoveToFront(el)
-	return e.sess.clone()
+	return e.sess.clone(), opts.needsTouch(e.sess, now)
+}
+
+// touched records that last use at now is being written in the background:
+// later lookups see it and do not queue another write. The entry keeps its
+// cachedAt, so the TTL still counts from the last store read.
+func (c *localCache) touched(id string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[id]
+	if !ok {
+		return
+	}
+	e := el.Value.(*cacheEntry)
+	if !now.After(e.sess.LastUsedAt) {
+		return
+	}
+	sess := e.sess.clone()
+	sess.LastUsedAt = now
+	el.Value = &cacheEntry{sess: sess, cachedAt: e.cachedAt}
+}
+
+// remove forgets one entry without bumping the epoch: for entries found
+// stale, not for revocations.
+func (c *localCache) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[id]; ok {
+		c.order.Remove(el)
+		delete(c.entries, id)
+	}
 }
 
 // currentEpoch is read before a store lookup and passed to put.

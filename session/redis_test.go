@@ -404,7 +404,7 @@ func TestRedisRevocationReachesOtherInstances(t *testing.T) {
 		if _, err := b.Lookup(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if b.cache.get(sess.ID, clock.Now(), b.opts) == nil {
+		if get1(b.cache, sess.ID, clock.Now(), b.opts) == nil {
 			t.Fatal("B did not cache the lookup")
 		}
 		if err := revoke(tok, sess); err != nil {
