@@ -598,7 +598,8 @@ func TestRedisCorruptRecordIsNotFound(t *testing.T) {
 }
 
 // TestRedisCacheServesRepeatLookupsLocally: within the cache TTL a lookup
-// costs no round trip, until a touch is due.
+// costs no round trip on the request path, also when a touch is due (it is
+// written in the background), and a session in use keeps a recent last use.
 func TestRedisCacheServesRepeatLookupsLocally(t *testing.T) {
 	srv := redistest.StartServer(t)
 	clock := newFakeClock()
