@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cachedResult is Caddy's memory once n sessions were each looked up (and
+// so cached, with a token) by the default gateway, and what a second pass
+// over the same sessions cost Redis.
+type cachedResult struct {
+	sessions              int
+	rssBefore, rssAfter   int64
+	heapBefore, heapAfter int64
+	firstLookups          int64 // Redis script calls during the first pass
+	secondLookups         int64 // and the second
+	statuses              map[int]int
+	firstPass, secondPass time.Duration
+}
+
+// cachedSessions creates n sessions, sends one request for each to the
+// default gateway (a lookup that fills its session cache, and a mint that
+// fills its token cache), then one more pass, reading Caddy's RSS
+// (/proc/<pid>/status) and live heap before and after.
+func cachedSessions(ctx context.Context, e *env, n, conns int, rc *redis.Client) (cachedResult, error) {
+	res := cachedResult{sessions: n, statuses: map[int]int{}}
+	// Past the scenarios' sessions, so none is cached yet.
+	tokens, err := seedSessions(ctx, "redis://"+e.redisAddr+"/0", 1_000_000, n)
+	if err != nil {
+		return res, err
+	}
+	reqs := make([][]byte, n)
+	for i, t := range tokens {
+		reqs[i] = buildRequest(e.defaultAddr, "/loggedin", sessionCookieName+"="+t+"; theme=dark")
+	}
+	pass := func() (time.Duration, int64, error) {
+		before, err := scriptCalls(ctx, rc)
+		if err != nil {
+			return 0, 0, err
+		}
+		var next atomic.Int64
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range conns {
+			wg.Go(func() {
+				c := &conn{addr: e.defaultAddr}
+				defer c.close()
+				statuses := map[int]int{}
+				for i := next.Add(1) - 1; i < int64(n) && ctx.Err() == nil; i = next.Add(1) - 1 {
+					status, err := c.roundTrip(reqs[i])
+					if err != nil {
+						statuses[-1]++
+						continue
+					}
+					statuses[status]++
+				}
+				mu.Lock()
+				for s, k := range statuses {
+					res.statuses[s] += k
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		took := time.Since(start)
+		after, err := scriptCalls(ctx, rc)
+		return took, after - before, err
+	}
+	res.rssBefore, _, _ = procMemory(e.caddy.pid())
+	res.heapBefore, _ = liveHeap(e.adminAddr)
+	if res.firstPass, res.firstLookups, err = pass(); err != nil {
+		return res, err
+	}
+	if res.secondPass, res.secondLookups, err = pass(); err != nil {
+		return res, err
+	}
+	res.heapAfter, _ = liveHeap(e.adminAddr)
+	res.rssAfter, _, _ = procMemory(e.caddy.pid())
+	return res, ctx.Err()
+}
+
+func (c *cachedResult) markdown() string {
+	perSession := float64(c.heapAfter-c.heapBefore) / float64(max(c.sessions, 1))
+	return fmt.Sprintf("\nCached sessions: %s sessions, each requested once through the default gateway (%s, %s lookups in Redis), then once more (%s, %s lookups: %.3f per request), statuses %v.\n\n"+
+		"| | Caddy RSS | Caddy live heap (after GC) |\n| --- | ---: | ---: |\n"+
+		"| before | %s | %s |\n| with %s sessions cached (and a token each) | %s | %s |\n\n"+
+		"Live heap per cached session, its session cache entry and its reusable token together: %.0f B.\n",
+		fmtInt(c.sessions), c.firstPass.Round(time.Millisecond), fmtInt(int(c.firstLookups)),
+		c.secondPass.Round(time.Millisecond), fmtInt(int(c.secondLookups)), float64(c.secondLookups)/float64(max(c.sessions, 1)), c.statuses,
+		fmtBytes(c.rssBefore), fmtBytes(c.heapBefore), fmtInt(c.sessions), fmtBytes(c.rssAfter), fmtBytes(c.heapAfter), perSession)
+}
