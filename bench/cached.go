@@ -24,11 +24,14 @@ type cachedResult struct {
 }
 
 // cachedSessions creates n sessions, sends one request for each to the
-// default gateway (a lookup that fills its session cache, and a mint that
-// fills its token cache), then one more pass, reading Caddy's RSS
-// (/proc/<pid>/status) and live heap before and after.
-func cachedSessions(ctx context.Context, e *env, n, conns int, rc *redis.Client) (cachedResult, error) {
+// default gateway (a lookup that fills the session cache, and a mint that
+// fills the site's token cache), then one more pass, reading Caddy's RSS
+// (/proc/<pid>/status) and live heap before and after. It runs on a fresh
+// Caddy, before the scenarios, so that nothing else is cached.
+func cachedSessions(ctx context.Context, e *env, n, conns int) (cachedResult, error) {
 	res := cachedResult{sessions: n, statuses: map[int]int{}}
+	rc := redis.NewClient(&redis.Options{Addr: e.redisAddr})
+	defer rc.Close()
 	// Past the scenarios' sessions, so none is cached yet.
 	tokens, err := seedSessions(ctx, "redis://"+e.redisAddr+"/0", 1_000_000, n)
 	if err != nil {
@@ -43,31 +46,10 @@ func cachedSessions(ctx context.Context, e *env, n, conns int, rc *redis.Client)
 		if err != nil {
 			return 0, 0, err
 		}
-		var next atomic.Int64
-		var mu sync.Mutex
-		var wg sync.WaitGroup
 		start := time.Now()
-		for range conns {
-			wg.Go(func() {
-				c := &conn{addr: e.defaultAddr}
-				defer c.close()
-				statuses := map[int]int{}
-				for i := next.Add(1) - 1; i < int64(n) && ctx.Err() == nil; i = next.Add(1) - 1 {
-					status, err := c.roundTrip(reqs[i])
-					if err != nil {
-						statuses[-1]++
-						continue
-					}
-					statuses[status]++
-				}
-				mu.Lock()
-				for s, k := range statuses {
-					res.statuses[s] += k
-				}
-				mu.Unlock()
-			})
+		for st, k := range sendAll(ctx, e.defaultAddr, reqs, conns) {
+			res.statuses[st] += k
 		}
-		wg.Wait()
 		took := time.Since(start)
 		after, err := scriptCalls(ctx, rc)
 		return took, after - before, err
@@ -83,6 +65,37 @@ func cachedSessions(ctx context.Context, e *env, n, conns int, rc *redis.Client)
 	res.heapAfter, _ = liveHeap(e.adminAddr)
 	res.rssAfter, _, _ = procMemory(e.caddy.pid())
 	return res, ctx.Err()
+}
+
+// sendAll sends each request once over conns keep-alive connections and
+// counts the statuses (-1: a transport error).
+func sendAll(ctx context.Context, addr string, reqs [][]byte, conns int) map[int]int {
+	all := map[int]int{}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			c := &conn{addr: addr}
+			defer c.close()
+			statuses := map[int]int{}
+			for i := next.Add(1) - 1; i < int64(len(reqs)) && ctx.Err() == nil; i = next.Add(1) - 1 {
+				status, err := c.roundTrip(reqs[i])
+				if err != nil {
+					statuses[-1]++
+					continue
+				}
+				statuses[status]++
+			}
+			mu.Lock()
+			for s, k := range statuses {
+				all[s] += k
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all
 }
 
 func (c *cachedResult) markdown() string {

@@ -74,6 +74,7 @@ type options struct {
 	floodMaxTime   time.Duration
 	memorySessions int
 	cachedSessions int
+	prime          bool
 	mintBench      bool
 	output         string
 	cpusCaddy      string
@@ -101,6 +102,7 @@ func main() {
 	flag.DurationVar(&o.floodMaxTime, "flood-max-time", defaultFloodMaxTime, "stop the flood after this long")
 	flag.IntVar(&o.memorySessions, "memory-sessions", defaultMemorySessions, "sessions created to measure Redis memory (0: skip)")
 	flag.IntVar(&o.cachedSessions, "cached-sessions", defaultCachedSessions, "sessions requested twice through the default gateway to measure Caddy's RSS with them cached (0: skip)")
+	flag.BoolVar(&o.prime, "prime", true, "before its first round, request each round-robin scenario's sessions once, unmeasured, so the rounds measure returning users")
 	flag.BoolVar(&o.mintBench, "mint", true, "also run go test -bench BenchmarkMint ./issuer")
 	flag.StringVar(&o.output, "out", defaultOutput, "where the results table is written (\"\": nowhere)")
 	flag.StringVar(&o.caddyGOGC, "caddy-gogc", "", "run Caddy with this GOGC, e.g. 400 (GC, not the gateway's code, sets the cold-session p99); default: Go's, 100")
@@ -218,6 +220,15 @@ func run(o options) error {
 
 	rep := &report{opts: o, machine: describeMachine(ctx)}
 	fmt.Println(rep.machine)
+	if o.cachedSessions > 0 {
+		step(fmt.Sprintf("cached sessions: %d sessions, each requested twice through the default gateway", o.cachedSessions))
+		c, err := cachedSessions(ctx, e, o.cachedSessions, o.conns)
+		if err != nil {
+			return fmt.Errorf("cached sessions: %w", err)
+		}
+		rep.cached = &c
+		fmt.Printf("    RSS %s -> %s, live heap %s -> %s, lookups %d then %d, statuses %v\n", fmtBytes(c.rssBefore), fmtBytes(c.rssAfter), fmtBytes(c.heapBefore), fmtBytes(c.heapAfter), c.firstLookups, c.secondLookups, c.statuses)
+	}
 	if err := scenarios(ctx, o, e, rep); err != nil {
 		return err
 	}
@@ -496,6 +507,16 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	} else if o.peer {
 		fmt.Fprintln(os.Stderr, "bench: the oauth2-proxy scenarios (6a, 6b) are skipped: see the message above")
 	}
+	if o.prime {
+		// Returning users: each session has been seen (looked up, a token
+		// minted) before the measured rounds start.
+		for _, s := range list {
+			if len(s.reqs.reqs) > 1 && o.selected(s.name) {
+				step(fmt.Sprintf("%s: priming its %d sessions", s.name, len(s.reqs.reqs)))
+				sendAll(ctx, s.addr, s.reqs.reqs, o.conns)
+			}
+		}
+	}
 	// Rounds: the scenarios of a group take turns, each measured for its
 	// share of -duration, so that a drift in the machine's load (other
 	// processes) falls on plain and gateway alike.
@@ -591,15 +612,6 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 		}
 		rep.flood = &f
 		fmt.Printf("    %d cookies in %s, %d store lookups, statuses %v\n", f.answered, f.elapsed.Round(time.Second), f.lookups, f.statuses)
-	}
-	if o.cachedSessions > 0 {
-		step(fmt.Sprintf("cached sessions: %d sessions, each requested twice through the default gateway", o.cachedSessions))
-		c, err := cachedSessions(ctx, e, o.cachedSessions, o.conns, rc)
-		if err != nil {
-			return fmt.Errorf("cached sessions: %w", err)
-		}
-		rep.cached = &c
-		fmt.Printf("    RSS %s -> %s, live heap %s -> %s, lookups %d then %d, statuses %v\n", fmtBytes(c.rssBefore), fmtBytes(c.rssAfter), fmtBytes(c.heapBefore), fmtBytes(c.heapAfter), c.firstLookups, c.secondLookups, c.statuses)
 	}
 	if o.memorySessions > 0 {
 		step(fmt.Sprintf("Redis MEMORY USAGE over %d sessions", o.memorySessions))
