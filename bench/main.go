@@ -227,7 +227,7 @@ func run(o options) error {
 			return fmt.Errorf("cached sessions: %w", err)
 		}
 		rep.cached = &c
-		fmt.Printf("    RSS %s -> %s, live heap %s -> %s, lookups %d then %d, statuses %v\n", fmtBytes(c.rssBefore), fmtBytes(c.rssAfter), fmtBytes(c.heapBefore), fmtBytes(c.heapAfter), c.firstLookups, c.secondLookups, c.statuses)
+		fmt.Printf("    RSS %s -> %s, live heap %s -> %s, lookups %d then %d (%d last-use writes), statuses %v\n", fmtBytes(c.rssBefore), fmtBytes(c.rssAfter), fmtBytes(c.heapBefore), fmtBytes(c.heapAfter), c.firstLookups, c.secondLookups, c.secondWrites, c.statuses)
 	}
 	if err := scenarios(ctx, o, e, rep); err != nil {
 		return err
