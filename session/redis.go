@@ -468,8 +468,10 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it stops the revocation listener and, unless the
-// client was passed in, closes the connections.
+// Close implements Store: it stops the revocation listener and the
+// background last-use writer (writes still queued are dropped; a session's
+// next lookup writes it) and, unless the client was passed in, closes the
+// connections.
 func (s *RedisStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
