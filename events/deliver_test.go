@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,4 +181,35 @@ func mustInt(t testing.TB, s string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Stop returns promptly even with an attempt hanging on the receiver, and
+// the event stays queued for the next start.
+func TestStopWithAttemptInFlight(t *testing.T) {
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); hang.Close() })
+	_, sec := testSecret(t)
+	q, _ := redisQueue(t, redistest.StartServer(t), time.Second)
+	d, err := StartDelivery(testDelivery(t, hang.URL, sec, q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueueAll(t, q, seqEvent("u", 1))
+	time.Sleep(300 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { d.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Stop hung behind an attempt in flight")
+	}
+	rc := newReceiver(t)
+	start(t, testDelivery(t, rc.srv.URL, sec, q))
+	checkOrder(t, rc.waitApplied(t, 1, 10*time.Second), map[string]int{"u": 1})
 }

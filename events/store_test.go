@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -119,6 +120,36 @@ func TestStoreEmits(t *testing.T) {
 	for _, e := range es {
 		if fmt.Sprint(e.Data.User.ID, e.Data.Session.UserID) == " " {
 			t.Fatalf("event without its user: %+v", e)
+		}
+	}
+}
+
+func TestDeadLettersHandler(t *testing.T) {
+	q := NewMemoryQueue(3)
+	for i := range 5 {
+		ev := seqEvent("u", i)
+		enqueueAll(t, q, ev)
+		_ = q.Dead(context.Background(), Entry{Event: ev}, DeadLetter{ID: ev.ID, UserID: "u", Body: ev.Body, Attempts: i})
+	}
+	h := DeadLettersHandler(q)
+	for _, tt := range []struct {
+		method, query string
+		status, n     int
+	}{
+		{"GET", "", 200, 3}, {"GET", "?limit=2", 200, 2}, {"GET", "?limit=0", 400, 0}, {"GET", "?limit=x", 400, 0}, {"POST", "", 405, 0},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tt.method, "/convex-auth/events/dead"+tt.query, nil))
+		var got struct {
+			Dead  []DeadLetter `json:"dead"`
+			Error string       `json:"error"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &got)
+		if rec.Code != tt.status || len(got.Dead) != tt.n || (tt.status != 200 && got.Error == "") {
+			t.Fatalf("%s %s: %d %s", tt.method, tt.query, rec.Code, rec.Body)
+		}
+		if tt.n > 0 && got.Dead[0].Attempts != 4 {
+			t.Fatalf("newest first: got %+v", got.Dead[0])
 		}
 	}
 }
