@@ -68,6 +68,7 @@ describe("POST /gateway-events", () => {
       emailVerified: true,
       name: "Ada Lovelace",
       picture: "https://example.com/ada.png",
+      anonymous: false,
       banned: false,
       updatedAt: T0,
     });

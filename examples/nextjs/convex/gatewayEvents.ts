@@ -169,8 +169,10 @@ function parseEvent(payload: unknown): GatewayEvent | string {
   for (const key of ["email", "name", "picture"] as const) {
     if (typeof u[key] === "string") event.user[key] = u[key];
   }
-  for (const key of ["emailVerified", "anonymous"] as const) {
-    if (typeof u[key] === "boolean") event.user[key] = u[key];
+  if (type === "user.created" || type === "user.updated") {
+    // The gateway omits false: the row says it.
+    event.user.emailVerified = u.emailVerified === true;
+    event.user.anonymous = u.anonymous === true;
   }
   if (type === "user.banned") {
     if (typeof data.banned !== "boolean") return "user.banned needs data.banned true or false";
