@@ -83,6 +83,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    link_by_email
 //	    redirect_origins <origin...>
 //	    sign_in_template <file>
+//	    events {                     # see events.go
+//	        url    <url>
+//	        secret <whsec_...>
+//	        ...
+//	    }
 //	}
 //
 // Unknown and repeated subdirectives are errors.
@@ -168,6 +173,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cookie":
 			h.Cookie = new(CookieConfig)
 			err = h.Cookie.unmarshalCaddyfile(d)
+		case "events":
+			h.Events = new(EventsConfig)
+			err = h.Events.unmarshalCaddyfile(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
 		case "limits":

@@ -155,6 +155,10 @@ type Handler struct {
 	// endpoints.
 	SignIn *SignInOptions `json:"sign_in,omitempty"`
 
+	// Events sends signed user and session events to the app (events.go,
+	// docs/events.md). Default: none, no events.
+	Events *EventsConfig `json:"events,omitempty"`
+
 	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
 	store        session.Store
@@ -165,6 +169,7 @@ type Handler struct {
 	keyring      *issuer.Keyring // generated keys, loaded in Provision
 	rotator      *keyRotator     // keeps the issuer on the stored keyring
 	rotatorKey   string
+	eventsKey    string // the delivery pool's key, with events
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -259,7 +264,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store, h.storeKey = meteredStore{pooled.Store}, poolKey
+	h.storeKey = poolKey
+	var st session.Store = pooled.Store
+	if h.Events != nil {
+		if st, err = h.provisionEvents(ctx, st); err != nil {
+			return err
+		}
+	}
+	h.store = meteredStore{st}
 	h.logger.Info("serving realm",
 		zap.String("realm", h.realm),
 		zap.String("realm_tag", session.RealmTag(h.realm)),
@@ -389,6 +401,11 @@ func (h *Handler) checkConfig() error {
 	if err := h.checkKeyRotation(); err != nil {
 		return err
 	}
+	if h.Events != nil {
+		if err := h.Events.check(); err != nil {
+			return err
+		}
+	}
 	return h.checkSignIn()
 }
 
@@ -400,6 +417,9 @@ func (h *Handler) Cleanup() error {
 	}
 	if err := h.releaseKeyRotator(); err != nil {
 		h.logger.Warn("stopping the signing key poller", zap.Error(err))
+	}
+	if err := h.releaseEvents(); err != nil {
+		h.logger.Warn("stopping event delivery", zap.Error(err))
 	}
 	if h.storeKey != "" {
 		return releaseStore(h.storeKey)

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
@@ -59,6 +60,7 @@ func (g *Gateway) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	if sess != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 		defer cancel()
+		ctx = events.WithReason(events.WithSession(ctx, sess), events.ReasonSignOut)
 		if r.Form.Get("all") == "1" {
 			_, err = g.cfg.Store.DeleteUser(ctx, sess.UserID, "")
 		} else {

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -31,7 +32,10 @@ func (s signInHost) SignedIn(r *http.Request) (bool, error) {
 func (s signInHost) SameOrigin(r *http.Request) bool { return s.g.sameOrigin(r) }
 
 // StartSession replaces the request's session, if any, with a new one
-// for user: a new session ID at every sign-in.
+// for user: a new session ID at every sign-in. The old session's
+// session.revoked says sign-out. A guest's sign-in as an existing user sets
+// events.WithReplacedUser on r's context, so session.created names the
+// guest.
 func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
 	g := s.g
 	cs := g.cfg.Cookie.forRequest(r)
@@ -40,7 +44,8 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 	if old, ok := readCookie(r, cs.name); ok {
 		sess, err := g.cfg.Store.Lookup(ctx, old)
 		if err == nil {
-			if err := g.cfg.Store.Delete(ctx, old); err != nil {
+			dctx := events.WithReason(events.WithSession(ctx, sess), events.ReasonSignIn)
+			if err := g.cfg.Store.Delete(dctx, old); err != nil {
 				return err
 			}
 			g.tokens.drop(sess.ID)

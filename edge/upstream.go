@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -166,7 +167,8 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	defer cancel()
 	if signOut != "" || signIn != "" {
 		if u.sess != nil {
-			if err := u.g.cfg.Store.Delete(ctx, u.cookieToken); err != nil {
+			dctx := events.WithReason(events.WithSession(ctx, u.sess), events.ReasonSignOut)
+			if err := u.g.cfg.Store.Delete(dctx, u.cookieToken); err != nil {
 				u.g.storeErrLog.Warn("upstream sign-out could not reach the session store", err)
 				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 			}

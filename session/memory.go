@@ -142,7 +142,7 @@ func (m *MemoryStore) Lookup(ctx context.Context, token string) (*Session, error
 	}
 	if s.expired(now, m.opts.IdleTTL) {
 		m.removeLocked(s.UserID, s.ID)
-		return nil, ErrNotFound
+		return nil, &EndedError{Session: s.clone()}
 	}
 	if m.opts.needsTouch(s, now) {
 		s.LastUsedAt = now

@@ -275,8 +275,11 @@ func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Ti
 		return nil, err
 	}
 	// Enforced here too, whatever Redis holds.
-	if userTag(sess.UserID) != p.userTag || sess.expired(now, s.opts.IdleTTL) {
+	if userTag(sess.UserID) != p.userTag {
 		return nil, ErrNotFound
+	}
+	if sess.expired(now, s.opts.IdleTTL) {
+		return nil, &EndedError{Session: sess}
 	}
 	return sess, nil
 }

@@ -1,0 +1,120 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+)
+
+// eventSink records the events POSTed to it, deduped on webhook-id.
+type eventSink struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	seen map[string]bool
+	got  []string // "type reason user"
+}
+
+func newEventSink(t *testing.T) *eventSink {
+	s := &eventSink{seen: map[string]bool{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				User    struct{ ID string } `json:"user"`
+				Session struct {
+					UserID string `json:"userId"`
+				} `json:"session"`
+				Reason string `json:"reason"`
+			} `json:"data"`
+		}
+		if r.Header.Get("webhook-signature") == "" || json.Unmarshal(body, &ev) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		if id := r.Header.Get("webhook-id"); !s.seen[id] {
+			s.seen[id] = true
+			s.got = append(s.got, strings.Join(strings.Fields(ev.Type+" "+ev.Data.Reason+" "+ev.Data.User.ID+ev.Data.Session.UserID), " "))
+		}
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *eventSink) wait(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		got := append([]string(nil), s.got...)
+		s.mu.Unlock()
+		if strings.Join(got, "\n") == strings.Join(want, "\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func poolSize() int {
+	n := 0
+	deliveries.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// Sign-in, a sign-in over a session and sign-out send their events; a
+// reload keeps one delivery loop, and a config without events stops it.
+func TestGatewayEvents(t *testing.T) {
+	redis := redistest.StartServer(t)
+	sink := newEventSink(t)
+	t.Setenv("TEST_EVENTS_SECRET", testEventsSecret)
+	extra := "events {\nurl " + sink.srv.URL + "\nsecret {env.TEST_EVENTS_SECRET}\nmax_backoff 1s\n}"
+	g := startGateway(t, redis.URL(), extra)
+	a := g.signIn("user-1", nil)
+	g.signIn("user-1", cookieHeader(a)) // replaces a
+	b := g.signIn("user-2", nil)
+	resp, _ := g.do("POST", "/auth/signout", map[string]string{"Cookie": b.Name + "=" + b.Value, "Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	sink.wait(t,
+		"session.created user-1",
+		"session.revoked sign-out user-1",
+		"session.created user-1",
+		"session.created user-2",
+		"session.revoked sign-out user-2",
+	)
+	if n := poolSize(); n != 1 {
+		t.Fatalf("%d delivery loops, want 1", n)
+	}
+	// Reload with the same config: the loop is kept, not doubled.
+	g2 := startGateway(t, redis.URL(), extra)
+	if n := poolSize(); n != 1 {
+		t.Fatalf("after a reload: %d delivery loops, want 1", n)
+	}
+	g2.signIn("user-3", nil)
+	sink.wait(t,
+		"session.created user-1",
+		"session.revoked sign-out user-1",
+		"session.created user-1",
+		"session.created user-2",
+		"session.revoked sign-out user-2",
+		"session.created user-3",
+	)
+	startGateway(t, redis.URL(), "")
+	if n := poolSize(); n != 0 {
+		t.Fatalf("events removed from the config, %d delivery loops still run", n)
+	}
+}

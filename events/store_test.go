@@ -1,0 +1,124 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+type emitted struct {
+	Type string `json:"type"`
+	Data struct {
+		User           UserData    `json:"user"`
+		Session        SessionData `json:"session"`
+		Reason         Reason      `json:"reason"`
+		ReplacedUserID string      `json:"replacedUserId"`
+		Banned         *bool       `json:"banned"`
+	} `json:"data"`
+}
+
+func drain(t *testing.T, q *MemoryQueue) []emitted {
+	t.Helper()
+	es, err := q.Read(context.Background(), "", 1000, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]emitted, len(es))
+	for i, e := range es {
+		if err := json.Unmarshal(e.Body, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+		_ = q.Done(context.Background(), e)
+	}
+	return out
+}
+
+func summary(es []emitted) string {
+	s := ""
+	for _, e := range es {
+		s += e.Type
+		if e.Data.Reason != "" {
+			s += "(" + string(e.Data.Reason) + ")"
+		}
+		s += " "
+	}
+	return s
+}
+
+func TestStoreEmits(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	mem := session.NewMemoryStore(session.Options{Realm: "r", SessionTTL: time.Hour, IdleTTL: time.Minute, Now: clock})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+
+	u, err := st.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: "a@example.com", EmailVerified: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Profile.Name = "Ann"
+	if err := st.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	tok1, s1, _ := st.Create(WithReplacedUser(ctx, "guest1"), session.NewSession{UserID: u.ID, Provider: "password"})
+	_, _, _ = st.Create(ctx, session.NewSession{UserID: u.ID})
+	_, s3, _ := st.Create(ctx, session.NewSession{UserID: u.ID})
+	tok4, s4, _ := st.Create(ctx, session.NewSession{UserID: u.ID})
+	es := drain(t, q)
+	if got := summary(es); got != "user.created user.updated session.created session.created session.created session.created " {
+		t.Fatalf("events %q", got)
+	}
+	if es[0].Data.User.Email != "a@example.com" || !es[0].Data.User.EmailVerified || es[1].Data.User.Name != "Ann" {
+		t.Fatalf("user data %+v %+v", es[0].Data.User, es[1].Data.User)
+	}
+	if es[2].Data.ReplacedUserID != "guest1" || es[2].Data.Session.ID != s1.ID || es[2].Data.Session.Provider != "password" || es[3].Data.ReplacedUserID != "" {
+		t.Fatalf("session.created data %+v / %+v", es[2].Data, es[3].Data)
+	}
+
+	if err := st.Delete(WithReason(ctx, ReasonSignOut), tok1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteByID(WithReason(ctx, ReasonPasswordChange), u.ID, s3.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.DeleteUser(WithReason(ctx, ReasonBan), u.ID, s4.ID); err != nil || n != 1 {
+		t.Fatalf("DeleteUser = %d, %v", n, err)
+	}
+	st.EmitBanned(ctx, u.ID, true)
+	es = drain(t, q)
+	if got := summary(es); got != "session.revoked(sign-out) session.revoked(password-change) session.revoked(ban) user.banned " {
+		t.Fatalf("events %q", got)
+	}
+	if es[0].Data.Session.ID != s1.ID || es[0].Data.Session.UserID != u.ID || es[3].Data.Banned == nil || !*es[3].Data.Banned {
+		t.Fatalf("data %+v", es)
+	}
+
+	// A lookup that finds the session past its idle expiry reports it.
+	now = now.Add(2 * time.Minute)
+	_, err = st.Lookup(ctx, tok4)
+	if !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Lookup = %v", err)
+	}
+	// Deleting a session that is gone, or a user that is gone, says nothing.
+	_ = st.Delete(ctx, tok1)
+	if err := st.RemoveUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.RemoveUser(ctx, u.ID)
+	es = drain(t, q)
+	if got := summary(es); got != "session.revoked(expired-noticed) user.deleted " {
+		t.Fatalf("events %q", got)
+	}
+	for _, e := range es {
+		if fmt.Sprint(e.Data.User.ID, e.Data.Session.UserID) == " " {
+			t.Fatalf("event without its user: %+v", e)
+		}
+	}
+}
