@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +18,6 @@ import (
 	"testing"
 	"time"
 )
-
-// eventsSenderMerged is false until the events sender (branch wip-events)
-// is merged: this binary has no `events { }` block to configure yet.
-const eventsSenderMerged = false
 
 // The Next.js example, whose Convex functions' tests (vitest) replay the
 // recorded events.
@@ -34,7 +31,8 @@ type recordedRequest struct {
 
 // eventRecorder stands in for the Convex deployment's HTTP action: it keeps
 // each POST's Standard Webhooks headers and raw body, in arrival order, and
-// acknowledges it.
+// acknowledges it, except the very first delivery, which it answers 503 so
+// that the recording holds a retry of the same webhook-id.
 type eventRecorder struct {
 	mu       sync.Mutex
 	requests []recordedRequest
@@ -54,7 +52,12 @@ func (r *eventRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.requests = append(r.requests, rec)
+	first := len(r.requests) == 1
 	r.mu.Unlock()
+	if first {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -74,15 +77,14 @@ func (r *eventRecorder) types() []string {
 }
 
 // TestConvexReceiverReplaysGatewayEvents runs the built gateway with
-// `events { }` pointing at a recorder, signs a user up and out, and then
-// runs the example's Convex HTTP action (examples/nextjs/convex/
+// `events { }` pointing at a recorder, signs a user up (password) and out,
+// and then runs the example's Convex HTTP action (examples/nextjs/convex/
 // gatewayEvents.ts, under convex-test) on exactly the requests the gateway
-// sent: they verify with the npm standardwebhooks package, keep the users
-// row, and a second replay changes nothing (convex/recorded.spec.ts).
+// sent, the refused first delivery and its retry included: they verify
+// with the npm standardwebhooks package, the users row holds the new user,
+// the retried webhook-id is applied once, and a second replay changes
+// nothing (convex/recorded.spec.ts).
 func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
-	if !eventsSenderMerged {
-		t.Skip("waits for the gateway's events sender and its `events { url … secret … }` Caddyfile block (branch wip-events, issue 12 §3)")
-	}
 	caddyBin(t) // skips or fails early without the built binary
 	node, err := exec.LookPath("node")
 	needTool(t, "node", "install Node.js 20.19 or later", err == nil)
@@ -100,7 +102,7 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
 
-	port, upstreamPort := freePort(t), freePort(t)
+	port := freePort(t)
 	origin := fmt.Sprintf("http://127.0.0.1:%d", port)
 	startCaddy(t, fmt.Sprintf(`{
 	admin off
@@ -108,21 +110,26 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 %s {
 	convex_auth {
 		issuer %s
-		trust_upstream_sign_in
+		provider password
 		events {
 			url %s/gateway-events
 			secret {env.CONVEX_AUTH_EVENTS_SECRET}
+			initial_backoff 200ms
+			max_backoff 1s
 		}
 	}
-	reverse_proxy 127.0.0.1:%d
+	respond "app page"
 }
-`, origin, origin, receiver.URL, upstreamPort)+signInUpstream(upstreamPort, "user_ada", "ada@example.com"),
-		t.TempDir(), origin+"/.well-known/jwks.json", "CONVEX_AUTH_EVENTS_SECRET="+secret)
+`, origin, origin, receiver.URL), t.TempDir(), origin+"/.well-known/jwks.json", "CONVEX_AUTH_EVENTS_SECRET="+secret)
 
-	// Sign up (the upstream asserts a new user) and out.
-	resp, _ := request(t, "POST", origin+"/signin", nil)
-	sess := sessionCookie(t, resp)
-	resp, _ = request(t, "POST", origin+"/auth/signout", withCookie(sess, map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	// Sign up and out.
+	resp, _ := postForm(t, origin+"/auth/signin/password", url.Values{
+		"intent": {"signup"}, "email": {"Ada@Example.com"}, "password": {"correct horse battery"},
+	}, map[string]string{"Origin": origin})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password sign-up: %d", resp.StatusCode)
+	}
+	resp, _ = request(t, "POST", origin+"/auth/signout", withCookie(sessionCookie(t, resp), map[string]string{"Sec-Fetch-Site": "same-origin"}))
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("sign-out: %d", resp.StatusCode)
 	}
@@ -138,6 +145,10 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 	t.Logf("the gateway sent %q", recorder.types())
 
 	recorder.mu.Lock()
+	if len(recorder.requests) < 2 || recorder.requests[0].Headers["webhook-id"] != recorder.requests[1].Headers["webhook-id"] {
+		recorder.mu.Unlock()
+		t.Fatalf("the refused first delivery was not retried next with the same webhook-id: %+v", recorder.requests)
+	}
 	recording, err := json.MarshalIndent(map[string]any{
 		"secret":   secret,
 		"expect":   map[string]string{"email": "ada@example.com"},
