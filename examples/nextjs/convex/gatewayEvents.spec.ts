@@ -1,7 +1,7 @@
 import { convexTest } from "convex-test";
 import { Webhook } from "standardwebhooks";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { internal } from "./_generated/api";
+import { api, internal } from "./_generated/api";
 import schema from "./schema";
 import { modules } from "./test.setup";
 
@@ -87,6 +87,14 @@ describe("POST /gateway-events", () => {
 
     expect((await post(signed("evt_05", deleted))).status).toBe(200);
     expect(await userRow()).toBeNull();
+  });
+
+  test("the signed-in user finds their row by the token's subject", async () => {
+    const { t, post } = setup();
+    expect(await t.withIdentity({ subject: ada.id }).query(api.users.current, {})).toBeNull();
+    expect((await post(signed("evt_01", created))).status).toBe(200);
+    expect(await t.withIdentity({ subject: ada.id }).query(api.users.current, {})).toMatchObject({ email: "ada@example.com" });
+    expect(await t.query(api.users.current, {})).toBeNull();
   });
 
   test("a redelivered webhook-id, signed afresh, is applied once", async () => {
