@@ -2,7 +2,7 @@
 // It speaks the HTTP API that ConvexHttpClient (convex/nextjs's fetchQuery)
 // of the convex version in WIRE_FORMAT_VERSION uses, checks bearer tokens
 // the way Convex checks an OIDC provider's token, and runs this example's
-// two queries (convex/users.ts) by hand. It records every call so the test
+// two queries its pages call (users.me, users.failing) by hand. It records every call so the test
 // can say which token each helper sent.
 //
 // Wire format (convex 1.48.0, dist/esm/browser/http_client.js, queryInner):
