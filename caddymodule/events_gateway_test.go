@@ -82,6 +82,7 @@ func TestGatewayEvents(t *testing.T) {
 	t.Setenv("TEST_EVENTS_SECRET", testEventsSecret)
 	extra := "events {\nurl " + sink.srv.URL + "\nsecret {env.TEST_EVENTS_SECRET}\nmax_backoff 1s\n}"
 	g := startGateway(t, redis.URL(), extra)
+	delivered := scrapeMetrics(t)["caddy_convex_auth_events_delivered_total"]
 	a := g.signIn("user-1", nil)
 	g.signIn("user-1", cookieHeader(a)) // replaces a
 	b := g.signIn("user-2", nil)
@@ -98,6 +99,9 @@ func TestGatewayEvents(t *testing.T) {
 	)
 	if n := poolSize(); n != 1 {
 		t.Fatalf("%d delivery loops, want 1", n)
+	}
+	if d := scrapeMetrics(t)["caddy_convex_auth_events_delivered_total"] - delivered; d < 5 {
+		t.Fatalf("events_delivered_total went up by %v, want at least 5", d)
 	}
 	// Reload with the same config: the loop is kept, not doubled.
 	g2 := startGateway(t, redis.URL(), extra)
@@ -116,5 +120,49 @@ func TestGatewayEvents(t *testing.T) {
 	startGateway(t, redis.URL(), "")
 	if n := poolSize(); n != 0 {
 		t.Fatalf("events removed from the config, %d delivery loops still run", n)
+	}
+}
+
+// An event the app keeps refusing is dead-lettered after max_age: counted
+// in the metric and listed by DeadLettersHandler for the admin API.
+func TestGatewayEventsDeadLetter(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	t.Cleanup(refusing.Close)
+	t.Setenv("TEST_EVENTS_SECRET", testEventsSecret)
+	g := startGateway(t, "", "events {\nurl "+refusing.URL+"\nsecret {env.TEST_EVENTS_SECRET}\ninitial_backoff 100ms\nmax_backoff 200ms\nmax_age 1s\n}")
+	before := scrapeMetrics(t)["caddy_convex_auth_events_dead_letters_total"]
+	g.signIn("user-dead", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for scrapeMetrics(t)["caddy_convex_auth_events_dead_letters_total"] < before+1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refused event was not counted as a dead letter")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h, ok := DeadLettersHandler("http://localhost:9080 convex")
+	if !ok {
+		t.Fatal("no dead-letter listing for the realm")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/convex-auth/events/dead", nil))
+	var got struct {
+		Dead []struct {
+			UserID    string          `json:"userId"`
+			Body      json.RawMessage `json:"body"`
+			Attempts  int             `json:"attempts"`
+			LastError string          `json:"lastError"`
+		} `json:"dead"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || len(got.Dead) != 1 {
+		t.Fatalf("dead letters: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	d := got.Dead[0]
+	if d.UserID != "user-dead" || !strings.Contains(string(d.Body), `"session.created"`) || d.Attempts < 2 || !strings.Contains(d.LastError, "400") {
+		t.Fatalf("dead letter %+v", d)
+	}
+	if _, ok := DeadLettersHandler("another realm"); ok {
+		t.Fatal("a realm without events has a dead-letter listing")
 	}
 }
