@@ -6,7 +6,8 @@
 #                then the Node tests
 #   make test-go     only the Go tests
 #   make test-node   only the Node tests: Convex conformance (conformance/, seconds)
-#                    and the Next.js example (examples/nextjs/, next build: a minute or two)
+#                    and the Next.js example (examples/nextjs/: its Convex functions
+#                    under vitest, seconds, then next build: a minute or two)
 #   make test-fuzz   each fuzz target (as go test -list finds them) for FUZZTIME (default 50000x)
 #   make bench   run the Go benchmarks of every package that has some
 #   make bench-load  build, then run the load benchmark against plain reverse_proxy and
@@ -68,8 +69,9 @@ test-fuzz:
 	done
 
 # The browser test (e2e/browser_test.go) runs Node with playwright-core; the
-# rotation test (e2e/rotation_test.go) runs conformance/'s jose.
-test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json
+# rotation test (e2e/rotation_test.go) runs conformance/'s jose; the Convex
+# events test (e2e/convex_events_test.go) runs examples/nextjs/'s vitest.
+test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json examples/nextjs/node_modules/.package-lock.json
 	CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) $(GO) test -race -count=1 ./...
 
 # Each Node package is installed from its lock file (npm ci) when the lock
@@ -82,7 +84,10 @@ test-node: test-conformance test-nextjs
 test-conformance: caddy conformance/node_modules/.package-lock.json
 	cd conformance && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) node --test
 
+# The example's Convex functions (convex/*.spec.ts, convex-test under vitest,
+# seconds) first, then the app behind the gateway (test/*.test.mjs).
 test-nextjs: caddy examples/nextjs/node_modules/.package-lock.json
+	cd examples/nextjs && ./node_modules/.bin/vitest run
 	cd examples/nextjs && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) NEXT_TELEMETRY_DISABLED=1 node --test
 
 bench:

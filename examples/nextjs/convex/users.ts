@@ -25,3 +25,20 @@ export const failing = query({
     throw new Error("the report is not ready yet");
   },
 });
+
+/**
+ * The signed-in user's row of the users table, which the gateway's events
+ * keep (gatewayEvents.ts): the token's subject is the gateway's user ID.
+ * null when signed out or before the user's user.created has arrived.
+ */
+export const current = query({
+  args: {},
+  handler: async (ctx) => {
+    const identity = await ctx.auth.getUserIdentity();
+    if (identity === null) return null;
+    return await ctx.db
+      .query("users")
+      .withIndex("by_gatewayId", (q) => q.eq("gatewayId", identity.subject))
+      .unique();
+  },
+});

@@ -1,9 +1,9 @@
 // STAND-IN FOR A CONVEX DEPLOYMENT, for the example's test, which has none.
 // It speaks the HTTP API that ConvexHttpClient (convex/nextjs's fetchQuery)
 // of the convex version in WIRE_FORMAT_VERSION uses, checks bearer tokens
-// the way Convex checks an OIDC provider's token, and runs this example's
-// two queries (convex/users.ts) by hand. It records every call so the test
-// can say which token each helper sent.
+// the way Convex checks an OIDC provider's token, and runs the two queries
+// this example's pages call (users.me, users.failing) by hand. It records
+// every call so the test can say which token each helper sent.
 //
 // Wire format (convex 1.48.0, dist/esm/browser/http_client.js, queryInner):
 //   POST <url>/api/query

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The Next.js example, whose Convex functions' tests (vitest) replay the
+// recorded events.
+const nextjsExampleDir = "../examples/nextjs"
+
+// recordedRequest is one delivery as the receiver got it.
+type recordedRequest struct {
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+}
+
+// eventRecorder stands in for the Convex deployment's HTTP action: it keeps
+// each POST's Standard Webhooks headers and raw body, in arrival order, and
+// acknowledges it, except the very first delivery, which it answers 503 so
+// that the recording holds a retry of the same webhook-id.
+type eventRecorder struct {
+	mu       sync.Mutex
+	requests []recordedRequest
+}
+
+func (r *eventRecorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil || req.Method != http.MethodPost || req.URL.Path != "/gateway-events" {
+		http.Error(w, "not an event delivery", http.StatusBadRequest)
+		return
+	}
+	rec := recordedRequest{Headers: map[string]string{}, Body: string(body)}
+	for _, name := range []string{"Content-Type", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"} {
+		if v := req.Header.Get(name); v != "" {
+			rec.Headers[strings.ToLower(name)] = v
+		}
+	}
+	r.mu.Lock()
+	r.requests = append(r.requests, rec)
+	first := len(r.requests) == 1
+	r.mu.Unlock()
+	if first {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// types returns the event types received so far.
+func (r *eventRecorder) types() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var types []string
+	for _, rec := range r.requests {
+		var ev struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal([]byte(rec.Body), &ev)
+		types = append(types, ev.Type)
+	}
+	return types
+}
+
+// TestConvexReceiverReplaysGatewayEvents runs the built gateway with
+// `events { }` pointing at a recorder, signs a user up (password) and out,
+// and then runs the example's Convex HTTP action (examples/nextjs/convex/
+// gatewayEvents.ts, under convex-test) on exactly the requests the gateway
+// sent, the refused first delivery and its retry included: they verify
+// with the npm standardwebhooks package, the users row holds the new user,
+// the retried webhook-id is applied once, and a second replay changes
+// nothing (convex/recorded.spec.ts).
+func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
+	caddyBin(t) // skips or fails early without the built binary
+	node, err := exec.LookPath("node")
+	needTool(t, "node", "install Node.js 20.19 or later", err == nil)
+	vitest, _ := filepath.Abs(filepath.Join(nextjsExampleDir, "node_modules", ".bin", "vitest"))
+	_, err = os.Stat(vitest)
+	needTool(t, "vitest", "run npm ci in examples/nextjs (make test does)", err == nil)
+
+	recorder := &eventRecorder{}
+	receiver := httptest.NewServer(recorder)
+	t.Cleanup(receiver.Close)
+
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+
+	port := freePort(t)
+	origin := fmt.Sprintf("http://127.0.0.1:%d", port)
+	startCaddy(t, fmt.Sprintf(`{
+	admin off
+}
+%s {
+	convex_auth {
+		issuer %s
+		provider password
+		events {
+			url %s/gateway-events
+			secret {env.CONVEX_AUTH_EVENTS_SECRET}
+			initial_backoff 200ms
+			max_backoff 1s
+		}
+	}
+	respond "app page"
+}
+`, origin, origin, receiver.URL), t.TempDir(), origin+"/.well-known/jwks.json", "CONVEX_AUTH_EVENTS_SECRET="+secret)
+
+	// Sign up and out.
+	resp, _ := postForm(t, origin+"/auth/signin/password", url.Values{
+		"intent": {"signup"}, "email": {"Ada@Example.com"}, "password": {"correct horse battery"},
+	}, map[string]string{"Origin": origin})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password sign-up: %d", resp.StatusCode)
+	}
+	resp, _ = request(t, "POST", origin+"/auth/signout", withCookie(sessionCookie(t, resp), map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+
+	want := []string{"user.created", "session.created", "session.revoked"}
+	deadline := time.Now().Add(15 * time.Second)
+	for !containsAll(recorder.types(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 15 s the receiver has %q, want at least %q", recorder.types(), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the gateway sent %q", recorder.types())
+
+	recorder.mu.Lock()
+	if len(recorder.requests) < 2 || recorder.requests[0].Headers["webhook-id"] != recorder.requests[1].Headers["webhook-id"] {
+		recorder.mu.Unlock()
+		t.Fatalf("the refused first delivery was not retried next with the same webhook-id: %+v", recorder.requests)
+	}
+	recording, err := json.MarshalIndent(map[string]any{
+		"secret":   secret,
+		"expect":   map[string]string{"email": "ada@example.com"},
+		"requests": recorder.requests,
+	}, "", "  ")
+	recorder.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "recording.json")
+	if err := os.WriteFile(file, recording, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Receivers refuse webhook-timestamps more than 5 minutes old: replay now.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, vitest, "run", "convex/recorded.spec.ts")
+	cmd.Dir = nextjsExampleDir
+	cmd.Env = append(os.Environ(), "CONVEX_AUTH_EVENTS_RECORDING="+file, "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("vitest on the recorded events: %v\n%s", err, out)
+	}
+	// vitest exits 0 when the test skips: it must have run.
+	if !strings.Contains(string(out), "1 passed") {
+		t.Fatalf("vitest did not run the recorded-events test:\n%s", out)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
