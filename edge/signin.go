@@ -54,3 +54,24 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 	g.cfg.Logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
 	return nil
 }
+
+// Session returns the request's live session, nil if it has none.
+func (s signInHost) Session(r *http.Request) (*session.Session, error) {
+	token, ok := readCookie(r, s.g.cfg.Cookie.forRequest(r).name)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
+	defer cancel()
+	sess, err := s.g.cfg.Store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// EndSessions ends the user's sessions but one; every instance drops their
+// tokens through the store's revocation hooks.
+func (s signInHost) EndSessions(ctx context.Context, userID, exceptSessionID string) (int, error) {
+	return s.g.cfg.Store.DeleteUser(ctx, userID, exceptSessionID)
+}

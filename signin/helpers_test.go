@@ -19,6 +19,7 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/internal/testclock"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -32,7 +33,17 @@ type fakeClock = testclock.Clock
 // testHost is the Host a real server would be: a session cookie over the
 // in-process store.
 type testHost struct {
-	store *session.MemoryStore
+	store testStore
+	// reasons are the revoke reasons EndSessions was given.
+	reasons []string
+}
+
+// testStore is what the tests need of a store: both stores are one.
+type testStore interface {
+	session.Store
+	session.UserStore
+	session.Limiter
+	session.AccountSecretSetter
 }
 
 const testSessionCookie = "sess"
@@ -57,6 +68,23 @@ func (h *testHost) SameOrigin(r *http.Request) bool {
 	return o == "" || o == "http://"+r.Host
 }
 
+func (h *testHost) Session(r *http.Request) (*session.Session, error) {
+	c, err := r.Cookie(testSessionCookie)
+	if err != nil {
+		return nil, nil
+	}
+	sess, err := h.store.Lookup(r.Context(), c.Value)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
+func (h *testHost) EndSessions(ctx context.Context, userID, exceptSessionID string) (int, error) {
+	h.reasons = append(h.reasons, session.RevokeReason(ctx))
+	return h.store.DeleteUser(ctx, userID, exceptSessionID)
+}
+
 func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
 	if c, err := r.Cookie(testSessionCookie); err == nil {
 		if err := h.store.Delete(r.Context(), c.Value); err != nil {
@@ -78,7 +106,8 @@ type env struct {
 	srv    *httptest.Server
 	origin string
 	svc    *Service
-	store  *session.MemoryStore
+	store  testStore
+	host   *testHost
 	clock  *fakeClock
 	// results are the service's OnResult calls.
 	results *resultLog
@@ -115,11 +144,33 @@ type whoami struct {
 }
 
 func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
+	return newEnvOn(t, "memory", configure)
+}
+
+// backends are the stores the flows run against.
+var backends = []string{"memory", "redis"}
+
+// newEnvOn is newEnv on the in-process store ("memory") or on a
+// redis-server of the test's own ("redis").
+func newEnvOn(t *testing.T, backend string, configure func(c *Config, origin string)) *env {
 	t.Helper()
 	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond)), results: new(resultLog)}
-	e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
+	switch backend {
+	case "memory":
+		e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
+	case "redis":
+		srv := redistest.StartServer(t)
+		st, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL()}, session.Options{Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.store = st
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
 	t.Cleanup(func() { _ = e.store.Close() })
 	host := &testHost{store: e.store}
+	e.host = host
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.svc.Handle(w, r) {
 			return

@@ -40,9 +40,61 @@ type PasswordConfig struct {
 	// Argon2 are the hashing costs of new passwords. Default:
 	// DefaultArgon2Params. Stored hashes carry their own.
 	Argon2 Argon2Params
+	// VerifyEmail is VerifyOff, VerifyOptional (sign-up mails a
+	// verification link; the user may sign in before using it) or
+	// VerifyRequired (nobody signs in before verifying). Default:
+	// optional when mail is configured, off when it is not.
+	VerifyEmail string
+	// VerifyTTL is how long a verification link works. Under required, a
+	// sign-up not verified by then is forgotten (no user is created before
+	// verification), and the address may sign up again. Default: 24h.
+	VerifyTTL time.Duration
+	// ResetTTL is how long a password-reset link works. Default: 15m.
+	ResetTTL time.Duration
 }
 
-func (c *PasswordConfig) fill() error {
+// Email verification modes.
+const (
+	VerifyOff      = "off"
+	VerifyOptional = "optional"
+	VerifyRequired = "required"
+)
+
+// Defaults of the verification and reset links.
+const (
+	DefaultVerifyTTL = 24 * time.Hour
+	MaxVerifyTTL     = 7 * 24 * time.Hour
+	DefaultResetTTL  = 15 * time.Minute
+)
+
+func (c *PasswordConfig) fill(mail bool) error {
+	if c.VerifyEmail == "" {
+		c.VerifyEmail = VerifyOff
+		if mail {
+			c.VerifyEmail = VerifyOptional
+		}
+	}
+	switch c.VerifyEmail {
+	case VerifyOff:
+	case VerifyOptional, VerifyRequired:
+		if !mail {
+			return fmt.Errorf("signin: password verify_email %s needs mail: add an email { smtp_host ... from ... } block", c.VerifyEmail)
+		}
+	default:
+		return fmt.Errorf("signin: password verify_email %q is unknown: use off, optional or required", c.VerifyEmail)
+	}
+	if c.VerifyTTL == 0 {
+		c.VerifyTTL = DefaultVerifyTTL
+	}
+	if c.ResetTTL == 0 {
+		c.ResetTTL = DefaultResetTTL
+	}
+	if c.VerifyTTL < time.Minute || c.VerifyTTL > MaxVerifyTTL {
+		return fmt.Errorf("signin: password verify_ttl %s is out of range: use 1m to %s", c.VerifyTTL, MaxVerifyTTL)
+	}
+	if c.ResetTTL < time.Minute || c.ResetTTL > MaxLinkTTL {
+		return fmt.Errorf("signin: password reset_ttl %s is out of range: use 1m to %s", c.ResetTTL, MaxLinkTTL)
+	}
 	if c.MinLength == 0 {
 		c.MinLength = DefaultPasswordMinLength
 	}
@@ -145,23 +197,48 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
-		user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
-		if err != nil {
-			s.logger.Warn("sign-up could not create the user", zap.Error(err))
-			again(http.StatusServiceUnavailable, "unavailable")
-			return false
+		if cfg.VerifyEmail == VerifyRequired {
+			// No user before the address is verified: the sign-up waits in
+			// its link, and is forgotten when the link expires.
+			_, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
+			switch {
+			case errors.Is(err, session.ErrNotFound):
+				token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeSignUp, Secret: hash}, again)
+				if ok {
+					s.renderVerifySent(w, r, http.StatusOK, "", email, token, redirectTo)
+				}
+				return false
+			case err != nil:
+				s.logger.Warn("sign-up could not reach the store", zap.Error(err))
+				again(http.StatusServiceUnavailable, "unavailable")
+				return false
+			}
+			// The account exists: this is a sign-in attempt, counted as one.
+		} else {
+			user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
+			if err != nil {
+				s.logger.Warn("sign-up could not create the user", zap.Error(err))
+				again(http.StatusServiceUnavailable, "unavailable")
+				return false
+			}
+			err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
+			if err == nil {
+				if cfg.VerifyEmail == VerifyOptional {
+					// Best effort: the user is in either way, and may ask
+					// for another link by resetting the password.
+					s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID},
+						func(int, string) {})
+				}
+				return s.finish(w, r, user, ProviderPassword, redirectTo)
+			}
+			_ = s.cfg.Users.RemoveUser(ctx, user.ID)
+			if !errors.Is(err, session.ErrAccountExists) {
+				s.logger.Warn("sign-up could not create the account", zap.Error(err))
+				again(http.StatusServiceUnavailable, "unavailable")
+				return false
+			}
+			// The account exists: this is a sign-in attempt, counted as one.
 		}
-		err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
-		if err == nil {
-			return s.finish(w, r, user, ProviderPassword, redirectTo)
-		}
-		_ = s.cfg.Users.RemoveUser(ctx, user.ID)
-		if !errors.Is(err, session.ErrAccountExists) {
-			s.logger.Warn("sign-up could not create the account", zap.Error(err))
-			again(http.StatusServiceUnavailable, "unavailable")
-			return false
-		}
-		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
 	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
@@ -206,6 +283,14 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	if err != nil {
 		s.logger.Warn("password sign-in could not read the user", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	if cfg.VerifyEmail == VerifyRequired && !(user.Profile.EmailVerified && user.Profile.Email == email) {
+		s.logger.Info("password sign-in refused: the email is not verified")
+		token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID}, again)
+		if ok {
+			s.renderVerifySent(w, r, http.StatusForbidden, "verify_needed", email, token, redirectTo)
+		}
 		return false
 	}
 	return s.finish(w, r, user, ProviderPassword, redirectTo)
