@@ -170,6 +170,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.Cookie.unmarshalCaddyfile(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
+		case "email":
+			err = h.unmarshalMail(d)
 		case "limits":
 			o := h.signInOptions()
 			o.Limits = new(LimitsConfig)
