@@ -361,7 +361,7 @@ func (s *Service) setPassword(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		s.logger.Error("a changed password could not end the user's other sessions", zap.String("user_id", userID), zap.Error(err))
 	} else {
-		s.logger.Info("sessions ended after a password change", zap.String("user_id", userID), zap.Int("sessions", n), zap.String("reason", reason))
+		s.logger.Info("sessions ended after a new password", zap.String("user_id", userID), zap.Int("sessions", n), zap.String("reason", reason))
 	}
 	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
 	return user, true
