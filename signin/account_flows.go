@@ -132,14 +132,45 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 	if needCode && !s.checkCode(w, r, token, rec, s.cfg.Password.VerifyTTL, confirm) {
 		return false
 	}
-	if !s.takeLink(w, r, token) {
-		return false
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	unavailable := func(what string, err error) bool {
 		s.logger.Warn("email verification could not "+what, zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		return false
+	}
+	if needCode {
+		// Another browser also gives the account's password (the try was
+		// counted with the code), so a sign-up someone else made with
+		// this address cannot be completed, and shared, by its owner by
+		// mistake.
+		secret := rec.Secret
+		if rec.Purpose == purposeVerify {
+			acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, rec.Email)
+			if err != nil && !errors.Is(err, session.ErrNotFound) {
+				return unavailable("read the account", err)
+			}
+			if acct != nil && acct.UserID == rec.UserID {
+				secret = acct.Secret
+			}
+		}
+		if secret == "" {
+			secret = s.dummyHash
+		}
+		var match bool
+		if err := s.hashing(ctx, func() (err error) {
+			match, err = VerifyPassword(r.PostForm.Get("password"), secret)
+			return err
+		}); err != nil {
+			return unavailable("check the password", err)
+		}
+		if !match {
+			s.logger.Info("email verification refused: wrong password in another browser")
+			confirm(http.StatusUnauthorized, "verify_password")
+			return false
+		}
+	}
+	if !s.takeLink(w, r, token) {
 		return false
 	}
 	var user *session.User

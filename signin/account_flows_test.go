@@ -281,7 +281,17 @@ func TestVerifyByCodeInAnotherBrowser(t *testing.T) {
 		link, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
 		action, token := tokenOf(t, link)
 		phone := newBrowser(t)
-		if resp, _ := phone.post(action, url.Values{"token": {token}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		// Another browser gives the code and the account's password.
+		if _, page := phone.get(link); !strings.Contains(page, `name="code"`) || !strings.Contains(page, `name="password"`) {
+			t.Fatal("the verification page in another browser asks no code and password")
+		}
+		if resp, page := phone.post(action, url.Values{"token": {token}, "code": {code}, "password": {"wrong horse"}}); resp.StatusCode != http.StatusUnauthorized || !pageShows(page, "verify_password") {
+			t.Fatalf("the code with a wrong password: %d", resp.StatusCode)
+		}
+		if _, ok := phone.whoami(e.origin); ok {
+			t.Fatal("a wrong password signed in")
+		}
+		if resp, _ := phone.post(action, url.Values{"token": {token}, "code": {code}, "password": {adaPass}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("verifying by code: %d", resp.StatusCode)
 		}
 		if w, ok := phone.whoami(e.origin); !ok || !w.EmailVerified {
@@ -332,6 +342,28 @@ func TestVerifyRequired(t *testing.T) {
 		}
 		if !e.signsIn(adaEmail, adaPass) {
 			t.Fatal("the verified account does not sign in")
+		}
+	})
+}
+
+// TestVerifyRequiredSignUpByAnotherCannotBeCompleted: someone signs up with
+// another person's address; that person, following the mail in their own
+// browser with the code, cannot create the account with a password they
+// do not know (and so share it with whoever set it).
+func TestVerifyRequiredSignUpByAnotherCannotBeCompleted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, backend string) {
+		e, rcv := newMailEnv(t, backend, VerifyRequired, nil)
+		e.signUp(newBrowser(t), adaEmail, "attacker's password")
+		link, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
+		action, token := tokenOf(t, link)
+		owner := newBrowser(t)
+		for _, pw := range []string{"", adaPass} {
+			if resp, _ := owner.post(action, url.Values{"token": {token}, "code": {code}, "password": {pw}}); resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("completing with password %q: %d", pw, resp.StatusCode)
+			}
+		}
+		if _, err := e.store.GetAccount(context.Background(), ProviderPassword, adaEmail); err == nil {
+			t.Fatal("the account was created")
 		}
 	})
 }

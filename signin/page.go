@@ -131,6 +131,7 @@ var messages = map[string]string{
 	"no_password":          "This account has no password to change: it signs in another way.",
 	"signed_out":           "Sign in first, then try again.",
 	"verify_needed":        "Verify your email address before signing in. We sent you a new link.",
+	"verify_password":      "The code or the password is not right. Check both and try again.",
 }
 
 // notices are the success sentences by code, shown in place of an error.
