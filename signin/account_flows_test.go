@@ -703,3 +703,43 @@ func TestMailConfigRules(t *testing.T) {
 		t.Fatalf("password with mail: %v; want optional", err)
 	}
 }
+
+func TestMailFlowsRefuseCrossSitePosts(t *testing.T) {
+	e, rcv := newMailEnv(t, "memory", VerifyOptional, nil)
+	b := newBrowser(t)
+	e.signUp(b, adaEmail, adaPass)
+	sent := rcv.Count()
+	for _, path := range []string{PathForgotPassword, PathResetPassword, PathVerify, PathVerifyResend, PathChangePassword, "/auth/signin/email", "/auth/callback/email"} {
+		form := url.Values{"email": {adaEmail}, "token": {"x"}, "current": {adaPass}, "password": {newPass}, "confirm": {newPass}}
+		req, _ := http.NewRequest(http.MethodPost, e.origin+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if resp, page := b.do(req); resp.StatusCode != http.StatusForbidden || !pageShows(page, "cross_site") {
+			t.Errorf("cross-site POST %s: %d; want 403 with a clear page", path, resp.StatusCode)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if rcv.Count() != sent || !e.signsIn(adaEmail, adaPass) {
+		t.Fatal("a cross-site post sent mail or changed the password")
+	}
+}
+
+func TestResetMailsCountAgainstTheSendLimit(t *testing.T) {
+	e, rcv := newMailEnv(t, "memory", VerifyOff, nil)
+	e.signUp(newBrowser(t), adaEmail, adaPass)
+	sent := rcv.Count()
+	for i := 1; i <= DefaultMaxSends; i++ {
+		if resp, _ := e.forgot(newBrowser(t), adaEmail); resp.StatusCode != http.StatusOK {
+			t.Fatalf("reset request %d: %d", i, resp.StatusCode)
+		}
+	}
+	waitMails(t, rcv, sent+DefaultMaxSends)
+	resp, page := e.forgot(newBrowser(t), adaEmail)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, "Too many emails were sent to this address") {
+		t.Fatalf("reset request %d: %d; want 429", DefaultMaxSends+1, resp.StatusCode)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if rcv.Count() != sent+DefaultMaxSends {
+		t.Fatalf("%d mails; want %d", rcv.Count()-sent, DefaultMaxSends)
+	}
+}
