@@ -28,6 +28,20 @@ func (s signInHost) SignedIn(r *http.Request) (bool, error) {
 	return err == nil, err
 }
 
+func (s signInHost) Session(r *http.Request) (*session.Session, error) {
+	token, ok := readCookie(r, s.g.cfg.Cookie.forRequest(r).name)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
+	defer cancel()
+	sess, err := s.g.cfg.Store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
 func (s signInHost) SameOrigin(r *http.Request) bool { return s.g.sameOrigin(r) }
 
 // StartSession replaces the request's session, if any, with a new one
@@ -53,25 +67,4 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
 	g.cfg.Logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
 	return nil
-}
-
-// Session returns the request's live session, nil if it has none.
-func (s signInHost) Session(r *http.Request) (*session.Session, error) {
-	token, ok := readCookie(r, s.g.cfg.Cookie.forRequest(r).name)
-	if !ok {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
-	defer cancel()
-	sess, err := s.g.cfg.Store.Lookup(ctx, token)
-	if errors.Is(err, session.ErrNotFound) {
-		return nil, nil
-	}
-	return sess, err
-}
-
-// EndSessions ends the user's sessions but one; every instance drops their
-// tokens through the store's revocation hooks.
-func (s signInHost) EndSessions(ctx context.Context, userID, exceptSessionID string) (int, error) {
-	return s.g.cfg.Store.DeleteUser(ctx, userID, exceptSessionID)
 }

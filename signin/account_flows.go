@@ -388,7 +388,7 @@ func (s *Service) setPassword(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	// The password is changed: failing to end sessions now is logged, not
 	// shown as a failure that would suggest the old password still works.
-	n, err := s.cfg.Host.EndSessions(session.WithRevokeReason(ctx, reason), userID, keepSessionID)
+	n, err := s.cfg.Sessions.DeleteUser(session.WithRevokeReason(ctx, reason), userID, keepSessionID)
 	if err != nil {
 		s.logger.Error("a changed password could not end the user's other sessions", zap.String("user_id", userID), zap.Error(err))
 	} else {

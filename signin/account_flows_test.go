@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -9,9 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -23,11 +27,11 @@ const (
 
 // newMailEnv is a site with password (verify as given) and email sign-in,
 // one mail setup for both, on backend.
-func newMailEnv(t *testing.T, backend, verify string, configure func(c *Config)) (*env, *smtpReceiver) {
+func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Config)) (*env, *smtpReceiver) {
 	t.Helper()
 	rcv := startSMTP(t, nil, "", "")
 	host, port, _ := net.SplitHostPort(rcv.Addr)
-	e := newEnvOn(t, backend, func(c *Config, origin string) {
+	e := newEnvOn(t, mk, func(c *Config, origin string) {
 		c.Mail = &MailConfig{Mailer: &SMTPMailer{Host: host, Port: atoi(port), Security: SMTPNone, From: "Example <login@example.com>"}, SiteName: "Example App"}
 		c.Password = &PasswordConfig{Argon2: testArgon2, VerifyEmail: verify}
 		c.Email = &EmailConfig{}
@@ -99,14 +103,56 @@ func (e *env) signsIn(email, password string) bool {
 	return resp.StatusCode == http.StatusSeeOther
 }
 
-func forEachBackend(t *testing.T, f func(t *testing.T, backend string)) {
-	for _, b := range backends {
-		t.Run(b, func(t *testing.T) { f(t, b) })
-	}
+var mailRedisPrefixes atomic.Int64
+
+// forEachBackend runs the test on the in-process store and on a real
+// redis-server.
+func forEachBackend(t *testing.T, f func(t *testing.T, mk storeMaker)) {
+	t.Run("memory", func(t *testing.T) { f(t, nil) })
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.StartServer(t)
+		f(t, func(t *testing.T, opts session.Options) testStore {
+			s, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL(), KeyPrefix: fmt.Sprintf("mail%d:", mailRedisPrefixes.Add(1))}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+}
+
+// reasonLog is the session store with a record of the revoke reason of
+// every DeleteUser call.
+type reasonLog struct {
+	session.Store
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (l *reasonLog) DeleteUser(ctx context.Context, userID, exceptSessionID string) (int, error) {
+	l.mu.Lock()
+	l.reasons = append(l.reasons, session.RevokeReason(ctx))
+	l.mu.Unlock()
+	return l.Store.DeleteUser(ctx, userID, exceptSessionID)
+}
+
+func (l *reasonLog) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := strings.Join(l.reasons, ",")
+	l.reasons = nil
+	return r
+}
+
+// recordReasons makes the service end sessions through a reasonLog.
+func recordReasons(c *Config) *reasonLog {
+	l := &reasonLog{Store: c.Sessions}
+	c.Sessions = l
+	return l
 }
 
 func TestMailIsMultipartWithTheSiteName(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOff, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
 	requestLink(t, e, newBrowser(t), adaEmail, "")
 	m := rcv.Last(t)
 	text, html := mailParts(t, m.Data)
@@ -126,7 +172,7 @@ func TestMailTemplatesAreOverridable(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e, rcv := newMailEnv(t, "memory", VerifyOff, func(c *Config) { c.Mail.TemplatesDir = dir })
+	e, rcv := newMailEnv(t, nil, VerifyOff, func(c *Config) { c.Mail.TemplatesDir = dir })
 	requestLink(t, e, newBrowser(t), adaEmail, "")
 	m := rcv.Last(t)
 	text, html := mailParts(t, m.Data)
@@ -149,8 +195,8 @@ func TestMailTemplatesAreOverridable(t *testing.T) {
 }
 
 func TestEmailCodeMode(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyOff, func(c *Config) { c.Email.Mode = EmailModeCode })
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyOff, func(c *Config) { c.Email.Mode = EmailModeCode })
 		b := newBrowser(t)
 		resp, page := requestLink(t, e, b, adaEmail, "/loggedin")
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Enter your code") {
@@ -190,8 +236,8 @@ func TestEmailCodeMode(t *testing.T) {
 }
 
 func TestEmailCodeModeSixthTryIsRefused(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyOff, func(c *Config) { c.Email.Mode = EmailModeCode })
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyOff, func(c *Config) { c.Email.Mode = EmailModeCode })
 		b := newBrowser(t)
 		_, page := requestLink(t, e, b, adaEmail, "")
 		_, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
@@ -218,8 +264,8 @@ func TestEmailCodeModeSixthTryIsRefused(t *testing.T) {
 }
 
 func TestVerifyOptional(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, "", nil) // optional: the default with mail
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, "", nil) // optional: the default with mail
 		b := newBrowser(t)
 		if resp, _ := e.signUp(b, adaEmail, adaPass); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("sign-up: %d", resp.StatusCode)
@@ -275,8 +321,8 @@ func TestVerifyOptional(t *testing.T) {
 }
 
 func TestVerifyByCodeInAnotherBrowser(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyOptional, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyOptional, nil)
 		e.signUp(newBrowser(t), adaEmail, adaPass)
 		link, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
 		action, token := tokenOf(t, link)
@@ -301,8 +347,8 @@ func TestVerifyByCodeInAnotherBrowser(t *testing.T) {
 }
 
 func TestVerifyRequired(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyRequired, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, nil)
 		ctx := context.Background()
 		b := newBrowser(t)
 		resp, page := e.signUp(b, adaEmail, adaPass)
@@ -351,8 +397,8 @@ func TestVerifyRequired(t *testing.T) {
 // browser with the code, cannot create the account with a password they
 // do not know (and so share it with whoever set it).
 func TestVerifyRequiredSignUpByAnotherCannotBeCompleted(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyRequired, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, nil)
 		e.signUp(newBrowser(t), adaEmail, "attacker's password")
 		link, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
 		action, token := tokenOf(t, link)
@@ -369,8 +415,8 @@ func TestVerifyRequiredSignUpByAnotherCannotBeCompleted(t *testing.T) {
 }
 
 func TestVerifyRequiredForgetsUnverifiedSignUps(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyRequired, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, nil)
 		e.signUp(newBrowser(t), adaEmail, adaPass)
 		link, code := linkAndCode(t, mailText(t, rcv.Last(t).Data))
 		e.clock.Advance(DefaultVerifyTTL)
@@ -389,8 +435,8 @@ func TestVerifyRequiredForgetsUnverifiedSignUps(t *testing.T) {
 }
 
 func TestVerifyRequiredRefusesAnUnverifiedUser(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyRequired, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, nil)
 		ctx := context.Background()
 		// Signed up while verification was optional.
 		u, _ := e.store.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: adaEmail}})
@@ -421,8 +467,9 @@ func (e *env) forgot(b *browser, email string) (*http.Response, string) {
 }
 
 func TestPasswordReset(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyOff, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		var reasons *reasonLog
+		e, rcv := newMailEnv(t, mk, VerifyOff, func(c *Config) { reasons = recordReasons(c) })
 		b, other := newBrowser(t), newBrowser(t)
 		e.signUp(b, adaEmail, adaPass)
 		e.signIn(other, adaEmail, adaPass)
@@ -477,7 +524,7 @@ func TestPasswordReset(t *testing.T) {
 		if resp, page := b.do(req); resp.StatusCode != http.StatusForbidden || !pageShows(page, "cross_site") {
 			t.Fatalf("cross-site reset: %d", resp.StatusCode)
 		}
-		e.host.reasons = nil
+		reasons.take()
 		resp, _ = b.post(action, url.Values{"token": {token}, "password": {newPass}, "confirm": {newPass}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("reset: %d", resp.StatusCode)
@@ -489,8 +536,8 @@ func TestPasswordReset(t *testing.T) {
 		if _, ok := other.whoami(e.origin); ok {
 			t.Fatal("the other browser is still signed in")
 		}
-		if strings.Join(e.host.reasons, ",") != session.ReasonReset {
-			t.Fatalf("revoke reasons %v; want reset", e.host.reasons)
+		if got := reasons.take(); got != session.ReasonReset {
+			t.Fatalf("revoke reasons %q; want reset", got)
 		}
 		if e.signsIn(adaEmail, adaPass) || !e.signsIn(adaEmail, newPass) {
 			t.Fatal("after the reset the old password works or the new one does not")
@@ -502,8 +549,8 @@ func TestPasswordReset(t *testing.T) {
 }
 
 func TestPasswordResetInAnotherBrowser(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e, rcv := newMailEnv(t, backend, VerifyOff, nil)
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyOff, nil)
 		e.signUp(newBrowser(t), adaEmail, adaPass)
 		sent := rcv.Count()
 		e.forgot(newBrowser(t), adaEmail)
@@ -551,7 +598,7 @@ func TestPasswordResetInAnotherBrowser(t *testing.T) {
 }
 
 func TestPasswordResetExpires(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOff, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
 	b := newBrowser(t)
 	e.signUp(b, adaEmail, adaPass)
 	sent := rcv.Count()
@@ -568,7 +615,7 @@ func TestPasswordResetExpires(t *testing.T) {
 }
 
 func TestLinksDoNotCrossFlows(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOptional, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOptional, nil)
 	b := newBrowser(t)
 	requestLink(t, e, b, adaEmail, "")
 	signInLink, _ := linkAndCode(t, mailText(t, rcv.Last(t).Data))
@@ -586,9 +633,11 @@ func TestLinksDoNotCrossFlows(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend string) {
-		e := newEnvOn(t, backend, func(c *Config, origin string) {
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		var reasons *reasonLog
+		e := newEnvOn(t, mk, func(c *Config, origin string) {
 			c.Password = &PasswordConfig{Argon2: testArgon2} // no mail: change works without it
+			reasons = recordReasons(c)
 		})
 		b, other := newBrowser(t), newBrowser(t)
 		e.signUp(b, adaEmail, adaPass)
@@ -643,8 +692,8 @@ func TestChangePassword(t *testing.T) {
 		if _, ok := other.whoami(e.origin); ok {
 			t.Fatal("the other browser is still signed in")
 		}
-		if strings.Join(e.host.reasons, ",") != session.ReasonPasswordChange {
-			t.Fatalf("revoke reasons %v; want password-change", e.host.reasons)
+		if got := reasons.take(); got != session.ReasonPasswordChange {
+			t.Fatalf("revoke reasons %q; want password-change", got)
 		}
 		if e.signsIn(adaEmail, adaPass) || !e.signsIn(adaEmail, newPass) {
 			t.Fatal("after the change the old password works or the new one does not")
@@ -653,7 +702,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestChangePasswordNeedsAPasswordAccount(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOff, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
 	b := newBrowser(t)
 	requestLink(t, e, b, adaEmail, "")
 	useLink(t, b, mailLink(t, rcv))
@@ -667,7 +716,7 @@ func TestMailConfigRules(t *testing.T) {
 	store := session.NewMemoryStore(session.Options{})
 	t.Cleanup(func() { _ = store.Close() })
 	base := func() Config {
-		c := Config{Origin: "https://app.example.com", Users: store, Host: &testHost{store: store}}
+		c := Config{Origin: "https://app.example.com", Users: store, Sessions: store, Host: &testHost{store: store}}
 		c.Redirects, _ = NewRedirectPolicy("/", nil)
 		return c
 	}
@@ -705,7 +754,7 @@ func TestMailConfigRules(t *testing.T) {
 }
 
 func TestMailFlowsRefuseCrossSitePosts(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOptional, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOptional, nil)
 	b := newBrowser(t)
 	e.signUp(b, adaEmail, adaPass)
 	sent := rcv.Count()
@@ -725,7 +774,7 @@ func TestMailFlowsRefuseCrossSitePosts(t *testing.T) {
 }
 
 func TestResetMailsCountAgainstTheSendLimit(t *testing.T) {
-	e, rcv := newMailEnv(t, "memory", VerifyOff, nil)
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
 	e.signUp(newBrowser(t), adaEmail, adaPass)
 	sent := rcv.Count()
 	for i := 1; i <= DefaultMaxSends; i++ {

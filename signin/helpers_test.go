@@ -19,7 +19,6 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
-	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/internal/testclock"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -34,16 +33,13 @@ type fakeClock = testclock.Clock
 // in-process store.
 type testHost struct {
 	store testStore
-	// reasons are the revoke reasons EndSessions was given.
-	reasons []string
 }
 
-// testStore is what the tests need of a store: both stores are one.
+// testStore is either session store.
 type testStore interface {
 	session.Store
 	session.UserStore
 	session.Limiter
-	session.AccountSecretSetter
 }
 
 const testSessionCookie = "sess"
@@ -60,14 +56,6 @@ func (h *testHost) SignedIn(r *http.Request) (bool, error) {
 	return err == nil, err
 }
 
-func (h *testHost) SameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin" || site == "none"
-	}
-	o := r.Header.Get("Origin")
-	return o == "" || o == "http://"+r.Host
-}
-
 func (h *testHost) Session(r *http.Request) (*session.Session, error) {
 	c, err := r.Cookie(testSessionCookie)
 	if err != nil {
@@ -80,9 +68,12 @@ func (h *testHost) Session(r *http.Request) (*session.Session, error) {
 	return sess, err
 }
 
-func (h *testHost) EndSessions(ctx context.Context, userID, exceptSessionID string) (int, error) {
-	h.reasons = append(h.reasons, session.RevokeReason(ctx))
-	return h.store.DeleteUser(ctx, userID, exceptSessionID)
+func (h *testHost) SameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
+	}
+	o := r.Header.Get("Origin")
+	return o == "" || o == "http://"+r.Host
 }
 
 func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
@@ -107,8 +98,8 @@ type env struct {
 	origin string
 	svc    *Service
 	store  testStore
-	host   *testHost
 	clock  *fakeClock
+	host   *testHost
 	// results are the service's OnResult calls.
 	results *resultLog
 }
@@ -144,29 +135,20 @@ type whoami struct {
 }
 
 func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
-	return newEnvOn(t, "memory", configure)
+	t.Helper()
+	return newEnvOn(t, nil, configure)
 }
 
-// backends are the stores the flows run against.
-var backends = []string{"memory", "redis"}
+// storeMaker builds a store on the test's clock; nil is the in-process one.
+type storeMaker func(t *testing.T, opts session.Options) testStore
 
-// newEnvOn is newEnv on the in-process store ("memory") or on a
-// redis-server of the test's own ("redis").
-func newEnvOn(t *testing.T, backend string, configure func(c *Config, origin string)) *env {
+func newEnvOn(t *testing.T, mk storeMaker, configure func(c *Config, origin string)) *env {
 	t.Helper()
 	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond)), results: new(resultLog)}
-	switch backend {
-	case "memory":
+	if mk == nil {
 		e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
-	case "redis":
-		srv := redistest.StartServer(t)
-		st, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL()}, session.Options{Now: e.clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.store = st
-	default:
-		t.Fatalf("unknown backend %q", backend)
+	} else {
+		e.store = mk(t, session.Options{Now: e.clock.Now})
 	}
 	t.Cleanup(func() { _ = e.store.Close() })
 	host := &testHost{store: e.store}
@@ -189,7 +171,7 @@ func newEnvOn(t *testing.T, backend string, configure func(c *Config, origin str
 			Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified, Name: sess.Profile.Name})
 	}))
 	e.origin = "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{Origin: e.origin, Users: e.store, Host: host, OnResult: e.results.add, Now: e.clock.Now}
+	cfg := Config{Origin: e.origin, Users: e.store, Sessions: e.store, Host: host, OnResult: e.results.add, Now: e.clock.Now}
 	cfg.Redirects, _ = NewRedirectPolicy("/", nil)
 	configure(&cfg, e.origin)
 	svc, err := New(cfg)

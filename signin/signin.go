@@ -62,18 +62,14 @@ const (
 type Host interface {
 	// SignedIn reports whether the request carries a live session.
 	SignedIn(r *http.Request) (bool, error)
+	// Session returns the request's live session; nil and no error when
+	// there is none.
+	Session(r *http.Request) (*session.Session, error)
 	// SameOrigin reports whether a form post comes from this site's pages.
 	SameOrigin(r *http.Request) bool
 	// StartSession ends the request's session, if any, starts a new one for
 	// user (a new session ID at every sign-in) and sets its cookie on w.
 	StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error
-	// Session returns the request's live session; nil and no error when it
-	// has none.
-	Session(r *http.Request) (*session.Session, error)
-	// EndSessions ends every session of userID but exceptSessionID (empty:
-	// all) and returns how many. ctx carries the reason
-	// (session.WithRevokeReason).
-	EndSessions(ctx context.Context, userID, exceptSessionID string) (int, error)
 }
 
 // Config configures a Service.
@@ -96,6 +92,10 @@ type Config struct {
 	// verification, reset). Default: nil, no mail; Email.Mailer, if set,
 	// makes one with the defaults.
 	Mail *MailConfig
+	// Sessions is the session store: a password reset or change ends the
+	// user's sessions in it, naming why (session.WithRevokeReason). The
+	// gateway sets it; required with Password.
+	Sessions session.Store
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
@@ -247,6 +247,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("signin: email sign-in needs mail: an email { smtp_host ... from ... } block")
 	}
 	if cfg.Password != nil {
+		if cfg.Sessions == nil {
+			return nil, errors.New("signin: password sign-in needs the session store (Config.Sessions) to end sessions at a reset or change")
+		}
 		p := *cfg.Password
 		s.cfg.Password = &p
 		if err := p.fill(s.cfg.Mail != nil); err != nil {
