@@ -24,7 +24,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
 )
 
-// TestBrowserAccountLifecycle runs headless Chromium against the built Caddy
+// TestBrowserMailLifecycle runs headless Chromium against the built Caddy
 // with the password provider and mail to a real SMTP sink: sign up, verify
 // the email by the mailed link (email_verified true in /auth/token and in
 // the upstream's token), a second browser signs in, forgot password →
@@ -32,7 +32,7 @@ import (
 // new one works. Screenshots of the sign-in page (with "Forgot password?")
 // and of the reset page land in e2e/browser/out/, or in docs/images/ with
 // UPDATE_DOC_SCREENSHOTS=1.
-func TestBrowserAccountLifecycle(t *testing.T) {
+func TestBrowserMailLifecycle(t *testing.T) {
 	caddyBin(t)
 	chromium := os.Getenv(chromiumBinEnv)
 	if chromium == "" {
@@ -79,13 +79,13 @@ func TestBrowserAccountLifecycle(t *testing.T) {
 	if os.Getenv("UPDATE_DOC_SCREENSHOTS") == "1" {
 		outDir, _ = filepath.Abs(filepath.Join("..", "docs", "images"))
 	}
-	script, _ := filepath.Abs(filepath.Join(browserDir, "account.mjs"))
+	script, _ := filepath.Abs(filepath.Join(browserDir, "mail.mjs"))
 	cmd := exec.Command(node, script, origin, mailbox.URL, outDir)
 	cmd.Env = append(os.Environ(), chromiumBinEnv+"="+chromium)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser:\n%s", out)
 	if err != nil {
-		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "account-failure.png"))
+		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "mail-failure.png"))
 	}
 	if sink.Count() != 2 {
 		t.Fatalf("%d mails were sent; want 2 (verification, reset)", sink.Count())

@@ -5,7 +5,7 @@
 // password fails and the new one works. Screenshots of the sign-in page
 // (with "Forgot password?") and the reset page go to OUT_DIR.
 //
-// Usage: node account.mjs <gateway origin> <mailbox URL> <out dir>
+// Usage: node mail.mjs <gateway origin> <mailbox URL> <out dir>
 // The mailbox answers GET <mailbox URL>?after=<n> with the first mail after
 // the n-th: {"count": n+1, "text": "..."}.
 // Env: CHROMIUM_BIN (default /usr/bin/chromium).
@@ -15,7 +15,7 @@ import { chromium } from "playwright-core";
 
 const [origin, mailbox, outDir] = process.argv.slice(2);
 if (!origin || !mailbox || !outDir) {
-  console.error("usage: node account.mjs <gateway origin> <mailbox URL> <out dir>");
+  console.error("usage: node mail.mjs <gateway origin> <mailbox URL> <out dir>");
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
@@ -133,8 +133,8 @@ try {
 } catch (err) {
   failed = true;
   console.error(`FAILED: ${err.message}`);
-  await page.screenshot({ path: join(outDir, "account-failure.png"), fullPage: true }).catch(() => {});
-  await other.screenshot({ path: join(outDir, "account-failure-other.png"), fullPage: true }).catch(() => {});
+  await page.screenshot({ path: join(outDir, "mail-failure.png"), fullPage: true }).catch(() => {});
+  await other.screenshot({ path: join(outDir, "mail-failure-other.png"), fullPage: true }).catch(() => {});
 } finally {
   await browser.close();
 }
