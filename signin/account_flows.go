@@ -104,6 +104,52 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 	return token, true
 }
 
+// signUpUnverified starts a sign-up under verify_email required: no user
+// before the address is verified; the sign-up (address and hash) waits in
+// its mailed link and is forgotten when the link expires. It reports
+// whether it answered; false means the account exists, and the sign-up is
+// a sign-in attempt.
+func (s *Service) signUpUnverified(ctx context.Context, w http.ResponseWriter, r *http.Request, email, hash, redirectTo string, again func(int, string)) bool {
+	_, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		if token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeSignUp, Secret: hash}, again); ok {
+			s.renderVerifySent(w, r, http.StatusOK, "", email, token, redirectTo)
+		}
+		return true
+	case err != nil:
+		s.logger.Warn("sign-up could not reach the store", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
+		return true
+	}
+	return false
+}
+
+// finishSignUp signs a new password user in; under verify_email optional
+// it mails the verification link first, best effort: the user is in either
+// way, and a reset verifies the address too.
+func (s *Service) finishSignUp(w http.ResponseWriter, r *http.Request, user *session.User, redirectTo string) bool {
+	if s.cfg.Password.VerifyEmail == VerifyOptional && !user.Profile.EmailVerified && user.Profile.Email != "" {
+		s.sendVerification(w, r, linkRecord{Email: user.Profile.Email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID},
+			func(int, string) {})
+	}
+	return s.finish(w, r, user, ProviderPassword, redirectTo)
+}
+
+// finishPasswordSignIn signs in a user whose password matched; under
+// verify_email required, an unverified one gets a new verification link
+// instead.
+func (s *Service) finishPasswordSignIn(w http.ResponseWriter, r *http.Request, user *session.User, email, redirectTo string, again func(int, string)) bool {
+	if s.cfg.Password.VerifyEmail == VerifyRequired && !(user.Profile.EmailVerified && user.Profile.Email == email) {
+		s.logger.Info("password sign-in refused: the email is not verified")
+		if token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID}, again); ok {
+			s.renderVerifySent(w, r, http.StatusForbidden, "verify_needed", email, token, redirectTo)
+		}
+		return false
+	}
+	return s.finish(w, r, user, ProviderPassword, redirectTo)
+}
+
 // renderVerifySent shows "check your email" with a resend button.
 func (s *Service) renderVerifySent(w http.ResponseWriter, r *http.Request, status int, code, email, token, redirectTo string) {
 	d := s.pageFor("verify_sent", code, redirectTo)

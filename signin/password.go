@@ -197,48 +197,26 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
-		if cfg.VerifyEmail == VerifyRequired {
-			// No user before the address is verified: the sign-up waits in
-			// its link, and is forgotten when the link expires.
-			_, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
-			switch {
-			case errors.Is(err, session.ErrNotFound):
-				token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeSignUp, Secret: hash}, again)
-				if ok {
-					s.renderVerifySent(w, r, http.StatusOK, "", email, token, redirectTo)
-				}
-				return false
-			case err != nil:
-				s.logger.Warn("sign-up could not reach the store", zap.Error(err))
-				again(http.StatusServiceUnavailable, "unavailable")
-				return false
-			}
-			// The account exists: this is a sign-in attempt, counted as one.
-		} else {
-			user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
-			if err != nil {
-				s.logger.Warn("sign-up could not create the user", zap.Error(err))
-				again(http.StatusServiceUnavailable, "unavailable")
-				return false
-			}
-			err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
-			if err == nil {
-				if cfg.VerifyEmail == VerifyOptional {
-					// Best effort: the user is in either way, and may ask
-					// for another link by resetting the password.
-					s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID},
-						func(int, string) {})
-				}
-				return s.finish(w, r, user, ProviderPassword, redirectTo)
-			}
-			_ = s.cfg.Users.RemoveUser(ctx, user.ID)
-			if !errors.Is(err, session.ErrAccountExists) {
-				s.logger.Warn("sign-up could not create the account", zap.Error(err))
-				again(http.StatusServiceUnavailable, "unavailable")
-				return false
-			}
-			// The account exists: this is a sign-in attempt, counted as one.
+		if cfg.VerifyEmail == VerifyRequired && s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again) {
+			return false
 		}
+		user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
+		if err != nil {
+			s.logger.Warn("sign-up could not create the user", zap.Error(err))
+			again(http.StatusServiceUnavailable, "unavailable")
+			return false
+		}
+		err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
+		if err == nil {
+			return s.finishSignUp(w, r, user, redirectTo)
+		}
+		_ = s.cfg.Users.RemoveUser(ctx, user.ID)
+		if !errors.Is(err, session.ErrAccountExists) {
+			s.logger.Warn("sign-up could not create the account", zap.Error(err))
+			again(http.StatusServiceUnavailable, "unavailable")
+			return false
+		}
+		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
 	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
@@ -285,13 +263,5 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
-	if cfg.VerifyEmail == VerifyRequired && !(user.Profile.EmailVerified && user.Profile.Email == email) {
-		s.logger.Info("password sign-in refused: the email is not verified")
-		token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID}, again)
-		if ok {
-			s.renderVerifySent(w, r, http.StatusForbidden, "verify_needed", email, token, redirectTo)
-		}
-		return false
-	}
-	return s.finish(w, r, user, ProviderPassword, redirectTo)
+	return s.finishPasswordSignIn(w, r, user, email, redirectTo, again)
 }
