@@ -226,7 +226,7 @@ func (s *Service) sendLimited(w http.ResponseWriter, r *http.Request, flow, emai
 // mail renders and sends one mail; the error is logged by the caller's
 // rule (never with the link or code).
 func (s *Service) mail(ctx context.Context, kind, to, link, code string, ttl time.Duration) error {
-	msg, err := s.mailTemplates.render(MailData{Kind: kind, SiteName: s.siteName, Site: s.site(), Email: to, Link: link, Code: code, Expires: humanDuration(ttl)})
+	msg, err := s.mailTemplates.render(MailData{Kind: kind, SiteName: s.siteName, Site: s.siteHost(), Email: to, Link: link, Code: code, Expires: humanDuration(ttl)})
 	if err != nil {
 		s.logger.Error("a mail template failed", zap.String("kind", kind), zap.Error(err))
 		return err
@@ -234,7 +234,7 @@ func (s *Service) mail(ctx context.Context, kind, to, link, code string, ttl tim
 	return s.cfg.Mail.Mailer.Send(ctx, msg)
 }
 
-func (s *Service) site() string {
+func (s *Service) siteHost() string {
 	return strings.TrimPrefix(strings.TrimPrefix(s.cfg.Origin, "https://"), "http://")
 }
 

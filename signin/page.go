@@ -193,8 +193,8 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	d.ResetAction = PathResetPassword
 	d.VerifyAction = PathVerify
 	d.ResendAction = PathVerifyResend
-	d.ChangeAction = PathChangePassword
-	d.AccountURL = PathAccount
+	d.ChangeAction = pathChangePassword
+	d.AccountURL = pathAccountPage
 	return d
 }
 

@@ -240,7 +240,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.siteName = m.SiteName
 		if s.siteName == "" {
-			s.siteName = s.site()
+			s.siteName = s.siteHost()
 		}
 	}
 	if cfg.Email != nil && s.cfg.Mail == nil {
