@@ -276,11 +276,12 @@ var codePattern = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
 // mailCode reads the sign-in code out of the last mail.
 func mailCode(t *testing.T, r *smtpReceiver) string {
 	t.Helper()
-	m := codePattern.FindSubmatch(r.Last(t).Data)
+	text := mailText(t, r.Last(t).Data)
+	m := codePattern.FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("no 8-digit code in the mail:\n%s", r.Last(t).Data)
+		t.Fatalf("no 8-digit code in the mail:\n%s", text)
 	}
-	return string(m[1])
+	return m[1]
 }
 
 func wrongCode(code string) string {
