@@ -178,6 +178,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.Events.unmarshalCaddyfile(d)
 		case "provider":
 			err = h.unmarshalProvider(d)
+		case "email":
+			err = h.unmarshalMail(d)
 		case "limits":
 			o := h.signInOptions()
 			o.Limits = new(LimitsConfig)

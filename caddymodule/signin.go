@@ -55,6 +55,67 @@ type SignInOptions struct {
 	// sends and OAuth starts, per client and global. Default: each
 	// LimitsConfig field's default.
 	Limits *LimitsConfig `json:"limits,omitempty"`
+
+	// Mail is the one mail setup every provider uses: magic links, codes,
+	// verification and reset. Default: none; provider email's own smtp_*
+	// options make one (the older form).
+	Mail *MailOptions `json:"email,omitempty"`
+}
+
+// MailOptions configure sending mail (the Caddyfile's email block).
+type MailOptions struct {
+	// SMTPHost is the mail server's host name. Required; no default.
+	SMTPHost string `json:"smtp_host,omitempty"`
+	// SMTPPort is the mail server's port. Default: 587 for starttls, 465
+	// for tls, 25 for none.
+	SMTPPort int `json:"smtp_port,omitempty"`
+	// SMTPTLS is starttls, tls or none. Default: starttls.
+	SMTPTLS string `json:"smtp_tls,omitempty"`
+	// SMTPUsername authenticates with AUTH PLAIN, over TLS only. Default:
+	// none, no authentication; set with smtp_password.
+	SMTPUsername string `json:"smtp_username,omitempty"`
+	// SMTPPassword goes with smtp_username; use a placeholder such as
+	// {env.SMTP_PASSWORD}. Default: none.
+	SMTPPassword string `json:"smtp_password,omitempty"`
+	// From is the sender, e.g. "Example <login@example.com>". Required; no
+	// default.
+	From string `json:"from,omitempty"`
+	// SiteName names the site in every mail's subject and body. Default:
+	// the issuer's host.
+	SiteName string `json:"site_name,omitempty"`
+	// Templates is a directory of mail templates that replace the
+	// built-in ones file by file (signin_link, signin_code, verify, reset;
+	// .txt and .html; layout.html). Default: none, the built-in ones.
+	Templates string `json:"templates,omitempty"`
+	// MaxSends is how many mails one address gets per hour, all kinds
+	// together. Default: 5.
+	MaxSends int `json:"max_sends,omitempty"`
+}
+
+func (m *MailOptions) mailer(replace func(string) string) *signin.SMTPMailer {
+	return &signin.SMTPMailer{Host: replace(m.SMTPHost), Port: m.SMTPPort, Security: m.SMTPTLS,
+		Username: replace(m.SMTPUsername), Password: replace(m.SMTPPassword), From: replace(m.From)}
+}
+
+// check validates the block; its errors name the option at fault.
+func (m *MailOptions) check() error {
+	if m.SMTPHost == "" || m.From == "" {
+		return errors.New("email needs smtp_host and from")
+	}
+	if !strings.Contains(m.From, "{") && !strings.Contains(m.SMTPHost, "{") {
+		if err := m.mailer(func(s string) string { return s }).Validate(); err != nil {
+			return err
+		}
+	}
+	if m.MaxSends < 0 {
+		return errors.New("max_sends must be at least 1")
+	}
+	if m.Templates != "" && !strings.Contains(m.Templates, "{") {
+		if _, err := signin.ParseMailTemplates(m.Templates); err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+	}
+	return nil
 }
 
 // ProviderConfig is one sign-in method. Which fields apply depends on Type.
@@ -108,9 +169,24 @@ type ProviderConfig struct {
 	// MaxAttempts is how many failed sign-ins an account may have per
 	// hour (password). Default: 10.
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// VerifyEmail is off, optional or required (password): optional mails
+	// a verification link at sign-up; required lets nobody sign in before
+	// using it. Default: optional when mail is configured, off when not.
+	VerifyEmail string `json:"verify_email,omitempty"`
+	// VerifyTTL is how long a verification link works, 1m to 168h; under
+	// required, a sign-up not verified by then is forgotten (password).
+	// Default: 24h.
+	VerifyTTL caddy.Duration `json:"verify_ttl,omitempty"`
+	// ResetTTL is how long a password-reset link works, 1m to 24h
+	// (password). Default: 15m.
+	ResetTTL caddy.Duration `json:"reset_ttl,omitempty"`
 
-	// SMTPHost is the mail server's host name (email). Required for email;
-	// no default.
+	// Mode is link or code (email): link mails a link and its code; code
+	// mails only a code typed on the page. Default: link.
+	Mode string `json:"mode,omitempty"`
+
+	// SMTPHost is the mail server's host name (email). Required for email
+	// unless the email block sets mail up; no default.
 	SMTPHost string `json:"smtp_host,omitempty"`
 	// SMTPPort is the mail server's port (email). Default: 587 for
 	// starttls, 465 for tls, 25 for none.
@@ -125,7 +201,7 @@ type ProviderConfig struct {
 	// as {env.SMTP_PASSWORD}. Default: none.
 	SMTPPassword string `json:"smtp_password,omitempty"`
 	// From is the sender, e.g. "Example <login@example.com>" (email).
-	// Required for email; no default.
+	// Required with smtp_host; no default.
 	From string `json:"from,omitempty"`
 	// LinkTTL is how long a magic link works, 1m to 24h (email). Default:
 	// 15m.
@@ -166,8 +242,8 @@ func (h *Handler) checkSignIn() error {
 		return nil
 	}
 	if len(o.Providers) == 0 {
-		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil {
-			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template and limits need at least one provider")
+		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil || o.Mail != nil {
+			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template, limits and email need at least one provider")
 		}
 		return nil
 	}
@@ -177,10 +253,30 @@ func (h *Handler) checkSignIn() error {
 	if _, err := o.Limits.limits(); err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
+	if o.Mail != nil {
+		if err := o.Mail.check(); err != nil {
+			return fmt.Errorf("convex_auth: email: %w", err)
+		}
+	}
+	mail := o.Mail != nil
+	for _, p := range o.Providers {
+		if p != nil && p.Type == providerEmail && p.SMTPHost != "" {
+			if mail {
+				return errors.New("convex_auth: provider email: smtp_host is set here and in the email block: keep the email block and drop smtp_* here")
+			}
+			mail = true
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range o.Providers {
 		if p == nil {
 			return errors.New("convex_auth: a provider entry is empty")
+		}
+		if p.Type == providerPassword && !mail && (p.VerifyEmail == signin.VerifyOptional || p.VerifyEmail == signin.VerifyRequired) {
+			return fmt.Errorf("convex_auth: provider password: verify_email %s needs mail: add an email { smtp_host ... from ... } block", p.VerifyEmail)
+		}
+		if p.Type == providerEmail && !mail {
+			return errors.New("convex_auth: provider email: email needs smtp_host and from: set them in an email { ... } block")
 		}
 		name := p.name()
 		if seen[name] {
@@ -197,9 +293,10 @@ func (h *Handler) checkSignIn() error {
 func (p *ProviderConfig) check() error {
 	oauthFields := p.ClientID != "" || p.ClientSecret != "" || len(p.Scopes) > 0 || p.RedirectURL != "" || p.Issuer != "" ||
 		p.AuthURL != "" || p.TokenURL != "" || p.UserinfoURL != "" || p.JWKSURL != "" || p.APIURL != ""
-	passwordFields := p.MinLength != 0 || p.MaxAttempts != 0
-	emailFields := p.SMTPHost != "" || p.SMTPPort != 0 || p.SMTPTLS != "" || p.SMTPUsername != "" || p.SMTPPassword != "" ||
-		p.From != "" || p.LinkTTL != 0 || p.MaxSends != 0
+	passwordFields := p.MinLength != 0 || p.MaxAttempts != 0 || p.VerifyEmail != "" || p.VerifyTTL != 0 || p.ResetTTL != 0
+	smtpFields := p.SMTPHost != "" || p.SMTPPort != 0 || p.SMTPTLS != "" || p.SMTPUsername != "" || p.SMTPPassword != "" ||
+		p.From != "" || p.MaxSends != 0
+	emailFields := smtpFields || p.LinkTTL != 0 || p.Mode != ""
 	if err := signin.ValidateProviderName(p.name()); err != nil {
 		return err
 	}
@@ -228,22 +325,38 @@ func (p *ProviderConfig) check() error {
 		}
 	case providerPassword:
 		if p.Name != "" && p.Name != providerPassword || oauthFields || emailFields || p.Label != "" {
-			return errors.New("password takes only min_length and max_attempts")
+			return errors.New("password takes only min_length, max_attempts, verify_email, verify_ttl and reset_ttl")
 		}
 		if p.MinLength < 0 || p.MinLength > signin.MaxPasswordLength || p.MaxAttempts < 0 {
 			return fmt.Errorf("min_length must be 1 to %d and max_attempts at least 1", signin.MaxPasswordLength)
 		}
+		switch p.VerifyEmail {
+		case "", signin.VerifyOff, signin.VerifyOptional, signin.VerifyRequired:
+		default:
+			return fmt.Errorf("verify_email %q is unknown: use off, optional or required", p.VerifyEmail)
+		}
+		if ttl := time.Duration(p.VerifyTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxVerifyTTL) {
+			return fmt.Errorf("verify_ttl %s is out of range: use 1m to %s", ttl, signin.MaxVerifyTTL)
+		}
+		if ttl := time.Duration(p.ResetTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxLinkTTL) {
+			return fmt.Errorf("reset_ttl %s is out of range: use 1m to %s", ttl, signin.MaxLinkTTL)
+		}
 	case providerEmail:
 		if p.Name != "" && p.Name != providerEmail || oauthFields || passwordFields || p.Label != "" {
-			return errors.New("email takes only smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, link_ttl and max_sends")
+			return errors.New("email takes only mode, link_ttl, and (without an email block) smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from and max_sends")
 		}
-		if p.SMTPHost == "" || p.From == "" {
-			return errors.New("email needs smtp_host and from")
+		if p.Mode != "" && p.Mode != signin.EmailModeLink && p.Mode != signin.EmailModeCode {
+			return fmt.Errorf("mode %q is unknown: use link or code", p.Mode)
 		}
-		m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
-		if !strings.Contains(p.From, "{") {
-			if err := m.Validate(); err != nil {
-				return err
+		if smtpFields {
+			if p.SMTPHost == "" || p.From == "" {
+				return errors.New("email needs smtp_host and from")
+			}
+			m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
+			if !strings.Contains(p.From, "{") {
+				if err := m.Validate(); err != nil {
+					return err
+				}
 			}
 		}
 		if ttl := time.Duration(p.LinkTTL); ttl != 0 && (ttl < time.Minute || ttl > signin.MaxLinkTTL) {
@@ -330,15 +443,26 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 			}
 			cfg.OAuth = append(cfg.OAuth, prov)
 		case providerPassword:
-			cfg.Password = &signin.PasswordConfig{MinLength: p.MinLength, MaxAttempts: p.MaxAttempts}
+			cfg.Password = &signin.PasswordConfig{MinLength: p.MinLength, MaxAttempts: p.MaxAttempts,
+				VerifyEmail: p.VerifyEmail, VerifyTTL: time.Duration(p.VerifyTTL), ResetTTL: time.Duration(p.ResetTTL)}
 		case providerEmail:
-			m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
-				Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
-			if err := m.Validate(); err != nil {
-				return fmt.Errorf("convex_auth: provider email: %w", err)
+			cfg.Email = &signin.EmailConfig{Mode: p.Mode, LinkTTL: time.Duration(p.LinkTTL)}
+			if p.SMTPHost != "" {
+				m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
+					Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
+				if err := m.Validate(); err != nil {
+					return fmt.Errorf("convex_auth: provider email: %w", err)
+				}
+				cfg.Email.Mailer, cfg.Email.MaxSends = m, p.MaxSends
 			}
-			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
 		}
+	}
+	if m := o.Mail; m != nil {
+		mailer := m.mailer(secret)
+		if err := mailer.Validate(); err != nil {
+			return fmt.Errorf("convex_auth: email: %w", err)
+		}
+		cfg.Mail = &signin.MailConfig{Mailer: mailer, SiteName: secret(m.SiteName), TemplatesDir: secret(m.Templates), MaxSends: m.MaxSends}
 	}
 	if len(cfg.OAuth) > 0 {
 		// Every instance sharing Caddy's storage seals and opens OAuth flow

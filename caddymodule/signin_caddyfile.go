@@ -28,17 +28,27 @@ import (
 //	provider password [{
 //	    min_length    <n>
 //	    max_attempts  <n>
+//	    verify_email  off|optional|required
+//	    verify_ttl    <duration>
+//	    reset_ttl     <duration>
 //	}]
-//	provider email {
+//	email {                           # mail for every provider
+//	    smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, max_sends as below
+//	    site_name     <text>
+//	    templates     <dir>
+//	}
+//	provider email [{
+//	    mode          link|code
+//	    link_ttl      <duration>
+//	    # the older form, without an email block:
 //	    smtp_host     <host>
 //	    smtp_port     <port>
 //	    smtp_tls      starttls|tls|none
 //	    smtp_username <username>
 //	    smtp_password <password>         # e.g. {env.SMTP_PASSWORD}
 //	    from          <address>
-//	    link_ttl      <duration>
 //	    max_sends     <n>
-//	}
+//	}]
 //	after_sign_in    <path or url>
 //	link_by_email
 //	redirect_origins <origin...>
@@ -143,6 +153,14 @@ func (p *ProviderConfig) unmarshalOption(d *caddyfile.Dispenser, sub string) err
 		return positiveIntArg(d, &p.MinLength)
 	case p.Type == providerPassword && sub == "max_attempts":
 		return positiveIntArg(d, &p.MaxAttempts)
+	case p.Type == providerPassword && sub == "verify_email":
+		return oneArg(d, &p.VerifyEmail)
+	case p.Type == providerPassword && sub == "verify_ttl":
+		return durationArg(d, &p.VerifyTTL)
+	case p.Type == providerPassword && sub == "reset_ttl":
+		return durationArg(d, &p.ResetTTL)
+	case p.Type == providerEmail && sub == "mode":
+		return oneArg(d, &p.Mode)
 	case p.Type == providerEmail && sub == "smtp_host":
 		return oneArg(d, &p.SMTPHost)
 	case p.Type == providerEmail && sub == "smtp_port":
@@ -171,5 +189,52 @@ func positiveIntArg(d *caddyfile.Dispenser, dst *int) error {
 	if *dst < 1 {
 		return d.Errf("%s must be at least 1", name)
 	}
+	return nil
+}
+
+// unmarshalMail parses `email { ... }`, the mail setup.
+func (h *Handler) unmarshalMail(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("email takes a block, not %q: email { smtp_host ... from ... }", d.Val())
+	}
+	m := new(MailOptions)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return d.Errf("email: %s is set more than once: keep one", sub)
+		}
+		seen[sub] = true
+		var err error
+		switch sub {
+		case "smtp_host":
+			err = oneArg(d, &m.SMTPHost)
+		case "smtp_port":
+			err = positiveIntArg(d, &m.SMTPPort)
+		case "smtp_tls":
+			err = oneArg(d, &m.SMTPTLS)
+		case "smtp_username":
+			err = oneArg(d, &m.SMTPUsername)
+		case "smtp_password":
+			err = oneArg(d, &m.SMTPPassword)
+		case "from":
+			err = oneArg(d, &m.From)
+		case "site_name":
+			err = oneArg(d, &m.SiteName)
+		case "templates":
+			err = oneArg(d, &m.Templates)
+		case "max_sends":
+			err = positiveIntArg(d, &m.MaxSends)
+		default:
+			return d.Errf("unknown option %q in email: use smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, site_name, templates or max_sends", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := m.check(); err != nil {
+		return d.Errf("email: %w", err)
+	}
+	h.signInOptions().Mail = m
 	return nil
 }

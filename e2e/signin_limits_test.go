@@ -283,7 +283,10 @@ var (
 // nextLinkAndCode waits for the next mail and reads its link and code.
 func nextLinkAndCode(t *testing.T, sink *smtptest.Server) (string, string) {
 	t.Helper()
-	body := string(sink.Next(t).Data)
+	body, err := textPart(sink.Next(t).Data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	link, code := mailLink.FindString(body), mailCode.FindStringSubmatch(body)
 	if link == "" || code == nil {
 		t.Fatalf("the mail lacks a link or an 8-digit code:\n%s", body)

@@ -207,6 +207,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.SignIn != nil {
 		sc := *cfg.SignIn
 		sc.Host = signInHost{g}
+		sc.Sessions = cfg.Store
 		if g.signIn, err = signin.New(sc); err != nil {
 			return nil, fmt.Errorf("edge: %w", err)
 		}

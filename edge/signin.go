@@ -29,6 +29,20 @@ func (s signInHost) SignedIn(r *http.Request) (bool, error) {
 	return err == nil, err
 }
 
+func (s signInHost) Session(r *http.Request) (*session.Session, error) {
+	token, ok := readCookie(r, s.g.cfg.Cookie.forRequest(r).name)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
+	defer cancel()
+	sess, err := s.g.cfg.Store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
 func (s signInHost) SameOrigin(r *http.Request) bool { return s.g.sameOrigin(r) }
 
 // StartSession replaces the request's session, if any, with a new one

@@ -1,7 +1,6 @@
 package signin
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -11,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"mime"
 	"net"
 	"net/http"
 	"net/mail"
 	"net/smtp"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +47,6 @@ const (
 	codeDigits     = 8
 	// MaxCodeTries is how many codes a link accepts before it is dead.
 	MaxCodeTries = 5
-	emailSubject = "Your sign-in link"
 )
 
 // SMTP connection security.
@@ -58,44 +56,40 @@ const (
 	SMTPNone     = "none"     // no TLS: only for a relay on this machine
 )
 
-// EmailConfig configures magic links.
+// Email sign-in modes.
+const (
+	EmailModeLink = "link" // a link, and its code for another browser
+	EmailModeCode = "code" // a code only, typed on the page
+)
+
+// EmailConfig configures sign-in by email: magic links or codes.
 type EmailConfig struct {
-	// Mailer sends the links. Required.
+	// Mode is EmailModeLink or EmailModeCode. Default: link.
+	Mode string
+	// Mailer sends the mail when Config.Mail is nil (the older form,
+	// provider email { smtp_... }). Default: nil, Config.Mail's.
 	Mailer Mailer
-	// LinkTTL is how long a link works. Default: 15m.
+	// LinkTTL is how long a link or code works. Default: 15m.
 	LinkTTL time.Duration
-	// MaxSends is how many links one address gets per SendWindow.
-	// Default: 5.
-	MaxSends int
-	// SendWindow. Default: 1h.
+	// MaxSends and SendWindow are Config.Mail's when Config.Mail is nil.
+	MaxSends   int
 	SendWindow time.Duration
 }
 
 func (c *EmailConfig) fill() error {
-	if c.Mailer == nil {
-		return errors.New("signin: email sign-in needs a mailer (smtp_host and from)")
-	}
 	if c.LinkTTL == 0 {
 		c.LinkTTL = DefaultLinkTTL
 	}
-	if c.MaxSends == 0 {
-		c.MaxSends = DefaultMaxSends
+	if c.Mode == "" {
+		c.Mode = EmailModeLink
 	}
-	if c.SendWindow == 0 {
-		c.SendWindow = DefaultSendWindow
+	if c.Mode != EmailModeLink && c.Mode != EmailModeCode {
+		return fmt.Errorf("signin: email mode %q is unknown: use link or code", c.Mode)
 	}
 	if c.LinkTTL < time.Minute || c.LinkTTL > MaxLinkTTL {
 		return fmt.Errorf("signin: email link_ttl %s is out of range: use 1m to %s", c.LinkTTL, MaxLinkTTL)
 	}
-	if c.MaxSends < 1 || c.SendWindow < time.Second {
-		return errors.New("signin: email max_sends must be at least 1 and the window at least 1s")
-	}
 	return nil
-}
-
-// Mailer sends one plain-text email.
-type Mailer interface {
-	Send(ctx context.Context, to, subject, body string) error
 }
 
 // SMTPMailer sends through an SMTP server with net/smtp.
@@ -185,7 +179,8 @@ func (m *SMTPMailer) tlsConfig() *tls.Config {
 }
 
 // Send implements Mailer.
-func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
+func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
+	to := msg.To
 	from, err := parseFrom(m.From)
 	if err != nil {
 		return err
@@ -233,7 +228,7 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 	if err != nil {
 		return fmt.Errorf("SMTP DATA: %w", err)
 	}
-	if _, err := wc.Write(buildMessage(m.From, to, subject, body)); err != nil {
+	if _, err := wc.Write(buildMessage(m.From, msg)); err != nil {
 		return fmt.Errorf("SMTP DATA: %w", err)
 	}
 	if err := wc.Close(); err != nil {
@@ -242,29 +237,16 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 	return c.Quit()
 }
 
-// buildMessage is a plain-text RFC 5322 message with CRLF line ends.
-func buildMessage(from, to, subject, body string) []byte {
-	var b bytes.Buffer
-	domain := "localhost"
-	if f, err := parseFrom(from); err == nil {
-		domain = f[strings.LastIndexByte(f, '@')+1:]
-	}
-	header := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	header("From", from)
-	header("To", to)
-	header("Subject", mime.QEncoding.Encode("utf-8", subject))
-	header("Date", time.Now().UTC().Format(time.RFC1123Z))
-	header("Message-ID", "<"+randomToken()+"@"+domain+">")
-	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "8bit")
-	header("Auto-Submitted", "auto-generated")
-	b.WriteString("\r\n")
-	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\r\n"))
-	return b.Bytes()
-}
+// Purposes of a mailed link or code.
+const (
+	purposeSignIn = ""       // email sign-in
+	purposeVerify = "verify" // verify an existing user's email
+	purposeSignUp = "signup" // a password sign-up waiting for its email (verify_email required)
+	purposeReset  = "reset"  // password reset
+)
 
-// linkRecord is what the store keeps of a sent link, under its token.
+// linkRecord is what the store keeps of a mailed link or code, under its
+// token (PutOnce hashes it).
 type linkRecord struct {
 	Email      string `json:"e"`
 	RedirectTo string `json:"r"`
@@ -273,11 +255,30 @@ type linkRecord struct {
 	// Code is an HMAC of the mailed code keyed by the token, so the store
 	// alone cannot be searched for it.
 	Code string `json:"c"`
+	// Purpose says which flow the link belongs to; a link of one flow is
+	// no link to another.
+	Purpose string `json:"p,omitempty"`
+	// UserID is the user a verify or reset link is for.
+	UserID string `json:"u,omitempty"`
+	// Secret is a pending sign-up's password hash.
+	Secret string `json:"s,omitempty"`
+	// CodeOnly: the code is needed even in the browser that asked (code
+	// mode: the token never left that browser's page).
+	CodeOnly bool `json:"k,omitempty"`
+}
+
+// issue stores rec under a new token, bound to this browser, and returns
+// the token and its code.
+func (s *Service) issue(ctx context.Context, w http.ResponseWriter, r *http.Request, rec linkRecord, ttl time.Duration) (token, code string, err error) {
+	binding := s.linkBinding(w, r, ttl)
+	token, code = randomToken(), randomCode()
+	rec.Browser, rec.Code = hashBinding(binding), codeMAC(token, code)
+	return token, code, s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), ttl)
 }
 
 // serveEmailRequest handles POST /auth/signin/email: it sends a magic link
-// and its code to the address, whether or not an account exists for it,
-// and binds the link to this browser with a cookie.
+// and its code (code mode: a code only) to the address, whether or not an
+// account exists for it, and binds the link to this browser with a cookie.
 func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	if !s.readForm(w, r) {
 		return
@@ -294,34 +295,36 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "bad_email")
 		return
 	}
-	if s.limited(w, r, LimitEmailSend, LimitGlobalEmailSend, again) {
+	if s.sendLimited(w, r, "email sign-in", email, again) {
 		return
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	sends := rateLimit{flow: "email sign-in", key: sendRateKey + email, max: cfg.MaxSends, window: cfg.SendWindow,
-		reason: "too many links sent to the address", code: "too_many_links"}
-	if s.overLimit(ctx, sends, again) {
-		return
-	}
-	binding := s.linkBinding(w, r, cfg.LinkTTL)
-	token, code := randomToken(), randomCode()
-	rec := linkRecord{Email: email, RedirectTo: redirectTo, Browser: hashBinding(binding), Code: codeMAC(token, code)}
-	if err := s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), cfg.LinkTTL); err != nil {
+	codeMode := cfg.Mode == EmailModeCode
+	token, code, err := s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode}, cfg.LinkTTL)
+	if err != nil {
 		s.logger.Warn("email sign-in could not save the link", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	link := s.cfg.Origin + callbackPrefix + ProviderEmail + "?" + url.Values{"token": {token}}.Encode()
-	host := strings.TrimPrefix(strings.TrimPrefix(s.cfg.Origin, "https://"), "http://")
-	body := fmt.Sprintf("Use this link to sign in to %s:\n\n%s\n\nIf the link opens in another browser or device than the one you asked from, enter this code there:\n\n%s\n\nThe link works once and expires in %s.\nIf you did not ask to sign in, ignore this email and never give the code to anyone.\n",
-		host, link, code, humanDuration(cfg.LinkTTL))
-	if err := cfg.Mailer.Send(r.Context(), email, emailSubject, body); err != nil {
-		s.logger.Warn("sending a sign-in link failed", zap.Error(err))
+	kind, link := MailSignInLink, s.cfg.Origin+callbackPrefix+ProviderEmail+"?"+url.Values{"token": {token}}.Encode()
+	if codeMode {
+		kind, link = MailSignInCode, ""
+	}
+	if err := s.mail(r.Context(), kind, email, link, code, cfg.LinkTTL); err != nil {
+		s.logger.Warn("sending a sign-in mail failed", zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
 		return
 	}
-	s.logger.Info("sign-in link sent")
+	s.logger.Info("sign-in mail sent", zap.String("mode", cfg.Mode))
+	if codeMode {
+		// The token stays in this page: only this browser and the mailed
+		// code together sign in.
+		d := s.pageFor("confirm_email", "", redirectTo)
+		d.Token, d.Email, d.NeedCode, d.CodeMode, d.CodeLength = token, email, true, true, codeDigits
+		s.render(w, r, http.StatusOK, d)
+		return
+	}
 	d := s.pageFor("check_email", "", redirectTo)
 	d.Email = email
 	s.render(w, r, http.StatusOK, d)
@@ -331,49 +334,27 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 // that posts the token back (mail scanners that open links must not use
 // them up) and, in a browser that did not ask for the link, a code field.
 // POST takes the token, once, and signs in: in the browser that asked for
-// the link by itself, anywhere else only with the mailed code.
+// the link by itself, anywhere else (and in code mode) only with the
+// mailed code.
 func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	var token string
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		token = r.URL.Query().Get("token")
-	} else {
-		if !s.readForm(w, r) {
-			return false
-		}
-		token = r.PostForm.Get("token")
-	}
-	if token == "" || len(token) > 2*randomBytes {
-		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
-		return false
-	}
-	rec, ok := s.peekLink(w, r, token)
+	token, rec, ok := s.openLink(w, r, purposeSignIn)
 	if !ok {
 		return false
 	}
-	bound := s.boundHere(r, rec)
+	needCode := rec.CodeOnly || !s.boundHere(r, rec)
 	confirm := func(status int, code string) {
 		d := s.pageFor("confirm_email", code, rec.RedirectTo)
-		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, !bound, codeDigits
+		d.Token, d.Email, d.NeedCode, d.CodeMode, d.CodeLength = token, rec.Email, needCode, rec.CodeOnly, codeDigits
 		s.render(w, r, status, d)
 	}
 	if r.Method != http.MethodPost {
 		confirm(http.StatusOK, "")
 		return false
 	}
-	if !bound {
-		code := strings.Join(strings.Fields(r.PostForm.Get("code")), "")
-		if code == "" {
-			confirm(http.StatusBadRequest, "code_needed")
-			return false
-		}
-		if !s.checkCode(w, r, token, code, rec, confirm) {
-			return false
-		}
+	if needCode && !s.checkCode(w, r, token, rec, s.cfg.Email.LinkTTL, confirm) {
+		return false
 	}
-	ctx, cancel := storeCtx(r)
-	_, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
-	cancel()
-	if s.linkFailed(w, r, err) {
+	if !s.takeLink(w, r, token) {
 		return false
 	}
 	// Opening the link in the browser that asked for it, or typing its
@@ -387,6 +368,34 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)
 }
 
+// openLink reads the token of a link page (GET: the query; POST: the form)
+// and its record of purpose; on failure it has answered.
+func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...string) (string, linkRecord, bool) {
+	var token string
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		token = r.URL.Query().Get("token")
+	} else {
+		if !s.readForm(w, r) {
+			return "", linkRecord{}, false
+		}
+		token = r.PostForm.Get("token")
+	}
+	if token == "" || len(token) > 2*randomBytes {
+		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
+		return "", linkRecord{}, false
+	}
+	rec, ok := s.peekLink(w, r, token, purposes...)
+	return token, rec, ok
+}
+
+// takeLink uses the link up; on failure it has answered.
+func (s *Service) takeLink(w http.ResponseWriter, r *http.Request, token string) bool {
+	ctx, cancel := storeCtx(r)
+	_, err := s.cfg.Users.TakeOnce(ctx, linkKey+token)
+	cancel()
+	return !s.linkFailed(w, r, err)
+}
+
 // linkFailed answers a failed read or take of a link and reports whether
 // err was a failure.
 func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) bool {
@@ -394,18 +403,18 @@ func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) 
 	case err == nil:
 		return false
 	case errors.Is(err, session.ErrNotFound):
-		s.logger.Info("email sign-in refused: unknown, expired or used link")
+		s.logger.Info("a mailed link was refused: unknown, expired or used")
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
 	default:
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
+		s.logger.Warn("a mailed link could not reach the store", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
 	}
 	return true
 }
 
-// peekLink reads the link's record without using it up; on failure it has
-// answered.
-func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string) (linkRecord, bool) {
+// peekLink reads the link's record without using it up; a record of
+// another purpose is no record. On failure it has answered.
+func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string, purposes ...string) (linkRecord, bool) {
 	var rec linkRecord
 	ctx, cancel := storeCtx(r)
 	raw, err := s.cfg.Users.PeekOnce(ctx, linkKey+token)
@@ -413,47 +422,53 @@ func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string)
 	if s.linkFailed(w, r, err) {
 		return rec, false
 	}
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" {
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" || !slices.Contains(purposes, rec.Purpose) {
+		s.logger.Info("a mailed link was refused: it belongs to another flow")
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "link"))
 		return rec, false
 	}
 	return rec, true
 }
 
-// checkCode counts a code attempt against the link and compares it. Every
-// attempt is counted before the comparison, so parallel guesses get
-// MaxCodeTries in all; the last wrong one kills the link.
-func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token, code string, rec linkRecord, confirm func(int, string)) bool {
+// checkCode reads the typed code, counts the attempt against the link and
+// compares it. Every attempt is counted before the comparison, so parallel
+// guesses get MaxCodeTries in all; the last wrong one kills the link. On
+// failure it has answered (again: the same page with an error).
+func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token string, rec linkRecord, ttl time.Duration, again func(int, string)) bool {
+	code := strings.Join(strings.Fields(r.PostForm.Get("code")), "")
+	if code == "" {
+		again(http.StatusBadRequest, "code_needed")
+		return false
+	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	ttl := s.cfg.Email.LinkTTL
 	kill := func() {
 		if _, err := s.cfg.Users.TakeOnce(ctx, linkKey+token); err != nil && !errors.Is(err, session.ErrNotFound) {
-			s.logger.Warn("email sign-in could not end a guessed link", zap.Error(err))
+			s.logger.Warn("could not end a guessed link", zap.Error(err))
 		}
 	}
 	ok, err := s.cfg.Users.RateHit(ctx, codeTriesKey+token, MaxCodeTries, ttl)
 	if err != nil {
-		s.logger.Warn("email sign-in could not reach the store", zap.Error(err))
-		confirm(http.StatusServiceUnavailable, "unavailable")
+		s.logger.Warn("a code check could not reach the store", zap.Error(err))
+		again(http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	if !ok {
 		kill()
-		s.logger.Info("email sign-in refused: too many wrong codes")
+		s.logger.Info("a code was refused: too many wrong codes")
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "code_dead"))
 		return false
 	}
 	if constantTimeEqual(codeMAC(token, code), rec.Code) {
 		return true
 	}
-	s.logger.Info("email sign-in refused: wrong code")
+	s.logger.Info("a code was refused: wrong code")
 	if last, err := s.cfg.Users.RateHit(ctx, codeWrongKey+token, MaxCodeTries-1, ttl); err == nil && !last {
 		kill()
 		s.render(w, r, http.StatusBadRequest, s.pageData(r, "signin", "code_dead"))
 		return false
 	}
-	confirm(http.StatusBadRequest, "code")
+	again(http.StatusBadRequest, "code")
 	return false
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,16 +32,53 @@ var linkPattern = regexp.MustCompile(`https?://\S+/auth/callback/email\?token=[A
 // mailLink reads the sign-in link out of the last mail.
 func mailLink(t *testing.T, r *smtpReceiver) string {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(r.Last(t).Data))
-	if err != nil {
-		t.Fatalf("the mail is not RFC 5322: %v", err)
-	}
-	body, _ := io.ReadAll(msg.Body)
-	link := linkPattern.FindString(string(body))
+	body := mailText(t, r.Last(t).Data)
+	link := linkPattern.FindString(body)
 	if link == "" {
 		t.Fatalf("no sign-in link in the mail:\n%s", body)
 	}
 	return link
+}
+
+// mailText is the decoded text part of a mail.
+func mailText(t *testing.T, data []byte) string {
+	t.Helper()
+	text, _ := mailParts(t, data)
+	return text
+}
+
+// mailParts decodes a multipart/alternative mail into its text and HTML.
+func mailParts(t *testing.T, data []byte) (text, html string) {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("the mail is not RFC 5322: %v", err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("the mail is %q, not multipart/alternative: %v", mt, err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(p) // NextPart decodes quoted-printable
+		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
+		case "text/plain":
+			text = string(b)
+		case "text/html":
+			html = string(b)
+		}
+	}
+	if text == "" || html == "" {
+		t.Fatalf("the mail lacks a text or an HTML part")
+	}
+	return text, html
 }
 
 func newEmailEnv(t *testing.T, rcv *smtpReceiver, mailer *SMTPMailer) *env {
@@ -237,11 +276,12 @@ var codePattern = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
 // mailCode reads the sign-in code out of the last mail.
 func mailCode(t *testing.T, r *smtpReceiver) string {
 	t.Helper()
-	m := codePattern.FindSubmatch(r.Last(t).Data)
+	text := mailText(t, r.Last(t).Data)
+	m := codePattern.FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("no 8-digit code in the mail:\n%s", r.Last(t).Data)
+		t.Fatalf("no 8-digit code in the mail:\n%s", text)
 	}
-	return string(m[1])
+	return m[1]
 }
 
 func wrongCode(code string) string {

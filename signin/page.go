@@ -41,7 +41,11 @@ func ParseTemplateFile(path string) (*template.Template, error) {
 // PageData is what the sign-in page template gets.
 type PageData struct {
 	// Mode is "signin", "signup" (password sign-up form), "check_email"
-	// (a link was sent) or "confirm_email" (the link was opened).
+	// (a link was sent), "confirm_email" (the link was opened, or a code
+	// was sent in code mode), "verify_sent" (a verification link was
+	// sent), "verify" (its link was opened), "forgot" (asks for the
+	// address to reset), "reset_sent", "reset" (the new password) or
+	// "change_password" (a refused change from the account page).
 	Mode string
 	// Error is a sentence for the user, or empty; ErrorCode names it.
 	Error     string
@@ -58,6 +62,10 @@ type PageData struct {
 	// did not ask for the link); CodeLength is its number of digits.
 	NeedCode   bool
 	CodeLength int
+	// CodeMode: the email provider mails codes only (no link).
+	CodeMode bool
+	// Notice is a success sentence for the user, or empty.
+	Notice string
 	// LinkExpires is how long a magic link works, in words ("15 minutes").
 	LinkExpires string
 	// OAuth lists the OAuth and OIDC providers.
@@ -66,12 +74,21 @@ type PageData struct {
 	Password          bool
 	PasswordMinLength int
 	EmailLink         bool
+	// Forgot offers "Forgot password?" (password and mail configured).
+	Forgot bool
 	// Links and form actions; each keeps redirectTo.
 	SignInURL      string
 	SignUpURL      string
 	PasswordAction string
 	EmailAction    string
 	ConfirmAction  string
+	ForgotURL      string
+	ForgotAction   string
+	ResetAction    string
+	VerifyAction   string
+	ResendAction   string
+	ChangeAction   string
+	AccountURL     string
 }
 
 // PageProvider is one provider button.
@@ -108,7 +125,18 @@ var messages = map[string]string{
 	"busy":                 "Too many people are signing up or asking for links right now. Please wait %s and try again.",
 	"code_needed":          "This link was opened in another browser than the one that asked for it. Enter the code from the same email to continue.",
 	"code":                 "That code is not right. Check the email and try again.",
-	"code_dead":            "Too many wrong codes: this sign-in link no longer works. Request a new one below.",
+	"code_dead":            "Too many wrong codes: this link or code no longer works. Request a new one.",
+	"password_mismatch":    "The two passwords are not the same. Type the new password twice.",
+	"current_password":     "Your current password is not right. Nothing was changed.",
+	"no_password":          "This account has no password to change: it signs in another way.",
+	"signed_out":           "Sign in first, then try again.",
+	"verify_needed":        "Verify your email address before signing in. We sent you a new link.",
+	"verify_password":      "The code or the password is not right. Check both and try again.",
+}
+
+// notices are the success sentences by code, shown in place of an error.
+var notices = map[string]string{
+	"verify_resent": "We sent a new link. Earlier links no longer work.",
 }
 
 // pageData fills the page for r, with the query's redirectTo.
@@ -129,9 +157,15 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 		Password:   s.cfg.Password != nil,
 		EmailLink:  s.cfg.Email != nil,
 	}
+	if msg, ok := notices[code]; ok {
+		d.Notice, code = msg, ""
+	}
 	if msg, ok := messages[code]; ok {
 		d.ErrorCode = code
 		d.Error = msg
+		if code == "too_many_links" && mode != "signin" {
+			d.Error = "Too many emails were sent to this address. Wait an hour and try again."
+		}
 		if code == "password_short" && s.cfg.Password != nil {
 			d.Error = fmt.Sprintf(msg, s.cfg.Password.MinLength)
 		}
@@ -143,6 +177,7 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	}
 	if s.cfg.Email != nil {
 		d.LinkExpires = humanDuration(s.cfg.Email.LinkTTL)
+		d.CodeMode = s.cfg.Email.Mode == EmailModeCode
 	}
 	for _, p := range s.cfg.OAuth {
 		d.OAuth = append(d.OAuth, PageProvider{Name: p.Name(), Label: p.Label(), Kind: providerKind(p), URL: withRedirect(signInPrefix+p.Name(), redirectTo, nil)})
@@ -152,6 +187,14 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	d.PasswordAction = signInPrefix + ProviderPassword
 	d.EmailAction = signInPrefix + ProviderEmail
 	d.ConfirmAction = callbackPrefix + ProviderEmail
+	d.Forgot = s.cfg.Password != nil && s.cfg.Mail != nil
+	d.ForgotURL = withRedirect(PathForgotPassword, redirectTo, nil)
+	d.ForgotAction = PathForgotPassword
+	d.ResetAction = PathResetPassword
+	d.VerifyAction = PathVerify
+	d.ResendAction = PathVerifyResend
+	d.ChangeAction = pathChangePassword
+	d.AccountURL = pathAccountPage
 	return d
 }
 

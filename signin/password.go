@@ -40,9 +40,61 @@ type PasswordConfig struct {
 	// Argon2 are the hashing costs of new passwords. Default:
 	// DefaultArgon2Params. Stored hashes carry their own.
 	Argon2 Argon2Params
+	// VerifyEmail is VerifyOff, VerifyOptional (sign-up mails a
+	// verification link; the user may sign in before using it) or
+	// VerifyRequired (nobody signs in before verifying). Default:
+	// optional when mail is configured, off when it is not.
+	VerifyEmail string
+	// VerifyTTL is how long a verification link works. Under required, a
+	// sign-up not verified by then is forgotten (no user is created before
+	// verification), and the address may sign up again. Default: 24h.
+	VerifyTTL time.Duration
+	// ResetTTL is how long a password-reset link works. Default: 15m.
+	ResetTTL time.Duration
 }
 
-func (c *PasswordConfig) fill() error {
+// Email verification modes.
+const (
+	VerifyOff      = "off"
+	VerifyOptional = "optional"
+	VerifyRequired = "required"
+)
+
+// Defaults of the verification and reset links.
+const (
+	DefaultVerifyTTL = 24 * time.Hour
+	MaxVerifyTTL     = 7 * 24 * time.Hour
+	DefaultResetTTL  = 15 * time.Minute
+)
+
+func (c *PasswordConfig) fill(mail bool) error {
+	if c.VerifyEmail == "" {
+		c.VerifyEmail = VerifyOff
+		if mail {
+			c.VerifyEmail = VerifyOptional
+		}
+	}
+	switch c.VerifyEmail {
+	case VerifyOff:
+	case VerifyOptional, VerifyRequired:
+		if !mail {
+			return fmt.Errorf("signin: password verify_email %s needs mail: add an email { smtp_host ... from ... } block", c.VerifyEmail)
+		}
+	default:
+		return fmt.Errorf("signin: password verify_email %q is unknown: use off, optional or required", c.VerifyEmail)
+	}
+	if c.VerifyTTL == 0 {
+		c.VerifyTTL = DefaultVerifyTTL
+	}
+	if c.ResetTTL == 0 {
+		c.ResetTTL = DefaultResetTTL
+	}
+	if c.VerifyTTL < time.Minute || c.VerifyTTL > MaxVerifyTTL {
+		return fmt.Errorf("signin: password verify_ttl %s is out of range: use 1m to %s", c.VerifyTTL, MaxVerifyTTL)
+	}
+	if c.ResetTTL < time.Minute || c.ResetTTL > MaxLinkTTL {
+		return fmt.Errorf("signin: password reset_ttl %s is out of range: use 1m to %s", c.ResetTTL, MaxLinkTTL)
+	}
 	if c.MinLength == 0 {
 		c.MinLength = DefaultPasswordMinLength
 	}
@@ -145,6 +197,9 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
+		if cfg.VerifyEmail == VerifyRequired && s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again) {
+			return false
+		}
 		user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
 		if err != nil {
 			s.logger.Warn("sign-up could not create the user", zap.Error(err))
@@ -153,7 +208,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		}
 		err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
 		if err == nil {
-			return s.finish(w, r, user, ProviderPassword, redirectTo)
+			return s.finishSignUp(w, r, user, redirectTo)
 		}
 		_ = s.cfg.Users.RemoveUser(ctx, user.ID)
 		if !errors.Is(err, session.ErrAccountExists) {
@@ -208,5 +263,5 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
-	return s.finish(w, r, user, ProviderPassword, redirectTo)
+	return s.finishPasswordSignIn(w, r, user, email, redirectTo, again)
 }

@@ -62,6 +62,9 @@ const (
 type Host interface {
 	// SignedIn reports whether the request carries a live session.
 	SignedIn(r *http.Request) (bool, error)
+	// Session returns the request's live session; nil and no error when
+	// there is none.
+	Session(r *http.Request) (*session.Session, error)
 	// SameOrigin reports whether a form post comes from this site's pages.
 	SameOrigin(r *http.Request) bool
 	// StartSession ends the request's session, if any, starts a new one for
@@ -83,8 +86,16 @@ type Config struct {
 	OAuth []OAuthProvider
 	// Password enables sign-up and sign-in by email and password.
 	Password *PasswordConfig
-	// Email enables magic links.
+	// Email enables sign-in by magic link or code.
 	Email *EmailConfig
+	// Mail is the mail setup every provider uses (links, codes,
+	// verification, reset). Default: nil, no mail; Email.Mailer, if set,
+	// makes one with the defaults.
+	Mail *MailConfig
+	// Sessions is the session store: a password reset or change ends the
+	// user's sessions in it, naming why (session.WithRevokeReason). The
+	// gateway sets it; required with Password.
+	Sessions session.Store
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
@@ -147,6 +158,9 @@ type Service struct {
 	dummyHash    string // verified for unknown accounts, so timing tells nothing
 	hashSlots    chan struct{}
 	logger       *zap.Logger
+	// mailTemplates and siteName are set when mail is configured.
+	mailTemplates *mailTemplates
+	siteName      string
 }
 
 // New checks cfg and builds the service.
@@ -163,6 +177,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Redirects.AfterSignIn == "" {
 		cfg.Redirects.AfterSignIn = DefaultAfterSignIn
 	}
+	var err error
 	s := &Service{cfg: cfg, oauth: map[string]OAuthProvider{}, page: cfg.Template, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
@@ -208,21 +223,54 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.oauth[name] = p
 	}
-	if cfg.Password != nil {
-		if err := cfg.Password.fill(); err != nil {
+	if cfg.Email != nil && cfg.Email.Mailer != nil {
+		if cfg.Mail != nil {
+			return nil, errors.New("signin: mail is set twice: keep the email block and drop smtp_* from provider email")
+		}
+		cfg.Mail = &MailConfig{Mailer: cfg.Email.Mailer, MaxSends: cfg.Email.MaxSends, SendWindow: cfg.Email.SendWindow}
+	}
+	if cfg.Mail != nil {
+		m := *cfg.Mail
+		if err := m.fill(); err != nil {
 			return nil, err
 		}
-		dummy, err := HashPassword(randomToken(), cfg.Password.Argon2)
+		s.cfg.Mail = &m
+		if s.mailTemplates, err = ParseMailTemplates(m.TemplatesDir); err != nil {
+			return nil, err
+		}
+		s.siteName = m.SiteName
+		if s.siteName == "" {
+			s.siteName = s.siteHost()
+		}
+	}
+	if cfg.Email != nil && s.cfg.Mail == nil {
+		return nil, errors.New("signin: email sign-in needs mail: an email { smtp_host ... from ... } block")
+	}
+	if cfg.Password != nil {
+		if cfg.Sessions == nil {
+			return nil, errors.New("signin: password sign-in needs the session store (Config.Sessions) to end sessions at a reset or change")
+		}
+		p := *cfg.Password
+		s.cfg.Password = &p
+		if err := p.fill(s.cfg.Mail != nil); err != nil {
+			return nil, err
+		}
+		dummy, err := HashPassword(randomToken(), p.Argon2)
 		if err != nil {
 			return nil, err
 		}
 		s.dummyHash = dummy
+		if _, ok := cfg.Users.(session.AccountSecretSetter); !ok {
+			return nil, errors.New("signin: password sign-in needs a store that can replace a password (session.AccountSecretSetter) for reset and change")
+		}
 		s.hashSlots = make(chan struct{}, hashSlotsPerCPU*runtime.GOMAXPROCS(0))
 	}
 	if cfg.Email != nil {
-		if err := cfg.Email.fill(); err != nil {
+		e := *cfg.Email
+		if err := e.fill(); err != nil {
 			return nil, err
 		}
+		s.cfg.Email = &e
 	}
 	return s, nil
 }
@@ -251,6 +299,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 		s.serveStart(w, r, path[len(signInPrefix):])
 	case strings.HasPrefix(path, callbackPrefix):
 		s.serveCallback(w, r, path[len(callbackPrefix):])
+	case s.cfg.Password != nil && s.servePasswordPath(w, r, path):
 	default:
 		return false
 	}

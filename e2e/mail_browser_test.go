@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
+)
+
+// TestBrowserMailLifecycle runs headless Chromium against the built Caddy
+// with the password provider and mail to a real SMTP sink: sign up, verify
+// the email by the mailed link (email_verified true in /auth/token and in
+// the upstream's token), a second browser signs in, forgot password →
+// reset, the second browser is signed out, the old password fails and the
+// new one works. Screenshots of the sign-in page (with "Forgot password?")
+// and of the reset page land in e2e/browser/out/, or in docs/images/ with
+// UPDATE_DOC_SCREENSHOTS=1.
+func TestBrowserMailLifecycle(t *testing.T) {
+	caddyBin(t)
+	chromium := os.Getenv(chromiumBinEnv)
+	if chromium == "" {
+		chromium = defaultChromiumBin
+	}
+	_, err := os.Stat(chromium)
+	needTool(t, "chromium", "apt-get install -y chromium, or set "+chromiumBinEnv, err == nil)
+	node, err := exec.LookPath("node")
+	needTool(t, "node", "install Node.js 20 or later", err == nil)
+	_, err = os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core"))
+	needTool(t, "playwright-core", "run npm ci in e2e/browser (make test does)", err == nil)
+
+	sink := smtptest.Start(t, nil, "", "")
+	smtpHost, smtpPort, _ := net.SplitHostPort(sink.Addr)
+	mailbox := httptest.NewServer(mailboxHandler(t, sink))
+	t.Cleanup(mailbox.Close)
+	upstream := httptest.NewServer(verifiedPage(t))
+	t.Cleanup(upstream.Close)
+
+	port := freePort(t)
+	origin := fmt.Sprintf("http://localhost:%d", port)
+	startCaddy(t, fmt.Sprintf(`{
+	admin off
+	http_port %d
+}
+%s {
+	convex_auth {
+		issuer %s
+		protect /loggedin*
+		email {
+			smtp_host %s
+			smtp_port %s
+			smtp_tls none
+			from "Example <login@example.com>"
+			site_name "Example App"
+		}
+		provider password
+	}
+	reverse_proxy %s
+}
+`, port, origin, origin, smtpHost, smtpPort, strings.TrimPrefix(upstream.URL, "http://")), t.TempDir(), origin+"/.well-known/jwks.json")
+
+	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
+	if os.Getenv("UPDATE_DOC_SCREENSHOTS") == "1" {
+		outDir, _ = filepath.Abs(filepath.Join("..", "docs", "images"))
+	}
+	script, _ := filepath.Abs(filepath.Join(browserDir, "mail.mjs"))
+	cmd := exec.Command(node, script, origin, mailbox.URL, outDir)
+	cmd.Env = append(os.Environ(), chromiumBinEnv+"="+chromium)
+	out, err := cmd.CombinedOutput()
+	t.Logf("browser:\n%s", out)
+	if err != nil {
+		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "mail-failure.png"))
+	}
+	if sink.Count() != 2 {
+		t.Fatalf("%d mails were sent; want 2 (verification, reset)", sink.Count())
+	}
+}
+
+// mailboxHandler answers GET ?after=n with the first mail after the n-th,
+// waiting up to 10 s for it: {"count": n+1, "text": <its text part>}.
+func mailboxHandler(t *testing.T, sink *smtptest.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+		deadline := time.Now().Add(10 * time.Second)
+		for sink.Count() <= after {
+			if time.Now().After(deadline) {
+				http.Error(w, "no mail", http.StatusGatewayTimeout)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		text, err := textPart(sink.Last(t).Data)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"count": after + 1, "text": text})
+	})
+}
+
+// textPart is the decoded text/plain part of a multipart/alternative mail.
+func textPart(data []byte) (string, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		return "", fmt.Errorf("the mail is %q, not multipart/alternative", mt)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return "", fmt.Errorf("no text part: %w", err)
+		}
+		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct == "text/plain" {
+			b, err := io.ReadAll(p)
+			return string(b), err
+		}
+	}
+}
+
+// verifiedPage is the app: it shows the injected token's sub, email and
+// email_verified.
+func verifiedPage(t *testing.T) http.Handler {
+	page := template.Must(template.New("").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>App</title></head><body>
+{{if .Sub}}<p>Signed in as <strong id="who">{{.Email}}</strong>, user <code id="sub">{{.Sub}}</code>,
+email verified: <code id="verified">{{.EmailVerified}}</code></p>{{else}}<p>Not signed in.</p>{{end}}
+</body></html>`))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var claims struct {
+			Sub           string `json:"sub"`
+			Email         string `json:"email"`
+			EmailVerified bool   `json:"email_verified"`
+		}
+		if parts := strings.Split(r.Header.Get("X-Convex-Token"), "."); len(parts) == 3 {
+			if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				_ = json.Unmarshal(raw, &claims)
+			}
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := page.Execute(w, claims); err != nil {
+			t.Errorf("app page: %v", err)
+		}
+	})
+}

@@ -1,0 +1,25 @@
+package session
+
+import "context"
+
+// Reasons a session ends, as the session.revoked event names them. A
+// caller that ends sessions puts one in the context (WithRevokeReason) so
+// that a Store wrapper sending events can say why.
+const (
+	ReasonSignOut        = "sign-out"
+	ReasonReset          = "reset"
+	ReasonPasswordChange = "password-change"
+)
+
+type revokeReasonKey struct{}
+
+// WithRevokeReason returns ctx carrying why the sessions a call ends end.
+func WithRevokeReason(ctx context.Context, reason string) context.Context {
+	return context.WithValue(ctx, revokeReasonKey{}, reason)
+}
+
+// RevokeReason is the reason ctx carries, or "" when none was given.
+func RevokeReason(ctx context.Context) string {
+	r, _ := ctx.Value(revokeReasonKey{}).(string)
+	return r
+}
