@@ -156,12 +156,12 @@ func pageSays(t *testing.T, resp *http.Response, body string, status int, code s
 		t.Fatalf("status %d; want %d (%s): %s", resp.StatusCode, status, code, body)
 	}
 	msg := accountErrors[code]
-	if msg == "" || !strings.Contains(body, template_escape(msg)) {
+	if msg == "" || !strings.Contains(body, htmlEscaped(msg)) {
 		t.Fatalf("the page does not say %q:\n%s", msg, body)
 	}
 }
 
-func template_escape(s string) string {
+func htmlEscaped(s string) string {
 	return strings.NewReplacer("'", "&#39;", `"`, "&#34;").Replace(s)
 }
 
@@ -322,7 +322,7 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 		resp, _ = bob.post(ae.origin+"/auth/link/zitadel", url.Values{})
 		resp, body = bob.get(ae.op.signIn(bob, location(t, resp)))
 		expectRedirect(t, resp, body, "error", "account_in_use")
-		if _, page := bob.get(location(t, resp)); !strings.Contains(page, template_escape(accountErrors["account_in_use"])) {
+		if _, page := bob.get(location(t, resp)); !strings.Contains(page, htmlEscaped(accountErrors["account_in_use"])) {
 			t.Fatal("the account page does not explain the refusal")
 		}
 		if a, _ := ae.store.GetAccount(ctx, "zitadel", "id2"); a.UserID != me.UserID {
@@ -555,9 +555,9 @@ func TestDescribeUserAgent(t *testing.T) {
 	for ua, want := range map[string]string{
 		firefoxLinux: "Firefox/Linux",
 		chromeMac:    "Chrome/macOS",
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0": "Edge/Windows",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0":           "Edge/Windows",
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1": "Safari/iPhone",
-		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36":                  "Chrome/Android",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36":                   "Chrome/Android",
 		"curl/8.5.0": "curl/",
 		"":           "Unknown browser/",
 	} {
