@@ -472,6 +472,10 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 		if w := ae.who(b); w.UserID != guest.UserID {
 			t.Fatal("a second click made a second guest")
 		}
+		// A guest sees the sign-in page, to sign up or in.
+		if resp, page := b.get(ae.origin + "/auth/signin?mode=signup"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Create an account") {
+			t.Fatalf("a guest's sign-up page: status %d", resp.StatusCode)
+		}
 		if page := ae.page(b); !strings.Contains(page, "Guest") {
 			t.Fatal("the account page does not say this is a guest")
 		}
@@ -565,5 +569,31 @@ func TestDescribeUserAgent(t *testing.T) {
 		if got := b + "/" + s; got != want {
 			t.Errorf("describeUserAgent(%q) = %s; want %s", ua, got, want)
 		}
+	}
+}
+
+// Under link_by_email, a guest whose new account's verified email belongs
+// to a user signs in as that user; the guest stays behind.
+func TestGuestReplacedByVerifiedEmailOwner(t *testing.T) {
+	ae := newAccountEnv(t, nil, func(c *Config) { c.LinkByEmail = true })
+	owner := newBrowser(t)
+	ae.signIn(owner, "google", "")
+	ownerWho := ae.who(owner)
+	g := newBrowser(t)
+	g.post(ae.origin+"/auth/signin/anonymous", url.Values{})
+	guest := ae.who(g)
+	ae.signIn(g, "zitadel", "")
+	if w := ae.who(g); w.UserID != ownerWho.UserID {
+		t.Fatalf("the guest signed in as %s; want the email's owner %s", w.UserID, ownerWho.UserID)
+	}
+	if r := ae.lastStart(); r.ReplacedUserID != guest.UserID || r.UpgradedGuest {
+		t.Fatalf("result %+v; want ReplacedUserID %s", r, guest.UserID)
+	}
+	u, err := ae.store.GetUser(context.Background(), guest.UserID)
+	if err != nil || !u.Anonymous {
+		t.Fatalf("the guest left behind = %+v, %v; want still a guest", u, err)
+	}
+	if a, _ := ae.store.GetAccount(context.Background(), "zitadel", "id2"); a == nil || a.UserID != ownerWho.UserID {
+		t.Fatal("the new account was not linked to the email's owner")
 	}
 }

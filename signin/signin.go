@@ -336,9 +336,11 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	// reauth=1 shows the page to a signed-in browser: the account page
-	// sends it here to sign in afresh before deleting the account.
-	if signedIn, err := s.cfg.Host.SignedIn(r); err == nil && signedIn && q.Get("error") == "" && q.Get("reauth") == "" {
+	// A guest sees the page (to sign up or in), and so does a browser
+	// sent with reauth=1: the account page asks for a fresh sign-in before
+	// deleting the account.
+	if sess, err := s.cfg.Host.Session(r); err == nil && sess != nil && sess.Provider != ProviderAnonymous &&
+		q.Get("error") == "" && q.Get("reauth") == "" {
 		s.redirect(w, r, s.cfg.Redirects.Resolve(q.Get("redirectTo")))
 		return
 	}
