@@ -48,6 +48,9 @@ type AccountData struct {
 	Name          string
 	Picture       string
 	Guest         bool
+	// AppManaged: the app signed this user in (no user record here), so
+	// only the sessions can be managed on this page.
+	AppManaged bool
 	// Methods are the linked sign-in methods; Linkable the OAuth providers
 	// not linked yet (each a POST form to LinkAction).
 	Methods  []AccountMethod
@@ -114,6 +117,7 @@ var accountErrors = map[string]string{
 	"credentials":          "That password is incorrect. Nothing was deleted.",
 	"too_many_attempts":    "Too many wrong passwords for this account. Wait an hour and try again.",
 	"rate_limited":         "Too many requests came from your network. Please wait a while and try again.",
+	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
 }
 
 var accountNotices = map[string]string{
@@ -214,6 +218,12 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, status i
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	user, err := s.cfg.Users.GetUser(ctx, sess.UserID)
+	appManaged := errors.Is(err, session.ErrNotFound)
+	if appManaged {
+		// A user the app signed in (Convex-Auth-Sign-In) has no record
+		// here: its sessions are all this page can manage.
+		user, err = &session.User{ID: sess.UserID, Profile: sess.Profile}, nil
+	}
 	var accounts []session.Account
 	var sessions []*session.Session
 	if err == nil {
@@ -233,6 +243,7 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		Site: s.site(), Mode: "account",
 		Email: user.Profile.Email, EmailVerified: user.Profile.EmailVerified, Name: user.Profile.Name, Picture: user.Profile.Picture,
 		Guest:                user.Anonymous,
+		AppManaged:           appManaged,
 		ChangePasswordAction: PathChangePassword,
 		FreshSignIn:          user.Anonymous || now.Sub(sess.CreatedAt) < ReauthWindow,
 		ReauthURL:            withRedirect(PathSignIn, PathAccount+"#delete", url.Values{"reauth": {"1"}}),
@@ -271,7 +282,7 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		d.Methods = append(d.Methods, m)
 	}
 	for _, p := range s.cfg.OAuth {
-		if !linked[p.Name()] {
+		if !linked[p.Name()] && !appManaged {
 			d.Linkable = append(d.Linkable, PageProvider{Name: p.Name(), Label: p.Label(), Kind: providerKind(p), URL: linkPrefix + p.Name()})
 		}
 	}
@@ -441,6 +452,10 @@ func (s *Service) serveDeleteAccount(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	user, err := s.cfg.Users.GetUser(ctx, sess.UserID)
+	if errors.Is(err, session.ErrNotFound) {
+		s.renderAccount(w, r, http.StatusNotFound, sess, "app_managed", "")
+		return
+	}
 	var accounts []session.Account
 	if err == nil {
 		accounts, err = s.cfg.Users.AccountsOf(ctx, sess.UserID)

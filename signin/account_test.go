@@ -597,3 +597,27 @@ func TestGuestReplacedByVerifiedEmailOwner(t *testing.T) {
 		t.Fatal("the new account was not linked to the email's owner")
 	}
 }
+
+// A user the app signed in has no record in the store: the page manages
+// its sessions only, and deleting is refused without harm.
+func TestAccountPageOfAnAppManagedUser(t *testing.T) {
+	ae := newAccountEnv(t, nil, nil)
+	tok, sess, err := ae.store.Create(context.Background(), session.NewSession{UserID: "app|7", Provider: "upstream",
+		Profile: session.Profile{Email: "app@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	u, _ := url.Parse(ae.origin)
+	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: testSessionCookie, Value: tok, Path: "/"}})
+	page := ae.page(b)
+	if !strings.Contains(page, "app@example.com") || !strings.Contains(page, sess.ID) ||
+		strings.Contains(page, `id="delete-account"`) || strings.Contains(page, "/auth/link/") {
+		t.Fatalf("an app-managed user's page should show the profile and sessions only:\n%s", page)
+	}
+	resp, body := b.post(ae.origin+PathAccount+"/delete", url.Values{})
+	pageSays(t, resp, body, http.StatusNotFound, "app_managed")
+	if _, err := ae.store.Lookup(context.Background(), tok); err != nil {
+		t.Fatalf("the refused delete ended the session: %v", err)
+	}
+}

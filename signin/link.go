@@ -74,6 +74,10 @@ func (s *Service) finishLink(w http.ResponseWriter, r *http.Request, p OAuthProv
 		return false
 	}
 	user, err := users.GetUser(ctx, sess.UserID)
+	if errors.Is(err, session.ErrNotFound) {
+		back("error", "app_managed") // the app signed this user in
+		return false
+	}
 	if err != nil {
 		s.logger.Warn("account link could not read the user", zap.Error(err))
 		s.accountError(w, r, http.StatusServiceUnavailable, "unavailable")
