@@ -107,7 +107,8 @@ type Config struct {
 	// Anonymous enables "Continue as guest". Default: nil, no guests.
 	Anonymous *AnonymousConfig
 	// Sessions is the session store, for the account page's list of
-	// sessions. Required with the account page; the gateway sets it.
+	// sessions. The gateway sets it. Default: nil, and /auth/account and
+	// its forms are left to the app.
 	Sessions session.Store
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
