@@ -35,7 +35,7 @@ import (
 //	    global_email_send 1000/h
 //	}
 type LimitsConfig struct {
-	// SignUp is password sign-ups per client. Default: 10/h.
+	// SignUp is password sign-ups and new guests per client. Default: 10/h.
 	SignUp string `json:"sign_up,omitempty"`
 	// SignIn is password sign-in attempts per client, on top of each
 	// account's max_attempts. Default: 30/m.
@@ -45,7 +45,8 @@ type LimitsConfig struct {
 	EmailSend string `json:"email_send,omitempty"`
 	// OAuthStart is OAuth and OIDC sign-in starts per client. Default: 30/m.
 	OAuthStart string `json:"oauth_start,omitempty"`
-	// GlobalSignUp is password sign-ups for the whole site. Default: 1000/h.
+	// GlobalSignUp is password sign-ups and new guests for the whole site.
+	// Default: 1000/h.
 	GlobalSignUp string `json:"global_sign_up,omitempty"`
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000/h.

@@ -10,6 +10,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // signInHost lets the sign-in service use the gateway's session cookie.
@@ -47,10 +48,11 @@ func (s signInHost) SameOrigin(r *http.Request) bool { return s.g.sameOrigin(r) 
 
 // StartSession replaces the request's session, if any, with a new one
 // for user: a new session ID at every sign-in. The old session's
-// session.revoked says sign-out. A guest's sign-in as an existing user sets
-// events.WithReplacedUser on r's context, so session.created names the
-// guest.
-func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+// session.revoked says sign-out. When a guest signs in as an existing user,
+// session.created names the guest (events.WithReplacedUser), so the app can
+// move the guest's data.
+func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res signin.Result) error {
+	user, provider := res.User, res.Provider
 	g := s.g
 	cs := g.cfg.Cookie.forRequest(r)
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
@@ -65,11 +67,22 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 			g.tokens.drop(sess.ID)
 		}
 	}
-	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+	if res.ReplacedUserID != "" {
+		ctx = events.WithReplacedUser(ctx, res.ReplacedUserID)
+	}
+	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile,
+		UserAgent: r.Header.Get("User-Agent")})
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
-	g.cfg.Logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
+	fields := []zap.Field{zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider)}
+	if res.UpgradedGuest {
+		fields = append(fields, zap.Bool("upgraded_guest", true))
+	}
+	if res.ReplacedUserID != "" {
+		fields = append(fields, zap.String("replaced_user_id", res.ReplacedUserID))
+	}
+	g.cfg.Logger.Info("signed in", fields...)
 	return nil
 }

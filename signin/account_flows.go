@@ -19,10 +19,6 @@ const (
 	PathVerifyResend   = "/auth/verify/resend"
 	PathForgotPassword = "/auth/password/forgot"
 	PathResetPassword  = "/auth/password/reset"
-	pathChangePassword = "/auth/password/change"
-	// pathAccountPage is the account page (served by the account work); a
-	// changed password comes back to it.
-	pathAccountPage = "/auth/account"
 	// resetMailTimeout bounds a reset mail sent after the answer.
 	resetMailTimeout = 30 * time.Second
 )
@@ -32,7 +28,7 @@ const (
 func (s *Service) servePasswordPath(w http.ResponseWriter, r *http.Request, path string) bool {
 	pc := s.cfg.Password
 	switch {
-	case path == pathChangePassword:
+	case path == PathChangePassword:
 		s.serveChangePassword(w, r)
 	case path == PathVerify && pc.VerifyEmail != VerifyOff:
 		s.report(r, http.MethodPost, ProviderPassword, s.serveVerify(w, r))
@@ -462,7 +458,7 @@ func (s *Service) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess == nil {
-		s.render(w, r, http.StatusUnauthorized, s.pageFor("signin", "signed_out", pathAccountPage))
+		s.render(w, r, http.StatusUnauthorized, s.pageFor("signin", "signed_out", PathAccount))
 		return
 	}
 	password := r.PostForm.Get("password")
@@ -521,5 +517,5 @@ func (s *Service) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("password changed", zap.String("user_id", user.ID))
-	s.redirect(w, r, pathAccountPage+"?notice=password_changed")
+	s.redirect(w, r, PathAccount+"?notice=password_changed")
 }

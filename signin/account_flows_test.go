@@ -644,7 +644,7 @@ func TestChangePassword(t *testing.T) {
 		e.signIn(other, adaEmail, adaPass)
 		me, _ := b.whoami(e.origin)
 		change := func(b *browser, current, password, confirm string) (*http.Response, string) {
-			return b.post(e.origin+pathChangePassword, url.Values{"current": {current}, "password": {password}, "confirm": {confirm}})
+			return b.post(e.origin+PathChangePassword, url.Values{"current": {current}, "password": {password}, "confirm": {confirm}})
 		}
 		unchanged := func(what string) {
 			t.Helper()
@@ -674,7 +674,7 @@ func TestChangePassword(t *testing.T) {
 		if resp, page := change(newBrowser(t), adaPass, newPass, newPass); resp.StatusCode != http.StatusUnauthorized || !pageShows(page, "signed_out") {
 			t.Fatalf("signed out: %d", resp.StatusCode)
 		}
-		req, _ := http.NewRequest(http.MethodPost, e.origin+pathChangePassword, strings.NewReader(url.Values{"current": {adaPass}, "password": {newPass}, "confirm": {newPass}}.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, e.origin+PathChangePassword, strings.NewReader(url.Values{"current": {adaPass}, "password": {newPass}, "confirm": {newPass}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", "https://evil.example")
 		if resp, page := b.do(req); resp.StatusCode != http.StatusForbidden || !pageShows(page, "cross_site") {
@@ -683,7 +683,7 @@ func TestChangePassword(t *testing.T) {
 		unchanged("a cross-site post")
 
 		resp, _ := change(b, adaPass, newPass, newPass)
-		if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+pathAccountPage+"?notice=password_changed" {
+		if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+PathAccount+"?notice=password_changed" {
 			t.Fatalf("change: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		if w, ok := b.whoami(e.origin); !ok || w.SessionID != me.SessionID {
@@ -706,7 +706,7 @@ func TestChangePasswordNeedsAPasswordAccount(t *testing.T) {
 	b := newBrowser(t)
 	requestLink(t, e, b, adaEmail, "")
 	useLink(t, b, mailLink(t, rcv))
-	resp, page := b.post(e.origin+pathChangePassword, url.Values{"current": {"x"}, "password": {newPass}, "confirm": {newPass}})
+	resp, page := b.post(e.origin+PathChangePassword, url.Values{"current": {"x"}, "password": {newPass}, "confirm": {newPass}})
 	if resp.StatusCode != http.StatusBadRequest || !pageShows(page, "no_password") {
 		t.Fatalf("an email-only user: %d", resp.StatusCode)
 	}
@@ -758,7 +758,7 @@ func TestMailFlowsRefuseCrossSitePosts(t *testing.T) {
 	b := newBrowser(t)
 	e.signUp(b, adaEmail, adaPass)
 	sent := rcv.Count()
-	for _, path := range []string{PathForgotPassword, PathResetPassword, PathVerify, PathVerifyResend, pathChangePassword, "/auth/signin/email", "/auth/callback/email"} {
+	for _, path := range []string{PathForgotPassword, PathResetPassword, PathVerify, PathVerifyResend, PathChangePassword, "/auth/signin/email", "/auth/callback/email"} {
 		form := url.Values{"email": {adaEmail}, "token": {"x"}, "current": {adaPass}, "password": {newPass}, "confirm": {newPass}}
 		req, _ := http.NewRequest(http.MethodPost, e.origin+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -33,6 +33,8 @@ type fakeClock = testclock.Clock
 // in-process store.
 type testHost struct {
 	store testStore
+	// results, if set, hears every StartSession.
+	results func(Result)
 }
 
 // testStore is either session store.
@@ -76,13 +78,16 @@ func (h *testHost) SameOrigin(r *http.Request) bool {
 	return o == "" || o == "http://"+r.Host
 }
 
-func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, res Result) error {
+	if h.results != nil {
+		h.results(res)
+	}
 	if c, err := r.Cookie(testSessionCookie); err == nil {
 		if err := h.store.Delete(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
-	tok, _, err := h.store.Create(r.Context(), session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+	tok, _, err := h.store.Create(r.Context(), session.NewSession{UserID: res.User.ID, Provider: res.Provider, Profile: res.User.Profile, UserAgent: r.Header.Get("User-Agent")})
 	if err != nil {
 		return err
 	}

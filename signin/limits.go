@@ -42,7 +42,8 @@ var (
 // count every client together. None applies to a signed-in session's use.
 // A zero Rate takes the default.
 type Limits struct {
-	// SignUp is password sign-ups per client. Default: 10 per hour.
+	// SignUp is password sign-ups and new guests per client. Default: 10
+	// per hour.
 	SignUp session.Rate
 	// SignIn is password sign-in attempts per client (on top of the
 	// per-account limit). Default: 30 per minute.
@@ -53,8 +54,8 @@ type Limits struct {
 	// OAuthStart is OAuth and OIDC sign-in starts per client. Default: 30
 	// per minute.
 	OAuthStart session.Rate
-	// GlobalSignUp is password sign-ups for the whole site. Default: 1000
-	// per hour.
+	// GlobalSignUp is password sign-ups and new guests for the whole
+	// site. Default: 1000 per hour.
 	GlobalSignUp session.Rate
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000 per hour.

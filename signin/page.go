@@ -76,6 +76,8 @@ type PageData struct {
 	EmailLink         bool
 	// Forgot offers "Forgot password?" (password and mail configured).
 	Forgot bool
+	// Guest shows "Continue as guest", a form posting to GuestAction.
+	Guest bool
 	// Links and form actions; each keeps redirectTo.
 	SignInURL      string
 	SignUpURL      string
@@ -89,6 +91,7 @@ type PageData struct {
 	ResendAction   string
 	ChangeAction   string
 	AccountURL     string
+	GuestAction    string
 }
 
 // PageProvider is one provider button.
@@ -156,6 +159,7 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 		RedirectTo: redirectTo,
 		Password:   s.cfg.Password != nil,
 		EmailLink:  s.cfg.Email != nil,
+		Guest:      s.cfg.Anonymous != nil,
 	}
 	if msg, ok := notices[code]; ok {
 		d.Notice, code = msg, ""
@@ -193,8 +197,9 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	d.ResetAction = PathResetPassword
 	d.VerifyAction = PathVerify
 	d.ResendAction = PathVerifyResend
-	d.ChangeAction = pathChangePassword
-	d.AccountURL = pathAccountPage
+	d.ChangeAction = PathChangePassword
+	d.AccountURL = PathAccount
+	d.GuestAction = signInPrefix + ProviderAnonymous
 	return d
 }
 

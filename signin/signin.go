@@ -52,10 +52,11 @@ const (
 	hashSlotsPerCPU = 2
 )
 
-// Reserved provider names: the built-in password and email methods.
+// Reserved provider names: the built-in password, email and guest methods.
 const (
-	ProviderPassword = "password"
-	ProviderEmail    = "email"
+	ProviderPassword  = "password"
+	ProviderEmail     = "email"
+	ProviderAnonymous = "anonymous"
 )
 
 // Host is the server the package runs in: it knows the session cookie.
@@ -68,8 +69,23 @@ type Host interface {
 	// SameOrigin reports whether a form post comes from this site's pages.
 	SameOrigin(r *http.Request) bool
 	// StartSession ends the request's session, if any, starts a new one for
-	// user (a new session ID at every sign-in) and sets its cookie on w.
-	StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error
+	// res.User (a new session ID at every sign-in) and sets its cookie on w.
+	StartSession(w http.ResponseWriter, r *http.Request, res Result) error
+}
+
+// Result is a finished sign-in, as Host.StartSession gets it.
+type Result struct {
+	User     *session.User
+	Provider string
+	// UpgradedGuest: the browser was signed in as the guest User, and
+	// User is now signed up in place (same ID, so the same sub).
+	UpgradedGuest bool
+	// ReplacedUserID is the guest the browser was signed in as when the
+	// method's account (or verified email) belonged to another user, User:
+	// the browser is now User and the guest stays behind until it
+	// expires. The app may move the guest's data over (session.created
+	// carries it as replacedUserId).
+	ReplacedUserID string
 }
 
 // Config configures a Service.
@@ -92,9 +108,13 @@ type Config struct {
 	// verification, reset). Default: nil, no mail; Email.Mailer, if set,
 	// makes one with the defaults.
 	Mail *MailConfig
-	// Sessions is the session store: a password reset or change ends the
-	// user's sessions in it, naming why (session.WithRevokeReason). The
-	// gateway sets it; required with Password.
+	// Anonymous enables "Continue as guest". Default: nil, no guests.
+	Anonymous *AnonymousConfig
+	// Sessions is the session store: the account page lists the user's
+	// sessions in it, and a password reset or change ends them, naming why
+	// (session.WithRevokeReason). The gateway sets it; required with
+	// Password. Default: nil, and /auth/account and its forms are left to
+	// the app.
 	Sessions session.Store
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
@@ -171,7 +191,7 @@ func New(cfg Config) (*Service, error) {
 	if _, err := NormalizeOrigin(cfg.Origin); err != nil {
 		return nil, fmt.Errorf("signin: site origin: %w", err)
 	}
-	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil {
+	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil && cfg.Anonymous == nil {
 		return nil, errors.New("signin: no provider is configured")
 	}
 	if cfg.Redirects.AfterSignIn == "" {
@@ -215,7 +235,7 @@ func New(cfg Config) (*Service, error) {
 		if err := ValidateProviderName(name); err != nil {
 			return nil, err
 		}
-		if name == ProviderPassword || name == ProviderEmail {
+		if name == ProviderPassword || name == ProviderEmail || name == ProviderAnonymous {
 			return nil, fmt.Errorf("signin: provider name %q is reserved for the built-in %s sign-in: pick another name", name, name)
 		}
 		if _, dup := s.oauth[name]; dup {
@@ -272,6 +292,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.cfg.Email = &e
 	}
+	if cfg.Anonymous != nil {
+		if err := cfg.Anonymous.fill(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -300,6 +325,13 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 	case strings.HasPrefix(path, callbackPrefix):
 		s.serveCallback(w, r, path[len(callbackPrefix):])
 	case s.cfg.Password != nil && s.servePasswordPath(w, r, path):
+	case path == PathAccount || strings.HasPrefix(path, accountPrefix):
+		if s.cfg.Sessions == nil {
+			return false
+		}
+		s.serveAccount(w, r, strings.TrimPrefix(path, PathAccount))
+	case strings.HasPrefix(path, linkPrefix):
+		s.serveLinkStart(w, r, path[len(linkPrefix):])
 	default:
 		return false
 	}
@@ -312,6 +344,8 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 		s.report(r, http.MethodPost, name, s.servePassword(w, r))
 	case name == ProviderEmail && s.cfg.Email != nil:
 		s.serveEmailRequest(w, r)
+	case name == ProviderAnonymous && s.cfg.Anonymous != nil:
+		s.report(r, http.MethodPost, name, s.serveGuest(w, r))
 	case s.oauth[name] != nil:
 		s.serveOAuthStart(w, r, s.oauth[name])
 	default:
@@ -347,7 +381,11 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if signedIn, err := s.cfg.Host.SignedIn(r); err == nil && signedIn && q.Get("error") == "" {
+	// A guest sees the page (to sign up or in), and so does a browser
+	// sent with reauth=1: the account page asks for a fresh sign-in before
+	// deleting the account.
+	if sess, err := s.cfg.Host.Session(r); err == nil && sess != nil && sess.Provider != ProviderAnonymous &&
+		q.Get("error") == "" && q.Get("reauth") == "" {
 		s.redirect(w, r, s.cfg.Redirects.Resolve(q.Get("redirectTo")))
 		return
 	}
@@ -375,9 +413,18 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo 
 }
 
 // finish starts the session for user, sends the browser to target and
-// reports whether the session started.
+// reports whether the session started. A browser that was a guest is
+// told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
-	if err := s.cfg.Host.StartSession(w, r, user, provider); err != nil {
+	res := Result{User: user, Provider: provider}
+	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
+		if guestID == user.ID {
+			res.UpgradedGuest = true
+		} else {
+			res.ReplacedUserID = guestID
+		}
+	}
+	if err := s.cfg.Host.StartSession(w, r, res); err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
 		return false
