@@ -27,16 +27,15 @@ const (
 // Reason says why a session ended (session.revoked's reason).
 type Reason string
 
-// Reasons of session.revoked.
+// Reasons of session.revoked: session's, typed.
 const (
-	ReasonSignOut        Reason = "sign-out"
-	ReasonAdmin          Reason = "admin"
-	ReasonReset          Reason = "reset"
-	ReasonBan            Reason = "ban"
-	ReasonPasswordChange Reason = "password-change"
-	ReasonUserDeleted    Reason = "user-deleted"
-	// ReasonExpiredNoticed: a lookup found the session past its expiry.
-	ReasonExpiredNoticed Reason = "expired-noticed"
+	ReasonSignOut        Reason = session.ReasonSignOut
+	ReasonAdmin          Reason = session.ReasonAdmin
+	ReasonReset          Reason = session.ReasonReset
+	ReasonBan            Reason = session.ReasonBan
+	ReasonPasswordChange Reason = session.ReasonPasswordChange
+	ReasonUserDeleted    Reason = session.ReasonUserDeleted
+	ReasonExpiredNoticed Reason = session.ReasonExpiredNoticed
 	// ReasonSignIn: a sign-in replaced the browser's previous session. It
 	// is reported as sign-out: the browser's old session ended by its own
 	// action.
@@ -156,7 +155,7 @@ func (b Builder) build(typ, key string, data any) Event {
 // UserOf is the event data of a stored user.
 func UserOf(u *session.User) UserData {
 	d := UserData{ID: u.ID, Email: u.Profile.Email, EmailVerified: u.Profile.EmailVerified,
-		Name: u.Profile.Name, Picture: u.Profile.Picture}
+		Name: u.Profile.Name, Picture: u.Profile.Picture, Anonymous: u.Anonymous}
 	if !u.CreatedAt.IsZero() {
 		d.CreatedAt = u.CreatedAt.UnixMilli()
 	}

@@ -172,23 +172,43 @@ func (s *Store) RemoveUser(ctx context.Context, userID string) error {
 	return nil
 }
 
+// PurgeUser implements session.UserStore: session.revoked for each of the
+// user's sessions (the context's reason, default user-deleted), then
+// user.deleted. The sessions are listed first, as DeleteUser does.
+func (s *Store) PurgeUser(ctx context.Context, userID string) error {
+	listed, listErr := s.Backend.List(ctx, userID)
+	if err := s.Backend.PurgeUser(ctx, userID); err != nil {
+		return err
+	}
+	if listErr != nil {
+		s.logger.Warn("events: sessions ended without session.revoked events: listing them failed",
+			zap.String("user_id", userID), zap.Error(listErr))
+	}
+	reason := reasonFrom(ctx, ReasonUserDeleted)
+	for _, sess := range listed {
+		s.Emit(ctx, s.build.SessionRevoked(sess.ID, userID, reason))
+	}
+	s.Emit(ctx, s.build.UserDeleted(userID))
+	return nil
+}
+
 // Context values: the caller of a store change says why.
 type ctxKey int
 
 const (
-	reasonKey ctxKey = iota
-	sessionKey
+	sessionKey ctxKey = iota
 	replacedKey
 )
 
-// WithReason says why the sessions this context's store calls end.
+// WithReason says why the sessions this context's store calls end; it is
+// session.WithRevokeReason, typed.
 func WithReason(ctx context.Context, r Reason) context.Context {
-	return context.WithValue(ctx, reasonKey, r)
+	return session.WithRevokeReason(ctx, string(r))
 }
 
 func reasonFrom(ctx context.Context, def Reason) Reason {
-	if r, ok := ctx.Value(reasonKey).(Reason); ok && r != "" {
-		return r
+	if r := session.RevokeReason(ctx); r != "" {
+		return Reason(r)
 	}
 	return def
 }

@@ -153,3 +153,48 @@ func TestDeadLettersHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestStorePurgeUserAndGuests(t *testing.T) {
+	ctx := context.Background()
+	mem := session.NewMemoryStore(session.Options{Realm: "r", SessionTTL: time.Hour, IdleTTL: time.Hour})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+
+	guest, err := st.CreateUser(ctx, session.NewUser{Anonymous: true, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s1, _ := st.Create(ctx, session.NewSession{UserID: guest.ID})
+	_, s2, _ := st.Create(ctx, session.NewSession{UserID: guest.ID})
+	drained := drain(t, q)
+	if len(drained) != 3 || !drained[0].Data.User.Anonymous {
+		t.Fatalf("a guest's user.created says anonymous: %+v", drained)
+	}
+
+	// The reason callers give through the session package is the one sent.
+	if _, err := st.DeleteUser(session.WithRevokeReason(ctx, session.ReasonReset), guest.ID, s2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(drain(t, q)); got != "session.revoked(reset) " {
+		t.Fatalf("events %q", got)
+	}
+
+	// Purging a user ends its sessions (user-deleted) and deletes it.
+	if err := st.PurgeUser(ctx, guest.ID); err != nil {
+		t.Fatal(err)
+	}
+	es := drain(t, q)
+	if got := summary(es); got != "session.revoked(user-deleted) user.deleted " {
+		t.Fatalf("events %q", got)
+	}
+	if es[0].Data.Session.ID != s2.ID || es[1].Data.User.ID != guest.ID || s1.ID == s2.ID {
+		t.Fatalf("data %+v", es)
+	}
+	if err := st.PurgeUser(ctx, guest.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("purging a purged user = %v, want ErrNotFound", err)
+	}
+	if es := drain(t, q); len(es) != 0 {
+		t.Fatalf("purging a purged user sent %q", summary(es))
+	}
+}

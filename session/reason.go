@@ -7,8 +7,13 @@ import "context"
 // that a Store wrapper sending events can say why.
 const (
 	ReasonSignOut        = "sign-out"
+	ReasonAdmin          = "admin"
 	ReasonReset          = "reset"
+	ReasonBan            = "ban"
 	ReasonPasswordChange = "password-change"
+	ReasonUserDeleted    = "user-deleted"
+	// ReasonExpiredNoticed: a lookup found the session past its expiry.
+	ReasonExpiredNoticed = "expired-noticed"
 )
 
 type revokeReasonKey struct{}
