@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -14,6 +15,8 @@ const (
 	pathSignOut = "/auth/signout"
 	pathSession = "/auth/session"
 	pathToken   = "/auth/token"
+	// pathAdmin is the site admin API's prefix.
+	pathAdmin = "/auth/admin"
 )
 
 // serveEndpoint answers the gateway's endpoints; other /auth/ paths go on to
@@ -27,6 +30,10 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 	case pathToken:
 		g.serveToken(w, r)
 	default:
+		if g.cfg.AdminAPI != nil && (r.URL.Path == pathAdmin || strings.HasPrefix(r.URL.Path, pathAdmin+"/")) {
+			g.cfg.AdminAPI.ServeHTTP(w, r)
+			return true
+		}
 		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>
 		return g.signIn != nil && g.signIn.Handle(w, r)
 	}

@@ -3,12 +3,14 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // signInHost lets the sign-in service use the gateway's session cookie.
@@ -50,7 +52,34 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 	if err != nil {
 		return err
 	}
+	if err := g.refuseBanned(ctx, user.ID, token); err != nil {
+		return err
+	}
 	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
 	g.cfg.Logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
 	return nil
+}
+
+// refuseBanned ends the session just created with token when its user is
+// banned, and then returns an error wrapping signin.ErrBanned. A ban marks
+// the user before it ends the user's sessions, and a sign-in creates its
+// session before it reads the mark, so one of the two always sees the
+// other: no session outlives a ban. A user without a record (an upstream
+// sign-in of the app's own ID) is not banned.
+func (g *Gateway) refuseBanned(ctx context.Context, userID, token string) error {
+	if g.cfg.Users == nil {
+		return nil
+	}
+	u, err := g.cfg.Users.GetUser(ctx, userID)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && !u.Banned) {
+		return nil
+	}
+	// Banned, or the mark could not be read: fail closed.
+	if derr := g.cfg.Store.Delete(ctx, token); derr != nil {
+		return fmt.Errorf("ending a new session whose user is banned or unreadable: %w", derr)
+	}
+	if err != nil {
+		return fmt.Errorf("reading whether the user is banned: %w", err)
+	}
+	return fmt.Errorf("user %s: %w", userID, signin.ErrBanned)
 }

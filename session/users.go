@@ -36,6 +36,9 @@ type User struct {
 	CreatedAt time.Time
 	// Profile.Email is normalised (NormalizeEmail).
 	Profile Profile
+	// Banned users cannot sign in (UserStore.SetBanned); BannedAt is when.
+	Banned   bool
+	BannedAt time.Time
 }
 
 // NewUser is the input to UserStore.CreateUser.
