@@ -15,8 +15,8 @@ import (
 //	offset 1..13  last use, unix milliseconds, 13 zero-padded decimal digits
 //	offset 14..26 absolute expiry, same format
 //	offset 27..   user ID, created (uvarint ms), provider, a flags byte,
-//	              email, name, picture; each string is a uvarint length and
-//	              its bytes. Flags: bit 0 email verified, bits 1-7 the code
+//	              email, name, picture, then the User-Agent only when it is
+//	              not empty; each string is a uvarint length and its bytes. Flags: bit 0 email verified, bits 1-7 the code
 //	              of a well-known picture URL prefix left out of the picture.
 //	last 16 bytes the realm's tag (RealmTag)
 //
@@ -74,7 +74,7 @@ func encodeRecord(s *Session, realmTag string) ([]byte, error) {
 	}
 	n := recordHeaderBytes + binary.MaxVarintLen64 + 1 +
 		6*binary.MaxVarintLen32 + len(s.UserID) + len(s.Provider) +
-		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture) + len(realmTag)
+		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture) + len(s.UserAgent) + len(realmTag)
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
 	b = appendMillis(b, last)
@@ -91,6 +91,11 @@ func encodeRecord(s *Session, realmTag string) ([]byte, error) {
 	b = appendString(b, s.Profile.Email)
 	b = appendString(b, s.Profile.Name)
 	b = appendString(b, picture)
+	// Left out when empty, so such a record is byte for byte the format
+	// written before User-Agents were kept.
+	if s.UserAgent != "" {
+		b = appendString(b, s.UserAgent)
+	}
 	b = append(b, realmTag...)
 	return b, nil
 }
@@ -140,6 +145,9 @@ func decodeRecord(id string, b []byte, realmTag string) (*Session, error) {
 	s.Profile.Email = d.string()
 	s.Profile.Name = d.string()
 	s.Profile.Picture = d.string()
+	if len(d.b) > 0 && !d.bad {
+		s.UserAgent = d.string()
+	}
 	code := int(flags >> pictureCodeShift)
 	if code > len(picturePrefixes) {
 		d.bad = true

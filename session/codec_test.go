@@ -140,3 +140,73 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestRecordKeepsTheUserAgent(t *testing.T) {
+	want := sampleSession("https://example.com/p")
+	want.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0"
+	rec, err := encodeRecord(want, testRealmTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeRecord(want.ID, rec, testRealmTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSession(t, "decode with a User-Agent", got, want)
+	// Bytes after the User-Agent are corrupt, not a further field.
+	junk := append(append([]byte{}, rec[:len(rec)-len(testRealmTag)]...), 'x')
+	junk = append(junk, testRealmTag...)
+	if _, err := decodeRecord(want.ID, junk, testRealmTag); !errors.Is(err, errCorruptRecord) {
+		t.Fatalf("trailing byte after the User-Agent: %v; want corrupt", err)
+	}
+}
+
+// TestRecordOfTodaysFormatDecodes builds a record as the store wrote it
+// before User-Agents were kept, byte by byte from the documented layout.
+func TestRecordOfTodaysFormatDecodes(t *testing.T) {
+	var rec []byte
+	rec = append(rec, '2')
+	rec = append(rec, "1700000060123"...) // last use
+	rec = append(rec, "1702592000123"...) // absolute expiry
+	rec = append(rec, 6)
+	rec = append(rec, "user|1"...)
+	rec = append(rec, 0xfb, 0xd0, 0x95, 0xff, 0xbc, 0x31) // created, uvarint ms
+	rec = append(rec, 6)
+	rec = append(rec, "github"...)
+	rec = append(rec, 1|7<<pictureCodeShift) // verified, "https://"
+	rec = append(rec, 11)
+	rec = append(rec, "a@b.example"...)
+	rec = append(rec, 3)
+	rec = append(rec, "Ada"...)
+	rec = append(rec, 7)
+	rec = append(rec, "x.png/p"...)
+	rec = append(rec, testRealmTag...)
+	got, err := decodeRecord("id", rec, testRealmTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID != "user|1" || got.Provider != "github" || got.UserAgent != "" ||
+		got.Profile != (Profile{Email: "a@b.example", EmailVerified: true, Name: "Ada", Picture: "https://x.png/p"}) ||
+		got.CreatedAt.UnixMilli() != 1_700_000_000_123 || got.LastUsedAt.UnixMilli() != 1_700_000_060_123 {
+		t.Fatalf("decoded %+v", got)
+	}
+	// And a session without a User-Agent is still written that way.
+	again, err := encodeRecord(got, testRealmTag)
+	if err != nil || string(again) != string(rec) {
+		t.Fatalf("re-encoded %q, %v; want the same bytes %q", again, err, rec)
+	}
+}
+
+func TestCapUserAgent(t *testing.T) {
+	long := strings.Repeat("a", MaxUserAgentBytes-1) + "é and more"
+	got := CapUserAgent(long)
+	if len(got) != MaxUserAgentBytes-1 || !strings.HasSuffix(got, "a") {
+		t.Fatalf("cut to %d bytes ending %q; want %d bytes, cut before the 2-byte character", len(got), got[len(got)-3:], MaxUserAgentBytes-1)
+	}
+	if got := CapUserAgent(" Mozilla/5.0\r\n\x00(X11)\xff "); got != "Mozilla/5.0(X11)" {
+		t.Fatalf("CapUserAgent = %q; want control characters and invalid UTF-8 dropped", got)
+	}
+	if got := CapUserAgent(strings.Repeat("x", 1000)); len(got) != MaxUserAgentBytes {
+		t.Fatalf("ASCII cut to %d bytes; want %d", len(got), MaxUserAgentBytes)
+	}
+}

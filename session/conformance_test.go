@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // conformanceBackend builds the store under test. dump, if not nil, returns
@@ -96,6 +98,44 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 			t.Fatal(err)
 		}
 		assertSession(t, "Lookup", mustLookup(t, s, tok), created)
+	})
+
+	t.Run("user agent is kept, capped, and shown by View", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		ua := "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15"
+		tok, created, err := s.Create(ctx, NewSession{UserID: "ua-user", Provider: "password", UserAgent: ua})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.UserAgent != ua {
+			t.Fatalf("Create kept User-Agent %q; want %q", created.UserAgent, ua)
+		}
+		clock.Advance(2 * confTouchInterval) // the touch rewrites the record in place
+		if got := mustLookup(t, s, tok); got.UserAgent != ua {
+			t.Fatalf("Lookup User-Agent %q; want %q", got.UserAgent, ua)
+		}
+		long := strings.Repeat("ü", MaxUserAgentBytes) // 2 bytes each
+		_, capped, err := s.Create(ctx, NewSession{UserID: "ua-user", UserAgent: long})
+		if err != nil {
+			t.Fatalf("an overlong User-Agent is refused (%v); want it cut", err)
+		}
+		if len(capped.UserAgent) != MaxUserAgentBytes || !utf8.ValidString(capped.UserAgent) {
+			t.Fatalf("stored %d bytes (valid UTF-8: %v); want %d", len(capped.UserAgent), utf8.ValidString(capped.UserAgent), MaxUserAgentBytes)
+		}
+		list, err := s.List(ctx, "ua-user")
+		if err != nil || len(list) != 2 || list[0].UserAgent != ua || list[1].UserAgent != capped.UserAgent {
+			t.Fatalf("List = %d sessions, %v; want both with their User-Agents", len(list), err)
+		}
+		v := NewView(list[0], true)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`{"id":%q,"current":true,"createdAt":%d,"lastUsedAt":%d,"userAgent":%q,"provider":"password"}`,
+			created.ID, created.CreatedAt.UnixMilli(), clock.Now().UnixMilli(), ua)
+		if string(raw) != want {
+			t.Fatalf("View JSON\n got %s\nwant %s", raw, want)
+		}
 	})
 
 	t.Run("token shape and uniqueness", func(t *testing.T) {

@@ -61,11 +61,19 @@ func (m *MemoryStore) sweepLoop() {
 		case <-m.stopSweep:
 			return
 		case <-t.C:
-			m.sweep()
-			m.users.sweep(m.opts.now())
-			m.limits.sweep(m.opts.now())
+			m.sweepAll()
 		}
 	}
+}
+
+// sweepAll drops expired sessions, single-use values and counters, and
+// purges guests past their expiry with their sessions.
+func (m *MemoryStore) sweepAll() {
+	m.sweep()
+	for _, id := range m.users.sweep(m.opts.now()) {
+		_ = m.purge(context.Background(), id)
+	}
+	m.limits.sweep(m.opts.now())
 }
 
 // sweep removes every expired session.
@@ -108,6 +116,7 @@ func (m *MemoryStore) Create(ctx context.Context, n NewSession) (string, *Sessio
 		ExpiresAt:  now.Add(m.opts.SessionTTL).Truncate(time.Millisecond),
 		LastUsedAt: now,
 		Profile:    n.Profile,
+		UserAgent:  CapUserAgent(n.UserAgent),
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

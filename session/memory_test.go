@@ -63,3 +63,35 @@ func TestMemoryClosedIsUnavailable(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestMemorySweepPurgesExpiredGuests(t *testing.T) {
+	clock := newFakeClock()
+	m := NewMemoryStore(Options{SessionTTL: 100 * time.Hour, IdleTTL: 100 * time.Hour, Now: clock.Now})
+	defer m.Close()
+	ctx := context.Background()
+	guest, err := m.CreateUser(ctx, NewUser{Anonymous: true, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := m.CreateUser(ctx, NewUser{Anonymous: true, TTL: time.Hour})
+	tok, _, _ := m.Create(ctx, NewSession{UserID: guest.ID, Provider: "anonymous"})
+	keptTok, _, _ := m.Create(ctx, NewSession{UserID: kept.ID, Provider: "anonymous"})
+	clock.Advance(50 * time.Minute)
+	if err := m.TouchUser(ctx, kept.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Minute)
+	m.sweepAll()
+	if _, err := m.Lookup(ctx, tok); err == nil {
+		t.Fatal("an expired guest's session outlived the sweep")
+	}
+	m.users.mu.Lock()
+	_, left := m.users.users[guest.ID]
+	m.users.mu.Unlock()
+	if left {
+		t.Fatal("the sweep left the expired guest's record")
+	}
+	if _, err := m.Lookup(ctx, keptTok); err != nil {
+		t.Fatalf("a guest in use lost its session: %v", err)
+	}
+}

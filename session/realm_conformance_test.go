@@ -122,6 +122,31 @@ func runRealmConformance(t *testing.T, backend realmBackend) {
 			t.Fatalf("realm A's account = %+v, %v; want bound to %s", acct, err, ua.ID)
 		}
 
+		// Another realm neither lists, unbinds nor purges realm A's.
+		if l, err := b.AccountsOf(ctx, ua.ID); err != nil || len(l) != 0 {
+			t.Fatalf("realm B's AccountsOf(realm A's user) = %v, %v; want none", l, err)
+		}
+		if l, err := b.AccountsOf(ctx, ub.ID); err != nil || len(l) != 1 || l[0].UserID != ub.ID {
+			t.Fatalf("realm B's AccountsOf(its user) = %v, %v; want its one account", l, err)
+		}
+		notFound(t, "PurgeUser", b.PurgeUser(ctx, ua.ID))
+		notFound(t, "TouchUser", b.TouchUser(ctx, ua.ID, time.Minute))
+		if err := b.DeleteAccount(ctx, "github", "42"); err != nil {
+			t.Fatalf("realm B's DeleteAccount of its own account: %v", err)
+		}
+		if acct, err := a2.GetAccount(ctx, "github", "42"); err != nil || acct.UserID != ua.ID {
+			t.Fatalf("realm B's DeleteAccount reached realm A's account: %+v, %v", acct, err)
+		}
+		if l, err := a2.AccountsOf(ctx, ua.ID); err != nil || len(l) != 1 {
+			t.Fatalf("realm A's AccountsOf = %v, %v; want its one account", l, err)
+		}
+		if err := b.PurgeUser(ctx, ub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := a2.UserByEmail(ctx, "ada@example.com"); err != nil || u.ID != ua.ID {
+			t.Fatalf("realm B's purge reached realm A's user: %v, %v", u, err)
+		}
+
 		if err := a.PutOnce(ctx, "link-secret", []byte("for-a"), time.Minute); err != nil {
 			t.Fatal(err)
 		}

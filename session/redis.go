@@ -184,6 +184,7 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 		ExpiresAt:  now.Add(s.opts.SessionTTL).Truncate(time.Millisecond),
 		LastUsedAt: now,
 		Profile:    n.Profile,
+		UserAgent:  CapUserAgent(n.UserAgent),
 	}
 	rec, err := encodeRecord(sess, s.realmTag)
 	if err != nil {

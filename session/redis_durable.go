@@ -107,8 +107,14 @@ func retried[T any](ctx context.Context, s *RedisStore, f func(ctx context.Conte
 // setNXRetried is SET NX that, when retried, counts a key already holding
 // val as its own earlier success.
 func (s *RedisStore) setNXRetried(ctx context.Context, key string, val []byte) (bool, error) {
+	return s.setNXRetriedTTL(ctx, key, val, 0)
+}
+
+// setNXRetriedTTL is setNXRetried for a key that expires after ttl (0:
+// never).
+func (s *RedisStore) setNXRetriedTTL(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
 	return retried(ctx, s, func(ctx context.Context, attempt int) (bool, error) {
-		ok, err := s.client.SetNX(ctx, key, val, 0).Result()
+		ok, err := s.client.SetNX(ctx, key, val, ttl).Result()
 		if err == nil && !ok && attempt > 0 {
 			cur, gerr := s.client.Get(ctx, key).Result()
 			if gerr == nil && cur == string(val) {

@@ -9,7 +9,10 @@ package session
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrNotFound means there is no usable session for the token or ID: unknown,
@@ -42,6 +45,9 @@ const (
 	MaxEmailBytes    = 320
 	MaxNameBytes     = 512
 	MaxPictureBytes  = 2048
+	// MaxUserAgentBytes caps the stored User-Agent; a longer one is cut on
+	// a UTF-8 boundary rather than refused (browsers send what they send).
+	MaxUserAgentBytes = 256
 )
 
 // Profile holds the claims copied into minted JWTs.
@@ -63,6 +69,9 @@ type Session struct {
 	ExpiresAt  time.Time // absolute expiry
 	LastUsedAt time.Time // written at most once per Options.TouchInterval
 	Profile    Profile
+	// UserAgent is the browser's User-Agent at sign-in, capped by
+	// CapUserAgent; empty for sessions created before it was recorded.
+	UserAgent string
 }
 
 // EndsAt is when the session ends if it is not used again: the earlier of
@@ -85,6 +94,30 @@ type NewSession struct {
 	UserID   string
 	Provider string
 	Profile  Profile
+	// UserAgent is stored through CapUserAgent.
+	UserAgent string
+}
+
+// CapUserAgent makes a User-Agent fit for storing and showing: valid UTF-8,
+// no control characters, at most MaxUserAgentBytes, cut on a character
+// boundary.
+func CapUserAgent(ua string) string {
+	ua = strings.ToValidUTF8(ua, "")
+	ua = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, ua)
+	ua = strings.TrimSpace(ua)
+	if len(ua) <= MaxUserAgentBytes {
+		return ua
+	}
+	cut := MaxUserAgentBytes
+	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+		cut--
+	}
+	return ua[:cut]
 }
 
 func (n NewSession) validate() error {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,14 +37,23 @@ type User struct {
 	CreatedAt time.Time
 	// Profile.Email is normalised (NormalizeEmail).
 	Profile Profile
-	// Banned users cannot sign in (UserStore.SetBanned); BannedAt is when.
+	// Anonymous marks a guest: a user with no email and no account yet.
+	// A guest may carry an expiry (NewUser.TTL, TouchUser); turning
+	// Anonymous off with UpdateUser removes it.
+	Anonymous bool
+	// Banned users cannot sign in (Banner.SetBanned sets it; UpdateUser
+	// keeps it); BannedAt is when.
 	Banned   bool
 	BannedAt time.Time
 }
 
 // NewUser is the input to UserStore.CreateUser.
 type NewUser struct {
-	Profile Profile
+	Profile   Profile
+	Anonymous bool
+	// TTL, if positive, removes the user this long after creation unless
+	// TouchUser pushes it back. Only guests have one.
+	TTL time.Duration
 }
 
 // Account binds a provider's account to a user: (Provider,
@@ -67,12 +77,22 @@ type UserStore interface {
 	CreateUser(ctx context.Context, n NewUser) (*User, error)
 	// GetUser returns the user; ErrNotFound if there is none.
 	GetUser(ctx context.Context, userID string) (*User, error)
-	// UpdateUser replaces an existing user's profile; ErrNotFound if the
-	// user does not exist.
+	// UpdateUser replaces an existing user's profile and Anonymous flag;
+	// ErrNotFound if the user does not exist. A guest's expiry is kept
+	// while it stays Anonymous and removed when it stops being one.
 	UpdateUser(ctx context.Context, u *User) error
+	// TouchUser moves a guest's expiry to ttl from now (a guest in use);
+	// it leaves any other user as it is. ErrNotFound if the user does not
+	// exist or has expired.
+	TouchUser(ctx context.Context, userID string, ttl time.Duration) error
 	// RemoveUser deletes the user record and its email index entry (not its
 	// accounts or sessions); no error if it is already gone.
 	RemoveUser(ctx context.Context, userID string) error
+	// PurgeUser removes everything of the user: its email index entry, all
+	// its accounts, all its sessions (as Store.DeleteUser does, announced
+	// to every instance) and, last, the user record, so that a purge that
+	// fails half-way can be run again; ErrNotFound if there is no user.
+	PurgeUser(ctx context.Context, userID string) error
 	// UserByEmail returns the user whose verified email is email (normalised
 	// first); ErrNotFound if no user has it verified.
 	UserByEmail(ctx context.Context, email string) (*User, error)
@@ -82,6 +102,12 @@ type UserStore interface {
 	CreateAccount(ctx context.Context, a Account) error
 	// GetAccount returns the account; ErrNotFound if it is not bound.
 	GetAccount(ctx context.Context, provider, providerAccountID string) (*Account, error)
+	// AccountsOf returns the accounts bound to the user, sorted by provider
+	// then provider account ID; none (and no error) for an unknown user.
+	AccountsOf(ctx context.Context, userID string) ([]Account, error)
+	// DeleteAccount unbinds the account; ErrNotFound if it is not bound.
+	// It refuses nothing else: callers keep a user's last sign-in method.
+	DeleteAccount(ctx context.Context, provider, providerAccountID string) error
 
 	// PutOnce stores value under secret for ttl. The backend keys it by a
 	// hash of secret, never the secret itself.
@@ -158,6 +184,15 @@ func (a Account) validate() error {
 		return fmt.Errorf("%w: account secret is %d bytes, the limit is %d", ErrInvalidUser, len(a.Secret), MaxSecretBytes)
 	}
 	return nil
+}
+
+func sortAccounts(as []Account) {
+	slices.SortFunc(as, func(a, b Account) int {
+		if c := strings.Compare(a.Provider, b.Provider); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ProviderAccountID, b.ProviderAccountID)
+	})
 }
 
 func validateOnce(secret string, value []byte, ttl time.Duration) error {

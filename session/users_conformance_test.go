@@ -387,6 +387,213 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		}
 	})
 
+	t.Run("accounts of a user, and unbinding one", func(t *testing.T) {
+		s, _, _ := setup(t)
+		ada, _ := s.CreateUser(ctx, NewUser{})
+		bob, _ := s.CreateUser(ctx, NewUser{})
+		for _, a := range []Account{
+			{Provider: "password", ProviderAccountID: "ada@example.com", UserID: ada.ID, Secret: "hash"},
+			{Provider: "github", ProviderAccountID: "42", UserID: ada.ID},
+			{Provider: "github", ProviderAccountID: "7", UserID: bob.ID},
+		} {
+			if err := s.CreateAccount(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A refused bind is not listed for the loser.
+		if err := s.CreateAccount(ctx, Account{Provider: "github", ProviderAccountID: "42", UserID: bob.ID}); !errors.Is(err, ErrAccountExists) {
+			t.Fatalf("second bind: %v; want ErrAccountExists", err)
+		}
+		accountsAre := func(t *testing.T, userID string, want ...string) {
+			t.Helper()
+			got, err := s.AccountsOf(ctx, userID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, a := range got {
+				if a.UserID != userID {
+					t.Fatalf("AccountsOf(%s) returned %s's account", userID, a.UserID)
+				}
+				names = append(names, a.Provider+"/"+a.ProviderAccountID)
+			}
+			if fmt.Sprint(names) != fmt.Sprint(want) {
+				t.Fatalf("AccountsOf = %v; want %v", names, want)
+			}
+		}
+		accountsAre(t, ada.ID, "github/42", "password/ada@example.com")
+		accountsAre(t, bob.ID, "github/7")
+		accountsAre(t, "nobody")
+		if got, _ := s.AccountsOf(ctx, ada.ID); got[1].Secret != "hash" {
+			t.Fatal("AccountsOf drops the account's secret")
+		}
+
+		if err := s.DeleteAccount(ctx, "github", "42"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetAccount(ctx, "github", "42"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetAccount after DeleteAccount: %v", err)
+		}
+		accountsAre(t, ada.ID, "password/ada@example.com")
+		for _, pa := range [][2]string{{"github", "42"}, {"github", "nobody"}, {"", ""}} {
+			if err := s.DeleteAccount(ctx, pa[0], pa[1]); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("DeleteAccount(%v) of no account: %v; want ErrNotFound", pa, err)
+			}
+		}
+		// The freed account can go to another user, and only that one lists it.
+		if err := s.CreateAccount(ctx, Account{Provider: "github", ProviderAccountID: "42", UserID: bob.ID}); err != nil {
+			t.Fatal(err)
+		}
+		accountsAre(t, bob.ID, "github/42", "github/7")
+		accountsAre(t, ada.ID, "password/ada@example.com")
+	})
+
+	t.Run("purge user removes user, email, accounts and sessions", func(t *testing.T) {
+		s, _, dump := setup(t)
+		store := s.(Store)
+		revoked := watchRevocations(store)
+		ada, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "ada@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, _ := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "bob@example.com", EmailVerified: true}})
+		for _, a := range []Account{
+			{Provider: "password", ProviderAccountID: "ada@example.com", UserID: ada.ID},
+			{Provider: "github", ProviderAccountID: "42", UserID: ada.ID},
+			{Provider: "github", ProviderAccountID: "7", UserID: bob.ID},
+		} {
+			if err := s.CreateAccount(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tok1, s1, _ := store.Create(ctx, NewSession{UserID: ada.ID})
+		tok2, _, _ := store.Create(ctx, NewSession{UserID: ada.ID})
+		tokBob, _, _ := store.Create(ctx, NewSession{UserID: bob.ID})
+
+		if err := s.PurgeUser(ctx, ada.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetUser(ctx, ada.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("GetUser after purge: %v", err)
+		}
+		if _, err := s.UserByEmail(ctx, "ada@example.com"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("UserByEmail after purge: %v", err)
+		}
+		for _, pa := range [][2]string{{"password", "ada@example.com"}, {"github", "42"}} {
+			if _, err := s.GetAccount(ctx, pa[0], pa[1]); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("account %v after purge: %v", pa, err)
+			}
+		}
+		if l, err := s.AccountsOf(ctx, ada.ID); err != nil || len(l) != 0 {
+			t.Fatalf("AccountsOf after purge = %v, %v", l, err)
+		}
+		for _, tok := range []string{tok1, tok2} {
+			if _, err := store.Lookup(ctx, tok); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a session outlived the purge: %v", err)
+			}
+		}
+		if !revoked.has(s1.ID) {
+			t.Fatal("the purge did not announce the revocation")
+		}
+		// Bob is untouched.
+		if _, err := store.Lookup(ctx, tokBob); err != nil {
+			t.Fatalf("another user's session: %v", err)
+		}
+		if a, err := s.GetAccount(ctx, "github", "7"); err != nil || a.UserID != bob.ID {
+			t.Fatalf("another user's account: %v, %v", a, err)
+		}
+		if u, err := s.UserByEmail(ctx, "bob@example.com"); err != nil || u.ID != bob.ID {
+			t.Fatalf("another user's email: %v, %v", u, err)
+		}
+		// Gone means gone: again is ErrNotFound, and the email and accounts are free.
+		if err := s.PurgeUser(ctx, ada.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second purge: %v; want ErrNotFound", err)
+		}
+		if err := s.PurgeUser(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("purge of an unknown user: %v; want ErrNotFound", err)
+		}
+		again, _ := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "ada@example.com", EmailVerified: true}})
+		if u, err := s.UserByEmail(ctx, "ada@example.com"); err != nil || u.ID != again.ID {
+			t.Fatalf("the purged email did not go to the new user: %v, %v", u, err)
+		}
+		if err := s.CreateAccount(ctx, Account{Provider: "github", ProviderAccountID: "42", UserID: again.ID}); err != nil {
+			t.Fatalf("the purged account cannot be bound again: %v", err)
+		}
+		if dump != nil {
+			for _, d := range dump() {
+				if strings.Contains(d, ada.ID) {
+					t.Fatalf("the backend still holds the purged user's ID: %q", d)
+				}
+			}
+		}
+	})
+
+	t.Run("guests expire unless used, and upgrading removes the expiry", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		const ttl = 30 * time.Minute
+		g, err := s.CreateUser(ctx, NewUser{Anonymous: true, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetUser(ctx, g.ID); err != nil || !got.Anonymous || got.Profile.Email != "" {
+			t.Fatalf("GetUser(guest) = %+v, %v; want an anonymous user without email", got, err)
+		}
+		clock.Advance(ttl - time.Minute)
+		if err := s.TouchUser(ctx, g.ID, ttl); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(ttl - time.Minute)
+		if _, err := s.GetUser(ctx, g.ID); err != nil {
+			t.Fatalf("a guest in use expired: %v", err)
+		}
+		clock.Advance(2 * time.Minute)
+		if _, err := s.GetUser(ctx, g.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a guest unused for its TTL: %v; want ErrNotFound", err)
+		}
+		if err := s.TouchUser(ctx, g.ID, ttl); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("TouchUser of an expired guest: %v; want ErrNotFound", err)
+		}
+		if err := s.UpdateUser(ctx, &User{ID: g.ID, Anonymous: true}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("UpdateUser of an expired guest: %v; want ErrNotFound", err)
+		}
+
+		// Upgraded in place: same ID, no expiry any more.
+		up, _ := s.CreateUser(ctx, NewUser{Anonymous: true, TTL: ttl})
+		clock.Advance(time.Minute)
+		if err := s.UpdateUser(ctx, &User{ID: up.ID, Anonymous: true, Profile: Profile{Name: "still a guest"}}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(ttl - 2*time.Minute)
+		if got, err := s.GetUser(ctx, up.ID); err != nil || got.Profile.Name != "still a guest" {
+			t.Fatalf("guest after update = %v, %v", got, err)
+		}
+		if err := s.UpdateUser(ctx, &User{ID: up.ID, Profile: Profile{Email: "Up@example.com", EmailVerified: true}}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(10 * ttl)
+		got, err := s.GetUser(ctx, up.ID)
+		if err != nil || got.Anonymous || got.ID != up.ID || got.Profile.Email != "up@example.com" {
+			t.Fatalf("upgraded guest = %+v, %v; want the same ID, not anonymous, kept past the guest TTL", got, err)
+		}
+		if u, err := s.UserByEmail(ctx, "up@example.com"); err != nil || u.ID != up.ID {
+			t.Fatalf("upgraded guest's verified email not indexed: %v, %v", u, err)
+		}
+		// Touching a user who is not a guest gives it no expiry.
+		if err := s.TouchUser(ctx, up.ID, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		if _, err := s.GetUser(ctx, up.ID); err != nil {
+			t.Fatalf("TouchUser gave a signed-up user an expiry: %v", err)
+		}
+		// A user created without TTL never expires.
+		plain, _ := s.CreateUser(ctx, NewUser{})
+		clock.Advance(1000 * time.Hour)
+		if _, err := s.GetUser(ctx, plain.ID); err != nil {
+			t.Fatalf("a user without TTL expired: %v", err)
+		}
+	})
+
 	t.Run("limiter under concurrency", func(t *testing.T) {
 		us, _, _ := setup(t)
 		l := us.(Limiter)

@@ -11,9 +11,10 @@ import (
 // and are dropped on access and by the sweep.
 type memoryUsers struct {
 	mu       sync.Mutex
-	users    map[string]*User    // by user ID
-	byEmail  map[string]string   // hashKey(normalised email) -> user ID
-	accounts map[string]*Account // hashKey(provider, provider account ID)
+	users    map[string]*User     // by user ID
+	expires  map[string]time.Time // user ID -> expiry, guests only
+	byEmail  map[string]string    // hashKey(normalised email) -> user ID
+	accounts map[string]*Account  // hashKey(provider, provider account ID)
 	once     map[string]onceEntry
 	rates    map[string]rateEntry
 }
@@ -31,6 +32,7 @@ type rateEntry struct {
 func newMemoryUsers() *memoryUsers {
 	return &memoryUsers{
 		users:    make(map[string]*User),
+		expires:  make(map[string]time.Time),
 		byEmail:  make(map[string]string),
 		accounts: make(map[string]*Account),
 		once:     make(map[string]onceEntry),
@@ -38,10 +40,16 @@ func newMemoryUsers() *memoryUsers {
 	}
 }
 
-// sweepLocked drops expired single-use values and counters.
-func (u *memoryUsers) sweep(now time.Time) {
+// sweep drops expired single-use values and counters, and returns the
+// users past their expiry for the caller to purge.
+func (u *memoryUsers) sweep(now time.Time) (expired []string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	for id, e := range u.expires {
+		if !now.Before(e) {
+			expired = append(expired, id)
+		}
+	}
 	for k, e := range u.once {
 		if !now.Before(e.expiresAt) {
 			delete(u.once, k)
@@ -52,12 +60,26 @@ func (u *memoryUsers) sweep(now time.Time) {
 			delete(u.rates, k)
 		}
 	}
+	return expired
+}
+
+// liveLocked returns the user unless it is missing or past its expiry.
+func (u *memoryUsers) liveLocked(userID string, now time.Time) *User {
+	user := u.users[userID]
+	if user == nil {
+		return nil
+	}
+	if e, ok := u.expires[userID]; ok && !now.Before(e) {
+		return nil
+	}
+	return user
 }
 
 func (u *memoryUsers) clear() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	clear(u.users)
+	clear(u.expires)
 	clear(u.byEmail)
 	clear(u.accounts)
 	clear(u.once)
@@ -88,11 +110,15 @@ func (m *MemoryStore) CreateUser(ctx context.Context, n NewUser) (*User, error) 
 	if err != nil {
 		return nil, err
 	}
-	user := &User{ID: id, CreatedAt: m.opts.now(), Profile: n.Profile}
+	now := m.opts.now()
+	user := &User{ID: id, CreatedAt: now, Profile: n.Profile, Anonymous: n.Anonymous}
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.users[id] = user
+	if n.TTL > 0 {
+		u.expires[id] = now.Add(n.TTL)
+	}
 	u.indexEmailLocked(user)
 	c := *user
 	return &c, nil
@@ -113,10 +139,11 @@ func (m *MemoryStore) GetUser(ctx context.Context, userID string) (*User, error)
 	if err := m.usersOpen("get user"); err != nil {
 		return nil, err
 	}
+	now := m.opts.now()
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	user := u.users[userID]
+	user := u.liveLocked(userID, now)
 	if user == nil {
 		return nil, ErrNotFound
 	}
@@ -134,16 +161,39 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, user *User) error {
 	if err := m.usersOpen("update user"); err != nil {
 		return err
 	}
+	now := m.opts.now()
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	old := u.users[user.ID]
+	old := u.liveLocked(user.ID, now)
 	if old == nil {
 		return ErrNotFound
 	}
-	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p}
+	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p, Anonymous: user.Anonymous}
 	u.users[user.ID] = updated
+	if !updated.Anonymous {
+		delete(u.expires, user.ID)
+	}
 	u.indexEmailLocked(updated)
+	return nil
+}
+
+// TouchUser implements UserStore.
+func (m *MemoryStore) TouchUser(ctx context.Context, userID string, ttl time.Duration) error {
+	if err := m.usersOpen("touch user"); err != nil {
+		return err
+	}
+	now := m.opts.now()
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	user := u.liveLocked(userID, now)
+	if user == nil {
+		return ErrNotFound
+	}
+	if user.Anonymous && ttl > 0 {
+		u.expires[userID] = now.Add(ttl)
+	}
 	return nil
 }
 
@@ -160,6 +210,7 @@ func (m *MemoryStore) RemoveUser(ctx context.Context, userID string) error {
 		return nil
 	}
 	delete(u.users, userID)
+	delete(u.expires, userID)
 	if user.Profile.Email != "" {
 		k := hashKey(user.Profile.Email)
 		if u.byEmail[k] == userID {
@@ -181,7 +232,7 @@ func (m *MemoryStore) UserByEmail(ctx context.Context, email string) (*User, err
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	user := u.users[u.byEmail[hashKey(email)]]
+	user := u.liveLocked(u.byEmail[hashKey(email)], m.opts.now())
 	if user == nil || user.Profile.Email != email || !user.Profile.EmailVerified {
 		return nil, ErrNotFound
 	}
@@ -222,6 +273,71 @@ func (m *MemoryStore) GetAccount(ctx context.Context, provider, providerAccountI
 	}
 	c := *a
 	return &c, nil
+}
+
+// AccountsOf implements UserStore. The in-process store scans: it holds a
+// development site's handful of accounts.
+func (m *MemoryStore) AccountsOf(ctx context.Context, userID string) ([]Account, error) {
+	if err := m.usersOpen("accounts of"); err != nil {
+		return nil, err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := []Account{}
+	for _, a := range u.accounts {
+		if a.UserID == userID {
+			out = append(out, *a)
+		}
+	}
+	sortAccounts(out)
+	return out, nil
+}
+
+// DeleteAccount implements UserStore.
+func (m *MemoryStore) DeleteAccount(ctx context.Context, provider, providerAccountID string) error {
+	if err := m.usersOpen("delete account"); err != nil {
+		return err
+	}
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := hashKey(provider, providerAccountID)
+	if _, ok := u.accounts[k]; !ok {
+		return ErrNotFound
+	}
+	delete(u.accounts, k)
+	return nil
+}
+
+// PurgeUser implements UserStore.
+func (m *MemoryStore) PurgeUser(ctx context.Context, userID string) error {
+	if _, err := m.GetUser(ctx, userID); err != nil {
+		return err
+	}
+	return m.purge(ctx, userID)
+}
+
+// purge removes the user's accounts, sessions and record, in PurgeUser's
+// order; also for guests past their expiry, which GetUser no longer finds.
+func (m *MemoryStore) purge(ctx context.Context, userID string) error {
+	u := m.users
+	u.mu.Lock()
+	if user := u.users[userID]; user != nil && user.Profile.Email != "" {
+		if k := hashKey(user.Profile.Email); u.byEmail[k] == userID {
+			delete(u.byEmail, k)
+		}
+	}
+	for k, a := range u.accounts {
+		if a.UserID == userID {
+			delete(u.accounts, k)
+		}
+	}
+	u.mu.Unlock()
+	if _, err := m.DeleteUser(ctx, userID, ""); err != nil {
+		return err
+	}
+	return m.RemoveUser(ctx, userID)
 }
 
 // PutOnce implements UserStore.

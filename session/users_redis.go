@@ -21,6 +21,10 @@ import (
 //	<prefix>{<usertag>}:user:<userID>  string, JSON user record
 //	<prefix>email:<hash>               string, user ID of the verified email
 //	<prefix>acct:<hash>                string, JSON account record
+//	<prefix>{<usertag>}:accts:<hash>   sorted set, the user's accounts as
+//	                                   JSON [provider, account ID] (score 0);
+//	                                   <hash> of the realm's tag and user ID.
+//	                                   An index: the account records decide
 //	<prefix>once:<hash>                string, 13-digit expiry ms, realm tag,
 //	                                   value
 //	<prefix>rate:<hash>                string, "<count>:<window start ms>"
@@ -43,17 +47,28 @@ type userRecord struct {
 	EmailVerified bool   `json:"ev,omitempty"`
 	Name          string `json:"n,omitempty"`
 	Picture       string `json:"p,omitempty"`
+	Anonymous     bool   `json:"g,omitempty"`
+	// ExpiresAt (Unix ms, guests only) is checked on read by the store's
+	// clock; the key's TTL lets Redis drop it too.
+	ExpiresAt int64 `json:"x,omitempty"`
 }
 
-func encodeUser(u *User, realmTag string) ([]byte, error) {
-	return json.Marshal(userRecord{
+// encodeUser makes the stored record; expiresAt zero means none.
+func encodeUser(u *User, realmTag string, expiresAt time.Time) ([]byte, error) {
+	r := userRecord{
 		Realm: realmTag, ID: u.ID, CreatedAt: u.CreatedAt.UnixMilli(),
 		Email: u.Profile.Email, EmailVerified: u.Profile.EmailVerified,
-		Name: u.Profile.Name, Picture: u.Profile.Picture,
-	})
+		Name: u.Profile.Name, Picture: u.Profile.Picture, Anonymous: u.Anonymous,
+	}
+	if !expiresAt.IsZero() {
+		r.ExpiresAt = expiresAt.UnixMilli()
+	}
+	return json.Marshal(r)
 }
 
-func decodeUser(raw []byte, realmTag string) (*User, error) {
+// decodeUser parses a stored user of the realm; a user past its expiry at
+// now is not found.
+func decodeUser(raw []byte, realmTag string, now time.Time) (*User, error) {
 	var r userRecord
 	if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
 		return nil, ErrNotFound // a corrupt record is no user
@@ -61,10 +76,14 @@ func decodeUser(raw []byte, realmTag string) (*User, error) {
 	if r.Realm != realmTag {
 		return nil, errForeignRecord
 	}
+	if r.ExpiresAt != 0 && now.UnixMilli() >= r.ExpiresAt {
+		return nil, ErrNotFound
+	}
 	return &User{
 		ID:        r.ID,
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(),
 		Profile:   Profile{Email: r.Email, EmailVerified: r.EmailVerified, Name: r.Name, Picture: r.Picture},
+		Anonymous: r.Anonymous,
 	}, nil
 }
 
@@ -78,6 +97,10 @@ type accountRecord struct {
 
 func (s *RedisStore) userKey(userID string) string {
 	return s.prefix + "{" + userTag(userID) + "}:user:" + userID
+}
+
+func (s *RedisStore) accountsKey(userID string) string {
+	return s.prefix + "{" + userTag(userID) + "}:accts:" + hashKey(s.realmTag, userID)
 }
 
 func (s *RedisStore) emailKey(email string) string {
@@ -106,12 +129,17 @@ func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	user := &User{ID: id, CreatedAt: s.opts.now(), Profile: n.Profile}
-	rec, err := encodeUser(user, s.realmTag)
+	now := s.opts.now()
+	user := &User{ID: id, CreatedAt: now, Profile: n.Profile, Anonymous: n.Anonymous}
+	var expires time.Time
+	if n.TTL > 0 {
+		expires = now.Add(n.TTL)
+	}
+	rec, err := encodeUser(user, s.realmTag, expires)
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.setNXRetried(ctx, s.userKey(id), rec)
+	ok, err := s.setNXRetriedTTL(ctx, s.userKey(id), rec, n.TTL)
 	if err != nil {
 		return nil, unavailable("create user", err)
 	}
@@ -138,23 +166,73 @@ func (s *RedisStore) indexEmail(ctx context.Context, u *User) error {
 
 // GetUser implements UserStore.
 func (s *RedisStore) GetUser(ctx context.Context, userID string) (*User, error) {
+	u, _, err := s.getUser(ctx, userID)
+	return u, err
+}
+
+// getUser also returns the stored expiry (zero: none).
+func (s *RedisStore) getUser(ctx context.Context, userID string) (*User, time.Time, error) {
 	if userID == "" || len(userID) > MaxUserIDBytes {
-		return nil, ErrNotFound
+		return nil, time.Time{}, ErrNotFound
 	}
 	raw, err := retried(ctx, s, func(ctx context.Context, _ int) ([]byte, error) {
 		return s.client.Get(ctx, s.userKey(userID)).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
+		return nil, time.Time{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, unavailable("get user", err)
+		return nil, time.Time{}, unavailable("get user", err)
 	}
-	u, err := decodeUser(raw, s.realmTag)
+	u, err := decodeUser(raw, s.realmTag, s.opts.now())
 	if err != nil || u.ID != userID {
-		return nil, ErrNotFound
+		return nil, time.Time{}, ErrNotFound
 	}
-	return u, nil
+	var r userRecord
+	_ = json.Unmarshal(raw, &r) // decoded above
+	var expires time.Time
+	if r.ExpiresAt != 0 {
+		expires = time.UnixMilli(r.ExpiresAt)
+	}
+	return u, expires, nil
+}
+
+// TouchUser implements UserStore. Only a guest's expiry moves; the record
+// is swapped only if unchanged since it was read, so a touch racing an
+// upgrade cannot undo it.
+func (s *RedisStore) TouchUser(ctx context.Context, userID string, ttl time.Duration) error {
+	for range maxDeleteUserAttempts {
+		raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+			return s.client.Get(ctx, s.userKey(userID)).Result()
+		})
+		if errors.Is(err, redis.Nil) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return unavailable("touch user", err)
+		}
+		u, err := decodeUser([]byte(raw), s.realmTag, s.opts.now())
+		if err != nil || u.ID != userID {
+			return ErrNotFound
+		}
+		if !u.Anonymous || ttl <= 0 {
+			return nil
+		}
+		rec, err := encodeUser(u, s.realmTag, s.opts.now().Add(ttl))
+		if err != nil {
+			return err
+		}
+		n, err := retried(ctx, s, func(ctx context.Context, _ int) (int, error) {
+			return swapScript.Run(ctx, s.client, []string{s.userKey(userID)}, raw, rec, max(ttl.Milliseconds(), 1)).Int()
+		})
+		if err != nil {
+			return unavailable("touch user", err)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	return unavailable("touch user", errors.New("the user record kept changing; try again"))
 }
 
 // UpdateUser implements UserStore. The stored creation time is kept.
@@ -164,17 +242,25 @@ func (s *RedisStore) UpdateUser(ctx context.Context, user *User) error {
 	if err := validateProfile(p); err != nil {
 		return err
 	}
-	old, err := s.GetUser(ctx, user.ID)
+	old, expires, err := s.getUser(ctx, user.ID)
 	if err != nil {
 		return err
 	}
-	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p}
-	rec, err := encodeUser(updated, s.realmTag)
+	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p, Anonymous: user.Anonymous}
+	// A guest keeps its expiry; anyone else has none (SET without KEEPTTL
+	// clears the key's TTL).
+	ttl := time.Duration(0)
+	if !updated.Anonymous {
+		expires = time.Time{}
+	} else if !expires.IsZero() {
+		ttl = redis.KeepTTL
+	}
+	rec, err := encodeUser(updated, s.realmTag, expires)
 	if err != nil {
 		return err
 	}
 	ok, err := retried(ctx, s, func(ctx context.Context, _ int) (bool, error) {
-		return s.client.SetXX(ctx, s.userKey(user.ID), rec, redis.KeepTTL).Result()
+		return s.client.SetXX(ctx, s.userKey(user.ID), rec, ttl).Result()
 	})
 	if err != nil {
 		return unavailable("update user", err)
@@ -247,14 +333,136 @@ func (s *RedisStore) CreateAccount(ctx context.Context, a Account) error {
 	if err != nil {
 		return err
 	}
+	// The index entry goes first: an entry without its account is
+	// skipped by AccountsOf, an account missing from the index would be
+	// lost to it.
+	member := accountMember(a.Provider, a.ProviderAccountID)
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.client.ZAdd(ctx, s.accountsKey(a.UserID), redis.Z{Member: member}).Err()
+	}); err != nil {
+		return unavailable("create account", err)
+	}
 	ok, err := s.setNXRetried(ctx, s.accountKey(a.Provider, a.ProviderAccountID), rec)
 	if err != nil {
 		return unavailable("create account", err)
 	}
 	if !ok {
+		if cur, err := s.GetAccount(ctx, a.Provider, a.ProviderAccountID); err == nil && cur.UserID != a.UserID {
+			_ = s.client.ZRem(ctx, s.accountsKey(a.UserID), member).Err() // best effort: AccountsOf checks
+		}
 		return ErrAccountExists
 	}
 	return nil
+}
+
+func accountMember(provider, providerAccountID string) string {
+	b, _ := json.Marshal([2]string{provider, providerAccountID})
+	return string(b)
+}
+
+// AccountsOf implements UserStore.
+func (s *RedisStore) AccountsOf(ctx context.Context, userID string) ([]Account, error) {
+	out := []Account{}
+	if userID == "" || len(userID) > MaxUserIDBytes {
+		return out, nil
+	}
+	members, err := retried(ctx, s, func(ctx context.Context, _ int) ([]string, error) {
+		return s.client.ZRange(ctx, s.accountsKey(userID), 0, -1).Result()
+	})
+	if err != nil {
+		return nil, unavailable("accounts of", err)
+	}
+	for _, m := range members {
+		var pa [2]string
+		if json.Unmarshal([]byte(m), &pa) != nil {
+			continue
+		}
+		a, err := s.GetAccount(ctx, pa[0], pa[1])
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a.UserID == userID {
+			out = append(out, *a)
+		}
+	}
+	sortAccounts(out)
+	return out, nil
+}
+
+// DeleteAccount implements UserStore.
+func (s *RedisStore) DeleteAccount(ctx context.Context, provider, providerAccountID string) error {
+	if provider == "" || providerAccountID == "" {
+		return ErrNotFound
+	}
+	key := s.accountKey(provider, providerAccountID)
+	raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+		return s.client.Get(ctx, key).Result()
+	})
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return unavailable("delete account", err)
+	}
+	a, err := s.decodeAccount([]byte(raw), provider, providerAccountID)
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := s.retryWrite(ctx, func(ctx context.Context, attempt int) error {
+		var err error
+		n, err = delIfEqualScript.Run(ctx, s.client, []string{key}, raw).Int()
+		if err == nil && n == 0 && attempt > 0 {
+			n = 1 // an earlier attempt may have deleted it before failing
+		}
+		return err
+	}); err != nil {
+		return unavailable("delete account", err)
+	}
+	if n == 0 {
+		return ErrNotFound // changed meanwhile
+	}
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.client.ZRem(ctx, s.accountsKey(a.UserID), accountMember(provider, providerAccountID)).Err()
+	}); err != nil {
+		return unavailable("delete account", err)
+	}
+	return nil
+}
+
+// PurgeUser implements UserStore. Each step is one key or one user's
+// sessions; the record goes last, so a purge cut short can be run again.
+func (s *RedisStore) PurgeUser(ctx context.Context, userID string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Profile.Email != "" {
+		if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+			return delIfEqualScript.Run(ctx, s.client, []string{s.emailKey(u.Profile.Email)}, userID).Err()
+		}); err != nil {
+			return unavailable("purge user", err)
+		}
+	}
+	accounts, err := s.AccountsOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		if err := s.DeleteAccount(ctx, a.Provider, a.ProviderAccountID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Del(ctx, s.accountsKey(userID)).Err() }); err != nil {
+		return unavailable("purge user", err)
+	}
+	if _, err := s.DeleteUser(ctx, userID, ""); err != nil {
+		return err
+	}
+	return s.RemoveUser(ctx, userID)
 }
 
 // GetAccount implements UserStore.
@@ -271,6 +479,10 @@ func (s *RedisStore) GetAccount(ctx context.Context, provider, providerAccountID
 	if err != nil {
 		return nil, unavailable("get account", err)
 	}
+	return s.decodeAccount(raw, provider, providerAccountID)
+}
+
+func (s *RedisStore) decodeAccount(raw []byte, provider, providerAccountID string) (*Account, error) {
 	var r accountRecord
 	if err := json.Unmarshal(raw, &r); err != nil || r.Provider != provider || r.ProviderAccountID != providerAccountID {
 		return nil, ErrNotFound
@@ -375,6 +587,14 @@ local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('DEL', KEYS[1])
 return v
+`)
+
+// swapScript replaces the key's value with ARGV[2], expiring in ARGV[3] ms,
+// if it still holds ARGV[1]; returns 1 if it did.
+var swapScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 `)
 
 // delIfEqualScript deletes the key if it holds ARGV[1].
