@@ -83,6 +83,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    link_by_email
 //	    redirect_origins <origin...>
 //	    sign_in_template <file>
+//	    admin_api {
+//	        secret <secret>  # at least 32 bytes, e.g. {env.CONVEX_AUTH_ADMIN_SECRET}
+//	    }
 //	}
 //
 // Unknown and repeated subdirectives are errors.
@@ -174,6 +177,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			o := h.signInOptions()
 			o.Limits = new(LimitsConfig)
 			err = o.Limits.unmarshalCaddyfile(d)
+		case "admin_api":
+			h.AdminAPI = new(AdminAPIConfig)
+			err = h.AdminAPI.unmarshalCaddyfile(d)
 		case "after_sign_in", "link_by_email", "redirect_origins", "sign_in_template":
 			err = h.unmarshalSignInOption(d)
 		default:

@@ -155,6 +155,11 @@ type Handler struct {
 	// endpoints.
 	SignIn *SignInOptions `json:"sign_in,omitempty"`
 
+	// AdminAPI enables the site admin API at /auth/admin/ (docs/admin-api.md),
+	// guarded by a Bearer secret. Default: none, the site API is off; the
+	// operator API on Caddy's admin endpoint is always there.
+	AdminAPI *AdminAPIConfig `json:"admin_api,omitempty"`
+
 	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
 	store        session.Store
@@ -165,6 +170,7 @@ type Handler struct {
 	keyring      *issuer.Keyring // generated keys, loaded in Provision
 	rotator      *keyRotator     // keeps the issuer on the stored keyring
 	rotatorKey   string
+	releaseRealm func() // the realm's entry in liveRealms
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -268,6 +274,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionSignIn(ctx); err != nil {
 		return err
 	}
+	adminAPI, err := h.provisionControl()
+	if err != nil {
+		return err
+	}
 	var protected, signInPaths func(*http.Request) (bool, error)
 	if len(protect) > 0 {
 		protected = protect.MatchWithError
@@ -298,6 +308,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SignIn:               h.signInConfig,
 		Metrics:              gatewayMetricsHooks{},
 		OnAuthenticated:      setUserPlaceholders,
+		AdminAPI:             adminAPI,
+		Users:                h.userStore(),
 	})
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
@@ -389,6 +401,11 @@ func (h *Handler) checkConfig() error {
 	if err := h.checkKeyRotation(); err != nil {
 		return err
 	}
+	if h.AdminAPI != nil {
+		if _, err := h.AdminAPI.secret(); err != nil {
+			return err
+		}
+	}
 	return h.checkSignIn()
 }
 
@@ -397,6 +414,9 @@ func (h *Handler) checkConfig() error {
 func (h *Handler) Cleanup() error {
 	if h.gateway != nil {
 		h.gateway.Close()
+	}
+	if h.releaseRealm != nil {
+		h.releaseRealm()
 	}
 	if err := h.releaseKeyRotator(); err != nil {
 		h.logger.Warn("stopping the signing key poller", zap.Error(err))
