@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,54 @@ func TestAdminAPIAcrossInstances(t *testing.T) {
 		t.Fatalf("site API with the secret: %d %s", resp.StatusCode, sbody)
 	}
 	refusedWithin(t, a, sa3, "a session ended through B's site admin API, on A")
+}
+
+// TestAdminRealmsFollowReload: the operator API sees the realms of the
+// config running now, through `caddy reload`s that keep, add and drop them.
+func TestAdminRealmsFollowReload(t *testing.T) {
+	port, adminAddr := freePort(t), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dataDir := t.TempDir()
+	config := func(realms ...string) string {
+		c := fmt.Sprintf("{\n\tadmin %s\n}\n", adminAddr)
+		for i, r := range realms {
+			c += fmt.Sprintf("http://127.0.0.1:%d {\n\tconvex_auth {\n\t\tissuer https://app%d.example.com\n\t\trealm %s\n\t}\n\trespond \"ok\"\n}\n", port+i, i, r)
+		}
+		return c
+	}
+	startCaddy(t, config("realm-one"), dataDir, fmt.Sprintf("http://127.0.0.1:%d/.well-known/jwks.json", port))
+	realmError := func(query string) string {
+		t.Helper()
+		_, body := adminCall(t, adminAddr, "GET", "/users/someone"+query)
+		e, _ := body["error"].(string)
+		return e
+	}
+	if e := realmError(""); e != "user_not_found" {
+		t.Fatalf("one realm, none named: %q", e)
+	}
+	reload := func(c string) {
+		t.Helper()
+		file := t.TempDir() + "/Caddyfile"
+		if err := os.WriteFile(file, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, errOut, ok := runCaddyCLI(t, isolatedEnv(dataDir), "reload", "--config", file, "--adapter", "caddyfile", "--address", adminAddr); !ok {
+			t.Fatalf("caddy reload: %s", errOut)
+		}
+	}
+	reload(config("realm-one", "realm-two"))
+	if e := realmError(""); e != "realm_required" {
+		t.Fatalf("two realms, none named: %q", e)
+	}
+	for _, q := range []string{"?realm=realm-one", "?realm=realm-two", "?realm=https://app1.example.com"} {
+		if e := realmError(q); e != "user_not_found" {
+			t.Fatalf("%s after the reload: %q", q, e)
+		}
+	}
+	reload(config("realm-two"))
+	if e := realmError("?realm=realm-one"); e != "unknown_realm" {
+		t.Fatalf("a dropped realm after the reload: %q", e)
+	}
+	if e := realmError(""); e != "user_not_found" {
+		t.Fatalf("the one realm left: %q", e)
+	}
 }
