@@ -148,7 +148,9 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	a.handler, err = control.NewHandler(control.Config{
 		Prefix: adminPrefix,
 		Realms: liveRealms.Realms,
-		Logger: ctx.Logger(),
+		// Admin modules get an unnamed logger; name it so the audit lines
+		// can be found.
+		Logger: caddy.Log().Named("admin.api.convex_auth"),
 	})
 	return err
 }

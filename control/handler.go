@@ -161,12 +161,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r and returns the call and the status it answered with.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (call, int, error) {
-	var c call
+	// Parsed first so that a refused call is audited by what it asked.
+	c, aerr := h.route(r)
 	if err := h.guard(r); err != nil {
-		c.op = "refused"
 		return c, err.status, err
 	}
-	c, aerr := h.route(r)
 	if aerr != nil {
 		return c, aerr.status, aerr
 	}

@@ -291,6 +291,11 @@ func TestSecretAndCrossSite(t *testing.T) {
 			}
 		})
 	}
+	// Refused calls are audited by what they asked.
+	// (the preflight, an OPTIONS, is not a DELETE).
+	if n := f.logs.FilterMessage("admin api call refused").FilterField(zap.String("op", control.OpEndSessions)).FilterField(zap.String("user_id", u.ID)).Len(); n != 7 {
+		t.Fatalf("%d refused DELETEs audited with their operation and user; want 7", n)
+	}
 	// No CORS header is ever sent.
 	req := httptest.NewRequest("OPTIONS", "https://app.example.com"+path, nil)
 	req.Header.Set("Origin", "https://evil.example")

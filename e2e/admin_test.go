@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ const adminSecret = "e2e-admin-secret-0123456789abcdef0123456789"
 // endpoint on a loopback port and the site admin API on.
 type adminGateways struct {
 	urls, admin []string
+	procs       []*caddyProcess
 }
 
 func startAdminGateways(t *testing.T) *adminGateways {
@@ -53,7 +55,7 @@ http://127.0.0.1:%d {
 		if i == 0 {
 			c += signInUpstreamByQuery(upstreamPort)
 		}
-		startCaddy(t, c, t.TempDir(), g.urls[i]+"/.well-known/jwks.json", "CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
+		g.procs = append(g.procs, startCaddy(t, c, t.TempDir(), g.urls[i]+"/.well-known/jwks.json", "CONVEX_AUTH_ADMIN_SECRET="+adminSecret))
 	}
 	return g
 }
@@ -242,6 +244,23 @@ func TestAdminAPIAcrossInstances(t *testing.T) {
 		t.Fatalf("site API with the secret: %d %s", resp.StatusCode, sbody)
 	}
 	refusedWithin(t, a, sa3, "a session ended through B's site admin API, on A")
+
+	// Each call is audited with its operation and user; the secret never.
+	logB := g.procs[1].Log()
+	if strings.Contains(logB+g.procs[0].Log(), adminSecret) {
+		t.Fatal("the admin secret is in a log")
+	}
+	audit := regexp.MustCompile(`"logger":"http.handlers.convex_auth.admin_api","msg":"admin api call","op":"end_sessions","status":200,"user_id":"` + regexp.QuoteMeta(userID) + `"`)
+	operator := regexp.MustCompile(`"logger":"admin.api.convex_auth","msg":"admin api call","op":"ban","status":200,"user_id":"` + regexp.QuoteMeta(userID) + `"`)
+	if !operator.MatchString(logB) {
+		t.Fatalf("no audit line for the operator API's ban in B's log:\n%s", logB)
+	}
+	if !audit.MatchString(logB) {
+		t.Fatalf("no audit line for the site API call in B's log:\n%s", logB)
+	}
+	if !strings.Contains(logB, `"msg":"admin api call refused","op":"end_sessions","status":401,"user_id":"`+userID+`"`) {
+		t.Fatal("refused site API calls are not audited")
+	}
 }
 
 // TestAdminRealmsFollowReload: the operator API sees the realms of the
