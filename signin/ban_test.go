@@ -40,3 +40,26 @@ func TestBannedUserCannotSignIn(t *testing.T) {
 		t.Fatalf("after unban: %d, signed in %v", resp.StatusCode, ok)
 	}
 }
+
+// An OIDC sign-in of a banned user ends at the banned page, signed out.
+func TestBannedUserCannotSignInWithOIDC(t *testing.T) {
+	oe := newOAuthEnv(t, false)
+	b := newBrowser(t)
+	oe.signIn(b, "zitadel", "")
+	me, ok := b.whoami(oe.origin)
+	if !ok {
+		t.Fatal("not signed in after the flow")
+	}
+	if _, err := oe.store.SetBanned(context.Background(), me.UserID, true); err != nil {
+		t.Fatal(err)
+	}
+	b2 := newBrowser(t)
+	callback := oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
+	resp, body := b2.get(callback)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "banned from signing in") {
+		t.Fatalf("banned OIDC sign-in: %d %s", resp.StatusCode, body)
+	}
+	if _, ok := b2.whoami(oe.origin); ok {
+		t.Fatal("a banned user got a session")
+	}
+}
