@@ -22,6 +22,7 @@ const (
 	providerOIDC     = "oidc"
 	providerPassword = signin.ProviderPassword
 	providerEmail    = signin.ProviderEmail
+	providerGuest    = signin.ProviderAnonymous
 )
 
 // SignInOptions configure the gateway's own sign-in: the page at
@@ -59,7 +60,7 @@ type SignInOptions struct {
 
 // ProviderConfig is one sign-in method. Which fields apply depends on Type.
 type ProviderConfig struct {
-	// Type is github, google, oidc, password or email. Required.
+	// Type is github, google, oidc, password, email or anonymous. Required.
 	Type string `json:"type"`
 	// Name is the URL segment and account namespace. Default: the type;
 	// required for oidc. Renaming a provider orphans its accounts.
@@ -133,6 +134,10 @@ type ProviderConfig struct {
 	// MaxSends is how many links one address gets per hour (email).
 	// Default: 5.
 	MaxSends int `json:"max_sends,omitempty"`
+
+	// GuestTTL is how long a guest may go unused before it is removed
+	// with its sessions, at least 1m (anonymous). Default: 720h (30 days).
+	GuestTTL caddy.Duration `json:"guest_ttl,omitempty"`
 }
 
 // signInOptions returns the sign-in options, creating them for the
@@ -200,12 +205,13 @@ func (p *ProviderConfig) check() error {
 	passwordFields := p.MinLength != 0 || p.MaxAttempts != 0
 	emailFields := p.SMTPHost != "" || p.SMTPPort != 0 || p.SMTPTLS != "" || p.SMTPUsername != "" || p.SMTPPassword != "" ||
 		p.From != "" || p.LinkTTL != 0 || p.MaxSends != 0
+	guestFields := p.GuestTTL != 0
 	if err := signin.ValidateProviderName(p.name()); err != nil {
 		return err
 	}
 	switch p.Type {
 	case providerGitHub, providerGoogle, providerOIDC:
-		if passwordFields || emailFields {
+		if passwordFields || emailFields || guestFields {
 			return fmt.Errorf("%s takes OAuth options only (client_id, client_secret, scopes, endpoints)", p.Type)
 		}
 		if p.ClientID == "" || p.ClientSecret == "" {
@@ -227,14 +233,14 @@ func (p *ProviderConfig) check() error {
 			}
 		}
 	case providerPassword:
-		if p.Name != "" && p.Name != providerPassword || oauthFields || emailFields || p.Label != "" {
+		if p.Name != "" && p.Name != providerPassword || oauthFields || emailFields || guestFields || p.Label != "" {
 			return errors.New("password takes only min_length and max_attempts")
 		}
 		if p.MinLength < 0 || p.MinLength > signin.MaxPasswordLength || p.MaxAttempts < 0 {
 			return fmt.Errorf("min_length must be 1 to %d and max_attempts at least 1", signin.MaxPasswordLength)
 		}
 	case providerEmail:
-		if p.Name != "" && p.Name != providerEmail || oauthFields || passwordFields || p.Label != "" {
+		if p.Name != "" && p.Name != providerEmail || oauthFields || passwordFields || guestFields || p.Label != "" {
 			return errors.New("email takes only smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, link_ttl and max_sends")
 		}
 		if p.SMTPHost == "" || p.From == "" {
@@ -252,10 +258,17 @@ func (p *ProviderConfig) check() error {
 		if p.MaxSends < 0 {
 			return errors.New("max_sends must be at least 1")
 		}
+	case providerGuest:
+		if p.Name != "" && p.Name != providerGuest || oauthFields || passwordFields || emailFields || p.Label != "" {
+			return errors.New("anonymous takes only guest_ttl")
+		}
+		if ttl := time.Duration(p.GuestTTL); ttl != 0 && ttl < time.Minute {
+			return fmt.Errorf("guest_ttl %s is too short: use at least 1m (default 720h)", ttl)
+		}
 	case "":
-		return errors.New("type is required: github, google, oidc, password or email")
+		return errors.New("type is required: github, google, oidc, password, email or anonymous")
 	default:
-		return fmt.Errorf("type %q is unknown: use github, google, oidc, password or email", p.Type)
+		return fmt.Errorf("type %q is unknown: use github, google, oidc, password, email or anonymous", p.Type)
 	}
 	return nil
 }
@@ -338,6 +351,8 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 				return fmt.Errorf("convex_auth: provider email: %w", err)
 			}
 			cfg.Email = &signin.EmailConfig{Mailer: m, LinkTTL: time.Duration(p.LinkTTL), MaxSends: p.MaxSends}
+		case providerGuest:
+			cfg.Anonymous = &signin.AnonymousConfig{TTL: time.Duration(p.GuestTTL)}
 		}
 	}
 	if len(cfg.OAuth) > 0 {

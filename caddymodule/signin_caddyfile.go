@@ -39,6 +39,9 @@ import (
 //	    link_ttl      <duration>
 //	    max_sends     <n>
 //	}
+//	provider anonymous [{            # "Continue as guest"
+//	    guest_ttl     <duration>         # unused guests are removed; default 720h
+//	}]
 //	after_sign_in    <path or url>
 //	link_by_email
 //	redirect_origins <origin...>
@@ -81,9 +84,9 @@ func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
 		p.Name = args[1]
 	}
 	switch p.Type {
-	case providerGitHub, providerGoogle, providerOIDC, providerPassword, providerEmail:
+	case providerGitHub, providerGoogle, providerOIDC, providerPassword, providerEmail, providerGuest:
 	default:
-		return d.Errf("provider type %q is unknown: use github, google, oidc, password or email", p.Type)
+		return d.Errf("provider type %q is unknown: use github, google, oidc, password, email or anonymous", p.Type)
 	}
 	for _, other := range h.providers() {
 		if other.name() == p.name() {
@@ -159,6 +162,8 @@ func (p *ProviderConfig) unmarshalOption(d *caddyfile.Dispenser, sub string) err
 		return durationArg(d, &p.LinkTTL)
 	case p.Type == providerEmail && sub == "max_sends":
 		return positiveIntArg(d, &p.MaxSends)
+	case p.Type == providerGuest && sub == "guest_ttl":
+		return durationArg(d, &p.GuestTTL)
 	}
 	return d.Errf("unknown option %q for provider %s", sub, p.Type)
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -404,5 +405,49 @@ func TestGatewayWithoutProvidersLeavesSignInToTheApp(t *testing.T) {
 	resp, body := g.do("GET", "/auth/signin", nil)
 	if resp.StatusCode != http.StatusOK || body != "upstream saw /auth/signin" {
 		t.Fatalf("/auth/signin without providers: %d %q; want it passed to the app", resp.StatusCode, body)
+	}
+}
+
+func TestUnmarshalAnonymousProvider(t *testing.T) {
+	parse := func(body string) (*Handler, error) {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("convex_auth {\nissuer https://app.example.com\n" + body + "\n}"))
+		if err == nil {
+			err = h.checkSignIn()
+		}
+		return &h, err
+	}
+	h, err := parse("provider anonymous {\nguest_ttl 48h\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := h.SignIn.Providers[0]; p.Type != "anonymous" || time.Duration(p.GuestTTL) != 48*time.Hour {
+		t.Fatalf("provider %+v; want anonymous with guest_ttl 48h", p)
+	}
+	if h, err = parse("provider anonymous"); err != nil || h.SignIn.Providers[0].GuestTTL != 0 {
+		t.Fatalf("provider anonymous alone: %v", err)
+	}
+	for name, body := range map[string]string{
+		"short ttl":        "provider anonymous {\nguest_ttl 30s\n}",
+		"repeated ttl":     "provider anonymous {\nguest_ttl 1h\nguest_ttl 2h\n}",
+		"bad ttl":          "provider anonymous {\nguest_ttl soon\n}",
+		"foreign option":   "provider anonymous {\nmin_length 3\n}",
+		"label":            "provider anonymous {\nlabel Guest\n}",
+		"named":            "provider anonymous guests",
+		"twice":            "provider anonymous\nprovider anonymous",
+		"ttl on password":  "provider password {\nguest_ttl 1h\n}",
+		"ttl without args": "provider anonymous {\nguest_ttl\n}",
+	} {
+		if _, err := parse(body); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// JSON says the same, and checks the same.
+	var j Handler
+	if err := json.Unmarshal([]byte(`{"issuer":"https://app.example.com","sign_in":{"providers":[{"type":"anonymous","guest_ttl":"10s"}]}}`), &j); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.checkSignIn(); err == nil || !strings.Contains(err.Error(), "guest_ttl") {
+		t.Fatalf("JSON guest_ttl 10s: %v; want refused", err)
 	}
 }

@@ -88,7 +88,7 @@ func identityPage(t *testing.T) http.Handler {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>App</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style></head>
 <body>
-{{if .Email}}<h1>Signed in</h1>
+{{if .Sub}}<h1>Signed in</h1>
 <p>Signed in as <strong id="who">{{.Email}}</strong></p>
 <p>User ID (the token's sub): <code id="sub">{{.Sub}}</code></p>
 <form id="signout" method="post" action="/auth/signout"><button type="submit">Sign out</button></form>

@@ -35,7 +35,7 @@ func TestStartSessionEndsSessionOfBannedUser(t *testing.T) {
 	stale := *u
 	stale.Banned = false
 	rec := httptest.NewRecorder()
-	err := signInHost{g}.StartSession(rec, httptest.NewRequest("POST", testIssuer+"/auth/signin/password", nil), &stale, "password")
+	err := signInHost{g}.StartSession(rec, httptest.NewRequest("POST", testIssuer+"/auth/signin/password", nil), signin.Result{User: &stale, Provider: "password"})
 	if !errors.Is(err, signin.ErrBanned) {
 		t.Fatalf("StartSession = %v; want ErrBanned", err)
 	}

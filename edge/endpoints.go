@@ -2,12 +2,14 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // The gateway's own endpoints under /auth/.
@@ -15,6 +17,8 @@ const (
 	pathSignOut = "/auth/signout"
 	pathSession = "/auth/session"
 	pathToken   = "/auth/token"
+	// pathSessions lists the user's sessions; pathSessions/<id> ends one.
+	pathSessions = "/auth/sessions"
 	// pathAdmin is the site admin API's prefix.
 	pathAdmin = "/auth/admin"
 )
@@ -29,7 +33,13 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 		g.serveSession(w, r)
 	case pathToken:
 		g.serveToken(w, r)
+	case pathSessions:
+		g.serveSessions(w, r, "")
 	default:
+		if id, ok := strings.CutPrefix(r.URL.Path, pathSessions+"/"); ok {
+			g.serveSessions(w, r, id)
+			return true
+		}
 		if g.cfg.AdminAPI != nil && (r.URL.Path == pathAdmin || strings.HasPrefix(r.URL.Path, pathAdmin+"/")) {
 			g.cfg.AdminAPI.ServeHTTP(w, r)
 			return true
@@ -159,6 +169,11 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := g.mint(sess)
+	if errors.Is(err, errGuestGone) {
+		http.SetCookie(w, g.cfg.Cookie.forRequest(r).clear())
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
+		return
+	}
 	if err != nil {
 		g.cfg.Logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
 		writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
@@ -191,4 +206,81 @@ func requestOrigin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// serveSessions is the JSON session list for apps with their own UI, same
+// origin only: GET /auth/sessions lists the user's sessions (session.View,
+// oldest first), DELETE /auth/sessions ends all but the current one, and
+// DELETE /auth/sessions/<id> ends one.
+func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id string) {
+	w.Header().Set("Cache-Control", "no-store")
+	allow := "DELETE"
+	if id == "" {
+		allow = "GET, DELETE"
+	}
+	if !(r.Method == http.MethodDelete || (id == "" && r.Method == http.MethodGet)) {
+		w.Header().Set("Allow", allow)
+		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use "+allow+" on "+r.URL.Path)
+		return
+	}
+	if !g.sameOrigin(r) {
+		writeJSONError(w, http.StatusForbidden, "cross_site", "sessions are only shown to and changed by this site's own pages")
+		return
+	}
+	_, sess, err := g.currentSession(w, r, g.cfg.Cookie.forRequest(r))
+	switch {
+	case err != nil:
+		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
+		return
+	case sess == nil:
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
+	defer cancel()
+	unavailable := func(err error) {
+		g.storeErrLog.Warn("the session list could not reach the session store", err)
+		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be changed right now: try again shortly")
+	}
+	switch {
+	case r.Method == http.MethodGet:
+		list, err := g.cfg.Store.List(ctx, sess.UserID)
+		if err != nil {
+			unavailable(err)
+			return
+		}
+		views := make([]session.View, 0, len(list))
+		for _, s := range list {
+			views = append(views, session.NewView(s, s.ID == sess.ID))
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Sessions []session.View `json:"sessions"`
+		}{views})
+	case id == "":
+		n, err := g.cfg.Store.DeleteUser(ctx, sess.UserID, sess.ID)
+		if err != nil {
+			unavailable(err)
+			return
+		}
+		g.cfg.Logger.Info("signed out other sessions", zap.String("user_id", sess.UserID), zap.Int("sessions", n))
+		writeJSON(w, http.StatusOK, struct {
+			Ended int `json:"ended"`
+		}{n})
+	default:
+		err := g.cfg.Store.DeleteByID(ctx, sess.UserID, id)
+		if errors.Is(err, session.ErrNotFound) {
+			writeJSONError(w, http.StatusNotFound, "session_not_found", "the user has no live session with that ID")
+			return
+		}
+		if err != nil {
+			unavailable(err)
+			return
+		}
+		g.tokens.drop(id)
+		g.cfg.Logger.Info("signed out a session", zap.String("user_id", sess.UserID), zap.String("session_id", id))
+		if id == sess.ID {
+			http.SetCookie(w, g.cfg.Cookie.forRequest(r).clear())
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

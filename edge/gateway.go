@@ -159,6 +159,8 @@ type Gateway struct {
 	storeErrLog  *ratelog.Log
 	metrics      Metrics
 	unregister   []func()
+	// guests, when guests are on, keeps guests in use from expiring.
+	guests *guestPolicy
 }
 
 // New checks cfg, fills in its defaults and builds the gateway. Close
@@ -216,6 +218,13 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.SignIn != nil {
 		sc := *cfg.SignIn
 		sc.Host = signInHost{g}
+		sc.Sessions = cfg.Store
+		if sc.Anonymous != nil {
+			g.guests = &guestPolicy{users: sc.Users, ttl: sc.Anonymous.TTL}
+			if g.guests.ttl == 0 {
+				g.guests.ttl = signin.DefaultGuestTTL
+			}
+		}
 		if g.signIn, err = signin.New(sc); err != nil {
 			return nil, fmt.Errorf("edge: %w", err)
 		}

@@ -31,6 +31,23 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		storeDown = err != nil
 	}
 
+	var tok cachedToken
+	if sess != nil {
+		var err error
+		if tok, err = g.tokenFor(sess); errors.Is(err, errGuestGone) {
+			http.SetCookie(w, cs.clear())
+			sess = nil
+		} else if err != nil {
+			g.cfg.Logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
+			g.metrics.Request(OutcomeTokenError)
+			if protected {
+				writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
+				return nil
+			}
+			return g.forward(w, r, next, cs, cookieToken, sess)
+		}
+	}
+
 	if sess == nil {
 		if protected {
 			if storeDown {
@@ -49,16 +66,6 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		return g.forward(w, r, next, cs, "", nil)
 	}
 
-	tok, err := g.tokenFor(sess)
-	if err != nil {
-		g.cfg.Logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
-		g.metrics.Request(OutcomeTokenError)
-		if protected {
-			writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
-			return nil
-		}
-		return g.forward(w, r, next, cs, cookieToken, sess)
-	}
 	r.Header.Set(g.cfg.InjectHeader, tok.token)
 	if g.injectCookie.nameFor != nil {
 		addCookie(r, g.injectCookie.nameFor(r), tok.token)
@@ -115,8 +122,12 @@ func (g *Gateway) tokenFor(sess *session.Session) (cachedToken, error) {
 	return t, err
 }
 
-// mint always signs a new token for the session.
+// mint always signs a new token for the session; for a guest's session
+// it moves the guest's expiry first (errGuestGone: the guest is gone).
 func (g *Gateway) mint(sess *session.Session) (cachedToken, error) {
+	if err := g.touchGuest(sess); err != nil {
+		return cachedToken{}, err
+	}
 	signer := g.cfg.Issuer
 	keyID := signer.SigningKey().ID()
 	token, iat, exp, err := signer.Mint(issuer.Claims{

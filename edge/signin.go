@@ -30,11 +30,26 @@ func (s signInHost) SignedIn(r *http.Request) (bool, error) {
 	return err == nil, err
 }
 
+func (s signInHost) Session(r *http.Request) (*session.Session, error) {
+	token, ok := readCookie(r, s.g.cfg.Cookie.forRequest(r).name)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
+	defer cancel()
+	sess, err := s.g.cfg.Store.Lookup(ctx, token)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
 func (s signInHost) SameOrigin(r *http.Request) bool { return s.g.sameOrigin(r) }
 
 // StartSession replaces the request's session, if any, with a new one
 // for user: a new session ID at every sign-in.
-func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res signin.Result) error {
+	user, provider := res.User, res.Provider
 	g := s.g
 	cs := g.cfg.Cookie.forRequest(r)
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
@@ -48,7 +63,8 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 			g.tokens.drop(sess.ID)
 		}
 	}
-	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile,
+		UserAgent: r.Header.Get("User-Agent")})
 	if err != nil {
 		return err
 	}
@@ -56,7 +72,14 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, user *s
 		return err
 	}
 	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
-	g.cfg.Logger.Info("signed in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider))
+	fields := []zap.Field{zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider)}
+	if res.UpgradedGuest {
+		fields = append(fields, zap.Bool("upgraded_guest", true))
+	}
+	if res.ReplacedUserID != "" {
+		fields = append(fields, zap.String("replaced_user_id", res.ReplacedUserID))
+	}
+	g.cfg.Logger.Info("signed in", fields...)
 	return nil
 }
 

@@ -192,6 +192,8 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 		UserID:   in.Sub,
 		Provider: UpstreamProvider,
 		Profile:  session.Profile{Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, Picture: in.Picture},
+		// The browser's, for the account page's session list.
+		UserAgent: u.r.Header.Get("User-Agent"),
 	})
 	if err != nil {
 		u.g.metrics.SignIn(UpstreamProvider, false)

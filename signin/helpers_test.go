@@ -32,7 +32,17 @@ type fakeClock = testclock.Clock
 // testHost is the Host a real server would be: a session cookie over the
 // in-process store.
 type testHost struct {
-	store *session.MemoryStore
+	store testStore
+	// results, if set, hears every StartSession.
+	results func(Result)
+}
+
+// testStore is either session store.
+type testStore interface {
+	session.Store
+	session.UserStore
+	session.Limiter
+	session.Banner
 }
 
 const testSessionCookie = "sess"
@@ -49,6 +59,18 @@ func (h *testHost) SignedIn(r *http.Request) (bool, error) {
 	return err == nil, err
 }
 
+func (h *testHost) Session(r *http.Request) (*session.Session, error) {
+	c, err := r.Cookie(testSessionCookie)
+	if err != nil {
+		return nil, nil
+	}
+	sess, err := h.store.Lookup(r.Context(), c.Value)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
+}
+
 func (h *testHost) SameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 		return site == "same-origin" || site == "none"
@@ -57,13 +79,16 @@ func (h *testHost) SameOrigin(r *http.Request) bool {
 	return o == "" || o == "http://"+r.Host
 }
 
-func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, res Result) error {
+	if h.results != nil {
+		h.results(res)
+	}
 	if c, err := r.Cookie(testSessionCookie); err == nil {
 		if err := h.store.Delete(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
-	tok, _, err := h.store.Create(r.Context(), session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile})
+	tok, _, err := h.store.Create(r.Context(), session.NewSession{UserID: res.User.ID, Provider: res.Provider, Profile: res.User.Profile, UserAgent: r.Header.Get("User-Agent")})
 	if err != nil {
 		return err
 	}
@@ -78,8 +103,9 @@ type env struct {
 	srv    *httptest.Server
 	origin string
 	svc    *Service
-	store  *session.MemoryStore
+	store  testStore
 	clock  *fakeClock
+	host   *testHost
 	// results are the service's OnResult calls.
 	results *resultLog
 }
@@ -116,10 +142,23 @@ type whoami struct {
 
 func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 	t.Helper()
+	return newEnvOn(t, nil, configure)
+}
+
+// storeMaker builds a store on the test's clock; nil is the in-process one.
+type storeMaker func(t *testing.T, opts session.Options) testStore
+
+func newEnvOn(t *testing.T, mk storeMaker, configure func(c *Config, origin string)) *env {
+	t.Helper()
 	e := &env{t: t, clock: testclock.New(time.Now().Truncate(time.Millisecond)), results: new(resultLog)}
-	e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
+	if mk == nil {
+		e.store = session.NewMemoryStore(session.Options{Now: e.clock.Now})
+	} else {
+		e.store = mk(t, session.Options{Now: e.clock.Now})
+	}
 	t.Cleanup(func() { _ = e.store.Close() })
 	host := &testHost{store: e.store}
+	e.host = host
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.svc.Handle(w, r) {
 			return
@@ -138,7 +177,7 @@ func newEnv(t *testing.T, configure func(c *Config, origin string)) *env {
 			Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified, Name: sess.Profile.Name})
 	}))
 	e.origin = "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{Origin: e.origin, Users: e.store, Host: host, OnResult: e.results.add, Now: e.clock.Now}
+	cfg := Config{Origin: e.origin, Users: e.store, Sessions: e.store, Host: host, OnResult: e.results.add, Now: e.clock.Now}
 	cfg.Redirects, _ = NewRedirectPolicy("/", nil)
 	configure(&cfg, e.origin)
 	svc, err := New(cfg)

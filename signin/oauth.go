@@ -62,6 +62,11 @@ type sealedFlow struct {
 	Nonce      string `json:"n"`
 	RedirectTo string `json:"r"`
 	Expires    int64  `json:"x"` // Unix ms
+	// LinkUser and LinkSession, set when the flow links the account to
+	// the signed-in user (account page): the callback binds it only for
+	// that same session.
+	LinkUser    string `json:"lu,omitempty"`
+	LinkSession string `json:"ls,omitempty"`
 }
 
 // flowCookie holds the sealed flow and binds it to the browser that
@@ -101,23 +106,34 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
+	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target})
+	if err != nil {
+		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
+		return
+	}
+	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// beginFlow fills rec with a new flow for p, seals it into the flow cookie
+// and returns the provider URL to send the browser to.
+func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p OAuthProvider, rec sealedFlow) (string, error) {
 	f := Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	authURL, err := p.AuthCodeURL(ctx, f)
 	if err != nil {
 		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.Name()), zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
-		return
+		return "", err
 	}
-	sealed := s.flowKeys.Seal(marshal(sealedFlow{Provider: p.Name(), State: f.State, Verifier: f.Verifier, Nonce: f.Nonce,
-		RedirectTo: target, Expires: s.now().Add(DefaultFlowTTL).UnixMilli()}), s.flowAAD)
+	rec.Provider, rec.State, rec.Verifier, rec.Nonce = p.Name(), f.State, f.Verifier, f.Nonce
+	rec.Expires = s.now().Add(DefaultFlowTTL).UnixMilli()
+	sealed := s.flowKeys.Seal(marshal(rec), s.flowAAD)
 	http.SetCookie(w, &http.Cookie{
 		Name: s.flowCookie(r), Value: sealed, Path: "/", MaxAge: int(DefaultFlowTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, authURL, http.StatusFound)
+	return authURL, nil
 }
 
 // serveOAuthCallback opens the browser's flow cookie, checks the state
@@ -140,14 +156,21 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 		s.fail(w, r, "state", "")
 		return false
 	}
+	fail := func(code, redirectTo string) {
+		if rec.LinkUser != "" {
+			s.redirect(w, r, PathAccount+"?error="+code)
+			return
+		}
+		s.fail(w, r, code, redirectTo)
+	}
 	if s.now().UnixMilli() >= rec.Expires {
 		s.logger.Info("sign-in refused: the flow expired", zap.String("provider", name))
-		s.fail(w, r, "state", "")
+		fail("state", "")
 		return false
 	}
 	if rec.Provider != name {
 		s.logger.Info("sign-in refused: the state belongs to another provider", zap.String("provider", name))
-		s.fail(w, r, "state", "")
+		fail("state", "")
 		return false
 	}
 	if e := q.Get("error"); e != "" {
@@ -156,12 +179,12 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 			code = "denied"
 		}
 		s.logger.Info("sign-in ended by the provider", zap.String("provider", name), zap.String("error", truncate(e, 64)))
-		s.fail(w, r, code, rec.RedirectTo)
+		fail(code, rec.RedirectTo)
 		return false
 	}
 	code := q.Get("code")
 	if code == "" {
-		s.fail(w, r, "provider", rec.RedirectTo)
+		fail("provider", rec.RedirectTo)
 		return false
 	}
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
@@ -169,10 +192,13 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	id, err := p.Identity(pctx, code, Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)})
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
-		s.fail(w, r, "provider", rec.RedirectTo)
+		fail("provider", rec.RedirectTo)
 		return false
 	}
-	user, err := s.resolve(r.Context(), name, id)
+	if rec.LinkUser != "" {
+		return s.finishLink(w, r, p, rec, id)
+	}
+	user, err := s.resolveAs(r.Context(), name, id, s.currentGuest(r.Context(), r))
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))

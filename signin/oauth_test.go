@@ -33,10 +33,20 @@ type oauthEnv struct {
 
 func newOAuthEnv(t *testing.T, linkByEmail bool) *oauthEnv {
 	t.Helper()
+	return newOAuthEnvOn(t, nil, linkByEmail, nil)
+}
+
+// newOAuthEnvOn is newOAuthEnv on the store mk makes, with more
+// configuration.
+func newOAuthEnvOn(t *testing.T, mk storeMaker, linkByEmail bool, more func(c *Config)) *oauthEnv {
+	t.Helper()
 	oe := &oauthEnv{}
 	core, logs := observer.New(zap.InfoLevel)
 	oe.logs = logs
-	oe.env = newEnv(t, func(c *Config, origin string) {
+	oe.env = newEnvOn(t, mk, func(c *Config, origin string) {
+		if more != nil {
+			defer more(c)
+		}
 		oe.op = startOP(t, origin+"/auth/callback/zitadel", origin+"/auth/callback/google", origin+"/auth/callback/github")
 		api := startGitHubAPI(t, oe.op)
 		zit, err := NewOIDC(OAuthConfig{Name: "zitadel", Label: "Zitadel", Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})

@@ -66,12 +66,15 @@ type PageData struct {
 	Password          bool
 	PasswordMinLength int
 	EmailLink         bool
+	// Guest shows "Continue as guest", a form posting to GuestAction.
+	Guest bool
 	// Links and form actions; each keeps redirectTo.
 	SignInURL      string
 	SignUpURL      string
 	PasswordAction string
 	EmailAction    string
 	ConfirmAction  string
+	GuestAction    string
 }
 
 // PageProvider is one provider button.
@@ -129,6 +132,7 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 		RedirectTo: redirectTo,
 		Password:   s.cfg.Password != nil,
 		EmailLink:  s.cfg.Email != nil,
+		Guest:      s.cfg.Anonymous != nil,
 	}
 	if msg, ok := messages[code]; ok {
 		d.ErrorCode = code
@@ -153,6 +157,7 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	d.PasswordAction = signInPrefix + ProviderPassword
 	d.EmailAction = signInPrefix + ProviderEmail
 	d.ConfirmAction = callbackPrefix + ProviderEmail
+	d.GuestAction = signInPrefix + ProviderAnonymous
 	return d
 }
 

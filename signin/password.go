@@ -145,17 +145,26 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
-		user, err := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
-		if err != nil {
-			s.logger.Warn("sign-up could not create the user", zap.Error(err))
-			again(http.StatusServiceUnavailable, "unavailable")
-			return false
+		if guest := s.currentGuest(ctx, r); guest != nil {
+			// A guest signs up in place: same user, same sub.
+			var user *session.User
+			user, err = s.adoptGuest(ctx, guest, session.Account{Provider: ProviderPassword, ProviderAccountID: email, Secret: hash}, Identity{Email: email})
+			if err == nil {
+				return s.finish(w, r, user, ProviderPassword, redirectTo)
+			}
+		} else {
+			user, cerr := s.cfg.Users.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: email}})
+			if cerr != nil {
+				s.logger.Warn("sign-up could not create the user", zap.Error(cerr))
+				again(http.StatusServiceUnavailable, "unavailable")
+				return false
+			}
+			err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
+			if err == nil {
+				return s.finish(w, r, user, ProviderPassword, redirectTo)
+			}
+			_ = s.cfg.Users.RemoveUser(ctx, user.ID)
 		}
-		err = s.cfg.Users.CreateAccount(ctx, session.Account{Provider: ProviderPassword, ProviderAccountID: email, UserID: user.ID, Secret: hash})
-		if err == nil {
-			return s.finish(w, r, user, ProviderPassword, redirectTo)
-		}
-		_ = s.cfg.Users.RemoveUser(ctx, user.ID)
 		if !errors.Is(err, session.ErrAccountExists) {
 			s.logger.Warn("sign-up could not create the account", zap.Error(err))
 			again(http.StatusServiceUnavailable, "unavailable")

@@ -52,10 +52,11 @@ const (
 	hashSlotsPerCPU = 2
 )
 
-// Reserved provider names: the built-in password and email methods.
+// Reserved provider names: the built-in password, email and guest methods.
 const (
-	ProviderPassword = "password"
-	ProviderEmail    = "email"
+	ProviderPassword  = "password"
+	ProviderEmail     = "email"
+	ProviderAnonymous = "anonymous"
 )
 
 // ErrBanned means the user is banned: every sign-in of it is refused.
@@ -65,13 +66,31 @@ var ErrBanned = errors.New("signin: the user is banned")
 type Host interface {
 	// SignedIn reports whether the request carries a live session.
 	SignedIn(r *http.Request) (bool, error)
+	// Session returns the request's live session; nil and no error when
+	// there is none.
+	Session(r *http.Request) (*session.Session, error)
 	// SameOrigin reports whether a form post comes from this site's pages.
 	SameOrigin(r *http.Request) bool
 	// StartSession ends the request's session, if any, starts a new one for
-	// user (a new session ID at every sign-in) and sets its cookie on w. It
-	// returns an error wrapping ErrBanned, and leaves no session, when the
-	// user turns out to be banned.
-	StartSession(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error
+	// res.User (a new session ID at every sign-in) and sets its cookie on w.
+	// It returns an error wrapping ErrBanned, and leaves no session, when
+	// the user turns out to be banned.
+	StartSession(w http.ResponseWriter, r *http.Request, res Result) error
+}
+
+// Result is a finished sign-in, as Host.StartSession gets it.
+type Result struct {
+	User     *session.User
+	Provider string
+	// UpgradedGuest: the browser was signed in as the guest User, and
+	// User is now signed up in place (same ID, so the same sub).
+	UpgradedGuest bool
+	// ReplacedUserID is the guest the browser was signed in as when the
+	// method's account (or verified email) belonged to another user, User:
+	// the browser is now User and the guest stays behind until it
+	// expires. The app may move the guest's data over (session.created
+	// carries it as replacedUserId).
+	ReplacedUserID string
 }
 
 // Config configures a Service.
@@ -90,6 +109,11 @@ type Config struct {
 	Password *PasswordConfig
 	// Email enables magic links.
 	Email *EmailConfig
+	// Anonymous enables "Continue as guest". Default: nil, no guests.
+	Anonymous *AnonymousConfig
+	// Sessions is the session store, for the account page's list of
+	// sessions. Required with the account page; the gateway sets it.
+	Sessions session.Store
 	// Template replaces the built-in sign-in page; see PageData. Nil: the
 	// built-in one.
 	Template *template.Template
@@ -162,7 +186,7 @@ func New(cfg Config) (*Service, error) {
 	if _, err := NormalizeOrigin(cfg.Origin); err != nil {
 		return nil, fmt.Errorf("signin: site origin: %w", err)
 	}
-	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil {
+	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil && cfg.Anonymous == nil {
 		return nil, errors.New("signin: no provider is configured")
 	}
 	if cfg.Redirects.AfterSignIn == "" {
@@ -205,7 +229,7 @@ func New(cfg Config) (*Service, error) {
 		if err := ValidateProviderName(name); err != nil {
 			return nil, err
 		}
-		if name == ProviderPassword || name == ProviderEmail {
+		if name == ProviderPassword || name == ProviderEmail || name == ProviderAnonymous {
 			return nil, fmt.Errorf("signin: provider name %q is reserved for the built-in %s sign-in: pick another name", name, name)
 		}
 		if _, dup := s.oauth[name]; dup {
@@ -226,6 +250,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Email != nil {
 		if err := cfg.Email.fill(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Anonymous != nil {
+		if err := cfg.Anonymous.fill(); err != nil {
 			return nil, err
 		}
 	}
@@ -256,6 +285,13 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 		s.serveStart(w, r, path[len(signInPrefix):])
 	case strings.HasPrefix(path, callbackPrefix):
 		s.serveCallback(w, r, path[len(callbackPrefix):])
+	case path == PathAccount || strings.HasPrefix(path, accountPrefix):
+		if s.cfg.Sessions == nil {
+			return false
+		}
+		s.serveAccount(w, r, strings.TrimPrefix(path, PathAccount))
+	case strings.HasPrefix(path, linkPrefix):
+		s.serveLinkStart(w, r, path[len(linkPrefix):])
 	default:
 		return false
 	}
@@ -268,6 +304,8 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 		s.report(r, http.MethodPost, name, s.servePassword(w, r))
 	case name == ProviderEmail && s.cfg.Email != nil:
 		s.serveEmailRequest(w, r)
+	case name == ProviderAnonymous && s.cfg.Anonymous != nil:
+		s.report(r, http.MethodPost, name, s.serveGuest(w, r))
 	case s.oauth[name] != nil:
 		s.serveOAuthStart(w, r, s.oauth[name])
 	default:
@@ -303,7 +341,11 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if signedIn, err := s.cfg.Host.SignedIn(r); err == nil && signedIn && q.Get("error") == "" {
+	// A guest sees the page (to sign up or in), and so does a browser
+	// sent with reauth=1: the account page asks for a fresh sign-in before
+	// deleting the account.
+	if sess, err := s.cfg.Host.Session(r); err == nil && sess != nil && sess.Provider != ProviderAnonymous &&
+		q.Get("error") == "" && q.Get("reauth") == "" {
 		s.redirect(w, r, s.cfg.Redirects.Resolve(q.Get("redirectTo")))
 		return
 	}
@@ -331,11 +373,20 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo 
 }
 
 // finish starts the session for user, sends the browser to target and
-// reports whether the session started.
+// reports whether the session started. A browser that was a guest is
+// told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
+	res := Result{User: user, Provider: provider}
+	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
+		if guestID == user.ID {
+			res.UpgradedGuest = true
+		} else {
+			res.ReplacedUserID = guestID
+		}
+	}
 	err := ErrBanned
 	if !user.Banned {
-		err = s.cfg.Host.StartSession(w, r, user, provider)
+		err = s.cfg.Host.StartSession(w, r, res)
 	}
 	if errors.Is(err, ErrBanned) {
 		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))

@@ -18,6 +18,12 @@ const maxResolveAttempts = 3
 // holding that email verified; else a new user. The profile fills gaps in
 // an existing user's record, never overwrites it.
 func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*session.User, error) {
+	return s.resolveAs(ctx, provider, id, nil)
+}
+
+// resolveAs is resolve for a browser signed in as guest (nil: none): where
+// resolve would create a new user, the guest becomes that user in place.
+func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, guest *session.User) (*session.User, error) {
 	users := s.cfg.Users
 	id.Email = session.NormalizeEmail(id.Email)
 	if id.Email == "" {
@@ -26,7 +32,7 @@ func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*s
 	id = clipIdentity(id)
 	for range maxResolveAttempts {
 		sctx, cancel := context.WithTimeout(ctx, httprule.StoreCallTimeout)
-		user, err := s.resolveOnce(sctx, users, provider, id)
+		user, err := s.resolveOnce(sctx, users, provider, id, guest)
 		cancel()
 		if errors.Is(err, session.ErrAccountExists) {
 			continue // bound meanwhile: read it again
@@ -36,7 +42,7 @@ func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*s
 	return nil, errors.New("the account kept changing during sign-in; try again")
 }
 
-func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, provider string, id Identity) (*session.User, error) {
+func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, provider string, id Identity, guest *session.User) (*session.User, error) {
 	acct, err := users.GetAccount(ctx, provider, id.Subject)
 	switch {
 	case err == nil:
@@ -72,6 +78,9 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 		}
 	}
 
+	if guest != nil {
+		return s.adoptGuest(ctx, guest, session.Account{Provider: provider, ProviderAccountID: id.Subject}, id)
+	}
 	user, err := users.CreateUser(ctx, session.NewUser{Profile: session.Profile{
 		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture,
 	}})
