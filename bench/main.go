@@ -48,7 +48,11 @@ const (
 	defaultFloodCookies   = 1_000_000
 	defaultFloodMaxTime   = 150 * time.Second
 	defaultMemorySessions = 100_000
+	defaultCachedSessions = 100_000
 	defaultOutput         = "bench/results/latest.md"
+
+	// cachedMaxTime bounds the cached-sessions passes in the deadline.
+	cachedMaxTime = 3 * time.Minute
 
 	// memoryDB is the Redis database the memory measurement fills.
 	memoryDB = 1
@@ -69,6 +73,8 @@ type options struct {
 	floodCookies   int
 	floodMaxTime   time.Duration
 	memorySessions int
+	cachedSessions int
+	prime          bool
 	mintBench      bool
 	output         string
 	cpusCaddy      string
@@ -95,6 +101,8 @@ func main() {
 	flag.IntVar(&o.floodCookies, "flood", defaultFloodCookies, "distinct random cookies sent in the memory flood (0: skip)")
 	flag.DurationVar(&o.floodMaxTime, "flood-max-time", defaultFloodMaxTime, "stop the flood after this long")
 	flag.IntVar(&o.memorySessions, "memory-sessions", defaultMemorySessions, "sessions created to measure Redis memory (0: skip)")
+	flag.IntVar(&o.cachedSessions, "cached-sessions", defaultCachedSessions, "sessions requested twice through the default gateway to measure Caddy's RSS with them cached (0: skip)")
+	flag.BoolVar(&o.prime, "prime", true, "before its first round, request each round-robin scenario's sessions once, unmeasured, so the rounds measure returning users")
 	flag.BoolVar(&o.mintBench, "mint", true, "also run go test -bench BenchmarkMint ./issuer")
 	flag.StringVar(&o.output, "out", defaultOutput, "where the results table is written (\"\": nowhere)")
 	flag.StringVar(&o.caddyGOGC, "caddy-gogc", "", "run Caddy with this GOGC, e.g. 400 (GC, not the gateway's code, sets the cold-session p99); default: Go's, 100")
@@ -139,7 +147,11 @@ func (o options) selected(scenario string) bool {
 // plannedTime is how long the scenarios take, without setup.
 func (o options) plannedTime() time.Duration {
 	scenarios := 8 + 5 + 2 // max throughput, fixed rate, peer
-	return time.Duration(scenarios)*(time.Duration(o.rounds)*o.warmup+o.duration) + o.floodMaxTime
+	d := time.Duration(scenarios)*(time.Duration(o.rounds)*o.warmup+o.duration) + o.floodMaxTime
+	if o.cachedSessions > 0 {
+		d += cachedMaxTime
+	}
+	return d
 }
 
 type env struct {
@@ -208,6 +220,15 @@ func run(o options) error {
 
 	rep := &report{opts: o, machine: describeMachine(ctx)}
 	fmt.Println(rep.machine)
+	if o.cachedSessions > 0 {
+		step(fmt.Sprintf("cached sessions: %d sessions, each requested twice through the default gateway", o.cachedSessions))
+		c, err := cachedSessions(ctx, e, o.cachedSessions, o.conns)
+		if err != nil {
+			return fmt.Errorf("cached sessions: %w", err)
+		}
+		rep.cached = &c
+		fmt.Printf("    RSS %s -> %s, live heap %s -> %s, lookups %d then %d (%d last-use writes), statuses %v\n", fmtBytes(c.rssBefore), fmtBytes(c.rssAfter), fmtBytes(c.heapBefore), fmtBytes(c.heapAfter), c.firstLookups, c.secondLookups, c.secondWrites, c.statuses)
+	}
 	if err := scenarios(ctx, o, e, rep); err != nil {
 		return err
 	}
@@ -486,12 +507,23 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	} else if o.peer {
 		fmt.Fprintln(os.Stderr, "bench: the oauth2-proxy scenarios (6a, 6b) are skipped: see the message above")
 	}
+	if o.prime {
+		// Returning users: each session has been seen (looked up, a token
+		// minted) before the measured rounds start.
+		for _, s := range list {
+			if len(s.reqs.reqs) > 1 && o.selected(s.name) {
+				step(fmt.Sprintf("%s: priming its %d sessions", s.name, len(s.reqs.reqs)))
+				sendAll(ctx, s.addr, s.reqs.reqs, o.conns)
+			}
+		}
+	}
 	// Rounds: the scenarios of a group take turns, each measured for its
 	// share of -duration, so that a drift in the machine's load (other
 	// processes) falls on plain and gateway alike.
 	results := make([]result, len(list))
 	minted := make([]int, len(list))
 	lookups := make([]int64, len(list))
+	writes := make([]int64, len(list))
 	slice := o.duration / time.Duration(o.rounds)
 	for _, fixed := range []bool{false, true} {
 		for round := 1; round <= o.rounds; round++ {
@@ -504,6 +536,10 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 					return fmt.Errorf("resetting the upstream's token count: %w", err)
 				}
 				callsBefore, err := scriptCalls(ctx, rc)
+				if err != nil {
+					return err
+				}
+				writesBefore, err := lastUseWrites(ctx, rc)
 				if err != nil {
 					return err
 				}
@@ -544,7 +580,12 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 					return err
 				}
 				lookups[i] += callsAfter - callsBefore
-				fmt.Printf("    %.0f req/s, p50 %s, p99 %s, %d errors, statuses %v, %d tokens minted, %d distinct upstream\n", res.rps(), fmtDur(res.percentile(50)), fmtDur(res.percentile(99)), res.errors, res.statuses, n, distinct)
+				writesAfter, err := lastUseWrites(ctx, rc)
+				if err != nil {
+					return err
+				}
+				writes[i] += writesAfter - writesBefore
+				fmt.Printf("    %.0f req/s, p50 %s, p99 %s, %d errors, statuses %v, %d tokens minted, %d distinct upstream, %d Redis lookups, %d last-use writes\n", res.rps(), fmtDur(res.percentile(50)), fmtDur(res.percentile(99)), res.errors, res.statuses, n, distinct, callsAfter-callsBefore, writesAfter-writesBefore)
 				results[i] = results[i].add(res)
 				minted[i] += n
 			}
@@ -558,6 +599,7 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 		if s.session && results[i].total > 0 {
 			r.mintsPerReq = float64(minted[i]) / float64(results[i].total)
 			r.lookupsPerReq = float64(lookups[i]) / float64(results[i].total)
+			r.writesPerReq = float64(writes[i]) / float64(results[i].total)
 		}
 		rep.rows = append(rep.rows, r)
 	}

@@ -40,6 +40,9 @@ type row struct {
 	mintsPerReq float64 // -1: no tokens in this scenario
 	// lookupsPerReq is Redis lookups (script calls) per request; -1: none
 	lookupsPerReq float64
+	// writesPerReq is last-use writes (SETRANGE, inside the lookup script)
+	// per request, on the request path or in the background
+	writesPerReq float64
 }
 
 type report struct {
@@ -47,6 +50,7 @@ type report struct {
 	machine  string
 	rows     []row
 	flood    *floodResult
+	cached   *cachedResult
 	redisMem *redisMemory
 	mint     map[string]time.Duration // "RS256" -> ns/op
 }
@@ -140,7 +144,7 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "Each scenario: %s measured in %d rounds (the scenarios take turns), each after a %s warmup; %d keep-alive connections at max throughput, %d at the fixed rate. ", o.duration, o.rounds, o.warmup, o.conns, o.rateConns)
 	b.WriteString("\"vs plain\" is the median over rounds of the req/s ratio to plain reverse_proxy in the same round, or at the fixed rate of the p99 added to plain's in the same round; p50 and p99 are over all rounds. Fixed-rate latencies count from when each request was due (no coordinated omission).\n\n")
-	b.WriteString("| scenario | req/s | p50 | p99 | vs plain | tokens minted / req | Redis lookups / req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| scenario | req/s | p50 | p99 | vs plain | tokens minted / req | Redis lookups / req | of which last-use writes / req |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	plain, plainFixed := r.find("1."), r.find("5.1")
 	for _, x := range r.rows {
 		vs := "1.00"
@@ -152,16 +156,17 @@ func (r *report) markdown() string {
 		case plain != nil && x.gateway:
 			vs = fmt.Sprintf("%.2f", ratioToPlain(&x, plain))
 		}
-		minted, looked := "–", "–"
+		minted, looked, written := "–", "–", "–"
 		if x.mintsPerReq >= 0 {
 			minted = fmt.Sprintf("%.3f", x.mintsPerReq)
 			looked = fmt.Sprintf("%.3f", x.lookupsPerReq)
+			written = fmt.Sprintf("%.3f", x.writesPerReq)
 		}
 		name := x.name
 		if bad := x.res.errors + x.res.non2xx; bad > 0 {
 			name += fmt.Sprintf(" (%d errors or non-2xx: %v)", bad, x.res.statuses)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", name, fmtInt(int(x.res.rps()+0.5)), fmtDur(x.res.percentile(50)), fmtDur(x.res.percentile(99)), vs, minted, looked)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, fmtInt(int(x.res.rps()+0.5)), fmtDur(x.res.percentile(50)), fmtDur(x.res.percentile(99)), vs, minted, looked, written)
 	}
 
 	b.WriteString("\nPer round (req/s at max throughput, p99 at the fixed rate), to show how much the machine's other load moved them:\n\n")
@@ -188,6 +193,9 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", fmtInt(s.after), fmtBytes(s.rss), fmtBytes(s.heap))
 		}
 		fmt.Fprintf(&b, "\nCaddy's peak RSS over the whole run: %s.\n", fmtBytes(f.peakRSS))
+	}
+	if c := r.cached; c != nil {
+		b.WriteString(c.markdown())
 	}
 	if m := r.redisMem; m != nil {
 		fmt.Fprintf(&b, "\nRedis memory over %s sessions (one per user): MEMORY USAGE %d bytes per session (record %d + user index %d); INFO used_memory grew %d bytes per session.\n",

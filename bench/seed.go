@@ -166,3 +166,13 @@ func scriptCalls(ctx context.Context, c *redis.Client) (int64, error) {
 	}
 	return redistest.ScriptCalls(info)
 }
+
+// lastUseWrites counts the last-use writes Redis has served: the lookup
+// script's SETRANGE, whether a request or the background writer ran it.
+func lastUseWrites(ctx context.Context, c *redis.Client) (int64, error) {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	return redistest.CommandCalls(info, "setrange")
+}

@@ -2,7 +2,10 @@ package session
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 )
@@ -71,4 +74,66 @@ func BenchmarkLookupParallel(b *testing.B) {
 		srv := redistest.StartServer(b)
 		run(b, newTestRedisStore(b, srv.Addr, false, uniquePrefix(), -1, opts))
 	})
+}
+
+// BenchmarkCacheBytesPerEntry fills a Redis store's local cache through
+// lookups of realistic sessions and reports the live heap each cached
+// session costs (runtime.MemStats after a GC): the figure that sizes
+// DefaultCacheSize. Run it once: go test -run '^$' -bench CacheBytesPerEntry -benchtime 1x ./session
+func BenchmarkCacheBytesPerEntry(b *testing.B) {
+	const n = 20000
+	srv := redistest.StartServer(b)
+	ctx := context.Background()
+	s, err := NewRedisStoreFromClient(newTestClient(b, srv.Addr, false), RedisConfig{KeyPrefix: uniquePrefix(), CacheSize: n}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	waitFor(b, 5*time.Second, "revocation subscription", s.live.Load)
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i], _, err = s.Create(ctx, NewSession{UserID: realisticUserID(i), Provider: "google", Profile: realisticProfile(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		s.cache.flush()
+		before := heap()
+		for _, tok := range tokens {
+			if _, err := s.Lookup(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heap()
+		if got := s.cache.len(); got != n {
+			b.Fatalf("cache holds %d; want %d", got, n)
+		}
+		b.ReportMetric(float64(after-before)/n, "B/entry")
+	}
+	runtime.KeepAlive(tokens)
+}
+
+// realisticUserID looks like a Convex document ID (32 characters).
+func realisticUserID(i int) string {
+	return fmt.Sprintf("k57cxd9g0g3y8b6v2n4m1q7w%08d", i)
+}
+
+// realisticProfile is a Google sign-in's: every string distinct, as
+// decoded from Redis; the picture is a long googleusercontent URL.
+func realisticProfile(i int) Profile {
+	return Profile{
+		Email:         fmt.Sprintf("ada.lovelace%06d@example.com", i),
+		EmailVerified: true,
+		Name:          fmt.Sprintf("Ada Lovelace %06d", i),
+		Picture:       fmt.Sprintf("https://lh3.googleusercontent.com/a/ACg8ocJ%06dQ2xVb7kLmN0pRsTuVwXyZaBcDeFgHiJkLmNoPqRsTuVw=s96-c", i),
+	}
 }

@@ -15,31 +15,41 @@ func TestLocalCacheServesFreshEntriesOnly(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
 	c := newLocalCache(10, 5*time.Second)
 	c.put(cachedSession("a", now), now, c.currentEpoch())
-	if c.get("a", now.Add(4*time.Second), opts) == nil {
+	if get1(c, "a", now.Add(4*time.Second), opts) == nil {
 		t.Fatal("fresh entry not served")
 	}
-	if c.get("a", now.Add(5*time.Second), opts) != nil {
+	if get1(c, "a", now.Add(5*time.Second), opts) != nil {
 		t.Fatal("entry served at its TTL")
 	}
 	if c.len() != 0 {
 		t.Fatal("stale entry kept")
 	}
-	// A touch is due: not served from cache even within the cache TTL.
+	// A touch is due: served, and the caller is told to write last use.
 	s := cachedSession("b", now.Add(-time.Minute))
 	c.put(s, now, c.currentEpoch())
-	if c.get("b", now, opts) != nil {
-		t.Fatal("served although a touch is due")
+	if got, due := c.get("b", now, opts); got == nil || !due {
+		t.Fatalf("get = %v, touch due %v; want the session, due", got, due)
+	}
+	c.touched("b", now)
+	if got, due := c.get("b", now.Add(time.Second), opts); got == nil || due || !got.LastUsedAt.Equal(now) {
+		t.Fatalf("after touched: get = %+v, touch due %v; want last use %v, not due", got, due, now)
+	}
+	// Idle expiry is judged by the cached last use.
+	s = cachedSession("e", now.Add(-opts.IdleTTL+time.Second))
+	c.put(s, now, c.currentEpoch())
+	if got, _ := c.get("e", now.Add(time.Second), opts); got != nil {
+		t.Fatal("served a session idle for idle_ttl")
 	}
 	// Expired sessions are not served.
 	s = cachedSession("c", now)
 	s.ExpiresAt = now.Add(time.Second)
 	c.put(s, now, c.currentEpoch())
-	if c.get("c", now.Add(time.Second), opts) != nil {
+	if get1(c, "c", now.Add(time.Second), opts) != nil {
 		t.Fatal("served an expired session")
 	}
 	// A clock that went backwards does not make entries immortal.
 	c.put(cachedSession("d", now), now, c.currentEpoch())
-	if c.get("d", now.Add(-time.Second), opts) != nil {
+	if get1(c, "d", now.Add(-time.Second), opts) != nil {
 		t.Fatal("served an entry from the future")
 	}
 }
@@ -56,7 +66,7 @@ func TestLocalCacheIsBoundedLRU(t *testing.T) {
 	if c.len() != 3 {
 		t.Fatalf("len %d; want 3", c.len())
 	}
-	if c.get("1", now, opts) != nil || c.get("0", now, opts) == nil || c.get("3", now, opts) == nil {
+	if get1(c, "1", now, opts) != nil || get1(c, "0", now, opts) == nil || get1(c, "3", now, opts) == nil {
 		t.Fatal("did not evict the least recently used entry")
 	}
 }
@@ -68,7 +78,7 @@ func TestLocalCacheRevocationBeatsARacingLookup(t *testing.T) {
 	epoch := c.currentEpoch() // a lookup starts
 	c.drop("a")               // the session is revoked meanwhile
 	c.put(cachedSession("a", now), now, epoch)
-	if c.get("a", now, opts) != nil {
+	if get1(c, "a", now, opts) != nil {
 		t.Fatal("a lookup that raced a revocation cached the revoked session")
 	}
 	c.put(cachedSession("b", now), now, c.currentEpoch())
@@ -83,8 +93,13 @@ func TestLocalCacheGetReturnsCopies(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
 	c := newLocalCache(10, time.Minute)
 	c.put(cachedSession("a", now), now, c.currentEpoch())
-	c.get("a", now, opts).UserID = "mallory"
-	if c.get("a", now, opts).UserID != "u" {
+	get1(c, "a", now, opts).UserID = "mallory"
+	if get1(c, "a", now, opts).UserID != "u" {
 		t.Fatal("a caller changed the cached session")
 	}
+}
+
+func get1(c *localCache, id string, now time.Time, opts Options) *Session {
+	s, _ := c.get(id, now, opts)
+	return s
 }

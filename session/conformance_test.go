@@ -271,6 +271,25 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		mustBeGone(t, s, tok, "idle TTL after the last touch")
 	})
 
+	t.Run("a session in use never idles out", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		tok, _ := create(t, s, "u1")
+		// Used every 4 minutes for twice the idle TTL: each use is due a
+		// last-use write (which a store may make in the background).
+		for elapsed := time.Duration(0); elapsed < 2*confIdleTTL; elapsed += 4 * time.Minute {
+			clock.Advance(4 * time.Minute)
+			if got := mustLookup(t, s, tok); !got.LastUsedAt.Equal(clock.Now()) {
+				t.Fatalf("after %v: LastUsedAt %v; want now, %v", elapsed, got.LastUsedAt, clock.Now())
+			}
+			settleTouches(t, s)
+		}
+		clock.Advance(confIdleTTL - time.Millisecond)
+		mustLookup(t, s, tok)
+		settleTouches(t, s)
+		clock.Advance(confIdleTTL)
+		mustBeGone(t, s, tok, "unused for the idle TTL after being used all along")
+	})
+
 	t.Run("touch writes at most once per interval", func(t *testing.T) {
 		s, clock, _ := setup(t)
 		tok, created := create(t, s, "u1")
@@ -294,6 +313,9 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 					t.Fatalf("step %d: LastUsedAt = t0+%v; want t0+%v", i, got.LastUsedAt.Sub(t0), st.wantLast)
 				}
 			}
+			// A store may write last use after the lookup (in the
+			// background), but before the next interval.
+			settleTouches(t, s)
 		}
 	})
 

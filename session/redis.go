@@ -55,16 +55,18 @@ type RedisStore struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 
-	cache  *localCache // nil: disabled
-	flight singleflight.Group
-	hooks  revokeHooks
+	cache   *localCache // nil: disabled
+	touches *touchQueue // with the cache: last-use writes off the request path
+	flight  singleflight.Group
+	hooks   revokeHooks
 
 	// live is true while the revocation subscription is known to be
 	// connected; the cache is bypassed otherwise.
 	live       atomic.Bool
 	pubsub     *redis.PubSub
-	stopListen context.CancelFunc
+	stopListen context.CancelFunc // also stops touchLoop
 	listenDone chan struct{}
+	touchDone  chan struct{}
 	closeOnce  sync.Once
 	closed     atomic.Bool
 }
@@ -123,6 +125,7 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 		origin:     b64.EncodeToString(originBytes[:]),
 		opts:       opts.withDefaults(),
 		listenDone: make(chan struct{}),
+		touchDone:  make(chan struct{}),
 
 		waitReplicas: cfg.WaitReplicas,
 		waitTimeout:  durationOr(cfg.WaitTimeout, DefaultWaitTimeout),
@@ -136,6 +139,12 @@ func newRedisStore(client redis.UniversalClient, owns bool, cfg RedisConfig, opt
 	// connects and resubscribes until Close.
 	s.pubsub = client.Subscribe(ctx, s.channel)
 	go s.listen(ctx)
+	if s.cache != nil {
+		s.touches = newTouchQueue()
+		go s.touchLoop(ctx)
+	} else {
+		close(s.touchDone)
+	}
 	return s, nil
 }
 
@@ -207,8 +216,9 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 }
 
 // Lookup implements Store. With the cache on, a session looked up within the
-// cache TTL is served locally (until a touch is due); concurrent misses for
-// one token share one Redis round trip.
+// cache TTL is served locally; when its last use is due to be written, the
+// write is queued for the background writer (touchLoop), never made on the
+// request path. Concurrent misses for one token share one Redis round trip.
 func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error) {
 	p, err := parseToken(token)
 	if err != nil {
@@ -216,7 +226,11 @@ func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error)
 	}
 	now := s.opts.now()
 	if s.cache != nil && s.live.Load() {
-		if sess := s.cache.get(p.sessionID, now, s.opts); sess != nil {
+		if sess, touchDue := s.cache.get(p.sessionID, now, s.opts); sess != nil {
+			if touchDue && s.touches.add(p, now) {
+				s.cache.touched(p.sessionID, now)
+				sess.LastUsedAt = now
+			}
 			return sess, nil
 		}
 	}
@@ -455,8 +469,10 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements Store: it stops the revocation listener and, unless the
-// client was passed in, closes the connections.
+// Close implements Store: it stops the revocation listener and the
+// background last-use writer (writes still queued are dropped; a session's
+// next lookup writes it) and, unless the client was passed in, closes the
+// connections.
 func (s *RedisStore) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -464,6 +480,7 @@ func (s *RedisStore) Close() error {
 		s.stopListen()
 		_ = s.pubsub.Close()
 		<-s.listenDone
+		<-s.touchDone
 		if s.ownsClient {
 			err = s.client.Close()
 		}

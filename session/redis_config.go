@@ -70,11 +70,14 @@ type RedisConfig struct {
 	// PoolSize is connections per node. Default: go-redis's, 10 per CPU.
 	PoolSize int
 	// CacheSize is how many looked-up sessions each instance keeps in its
-	// local cache. Default DefaultCacheSize; negative disables the cache.
+	// local cache, about 540 bytes of heap each. Default DefaultCacheSize
+	// (100,000: about 54 MB); negative disables the cache.
 	CacheSize int
-	// CacheTTL is how long a cached lookup is served. Default
-	// DefaultCacheTTL; negative disables the cache. Revocations reach every
-	// instance's cache sooner, over pub/sub.
+	// CacheTTL is how long a cached lookup is served: the bound on how long
+	// a session that left Redis without a revocation (evicted, lost in a
+	// failover) can still be served. Default DefaultCacheTTL (5 minutes);
+	// negative disables the cache. Revocations reach every instance's
+	// cache sooner, over pub/sub, and the cache is flushed when that drops.
 	CacheTTL time.Duration
 	// WaitReplicas is how many replicas must acknowledge a new session
 	// (Redis WAIT) before sign-in completes, so that a failover right after

@@ -404,7 +404,7 @@ func TestRedisRevocationReachesOtherInstances(t *testing.T) {
 		if _, err := b.Lookup(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if b.cache.get(sess.ID, clock.Now(), b.opts) == nil {
+		if get1(b.cache, sess.ID, clock.Now(), b.opts) == nil {
 			t.Fatal("B did not cache the lookup")
 		}
 		if err := revoke(tok, sess); err != nil {
@@ -598,7 +598,8 @@ func TestRedisCorruptRecordIsNotFound(t *testing.T) {
 }
 
 // TestRedisCacheServesRepeatLookupsLocally: within the cache TTL a lookup
-// costs no round trip, until a touch is due.
+// costs no round trip on the request path, also when a touch is due (it is
+// written in the background), and a session in use keeps a recent last use.
 func TestRedisCacheServesRepeatLookupsLocally(t *testing.T) {
 	srv := redistest.StartServer(t)
 	clock := newFakeClock()

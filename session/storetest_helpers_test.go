@@ -70,3 +70,12 @@ func testProfile() Profile {
 		Picture:       "https://avatars.githubusercontent.com/u/12345678?v=4",
 	}
 }
+
+// settleTouches waits until s has written the last uses it queued (a
+// RedisStore with its cache writes them in the background).
+func settleTouches(t testing.TB, s Store) {
+	t.Helper()
+	if r, ok := s.(*RedisStore); ok && r.touches != nil {
+		waitFor(t, 5*time.Second, "background last-use writes", r.touches.settled)
+	}
+}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -9,10 +10,18 @@ import (
 // commandstats: how many session lookups (one script call each) a Redis
 // has served.
 func ScriptCalls(commandstats string) (int64, error) {
+	return CommandCalls(commandstats, "evalsha", "eval")
+}
+
+// CommandCalls sums the calls of the named commands (lower case, e.g.
+// "setrange") in the text of INFO commandstats. Commands run by scripts
+// count too.
+func CommandCalls(commandstats string, commands ...string) (int64, error) {
 	var total int64
 	for line := range strings.SplitSeq(commandstats, "\r\n") {
 		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+		cmd, isStat := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isStat || !slices.Contains(commands, cmd) {
 			continue
 		}
 		for kv := range strings.SplitSeq(rest, ",") {

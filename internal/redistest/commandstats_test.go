@@ -17,3 +17,16 @@ func TestScriptCalls(t *testing.T) {
 		t.Fatal("a malformed count was accepted")
 	}
 }
+
+func TestCommandCalls(t *testing.T) {
+	info := "# Commandstats\r\n" +
+		"cmdstat_setrange:calls=5,usec=9,usec_per_call=1.80,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_set:calls=3,usec=9,usec_per_call=3.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_pexpire:calls=4,usec=4,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n"
+	if n, err := CommandCalls(info, "setrange"); err != nil || n != 5 {
+		t.Fatalf("CommandCalls(setrange) = %d, %v; want 5 (not set's 3)", n, err)
+	}
+	if n, err := CommandCalls(info, "set", "pexpire"); err != nil || n != 7 {
+		t.Fatalf("CommandCalls(set, pexpire) = %d, %v; want 7", n, err)
+	}
+}
