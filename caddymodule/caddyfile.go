@@ -88,6 +88,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        secret <whsec_...>
 //	        ...
 //	    }
+//	    admin_api {
+//	        secret <secret>  # at least 32 bytes, e.g. {env.CONVEX_AUTH_ADMIN_SECRET}
+//	    }
 //	}
 //
 // Unknown and repeated subdirectives are errors.
@@ -184,6 +187,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			o := h.signInOptions()
 			o.Limits = new(LimitsConfig)
 			err = o.Limits.unmarshalCaddyfile(d)
+		case "admin_api":
+			h.AdminAPI = new(AdminAPIConfig)
+			err = h.AdminAPI.unmarshalCaddyfile(d)
 		case "after_sign_in", "link_by_email", "redirect_origins", "sign_in_template":
 			err = h.unmarshalSignInOption(d)
 		default:

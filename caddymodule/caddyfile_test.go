@@ -99,6 +99,12 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"cookie unknown option", "convex_auth {\ncookie {\nsecure\n}\n}", `unknown cookie option "secure"`},
 		{"cookie inline", "convex_auth {\ncookie sess\n}", "cookie takes a block"},
 		{"repeated redis", "convex_auth {\nredis redis://a\nredis redis://b\n}", "redis is set more than once"},
+		{"admin_api inline", "convex_auth {\nadmin_api s3cret\n}", "admin_api takes a block"},
+		{"admin_api unknown option", "convex_auth {\nadmin_api {\nsecret x\ntoken y\n}\n}", `unknown admin_api option "token"`},
+		{"admin_api repeated secret", "convex_auth {\nadmin_api {\nsecret x\nsecret y\n}\n}", "admin_api secret is set more than once"},
+		{"admin_api without secret", "convex_auth {\nadmin_api {\n}\n}", "admin_api needs a secret"},
+		{"admin_api secret arity", "convex_auth {\nadmin_api {\nsecret a b\n}\n}", "secret takes one value"},
+		{"repeated admin_api", "convex_auth {\nadmin_api {\nsecret x\n}\nadmin_api {\nsecret y\n}\n}", "admin_api is set more than once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +147,9 @@ func TestValidateNamesOption(t *testing.T) {
 		{"realm with a control character", Handler{Issuer: "https://a.example", Realm: "users\n"}, "realm"},
 		{"realm too long", Handler{Issuer: "https://a.example", Realm: strings.Repeat("r", 257)}, "realm is 257 bytes"},
 		{"signing_key incomplete", Handler{Issuer: "https://a.example", SigningKey: &SigningKeySource{From: "file"}}, "signing_key"},
+		{"admin_api secret short", Handler{Issuer: "https://a.example", AdminAPI: &AdminAPIConfig{Secret: strings.Repeat("s", 31)}}, "admin_api secret is 31 bytes, it must be at least 32"},
+		{"admin_api secret from an unset variable", Handler{Issuer: "https://a.example", AdminAPI: &AdminAPIConfig{Secret: "{env.CONVEX_AUTH_TEST_UNSET_SECRET}"}}, "admin_api secret is 0 bytes"},
+		{"admin_api without secret", Handler{Issuer: "https://a.example", AdminAPI: &AdminAPIConfig{}}, "admin_api needs a secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "convex-auth",
-		Usage: "keygen|convex-config|rotate-key [flags]",
+		Usage: "keygen|convex-config|rotate-key|users|sessions [flags]",
 		Short: "Makes signing keys and Convex's auth.config.ts for convex_auth",
 		Long: `
 Tools for the convex_auth gateway.
@@ -36,9 +36,16 @@ Tools for the convex_auth gateway.
       Starts a rotation of the generated signing keys: a next key is put in
       Caddy's storage; running gateways publish it within seconds and sign
       with it after key_publish_lead.
+
+  caddy convex-auth users find --email <e> | get|ban|unban|delete <userId>
+  caddy convex-auth sessions list <userId> | revoke <userId> [<sessionId>] [--except <sessionId>]
+      Operator API on a running Caddy's admin endpoint (admin.api.convex_auth),
+      reached as caddy reload does: --address, else the admin address of
+      --config, else localhost:2019. --realm picks a realm when there are
+      several. See docs/admin-api.md.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand())
+			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand())
 		},
 	})
 }

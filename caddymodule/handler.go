@@ -158,6 +158,10 @@ type Handler struct {
 	// Events sends signed user and session events to the app (events.go,
 	// docs/events.md). Default: none, no events.
 	Events *EventsConfig `json:"events,omitempty"`
+	// AdminAPI enables the site admin API at /auth/admin/ (docs/admin-api.md),
+	// guarded by a Bearer secret. Default: none, the site API is off; the
+	// operator API on Caddy's admin endpoint is always there.
+	AdminAPI *AdminAPIConfig `json:"admin_api,omitempty"`
 
 	gateway      *edge.Gateway
 	issuer       *issuer.Issuer
@@ -170,6 +174,7 @@ type Handler struct {
 	rotator      *keyRotator     // keeps the issuer on the stored keyring
 	rotatorKey   string
 	eventsKey    string // the delivery pool's key, with events
+	releaseRealm func() // the realm's entry in liveRealms
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -280,6 +285,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionSignIn(ctx); err != nil {
 		return err
 	}
+	adminAPI, err := h.provisionControl()
+	if err != nil {
+		return err
+	}
 	var protected, signInPaths func(*http.Request) (bool, error)
 	if len(protect) > 0 {
 		protected = protect.MatchWithError
@@ -310,6 +319,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SignIn:               h.signInConfig,
 		Metrics:              gatewayMetricsHooks{},
 		OnAuthenticated:      setUserPlaceholders,
+		AdminAPI:             adminAPI,
+		Users:                h.userStore(),
 	})
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
@@ -406,6 +417,11 @@ func (h *Handler) checkConfig() error {
 			return err
 		}
 	}
+	if h.AdminAPI != nil {
+		if _, err := h.AdminAPI.secret(); err != nil {
+			return err
+		}
+	}
 	return h.checkSignIn()
 }
 
@@ -414,6 +430,9 @@ func (h *Handler) checkConfig() error {
 func (h *Handler) Cleanup() error {
 	if h.gateway != nil {
 		h.gateway.Close()
+	}
+	if h.releaseRealm != nil {
+		h.releaseRealm()
 	}
 	if err := h.releaseKeyRotator(); err != nil {
 		h.logger.Warn("stopping the signing key poller", zap.Error(err))

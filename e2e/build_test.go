@@ -47,8 +47,10 @@ func runCaddyCommand(t *testing.T, bin string, args ...string) string {
 
 func TestBinaryHasConvexAuthModule(t *testing.T) {
 	out := runCaddyCommand(t, caddyBin(t), "list-modules")
-	if !strings.Contains(out, "http.handlers.convex_auth\n") {
-		t.Errorf("caddy list-modules does not list http.handlers.convex_auth; output:\n%s", out)
+	for _, m := range []string{"http.handlers.convex_auth\n", "admin.api.convex_auth\n"} {
+		if !strings.Contains(out, m) {
+			t.Errorf("caddy list-modules does not list %s; output:\n%s", strings.TrimSpace(m), out)
+		}
 	}
 }
 

@@ -38,6 +38,8 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"unknown subdirective", "issuer https://app.example.com\nprotekt /x", `unknown subdirective "protekt"`},
 		{"oidc provider without issuer", "issuer https://app.example.com\nprovider oidc okta {\nclient_id a\nclient_secret b\n}", "provider okta: oidc needs a name and an issuer"},
 		{"unset client secret variable", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "client_id or client_secret is empty after replacing placeholders"},
+		{"short admin_api secret", "issuer https://app.example.com\nadmin_api {\nsecret too-short-a-secret\n}", "admin_api secret is 18 bytes, it must be at least 32"},
+		{"unset admin_api secret variable", "issuer https://app.example.com\nadmin_api {\nsecret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "admin_api secret is 0 bytes"},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {

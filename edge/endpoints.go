@@ -20,6 +20,8 @@ const (
 	pathToken   = "/auth/token"
 	// pathSessions lists the user's sessions; pathSessions/<id> ends one.
 	pathSessions = "/auth/sessions"
+	// pathAdmin is the site admin API's prefix.
+	pathAdmin = "/auth/admin"
 )
 
 // serveEndpoint answers the gateway's endpoints; other /auth/ paths go on to
@@ -37,6 +39,10 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		if id, ok := strings.CutPrefix(r.URL.Path, pathSessions+"/"); ok {
 			g.serveSessions(w, r, id)
+			return true
+		}
+		if g.cfg.AdminAPI != nil && (r.URL.Path == pathAdmin || strings.HasPrefix(r.URL.Path, pathAdmin+"/")) {
+			g.cfg.AdminAPI.ServeHTTP(w, r)
 			return true
 		}
 		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>

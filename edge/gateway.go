@@ -110,6 +110,12 @@ type Config struct {
 	// OnAuthenticated is called with every request that carries a session,
 	// before it goes on (Caddy sets its placeholders there).
 	OnAuthenticated func(*http.Request, *session.Session)
+	// Users, when set, is the user store sign-ins check bans in. Default:
+	// SignIn's Users, or no ban check when there is no sign-in service.
+	Users session.UserStore
+	// AdminAPI, when set, serves /auth/admin/ (the site admin API, which
+	// checks its own secret); nil leaves those paths to the next handler.
+	AdminAPI http.Handler
 }
 
 // Metrics is what the gateway counts.
@@ -205,6 +211,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if g.metrics == nil {
 		g.metrics = noMetrics{}
+	}
+	if cfg.Users == nil && cfg.SignIn != nil {
+		g.cfg.Users = cfg.SignIn.Users
 	}
 	if cfg.SignIn != nil {
 		sc := *cfg.SignIn

@@ -22,3 +22,22 @@ func writeJSONError(w http.ResponseWriter, status int, code, message string) {
 		Message string `json:"message"`
 	}{code, message})
 }
+
+// bannedPage tells a browser whose sign-in the app asserted that the user is
+// banned.
+const bannedPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign-in refused</title></head>
+<body><main><h1>Sign-in refused</h1>
+<p>This account is banned from signing in to this site. Contact the site's owner if you think this is a mistake.</p>
+</main></body></html>
+`
+
+func writeBannedPage(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(bannedPage))
+}

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -75,6 +76,9 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res sig
 	if err != nil {
 		return err
 	}
+	if err := g.refuseBanned(ctx, user.ID, token); err != nil {
+		return err
+	}
 	http.SetCookie(w, cs.set(token, sess.ExpiresAt))
 	fields := []zap.Field{zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("provider", provider)}
 	if res.UpgradedGuest {
@@ -85,4 +89,28 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res sig
 	}
 	g.cfg.Logger.Info("signed in", fields...)
 	return nil
+}
+
+// refuseBanned ends the session just created with token when its user is
+// banned, and then returns an error wrapping signin.ErrBanned. A ban marks
+// the user before it ends the user's sessions, and a sign-in creates its
+// session before it reads the mark, so one of the two always sees the
+// other: no session outlives a ban. A user without a record (an upstream
+// sign-in of the app's own ID) is not banned.
+func (g *Gateway) refuseBanned(ctx context.Context, userID, token string) error {
+	if g.cfg.Users == nil {
+		return nil
+	}
+	u, err := g.cfg.Users.GetUser(ctx, userID)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && !u.Banned) {
+		return nil
+	}
+	// Banned, or the mark could not be read: fail closed.
+	if derr := g.cfg.Store.Delete(ctx, token); derr != nil {
+		return fmt.Errorf("ending a new session whose user is banned or unreadable: %w", derr)
+	}
+	if err != nil {
+		return fmt.Errorf("reading whether the user is banned: %w", err)
+	}
+	return fmt.Errorf("user %s: %w", userID, signin.ErrBanned)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // maxUpstreamSubjectLen bounds the user ID an upstream may assert.
@@ -148,6 +149,10 @@ func (u *upstreamResponse) WriteHeader(status int) {
 			for k := range hdr {
 				delete(hdr, k)
 			}
+			if err.code == "banned" && acceptsHTMLForm(u.r) {
+				writeBannedPage(u.ResponseWriter)
+				return
+			}
 			writeJSONError(u.ResponseWriter, err.status, err.code, err.message)
 			return
 		}
@@ -195,6 +200,15 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	if err != nil {
 		u.g.metrics.SignIn(UpstreamProvider, false)
 		u.g.storeErrLog.Warn("upstream sign-in could not reach the session store", err)
+		return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
+	}
+	if err := u.g.refuseBanned(ctx, sess.UserID, token); err != nil {
+		u.g.metrics.SignIn(UpstreamProvider, false)
+		if errors.Is(err, signin.ErrBanned) {
+			u.g.cfg.Logger.Info("upstream sign-in refused: the user is banned", zap.String("user_id", sess.UserID))
+			return &upstreamError{http.StatusForbidden, "banned", "this account is banned from signing in to this site"}
+		}
+		u.g.storeErrLog.Warn("upstream sign-in could not check the user's ban", err)
 		return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
 	}
 	// Replace the clearing cookie set above with the new session's.

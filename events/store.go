@@ -19,6 +19,8 @@ import (
 type Backend interface {
 	session.Store
 	session.UserStore
+	session.Banner
+	session.AccountSecretSetter
 	session.Limiter
 }
 
@@ -64,10 +66,14 @@ func (s *Store) Emit(ctx context.Context, ev Event) {
 	}
 }
 
-// EmitBanned queues user.banned (banned false: unbanned); for the ban
-// operation to call once the ban is stored.
-func (s *Store) EmitBanned(ctx context.Context, userID string, banned bool) {
-	s.Emit(ctx, s.build.UserBanned(userID, banned))
+// SetBanned implements session.Banner: user.banned (banned false:
+// unbanned), once the mark is stored.
+func (s *Store) SetBanned(ctx context.Context, userID string, banned bool) (*session.User, error) {
+	u, err := s.Backend.SetBanned(ctx, userID, banned)
+	if err == nil {
+		s.Emit(ctx, s.build.UserBanned(userID, banned))
+	}
+	return u, err
 }
 
 // Create implements session.Store: session.created.

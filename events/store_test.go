@@ -92,7 +92,9 @@ func TestStoreEmits(t *testing.T) {
 	if n, err := st.DeleteUser(WithReason(ctx, ReasonBan), u.ID, s4.ID); err != nil || n != 1 {
 		t.Fatalf("DeleteUser = %d, %v", n, err)
 	}
-	st.EmitBanned(ctx, u.ID, true)
+	if _, err := st.SetBanned(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	es = drain(t, q)
 	if got := summary(es); got != "session.revoked(sign-out) session.revoked(password-change) session.revoked(ban) user.banned " {
 		t.Fatalf("events %q", got)

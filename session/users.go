@@ -41,6 +41,10 @@ type User struct {
 	// A guest may carry an expiry (NewUser.TTL, TouchUser); turning
 	// Anonymous off with UpdateUser removes it.
 	Anonymous bool
+	// Banned users cannot sign in (Banner.SetBanned sets it; UpdateUser
+	// keeps it); BannedAt is when.
+	Banned   bool
+	BannedAt time.Time
 }
 
 // NewUser is the input to UserStore.CreateUser.

@@ -594,6 +594,64 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		}
 	})
 
+	t.Run("ban and unban: the mark survives profile updates", func(t *testing.T) {
+		us, clock, _ := setup(t)
+		s, ok := us.(Banner)
+		if !ok {
+			t.Fatalf("%T does not implement Banner", us)
+		}
+		u, err := us.CreateUser(ctx, NewUser{Profile: Profile{Email: "eve@example.com", EmailVerified: true, Name: "Eve"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := *u
+		clock.Advance(time.Minute)
+		banned, err := s.SetBanned(ctx, u.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bannedAt := clock.Now()
+		if !banned.Banned || !banned.BannedAt.Equal(bannedAt) || banned.Profile != u.Profile {
+			t.Fatalf("SetBanned(true) = %+v; want banned at %v with the profile kept", banned, bannedAt)
+		}
+		clock.Advance(time.Minute)
+		if again, err := s.SetBanned(ctx, u.ID, true); err != nil || !again.BannedAt.Equal(bannedAt) {
+			t.Fatalf("banning again = %+v, %v; want the first ban's time kept", again, err)
+		}
+		// A sign-in that read the user before the ban updates its profile.
+		stale.Profile.Name = "Eve Updated"
+		if err := us.UpdateUser(ctx, &stale); err != nil {
+			t.Fatal(err)
+		}
+		got, err := us.GetUser(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Banned || !got.BannedAt.Equal(bannedAt) || got.Profile.Name != "Eve Updated" {
+			t.Fatalf("after a profile update: %+v; want still banned at %v, name updated", got, bannedAt)
+		}
+		if byEmail, err := us.UserByEmail(ctx, "eve@example.com"); err != nil || !byEmail.Banned {
+			t.Fatalf("UserByEmail = %+v, %v; want the banned user", byEmail, err)
+		}
+		unbanned, err := s.SetBanned(ctx, u.ID, false)
+		if err != nil || unbanned.Banned || !unbanned.BannedAt.IsZero() {
+			t.Fatalf("SetBanned(false) = %+v, %v; want not banned, no time", unbanned, err)
+		}
+		// An update from a copy read while banned does not ban again.
+		got.Profile.Name = "Eve Again"
+		if err := us.UpdateUser(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := us.GetUser(ctx, u.ID); err != nil || after.Banned || after.Profile.Name != "Eve Again" {
+			t.Fatalf("after unban and update: %+v, %v; want not banned", after, err)
+		}
+		for _, id := range []string{"", "nobody", strings.Repeat("x", 1000)} {
+			if _, err := s.SetBanned(ctx, id, true); !errors.Is(err, ErrNotFound) {
+				t.Errorf("SetBanned(%.10q) = %v; want ErrNotFound", id, err)
+			}
+		}
+	})
+
 	t.Run("limiter under concurrency", func(t *testing.T) {
 		us, _, _ := setup(t)
 		l := us.(Limiter)

@@ -169,7 +169,8 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, user *User) error {
 	if old == nil {
 		return ErrNotFound
 	}
-	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p, Anonymous: user.Anonymous}
+	updated := &User{ID: old.ID, CreatedAt: old.CreatedAt, Profile: p, Anonymous: user.Anonymous,
+		Banned: old.Banned, BannedAt: old.BannedAt}
 	u.users[user.ID] = updated
 	if !updated.Anonymous {
 		delete(u.expires, user.ID)

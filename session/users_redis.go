@@ -51,6 +51,10 @@ type userRecord struct {
 	// ExpiresAt (Unix ms, guests only) is checked on read by the store's
 	// clock; the key's TTL lets Redis drop it too.
 	ExpiresAt int64 `json:"x,omitempty"`
+	// Banned and BannedAt (Unix ms) are written by SetBanned only
+	// (setBannedScript); UpdateUser keeps them as stored.
+	Banned   bool  `json:"b,omitempty"`
+	BannedAt int64 `json:"ba,omitempty"`
 }
 
 // encodeUser makes the stored record; expiresAt zero means none.
@@ -79,12 +83,17 @@ func decodeUser(raw []byte, realmTag string, now time.Time) (*User, error) {
 	if r.ExpiresAt != 0 && now.UnixMilli() >= r.ExpiresAt {
 		return nil, ErrNotFound
 	}
-	return &User{
+	u := &User{
 		ID:        r.ID,
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(),
 		Profile:   Profile{Email: r.Email, EmailVerified: r.EmailVerified, Name: r.Name, Picture: r.Picture},
 		Anonymous: r.Anonymous,
-	}, nil
+		Banned:    r.Banned,
+	}
+	if r.Banned && r.BannedAt != 0 {
+		u.BannedAt = time.UnixMilli(r.BannedAt).UTC()
+	}
+	return u, nil
 }
 
 type accountRecord struct {
@@ -259,8 +268,15 @@ func (s *RedisStore) UpdateUser(ctx context.Context, user *User) error {
 	if err != nil {
 		return err
 	}
+	keep := "0"
+	if ttl == redis.KeepTTL {
+		keep = "1"
+	}
+	// The record is written without the ban fields; the script copies
+	// them from the stored one, so a ban set meanwhile is not undone.
 	ok, err := retried(ctx, s, func(ctx context.Context, _ int) (bool, error) {
-		return s.client.SetXX(ctx, s.userKey(user.ID), rec, ttl).Result()
+		n, err := updateUserScript.Run(ctx, s.client, []string{s.userKey(user.ID)}, rec, keep).Int()
+		return n == 1, err
 	})
 	if err != nil {
 		return unavailable("update user", err)
@@ -594,6 +610,28 @@ return v
 var swapScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// updateUserScript replaces an existing user record with ARGV[1], keeping
+// the stored record's ban fields; 0 if there is no record. ARGV[2] "1"
+// keeps the key's TTL.
+var updateUserScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local rec = ARGV[1]
+local ok, c = pcall(cjson.decode, cur)
+if ok and type(c) == 'table' and c.b then
+  local n = cjson.decode(rec)
+  n.b = c.b
+  n.ba = c.ba
+  rec = cjson.encode(n)
+end
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], rec, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], rec)
+end
 return 1
 `)
 

@@ -42,6 +42,7 @@ type testStore interface {
 	session.Store
 	session.UserStore
 	session.Limiter
+	session.Banner
 }
 
 const testSessionCookie = "sess"

@@ -111,6 +111,7 @@ var messages = map[string]string{
 	"provider":             "The sign-in could not be confirmed with the provider. Please try again.",
 	"provider_unavailable": "That sign-in provider can't be reached right now. Try again in a moment, or use another way to sign in.",
 	"unavailable":          "Sign-in isn't available right now. Please try again in a moment.",
+	"banned":               "This account is banned from signing in to this site. Contact the site's owner if you think this is a mistake.",
 	"unknown_provider":     "That way of signing in isn't set up on this site.",
 	"method":               "That address can't be used this way. Start again from this page.",
 	"cross_site":           "For your security, sign-in forms only work from this site's own sign-in page. Please try again here.",

@@ -59,6 +59,9 @@ const (
 	ProviderAnonymous = "anonymous"
 )
 
+// ErrBanned means the user is banned: every sign-in of it is refused.
+var ErrBanned = errors.New("signin: the user is banned")
+
 // Host is the server the package runs in: it knows the session cookie.
 type Host interface {
 	// SignedIn reports whether the request carries a live session.
@@ -70,6 +73,8 @@ type Host interface {
 	SameOrigin(r *http.Request) bool
 	// StartSession ends the request's session, if any, starts a new one for
 	// res.User (a new session ID at every sign-in) and sets its cookie on w.
+	// It returns an error wrapping ErrBanned, and leaves no session, when
+	// the user turns out to be banned.
 	StartSession(w http.ResponseWriter, r *http.Request, res Result) error
 }
 
@@ -424,7 +429,16 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 			res.ReplacedUserID = guestID
 		}
 	}
-	if err := s.cfg.Host.StartSession(w, r, res); err != nil {
+	err := ErrBanned
+	if !user.Banned {
+		err = s.cfg.Host.StartSession(w, r, res)
+	}
+	if errors.Is(err, ErrBanned) {
+		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))
+		s.render(w, r, http.StatusForbidden, s.pageData(r, "signin", "banned"))
+		return false
+	}
+	if err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
 		return false
