@@ -402,3 +402,39 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// GET /events/dead answers with the realm's dead-letter listing, behind the
+// same secret, and says so when the realm sends no events.
+func TestDeadLettersRoute(t *testing.T) {
+	mem := session.NewMemoryStore(session.Options{Realm: "r"})
+	t.Cleanup(func() { _ = mem.Close() })
+	withEvents := realmOf("with-events", "https://a.example.com", mem)
+	withEvents.DeadLetters = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"dead":[{"id":"evt_1"}]}`))
+	})
+	without := realmOf("without-events", "https://b.example.com", mem)
+	h, err := control.NewHandler(control.Config{Prefix: "/convex-auth", Secret: testSecret, Logger: zap.NewNop(),
+		Realms: func() []control.Realm { return []control.Realm{withEvents, without} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, auth string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "https://a.example.com"+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/convex-auth/events/dead?realm=with-events", testSecret); code != http.StatusOK || body != `{"dead":[{"id":"evt_1"}]}` {
+		t.Fatalf("dead letters: %d %s", code, body)
+	}
+	if code, body := get("/convex-auth/events/dead?realm=with-events", ""); code != http.StatusUnauthorized || strings.Contains(body, "evt_1") {
+		t.Fatalf("dead letters without the secret: %d %s", code, body)
+	}
+	if code, body := get("/convex-auth/events/dead?realm=without-events", testSecret); code != http.StatusNotFound || !strings.Contains(body, `"no_events"`) {
+		t.Fatalf("dead letters of a realm without events: %d %s", code, body)
+	}
+}
