@@ -77,13 +77,18 @@ func (r *eventRecorder) types() []string {
 }
 
 // TestConvexReceiverReplaysGatewayEvents runs the built gateway with
-// `events { }` pointing at a recorder, signs a user up (password) and out,
-// and then runs the example's Convex HTTP action (examples/nextjs/convex/
-// gatewayEvents.ts, under convex-test) on exactly the requests the gateway
-// sent, the refused first delivery and its retry included: they verify
-// with the npm standardwebhooks package, the users row holds the new user,
-// the retried webhook-id is applied once, and a second replay changes
-// nothing (convex/recorded.spec.ts).
+// `events { }` pointing at a recorder and the site admin API on, signs a
+// user up (password), in again from a second browser, and out of the first,
+// and then runs the example's Convex functions under convex-test
+// (convex/recorded.spec.ts):
+//   - the HTTP action (gatewayEvents.ts) on exactly the requests the gateway
+//     sent, the refused first delivery and its retry included: they verify
+//     with the npm standardwebhooks package, the users row holds the new
+//     user, the retried webhook-id is applied once, and a second replay
+//     changes nothing;
+//   - the internalAction signOutEverywhere (admin.ts), whose fetch reaches
+//     this gateway's site admin API with the secret: the second browser's
+//     session ends, and the gateway says so with session.revoked (admin).
 func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 	caddyBin(t) // skips or fails early without the built binary
 	node, err := exec.LookPath("node")
@@ -101,6 +106,7 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+	adminSecret := base64.RawURLEncoding.EncodeToString(key) + "-admin"
 
 	port := freePort(t)
 	origin := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -117,19 +123,40 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 			initial_backoff 200ms
 			max_backoff 1s
 		}
+		admin_api {
+			secret {env.CONVEX_AUTH_ADMIN_SECRET}
+		}
 	}
 	respond "app page"
 }
-`, origin, origin, receiver.URL), t.TempDir(), origin+"/.well-known/jwks.json", "CONVEX_AUTH_EVENTS_SECRET="+secret)
+`, origin, origin, receiver.URL), t.TempDir(), origin+"/.well-known/jwks.json",
+		"CONVEX_AUTH_EVENTS_SECRET="+secret, "CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
 
-	// Sign up and out.
-	resp, _ := postForm(t, origin+"/auth/signin/password", url.Values{
-		"intent": {"signup"}, "email": {"Ada@Example.com"}, "password": {"correct horse battery"},
-	}, map[string]string{"Origin": origin})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("password sign-up: %d", resp.StatusCode)
+	// Sign up; sign in from a second browser; sign the first out.
+	creds := url.Values{"email": {"Ada@Example.com"}, "password": {"correct horse battery"}}
+	signIn := func(intent string) *http.Cookie {
+		form := url.Values{"intent": {intent}}
+		for k, v := range creds {
+			form[k] = v
+		}
+		resp, _ := postForm(t, origin+"/auth/signin/password", form, map[string]string{"Origin": origin})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("password %s: %d", intent, resp.StatusCode)
+		}
+		return sessionCookie(t, resp)
 	}
-	resp, _ = request(t, "POST", origin+"/auth/signout", withCookie(sessionCookie(t, resp), map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	first := signIn("signup")
+	second := signIn("signin")
+	_, body := request(t, "GET", origin+"/auth/session", withCookie(second))
+	var current struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	if err := json.Unmarshal([]byte(body), &current); err != nil || current.User.ID == "" {
+		t.Fatalf("/auth/session of the second browser: %v %q", err, body)
+	}
+	resp, _ := request(t, "POST", origin+"/auth/signout", withCookie(first, map[string]string{"Sec-Fetch-Site": "same-origin"}))
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("sign-out: %d", resp.StatusCode)
 	}
@@ -153,6 +180,10 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 		"secret":   secret,
 		"expect":   map[string]string{"email": "ada@example.com"},
 		"requests": recorder.requests,
+		// For signOutEverywhere, against this gateway.
+		"gateway":     origin,
+		"adminSecret": adminSecret,
+		"userId":      current.User.ID,
 	}, "", "  ")
 	recorder.mu.Unlock()
 	if err != nil {
@@ -173,10 +204,41 @@ func TestConvexReceiverReplaysGatewayEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vitest on the recorded events: %v\n%s", err, out)
 	}
-	// vitest exits 0 when the test skips: it must have run.
-	if !strings.Contains(string(out), "1 passed") {
-		t.Fatalf("vitest did not run the recorded-events test:\n%s", out)
+	// vitest exits 0 when a test skips: both must have run.
+	if !strings.Contains(string(out), "2 passed") {
+		t.Fatalf("vitest did not run both recorded-gateway tests:\n%s", out)
 	}
+
+	// signOutEverywhere ended the second browser's session, and the gateway
+	// told the app why.
+	if resp, _ := request(t, "GET", origin+"/auth/session", withCookie(second)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the second browser's session after signOutEverywhere: %d, want 401", resp.StatusCode)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for !recorder.hasRevoked("admin") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no session.revoked with reason admin after signOutEverywhere; got %q", recorder.types())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// hasRevoked reports whether a session.revoked with reason arrived.
+func (r *eventRecorder) hasRevoked(reason string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.requests {
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				Reason string `json:"reason"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(rec.Body), &ev) == nil && ev.Type == "session.revoked" && ev.Data.Reason == reason {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAll(have, want []string) bool {

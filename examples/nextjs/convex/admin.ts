@@ -3,7 +3,7 @@ import { internalAction } from "./_generated/server";
 
 /**
  * Ends every session of a gateway user, on every gateway instance, through
- * the gateway's site admin API (`admin_api { secret … }`, docs/admin.md).
+ * the gateway's site admin API (`admin_api { secret … }`, docs/admin-api.md).
  * Internal: call it from your own mutations and actions, e.g.
  * `ctx.scheduler.runAfter(0, internal.admin.signOutEverywhere, { userId })`.
  *

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { convexTest } from "convex-test";
 import { expect, test, vi } from "vitest";
+import { internal } from "./_generated/api";
 import schema from "./schema";
 import { modules } from "./test.setup";
 
@@ -16,6 +17,11 @@ type Recording = {
   secret: string;
   expect: { email: string; name?: string };
   requests: { headers: Record<string, string>; body: string }[];
+  // The gateway itself, for signOutEverywhere: its origin, its admin_api
+  // secret, and the signed-up user, who still has a session there.
+  gateway: string;
+  adminSecret: string;
+  userId: string;
 };
 
 const file = process.env.CONVEX_AUTH_EVENTS_RECORDING;
@@ -56,6 +62,22 @@ test.skipIf(!file)("the gateway's recorded events verify, keep the users row and
     // every event is a duplicate and nothing changes.
     expect(new Set(await replay())).toEqual(new Set(["duplicate"]));
     expect(await t.run((ctx) => ctx.db.query("users").collect())).toEqual(users);
+  } finally {
+    vi.unstubAllEnvs();
+  }
+});
+
+test.skipIf(!file)("signOutEverywhere ends the user's sessions through the running gateway's site admin API (set by e2e/convex_events_test.go)", async () => {
+  const recording: Recording = JSON.parse(readFileSync(file!, "utf8"));
+  vi.stubEnv("CONVEX_AUTH_GATEWAY_URL", recording.gateway);
+  vi.stubEnv("CONVEX_AUTH_ADMIN_SECRET", recording.adminSecret);
+  try {
+    const t = convexTest(schema, modules);
+    // A real fetch: the e2e test checks afterwards that the session is gone.
+    expect(await t.action(internal.admin.signOutEverywhere, { userId: recording.userId })).toEqual({ ended: 1 });
+    expect(await t.action(internal.admin.signOutEverywhere, { userId: recording.userId })).toEqual({ ended: 0 });
+    vi.stubEnv("CONVEX_AUTH_ADMIN_SECRET", recording.adminSecret + "-wrong");
+    await expect(t.action(internal.admin.signOutEverywhere, { userId: recording.userId })).rejects.toThrow(/401/);
   } finally {
     vi.unstubAllEnvs();
   }
