@@ -507,11 +507,17 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	} else if o.peer {
 		fmt.Fprintln(os.Stderr, "bench: the oauth2-proxy scenarios (6a, 6b) are skipped: see the message above")
 	}
-	if o.prime {
-		// Returning users: each session has been seen (looked up, a token
-		// minted) before the measured rounds start.
+	// Returning users: each session has been seen (looked up, a token
+	// minted) before the measured rounds start. Each group is primed just
+	// before its rounds: the max-throughput rounds last longer than the
+	// session cache's TTL and the token reuse window, so sessions primed at
+	// the start would be cold again by the fixed-rate rounds.
+	prime := func(fixed bool) {
+		if !o.prime {
+			return
+		}
 		for _, s := range list {
-			if len(s.reqs.reqs) > 1 && o.selected(s.name) {
+			if s.fixedRate == fixed && len(s.reqs.reqs) > 1 && o.selected(s.name) {
 				step(fmt.Sprintf("%s: priming its %d sessions", s.name, len(s.reqs.reqs)))
 				sendAll(ctx, s.addr, s.reqs.reqs, o.conns)
 			}
@@ -526,6 +532,7 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 	writes := make([]int64, len(list))
 	slice := o.duration / time.Duration(o.rounds)
 	for _, fixed := range []bool{false, true} {
+		prime(fixed)
 		for round := 1; round <= o.rounds; round++ {
 			for i, s := range list {
 				if s.fixedRate != fixed || !o.selected(s.name) {
