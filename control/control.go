@@ -213,7 +213,8 @@ func Unban(ctx context.Context, realm Realm, userID string) (*session.User, erro
 	return u, err
 }
 
-// DeleteUser removes the user, its accounts and its sessions.
+// DeleteUser removes the user, its accounts, its pending mailed links and
+// codes, and its sessions.
 func DeleteUser(ctx context.Context, realm Realm, userID string) error {
 	if err := known(ctx, realm, userID); err != nil {
 		return err

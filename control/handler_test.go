@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -209,9 +210,16 @@ func TestOperations(t *testing.T) {
 			}
 
 			t4, _ := f.signIn(u.ID)
+			// A pending reset link of the user goes with it.
+			if err := f.s.PutOnceFor(context.Background(), u.ID, "reset-link", []byte("r"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
 			code, body = f.call("DELETE", "/auth/admin/users/"+u.ID)
 			if code != 200 || body["deleted"] != true || f.live(t4) {
 				t.Fatalf("delete = %d %v", code, body)
+			}
+			if _, err := f.s.TakeOnce(context.Background(), "reset-link"); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("the user's pending link after delete: %v; want ErrNotFound", err)
 			}
 			if _, err := f.s.GetUser(context.Background(), u.ID); !errors.Is(err, session.ErrNotFound) {
 				t.Fatalf("user after delete: %v", err)

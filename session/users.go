@@ -89,9 +89,10 @@ type UserStore interface {
 	// accounts or sessions); no error if it is already gone.
 	RemoveUser(ctx context.Context, userID string) error
 	// PurgeUser removes everything of the user: its email index entry, all
-	// its accounts, all its sessions (as Store.DeleteUser does, announced
-	// to every instance) and, last, the user record, so that a purge that
-	// fails half-way can be run again; ErrNotFound if there is no user.
+	// its accounts, its pending single-use values (PutOnceFor), all its
+	// sessions (as Store.DeleteUser does, announced to every instance) and,
+	// last, the user record, so that a purge that fails half-way can be run
+	// again; ErrNotFound if there is no user.
 	PurgeUser(ctx context.Context, userID string) error
 	// UserByEmail returns the user whose verified email is email (normalised
 	// first); ErrNotFound if no user has it verified.
@@ -112,6 +113,13 @@ type UserStore interface {
 	// PutOnce stores value under secret for ttl. The backend keys it by a
 	// hash of secret, never the secret itself.
 	PutOnce(ctx context.Context, secret string, value []byte, ttl time.Duration) error
+	// PutOnceFor is PutOnce for a value that belongs to the user userID (a
+	// mailed link or code): it is indexed under the user, and PurgeUser
+	// removes it. ErrNotFound if the user does not exist, or is purged
+	// while the value is written (then nothing is left of it). The index
+	// forgets a value when it expires; a taken value's entry stays until
+	// then, harmlessly.
+	PutOnceFor(ctx context.Context, userID, secret string, value []byte, ttl time.Duration) error
 	// TakeOnce returns the value stored under secret and deletes it in the
 	// same atomic step, so it is returned once at most; ErrNotFound if it
 	// is missing, taken or expired.
@@ -203,6 +211,13 @@ func validateOnce(secret string, value []byte, ttl time.Duration) error {
 		return fmt.Errorf("%w: single-use value is %d bytes, the limit is %d", ErrInvalidUser, len(value), MaxOnceValueBytes)
 	case ttl < time.Millisecond:
 		return fmt.Errorf("%w: a single-use value needs a TTL of at least 1ms", ErrInvalidUser)
+	}
+	return nil
+}
+
+func validateOwner(userID string) error {
+	if userID == "" || len(userID) > MaxUserIDBytes {
+		return fmt.Errorf("%w: a single-use value's owner must be a user ID of 1 to %d bytes", ErrInvalidUser, MaxUserIDBytes)
 	}
 	return nil
 }

@@ -528,6 +528,126 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		}
 	})
 
+	t.Run("purge user removes the user's pending single-use values", func(t *testing.T) {
+		s, _, dump := setup(t)
+		ada, err := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "ada@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, _ := s.CreateUser(ctx, NewUser{Profile: Profile{Email: "bob@example.com", EmailVerified: true}})
+		for _, p := range []struct {
+			owner, secret string
+			ttl           time.Duration
+		}{
+			{ada.ID, "ada-reset", 15 * time.Minute},
+			{ada.ID, "ada-verify", 24 * time.Hour},
+			{ada.ID, "ada-signin", 10 * time.Minute},
+			{bob.ID, "bob-reset", 15 * time.Minute},
+		} {
+			if err := s.PutOnceFor(ctx, p.owner, p.secret, []byte("for "+p.secret), p.ttl); err != nil {
+				t.Fatalf("PutOnceFor(%s): %v", p.secret, err)
+			}
+		}
+		if err := s.PutOnce(ctx, "no-owner", []byte("flow"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// Owned values are ordinary single-use values.
+		if v, err := s.PeekOnce(ctx, "ada-reset"); err != nil || string(v) != "for ada-reset" {
+			t.Fatalf("PeekOnce of an owned value = %q, %v", v, err)
+		}
+		if v, err := s.TakeOnce(ctx, "ada-signin"); err != nil || string(v) != "for ada-signin" {
+			t.Fatalf("TakeOnce of an owned value = %q, %v", v, err)
+		}
+		if n, _ := pendingIndexOf(t, s, ada.ID); n == 0 {
+			t.Fatal("ada's values are not indexed")
+		}
+
+		if err := s.PurgeUser(ctx, ada.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"ada-reset", "ada-verify", "ada-signin"} {
+			if _, err := s.TakeOnce(ctx, secret); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("TakeOnce(%s) after the purge = %v; want ErrNotFound", secret, err)
+			}
+		}
+		if n, _ := pendingIndexOf(t, s, ada.ID); n != 0 {
+			t.Fatalf("the purged user's index holds %d entries; want none", n)
+		}
+		// Bob's and nobody's values are untouched.
+		if v, err := s.TakeOnce(ctx, "bob-reset"); err != nil || string(v) != "for bob-reset" {
+			t.Fatalf("another user's value after the purge = %q, %v", v, err)
+		}
+		if v, err := s.TakeOnce(ctx, "no-owner"); err != nil || string(v) != "flow" {
+			t.Fatalf("an unowned value after the purge = %q, %v", v, err)
+		}
+		// A purged or unknown user gets no value, and nothing is left of it.
+		for _, id := range []string{ada.ID, "nobody"} {
+			if err := s.PutOnceFor(ctx, id, "late", []byte("v"), time.Minute); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("PutOnceFor(%.10q) = %v; want ErrNotFound", id, err)
+			}
+			if _, err := s.PeekOnce(ctx, "late"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a refused PutOnceFor left its value: %v", err)
+			}
+			if n, _ := pendingIndexOf(t, s, id); n != 0 {
+				t.Fatalf("a refused PutOnceFor left %d index entries", n)
+			}
+		}
+		if err := s.PutOnceFor(ctx, "", "x", []byte("v"), time.Minute); !errors.Is(err, ErrInvalidUser) {
+			t.Fatalf("PutOnceFor without a user: %v; want ErrInvalidUser", err)
+		}
+		if dump != nil {
+			for _, d := range dump() {
+				if strings.Contains(d, ada.ID) || strings.Contains(d, "for ada-") {
+					t.Fatalf("the backend still holds the purged user's ID or values: %q", d)
+				}
+			}
+		}
+	})
+
+	t.Run("a user's pending index does not outlive its values", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		ada, err := s.CreateUser(ctx, NewUser{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := clock.Now()
+		if err := s.PutOnceFor(ctx, ada.ID, "short", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutOnceFor(ctx, ada.ID, "long", []byte("v"), 10*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		n, until := pendingIndexOf(t, s, ada.ID)
+		if n != 2 || until.After(start.Add(10*time.Minute)) || until.Before(start.Add(9*time.Minute)) {
+			t.Fatalf("index: %d entries until %v; want 2 until the longest value's expiry %v", n, until.Sub(start), 10*time.Minute)
+		}
+		// Past the short one's expiry, the next write prunes it.
+		clock.Advance(2 * time.Minute)
+		if err := s.PutOnceFor(ctx, ada.ID, "third", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.TakeOnce(ctx, "short"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("expired value taken: %v", err)
+		}
+		n, until = pendingIndexOf(t, s, ada.ID)
+		if n != 2 || until.After(start.Add(10*time.Minute)) {
+			t.Fatalf("index: %d entries until %v; want 2 (long, third) until %v at most", n, until.Sub(start), 10*time.Minute)
+		}
+		// Every value taken or expired: a write leaves only itself, and
+		// the index ends with it.
+		if _, err := s.TakeOnce(ctx, "long"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(10 * time.Minute)
+		if err := s.PutOnceFor(ctx, ada.ID, "last", []byte("v"), 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		n, until = pendingIndexOf(t, s, ada.ID)
+		if n != 1 || until.After(clock.Now().Add(30*time.Second)) {
+			t.Fatalf("index: %d entries until %v from now; want 1 until 30s from now at most", n, until.Sub(clock.Now()))
+		}
+	})
+
 	t.Run("guests expire unless used, and upgrading removes the expiry", func(t *testing.T) {
 		s, clock, _ := setup(t)
 		const ttl = 30 * time.Minute
@@ -688,6 +808,45 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 	})
 }
 
+// pendingIndexOf reports how many entries the user's pending index holds
+// and when, by the store's clock, the index itself ends (zero: no index).
+func pendingIndexOf(t *testing.T, us UserStore, userID string) (int, time.Time) {
+	t.Helper()
+	switch s := us.(type) {
+	case *MemoryStore:
+		u := s.users
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		var until time.Time
+		for k := range u.pending[userID] {
+			if e := u.once[k].expiresAt; e.After(until) {
+				until = e
+			}
+		}
+		return len(u.pending[userID]), until
+	case *RedisStore:
+		ctx := context.Background()
+		key := s.pendingKey(userID)
+		n, err := s.client.ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := s.client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl < 0 {
+			if len(n) > 0 {
+				t.Fatalf("the pending index of %d entries has no TTL (%v)", len(n), ttl)
+			}
+			return 0, time.Time{}
+		}
+		return len(n), s.opts.now().Add(ttl)
+	}
+	t.Fatalf("%T: cannot inspect its pending index", us)
+	return 0, time.Time{}
+}
+
 func TestMemoryUserConformance(t *testing.T) {
 	runUserConformance(t, func(t *testing.T, opts Options) (Store, func() []string) {
 		m := NewMemoryStore(opts)
@@ -736,5 +895,14 @@ func TestRedisUserKeysShareTheSessionsHashTag(t *testing.T) {
 		if !strings.Contains(k, want) {
 			t.Fatalf("key %q is not on the user's slot %s", k, want)
 		}
+	}
+	// The index of the user's pending values is on it too (the values,
+	// found by their secret, are not).
+	if err := s.PutOnceFor(ctx, u.ID, "secret", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pending := newTestClient(t, srv.Addr, false).Keys(ctx, prefix+"*:pending:*").Val()
+	if len(pending) != 1 || !strings.HasPrefix(pending[0], prefix+want+":pending:") {
+		t.Fatalf("pending index keys %v; want one on the user's slot %s", pending, want)
 	}
 }

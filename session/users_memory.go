@@ -16,12 +16,16 @@ type memoryUsers struct {
 	byEmail  map[string]string    // hashKey(normalised email) -> user ID
 	accounts map[string]*Account  // hashKey(provider, provider account ID)
 	once     map[string]onceEntry
-	rates    map[string]rateEntry
+	// pending indexes the once keys of each user's values (PutOnceFor);
+	// entries leave with their values.
+	pending map[string]map[string]struct{}
+	rates   map[string]rateEntry
 }
 
 type onceEntry struct {
 	value     []byte
 	expiresAt time.Time
+	owner     string // user ID; empty for PutOnce
 }
 
 type rateEntry struct {
@@ -36,6 +40,7 @@ func newMemoryUsers() *memoryUsers {
 		byEmail:  make(map[string]string),
 		accounts: make(map[string]*Account),
 		once:     make(map[string]onceEntry),
+		pending:  make(map[string]map[string]struct{}),
 		rates:    make(map[string]rateEntry),
 	}
 }
@@ -52,7 +57,7 @@ func (u *memoryUsers) sweep(now time.Time) (expired []string) {
 	}
 	for k, e := range u.once {
 		if !now.Before(e.expiresAt) {
-			delete(u.once, k)
+			u.dropOnceLocked(k)
 		}
 	}
 	for k, e := range u.rates {
@@ -83,6 +88,7 @@ func (u *memoryUsers) clear() {
 	clear(u.byEmail)
 	clear(u.accounts)
 	clear(u.once)
+	clear(u.pending)
 	clear(u.rates)
 }
 
@@ -334,11 +340,59 @@ func (m *MemoryStore) purge(ctx context.Context, userID string) error {
 			delete(u.accounts, k)
 		}
 	}
+	u.dropPendingLocked(userID)
 	u.mu.Unlock()
 	if _, err := m.DeleteUser(ctx, userID, ""); err != nil {
 		return err
 	}
-	return m.RemoveUser(ctx, userID)
+	if err := m.RemoveUser(ctx, userID); err != nil {
+		return err
+	}
+	// Again: a PutOnceFor may have found the user before RemoveUser.
+	u.mu.Lock()
+	u.dropPendingLocked(userID)
+	u.mu.Unlock()
+	return nil
+}
+
+// dropOnceLocked deletes the single-use value under once key k and its
+// owner's index entry.
+func (u *memoryUsers) dropOnceLocked(k string) {
+	e, ok := u.once[k]
+	if !ok {
+		return
+	}
+	delete(u.once, k)
+	if idx := u.pending[e.owner]; e.owner != "" && idx != nil {
+		delete(idx, k)
+		if len(idx) == 0 {
+			delete(u.pending, e.owner)
+		}
+	}
+}
+
+// dropPendingLocked deletes every single-use value of the user.
+func (u *memoryUsers) dropPendingLocked(userID string) {
+	for k := range u.pending[userID] {
+		u.dropOnceLocked(k)
+	}
+	delete(u.pending, userID)
+}
+
+// putOnceLocked stores a single-use value, replacing (and unindexing) any
+// under the same key.
+func (u *memoryUsers) putOnceLocked(k string, e onceEntry) {
+	u.dropOnceLocked(k)
+	u.once[k] = e
+	if e.owner == "" {
+		return
+	}
+	idx := u.pending[e.owner]
+	if idx == nil {
+		idx = make(map[string]struct{})
+		u.pending[e.owner] = idx
+	}
+	idx[k] = struct{}{}
 }
 
 // PutOnce implements UserStore.
@@ -352,7 +406,36 @@ func (m *MemoryStore) PutOnce(ctx context.Context, secret string, value []byte, 
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.once[hashKey("once", secret)] = onceEntry{value: append([]byte(nil), value...), expiresAt: m.opts.now().Add(ttl)}
+	u.putOnceLocked(hashKey("once", secret), onceEntry{value: append([]byte(nil), value...), expiresAt: m.opts.now().Add(ttl)})
+	return nil
+}
+
+// PutOnceFor implements UserStore: the user is checked and the value
+// indexed under one lock, so a purge either sees it or comes first.
+func (m *MemoryStore) PutOnceFor(ctx context.Context, userID, secret string, value []byte, ttl time.Duration) error {
+	if err := validateOnce(secret, value, ttl); err != nil {
+		return err
+	}
+	if err := validateOwner(userID); err != nil {
+		return err
+	}
+	if err := m.usersOpen("put once for user"); err != nil {
+		return err
+	}
+	now := m.opts.now()
+	u := m.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.liveLocked(userID, now) == nil {
+		return ErrNotFound
+	}
+	// Pruned on write, as in Redis; the sweep catches the rest.
+	for k := range u.pending[userID] {
+		if !now.Before(u.once[k].expiresAt) {
+			u.dropOnceLocked(k)
+		}
+	}
+	u.putOnceLocked(hashKey("once", secret), onceEntry{value: append([]byte(nil), value...), expiresAt: now.Add(ttl), owner: userID})
 	return nil
 }
 
@@ -367,7 +450,7 @@ func (m *MemoryStore) TakeOnce(ctx context.Context, secret string) ([]byte, erro
 	defer u.mu.Unlock()
 	k := hashKey("once", secret)
 	e, ok := u.once[k]
-	delete(u.once, k)
+	u.dropOnceLocked(k)
 	if !ok || !now.Before(e.expiresAt) {
 		return nil, ErrNotFound
 	}

@@ -27,6 +27,12 @@ import (
 //	                                   An index: the account records decide
 //	<prefix>once:<hash>                string, 13-digit expiry ms, realm tag,
 //	                                   value
+//	<prefix>{<usertag>}:pending:<hash> sorted set, the <hash> parts of the
+//	                                   user's single-use keys (PutOnceFor),
+//	                                   scored by expiry ms; <hash> of the
+//	                                   realm's tag and user ID. Expired
+//	                                   entries are pruned on write, and the
+//	                                   key expires with its last entry
 //	<prefix>rate:<hash>                string, "<count>:<window start ms>"
 //
 // <hash> is a SHA-256 of the realm's tag and the email, provider and account
@@ -121,7 +127,21 @@ func (s *RedisStore) accountKey(provider, providerAccountID string) string {
 }
 
 func (s *RedisStore) onceKey(secret string) string {
-	return s.prefix + "once:" + hashKey("once", s.realmTag, secret)
+	return s.onceKeyOf(s.onceID(secret))
+}
+
+// onceID is the hash part of a single-use key: what the user's pending
+// index holds.
+func (s *RedisStore) onceID(secret string) string {
+	return hashKey("once", s.realmTag, secret)
+}
+
+func (s *RedisStore) onceKeyOf(id string) string {
+	return s.prefix + "once:" + id
+}
+
+func (s *RedisStore) pendingKey(userID string) string {
+	return s.prefix + "{" + userTag(userID) + "}:pending:" + hashKey("pending", s.realmTag, userID)
 }
 
 func (s *RedisStore) rateKey(key string) string {
@@ -475,10 +495,48 @@ func (s *RedisStore) PurgeUser(ctx context.Context, userID string) error {
 	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Del(ctx, s.accountsKey(userID)).Err() }); err != nil {
 		return unavailable("purge user", err)
 	}
+	if err := s.dropPending(ctx, userID); err != nil {
+		return err
+	}
 	if _, err := s.DeleteUser(ctx, userID, ""); err != nil {
 		return err
 	}
-	return s.RemoveUser(ctx, userID)
+	if err := s.RemoveUser(ctx, userID); err != nil {
+		return err
+	}
+	// Again, now that the record is gone: a PutOnceFor that checked the
+	// user before that indexed its value before this read.
+	return s.dropPending(ctx, userID)
+}
+
+// dropPending deletes the single-use values in the user's pending index,
+// then their entries (the key goes with the last one). Each step is one
+// key; only entries read here are removed, so one indexed meanwhile stays
+// for the next drop.
+func (s *RedisStore) dropPending(ctx context.Context, userID string) error {
+	key := s.pendingKey(userID)
+	ids, err := retried(ctx, s, func(ctx context.Context, _ int) ([]string, error) {
+		return s.client.ZRange(ctx, key, 0, -1).Result()
+	})
+	if err != nil {
+		return unavailable("purge pending values", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Del(ctx, s.onceKeyOf(id)).Err() }); err != nil {
+			return unavailable("purge pending values", err)
+		}
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.ZRem(ctx, key, members...).Err() }); err != nil {
+		return unavailable("purge pending values", err)
+	}
+	return nil
 }
 
 // GetAccount implements UserStore.
@@ -515,15 +573,58 @@ func (s *RedisStore) PutOnce(ctx context.Context, secret string, value []byte, t
 	if err := validateOnce(secret, value, ttl); err != nil {
 		return err
 	}
-	exp := s.opts.now().Add(ttl).UnixMilli()
+	return s.putOnce(ctx, secret, value, ttl, s.opts.now().Add(ttl).UnixMilli(), "put once")
+}
+
+func (s *RedisStore) putOnce(ctx context.Context, secret string, value []byte, ttl time.Duration, exp int64, op string) error {
 	rec := make([]byte, 0, onceExpiryDigits+len(s.realmTag)+len(value))
 	rec = fmt.Appendf(rec, "%0*d", onceExpiryDigits, exp)
 	rec = append(rec, s.realmTag...)
 	rec = append(rec, value...)
 	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error { return s.client.Set(ctx, s.onceKey(secret), rec, ttl).Err() }); err != nil {
-		return unavailable("put once", err)
+		return unavailable(op, err)
 	}
 	return nil
+}
+
+// PutOnceFor implements UserStore. The index entry goes first and the user
+// is checked last: PurgeUser drops the index after removing the record, so
+// either it finds the entry or this finds no user and undoes the write.
+// Three round trips, the value's key on its own slot as PutOnce's.
+func (s *RedisStore) PutOnceFor(ctx context.Context, userID, secret string, value []byte, ttl time.Duration) error {
+	if err := validateOnce(secret, value, ttl); err != nil {
+		return err
+	}
+	if err := validateOwner(userID); err != nil {
+		return err
+	}
+	now := s.opts.now()
+	exp := now.Add(ttl).UnixMilli()
+	key, id := s.pendingKey(userID), s.onceID(secret)
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return putPendingScript.Run(ctx, s.client, []string{key}, now.UnixMilli(), exp, id).Err()
+	}); err != nil {
+		return unavailable("put once for user", err)
+	}
+	if err := s.putOnce(ctx, secret, value, ttl, exp, "put once for user"); err != nil {
+		return err
+	}
+	_, err := s.GetUser(ctx, userID)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return err // the value stays, indexed: a purge finds it
+	}
+	if err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		if err := s.client.Del(ctx, s.onceKeyOf(id)).Err(); err != nil {
+			return err
+		}
+		return s.client.ZRem(ctx, key, id).Err()
+	}); err != nil {
+		return unavailable("put once for user", err)
+	}
+	return ErrNotFound
 }
 
 // TakeOnce implements UserStore: GET and DEL in one script, so that two
@@ -603,6 +704,20 @@ local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('DEL', KEYS[1])
 return v
+`)
+
+// putPendingScript indexes a single-use value under its user: it prunes
+// the entries expired at now, adds ARGV[3] scored by its expiry, and lets
+// the key expire with its last entry, so the index outlives no value.
+//
+// KEYS[1] pending index. ARGV: now ms, expiry ms, the value's key hash.
+var putPendingScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(last[2]) - now, 1))
+return 1
 `)
 
 // swapScript replaces the key's value with ARGV[2], expiring in ARGV[3] ms,

@@ -85,7 +85,9 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	ttl := s.cfg.Password.VerifyTTL
-	token, code, err := s.issue(ctx, w, r, rec, ttl)
+	// A pending sign-up has no user yet (rec.UserID empty): its link is
+	// nobody's and ends at its expiry.
+	token, code, err := s.issue(ctx, w, r, rec, rec.UserID, ttl)
 	if err != nil {
 		s.logger.Warn("email verification could not save the link", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
@@ -325,7 +327,7 @@ func (s *Service) serveForgot(w http.ResponseWriter, r *http.Request) {
 	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
 	switch {
 	case err == nil:
-		token, code, err := s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeReset, UserID: acct.UserID}, ttl)
+		token, code, err := s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeReset, UserID: acct.UserID}, acct.UserID, ttl)
 		if err != nil {
 			s.logger.Warn("password reset could not save the link", zap.Error(err))
 			again(http.StatusServiceUnavailable, "unavailable")

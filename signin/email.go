@@ -268,12 +268,43 @@ type linkRecord struct {
 }
 
 // issue stores rec under a new token, bound to this browser, and returns
-// the token and its code.
-func (s *Service) issue(ctx context.Context, w http.ResponseWriter, r *http.Request, rec linkRecord, ttl time.Duration) (token, code string, err error) {
+// the token and its code. A link of an existing user (owner) is stored as
+// that user's, so deleting the user ends it.
+func (s *Service) issue(ctx context.Context, w http.ResponseWriter, r *http.Request, rec linkRecord, owner string, ttl time.Duration) (token, code string, err error) {
 	binding := s.linkBinding(w, r, ttl)
 	token, code = randomToken(), randomCode()
 	rec.Browser, rec.Code = hashBinding(binding), codeMAC(token, code)
-	return token, code, s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), ttl)
+	if owner == "" {
+		return token, code, s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), ttl)
+	}
+	err = s.cfg.Users.PutOnceFor(ctx, owner, linkKey+token, marshal(rec), ttl)
+	if errors.Is(err, session.ErrNotFound) && rec.Purpose == purposeSignIn {
+		// Deleted meanwhile: the address is an unknown one now.
+		err = s.cfg.Users.PutOnce(ctx, linkKey+token, marshal(rec), ttl)
+	}
+	return token, code, err
+}
+
+// signInOwner is the existing user an email sign-in of email would sign in
+// as (resolve's first two steps), or "" if it would make a new one.
+func (s *Service) signInOwner(ctx context.Context, email string) (string, error) {
+	acct, err := s.cfg.Users.GetAccount(ctx, ProviderEmail, email)
+	if err == nil {
+		return acct.UserID, nil
+	}
+	if !errors.Is(err, session.ErrNotFound) {
+		return "", err
+	}
+	if s.cfg.LinkByEmail {
+		u, err := s.cfg.Users.UserByEmail(ctx, email)
+		if err == nil {
+			return u.ID, nil
+		}
+		if !errors.Is(err, session.ErrNotFound) {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // serveEmailRequest handles POST /auth/signin/email: it sends a magic link
@@ -301,7 +332,11 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	codeMode := cfg.Mode == EmailModeCode
-	token, code, err := s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode}, cfg.LinkTTL)
+	owner, err := s.signInOwner(ctx, email)
+	var token, code string
+	if err == nil {
+		token, code, err = s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode}, owner, cfg.LinkTTL)
+	}
 	if err != nil {
 		s.logger.Warn("email sign-in could not save the link", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")

@@ -247,6 +247,11 @@ func (c *countingUsers) PutOnce(ctx context.Context, secret string, value []byte
 	return c.UserStore.PutOnce(ctx, secret, value, ttl)
 }
 
+func (c *countingUsers) PutOnceFor(ctx context.Context, userID, secret string, value []byte, ttl time.Duration) error {
+	c.writes.Add(1)
+	return c.UserStore.PutOnceFor(ctx, userID, secret, value, ttl)
+}
+
 func (c *countingUsers) CreateUser(ctx context.Context, n session.NewUser) (*session.User, error) {
 	c.writes.Add(1)
 	return c.UserStore.CreateUser(ctx, n)
