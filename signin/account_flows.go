@@ -296,7 +296,8 @@ func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
 
 // serveForgot: GET asks for the address; POST mails a reset link and code
 // when a password account has that address, and answers the same either
-// way, at the same speed (the mail goes out after the answer).
+// way, at the same speed: the account lookup, the link and the mail all
+// happen after the answer.
 func (s *Service) serveForgot(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		d := s.pageData(r, "forgot", "")
@@ -321,40 +322,42 @@ func (s *Service) serveForgot(w http.ResponseWriter, r *http.Request) {
 	if s.sendLimited(w, r, "password reset", email, again) {
 		return
 	}
-	ctx, cancel := storeCtx(r)
-	defer cancel()
+	// Everything that depends on whether the address has an account
+	// happens after the answer, so neither the answer nor its timing tells.
 	ttl := s.cfg.Password.ResetTTL
-	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
-	switch {
-	case err == nil:
-		token, code, err := s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeReset, UserID: acct.UserID}, acct.UserID, ttl)
-		if err != nil {
-			s.logger.Warn("password reset could not save the link", zap.Error(err))
-			again(http.StatusServiceUnavailable, "unavailable")
-			return
-		}
-		link := s.cfg.Origin + PathResetPassword + "?" + url.Values{"token": {token}}.Encode()
-		go func() {
-			mctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), resetMailTimeout)
-			defer cancel()
-			if err := s.mail(mctx, MailReset, email, link, code, ttl); err != nil {
-				s.logger.Warn("sending a password-reset mail failed", zap.Error(err))
-				return
-			}
-			s.logger.Info("password-reset mail sent")
-		}()
-	case errors.Is(err, session.ErrNotFound):
-		// The same cookie as for a real account.
-		s.linkBinding(w, r, ttl)
-		s.logger.Info("password reset asked for an address with no password account")
-	default:
-		s.logger.Warn("password reset could not reach the store", zap.Error(err))
-		again(http.StatusServiceUnavailable, "unavailable")
-		return
-	}
+	binding := s.linkBinding(w, r, ttl)
+	go s.sendReset(context.WithoutCancel(r.Context()), email, redirectTo, binding, ttl)
 	d := s.pageFor("reset_sent", "", redirectTo)
 	d.Email = email
 	s.render(w, r, http.StatusOK, d)
+}
+
+// sendReset mails a reset link and code when a password account has email;
+// it runs after the answer.
+func (s *Service) sendReset(ctx context.Context, email, redirectTo, binding string, ttl time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, resetMailTimeout)
+	defer cancel()
+	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
+	if errors.Is(err, session.ErrNotFound) {
+		s.logger.Info("password reset asked for an address with no password account")
+		return
+	}
+	if err != nil {
+		s.logger.Warn("password reset could not reach the store: no mail sent", zap.Error(err))
+		return
+	}
+	rec := linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeReset, UserID: acct.UserID}
+	token, code, err := s.issueBound(ctx, binding, rec, acct.UserID, ttl)
+	if err != nil {
+		s.logger.Warn("password reset could not save the link: no mail sent", zap.Error(err))
+		return
+	}
+	link := s.cfg.Origin + PathResetPassword + "?" + url.Values{"token": {token}}.Encode()
+	if err := s.mail(ctx, MailReset, email, link, code, ttl); err != nil {
+		s.logger.Warn("sending a password-reset mail failed", zap.Error(err))
+		return
+	}
+	s.logger.Info("password-reset mail sent")
 }
 
 // serveReset: GET asks for the new password twice (and the code, in

@@ -913,3 +913,63 @@ func TestResetMailsCountAgainstTheSendLimit(t *testing.T) {
 		t.Fatalf("%d mails; want %d", rcv.Count()-sent, DefaultMaxSends)
 	}
 }
+
+// resetStore holds every account lookup until released, to show what the
+// reset request's answer waits for.
+type resetStore struct {
+	resetBackend
+	release chan struct{}
+}
+
+type resetBackend interface {
+	session.UserStore
+	session.Limiter
+	session.AccountSecretSetter
+}
+
+func (s *resetStore) GetAccount(ctx context.Context, provider, id string) (*session.Account, error) {
+	<-s.release
+	return s.resetBackend.GetAccount(ctx, provider, id)
+}
+
+// The reset request answers before it looks the address up: a known and an
+// unknown address get their answer while the store is held, and the known
+// one's mail follows once it answers.
+func TestPasswordResetAnswersBeforeTheLookup(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, mk storeMaker) {
+		held := &resetStore{release: make(chan struct{})}
+		e, rcv := newMailEnv(t, mk, VerifyOff, func(c *Config) {
+			held.resetBackend = c.Users.(resetBackend)
+			c.Users = held
+		})
+		close(held.release)
+		e.signUp(newBrowser(t), adaEmail, adaPass)
+		held.release = make(chan struct{})
+		var once sync.Once
+		release := func() { once.Do(func() { close(held.release) }) }
+		t.Cleanup(release) // a held request must not keep the server open
+
+		sent := rcv.Count()
+		for _, email := range []string{adaEmail, "nobody@example.com"} {
+			done := make(chan int, 1)
+			go func() {
+				resp, _ := e.forgot(newBrowser(t), email)
+				done <- resp.StatusCode
+			}()
+			select {
+			case code := <-done:
+				if code != http.StatusOK {
+					t.Fatalf("%s: %d", email, code)
+				}
+			case <-time.After(5 * time.Second):
+				release()
+				t.Fatalf("%s: the answer waited for the account lookup", email)
+			}
+		}
+		if rcv.Count() != sent {
+			t.Fatal("a mail went out before the lookup")
+		}
+		release()
+		waitMails(t, rcv, sent+1)
+	})
+}

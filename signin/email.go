@@ -271,7 +271,11 @@ type linkRecord struct {
 // the token and its code. A link of an existing user (owner) is stored as
 // that user's, so deleting the user ends it.
 func (s *Service) issue(ctx context.Context, w http.ResponseWriter, r *http.Request, rec linkRecord, owner string, ttl time.Duration) (token, code string, err error) {
-	binding := s.linkBinding(w, r, ttl)
+	return s.issueBound(ctx, s.linkBinding(w, r, ttl), rec, owner, ttl)
+}
+
+// issueBound is issue for a browser whose binding cookie is already set.
+func (s *Service) issueBound(ctx context.Context, binding string, rec linkRecord, owner string, ttl time.Duration) (token, code string, err error) {
 	token, code = randomToken(), randomCode()
 	rec.Browser, rec.Code = hashBinding(binding), codeMAC(token, code)
 	if owner == "" {
