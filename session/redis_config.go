@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Defaults for RedisConfig. The timeouts are short because a request waits on
@@ -181,6 +182,11 @@ func (c RedisConfig) UniversalOptions() (*redis.UniversalOptions, error) {
 	if (c.SentinelUsername != "" || c.SentinelPassword != "") && c.MasterName == "" {
 		return nil, errors.New("sentinel username and password need master_name")
 	}
+	// Maintenance notifications are a Redis Enterprise handshake that
+	// open-source Redis refuses; go-redis's automatic fallback then rewrites
+	// options that the connections of Client.Conn (used for WAIT) share, a
+	// data race when two connect at once, as after a failover.
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
 	if c.TLS || c.TLSCAFile != "" || c.TLSServerName != "" || c.TLSInsecureSkipVerify {
 		if !c.TLS && o.TLSConfig == nil {

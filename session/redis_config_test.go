@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 const testPassword = "s3cret-pa55"
@@ -205,4 +206,22 @@ func writeTestCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Every topology's client leaves maintenance notifications off: with them
+// on, go-redis's fallback on open-source Redis races between connections.
+func TestRedisConfigMaintNotificationsOff(t *testing.T) {
+	for _, c := range []RedisConfig{
+		{URL: "redis://127.0.0.1:6379/0"},
+		{Addrs: []string{"127.0.0.1:26379"}, MasterName: "m"},
+		{Addrs: []string{"127.0.0.1:7000"}, Cluster: true},
+	} {
+		o, err := c.UniversalOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.MaintNotificationsConfig == nil || o.MaintNotificationsConfig.Mode != maintnotifications.ModeDisabled {
+			t.Fatalf("%+v: maintenance notifications %+v, want disabled", c, o.MaintNotificationsConfig)
+		}
+	}
 }
