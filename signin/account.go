@@ -31,7 +31,7 @@ const (
 //go:embed templates/account.html
 var accountTemplateText string
 
-var accountTemplate = template.Must(template.New("account").Funcs(templateFuncs).Parse(accountTemplateText))
+var accountTemplate = template.Must(newPageTemplate("account").Parse(accountTemplateText))
 
 // AccountData is what the account page template gets.
 type AccountData struct {

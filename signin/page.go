@@ -16,7 +16,17 @@ import (
 //go:embed templates/signin.html
 var defaultTemplateText string
 
-var defaultTemplate = template.Must(template.New("signin").Funcs(templateFuncs).Parse(defaultTemplateText))
+var defaultTemplate = template.Must(newPageTemplate("signin").Parse(defaultTemplateText))
+
+//go:embed templates/style.html
+var styleTemplateText string
+
+// newPageTemplate starts a page template with the shared functions and the
+// shared look ({{template "style"}} inside <style>), which a custom sign-in
+// page copied from the built-in one may use too.
+func newPageTemplate(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
+}
 
 // templateFuncs are available to the built-in and custom templates.
 var templateFuncs = template.FuncMap{
@@ -31,7 +41,7 @@ func ParseTemplateFile(path string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signin: sign_in_template: %w", err)
 	}
-	t, err := template.New("signin").Funcs(templateFuncs).Parse(string(text))
+	t, err := newPageTemplate("signin").Parse(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("signin: sign_in_template %s: %w", path, err)
 	}
