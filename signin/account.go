@@ -1,7 +1,6 @@
 package signin
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -337,23 +336,7 @@ func plural(n int, unit string) string {
 // writeAccount renders the account template with the sign-in page's
 // headers: no caching, no framing, no script.
 func (s *Service) writeAccount(w http.ResponseWriter, r *http.Request, status int, d AccountData) {
-	var buf bytes.Buffer
-	if err := accountTemplate.Execute(&buf, d); err != nil {
-		s.logger.Error("rendering the account page failed", zap.Error(err))
-		http.Error(w, "the account page could not be rendered: see the server log", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", s.contentSecurityPolicy())
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
-	}
+	s.writePage(w, r, status, accountTemplate, d, "account")
 }
 
 // serveUnlink removes one linked method (fields provider, account), never

@@ -250,10 +250,17 @@ func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, d P
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}
+	s.writePage(w, r, status, s.page, d, "sign-in")
+}
+
+// writePage renders t with d and writes it with headers that keep it out of
+// caches, frames and Referer headers, and allow no script. what names the
+// page in the error a broken template gives.
+func (s *Service) writePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
 	var buf bytes.Buffer
-	if err := s.page.Execute(&buf, d); err != nil {
-		s.logger.Error("rendering the sign-in page failed", zap.Error(err))
-		http.Error(w, "the sign-in page could not be rendered: see the server log", http.StatusInternalServerError)
+	if err := t.Execute(&buf, d); err != nil {
+		s.logger.Error("rendering the "+what+" page failed", zap.Error(err))
+		http.Error(w, "the "+what+" page could not be rendered: see the server log", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
