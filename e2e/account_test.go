@@ -19,16 +19,7 @@ import (
 // in docs/images/ come from here).
 func TestBrowserAccount(t *testing.T) {
 	caddyBin(t)
-	chromium := os.Getenv(chromiumBinEnv)
-	if chromium == "" {
-		chromium = defaultChromiumBin
-	}
-	_, err := os.Stat(chromium)
-	needTool(t, "chromium", "apt-get install -y chromium, or set "+chromiumBinEnv, err == nil)
-	node, err := exec.LookPath("node")
-	needTool(t, "node", "install Node.js 20 or later", err == nil)
-	_, err = os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core"))
-	needTool(t, "playwright-core", "run npm ci in e2e/browser (make test does)", err == nil)
+	chromium, node := browserTools(t)
 	script, _ := filepath.Abs(filepath.Join(browserDir, "account.mjs"))
 
 	upstream := httptest.NewServer(identityPage(t))

@@ -33,6 +33,24 @@ func needTool(t *testing.T, what, hint string, ok bool) {
 	t.Skipf("%s is missing: %s", what, hint)
 }
 
+// browserTools finds what the browser tests run: Debian's chromium (or
+// CHROMIUM_BIN), node, and e2e/browser's playwright-core. Each is skipped
+// without, or fails under CI.
+func browserTools(t *testing.T) (chromium, node string) {
+	t.Helper()
+	chromium = os.Getenv(chromiumBinEnv)
+	if chromium == "" {
+		chromium = defaultChromiumBin
+	}
+	_, err := os.Stat(chromium)
+	needTool(t, "chromium", "apt-get install -y chromium, or set "+chromiumBinEnv, err == nil)
+	node, err = exec.LookPath("node")
+	needTool(t, "node", "install Node.js 20 or later", err == nil)
+	_, err = os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core"))
+	needTool(t, "playwright-core", "run npm ci in e2e/browser (make test does)", err == nil)
+	return chromium, node
+}
+
 // TestBrowserSignIn runs headless Chromium (Debian's chromium, driven by
 // playwright-core) against the built Caddy with the password provider:
 // /loggedin → sign-in page → sign up → back on /loggedin seeing the user →
@@ -40,17 +58,8 @@ func needTool(t *testing.T, what, hint string, ok bool) {
 // land in e2e/browser/out/.
 func TestBrowserSignIn(t *testing.T) {
 	caddyBin(t) // skips or fails early without the built binary
-	chromium := os.Getenv(chromiumBinEnv)
-	if chromium == "" {
-		chromium = defaultChromiumBin
-	}
-	_, err := os.Stat(chromium)
-	needTool(t, "chromium", "apt-get install -y chromium, or set "+chromiumBinEnv, err == nil)
-	node, err := exec.LookPath("node")
-	needTool(t, "node", "install Node.js 20 or later", err == nil)
+	chromium, node := browserTools(t)
 	script, _ := filepath.Abs(filepath.Join(browserDir, "signin.mjs"))
-	_, err = os.Stat(filepath.Join(browserDir, "node_modules", "playwright-core"))
-	needTool(t, "playwright-core", "run npm ci in e2e/browser (make test does)", err == nil)
 
 	upstream := httptest.NewServer(identityPage(t))
 	t.Cleanup(upstream.Close)
