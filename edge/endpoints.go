@@ -129,23 +129,19 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	_, sess, err := g.currentSession(w, r, g.cfg.Cookie.forRequest(r))
-	switch {
-	case err != nil:
-		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
-	case sess == nil:
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
-	default:
-		writeJSON(w, http.StatusOK, struct {
-			User    sessionUser `json:"user"`
-			Session sessionInfo `json:"session"`
-		}{
-			User: sessionUser{ID: sess.UserID, Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified,
-				Name: sess.Profile.Name, Picture: sess.Profile.Picture},
-			Session: sessionInfo{ID: sess.ID, Provider: sess.Provider,
-				CreatedAt: sess.CreatedAt.UnixMilli(), ExpiresAt: sess.EndsAt(g.cfg.IdleTTL).UnixMilli()},
-		})
+	sess := g.jsonSession(w, r)
+	if sess == nil {
+		return
 	}
+	writeJSON(w, http.StatusOK, struct {
+		User    sessionUser `json:"user"`
+		Session sessionInfo `json:"session"`
+	}{
+		User: sessionUser{ID: sess.UserID, Email: sess.Profile.Email, EmailVerified: sess.Profile.EmailVerified,
+			Name: sess.Profile.Name, Picture: sess.Profile.Picture},
+		Session: sessionInfo{ID: sess.ID, Provider: sess.Provider,
+			CreatedAt: sess.CreatedAt.UnixMilli(), ExpiresAt: sess.EndsAt(g.cfg.IdleTTL).UnixMilli()},
+	})
 }
 
 // serveToken mints a fresh token for the browser's Convex client
@@ -161,13 +157,8 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, "cross_site", "tokens are only given to this site's own pages")
 		return
 	}
-	_, sess, err := g.currentSession(w, r, g.cfg.Cookie.forRequest(r))
-	switch {
-	case err != nil:
-		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
-		return
-	case sess == nil:
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
+	sess := g.jsonSession(w, r)
+	if sess == nil {
 		return
 	}
 	t, err := g.mint(sess)
@@ -229,13 +220,8 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id strin
 		writeJSONError(w, http.StatusForbidden, "cross_site", "sessions are only shown to and changed by this site's own pages")
 		return
 	}
-	_, sess, err := g.currentSession(w, r, g.cfg.Cookie.forRequest(r))
-	switch {
-	case err != nil:
-		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
-		return
-	case sess == nil:
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
+	sess := g.jsonSession(w, r)
+	if sess == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
@@ -285,4 +271,19 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id strin
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// jsonSession is the request's session for the JSON endpoints. Without one
+// it answers 503 (the store cannot be reached) or 401 and returns nil.
+func (g *Gateway) jsonSession(w http.ResponseWriter, r *http.Request) *session.Session {
+	_, sess, err := g.currentSession(w, r, g.cfg.Cookie.forRequest(r))
+	switch {
+	case err != nil:
+		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
+		return nil
+	case sess == nil:
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")
+		return nil
+	}
+	return sess
 }
