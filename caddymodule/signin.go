@@ -63,8 +63,9 @@ type SignInOptions struct {
 	Mail *MailOptions `json:"email,omitempty"`
 }
 
-// MailOptions configure sending mail (the Caddyfile's email block).
-type MailOptions struct {
+// SMTPOptions say where mail goes: the email block's, and provider
+// email's older form (without an email block).
+type SMTPOptions struct {
 	// SMTPHost is the mail server's host name. Required; no default.
 	SMTPHost string `json:"smtp_host,omitempty"`
 	// SMTPPort is the mail server's port. Default: 587 for starttls, 465
@@ -81,6 +82,18 @@ type MailOptions struct {
 	// From is the sender, e.g. "Example <login@example.com>". Required; no
 	// default.
 	From string `json:"from,omitempty"`
+}
+
+// mailer builds the SMTP client, with replace applied to the options that
+// may be placeholders.
+func (o SMTPOptions) mailer(replace func(string) string) *signin.SMTPMailer {
+	return &signin.SMTPMailer{Host: replace(o.SMTPHost), Port: o.SMTPPort, Security: o.SMTPTLS,
+		Username: replace(o.SMTPUsername), Password: replace(o.SMTPPassword), From: replace(o.From)}
+}
+
+// MailOptions configure sending mail (the Caddyfile's email block).
+type MailOptions struct {
+	SMTPOptions
 	// SiteName names the site in every mail's subject and body. Default:
 	// the issuer's host.
 	SiteName string `json:"site_name,omitempty"`
@@ -91,11 +104,6 @@ type MailOptions struct {
 	// MaxSends is how many mails one address gets per hour, all kinds
 	// together. Default: 5.
 	MaxSends int `json:"max_sends,omitempty"`
-}
-
-func (m *MailOptions) mailer(replace func(string) string) *signin.SMTPMailer {
-	return &signin.SMTPMailer{Host: replace(m.SMTPHost), Port: m.SMTPPort, Security: m.SMTPTLS,
-		Username: replace(m.SMTPUsername), Password: replace(m.SMTPPassword), From: replace(m.From)}
 }
 
 // check validates the block; its errors name the option at fault.
@@ -186,24 +194,10 @@ type ProviderConfig struct {
 	// mails only a code typed on the page. Default: link.
 	Mode string `json:"mode,omitempty"`
 
-	// SMTPHost is the mail server's host name (email). Required for email
-	// unless the email block sets mail up; no default.
-	SMTPHost string `json:"smtp_host,omitempty"`
-	// SMTPPort is the mail server's port (email). Default: 587 for
-	// starttls, 465 for tls, 25 for none.
-	SMTPPort int `json:"smtp_port,omitempty"`
-	// SMTPTLS is starttls, tls or none (email). Default: starttls.
-	SMTPTLS string `json:"smtp_tls,omitempty"`
-	// SMTPUsername authenticates to the mail server with AUTH PLAIN, over
-	// TLS only (email). Default: none, no authentication; set with
-	// smtp_password.
-	SMTPUsername string `json:"smtp_username,omitempty"`
-	// SMTPPassword goes with smtp_username (email); use a placeholder such
-	// as {env.SMTP_PASSWORD}. Default: none.
-	SMTPPassword string `json:"smtp_password,omitempty"`
-	// From is the sender, e.g. "Example <login@example.com>" (email).
-	// Required with smtp_host; no default.
-	From string `json:"from,omitempty"`
+	// SMTPOptions are provider email's older form of the email block
+	// (smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password,
+	// from): required for email unless the email block sets mail up.
+	SMTPOptions
 	// LinkTTL is how long a magic link works, 1m to 24h (email). Default:
 	// 15m.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
@@ -358,7 +352,7 @@ func (p *ProviderConfig) check() error {
 			if p.SMTPHost == "" || p.From == "" {
 				return errors.New("email needs smtp_host and from")
 			}
-			m := signin.SMTPMailer{Host: p.SMTPHost, Port: p.SMTPPort, Security: p.SMTPTLS, Username: p.SMTPUsername, Password: p.SMTPPassword, From: p.From}
+			m := p.mailer(func(s string) string { return s })
 			if !strings.Contains(p.From, "{") {
 				if err := m.Validate(); err != nil {
 					return err
@@ -461,8 +455,7 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 		case providerEmail:
 			cfg.Email = &signin.EmailConfig{Mode: p.Mode, LinkTTL: time.Duration(p.LinkTTL)}
 			if p.SMTPHost != "" {
-				m := &signin.SMTPMailer{Host: secret(p.SMTPHost), Port: p.SMTPPort, Security: p.SMTPTLS,
-					Username: secret(p.SMTPUsername), Password: secret(p.SMTPPassword), From: secret(p.From)}
+				m := p.mailer(secret)
 				if err := m.Validate(); err != nil {
 					return fmt.Errorf("convex_auth: provider email: %w", err)
 				}
