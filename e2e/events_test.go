@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,9 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +18,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+	"github.com/convex-auth/caddy-convex-auth/internal/webhooktest"
 )
 
 // The secret of these tests, as standardwebhooks generates them.
@@ -325,37 +321,12 @@ func TestEventsRestartAndTakeover(t *testing.T) {
 // standardwebhooks) over the requests.
 func verifyStandardWebhooks(t *testing.T, got []gotEvent) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	needTool(t, "node", "install Node.js 20 or later", err == nil)
-	dir, _ := filepath.Abs(filepath.Join("..", "conformance"))
-	_, err = os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
-	needTool(t, "standardwebhooks", "run npm ci in conformance (make test does)", err == nil)
-	type req struct {
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
+	reqs := make([]webhooktest.Request, len(got))
+	for i, g := range got {
+		reqs[i] = webhooktest.Request{ID: g.ID, Timestamp: g.Timestamp, Signature: g.Signature, Body: g.Body}
 	}
-	in := struct {
-		Secret   string `json:"secret"`
-		Requests []req  `json:"requests"`
-	}{Secret: e2eEventsSecret}
-	for _, g := range got {
-		in.Requests = append(in.Requests, req{map[string]string{"webhook-id": g.ID, "webhook-timestamp": g.Timestamp, "webhook-signature": g.Signature}, g.Body})
-	}
-	raw, _ := json.Marshal(in)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "verify-webhooks.mjs"))
-	cmd.Stdin = bytes.NewReader(raw)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("verify-webhooks.mjs: %v", err)
-	}
-	var res struct {
-		Verified         int      `json:"verified"`
-		Failures         []string `json:"failures"`
-		TamperedRejected int      `json:"tamperedRejected"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Verified != len(got) || res.TamperedRejected != len(got) {
-		t.Fatalf("standardwebhooks: %s (%v)", out, err)
+	res := webhooktest.Verify(t, e2eEventsSecret, reqs)
+	if res.Verified != len(got) || res.TamperedRejected != len(got) {
+		t.Fatalf("standardwebhooks verified %d of %d, rejected %d tampered copies; failures %v", res.Verified, len(got), res.TamperedRejected, res.Failures)
 	}
 }

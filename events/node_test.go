@@ -1,63 +1,21 @@
 package events
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/webhooktest"
 )
 
-// VerifyWithStandardWebhooks runs conformance/verify-webhooks.mjs (the npm
-// standardwebhooks package) over got. It skips when Node or the package is
-// missing, except in CI.
+// verifyWithStandardWebhooks checks got with the npm standardwebhooks
+// package.
 func verifyWithStandardWebhooks(t *testing.T, secret string, got []received) (verified, tamperedRejected int, failures []string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	dir, _ := filepath.Abs(filepath.Join("..", "conformance"))
-	if err == nil {
-		_, err = os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
+	reqs := make([]webhooktest.Request, len(got))
+	for i, r := range got {
+		reqs[i] = webhooktest.Request{ID: r.ID, Timestamp: r.Timestamp, Signature: r.Signature, Body: string(r.Body)}
 	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node or conformance/node_modules/standardwebhooks is missing: %v (make test runs npm ci)", err)
-		}
-		t.Skipf("node or conformance/node_modules/standardwebhooks is missing (run npm ci in conformance): %v", err)
-	}
-	type req struct {
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
-	}
-	in := struct {
-		Secret   string `json:"secret"`
-		Requests []req  `json:"requests"`
-	}{Secret: secret}
-	for _, r := range got {
-		in.Requests = append(in.Requests, req{map[string]string{HeaderID: r.ID, HeaderTimestamp: r.Timestamp, HeaderSignature: r.Signature}, string(r.Body)})
-	}
-	raw, _ := json.Marshal(in)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "verify-webhooks.mjs"))
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(raw)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("verify-webhooks.mjs: %v: %s", err, stderr.String())
-	}
-	var res struct {
-		Verified         int      `json:"verified"`
-		Failures         []string `json:"failures"`
-		TamperedRejected int      `json:"tamperedRejected"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("verify-webhooks.mjs printed %q: %v", out, err)
-	}
+	res := webhooktest.Verify(t, secret, reqs)
 	return res.Verified, res.TamperedRejected, res.Failures
 }
 
