@@ -141,7 +141,7 @@ func TestGatewayEventsDeadLetter(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	h, ok := DeadLettersHandler("http://localhost:9080 convex")
+	h, ok := DeadLettersHandler(gatewayOrigin + " convex")
 	if !ok {
 		t.Fatal("no dead-letter listing for the realm")
 	}

@@ -21,11 +21,6 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 )
 
-// The in-process Caddy of these tests (caddytest needs admin on 2999).
-const (
-	gatewayOrigin = "http://localhost:9080"
-)
-
 // upstream is the app behind the gateway: it records what reaches it and
 // signs users in and out with the response headers the gateway trusts.
 type upstream struct {
@@ -94,9 +89,9 @@ func startGatewayWithGlobals(t *testing.T, globals, redisURL, extra string) *gat
 		redisLine = "redis " + redisURL
 	}
 	config := caddytestGlobals(t, globals) + fmt.Sprintf(`
-http://localhost:9080 {
+%s {
 	convex_auth {
-		issuer http://localhost:9080
+		issuer %s
 		%s
 		protect /loggedin*
 		trust_upstream_sign_in
@@ -105,8 +100,8 @@ http://localhost:9080 {
 	request_header X-Seen-User "{http.auth.user.id}/{http.auth.user.email}/{http.auth.user.session_id}"
 	reverse_proxy %s
 }
-`, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
-	tester := caddytest.NewTester(t)
+`, gatewayOrigin, gatewayOrigin, redisLine, extra, strings.TrimPrefix(up.srv.URL, "http://"))
+	tester := newTester(t)
 	tester.InitServer(config, "caddyfile")
 	return &gateway{t: t, tester: tester, upstream: up, client: noRedirectClient()}
 }
@@ -123,16 +118,16 @@ func caddytestGlobals(t *testing.T, globals string) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(storageDir) })
 	return fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%d
+	http_port %d
+	https_port %d
 	grace_period 1ns
 	skip_install_trust
 	storage_clean_interval off
 	storage file_system %s
 	%s
 }
-`, storageDir, globals)
+`, adminPort, httpPort, httpsPort, storageDir, globals)
 }
 
 // noRedirectClient never follows redirects, so tests see them.
@@ -268,7 +263,7 @@ func verifyLikeConvex(t *testing.T, token string) jwt.Token {
 		t.Fatalf("%d JWKS keys match kid %v, want 1", matching, header["kid"])
 	}
 	tok, err := jwt.Parse([]byte(token), jwt.WithKeySet(set), jwt.WithValidate(true),
-		jwt.WithIssuer("http://localhost:9080"), jwt.WithAudience("convex"), jwt.WithAcceptableSkew(0))
+		jwt.WithIssuer(gatewayOrigin), jwt.WithAudience("convex"), jwt.WithAcceptableSkew(0))
 	if err != nil {
 		t.Fatalf("token does not verify against the gateway's JWKS: %v", err)
 	}

@@ -19,7 +19,7 @@ import (
 // series written as in the exposition format (labels sorted by name).
 func scrapeMetrics(t *testing.T) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://localhost:2999/metrics")
+	resp, err := http.Get("http://localhost:" + strconv.Itoa(adminPort) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

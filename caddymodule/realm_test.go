@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/convex-auth/caddy-convex-auth/edge"
@@ -14,12 +13,13 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-// The second site of the two-site tests, in the same Caddy.
-const otherOrigin = "http://localhost:9081"
-
 // sessionCookieName is the session cookie of the test gateway's default
-// realm on plain http.
-var sessionCookieName = edge.DefaultCookieNameFor(session.DefaultRealm(gatewayOrigin, DefaultApplicationID), false)
+// realm on plain http (set by TestMain, once gatewayOrigin is known).
+var sessionCookieName string
+
+func defaultSessionCookieName() string {
+	return edge.DefaultCookieNameFor(session.DefaultRealm(gatewayOrigin, DefaultApplicationID), false)
+}
 
 // twoSites is one Caddy serving two convex_auth sites, A on gatewayOrigin
 // and B on otherOrigin, in front of one recording upstream.
@@ -47,7 +47,7 @@ func startTwoSites(t *testing.T, store, extraA, extraB string) *twoSites {
 `, origin, origin, store, extra, strings.TrimPrefix(up.srv.URL, "http://"))
 	}
 	config := caddytestGlobals(t, "") + site(gatewayOrigin, extraA) + site(otherOrigin, extraB)
-	caddytest.NewTester(t).InitServer(config, "caddyfile")
+	newTester(t).InitServer(config, "caddyfile")
 	return &twoSites{t: t, upstream: up, client: noRedirectClient()}
 }
 

@@ -394,7 +394,7 @@ func TestGatewaySignInTemplate(t *testing.T) {
 	}
 	startGateway(t, redis.URL(), "provider password\nsign_in_template "+tmpl)
 	resp, page := send(t, browserClient(), "GET", gatewayOrigin+"/auth/signin", nil, navigate)
-	if resp.StatusCode != http.StatusOK || page != `<h1>Custom localhost:9080</h1><form action="/auth/signin/password"></form>` {
+	if resp.StatusCode != http.StatusOK || page != `<h1>Custom `+strings.TrimPrefix(gatewayOrigin, "http://")+`</h1><form action="/auth/signin/password"></form>` {
 		t.Fatalf("custom template: %d %q", resp.StatusCode, page)
 	}
 }
