@@ -216,7 +216,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.cfg.Users = cfg.SignIn.Users
 	}
 	if cfg.SignIn != nil {
-		sc := *cfg.SignIn
+		sc := traceSignIn(*cfg.SignIn)
 		sc.Host = signInHost{g}
 		sc.Sessions = cfg.Store
 		if sc.Anonymous != nil {
