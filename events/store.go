@@ -57,7 +57,7 @@ func (s *Store) Builder() Builder { return s.build }
 // change succeeded.
 func (s *Store) Emit(ctx context.Context, ev Event) {
 	if ev.TraceParent == "" {
-		ev.TraceParent = tracing.TraceParent(ctx)
+		ev.TraceParent = tracing.Handoff(ctx)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
 	defer cancel()

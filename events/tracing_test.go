@@ -44,7 +44,7 @@ func TestDeliverySpanLinksToTheRequest(t *testing.T) {
 			if err != nil || len(es) != 2 {
 				t.Fatalf("Read = %d entries, %v; want 2", len(es), err)
 			}
-			want := tracing.TraceParent(reqCtx)
+			want := tracing.Handoff(reqCtx)
 			if es[0].TraceParent != want || !strings.Contains(want, reqSpan.SpanContext().TraceID().String()) {
 				t.Fatalf("queued traceparent %q; want the request's %q", es[0].TraceParent, want)
 			}

@@ -3,7 +3,7 @@
 // started with the provider of the request's own span, and only when that
 // span is recording: an untraced request starts nothing and allocates
 // nothing here. Work that runs later without a request (event delivery)
-// uses the provider of the last traced request.
+// uses the provider of the last traced request (Handoff, Provider).
 //
 // No attribute set through this package may hold a cookie, token, code,
 // email address or secret; callers pass fixed words, names and IDs.
@@ -89,11 +89,17 @@ func Provider() trace.TracerProvider {
 	return noop.NewTracerProvider()
 }
 
-// TraceParent is the W3C traceparent of ctx's span, or "" when ctx carries
-// no valid span context.
-func TraceParent(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+// Handoff is for work that continues later without the request (an
+// event's delivery): it returns the W3C traceparent of ctx's span ("" when
+// ctx carries no valid span context) and, when that span records, keeps
+// its tracer provider for the later work (Provider).
+func Handoff(ctx context.Context) string {
+	span := trace.SpanFromContext(ctx)
+	if !span.SpanContext().IsValid() {
 		return ""
+	}
+	if span.IsRecording() {
+		remember(span.TracerProvider())
 	}
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
