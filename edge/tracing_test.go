@@ -294,3 +294,27 @@ func TestNoSpansWhenTheRequestSpanDoesNotRecord(t *testing.T) {
 		t.Errorf("%d spans recorded; want none", n)
 	}
 }
+
+// BenchmarkTracedRequest is the hot-session request path under a sampled
+// request span (started per request, as Caddy's tracing does, and counted
+// here), spans exported nowhere: what turning tracing on costs.
+func BenchmarkTracedRequest(b *testing.B) {
+	tp := sdktrace.NewTracerProvider()
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	g := newTestGateway(b, issuer.EdDSA, nil)
+	cookie := newSession(b, g.cfg.Store, "user_bench")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodGet, "http://app.example.com/loggedin", nil)
+		r.Header.Set("Cookie", DefaultSecureCookieName+"="+cookie+"; theme=dark")
+		ctx, span := tp.Tracer("caddy").Start(r.Context(), "handler")
+		w := httptest.NewRecorder()
+		if err := g.ServeHTTP(w, r.WithContext(ctx), nextNoop); err != nil {
+			b.Fatal(err)
+		}
+		span.End()
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}

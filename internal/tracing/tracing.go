@@ -1,7 +1,7 @@
 // Package tracing starts the gateway's OpenTelemetry spans. Caddy's tracing
 // handler owns the tracer provider and sets no global one, so a span is
 // started with the provider of the request's own span, and only when that
-// span is recording: an untraced request starts nothing and allocates
+// span is sampled: an untraced request starts nothing and allocates
 // nothing here. Work that runs later without a request (event delivery)
 // uses the provider of the last traced request (Handoff, Provider).
 //
@@ -27,17 +27,25 @@ const ScopeName = "github.com/convex-auth/caddy-convex-auth"
 // do nothing.
 type Span struct{ s trace.Span }
 
-// Start starts a child span of ctx's span when that one is recording;
-// otherwise it returns ctx and the zero Span.
+// Start starts a child span of ctx's span when that one is sampled (it
+// records, or recorded: a mail sent after the response still belongs to
+// its request); otherwise it returns ctx and the zero Span.
 func Start(ctx context.Context, name string, kind trace.SpanKind) (context.Context, Span) {
 	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
+	if !sampled(parent) {
 		return ctx, Span{}
 	}
 	tp := parent.TracerProvider()
 	remember(tp)
 	ctx, s := tp.Tracer(ScopeName).Start(ctx, name, trace.WithSpanKind(kind))
 	return ctx, Span{s}
+}
+
+// sampled reports whether span is a sampled span of this process's tracer
+// provider, ended or not.
+func sampled(span trace.Span) bool {
+	sc := span.SpanContext()
+	return sc.IsValid() && sc.IsSampled() && !sc.IsRemote()
 }
 
 // Recording reports whether s records. Build attributes only when it
@@ -66,7 +74,7 @@ func (s Span) End() {
 	}
 }
 
-// lastProvider is the tracer provider of the last recording request span.
+// lastProvider is the tracer provider of the last sampled request span.
 // Caddy keeps one provider per process (replaced on a reload that stops
 // and starts tracing; a provider that was shut down starts no spans).
 var lastProvider atomic.Pointer[providerRef]
@@ -91,14 +99,14 @@ func Provider() trace.TracerProvider {
 
 // Handoff is for work that continues later without the request (an
 // event's delivery): it returns the W3C traceparent of ctx's span ("" when
-// ctx carries no valid span context) and, when that span records, keeps
+// ctx carries no valid span context) and, when that span is sampled, keeps
 // its tracer provider for the later work (Provider).
 func Handoff(ctx context.Context) string {
 	span := trace.SpanFromContext(ctx)
 	if !span.SpanContext().IsValid() {
 		return ""
 	}
-	if span.IsRecording() {
+	if sampled(span) {
 		remember(span.TracerProvider())
 	}
 	carrier := propagation.MapCarrier{}
