@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,24 +17,6 @@ import (
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a process's stdout, read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // exportedSpan is the part of a span the console exporter prints that the
 // test reads.
@@ -126,7 +107,8 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 	}
 	cmd := exec.Command(caddyBin(t), "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = isolatedEnv(t.TempDir(), "OTEL_TRACES_EXPORTER=console", "OTEL_SERVICE_NAME=convex-auth-e2e")
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	// Spans go to stdout, Caddy's log to stderr: kept apart.
+	stdout, stderr := &caddyProcess{}, &caddyProcess{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -151,7 +133,7 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("caddy stderr:\n%s\nstdout:\n%s", stderr, stdout)
+			t.Logf("caddy stderr:\n%s\nstdout:\n%s", stderr.Log(), stdout.Log())
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -162,7 +144,7 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy not ready after 30s:\n%s", stderr)
+			t.Fatalf("caddy not ready after 30s:\n%s", stderr.Log())
 		}
 	}
 
@@ -189,7 +171,7 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 	signIn := upstreamSeen("/signin")
 
 	stop() // flushes the batched spans
-	out := stdout.String()
+	out := stdout.Log()
 	var spans []exportedSpan
 	dec := json.NewDecoder(strings.NewReader(out))
 	for {

@@ -45,12 +45,18 @@ func health(t *testing.T, g *Gateway, method string) *httptest.ResponseRecorder 
 	return w
 }
 
-func TestHealthAnswersOkOrWhatIsWrong(t *testing.T) {
+// newPingGateway is a gateway on an in-process store whose pings are
+// counted, with a clock that moves only when told.
+func newPingGateway(t *testing.T) (*Gateway, *pingCounter, *testclock.Clock) {
 	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	mem := session.NewMemoryStore(session.Options{})
 	t.Cleanup(func() { _ = mem.Close() })
 	st := &pingCounter{Store: mem}
-	g := newTestGatewayFor(t, issuer.Config{Issuer: testIssuer, Now: clock.Now}, issuer.EdDSA, st)
+	return newTestGatewayFor(t, issuer.Config{Issuer: testIssuer, Now: clock.Now}, issuer.EdDSA, st), st, clock
+}
+
+func TestHealthAnswersOkOrWhatIsWrong(t *testing.T) {
+	g, st, clock := newPingGateway(t)
 
 	w := health(t, g, http.MethodGet)
 	if w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != `{"status":"ok"}` {
@@ -92,11 +98,7 @@ func TestHealthAnswersOkOrWhatIsWrong(t *testing.T) {
 // Health checks are not rate-limited: however many arrive, the store sees
 // one ping per healthProbeTTL, shared by the checks that wait for it.
 func TestHealthPingsTheStoreOncePerInterval(t *testing.T) {
-	clock := testclock.New(time.Unix(1_700_000_000, 0))
-	mem := session.NewMemoryStore(session.Options{})
-	t.Cleanup(func() { _ = mem.Close() })
-	st := &pingCounter{Store: mem}
-	g := newTestGatewayFor(t, issuer.Config{Issuer: testIssuer, Now: clock.Now}, issuer.EdDSA, st)
+	g, st, clock := newPingGateway(t)
 
 	burst := func() {
 		var wg sync.WaitGroup
