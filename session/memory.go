@@ -25,6 +25,7 @@ type MemoryStore struct {
 	closed   bool
 
 	users  *memoryUsers // users, accounts, single-use values, rate counters
+	claims memoryClaims // ClaimsStore, under mu
 	limits memoryLimits // Limiter
 
 	stopSweep chan struct{}
