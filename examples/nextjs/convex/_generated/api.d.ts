@@ -9,6 +9,7 @@
  */
 
 import type * as admin from "../admin.js";
+import type * as auth from "../auth.js";
 import type * as crons from "../crons.js";
 import type * as gatewayEvents from "../gatewayEvents.js";
 import type * as http from "../http.js";
@@ -22,6 +23,7 @@ import type {
 
 declare const fullApi: ApiFromModules<{
   admin: typeof admin;
+  auth: typeof auth;
   crons: typeof crons;
   gatewayEvents: typeof gatewayEvents;
   http: typeof http;
