@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -57,32 +56,13 @@ func TestBrowserGatewayClient(t *testing.T) {
 	}))
 	t.Cleanup(upstream.Close)
 
-	port := freePort(t)
-	origin := fmt.Sprintf("http://localhost:%d", port)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	http_port %d
-}
-%s {
-	convex_auth {
-		issuer %s
+	origin := browserGateway(t, upstream.URL, `
 		provider password
 		admin_api {
 			secret {env.CONVEX_AUTH_ADMIN_SECRET}
-		}
-	}
-	reverse_proxy %s
-}
-`, port, origin, origin, strings.TrimPrefix(upstream.URL, "http://")), t.TempDir(), origin+"/.well-known/jwks.json",
-		"CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
+		}`, "CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
 
 	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
-	script, _ := filepath.Abs(filepath.Join(browserDir, "gatewayclient.mjs"))
-	cmd := exec.Command(node, script, origin, outDir)
-	cmd.Env = append(os.Environ(), chromiumBinEnv+"="+chromium, "CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
-	out, err := cmd.CombinedOutput()
-	t.Logf("browser:\n%s", out)
-	if err != nil {
-		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "failure.png"))
-	}
+	runBrowserScript(t, node, chromium, "gatewayclient.mjs", filepath.Join(outDir, "failure.png"), []string{origin, outDir},
+		"CONVEX_AUTH_ADMIN_SECRET="+adminSecret)
 }
