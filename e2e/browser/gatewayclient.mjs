@@ -25,7 +25,8 @@ mkdirSync(outDir, { recursive: true });
 const NOTICE_TIMEOUT_MS = 30_000;
 const email = `ada.${Date.now()}@example.com`;
 const password = "correct horse battery staple";
-const step = (msg) => console.log(`step: ${msg}`);
+const started = Date.now();
+const step = (msg) => console.log(`step (${((Date.now() - started) / 1000).toFixed(1)} s): ${msg}`);
 function expect(cond, msg) {
   if (!cond) throw new Error(msg);
 }
@@ -171,6 +172,7 @@ try {
   console.error(`FAIL: ${e.stack}`);
   await current.screenshot({ path: join(outDir, "failure.png") }).catch(() => {});
 } finally {
+  step("done");
   await context.close();
   rmSync(profile, { recursive: true, force: true });
 }

@@ -156,9 +156,11 @@ export async function startConvexStandIn({ providers, getJSON }) {
     }
   }
 
-  // run calls one of the functions as identity: a QueryUpdated or
-  // QueryFailed modification, as the sync protocol carries results.
+  // runForSync runs one of the functions as identity (recorded as a call)
+  // for a QueryUpdated or QueryFailed modification, as the sync protocol
+  // carries results.
   function runForSync(queryId, udfPath, identity) {
+    calls.push({ method: "WS", path: SYNC_PATH, fn: udfPath, identity });
     const fn = functions[udfPath];
     if (!fn) return { type: "QueryFailed", queryId, errorMessage: `Could not find public function for '${udfPath}'`, logLines: [], journal: null };
     try {
@@ -197,7 +199,6 @@ export async function startConvexStandIn({ providers, getJSON }) {
             if (mod.type === "Add") {
               if (mod.args.length !== 1) throw new Error(`query ${mod.udfPath} with ${mod.args.length} arguments`);
               queries.set(mod.queryId, mod.udfPath);
-              calls.push({ method: "WS", path: SYNC_PATH, fn: mod.udfPath, identity });
               modifications.push(runForSync(mod.queryId, mod.udfPath, identity));
             } else if (mod.type === "Remove") {
               queries.delete(mod.queryId);

@@ -597,8 +597,7 @@ async function browserCheck(t, { main, convex }) {
   const auths = sync.filter((c) => c.authenticate === "User");
   assert.ok(auths.length >= 1, `the browser's client sent no token over the WebSocket: ${JSON.stringify(sync)}`);
   for (const a of auths) assertAccepted(a, main);
-  const queried = sync.filter((c) => c.fn === "users:me" && c.identity?.subject === "user_ada");
-  assert.ok(queried.length + auths.length >= 2, "useQuery ran as Ada");
+  assert.ok(sync.some((c) => c.fn === "users:me" && c.identity?.subject === "user_ada"), "useQuery ran as Ada");
   assert.deepEqual(sync.filter((c) => c.error), [], "the stand-in understood every message");
   t.diagnostic(`over the WebSocket: ${auths.length} token(s) accepted; messages seen: ${sync.map((c) => c.authenticate ? `Authenticate ${c.authenticate}` : c.fn).join(", ")}`);
 
