@@ -95,7 +95,7 @@ async function cliNode() {
     return bundledNode;
   } catch {
     throw new Error(
-      `the convex CLI needs Node ${CLI_MIN_NODE_MAJOR} or later and this is ${process.version}: run npm ci in standin/node (linux-x64), or run this on Node ${CLI_MIN_NODE_MAJOR}`,
+      `the convex CLI needs Node ${CLI_MIN_NODE_MAJOR} or later and this is ${process.version}: run npm ci in standin/node (on linux-x64), or run this on Node ${CLI_MIN_NODE_MAJOR}`,
     );
   }
 }
