@@ -44,7 +44,7 @@ func BenchmarkSign(b *testing.B) {
 			sk := iss.keys.Load().signing
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := sk.signer.Sign(input, sk.key.signer); err != nil {
+				if _, err := sk.signer.Sign(sk.key.signer, input); err != nil {
 					b.Fatal(err)
 				}
 			}

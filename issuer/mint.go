@@ -12,7 +12,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // Claims are the facts about a signed-in user that go into a token.
@@ -52,13 +52,13 @@ var (
 // algorithm and the encoded protected header, built once.
 type signingKey struct {
 	key       *Key
-	signer    jws.Signer
+	signer    jws.Signer2
 	headerB64 string // base64url of {"alg":…,"kid":…,"typ":"JWT"}
 	sigB64Len int
 }
 
 func newSigningKey(k *Key) (*signingKey, error) {
-	signer, err := jws.NewSigner(k.alg.jwa())
+	signer, err := jws.SignerFor(k.alg.jwa())
 	if err != nil {
 		return nil, fmt.Errorf("make %s signer: %w", k.alg, err)
 	}
@@ -140,7 +140,7 @@ func (i *Issuer) Mint(c Claims) (token string, issuedAt, expiresAt time.Time, er
 	buf = enc.AppendEncode(buf, payload)
 	// jwx's signer hashes (RS256/ES256) or signs (EdDSA) the signing input and
 	// returns the JWS signature encoding, e.g. ES256's r||s rather than ASN.1.
-	sig, err := sk.signer.Sign(buf, sk.key.signer)
+	sig, err := sk.signer.Sign(sk.key.signer, buf)
 	if err != nil {
 		return "", time.Time{}, time.Time{}, fmt.Errorf("sign token with %s key %s: %w", sk.key.alg, sk.key.kid, err)
 	}
