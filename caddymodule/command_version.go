@@ -8,6 +8,7 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/modfile"
 )
 
 // develVersion is what Go records for a module built from a local checkout.
@@ -61,7 +62,7 @@ func moduleVersion(info *debug.BuildInfo, path string) string {
 		switch r := dep.Replace; {
 		case r == nil:
 			return dep.Version
-		case r.Version == "": // a directory
+		case modfile.IsDirectoryPath(r.Path):
 			return develVersion
 		default:
 			return fmt.Sprintf("%s (replaced by %s %s)", dep.Version, r.Path, r.Version)

@@ -25,7 +25,10 @@ func TestModuleVersion(t *testing.T) {
 		}}, "v0.0.0-20260101120000-abcdef123456"},
 		// xcaddy --with path=./dir, and make caddy
 		{"local checkout", debug.BuildInfo{Main: caddyMain, Deps: []*debug.Module{
-			{Path: path, Version: "v0.0.0-00010101000000-000000000000", Replace: &debug.Module{Path: "/src/caddy-convex-auth"}},
+			{Path: path, Version: "v0.0.0-00010101000000-000000000000", Replace: &debug.Module{Path: "/src/caddy-convex-auth", Version: develVersion}},
+		}}, develVersion},
+		{"relative checkout", debug.BuildInfo{Main: caddyMain, Deps: []*debug.Module{
+			{Path: path, Version: "v0.0.0", Replace: &debug.Module{Path: "../caddy-convex-auth"}},
 		}}, develVersion},
 		{"fork", debug.BuildInfo{Main: caddyMain, Deps: []*debug.Module{
 			{Path: path, Version: "v1.2.0", Replace: &debug.Module{Path: "github.com/someone/fork", Version: "v1.2.1"}},
