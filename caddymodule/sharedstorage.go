@@ -20,11 +20,8 @@ func (h *Handler) recordStorageUse(ctx caddy.Context, st session.Store) error {
 	if !usesStorage || !ok {
 		return nil
 	}
-	id, err := sharedstorage.LoadOrCreateID(ctx, certmagicKeyStorage{ctx.Storage()})
-	if err != nil {
-		return fmt.Errorf("convex_auth: %w", err)
-	}
-	if h.storageUse, err = sharedstorage.Join(ctx, reg, h.realm, id, h.logger); err != nil {
+	var err error
+	if h.storageUse, err = sharedstorage.Join(ctx, reg, h.realm, certmagicKeyStorage{ctx.Storage()}, h.logger); err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
 	}
 	return nil

@@ -112,6 +112,7 @@ type Member struct {
 	reg   session.InstanceRegistry
 	realm string
 	log   *ratelog.Log
+	keys  issuer.KeyStorage // where the identity is read again at each refresh
 
 	mu      sync.Mutex
 	storage string
@@ -125,12 +126,17 @@ var (
 	members   = map[session.InstanceRegistry]*Member{}
 )
 
-// Join records in reg (the realm's store) that this process uses storage,
-// and keeps the record fresh until as many Leave calls as Joins. If another
-// live instance of the realm uses a different storage it records nothing
-// and returns a *ConflictError. A store that does not answer does not stop
-// the start: the record is made, and a conflict logged, once it answers.
-func Join(ctx context.Context, reg session.InstanceRegistry, realm, storage string, logger *zap.Logger) (*Member, error) {
+// Join records in reg (the realm's store) that this process uses the
+// storage st, by its identity, and keeps the record fresh until as many
+// Leave calls as Joins. If another live instance of the realm uses a
+// different storage it records nothing and returns a *ConflictError. A
+// store that does not answer does not stop the start: the record is made,
+// and a conflict logged, once it answers.
+func Join(ctx context.Context, reg session.InstanceRegistry, realm string, st issuer.KeyStorage, logger *zap.Logger) (*Member, error) {
+	storage, err := LoadOrCreateID(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	membersMu.Lock()
 	defer membersMu.Unlock()
 	m := members[reg]
@@ -146,7 +152,7 @@ func Join(ctx context.Context, reg session.InstanceRegistry, realm, storage stri
 		}
 		logger.Warn("cannot check now that every instance of the realm shares Caddy's storage; retrying in the background", zap.Error(err))
 	}
-	m.storage = storage
+	m.storage, m.keys = storage, st
 	m.refs++
 	if m.refs == 1 {
 		members[reg] = m
@@ -181,6 +187,14 @@ func (m *Member) refreshLoop() {
 		case <-t.C:
 		}
 		m.mu.Lock()
+		// The identity is read again: a storage whose identity was lost
+		// (deleted, restored from an older copy) is recorded as it now is,
+		// as the instances restarting on it will record it.
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		if id, err := LoadOrCreateID(ctx, m.keys); err == nil {
+			m.storage = id
+		}
+		cancel()
 		err := m.register(context.Background(), m.storage)
 		m.mu.Unlock()
 		if err != nil {

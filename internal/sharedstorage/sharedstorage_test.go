@@ -53,6 +53,13 @@ func (s *memStorage) lock(name string) *sync.Mutex {
 func (s *memStorage) Lock(_ context.Context, name string) error   { s.lock(name).Lock(); return nil }
 func (s *memStorage) Unlock(_ context.Context, name string) error { s.lock(name).Unlock(); return nil }
 
+// storageWithID is a storage whose identity is id.
+func storageWithID(id string) *memStorage {
+	st := newMemStorage()
+	st.data[IDName] = []byte(id)
+	return st
+}
+
 func TestStorageIDIsMadeOnceAndKept(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStorage()
@@ -95,7 +102,7 @@ func TestJoinRefusesAnotherStorage(t *testing.T) {
 		t.Fatal(other, err)
 	}
 
-	_, err := Join(ctx, store, "https://app.example.com convex", "bbbb", zap.NewNop())
+	_, err := Join(ctx, store, "https://app.example.com convex", storageWithID("bbbb"), zap.NewNop())
 	var conflict *ConflictError
 	if !errors.As(err, &conflict) || conflict.Other != "aaaa" || conflict.Mine != "bbbb" {
 		t.Fatalf("Join with another storage = %v; want a ConflictError naming both", err)
@@ -108,11 +115,12 @@ func TestJoinRefusesAnotherStorage(t *testing.T) {
 
 	// On the same storage it joins, twice (two handlers, or a reload), and
 	// the record stays until the last Leave.
-	m1, err := Join(ctx, store, "realm", "aaaa", zap.NewNop())
+	shared := storageWithID("aaaa")
+	m1, err := Join(ctx, store, "realm", shared, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := Join(ctx, store, "realm", "aaaa", zap.NewNop())
+	m2, err := Join(ctx, store, "realm", shared, zap.NewNop())
 	if err != nil || m2 != m1 {
 		t.Fatalf("second Join: %v, same member %v", err, m2 == m1)
 	}
@@ -134,7 +142,7 @@ func TestJoinRefusesAnotherStorage(t *testing.T) {
 func TestJoinWithStoreDown(t *testing.T) {
 	store := session.NewMemoryStore(session.Options{})
 	store.Close()
-	m, err := Join(context.Background(), store, "realm", "aaaa", zap.NewNop())
+	m, err := Join(context.Background(), store, "realm", storageWithID("aaaa"), zap.NewNop())
 	if err != nil {
 		t.Fatalf("Join with the store down = %v; want it to start", err)
 	}
