@@ -14,6 +14,26 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 )
 
+// instanceConfig is one gateway instance of the realm of
+// https://app.example.com on port, with its Caddy storage in the directory
+// storage, the store at redisURL, more convex_auth options, and the handler
+// after it.
+func instanceConfig(storage string, port int, redisURL, options, next string) string {
+	return fmt.Sprintf(`{
+	admin off
+	storage file_system %s
+}
+http://127.0.0.1:%d {
+	convex_auth {
+		issuer https://app.example.com
+		redis %s
+		%s
+	}
+	%s
+}
+`, storage, port, redisURL, options, next)
+}
+
 // TestTwoInstancesShareRedisAndStorage runs two gateways on one Redis and
 // one Caddy storage: a session made on one works on the other, sign-out on
 // one is refused on the other within a second, both publish the same key.
@@ -23,20 +43,7 @@ func TestTwoInstancesShareRedisAndStorage(t *testing.T) {
 	upstreamPort := freePort(t)
 	ports := []int{freePort(t), freePort(t)}
 	config := func(i int) string {
-		c := fmt.Sprintf(`{
-	admin off
-	storage file_system %s
-}
-http://127.0.0.1:%d {
-	convex_auth {
-		issuer https://app.example.com
-		redis %s
-		protect /loggedin*
-		trust_upstream_sign_in
-	}
-	reverse_proxy 127.0.0.1:%d
-}
-`, storage, ports[i], redis.URL(), upstreamPort)
+		c := instanceConfig(storage, ports[i], redis.URL(), "protect /loggedin*\n\t\ttrust_upstream_sign_in", fmt.Sprintf("reverse_proxy 127.0.0.1:%d", upstreamPort))
 		if i == 0 {
 			// The first instance also serves the shared upstream.
 			c += signInUpstream(upstreamPort, "user_shared", "shared@example.com")
@@ -98,18 +105,7 @@ func TestInstancesOfOneRealmNeedOneStorage(t *testing.T) {
 	redis := redistest.StartServer(t)
 	ports := []int{freePort(t), freePort(t)}
 	config := func(i int, storage string) string {
-		return fmt.Sprintf(`{
-	admin off
-	storage file_system %s
-}
-http://127.0.0.1:%d {
-	convex_auth {
-		issuer https://app.example.com
-		redis %s
-	}
-	respond "app page"
-}
-`, storage, ports[i], redis.URL())
+		return instanceConfig(storage, ports[i], redis.URL(), "", `respond "app page"`)
 	}
 	urls := []string{fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
 	first := startCaddy(t, config(0, t.TempDir()), t.TempDir(), urls[0]+"/.well-known/jwks.json")

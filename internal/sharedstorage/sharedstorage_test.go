@@ -9,60 +9,20 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/internal/keystoragetest"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
-// memStorage is a KeyStorage in memory, with a real lock.
-type memStorage struct {
-	mu    sync.Mutex
-	data  map[string][]byte
-	locks map[string]*sync.Mutex
-}
-
-func newMemStorage() *memStorage {
-	return &memStorage{data: map[string][]byte{}, locks: map[string]*sync.Mutex{}}
-}
-
-func (s *memStorage) Load(_ context.Context, name string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.data[name]
-	if !ok {
-		return nil, issuer.ErrKeyNotFound
-	}
-	return b, nil
-}
-
-func (s *memStorage) Store(_ context.Context, name string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.data[name] = value
-	return nil
-}
-
-func (s *memStorage) lock(name string) *sync.Mutex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.locks[name] == nil {
-		s.locks[name] = new(sync.Mutex)
-	}
-	return s.locks[name]
-}
-
-func (s *memStorage) Lock(_ context.Context, name string) error   { s.lock(name).Lock(); return nil }
-func (s *memStorage) Unlock(_ context.Context, name string) error { s.lock(name).Unlock(); return nil }
-
 // storageWithID is a storage whose identity is id.
-func storageWithID(id string) *memStorage {
-	st := newMemStorage()
-	st.data[IDName] = []byte(id)
+func storageWithID(id string) *keystoragetest.Storage {
+	st := &keystoragetest.Storage{}
+	_ = st.Store(context.Background(), IDName, []byte(id))
 	return st
 }
 
 func TestStorageIDIsMadeOnceAndKept(t *testing.T) {
 	ctx := context.Background()
-	st := newMemStorage()
+	st := &keystoragetest.Storage{}
 	ids := make([]string, 8)
 	var wg sync.WaitGroup
 	for i := range ids {
@@ -83,7 +43,7 @@ func TestStorageIDIsMadeOnceAndKept(t *testing.T) {
 	if again, _ := LoadOrCreateID(ctx, st); again != ids[0] {
 		t.Fatalf("identity changed from %s to %s", ids[0], again)
 	}
-	if other, _ := LoadOrCreateID(ctx, newMemStorage()); other == ids[0] {
+	if other, _ := LoadOrCreateID(ctx, &keystoragetest.Storage{}); other == ids[0] {
 		t.Fatal("two storages got one identity")
 	}
 
