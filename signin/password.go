@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/passwordhash"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -243,11 +244,12 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	if acct != nil {
 		stored = acct.Secret
 	}
-	// An unknown account costs one hash too, so timing tells nothing.
-	var match bool
+	// An unknown account costs one hash too, so timing tells nothing. An
+	// imported hash is verified in its own scheme, in the same slots.
+	var match, rehash bool
 	var verr error
 	if err := s.hashing(ctx, func() error {
-		match, verr = VerifyPassword(password, stored)
+		match, rehash, verr = passwordhash.Verify(password, stored)
 		return nil
 	}); err != nil {
 		s.logger.Warn("password sign-in timed out waiting to hash", zap.Error(err))
@@ -266,6 +268,17 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		return false
 	}
 	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	if rehash {
+		// An imported hash becomes the gateway's argon2id; the sign-in goes
+		// on if that fails, and the next one tries again.
+		hash, err := s.hash(ctx, password)
+		if err == nil {
+			err = s.cfg.Users.(session.AccountSecretSetter).SetAccountSecret(ctx, ProviderPassword, email, acct.UserID, hash)
+		}
+		if err != nil {
+			s.logger.Warn("an imported password hash could not be replaced by argon2id", zap.String("user_id", acct.UserID), zap.Error(err))
+		}
+	}
 	user, err := s.cfg.Users.GetUser(ctx, acct.UserID)
 	if err != nil {
 		s.logger.Warn("password sign-in could not read the user", zap.Error(err))
