@@ -19,19 +19,27 @@ import (
 )
 
 // Schemes. A stored hash of the gateway's own scheme is a bare PHC string;
-// an imported one is "{<scheme>}<hash as the other system wrote it>".
+// another is "{<scheme>}<hash>". An import keeps each hash as the other
+// system wrote it, tagged with its scheme; the first sign-in replaces it
+// (Rehash) with the gateway's argon2id of the password in the form that
+// system normalized it to, tagged with that form, so that a password typed
+// in another Unicode form keeps working.
 const (
 	// Argon2id is the gateway's: a PHC argon2id string of the password as
 	// typed.
 	Argon2id = "argon2id"
-	// Argon2idNFC is Convex Auth 2.x's password component: a PHC argon2id
-	// string of the password's NFC form.
+	// NFC and NFKC are the gateway's argon2id of the password's NFC or
+	// NFKC form: what imported hashes become.
+	NFC  = "nfc"
+	NFKC = "nfkc"
+	// Argon2idNFC is Convex Auth 2.x's password component, imported: a PHC
+	// argon2id string of the password's NFC form.
 	Argon2idNFC = "argon2id-nfc"
 	// ScryptNFKC is lucia's Scrypt (Convex Auth 0.0.x's Password
-	// provider) and @better-auth/utils' hashPassword (Better Auth):
-	// "<salt>:<key>" in hex, the key being scrypt (N=16384, r=16, p=1, 64
-	// bytes) of the password's NFKC form, salted with the bytes of the salt's
-	// hex string itself.
+	// provider) and @better-auth/utils' hashPassword (Better Auth),
+	// imported: "<salt>:<key>" in hex, the key being scrypt (N=16384, r=16,
+	// p=1, 64 bytes) of the password's NFKC form, salted with the bytes of
+	// the salt's hex string itself.
 	ScryptNFKC = "scrypt-nfkc"
 )
 
@@ -67,7 +75,7 @@ var phcB64 = base64.RawStdEncoding
 func Tag(scheme, native string) (string, error) {
 	var err error
 	switch scheme {
-	case Argon2idNFC:
+	case Argon2idNFC, NFC, NFKC:
 		_, _, _, err = parsePHC(native)
 	case ScryptNFKC:
 		_, _, err = parseScrypt(native)
@@ -82,9 +90,13 @@ func Tag(scheme, native string) (string, error) {
 
 // expected says what each importable scheme looks like.
 var expected = map[string]string{
-	Argon2idNFC: "an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>)",
+	Argon2idNFC: phcShape,
+	NFC:         phcShape,
+	NFKC:        phcShape,
 	ScryptNFKC:  "a lucia/Better Auth scrypt hash (<hex salt>:<128 hex digits>)",
 }
+
+const phcShape = "an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>)"
 
 // describe names what a hash looks like without quoting it.
 func describe(h string) string {
@@ -117,7 +129,7 @@ func SchemeOf(stored string) (string, error) {
 		return Argon2id, nil
 	}
 	if rest, ok := strings.CutPrefix(stored, "{"); ok {
-		if scheme, _, ok := strings.Cut(rest, "}"); ok && (scheme == Argon2idNFC || scheme == ScryptNFKC) {
+		if scheme, _, ok := strings.Cut(rest, "}"); ok && expected[scheme] != "" {
 			return scheme, nil
 		}
 	}
@@ -125,27 +137,71 @@ func SchemeOf(stored string) (string, error) {
 }
 
 // Verify reports whether password matches the stored hash, comparing in
-// constant time; rehash is true when it matches a hash that is not in the
-// gateway's own scheme, which the caller should then replace. An error
-// means the stored hash is unreadable (the password does not match).
-func Verify(password, stored string) (ok, rehash bool, err error) {
-	scheme, err := SchemeOf(stored)
+// constant time. An error means the stored hash is unreadable (the
+// password does not match).
+func Verify(password, stored string) (bool, error) {
+	scheme, native, err := split(stored)
 	if err != nil {
-		return false, false, err
-	}
-	native := stored
-	if scheme != Argon2id {
-		native = stored[len(scheme)+2:]
+		return false, err
 	}
 	switch scheme {
-	case Argon2id:
-		ok, err = verifyArgon2id(password, native)
-	case Argon2idNFC:
-		ok, err = verifyArgon2id(norm.NFC.String(password), native)
 	case ScryptNFKC:
-		ok, err = verifyScrypt(norm.NFKC.String(password), native)
+		return verifyScrypt(normalize(scheme, password), native)
 	}
-	return ok, ok && scheme != Argon2id, err
+	return verifyArgon2id(normalize(scheme, password), native)
+}
+
+// split returns a stored hash's scheme and the hash without its tag.
+func split(stored string) (scheme, native string, err error) {
+	scheme, err = SchemeOf(stored)
+	if err != nil || scheme == Argon2id {
+		return scheme, stored, err
+	}
+	return scheme, stored[len(scheme)+2:], nil
+}
+
+// normalize puts a password in the form scheme hashes.
+func normalize(scheme, password string) string {
+	switch scheme {
+	case Argon2idNFC, NFC:
+		return norm.NFC.String(password)
+	case ScryptNFKC, NFKC:
+		return norm.NFKC.String(password)
+	}
+	return password
+}
+
+// Imported reports whether a stored hash is another system's, kept as it
+// wrote it: one a matching password should replace (Rehash), and one a
+// later import may replace.
+func Imported(stored string) bool {
+	scheme, err := SchemeOf(stored)
+	return err == nil && (scheme == Argon2idNFC || scheme == ScryptNFKC)
+}
+
+// Rehash returns the stored hash that replaces an imported one, which
+// password matched: hash (the gateway's argon2id, a PHC string) of the
+// password in the form the import's scheme normalized it to, tagged with
+// that form.
+func Rehash(password, stored string, hash func(password string) (string, error)) (string, error) {
+	scheme, err := SchemeOf(stored)
+	if err != nil {
+		return "", err
+	}
+	var form string
+	switch scheme {
+	case Argon2idNFC:
+		form = NFC
+	case ScryptNFKC:
+		form = NFKC
+	default:
+		return "", errors.New("passwordhash: only imported hashes are rehashed")
+	}
+	native, err := hash(normalize(form, password))
+	if err != nil {
+		return "", err
+	}
+	return Tag(form, native)
 }
 
 func verifyArgon2id(password, encoded string) (bool, error) {

@@ -66,21 +66,41 @@ func TestIncumbentHashesVerify(t *testing.T) {
 			if scheme, err := SchemeOf(stored); err != nil || scheme != h.Scheme {
 				t.Fatalf("SchemeOf = %q, %v; want %q", scheme, err, h.Scheme)
 			}
-			ok, rehash, err := Verify(h.Password, stored)
-			if err != nil || !ok || !rehash {
-				t.Fatalf("Verify(original) = %v, %v, %v; want a match to rehash", ok, rehash, err)
+			if ok, err := Verify(h.Password, stored); err != nil || !ok {
+				t.Fatalf("Verify(original) = %v, %v", ok, err)
+			}
+			if !Imported(stored) {
+				t.Fatal("an imported hash is not Imported")
 			}
 			for pw, want := range variants(h.Password) {
-				ok, rehash, err := Verify(pw, stored)
-				if err != nil || ok != want[h.Scheme] || rehash != ok {
-					t.Errorf("Verify(%q) = %v, %v, %v; want %v", pw, ok, rehash, err, want[h.Scheme])
+				if ok, err := Verify(pw, stored); err != nil || ok != want[h.Scheme] {
+					t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want[h.Scheme])
 				}
 			}
 			// Untagged, a scrypt hash is no stored hash; an argon2id one reads
 			// as the gateway's own, without normalization: the import tags.
-			ok, rehash, err = Verify(h.Password, h.Hash)
-			if h.Scheme == ScryptNFKC && (ok || !errors.Is(err, ErrUnknownScheme)) || h.Scheme == Argon2idNFC && rehash {
-				t.Errorf("the untagged hash: %v, %v, %v", ok, rehash, err)
+			ok, err := Verify(h.Password, h.Hash)
+			if h.Scheme == ScryptNFKC && (ok || !errors.Is(err, ErrUnknownScheme)) || h.Scheme == Argon2idNFC && Imported(h.Hash) {
+				t.Errorf("the untagged hash: %v, %v", ok, err)
+			}
+
+			// The rehash is the gateway's argon2id of the same normal form:
+			// the same spellings still match, and it needs no rehash again.
+			rehashed, err := Rehash(h.Password, stored, func(p string) (string, error) { return gatewayHash(t, p), nil })
+			wantScheme := map[string]string{ScryptNFKC: NFKC, Argon2idNFC: NFC}[h.Scheme]
+			if scheme, _ := SchemeOf(rehashed); err != nil || scheme != wantScheme || !strings.HasPrefix(rehashed, "{"+wantScheme+"}$argon2id$v=19$m=64,t=1,p=1$") {
+				t.Fatalf("Rehash = %.40q, %v; want the gateway's argon2id tagged %s", rehashed, err, wantScheme)
+			}
+			if Imported(rehashed) {
+				t.Error("the rehashed hash counts as imported")
+			}
+			for pw, want := range variants(h.Password) {
+				if ok, err := Verify(pw, rehashed); err != nil || ok != want[h.Scheme] {
+					t.Errorf("after the rehash, Verify(%q) = %v, %v; want %v", pw, ok, err, want[h.Scheme])
+				}
+			}
+			if ok, err := Verify(h.Password, rehashed); !ok || err != nil {
+				t.Errorf("after the rehash the original password: %v, %v", ok, err)
 			}
 		})
 	}
@@ -99,13 +119,15 @@ func gatewayHash(t testing.TB, password string) string {
 func TestGatewayArgon2idNeedsNoRehash(t *testing.T) {
 	stored := gatewayHash(t, "Café")
 	for pw, want := range map[string]bool{"Café": true, "Cafe\u0301": false, "": false} {
-		ok, rehash, err := Verify(pw, stored)
-		if err != nil || ok != want || rehash {
-			t.Errorf("Verify(%q) = %v, %v, %v; want %v without rehash", pw, ok, rehash, err, want)
+		if ok, err := Verify(pw, stored); err != nil || ok != want {
+			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
 	}
-	if scheme, _ := SchemeOf(stored); scheme != Argon2id {
-		t.Fatalf("SchemeOf = %q", scheme)
+	if scheme, _ := SchemeOf(stored); scheme != Argon2id || Imported(stored) {
+		t.Fatalf("SchemeOf = %q, Imported %v; want the gateway's own", scheme, Imported(stored))
+	}
+	if _, err := Rehash("Café", stored, func(string) (string, error) { return gatewayHash(t, "x"), nil }); err == nil {
+		t.Fatal("Rehash of the gateway's own hash")
 	}
 }
 
@@ -127,15 +149,15 @@ func TestUnknownSchemesAreRefused(t *testing.T) {
 				t.Errorf("Tag(%s, %s) = %v; want ErrUnknownScheme that does not quote the hash", scheme, name, err)
 			}
 		}
-		if ok, rehash, err := Verify("x", h); ok || rehash || err == nil {
-			t.Errorf("Verify on %s = %v, %v, %v; want an error", name, ok, rehash, err)
+		if ok, err := Verify("x", h); ok || err == nil || Imported(h) {
+			t.Errorf("Verify on %s = %v, %v; want an error", name, ok, err)
 		}
 	}
 	if _, err := Tag("bcrypt", "x"); !errors.Is(err, ErrUnknownScheme) {
 		t.Errorf("Tag with an unknown scheme: %v", err)
 	}
 	for _, stored := range []string{"{bcrypt}$2b$10$x", "{scrypt-nfkc}not:hex", "{argon2id-nfc}$argon2id$v=19$broken"} {
-		if ok, _, err := Verify("x", stored); ok || err == nil {
+		if ok, err := Verify("x", stored); ok || err == nil {
 			t.Errorf("Verify(%q) = %v, %v; want an error", stored, ok, err)
 		}
 	}
@@ -158,7 +180,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		b.Run(h.Source, func(b *testing.B) {
 			for b.Loop() {
-				if ok, _, err := Verify(h.Password, stored); !ok || err != nil {
+				if ok, err := Verify(h.Password, stored); !ok || err != nil {
 					b.Fatal(ok, err)
 				}
 			}

@@ -223,14 +223,10 @@ func planImport(ctx context.Context, st importBackend, in ImportedUser, now func
 }
 
 // replaceableSecret reports whether a bound account's secret may be
-// replaced by an import: none, or an imported hash. The gateway's own
-// argon2id is newer than any export.
+// replaced by an import: none, or one an import wrote and no sign-in has
+// rehashed yet. What the gateway wrote is newer than any export.
 func replaceableSecret(secret string) bool {
-	if secret == "" {
-		return true
-	}
-	scheme, err := passwordhash.SchemeOf(secret)
-	return err != nil || scheme != passwordhash.Argon2id
+	return secret == "" || passwordhash.Imported(secret)
 }
 
 func applyAccounts(ctx context.Context, st importBackend, plan importPlan) error {

@@ -41,6 +41,5 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 // comparing in constant time: the gateway's argon2id, or a hash imported in
 // another system's scheme (passwordhash).
 func VerifyPassword(password, encoded string) (bool, error) {
-	ok, _, err := passwordhash.Verify(password, encoded)
-	return ok, err
+	return passwordhash.Verify(password, encoded)
 }

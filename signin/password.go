@@ -244,12 +244,11 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	if acct != nil {
 		stored = acct.Secret
 	}
-	// An unknown account costs one hash too, so timing tells nothing. An
-	// imported hash is verified in its own scheme, in the same slots.
-	var match, rehash bool
+	// An unknown account costs one hash too, so timing tells nothing.
+	var match bool
 	var verr error
 	if err := s.hashing(ctx, func() error {
-		match, rehash, verr = passwordhash.Verify(password, stored)
+		match, verr = VerifyPassword(password, stored)
 		return nil
 	}); err != nil {
 		s.logger.Warn("password sign-in timed out waiting to hash", zap.Error(err))
@@ -268,12 +267,12 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		return false
 	}
 	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
-	if rehash {
-		// An imported hash becomes the gateway's argon2id; the sign-in goes
-		// on if that fails, and the next one tries again.
-		hash, err := s.hash(ctx, password)
+	if passwordhash.Imported(stored) {
+		// An imported hash becomes the gateway's argon2id, in the same
+		// hashing slots; the sign-in goes on if that fails.
+		fresh, err := passwordhash.Rehash(password, stored, func(p string) (string, error) { return s.hash(ctx, p) })
 		if err == nil {
-			err = s.cfg.Users.(session.AccountSecretSetter).SetAccountSecret(ctx, ProviderPassword, email, acct.UserID, hash)
+			err = s.cfg.Users.(session.AccountSecretSetter).SetAccountSecret(ctx, ProviderPassword, email, acct.UserID, fresh)
 		}
 		if err != nil {
 			s.logger.Warn("an imported password hash could not be replaced by argon2id", zap.String("user_id", acct.UserID), zap.Error(err))
