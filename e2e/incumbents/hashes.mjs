@@ -2,7 +2,8 @@
 // their own packages, and prints one JSON object per line:
 //   {"scheme": "...", "source": "...", "password": "...", "hash": "..."}
 //
-//   node hashes.mjs <password>...
+//   node hashes.mjs <password>...          every password by every source
+//   node hashes.mjs <source>=<password>... one source each
 //
 // - lucia 3.2.2's Scrypt: what @convex-dev/auth 0.0.95's Password provider
 //   calls (providers/Password.ts: hashSecret is new Scrypt().hash(password)).
@@ -43,13 +44,16 @@ const schemes = [
   },
 ];
 
-const passwords = process.argv.slice(2);
-if (passwords.length === 0) {
-  console.error("usage: node hashes.mjs <password>...");
+const args = process.argv.slice(2);
+if (args.length === 0) {
+  console.error("usage: node hashes.mjs [<source>=]<password>...");
   process.exit(2);
 }
-for (const password of passwords) {
-  for (const { scheme, source, hash, verify } of schemes) {
+for (const arg of args) {
+  const eq = arg.indexOf("=");
+  const named = eq > 0 ? schemes.find((s) => s.source === arg.slice(0, eq)) : undefined;
+  const password = named ? arg.slice(eq + 1) : arg;
+  for (const { scheme, source, hash, verify } of named ? [named] : schemes) {
     const h = await hash(password);
     if (!(await verify(password, h))) throw new Error(`${source}: its own verify refuses its hash`);
     console.log(JSON.stringify({ scheme, source, password, hash: h }));
