@@ -40,17 +40,11 @@ func (b *builder) authJSUser(r row, e *entry) error {
 // email provider's account, keyed by the address: map it to the gateway's
 // email provider); webauthn is not carried over.
 func (b *builder) authJSAccount(r row) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
+	e, f := b.ownedRow(r, "type", "provider", "providerAccountId")
+	if e == nil {
 		return
 	}
-	typ, err1 := r.str("type")
-	provider, err2 := r.str("provider")
-	accountID, err3 := r.str("providerAccountId")
-	if err := firstErr(err1, err2, err3); err != nil {
-		b.problem(e, r.pos, "%v", err)
-		return
-	}
+	typ, provider, accountID := f[0], f[1], f[2]
 	switch typ {
 	case "oauth", "oidc", "email", "":
 	case "webauthn":

@@ -85,17 +85,11 @@ func (b *builder) betterAuthUser(r row, e *entry) error {
 // provider's user ID), or the credential account whose password is a
 // @better-auth/utils scrypt hash and whose accountId is the user's ID.
 func (b *builder) betterAuthAccount(r row) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
+	e, f := b.ownedRow(r, "providerId", "accountId", "password")
+	if e == nil {
 		return
 	}
-	provider, err1 := r.str("providerId")
-	accountID, err2 := r.str("accountId")
-	password, err3 := r.str("password")
-	if err := firstErr(err1, err2, err3); err != nil {
-		b.problem(e, r.pos, "%v", err)
-		return
-	}
+	provider, accountID, password := f[0], f[1], f[2]
 	if provider == "" {
 		b.problem(e, r.pos, "the account has no providerId")
 		return

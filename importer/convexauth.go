@@ -35,20 +35,10 @@ func mounts(fsys fs.FS) []string {
 // readUsers reads the users table at dir with fill, and returns whether
 // there was one.
 func (b *builder) readUsers(fsys fs.FS, dir, name, idField string, fill func(r row, e *entry) error) (bool, error) {
-	file := tableFile(fsys, dir, name)
-	if file == "" {
-		return false, nil
-	}
-	t, err := readTable(fsys, file)
-	if err != nil {
-		return false, err
-	}
-	b.usersAt = file
-	b.badRows(t)
-	for _, r := range t.rows {
+	b.usersAt = tableFile(fsys, dir, name)
+	return b.eachRow(fsys, dir, name, func(r row) {
 		b.addUser(r, idField, func(e *entry) error { return fill(r, e) })
-	}
-	return true, nil
+	})
 }
 
 // eachRow reads a table if it is there and calls fn with each row.
@@ -122,18 +112,11 @@ func (b *builder) convexAuthUser(r row, e *entry) error {
 // providerAccountId, secret (a lucia Scrypt hash for the Password
 // provider), emailVerified (the address the provider verified).
 func (b *builder) convexAuthAccount(r row) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
+	e, f := b.ownedRow(r, "provider", "providerAccountId", "secret", "emailVerified")
+	if e == nil {
 		return
 	}
-	provider, err1 := r.str("provider")
-	accountID, err2 := r.str("providerAccountId")
-	secret, err3 := r.str("secret")
-	verified, err4 := r.str("emailVerified")
-	if err := firstErr(err1, err2, err3, err4); err != nil {
-		b.problem(e, r.pos, "%v", err)
-		return
-	}
+	provider, accountID, secret, verified := f[0], f[1], f[2], f[3]
 	if provider == "" {
 		b.problem(e, r.pos, "the account has no provider")
 		return
@@ -212,16 +195,16 @@ func providerOfMount(mount string) string {
 }
 
 func (b *builder) verifiedEmail(r row) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
+	e, f := b.ownedRow(r, "email")
+	if e == nil {
 		return
 	}
-	email, err1 := r.str("email")
-	primary, err2 := r.boolean("isPrimary")
-	if err := firstErr(err1, err2); err != nil {
+	primary, err := r.boolean("isPrimary")
+	if err != nil {
 		b.problem(e, r.pos, "%v", err)
 		return
 	}
+	email := f[0]
 	if !primary {
 		b.note("secondary emails (the gateway keeps one email per user: the primary)")
 		return
@@ -231,15 +214,11 @@ func (b *builder) verifiedEmail(r row) {
 }
 
 func (b *builder) componentPassword(r row) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
+	e, f := b.ownedRow(r, "passwordHashPHC")
+	if e == nil {
 		return
 	}
-	hash, err := r.str("passwordHashPHC")
-	if err != nil {
-		b.problem(e, r.pos, "%v", err)
-		return
-	}
+	hash := f[0]
 	if e.user.Profile.Email == "" {
 		b.note("passwords of users without an email (the gateway signs in by email and password)")
 		return
@@ -252,18 +231,12 @@ func (b *builder) componentPassword(r row) {
 }
 
 func (b *builder) componentAccount(r row, provider string) {
-	e := b.owner(r, "userId")
-	if e == nil || e.bad {
-		return
-	}
-	if !r.has("providerAccountId") {
+	e, f := b.ownedRow(r, "providerAccountId")
+	switch {
+	case e == nil:
+	case !r.has("providerAccountId"):
 		e.anonymous = true // authAnonymous's accounts: userId alone
-		return
+	default:
+		b.account(e, r.pos, provider, f[0], "", "")
 	}
-	accountID, err := r.str("providerAccountId")
-	if err != nil {
-		b.problem(e, r.pos, "%v", err)
-		return
-	}
-	b.account(e, r.pos, provider, accountID, "", "")
 }

@@ -272,6 +272,25 @@ func (b *builder) owner(r row, field string) *entry {
 	return e
 }
 
+// ownedRow finds the user a row names in its userId and reads the row's
+// string fields; nil when the row was reported or its user is left out.
+func (b *builder) ownedRow(r row, fields ...string) (*entry, []string) {
+	e := b.owner(r, "userId")
+	if e == nil || e.bad {
+		return nil, nil
+	}
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		v, err := r.str(f)
+		if err != nil {
+			b.problem(e, r.pos, "%v", err)
+			return nil, nil
+		}
+		vals[i] = v
+	}
+	return e, vals
+}
+
 // setEmail sets the user's email, unless it has another one already.
 func (b *builder) setEmail(e *entry, pos Pos, email string, verified bool) {
 	email = session.NormalizeEmail(email)
