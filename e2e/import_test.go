@@ -286,6 +286,11 @@ func TestImportPasswordsCarryOver(t *testing.T) {
 	if rep := runImport(t, admin, true, "--from", "better-auth", "--sub-from", "userId", dirB); rep.Created != 1 {
 		t.Fatalf("Better Auth import: %+v", rep)
 	}
+	// The operator API finds the imported user by its original ID.
+	code, detail := adminCall(t, admin, "GET", "/users/"+cleoA)
+	if accts, _ := detail["accounts"].([]any); code != http.StatusOK || len(accts) != 2 || detail["user"].(map[string]any)["email"] != "cleo@example.com" {
+		t.Fatalf("GET /users/%s = %d %v", cleoA, code, detail)
+	}
 	for _, s := range storedSecrets(t, rc) {
 		if !strings.HasPrefix(s, "{") {
 			t.Fatalf("an imported hash is stored untagged: %.20q", s)
