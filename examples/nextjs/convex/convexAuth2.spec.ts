@@ -93,7 +93,11 @@ const coreModules = import.meta.glob("../node_modules/@convex-dev/auth/dist/comp
 
 async function setup() {
   const t = convexTest(schema, { ...modules, "./migrate.ts": async () => fns });
-  const coreSchema = ((await coreModules["../node_modules/@convex-dev/auth/dist/component/schema.js"]()) as { default: typeof schema }).default;
+  const loadSchema = coreModules["../node_modules/@convex-dev/auth/dist/component/schema.js"];
+  if (loadSchema === undefined) {
+    throw new Error("this spec needs @convex-dev/auth 2.x (its core component) in examples/nextjs: see package.json");
+  }
+  const coreSchema = ((await loadSchema()) as { default: typeof schema }).default;
   t.registerComponent("auth", coreSchema, coreModules);
   return t;
 }
