@@ -14,11 +14,11 @@ func FuzzRead(f *testing.F) {
 	f.Add(`{"id":"x","emailVerified":"2025-01-01T00:00:00Z","createdAt":"nope"}`, `{"userId":"x","type":"webauthn"}`, `{}`)
 	f.Fuzz(func(t *testing.T, users, accounts, other string) {
 		fsys := fstest.MapFS{
-			"users/documents.jsonl":                              {Data: []byte(users)},
-			"authAccounts/documents.jsonl":                       {Data: []byte(accounts)},
-			"accounts/documents.jsonl":                           {Data: []byte(accounts)},
-			"user.jsonl":                                         {Data: []byte(users)},
-			"account.jsonl":                                      {Data: []byte(other)},
+			"users/documents.jsonl":        {Data: []byte(users)},
+			"authAccounts/documents.jsonl": {Data: []byte(accounts)},
+			"accounts/documents.jsonl":     {Data: []byte(accounts)},
+			"user.jsonl":                   {Data: []byte(users)},
+			"account.jsonl":                {Data: []byte(other)},
 			"_components/authPassword/passwords/documents.jsonl": {Data: []byte(other)},
 		}
 		for _, src := range Sources {
