@@ -18,5 +18,9 @@ export default {
       domain: "http://localhost:8084",
       applicationID: "convex",
     },
+    {
+      domain: "http://localhost:8085",
+      applicationID: "convex",
+    },
   ],
 } satisfies AuthConfig;
