@@ -28,12 +28,17 @@ type MemoryStore struct {
 	claims memoryClaims // ClaimsStore, under mu
 	limits memoryLimits // Limiter
 
+	instances memoryInstances // InstanceRegistry
+
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store            = (*MemoryStore)(nil)
+	_ InstanceRegistry = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an in-process store. Options that Validate would
 // reject are replaced by workable values; call Options.Validate first to
@@ -44,6 +49,7 @@ func NewMemoryStore(opts Options) *MemoryStore {
 		sessions:  make(map[string]*Session),
 		byUser:    make(map[string]map[string]struct{}),
 		users:     newMemoryUsers(),
+		instances: make(memoryInstances),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
