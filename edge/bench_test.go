@@ -70,7 +70,7 @@ func BenchmarkToken(b *testing.B) {
 			g := newTestGateway(b, alg, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := g.mint(context.Background(), sess); err != nil {
+				if _, err := g.mint(context.Background(), sess, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -80,7 +80,7 @@ func BenchmarkToken(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := g.tokenFor(context.Background(), sess); err != nil {
+			if _, err := g.tokenFor(context.Background(), sess, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

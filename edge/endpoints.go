@@ -36,6 +36,8 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 		g.serveToken(w, r)
 	case pathSessions:
 		g.serveSessions(w, r, "")
+	case pathSessionContext:
+		g.serveSessionContext(w, r)
 	case pathHealth:
 		g.serveHealth(w, r)
 	default:
@@ -163,7 +165,8 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	t, err := g.mint(r.Context(), sess)
+	claims, _ := g.claimsFor(r.Context(), sess)
+	t, err := g.mint(r.Context(), sess, claims)
 	if errors.Is(err, errGuestGone) {
 		http.SetCookie(w, g.cfg.Cookie.forRequest(r).clear())
 		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
@@ -71,9 +72,14 @@ type Config struct {
 	// IdleTTL ends a session after this long unused; it is reported by
 	// /auth/session as part of the session's end.
 	IdleTTL time.Duration
-	// Protected reports whether a request needs a session. An error counts
-	// as protected (fail closed).
-	Protected func(*http.Request) (bool, error)
+	// Rules are the protected paths: each needs a session, and may admit
+	// only some (authz). Default: none, every path is open.
+	Rules *authz.Rules
+	// Claims, when set, has every session's custom claims fetched from
+	// the app's Convex query and put into its tokens; ClaimsStore keeps
+	// them (the store itself, not a wrapper).
+	Claims      *authz.ClaimsConfig
+	ClaimsStore session.ClaimsStore
 	// SignInURL is where a browser without a session is sent.
 	SignInURL string
 	// AfterSignOut is where a browser goes after signing out.
@@ -109,13 +115,23 @@ type Config struct {
 	Metrics Metrics
 	// OnAuthenticated is called with every request that carries a session,
 	// before it goes on (Caddy sets its placeholders there).
-	OnAuthenticated func(*http.Request, *session.Session)
+	OnAuthenticated func(*http.Request, Authenticated)
 	// Users, when set, is the user store sign-ins check bans in. Default:
 	// SignIn's Users, or no ban check when there is no sign-in service.
 	Users session.UserStore
 	// AdminAPI, when set, serves /auth/admin/ (the site admin API, which
 	// checks its own secret); nil leaves those paths to the next handler.
 	AdminAPI http.Handler
+}
+
+// Authenticated is what OnAuthenticated is told of a request's session.
+type Authenticated struct {
+	Session *session.Session
+	// Claims are the session's custom claims; nil without a claims block
+	// or while they are unavailable.
+	Claims *authz.Claims
+	// AuthTime is the session's last sign-in or re-authentication.
+	AuthTime time.Time
 }
 
 // Metrics is what the gateway counts.
@@ -163,6 +179,8 @@ type Gateway struct {
 	guests *guestPolicy
 	// health answers /auth/health.
 	health *healthProbe
+	// claims, with a claims block, gets each session's custom claims.
+	claims *authz.ClaimsCache
 }
 
 // New checks cfg, fills in its defaults and builds the gateway. Close
@@ -231,6 +249,22 @@ func New(cfg Config) (*Gateway, error) {
 		if g.signIn, err = signin.New(sc); err != nil {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
+	}
+	if cfg.Claims != nil {
+		if cfg.ClaimsStore == nil {
+			return nil, errors.New("edge: claims need the store that keeps them (ClaimsStore)")
+		}
+		observe := func(string) {}
+		if m, ok := g.metrics.(ClaimsMetrics); ok {
+			observe = m.ClaimsQuery
+		}
+		if g.claims, err = authz.NewClaimsCache(*cfg.Claims, cfg.ClaimsStore, cfg.Store, g.mintForQuery, cfg.Issuer.Config().Now, cfg.Logger, observe); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+		g.unregister = append(g.unregister, g.claims.Close)
+	}
+	if cfg.Rules.NeedsClaims() && g.claims == nil {
+		return nil, errors.New("edge: a protect rule reads claims (allow/deny claim …), and there is no claims block to get them from")
 	}
 	g.unregister = append(g.unregister,
 		cfg.Store.OnRevoke(g.tokens.drop),
