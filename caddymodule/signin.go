@@ -11,6 +11,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -86,8 +87,8 @@ type SMTPOptions struct {
 
 // mailer builds the SMTP client, with replace applied to the options that
 // may be placeholders.
-func (o SMTPOptions) mailer(replace func(string) string) *signin.SMTPMailer {
-	return &signin.SMTPMailer{Host: replace(o.SMTPHost), Port: o.SMTPPort, Security: o.SMTPTLS,
+func (o SMTPOptions) mailer(replace func(string) string) *mail.SMTPMailer {
+	return &mail.SMTPMailer{Host: replace(o.SMTPHost), Port: o.SMTPPort, Security: o.SMTPTLS,
 		Username: replace(o.SMTPUsername), Password: replace(o.SMTPPassword), From: replace(o.From)}
 }
 
@@ -120,7 +121,7 @@ func (m *MailOptions) check() error {
 		return errors.New("max_sends must be at least 1")
 	}
 	if m.Templates != "" && !strings.Contains(m.Templates, "{") {
-		if _, err := signin.ParseMailTemplates(m.Templates); err != nil {
+		if _, err := mail.ParseTemplates(m.Templates); err != nil {
 			return fmt.Errorf("templates: %w", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -93,7 +94,7 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 		again(http.StatusServiceUnavailable, "unavailable")
 		return "", false
 	}
-	if err := s.mail(r.Context(), MailVerify, rec.Email, s.verifyLink(token), code, ttl); err != nil {
+	if err := s.sendMail(r.Context(), mail.Verify, rec.Email, s.verifyLink(token), code, ttl); err != nil {
 		s.logger.Warn("sending a verification mail failed", zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
 		return "", false
@@ -353,7 +354,7 @@ func (s *Service) sendReset(ctx context.Context, email, redirectTo, binding stri
 		return
 	}
 	link := s.cfg.Origin + PathResetPassword + "?" + url.Values{"token": {token}}.Encode()
-	if err := s.mail(ctx, MailReset, email, link, code, ttl); err != nil {
+	if err := s.sendMail(ctx, mail.Reset, email, link, code, ttl); err != nil {
 		s.logger.Warn("sending a password-reset mail failed", zap.Error(err))
 		return
 	}

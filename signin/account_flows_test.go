@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -33,7 +34,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Co
 	rcv := startSMTP(t, nil, "", "")
 	host, port, _ := net.SplitHostPort(rcv.Addr)
 	e := newEnvOn(t, mk, func(c *Config, origin string) {
-		c.Mail = &MailConfig{Mailer: &SMTPMailer{Host: host, Port: atoi(port), Security: SMTPNone, From: "Example <login@example.com>"}, SiteName: "Example App"}
+		c.Mail = &MailConfig{Mailer: &mail.SMTPMailer{Host: host, Port: atoi(port), Security: mail.SMTPNone, From: "Example <login@example.com>"}, SiteName: "Example App"}
 		c.Password = &PasswordConfig{Argon2: testArgon2, VerifyEmail: verify}
 		c.Email = &EmailConfig{}
 		if configure != nil {
@@ -187,10 +188,10 @@ func TestMailTemplatesAreOverridable(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "reset.html"), []byte(`{{define "body"}}{{.Nope}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ParseMailTemplates(dir); err == nil || !strings.Contains(err.Error(), "reset.html") {
+	if _, err := mail.ParseTemplates(dir); err == nil || !strings.Contains(err.Error(), "reset.html") {
 		t.Fatalf("a broken template: %v; want an error naming reset.html", err)
 	}
-	if _, err := ParseMailTemplates(filepath.Join(dir, "missing")); err == nil {
+	if _, err := mail.ParseTemplates(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a missing templates directory was accepted")
 	}
 }
@@ -841,7 +842,7 @@ func TestMailConfigRules(t *testing.T) {
 		c.Redirects, _ = NewRedirectPolicy("/", nil)
 		return c
 	}
-	mailer := &SMTPMailer{Host: "smtp.example.com", From: "login@example.com"}
+	mailer := &mail.SMTPMailer{Host: "smtp.example.com", From: "login@example.com"}
 	for name, c := range map[string]struct {
 		edit func(c *Config)
 		want string

@@ -5,20 +5,17 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
-	"net/mail"
-	"net/smtp"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/mail"
 
 	"go.uber.org/zap"
 
@@ -34,12 +31,10 @@ const (
 	// DefaultMaxSends is how many links one address gets per SendWindow.
 	DefaultMaxSends   = 5
 	DefaultSendWindow = time.Hour
-	// smtpTimeout bounds one email's delivery to the SMTP server.
-	smtpTimeout  = 15 * time.Second
-	linkKey      = "email-link:"
-	sendRateKey  = "email-send:"
-	codeTriesKey = "email-code-try:"
-	codeWrongKey = "email-code-wrong:"
+	linkKey           = "email-link:"
+	sendRateKey       = "email-send:"
+	codeTriesKey      = "email-code-try:"
+	codeWrongKey      = "email-code-wrong:"
 	// linkCookieName binds a link to the browser that asked for it;
 	// __Host- prefixed where the session cookie is.
 	linkCookieName = "convex_auth_link"
@@ -47,13 +42,6 @@ const (
 	codeDigits     = 8
 	// MaxCodeTries is how many codes a link accepts before it is dead.
 	MaxCodeTries = 5
-)
-
-// SMTP connection security.
-const (
-	SMTPStartTLS = "starttls" // plain connection upgraded with STARTTLS (port 587)
-	SMTPTLS      = "tls"      // TLS from the first byte (port 465)
-	SMTPNone     = "none"     // no TLS: only for a relay on this machine
 )
 
 // Email sign-in modes.
@@ -68,7 +56,7 @@ type EmailConfig struct {
 	Mode string
 	// Mailer sends the mail when Config.Mail is nil (the older form,
 	// provider email { smtp_... }). Default: nil, Config.Mail's.
-	Mailer Mailer
+	Mailer mail.Mailer
 	// LinkTTL is how long a link or code works. Default: 15m.
 	LinkTTL time.Duration
 	// MaxSends and SendWindow are Config.Mail's when Config.Mail is nil.
@@ -90,151 +78,6 @@ func (c *EmailConfig) fill() error {
 		return fmt.Errorf("signin: email link_ttl %s is out of range: use 1m to %s", c.LinkTTL, MaxLinkTTL)
 	}
 	return nil
-}
-
-// SMTPMailer sends through an SMTP server with net/smtp.
-type SMTPMailer struct {
-	Host string
-	Port int
-	// Security is SMTPStartTLS (default), SMTPTLS or SMTPNone.
-	Security string
-	// Username and Password authenticate with AUTH PLAIN, over TLS only
-	// (or to a loopback server).
-	Username string
-	Password string
-	// From is the sender address, e.g. "Example <login@example.com>".
-	From string
-	// TLSConfig overrides the TLS settings (tests: a private CA).
-	TLSConfig *tls.Config
-}
-
-// Validate checks the mailer's settings. Its errors name the option at
-// fault, like a config error, and carry no package prefix: the caller says
-// which provider they belong to.
-func (m *SMTPMailer) Validate() error {
-	if m.Host == "" {
-		return errors.New("email needs smtp_host")
-	}
-	if m.Port < 0 || m.Port > 65535 {
-		return fmt.Errorf("smtp_port %d is not a port", m.Port)
-	}
-	switch m.Security {
-	case "", SMTPStartTLS, SMTPTLS, SMTPNone:
-	default:
-		return fmt.Errorf("smtp_tls %q is unknown: use starttls, tls or none", m.Security)
-	}
-	if m.From == "" {
-		return errors.New("email needs from, the sender address")
-	}
-	if _, err := parseFrom(m.From); err != nil {
-		return fmt.Errorf("from %q is not an email address: %w", m.From, err)
-	}
-	if (m.Username == "") != (m.Password == "") {
-		return errors.New("smtp_username and smtp_password go together")
-	}
-	return nil
-}
-
-func parseFrom(from string) (string, error) {
-	if strings.ContainsAny(from, "\r\n") {
-		return "", errors.New("it holds a line break")
-	}
-	a, err := mailParseAddress(from)
-	if err != nil {
-		return "", err
-	}
-	return a, nil
-}
-
-func mailParseAddress(s string) (string, error) {
-	a, err := mail.ParseAddress(s)
-	if err != nil {
-		return "", err
-	}
-	return a.Address, nil
-}
-
-func (m *SMTPMailer) port() int {
-	if m.Port != 0 {
-		return m.Port
-	}
-	switch m.Security {
-	case SMTPTLS:
-		return 465
-	case SMTPNone:
-		return 25
-	}
-	return 587
-}
-
-func (m *SMTPMailer) tlsConfig() *tls.Config {
-	if m.TLSConfig != nil {
-		c := m.TLSConfig.Clone()
-		if c.ServerName == "" {
-			c.ServerName = m.Host
-		}
-		return c
-	}
-	return &tls.Config{ServerName: m.Host, MinVersion: tls.VersionTLS12}
-}
-
-// Send implements Mailer.
-func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
-	to := msg.To
-	from, err := parseFrom(m.From)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
-	defer cancel()
-	addr := net.JoinHostPort(m.Host, strconv.Itoa(m.port()))
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("connecting to the SMTP server: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	if m.Security == SMTPTLS {
-		conn = tls.Client(conn, m.tlsConfig())
-	}
-	c, err := smtp.NewClient(conn, m.Host)
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("SMTP greeting: %w", err)
-	}
-	defer c.Close()
-	if m.Security == "" || m.Security == SMTPStartTLS {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return errors.New("the SMTP server does not offer STARTTLS: use smtp_tls tls for port 465, or fix the server")
-		}
-		if err := c.StartTLS(m.tlsConfig()); err != nil {
-			return fmt.Errorf("SMTP STARTTLS: %w", err)
-		}
-	}
-	if m.Username != "" {
-		// net/smtp refuses PLAIN without TLS except to localhost.
-		if err := c.Auth(smtp.PlainAuth("", m.Username, m.Password, m.Host)); err != nil {
-			return fmt.Errorf("SMTP authentication: %w", err)
-		}
-	}
-	if err := c.Mail(from); err != nil {
-		return fmt.Errorf("SMTP MAIL FROM: %w", err)
-	}
-	if err := c.Rcpt(to); err != nil {
-		return fmt.Errorf("SMTP RCPT TO: %w", err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("SMTP DATA: %w", err)
-	}
-	if _, err := wc.Write(buildMessage(m.From, msg)); err != nil {
-		return fmt.Errorf("SMTP DATA: %w", err)
-	}
-	if err := wc.Close(); err != nil {
-		return fmt.Errorf("SMTP DATA: %w", err)
-	}
-	return c.Quit()
 }
 
 // Purposes of a mailed link or code.
@@ -346,11 +189,11 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	kind, link := MailSignInLink, s.cfg.Origin+callbackPrefix+ProviderEmail+"?"+url.Values{"token": {token}}.Encode()
+	kind, link := mail.SignInLink, s.cfg.Origin+callbackPrefix+ProviderEmail+"?"+url.Values{"token": {token}}.Encode()
 	if codeMode {
-		kind, link = MailSignInCode, ""
+		kind, link = mail.SignInCode, ""
 	}
-	if err := s.mail(r.Context(), kind, email, link, code, cfg.LinkTTL); err != nil {
+	if err := s.sendMail(r.Context(), kind, email, link, code, cfg.LinkTTL); err != nil {
 		s.logger.Warn("sending a sign-in mail failed", zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -175,7 +176,7 @@ func TestPasswordSignInLimitPerClient(t *testing.T) {
 func TestEmailSendLimits(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
 	host, port, _ := strings.Cut(rcv.Addr, ":")
-	mailer := &SMTPMailer{Security: SMTPNone, Host: host, Port: atoi(port), From: "login@example.com"}
+	mailer := &mail.SMTPMailer{Security: mail.SMTPNone, Host: host, Port: atoi(port), From: "login@example.com"}
 	e := newEnv(t, func(c *Config, origin string) {
 		c.Email = &EmailConfig{Mailer: mailer}
 		c.ClientIP = testClientIP

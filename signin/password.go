@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
+	netmail "net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -136,7 +136,7 @@ func normalizeAddress(raw string) (string, bool) {
 	if email == "" || len(email) > session.MaxEmailBytes || strings.ContainsAny(email, "\r\n<>,; ") {
 		return "", false
 	}
-	a, err := mail.ParseAddress(email)
+	a, err := netmail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" || !strings.Contains(email, "@") {
 		return "", false
 	}

@@ -3,6 +3,8 @@ package signin
 import (
 	"net/http"
 	"testing"
+
+	"github.com/convex-auth/caddy-convex-auth/mail"
 )
 
 // OnResult hears once from each request that finishes a sign-in, and from
@@ -31,7 +33,7 @@ func TestOnResultPassword(t *testing.T) {
 
 func TestOnResultEmail(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	b := newBrowser(t)
 	requestLink(t, e, b, "ada@example.com", "")
 	link := mailLink(t, rcv)

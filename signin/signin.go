@@ -23,6 +23,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -184,7 +185,7 @@ type Service struct {
 	hashSlots    chan struct{}
 	logger       *zap.Logger
 	// mailTemplates and siteName are set when mail is configured.
-	mailTemplates *mailTemplates
+	mailTemplates *mail.Templates
 	siteName      string
 }
 
@@ -260,7 +261,7 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 		s.cfg.Mail = &m
-		if s.mailTemplates, err = ParseMailTemplates(m.TemplatesDir); err != nil {
+		if s.mailTemplates, err = mail.ParseTemplates(m.TemplatesDir); err != nil {
 			return nil, err
 		}
 		s.siteName = m.SiteName
