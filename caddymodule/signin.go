@@ -12,6 +12,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -298,7 +299,7 @@ func (p *ProviderConfig) check() error {
 		p.From != "" || p.MaxSends != 0
 	emailFields := smtpFields || p.LinkTTL != 0 || p.Mode != ""
 	guestFields := p.GuestTTL != 0
-	if err := signin.ValidateProviderName(p.name()); err != nil {
+	if err := provider.ValidateName(p.name()); err != nil {
 		return err
 	}
 	switch p.Type {
@@ -428,23 +429,22 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 		name := p.name()
 		switch p.Type {
 		case providerGitHub, providerGoogle, providerOIDC:
-			oc := signin.OAuthConfig{
+			oc := provider.Common{
 				Name: name, Label: p.Label, ClientID: secret(p.ClientID), ClientSecret: secret(p.ClientSecret),
-				Scopes: p.Scopes, RedirectURL: secret(p.RedirectURL), Issuer: secret(p.Issuer),
-				AuthURL: secret(p.AuthURL), TokenURL: secret(p.TokenURL), UserInfoURL: secret(p.UserinfoURL),
-				JWKSURL: secret(p.JWKSURL), APIURL: secret(p.APIURL),
+				Scopes: p.Scopes, RedirectURL: secret(p.RedirectURL), AuthURL: secret(p.AuthURL), TokenURL: secret(p.TokenURL),
 			}
+			oidc := provider.OIDCConfig{Common: oc, Issuer: secret(p.Issuer), UserinfoURL: secret(p.UserinfoURL), JWKSURL: secret(p.JWKSURL)}
 			if oc.ClientID == "" || oc.ClientSecret == "" {
 				return fmt.Errorf("convex_auth: provider %s: client_id or client_secret is empty after replacing placeholders: set the environment variable it names", name)
 			}
-			var prov signin.OAuthProvider
+			var prov provider.OAuth
 			switch p.Type {
 			case providerGitHub:
-				prov, err = signin.NewGitHub(oc)
+				prov, err = provider.NewGitHub(provider.GitHubConfig{Common: oc, APIURL: secret(p.APIURL)})
 			case providerGoogle:
-				prov, err = signin.NewGoogle(oc)
+				prov, err = provider.NewGoogle(provider.GoogleConfig{OIDCConfig: oidc})
 			default:
-				prov, err = signin.NewOIDC(oc)
+				prov, err = provider.NewOIDC(oidc)
 			}
 			if err != nil {
 				return fmt.Errorf("convex_auth: %w", err)

@@ -274,15 +274,15 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, status i
 		default:
 			m.Label, m.Kind = a.Provider, "oidc"
 			if p := s.oauth[a.Provider]; p != nil {
-				m.Label, m.Kind = p.Label(), providerKind(p)
+				m.Label, m.Kind = p.info.Label, p.info.Kind
 			}
 		}
 		linked[a.Provider] = true
 		d.Methods = append(d.Methods, m)
 	}
-	for _, p := range s.cfg.OAuth {
-		if !linked[p.Name()] && !appManaged {
-			d.Linkable = append(d.Linkable, PageProvider{Name: p.Name(), Label: p.Label(), Kind: providerKind(p), URL: linkPrefix + p.Name()})
+	for _, p := range s.oauthList {
+		if !linked[p.info.Name] && !appManaged {
+			d.Linkable = append(d.Linkable, PageProvider{Name: p.info.Name, Label: p.info.Label, Kind: p.info.Kind, URL: linkPrefix + p.info.Name})
 		}
 	}
 	for _, x := range sessions {
@@ -308,7 +308,7 @@ func (s *Service) providerLabel(name string) string {
 		return "this site"
 	}
 	if p := s.oauth[name]; p != nil {
-		return p.Label()
+		return p.info.Label
 	}
 	return name
 }

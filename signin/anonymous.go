@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -95,7 +96,7 @@ func (s *Service) currentGuest(ctx context.Context, r *http.Request) *session.Us
 // place, its profile from id: same user ID, no expiry any more. It returns
 // session.ErrAccountExists, changing nothing, if the account is bound
 // already.
-func (s *Service) adoptGuest(ctx context.Context, guest *session.User, acct session.Account, id Identity) (*session.User, error) {
+func (s *Service) adoptGuest(ctx context.Context, guest *session.User, acct session.Account, id provider.Identity) (*session.User, error) {
 	acct.UserID = guest.ID
 	if err := s.cfg.Users.CreateAccount(ctx, acct); err != nil {
 		return nil, err

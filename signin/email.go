@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 
 	"go.uber.org/zap"
 
@@ -241,7 +242,7 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	}
 	// Opening the link in the browser that asked for it, or typing its
 	// code, proves control of the address.
-	user, err := s.resolveAs(r.Context(), ProviderEmail, Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true}, s.currentGuest(r.Context(), r))
+	user, err := s.resolveAs(r.Context(), ProviderEmail, provider.Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true}, s.currentGuest(r.Context(), r))
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
 		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -75,11 +76,11 @@ func TestOAuthStartRateLimit(t *testing.T) {
 	op := startOP(t)
 	limits := new(limitLog)
 	e := newEnv(t, func(c *Config, origin string) {
-		p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.clientID, ClientSecret: op.secret}, Issuer: op.issuer})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 		c.ClientIP = testClientIP
 		c.OnLimited = limits.add
 		c.Limits.OAuthStart = session.Rate{Events: 3, Per: time.Minute}

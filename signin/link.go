@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -43,8 +44,8 @@ func (s *Service) serveLinkStart(w http.ResponseWriter, r *http.Request, name st
 // finishLink binds the provider account that came back to the user whose
 // session started the flow, if that session is still this browser's.
 // An account bound to anyone else is refused; nothing changes then.
-func (s *Service) finishLink(w http.ResponseWriter, r *http.Request, p OAuthProvider, rec sealedFlow, id Identity) bool {
-	name := p.Name()
+func (s *Service) finishLink(w http.ResponseWriter, r *http.Request, p *oauthMethod, rec sealedFlow, id provider.Identity) bool {
+	name := p.info.Name
 	back := func(kind, code string) { s.redirect(w, r, PathAccount+"?"+kind+"="+code) }
 	sess, err := s.cfg.Host.Session(r)
 	if err != nil {

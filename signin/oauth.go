@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -12,46 +11,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 )
 
-// Identity is who a provider says signed in.
-type Identity struct {
-	// Subject is the provider's stable account ID (OIDC sub, GitHub user ID).
-	Subject       string
-	Email         string
-	EmailVerified bool
-	Name          string
-	Picture       string
+// oauthMethod is an OAuth provider with its Info, read once.
+type oauthMethod struct {
+	provider.OAuth
+	info provider.Info
 }
-
-// Flow is one authorization-code flow: the values sent to the provider and
-// checked when it comes back.
-type Flow struct {
-	State       string
-	Verifier    string // PKCE code verifier; the provider gets its S256 challenge
-	Nonce       string // OIDC nonce; providers without ID tokens ignore it
-	RedirectURI string
-}
-
-// OAuthProvider is an OAuth 2.0 or OIDC provider.
-type OAuthProvider interface {
-	// Name is the account namespace and the URL segment:
-	// /auth/signin/<name>, /auth/callback/<name>.
-	Name() string
-	// Label is what the sign-in button says ("GitHub").
-	Label() string
-	// RedirectURL is the configured callback URL, or "" for the default
-	// <origin>/auth/callback/<name>.
-	RedirectURL() string
-	// AuthCodeURL is the provider URL that starts f.
-	AuthCodeURL(ctx context.Context, f Flow) (string, error)
-	// Identity exchanges the code (with f's PKCE verifier) and returns who
-	// signed in, checking f's nonce where the provider returns an ID token.
-	Identity(ctx context.Context, code string, f Flow) (Identity, error)
-}
-
-// ErrNonceMismatch means the ID token was not issued for this flow.
-var ErrNonceMismatch = errors.New("the ID token's nonce does not match the one this sign-in sent")
 
 // sealedFlow is what the flow cookie holds, sealed: the browser keeps the
 // flow, so an anonymous start writes nothing to the store.
@@ -86,17 +53,17 @@ func (s *Service) flowCookie(r *http.Request) string {
 	return flowCookieName + s.cookieSuffix
 }
 
-func (s *Service) redirectURI(p OAuthProvider) string {
-	if u := p.RedirectURL(); u != "" {
+func (s *Service) redirectURI(p *oauthMethod) string {
+	if u := p.info.RedirectURL; u != "" {
 		return u
 	}
-	return s.cfg.Origin + callbackPrefix + p.Name()
+	return s.cfg.Origin + callbackPrefix + p.info.Name
 }
 
 // serveOAuthStart seals the flow's state, PKCE verifier, nonce and
 // redirectTo into a cookie, which binds it to the browser, and sends the
 // browser to the provider. It writes nothing to the store.
-func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oauthMethod) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
@@ -116,16 +83,16 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAut
 
 // beginFlow fills rec with a new flow for p, seals it into the flow cookie
 // and returns the provider URL to send the browser to.
-func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p OAuthProvider, rec sealedFlow) (string, error) {
-	f := Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
+func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMethod, rec sealedFlow) (string, error) {
+	f := provider.Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	authURL, err := p.AuthCodeURL(ctx, f)
 	if err != nil {
-		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.Name()), zap.Error(err))
+		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.info.Name), zap.Error(err))
 		return "", err
 	}
-	rec.Provider, rec.State, rec.Verifier, rec.Nonce = p.Name(), f.State, f.Verifier, f.Nonce
+	rec.Provider, rec.State, rec.Verifier, rec.Nonce = p.info.Name, f.State, f.Verifier, f.Nonce
 	rec.Expires = s.now().Add(DefaultFlowTTL).UnixMilli()
 	sealed := s.flowKeys.Seal(marshal(rec), s.flowAAD)
 	http.SetCookie(w, &http.Cookie{
@@ -139,13 +106,13 @@ func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p OAuthProvi
 // serveOAuthCallback opens the browser's flow cookie, checks the state
 // against it and clears it, then exchanges the code (single use at the
 // provider) and signs the user in.
-func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) (signedIn bool) {
+func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *oauthMethod) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
 		return false
 	}
-	name := p.Name()
+	name := p.info.Name
 	q := r.URL.Query()
 	state := q.Get("state")
 	cookie, _ := r.Cookie(s.flowCookie(r))
@@ -189,7 +156,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	}
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
-	id, err := p.Identity(pctx, code, Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)})
+	id, err := p.Identity(pctx, provider.Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)}, provider.Callback{Code: code, Params: q})
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		fail("provider", rec.RedirectTo)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -49,24 +50,24 @@ func newOAuthEnvOn(t *testing.T, mk storeMaker, linkByEmail bool, more func(c *C
 		}
 		oe.op = startOP(t, origin+"/auth/callback/zitadel", origin+"/auth/callback/google", origin+"/auth/callback/github")
 		api := startGitHubAPI(t, oe.op)
-		zit, err := NewOIDC(OAuthConfig{Name: "zitadel", Label: "Zitadel", Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
+		zit, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", Label: "Zitadel", ClientID: oe.op.clientID, ClientSecret: oe.op.secret}, Issuer: oe.op.issuer})
 		if err != nil {
 			t.Fatal(err)
 		}
-		google, err := NewGoogle(OAuthConfig{Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
+		google, err := provider.NewGoogle(provider.GoogleConfig{OIDCConfig: provider.OIDCConfig{Common: provider.Common{ClientID: oe.op.clientID, ClientSecret: oe.op.secret}, Issuer: oe.op.issuer}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		github, err := NewGitHub(OAuthConfig{
+		github, err := provider.NewGitHub(provider.GitHubConfig{Common: provider.Common{
 			ClientID: oe.op.clientID, ClientSecret: oe.op.secret,
-			AuthURL: oe.op.issuer + "/auth", TokenURL: oe.op.issuer + "/oauth/token", APIURL: api.URL,
+			AuthURL: oe.op.issuer + "/auth", TokenURL: oe.op.issuer + "/oauth/token",
 			// The OP is an OIDC provider: it wants the openid scope.
 			Scopes: []string{"openid", "profile", "email"},
-		})
+		}, APIURL: api.URL})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{zit, google, github}
+		c.OAuth = []provider.OAuth{zit, google, github}
 		c.LinkByEmail = linkByEmail
 		c.Logger = zap.New(core)
 		c.Redirects, _ = NewRedirectPolicy("/home", []string{"https://docs.example.com"})
@@ -261,11 +262,11 @@ func TestOAuthStartWritesNothingToTheStore(t *testing.T) {
 	op := startOP(t)
 	var users *countingUsers
 	e := newEnv(t, func(c *Config, origin string) {
-		p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.clientID, ClientSecret: op.secret}, Issuer: op.issuer})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 		c.Limiter = c.Users.(session.Limiter)
 		c.Limits.OAuthStart = session.Rate{Events: 100, Per: time.Minute}
 		users = &countingUsers{UserStore: c.Users}
@@ -334,7 +335,7 @@ func TestOIDCNonceMismatch(t *testing.T) {
 	q.Set("nonce", randomToken())
 	auth.RawQuery = q.Encode()
 	oe.expectFailure(b, oe.op.signIn(b, auth.String()), "provider")
-	if !oe.logged(ErrNonceMismatch.Error()) {
+	if !oe.logged(provider.ErrNonceMismatch.Error()) {
 		t.Fatalf("the failure was not the nonce check; log: %v", oe.logs.All())
 	}
 }
@@ -464,12 +465,12 @@ func TestProviderUnreachable(t *testing.T) {
 	e := newEnv(t, func(c *Config, origin string) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		p, err := NewOIDC(OAuthConfig{Name: "down", Issuer: dead.URL, ClientID: "id", ClientSecret: "secret",
-			HTTPClient: &http.Client{Timeout: time.Second}})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "down", ClientID: "id", ClientSecret: "secret",
+			HTTPClient: &http.Client{Timeout: time.Second}}, Issuer: dead.URL})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 	})
 	resp, body := newBrowser(t).get(e.origin + "/auth/signin/down")
 	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "provider_unavailable") {
@@ -482,15 +483,15 @@ func TestResolveFillsProfileGaps(t *testing.T) {
 	defer store.Close()
 	s := &Service{cfg: Config{Users: store}}
 	ctx := context.Background()
-	u, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "A@Example.com"})
+	u, err := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "A@Example.com"})
 	if err != nil || u.Profile.Email != "a@example.com" || u.Profile.EmailVerified {
 		t.Fatalf("new user %+v, %v", u, err)
 	}
-	u2, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "a@example.com", EmailVerified: true, Name: "Ada", Picture: "https://x/p.png"})
+	u2, err := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "a@example.com", EmailVerified: true, Name: "Ada", Picture: "https://x/p.png"})
 	if err != nil || u2.ID != u.ID || !u2.Profile.EmailVerified || u2.Profile.Name != "Ada" {
 		t.Fatalf("second resolve %+v, %v", u2, err)
 	}
-	u3, _ := s.resolve(ctx, "p", Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
+	u3, _ := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
 	if u3.Profile.Email != "a@example.com" || u3.Profile.Name != "Ada" {
 		t.Fatalf("a later sign-in overwrote the profile: %+v", u3.Profile)
 	}
@@ -518,11 +519,11 @@ func TestFlowCookiesBelongToTheirRealm(t *testing.T) {
 	keys := seal.Ephemeral()
 	site := func(realm string) *env {
 		return newEnv(t, func(c *Config, origin string) {
-			p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+			p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.clientID, ClientSecret: op.secret}, Issuer: op.issuer})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.OAuth, c.Realm, c.FlowKeys = []OAuthProvider{p}, realm, keys
+			c.OAuth, c.Realm, c.FlowKeys = []provider.OAuth{p}, realm, keys
 		})
 	}
 	a, b := site("https://a.example convex"), site("https://b.example convex")

@@ -194,8 +194,8 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 		d.LinkExpires = humanDuration(s.cfg.Email.LinkTTL)
 		d.CodeMode = s.cfg.Email.Mode == EmailModeCode
 	}
-	for _, p := range s.cfg.OAuth {
-		d.OAuth = append(d.OAuth, PageProvider{Name: p.Name(), Label: p.Label(), Kind: providerKind(p), URL: withRedirect(signInPrefix+p.Name(), redirectTo, nil)})
+	for _, p := range s.oauthList {
+		d.OAuth = append(d.OAuth, PageProvider{Name: p.info.Name, Label: p.info.Label, Kind: p.info.Kind, URL: withRedirect(signInPrefix+p.info.Name, redirectTo, nil)})
 	}
 	d.SignInURL = withRedirect(PathSignIn, redirectTo, nil)
 	d.SignUpURL = withRedirect(PathSignIn, redirectTo, url.Values{"mode": {"signup"}})
@@ -226,18 +226,6 @@ func withRedirect(path, redirectTo string, q url.Values) string {
 		return path
 	}
 	return path + "?" + q.Encode()
-}
-
-func providerKind(p OAuthProvider) string {
-	switch p := p.(type) {
-	case *githubProvider:
-		return "github"
-	case *oidcProvider:
-		if p.c.Issuer == GoogleIssuer || p.c.Name == "google" {
-			return "google"
-		}
-	}
-	return "oidc"
 }
 
 // render writes the page with headers that keep it out of caches, frames

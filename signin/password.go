@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -203,7 +204,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		if guest := s.currentGuest(ctx, r); guest != nil {
 			// A guest signs up in place: same user, same sub.
 			var user *session.User
-			user, err = s.adoptGuest(ctx, guest, session.Account{Provider: ProviderPassword, ProviderAccountID: email, Secret: hash}, Identity{Email: email})
+			user, err = s.adoptGuest(ctx, guest, session.Account{Provider: ProviderPassword, ProviderAccountID: email, Secret: hash}, provider.Identity{Email: email})
 			if err == nil {
 				return s.finishSignUp(w, r, user, redirectTo)
 			}

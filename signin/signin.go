@@ -24,6 +24,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -41,8 +42,8 @@ const (
 	// the provider to the callback.
 	DefaultFlowTTL = 10 * time.Minute
 	// providerCallTimeout bounds each call to a provider (token exchange,
-	// discovery, user info).
-	providerCallTimeout = 10 * time.Second
+	// discovery, user info), and a password form's store calls and hash.
+	providerCallTimeout = provider.CallTimeout
 	// randomBytes of entropy in state, nonce and magic-link tokens.
 	randomBytes = 32
 	// realmTagChars of the realm's tag end the flow and link cookie names,
@@ -105,7 +106,7 @@ type Config struct {
 	// email when both emails are verified.
 	LinkByEmail bool
 	// OAuth are the OAuth and OIDC providers, in page order.
-	OAuth []OAuthProvider
+	OAuth []provider.OAuth
 	// Password enables sign-up and sign-in by email and password.
 	Password *PasswordConfig
 	// Email enables sign-in by magic link or code.
@@ -179,7 +180,8 @@ type Service struct {
 	cookieSuffix string
 	flowAAD      []byte
 	clientIP     func(r *http.Request) string
-	oauth        map[string]OAuthProvider
+	oauth        map[string]*oauthMethod
+	oauthList    []*oauthMethod // page order
 	page         *template.Template
 	dummyHash    string // verified for unknown accounts, so timing tells nothing
 	hashSlots    chan struct{}
@@ -204,7 +206,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Redirects.AfterSignIn = DefaultAfterSignIn
 	}
 	var err error
-	s := &Service{cfg: cfg, oauth: map[string]OAuthProvider{}, page: cfg.Template, logger: cfg.Logger}
+	s := &Service{cfg: cfg, oauth: map[string]*oauthMethod{}, page: cfg.Template, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
 	}
@@ -237,9 +239,10 @@ func New(cfg Config) (*Service, error) {
 		s.page = defaultTemplate
 	}
 	for _, p := range cfg.OAuth {
-		name := p.Name()
-		if err := ValidateProviderName(name); err != nil {
-			return nil, err
+		m := &oauthMethod{OAuth: p, info: p.Info()}
+		name := m.info.Name
+		if err := provider.ValidateName(name); err != nil {
+			return nil, fmt.Errorf("signin: %w", err)
 		}
 		if name == ProviderPassword || name == ProviderEmail || name == ProviderAnonymous {
 			return nil, fmt.Errorf("signin: provider name %q is reserved for the built-in %s sign-in: pick another name", name, name)
@@ -247,7 +250,8 @@ func New(cfg Config) (*Service, error) {
 		if _, dup := s.oauth[name]; dup {
 			return nil, fmt.Errorf("signin: two providers are named %q: give one another name", name)
 		}
-		s.oauth[name] = p
+		s.oauth[name] = m
+		s.oauthList = append(s.oauthList, m)
 	}
 	if cfg.Email != nil && cfg.Email.Mailer != nil {
 		if cfg.Mail != nil {
@@ -304,19 +308,6 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return s, nil
-}
-
-// ValidateProviderName accepts names usable as one URL path segment.
-func ValidateProviderName(name string) error {
-	if name == "" || len(name) > session.MaxProviderBytes {
-		return fmt.Errorf("signin: provider name %q must be 1 to %d characters", name, session.MaxProviderBytes)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("signin: provider name %q may hold only a-z, 0-9, - and _", name)
-		}
-	}
-	return nil
 }
 
 // Handle serves the sign-in page, /auth/signin/<provider> and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -13,17 +14,17 @@ import (
 // account binds it first.
 const maxResolveAttempts = 3
 
-// resolve finds the user of the provider account, or creates one: the
+// resolve finds the user of method's account, or creates one: the
 // account's user if bound; with LinkByEmail and a verified email, the user
 // holding that email verified; else a new user. The profile fills gaps in
 // an existing user's record, never overwrites it.
-func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*session.User, error) {
-	return s.resolveAs(ctx, provider, id, nil)
+func (s *Service) resolve(ctx context.Context, method string, id provider.Identity) (*session.User, error) {
+	return s.resolveAs(ctx, method, id, nil)
 }
 
 // resolveAs is resolve for a browser signed in as guest (nil: none): where
 // resolve would create a new user, the guest becomes that user in place.
-func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, guest *session.User) (*session.User, error) {
+func (s *Service) resolveAs(ctx context.Context, method string, id provider.Identity, guest *session.User) (*session.User, error) {
 	users := s.cfg.Users
 	id.Email = session.NormalizeEmail(id.Email)
 	if id.Email == "" {
@@ -32,7 +33,7 @@ func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, g
 	id = clipIdentity(id)
 	for range maxResolveAttempts {
 		sctx, cancel := context.WithTimeout(ctx, httprule.StoreCallTimeout)
-		user, err := s.resolveOnce(sctx, users, provider, id, guest)
+		user, err := s.resolveOnce(sctx, users, method, id, guest)
 		cancel()
 		if errors.Is(err, session.ErrAccountExists) {
 			continue // bound meanwhile: read it again
@@ -42,8 +43,8 @@ func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, g
 	return nil, errors.New("the account kept changing during sign-in; try again")
 }
 
-func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, provider string, id Identity, guest *session.User) (*session.User, error) {
-	acct, err := users.GetAccount(ctx, provider, id.Subject)
+func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, method string, id provider.Identity, guest *session.User) (*session.User, error) {
+	acct, err := users.GetAccount(ctx, method, id.Subject)
 	switch {
 	case err == nil:
 		user, err := users.GetUser(ctx, acct.UserID)
@@ -63,7 +64,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	if s.cfg.LinkByEmail && id.EmailVerified {
 		user, err := users.UserByEmail(ctx, id.Email)
 		if err == nil {
-			if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+			if err := users.CreateAccount(ctx, session.Account{Provider: method, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
 				return nil, err
 			}
 			if fillProfile(&user.Profile, id) {
@@ -79,7 +80,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	}
 
 	if guest != nil {
-		return s.adoptGuest(ctx, guest, session.Account{Provider: provider, ProviderAccountID: id.Subject}, id)
+		return s.adoptGuest(ctx, guest, session.Account{Provider: method, ProviderAccountID: id.Subject}, id)
 	}
 	user, err := users.CreateUser(ctx, session.NewUser{Profile: session.Profile{
 		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture,
@@ -87,7 +88,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	if err != nil {
 		return nil, err
 	}
-	if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+	if err := users.CreateAccount(ctx, session.Account{Provider: method, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
 		// Lost a race to a concurrent first sign-in: drop this user.
 		_ = users.RemoveUser(ctx, user.ID)
 		return nil, err
@@ -96,8 +97,8 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 }
 
 // fillProfile copies what p lacks from id and reports whether p changed. An
-// email is only marked verified when the provider verified that same email.
-func fillProfile(p *session.Profile, id Identity) bool {
+// email is only marked verified when the method verified that same email.
+func fillProfile(p *session.Profile, id provider.Identity) bool {
 	changed := false
 	if p.Email == "" && id.Email != "" {
 		p.Email, p.EmailVerified, changed = id.Email, id.EmailVerified, true
@@ -113,9 +114,9 @@ func fillProfile(p *session.Profile, id Identity) bool {
 	return changed
 }
 
-// clipIdentity drops profile fields a provider sent over the store's size
+// clipIdentity drops profile fields a method sent over the store's size
 // limits rather than failing the sign-in on them.
-func clipIdentity(id Identity) Identity {
+func clipIdentity(id provider.Identity) provider.Identity {
 	if len(id.Email) > session.MaxEmailBytes {
 		id.Email, id.EmailVerified = "", false
 	}
