@@ -35,7 +35,7 @@ func (c GitHubConfig) Validate() error {
 	return c.validate(KindGitHub, [2]string{"api_url", c.APIURL})
 }
 
-type github struct{ c GitHubConfig }
+type githubProvider struct{ c GitHubConfig }
 
 // NewGitHub is GitHub's OAuth app flow: state and PKCE, then the user and
 // their primary verified email from the REST API.
@@ -48,22 +48,22 @@ func NewGitHub(c GitHubConfig) (OAuth, error) {
 		c.APIURL = GitHubAPIURL
 	}
 	c.APIURL = strings.TrimSuffix(c.APIURL, "/")
-	return &github{c: c}, nil
+	return &githubProvider{c: c}, nil
 }
 
-func (g *github) Info() Info {
+func (g *githubProvider) Info() Info {
 	return Info{Name: g.c.Name, Label: g.c.Label, Kind: KindGitHub, RedirectURL: g.c.RedirectURL}
 }
 
-func (g *github) config(redirectURI string) *oauth2.Config {
+func (g *githubProvider) config(redirectURI string) *oauth2.Config {
 	return g.c.oauth2Config(oauth2.Endpoint{AuthURL: GitHubAuthURL, TokenURL: GitHubTokenURL}, []string{"read:user", "user:email"}, redirectURI)
 }
 
-func (g *github) AuthCodeURL(ctx context.Context, f Flow) (string, error) {
+func (g *githubProvider) AuthCodeURL(ctx context.Context, f Flow) (string, error) {
 	return g.config(f.RedirectURI).AuthCodeURL(f.State, oauth2.S256ChallengeOption(f.Verifier)), nil
 }
 
-func (g *github) Identity(ctx context.Context, f Flow, cb Callback) (Identity, error) {
+func (g *githubProvider) Identity(ctx context.Context, f Flow, cb Callback) (Identity, error) {
 	ctx = g.c.clientContext(ctx)
 	tok, err := g.config(f.RedirectURI).Exchange(ctx, cb.Code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
@@ -103,7 +103,7 @@ func (g *github) Identity(ctx context.Context, f Flow, cb Callback) (Identity, e
 	return id, nil
 }
 
-func (g *github) get(ctx context.Context, tok *oauth2.Token, path string, v any) error {
+func (g *githubProvider) get(ctx context.Context, tok *oauth2.Token, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.c.APIURL+path, nil)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // FuzzOAuthCallback sends arbitrary callback parameters and flow cookies to
@@ -19,7 +20,7 @@ import (
 func FuzzOAuthCallback(f *testing.F) {
 	store := session.NewMemoryStore(session.Options{})
 	f.Cleanup(func() { _ = store.Close() })
-	host := &testHost{store: store}
+	host := &testHost{Host: &signintest.Host{Store: store}}
 	github, err := provider.NewGitHub(provider.GitHubConfig{Common: provider.Common{
 		ClientID: "client", ClientSecret: "secret",
 		AuthURL: "http://127.0.0.1:1/auth", TokenURL: "http://127.0.0.1:1/token"}, APIURL: "http://127.0.0.1:1/api",

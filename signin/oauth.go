@@ -2,8 +2,8 @@ package signin
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -12,13 +12,8 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/provider"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
-
-// oauthMethod is an OAuth provider with its Info, read once.
-type oauthMethod struct {
-	provider.OAuth
-	info provider.Info
-}
 
 // sealedFlow is what the flow cookie holds, sealed: the browser keeps the
 // flow, so an anonymous start writes nothing to the store.
@@ -30,8 +25,9 @@ type sealedFlow struct {
 	RedirectTo string `json:"r"`
 	Expires    int64  `json:"x"` // Unix ms
 	// LinkUser and LinkSession, set when the flow links the account to
-	// the signed-in user (account page): the callback binds it only for
-	// that same session.
+	// the signed-in user (BeginLink): the callback hands it to the Linker,
+	// which binds it only for that same session. RedirectTo is then the
+	// page that began it, where a failed flow returns.
 	LinkUser    string `json:"lu,omitempty"`
 	LinkSession string `json:"ls,omitempty"`
 }
@@ -41,9 +37,9 @@ type sealedFlow struct {
 const (
 	flowCookieName       = "convex_auth_flow"
 	secureFlowCookieName = "__Host-convex_auth_flow"
-	// flowAAD binds a sealed value to its use, so no other sealed value
-	// of this key ring passes for a flow.
-	flowAAD = "convex_auth oauth flow v1"
+	// flowPurpose binds a sealed value to its use, so no other sealed
+	// value of this key ring passes for a flow.
+	flowPurpose = "convex_auth oauth flow v1"
 )
 
 func (s *Service) flowCookie(r *http.Request) string {
@@ -66,20 +62,36 @@ func (s *Service) redirectURI(p *oauthMethod) string {
 func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oauthMethod) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
 		return
 	}
-	if s.limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.render(w, r, status, s.pageData(r, "signin", code)) }) {
+	if s.Limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.Render(w, r, status, s.Page(r, "signin", code)) }) {
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
 	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target})
 	if err != nil {
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return
 	}
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
+
+// BeginLink starts the flow of the provider named name to link its account
+// to sess's user, and returns the provider URL to send the browser to. The
+// callback hands the account to the Linker (HandleLinks); a failed flow
+// returns to back with ?error=<code>.
+func (s *Service) BeginLink(w http.ResponseWriter, r *http.Request, name string, sess *session.Session, back string) (string, error) {
+	p := s.oauth[name]
+	if p == nil {
+		return "", fmt.Errorf("no provider is named %q", name)
+	}
+	return s.beginFlow(w, r, p, sealedFlow{RedirectTo: back, LinkUser: sess.UserID, LinkSession: sess.ID})
+}
+
+// HandleLinks makes l finish the flows BeginLink starts. It is set once,
+// before the service serves.
+func (s *Service) HandleLinks(l Linker) { s.linker = l }
 
 // beginFlow fills rec with a new flow for p, seals it into the flow cookie
 // and returns the provider URL to send the browser to.
@@ -109,7 +121,7 @@ func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMeth
 func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *oauthMethod) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
 		return false
 	}
 	name := p.info.Name
@@ -125,7 +137,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 	}
 	fail := func(code, redirectTo string) {
 		if rec.LinkUser != "" {
-			s.redirect(w, r, PathAccount+"?error="+code)
+			Redirect(w, r, rec.RedirectTo+"?error="+code)
 			return
 		}
 		s.fail(w, r, code, redirectTo)
@@ -163,12 +175,16 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 		return false
 	}
 	if rec.LinkUser != "" {
-		return s.finishLink(w, r, p, rec, id)
+		if s.linker == nil {
+			fail("state", "")
+			return false
+		}
+		return s.linker.FinishLink(w, r, Link{Provider: p.info, UserID: rec.LinkUser, SessionID: rec.LinkSession, Identity: id})
 	}
 	user, err := s.resolveAs(r.Context(), name, id, s.currentGuest(r.Context(), r))
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
 	return s.finish(w, r, user, name, rec.RedirectTo)
@@ -178,13 +194,4 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 func (s *Service) openFlow(r *http.Request, sealed string, rec *sealedFlow) bool {
 	raw, err := s.flowKeys.Open(r.Context(), sealed, s.flowAAD)
 	return err == nil && json.Unmarshal(raw, rec) == nil
-}
-
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -127,4 +129,75 @@ func clipIdentity(id provider.Identity) provider.Identity {
 		id.Picture = ""
 	}
 	return id
+}
+
+// What LinkAccount refuses; nothing changes then.
+var (
+	// ErrAlreadyLinked: the account is the user's already.
+	ErrAlreadyLinked = errors.New("signin: the account is linked to this user already")
+	// ErrAccountInUse: the account belongs to another user.
+	ErrAccountInUse = errors.New("signin: the account belongs to another user")
+)
+
+// LinkAccount binds the account id of the provider named name to userID,
+// filling gaps in the user's profile; a guest becomes a full user in
+// place. It returns ErrAlreadyLinked, ErrAccountInUse, or an error wrapping
+// session.ErrNotFound when the store has no such user (the app signed it
+// in), and then changes nothing.
+func (s *Service) LinkAccount(ctx context.Context, userID, name string, id provider.Identity) error {
+	users := s.cfg.Users
+	acct, err := users.GetAccount(ctx, name, id.Subject)
+	switch {
+	case err == nil && acct.UserID == userID:
+		return ErrAlreadyLinked
+	case err == nil:
+		return ErrAccountInUse
+	case !errors.Is(err, session.ErrNotFound):
+		return fmt.Errorf("reading the account: %w", err)
+	}
+	user, err := users.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("reading the user: %w", err)
+	}
+	id = clipIdentity(id)
+	id.Email = session.NormalizeEmail(id.Email)
+	newAcct := session.Account{Provider: name, ProviderAccountID: id.Subject, UserID: user.ID}
+	if user.Anonymous {
+		_, err = s.adoptGuest(ctx, user, newAcct, id)
+	} else if err = users.CreateAccount(ctx, newAcct); err == nil && fillProfile(&user.Profile, id) {
+		// Gaps only; a failure here leaves the link made.
+		if uerr := users.UpdateUser(ctx, user); uerr != nil {
+			s.logger.Warn("account link could not update the profile", zap.Error(uerr))
+		}
+	}
+	if errors.Is(err, session.ErrAccountExists) {
+		return ErrAccountInUse
+	}
+	if err != nil {
+		return fmt.Errorf("binding the account: %w", err)
+	}
+	return nil
+}
+
+// adoptGuest binds acct to the guest and makes the guest a full user in
+// place, its profile from id: same user ID, no expiry any more. It returns
+// session.ErrAccountExists, changing nothing, if the account is bound
+// already.
+func (s *Service) adoptGuest(ctx context.Context, guest *session.User, acct session.Account, id provider.Identity) (*session.User, error) {
+	acct.UserID = guest.ID
+	if err := s.cfg.Users.CreateAccount(ctx, acct); err != nil {
+		return nil, err
+	}
+	u := *guest
+	fillProfile(&u.Profile, id)
+	u.Anonymous = false
+	if err := s.cfg.Users.UpdateUser(ctx, &u); err != nil {
+		// Undo the binding, so the account does not point at a guest that
+		// will expire.
+		if derr := s.cfg.Users.DeleteAccount(ctx, acct.Provider, acct.ProviderAccountID); derr != nil && !errors.Is(derr, session.ErrNotFound) {
+			s.logger.Error("a guest's new account could not be unbound after a failed upgrade", zap.String("user_id", guest.ID), zap.Error(derr))
+		}
+		return nil, fmt.Errorf("upgrading the guest: %w", err)
+	}
+	return &u, nil
 }
