@@ -78,7 +78,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    inject header   <name>
 //	    inject cookie   <name>|better-auth|convex-auth
 //	    trust_upstream_sign_in [<path...>]
-//	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go
+//	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go and provider_*.go
 //	    after_sign_in   <path or url>
 //	    link_by_email
 //	    redirect_origins <origin...>
@@ -118,7 +118,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			d.Prev()
 		}
 		if sub == "provider" {
-			key = fmt.Sprint("provider #", len(h.providers())) // unmarshalProvider checks names
+			key = fmt.Sprint("provider #", len(h.signInOptions().Providers)) // unmarshalProvider checks names
 		}
 		if err := once(key); err != nil {
 			return err
@@ -396,6 +396,17 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 		return d.Errf("%s must be positive, got %s", name, s)
 	}
 	*dst = caddy.Duration(v)
+	return nil
+}
+
+func positiveIntArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	if err := intArg(d, dst); err != nil {
+		return err
+	}
+	if *dst < 1 {
+		return d.Errf("%s must be at least 1", name)
+	}
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
 // SMTP connection security.
@@ -46,10 +48,11 @@ type SMTPMailer struct {
 
 // Validate checks the mailer's settings. Its errors name the option at
 // fault, like a config error, and carry no package prefix: the caller says
-// which provider they belong to.
+// which provider they belong to. A From holding a placeholder ({env.X})
+// is checked once the host has replaced it.
 func (m *SMTPMailer) Validate() error {
-	if m.Host == "" {
-		return errors.New("email needs smtp_host")
+	if m.Host == "" || m.From == "" {
+		return errors.New("email needs smtp_host and from")
 	}
 	if m.Port < 0 || m.Port > 65535 {
 		return fmt.Errorf("smtp_port %d is not a port", m.Port)
@@ -59,10 +62,7 @@ func (m *SMTPMailer) Validate() error {
 	default:
 		return fmt.Errorf("smtp_tls %q is unknown: use starttls, tls or none", m.Security)
 	}
-	if m.From == "" {
-		return errors.New("email needs from, the sender address")
-	}
-	if _, err := parseFrom(m.From); err != nil {
+	if _, err := parseFrom(m.From); err != nil && !httprule.HasPlaceholder(m.From) {
 		return fmt.Errorf("from %q is not an email address: %w", m.From, err)
 	}
 	if (m.Username == "") != (m.Password == "") {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -57,44 +59,60 @@ type Limits struct {
 	GlobalEmailSend session.Rate
 }
 
+// LimitNames are the limits' names, in the order of Limits' fields.
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend}
+
+// Rate is the limit named name (one of LimitNames), nil for another name.
+func (l *Limits) Rate(name string) *session.Rate {
+	switch name {
+	case LimitSignUp:
+		return &l.SignUp
+	case LimitSignIn:
+		return &l.SignIn
+	case LimitEmailSend:
+		return &l.EmailSend
+	case LimitOAuthStart:
+		return &l.OAuthStart
+	case LimitGlobalSignUp:
+		return &l.GlobalSignUp
+	case LimitGlobalEmailSend:
+		return &l.GlobalEmailSend
+	}
+	return nil
+}
+
 func (l *Limits) fill() error {
-	for _, f := range []struct {
-		name string
-		r    *session.Rate
-		def  session.Rate
-	}{
-		{LimitSignUp, &l.SignUp, DefaultSignUpLimit},
-		{LimitSignIn, &l.SignIn, DefaultSignInLimit},
-		{LimitEmailSend, &l.EmailSend, DefaultEmailSendLimit},
-		{LimitOAuthStart, &l.OAuthStart, DefaultOAuthStartLimit},
-		{LimitGlobalSignUp, &l.GlobalSignUp, DefaultGlobalSignUpLimit},
-		{LimitGlobalEmailSend, &l.GlobalEmailSend, DefaultGlobalEmailSendLimit},
-	} {
-		if *f.r == (session.Rate{}) {
-			*f.r = f.def
+	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit}
+	for _, name := range LimitNames {
+		r := l.Rate(name)
+		if *r == (session.Rate{}) {
+			*r = *defaults.Rate(name)
 		}
-		if f.r.Events < 1 || f.r.Per < time.Second {
-			return fmt.Errorf("signin: limit %s %d/%s: allow at least 1 event per at least 1s", f.name, f.r.Events, f.r.Per)
+		if r.Events < 1 || r.Per < time.Second {
+			return fmt.Errorf("signin: limit %s %d/%s: allow at least 1 event per at least 1s", name, r.Events, r.Per)
 		}
 	}
 	return nil
 }
 
-// rateOf returns the limit named name.
-func (l *Limits) rateOf(name string) session.Rate {
-	switch name {
-	case LimitSignUp:
-		return l.SignUp
-	case LimitSignIn:
-		return l.SignIn
-	case LimitEmailSend:
-		return l.EmailSend
-	case LimitOAuthStart:
-		return l.OAuthStart
-	case LimitGlobalSignUp:
-		return l.GlobalSignUp
+// ParseRate reads "<events>/<period>": "10/1h", "30/m" (a bare unit is one
+// of it), "5/90s". parseDuration reads the period (the host's, which may
+// know more units than Go's).
+func ParseRate(s string, parseDuration func(string) (time.Duration, error)) (session.Rate, error) {
+	n, per, ok := strings.Cut(s, "/")
+	events, err := strconv.Atoi(n)
+	if !ok || err != nil || events < 1 {
+		return session.Rate{}, fmt.Errorf("%q is not a rate: use <events>/<period>, e.g. 10/h or 30/1m", s)
 	}
-	return l.GlobalEmailSend
+	if per != "" && strings.IndexFunc(per, func(r rune) bool { return r < '0' || r > '9' }) == 0 {
+		per = "1" + per
+	}
+	d, err := parseDuration(per)
+	if err != nil || d < time.Second {
+		return session.Rate{}, fmt.Errorf("%q: the period must be a duration of at least 1s, e.g. 10/h or 30/1m", s)
+	}
+	return session.Rate{Events: events, Per: d}, nil
 }
 
 // RemoteIP is the default client address: the connection's peer.

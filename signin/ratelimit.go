@@ -26,7 +26,7 @@ func (s *Service) Limited(w http.ResponseWriter, r *http.Request, name, global s
 		checks = append(checks, struct{ name, key, code string }{global, global, "busy"})
 	}
 	for _, c := range checks {
-		ok, retry, err := s.limiter.Allow(ctx, c.key, s.cfg.Limits.rateOf(c.name))
+		ok, retry, err := s.limiter.Allow(ctx, c.key, *s.cfg.Limits.Rate(c.name))
 		if err != nil {
 			if errors.Is(err, session.ErrInvalidUser) {
 				s.logger.Error("a sign-in rate limit is misconfigured", zap.String("limit", c.name), zap.Error(err))
