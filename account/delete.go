@@ -14,10 +14,7 @@ import (
 // password (field password) or a sign-in within ReauthWindow; a guest
 // needs neither.
 func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
-	if !p.readForm(w, r) {
-		return
-	}
-	sess, ok := p.session(w, r)
+	sess, ok := p.readForm(w, r)
 	if !ok {
 		return
 	}

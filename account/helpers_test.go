@@ -129,23 +129,6 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string) (*env, *smtpReceiver
 	return e, rcv
 }
 
-func requestLink(t *testing.T, e *env, b *browser, email, redirectTo string) (*http.Response, string) {
-	t.Helper()
-	return signintest.RequestLink(b, e.origin, email, redirectTo)
-}
-
-// useLink opens the link and posts its token, as its page does.
-func useLink(t *testing.T, b *browser, link string) (*http.Response, string) {
-	t.Helper()
-	return signintest.UseLinkWithCode(b, link, "")
-}
-
-// useLinkWithCode is useLink with a code typed into the page.
-func useLinkWithCode(t *testing.T, b *browser, link, code string) (*http.Response, string) {
-	t.Helper()
-	return signintest.UseLinkWithCode(b, link, code)
-}
-
 // accountEnv is a site with passwords, guests and the three OAuth
 // providers, recording every session start.
 type accountEnv struct {

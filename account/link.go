@@ -19,10 +19,7 @@ func (p *Pages) serveLinkStart(w http.ResponseWriter, r *http.Request, name stri
 		p.fail(w, r, http.StatusNotFound, "unknown_provider")
 		return
 	}
-	if !p.readForm(w, r) {
-		return
-	}
-	sess, ok := p.session(w, r)
+	sess, ok := p.readForm(w, r)
 	if !ok {
 		return
 	}
@@ -79,10 +76,7 @@ func (p *Pages) FinishLink(w http.ResponseWriter, r *http.Request, l signin.Link
 // serveUnlink removes one linked method (fields provider, account), never
 // the last one.
 func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
-	if !p.readForm(w, r) {
-		return
-	}
-	sess, ok := p.session(w, r)
+	sess, ok := p.readForm(w, r)
 	if !ok {
 		return
 	}

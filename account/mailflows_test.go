@@ -11,6 +11,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // Deleting the account ends its mailed links and codes: each is refused
@@ -83,9 +84,9 @@ func TestAccountDeleteEndsPendingSignInLinks(t *testing.T) {
 		ctx := context.Background()
 		b := newBrowser(t)
 		sent := rcv.Count()
-		requestLink(t, e, b, adaEmail, "")
+		signintest.RequestLink(b, e.origin, adaEmail, "")
 		first, _ := linkAndCode(t, waitMails(t, rcv, sent+1))
-		if resp, _ := useLink(t, b, first); resp.StatusCode != http.StatusSeeOther {
+		if resp, _ := signintest.UseLink(b, first); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("email sign-in: %d", resp.StatusCode)
 		}
 		me, ok := b.Whoami(e.origin)
@@ -93,7 +94,7 @@ func TestAccountDeleteEndsPendingSignInLinks(t *testing.T) {
 			t.Fatal("not signed in by email")
 		}
 		phone := newBrowser(t)
-		requestLink(t, e, b, adaEmail, "")
+		signintest.RequestLink(b, e.origin, adaEmail, "")
 		pending, code := linkAndCode(t, waitMails(t, rcv, sent+2))
 
 		// Signed in just now: no password needed.
@@ -101,10 +102,10 @@ func TestAccountDeleteEndsPendingSignInLinks(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Account deleted") {
 			t.Fatalf("delete: status %d: %s", resp.StatusCode, body)
 		}
-		if resp, page := useLink(t, b, pending); resp.StatusCode != http.StatusBadRequest || !e.pageShows(page, "link") {
+		if resp, page := signintest.UseLink(b, pending); resp.StatusCode != http.StatusBadRequest || !e.pageShows(page, "link") {
 			t.Fatalf("the sign-in link after the delete: %d; want the link page", resp.StatusCode)
 		}
-		if resp, page := useLinkWithCode(t, phone, pending, code); resp.StatusCode != http.StatusBadRequest || !e.pageShows(page, "link") {
+		if resp, page := signintest.UseLinkWithCode(phone, pending, code); resp.StatusCode != http.StatusBadRequest || !e.pageShows(page, "link") {
 			t.Fatalf("the sign-in code after the delete: %d; want the link page", resp.StatusCode)
 		}
 		for _, br := range []*browser{b, phone} {
@@ -122,9 +123,9 @@ func TestAccountDeleteEndsPendingSignInLinks(t *testing.T) {
 			t.Fatalf("the user is back: %v", err)
 		}
 		// The address can sign up afresh.
-		requestLink(t, e, phone, adaEmail, "")
+		signintest.RequestLink(phone, e.origin, adaEmail, "")
 		again, _ := linkAndCode(t, waitMails(t, rcv, sent+3))
-		if resp, _ := useLink(t, phone, again); resp.StatusCode != http.StatusSeeOther {
+		if resp, _ := signintest.UseLink(phone, again); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("a new email sign-in after the delete: %d", resp.StatusCode)
 		}
 		if w, ok := phone.Whoami(e.origin); !ok || w.UserID == me.UserID {

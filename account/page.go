@@ -265,25 +265,26 @@ func (p *Pages) write(w http.ResponseWriter, r *http.Request, status int, d Page
 	p.signIn.WritePage(w, r, status, pageTemplate, d, "account")
 }
 
-// readForm checks a posted account form: POST, same origin, small.
-// A refusal renders the page with its reason and changes nothing.
-func (p *Pages) readForm(w http.ResponseWriter, r *http.Request) bool {
+// readForm checks a posted account form (POST, same origin, small) and
+// returns the session it is for. A refusal renders the page with its
+// reason, or sends the browser to sign in, and changes nothing.
+func (p *Pages) readForm(w http.ResponseWriter, r *http.Request) (*session.Session, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		p.fail(w, r, http.StatusMethodNotAllowed, "method")
-		return false
+		return nil, false
 	}
 	if !p.cfg.Host.SameOrigin(r) {
 		p.logger.Info("account change refused: cross-site request", zap.String("path", r.URL.Path))
 		p.fail(w, r, http.StatusForbidden, "cross_site")
-		return false
+		return nil, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		p.fail(w, r, http.StatusBadRequest, "bad_form")
-		return false
+		return nil, false
 	}
-	return true
+	return p.session(w, r)
 }
 
 // session returns the request's session, or sends the browser to sign in

@@ -84,8 +84,8 @@ func TestChangePassword(t *testing.T) {
 func TestChangePasswordNeedsAPasswordAccount(t *testing.T) {
 	e, rcv := newMailEnv(t, nil, signin.VerifyOff)
 	b := newBrowser(t)
-	requestLink(t, e, b, adaEmail, "")
-	useLink(t, b, mailLink(t, rcv))
+	signintest.RequestLink(b, e.origin, adaEmail, "")
+	signintest.UseLink(b, mailLink(t, rcv))
 	resp, page := b.Post(e.origin+signin.PathChangePassword, url.Values{"current": {"x"}, "password": {newPass}, "confirm": {newPass}})
 	if resp.StatusCode != http.StatusBadRequest || !e.pageShows(page, "no_password") {
 		t.Fatalf("an email-only user: %d", resp.StatusCode)

@@ -13,10 +13,7 @@ import (
 // serveEndSession signs out one of the user's sessions (field id) or all
 // but this one (field others=1).
 func (p *Pages) serveEndSession(w http.ResponseWriter, r *http.Request) {
-	if !p.readForm(w, r) {
-		return
-	}
-	sess, ok := p.session(w, r)
+	sess, ok := p.readForm(w, r)
 	if !ok {
 		return
 	}

@@ -43,7 +43,7 @@ func requestLink(t *testing.T, e *env, b *browser, email, redirectTo string) (*h
 // useLink opens the link and posts its token, as its page does.
 func useLink(t *testing.T, b *browser, link string) (*http.Response, string) {
 	t.Helper()
-	return signintest.UseLinkWithCode(b, link, "")
+	return signintest.UseLink(b, link)
 }
 
 // useLinkWithCode is useLink with a code typed into the page.

@@ -181,3 +181,10 @@ func UseLinkWithCode(b *Browser, link, code string) (*http.Response, string) {
 	}
 	return b.Post(u.Scheme+"://"+u.Host+"/auth/callback/email", form)
 }
+
+// UseLink is UseLinkWithCode without a code: the link in the browser that
+// asked for it.
+func UseLink(b *Browser, link string) (*http.Response, string) {
+	b.T.Helper()
+	return UseLinkWithCode(b, link, "")
+}
