@@ -17,7 +17,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "convex-auth",
-		Usage: "keygen|convex-config|rotate-key|users|sessions [flags]",
+		Usage: "keygen|convex-config|rotate-key|users|sessions|version [flags]",
 		Short: "Makes signing keys and Convex's auth.config.ts for convex_auth",
 		Long: `
 Tools for the convex_auth gateway.
@@ -43,9 +43,13 @@ Tools for the convex_auth gateway.
       reached as caddy reload does: --address, else the admin address of
       --config, else localhost:2019. --realm picks a realm when there are
       several. See docs/admin-api.md.
+
+  caddy convex-auth version
+      Prints the version of the convex_auth module built into this Caddy:
+      a release tag, a pseudo-version, or (devel) for a local checkout.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand())
+			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand(), versionCommand())
 		},
 	})
 }

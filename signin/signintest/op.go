@@ -132,7 +132,11 @@ func StartGitHubAPI(t *testing.T, op *OP) *httptest.Server {
 // user info).
 func StartProviders(t *testing.T, origin string) (*OP, []provider.OAuth) {
 	t.Helper()
-	op := StartOP(t, origin+"/auth/callback/zitadel", origin+"/auth/callback/google", origin+"/auth/callback/github")
+	var callbacks []string
+	for _, name := range []string{"zitadel", "google", "github"} {
+		callbacks = append(callbacks, origin+"/auth/callback/"+name)
+	}
+	op := StartOP(t, callbacks...)
 	api := StartGitHubAPI(t, op)
 	zit, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", Label: "Zitadel", ClientID: op.ClientID, ClientSecret: op.Secret}, Issuer: op.Issuer})
 	if err != nil {
