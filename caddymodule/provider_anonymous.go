@@ -10,46 +10,46 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Anonymous{})
+	caddy.RegisterModule(AnonymousProvider{})
 }
 
-// Anonymous is provider anonymous: "Continue as guest", a user with no
-// email and no account, signed up in place when it later signs in with a
-// method whose account is new.
-type Anonymous struct {
+// AnonymousProvider is provider anonymous: "Continue as guest", a user
+// with no email and no account, signed up in place when it later signs in
+// with a method whose account is new.
+type AnonymousProvider struct {
 	// GuestTTL is how long a guest may go unused before it is removed
 	// with its sessions, at least 1m. Default: 720h (30 days).
 	GuestTTL caddy.Duration `json:"guest_ttl,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
-func (Anonymous) CaddyModule() caddy.ModuleInfo {
+func (AnonymousProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + "." + signin.ProviderAnonymous,
-		New: func() caddy.Module { return new(Anonymous) },
+		New: func() caddy.Module { return new(AnonymousProvider) },
 	}
 }
 
-func (a *Anonymous) config() signin.AnonymousConfig {
+func (a *AnonymousProvider) config() signin.AnonymousConfig {
 	return signin.AnonymousConfig{TTL: time.Duration(a.GuestTTL)}
 }
 
 // Validate checks the options.
-func (a *Anonymous) Validate() error { return a.config().Validate() }
+func (a *AnonymousProvider) Validate() error { return a.config().Validate() }
 
-func (a *Anonymous) addTo(cfg *signin.Config) {
+func (a *AnonymousProvider) addTo(cfg *signin.Config) {
 	c := a.config()
 	cfg.Anonymous = &c
 }
 
-func (a *Anonymous) providerName() string { return signin.ProviderAnonymous }
+func (a *AnonymousProvider) providerName() string { return signin.ProviderAnonymous }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
 //	provider anonymous [{
 //	    guest_ttl <duration>   # unused guests are removed; default 720h
 //	}]
-func (a *Anonymous) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (a *AnonymousProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	typ, err := unmarshalBuiltinName(d)
 	if err != nil {
 		return err
@@ -68,8 +68,8 @@ func (a *Anonymous) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Validator       = (*Anonymous)(nil)
-	_ caddyfile.Unmarshaler = (*Anonymous)(nil)
-	_ builtinProvider       = (*Anonymous)(nil)
-	_ builtinMethod         = (*Anonymous)(nil)
+	_ caddy.Validator       = (*AnonymousProvider)(nil)
+	_ caddyfile.Unmarshaler = (*AnonymousProvider)(nil)
+	_ builtinProvider       = (*AnonymousProvider)(nil)
+	_ builtinMethod         = (*AnonymousProvider)(nil)
 )

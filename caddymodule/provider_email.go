@@ -11,13 +11,13 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Email{})
+	caddy.RegisterModule(EmailProvider{})
 }
 
-// Email is provider email: sign-in by a mailed link and its code, or by a
-// code alone. Mail goes out as the email block says; the older form sets
-// the SMTP options here instead.
-type Email struct {
+// EmailProvider is provider email: sign-in by a mailed link and its code,
+// or by a code alone. Mail goes out as the email block says; the older
+// form sets the SMTP options here instead.
+type EmailProvider struct {
 	// Mode is link or code: link mails a link and its code; code mails
 	// only a code typed on the page. Default: link.
 	Mode string `json:"mode,omitempty"`
@@ -36,19 +36,19 @@ type Email struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (Email) CaddyModule() caddy.ModuleInfo {
+func (EmailProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + "." + signin.ProviderEmail,
-		New: func() caddy.Module { return new(Email) },
+		New: func() caddy.Module { return new(EmailProvider) },
 	}
 }
 
 // ownMail reports whether the provider sets up its own mail (the older
 // form).
-func (e *Email) ownMail() bool { return e.SMTPOptions != (SMTPOptions{}) || e.MaxSends != 0 }
+func (e *EmailProvider) ownMail() bool { return e.SMTPOptions != (SMTPOptions{}) || e.MaxSends != 0 }
 
 // Provision builds the older form's mailer, its placeholders replaced.
-func (e *Email) Provision(caddy.Context) error {
+func (e *EmailProvider) Provision(caddy.Context) error {
 	if e.ownMail() {
 		e.mailer = e.SMTPOptions.mailer(true)
 	}
@@ -56,7 +56,7 @@ func (e *Email) Provision(caddy.Context) error {
 }
 
 // Validate checks the options.
-func (e *Email) Validate() error {
+func (e *EmailProvider) Validate() error {
 	if err := (signin.EmailConfig{Mode: e.Mode, LinkTTL: time.Duration(e.LinkTTL), MaxSends: e.MaxSends}).Validate(); err != nil {
 		return err
 	}
@@ -69,14 +69,14 @@ func (e *Email) Validate() error {
 	return nil
 }
 
-func (e *Email) addTo(cfg *signin.Config) {
+func (e *EmailProvider) addTo(cfg *signin.Config) {
 	cfg.Email = &signin.EmailConfig{Mode: e.Mode, LinkTTL: time.Duration(e.LinkTTL)}
 	if e.mailer != nil {
 		cfg.Email.Mailer, cfg.Email.MaxSends = e.mailer, e.MaxSends
 	}
 }
 
-func (e *Email) providerName() string { return signin.ProviderEmail }
+func (e *EmailProvider) providerName() string { return signin.ProviderEmail }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
@@ -92,7 +92,7 @@ func (e *Email) providerName() string { return signin.ProviderEmail }
 //	    from          <address>
 //	    max_sends     <n>
 //	}]
-func (e *Email) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (e *EmailProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	typ, err := unmarshalBuiltinName(d)
 	if err != nil {
 		return err
@@ -116,9 +116,9 @@ func (e *Email) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*Email)(nil)
-	_ caddy.Validator       = (*Email)(nil)
-	_ caddyfile.Unmarshaler = (*Email)(nil)
-	_ builtinProvider       = (*Email)(nil)
-	_ builtinMethod         = (*Email)(nil)
+	_ caddy.Provisioner     = (*EmailProvider)(nil)
+	_ caddy.Validator       = (*EmailProvider)(nil)
+	_ caddyfile.Unmarshaler = (*EmailProvider)(nil)
+	_ builtinProvider       = (*EmailProvider)(nil)
+	_ builtinMethod         = (*EmailProvider)(nil)
 )

@@ -8,27 +8,28 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(GitHub{})
+	caddy.RegisterModule(GitHubProvider{})
 }
 
-// GitHub is provider github: a GitHub OAuth app (github.com, or GitHub
-// Enterprise Server with api_url). Its options are provider.GitHubConfig's.
-type GitHub struct {
+// GitHubProvider is provider github: a GitHub OAuth app (github.com, or
+// GitHub Enterprise Server with api_url). Its options are
+// provider.GitHubConfig's.
+type GitHubProvider struct {
 	provider.GitHubConfig
 
 	oauth provider.OAuth
 }
 
 // CaddyModule returns the Caddy module information.
-func (GitHub) CaddyModule() caddy.ModuleInfo {
+func (GitHubProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + ".github",
-		New: func() caddy.Module { return new(GitHub) },
+		New: func() caddy.Module { return new(GitHubProvider) },
 	}
 }
 
 // Provision replaces placeholders and builds the provider.
-func (g *GitHub) Provision(caddy.Context) error {
+func (g *GitHubProvider) Provision(caddy.Context) error {
 	c := &g.GitHubConfig
 	replacePlaceholders(&c.ClientID, &c.ClientSecret, &c.RedirectURL, &c.AuthURL, &c.TokenURL, &c.APIURL)
 	if c.ClientID == "" || c.ClientSecret == "" {
@@ -40,12 +41,12 @@ func (g *GitHub) Provision(caddy.Context) error {
 }
 
 // Validate checks the options.
-func (g *GitHub) Validate() error { return g.GitHubConfig.Validate() }
+func (g *GitHubProvider) Validate() error { return g.GitHubConfig.Validate() }
 
 // OAuthProvider is the provisioned sign-in method.
-func (g *GitHub) OAuthProvider() provider.OAuth { return g.oauth }
+func (g *GitHubProvider) OAuthProvider() provider.OAuth { return g.oauth }
 
-func (g *GitHub) providerName() string { return nameOr(g.Name, "github") }
+func (g *GitHubProvider) providerName() string { return nameOr(g.Name, "github") }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
@@ -59,7 +60,7 @@ func (g *GitHub) providerName() string { return nameOr(g.Name, "github") }
 //	    api_url       <url>
 //	    label         <text>
 //	}
-func (g *GitHub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (g *GitHubProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := UnmarshalOAuth(d, &g.Common, func(d *caddyfile.Dispenser, sub string) (bool, error) {
 		if sub == "api_url" {
 			return true, oneArg(d, &g.APIURL)
@@ -73,9 +74,9 @@ func (g *GitHub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*GitHub)(nil)
-	_ caddy.Validator       = (*GitHub)(nil)
-	_ caddyfile.Unmarshaler = (*GitHub)(nil)
-	_ OAuthProvider         = (*GitHub)(nil)
-	_ builtinProvider       = (*GitHub)(nil)
+	_ caddy.Provisioner     = (*GitHubProvider)(nil)
+	_ caddy.Validator       = (*GitHubProvider)(nil)
+	_ caddyfile.Unmarshaler = (*GitHubProvider)(nil)
+	_ OAuthProvider         = (*GitHubProvider)(nil)
+	_ builtinProvider       = (*GitHubProvider)(nil)
 )

@@ -8,28 +8,28 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(OIDC{})
-	caddy.RegisterModule(Google{})
+	caddy.RegisterModule(OIDCProvider{})
+	caddy.RegisterModule(GoogleProvider{})
 }
 
-// OIDC is provider oidc: any OpenID Connect issuer, found by discovery.
-// Its options are provider.OIDCConfig's.
-type OIDC struct {
+// OIDCProvider is provider oidc: any OpenID Connect issuer, found by
+// discovery. Its options are provider.OIDCConfig's.
+type OIDCProvider struct {
 	provider.OIDCConfig
 
 	oauth provider.OAuth
 }
 
 // CaddyModule returns the Caddy module information.
-func (OIDC) CaddyModule() caddy.ModuleInfo {
+func (OIDCProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + ".oidc",
-		New: func() caddy.Module { return new(OIDC) },
+		New: func() caddy.Module { return new(OIDCProvider) },
 	}
 }
 
 // Provision replaces placeholders and builds the provider.
-func (o *OIDC) Provision(caddy.Context) error {
+func (o *OIDCProvider) Provision(caddy.Context) error {
 	if err := replaceOIDCPlaceholders(&o.OIDCConfig); err != nil {
 		return err
 	}
@@ -39,12 +39,12 @@ func (o *OIDC) Provision(caddy.Context) error {
 }
 
 // Validate checks the options.
-func (o *OIDC) Validate() error { return o.OIDCConfig.Validate() }
+func (o *OIDCProvider) Validate() error { return o.OIDCConfig.Validate() }
 
 // OAuthProvider is the provisioned sign-in method.
-func (o *OIDC) OAuthProvider() provider.OAuth { return o.oauth }
+func (o *OIDCProvider) OAuthProvider() provider.OAuth { return o.oauth }
 
-func (o *OIDC) providerName() string { return nameOr(o.Name, "oidc") }
+func (o *OIDCProvider) providerName() string { return nameOr(o.Name, "oidc") }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
@@ -60,7 +60,7 @@ func (o *OIDC) providerName() string { return nameOr(o.Name, "oidc") }
 //	    jwks_url      <url>
 //	    label         <text>
 //	}
-func (o *OIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (o *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := unmarshalOIDC(d, &o.OIDCConfig); err != nil {
 		return err
 	}
@@ -92,25 +92,25 @@ func replaceOIDCPlaceholders(c *provider.OIDCConfig) error {
 	return nil
 }
 
-// Google is provider google: Google's OpenID Connect provider. Its options
-// are provider.GoogleConfig's: oidc's, with the issuer
+// GoogleProvider is provider google: Google's OpenID Connect provider.
+// Its options are provider.GoogleConfig's: oidc's, with the issuer
 // https://accounts.google.com by default.
-type Google struct {
+type GoogleProvider struct {
 	provider.GoogleConfig
 
 	oauth provider.OAuth
 }
 
 // CaddyModule returns the Caddy module information.
-func (Google) CaddyModule() caddy.ModuleInfo {
+func (GoogleProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + ".google",
-		New: func() caddy.Module { return new(Google) },
+		New: func() caddy.Module { return new(GoogleProvider) },
 	}
 }
 
 // Provision replaces placeholders and builds the provider.
-func (g *Google) Provision(caddy.Context) error {
+func (g *GoogleProvider) Provision(caddy.Context) error {
 	if err := replaceOIDCPlaceholders(&g.OIDCConfig); err != nil {
 		return err
 	}
@@ -120,12 +120,12 @@ func (g *Google) Provision(caddy.Context) error {
 }
 
 // Validate checks the options.
-func (g *Google) Validate() error { return g.GoogleConfig.Validate() }
+func (g *GoogleProvider) Validate() error { return g.GoogleConfig.Validate() }
 
 // OAuthProvider is the provisioned sign-in method.
-func (g *Google) OAuthProvider() provider.OAuth { return g.oauth }
+func (g *GoogleProvider) OAuthProvider() provider.OAuth { return g.oauth }
 
-func (g *Google) providerName() string { return nameOr(g.Name, "google") }
+func (g *GoogleProvider) providerName() string { return nameOr(g.Name, "google") }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
@@ -134,7 +134,7 @@ func (g *Google) providerName() string { return nameOr(g.Name, "google") }
 //	    client_secret <secret>      # e.g. {env.GOOGLE_CLIENT_SECRET}
 //	    the other options of provider oidc, none required
 //	}
-func (g *Google) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (g *GoogleProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := unmarshalOIDC(d, &g.OIDCConfig); err != nil {
 		return err
 	}
@@ -143,15 +143,15 @@ func (g *Google) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*Google)(nil)
-	_ caddy.Validator       = (*Google)(nil)
-	_ caddyfile.Unmarshaler = (*Google)(nil)
-	_ OAuthProvider         = (*Google)(nil)
-	_ builtinProvider       = (*Google)(nil)
+	_ caddy.Provisioner     = (*GoogleProvider)(nil)
+	_ caddy.Validator       = (*GoogleProvider)(nil)
+	_ caddyfile.Unmarshaler = (*GoogleProvider)(nil)
+	_ OAuthProvider         = (*GoogleProvider)(nil)
+	_ builtinProvider       = (*GoogleProvider)(nil)
 
-	_ caddy.Provisioner     = (*OIDC)(nil)
-	_ caddy.Validator       = (*OIDC)(nil)
-	_ caddyfile.Unmarshaler = (*OIDC)(nil)
-	_ OAuthProvider         = (*OIDC)(nil)
-	_ builtinProvider       = (*OIDC)(nil)
+	_ caddy.Provisioner     = (*OIDCProvider)(nil)
+	_ caddy.Validator       = (*OIDCProvider)(nil)
+	_ caddyfile.Unmarshaler = (*OIDCProvider)(nil)
+	_ OAuthProvider         = (*OIDCProvider)(nil)
+	_ builtinProvider       = (*OIDCProvider)(nil)
 )

@@ -10,13 +10,13 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Password{})
+	caddy.RegisterModule(PasswordProvider{})
 }
 
-// Password is provider password: sign-up and sign-in by email and
-// password (argon2id), with email verification and reset when mail is set
-// up (the email block).
-type Password struct {
+// PasswordProvider is provider password: sign-up and sign-in by email
+// and password (argon2id), with email verification and reset when mail is
+// set up (the email block).
+type PasswordProvider struct {
 	// MinLength is the shortest password accepted at sign-up, 1 to 256.
 	// Default: 8.
 	MinLength int `json:"min_length,omitempty"`
@@ -36,27 +36,27 @@ type Password struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (Password) CaddyModule() caddy.ModuleInfo {
+func (PasswordProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  ProvidersNamespace + "." + signin.ProviderPassword,
-		New: func() caddy.Module { return new(Password) },
+		New: func() caddy.Module { return new(PasswordProvider) },
 	}
 }
 
-func (p *Password) config() signin.PasswordConfig {
+func (p *PasswordProvider) config() signin.PasswordConfig {
 	return signin.PasswordConfig{MinLength: p.MinLength, MaxAttempts: p.MaxAttempts, VerifyEmail: p.VerifyEmail,
 		VerifyTTL: time.Duration(p.VerifyTTL), ResetTTL: time.Duration(p.ResetTTL)}
 }
 
 // Validate checks the options.
-func (p *Password) Validate() error { return p.config().Validate() }
+func (p *PasswordProvider) Validate() error { return p.config().Validate() }
 
-func (p *Password) addTo(cfg *signin.Config) {
+func (p *PasswordProvider) addTo(cfg *signin.Config) {
 	c := p.config()
 	cfg.Password = &c
 }
 
-func (p *Password) providerName() string { return signin.ProviderPassword }
+func (p *PasswordProvider) providerName() string { return signin.ProviderPassword }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
@@ -67,7 +67,7 @@ func (p *Password) providerName() string { return signin.ProviderPassword }
 //	    verify_ttl    <duration>
 //	    reset_ttl     <duration>
 //	}]
-func (p *Password) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+func (p *PasswordProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	typ, err := unmarshalBuiltinName(d)
 	if err != nil {
 		return err
@@ -95,8 +95,8 @@ func (p *Password) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Interface guards
 var (
-	_ caddy.Validator       = (*Password)(nil)
-	_ caddyfile.Unmarshaler = (*Password)(nil)
-	_ builtinProvider       = (*Password)(nil)
-	_ builtinMethod         = (*Password)(nil)
+	_ caddy.Validator       = (*PasswordProvider)(nil)
+	_ caddyfile.Unmarshaler = (*PasswordProvider)(nil)
+	_ builtinProvider       = (*PasswordProvider)(nil)
+	_ builtinMethod         = (*PasswordProvider)(nil)
 )

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/convex-auth/caddy-convex-auth/provider"
@@ -128,47 +127,6 @@ func providerTypes() string {
 	return strings.Join(types, "")
 }
 
-// providerModules are the configured providers: the loaded ones once
-// Provision has loaded them, else decoded from the config.
-func (h *Handler) providerModules() ([]caddy.Module, error) {
-	if h.loadedProviders != nil {
-		return h.loadedProviders, nil
-	}
-	if h.SignIn == nil {
-		return nil, nil
-	}
-	var mods []caddy.Module
-	for _, raw := range h.SignIn.Providers {
-		mod, err := decodeProvider(raw)
-		if err != nil {
-			return nil, fmt.Errorf("convex_auth: %w", err)
-		}
-		mods = append(mods, mod)
-	}
-	return mods, nil
-}
-
-// loadProviders loads and provisions the provider modules.
-func (h *Handler) loadProviders(ctx caddy.Context) error {
-	if h.SignIn == nil || len(h.SignIn.Providers) == 0 {
-		return nil
-	}
-	loaded, err := ctx.LoadModule(h.SignIn, "Providers")
-	if err != nil {
-		return fmt.Errorf("convex_auth: sign-in providers: %w", err)
-	}
-	for _, m := range loaded.([]any) {
-		mod := m.(caddy.Module)
-		switch mod.(type) {
-		case OAuthProvider, builtinMethod:
-		default:
-			return fmt.Errorf("convex_auth: provider module %s is no sign-in method: it must implement caddymodule.OAuthProvider", mod.CaddyModule().ID)
-		}
-		h.loadedProviders = append(h.loadedProviders, mod)
-	}
-	return nil
-}
-
 // providerName is a provider's name: the built-ins know theirs before they
 // are provisioned, OAuth providers once they are; "" until then.
 func providerName(m caddy.Module) string {
@@ -181,38 +139,6 @@ func providerName(m caddy.Module) string {
 		}
 	}
 	return ""
-}
-
-// unmarshalProvider parses `provider <type> [<name>] { ... }` with the
-// Caddyfile unmarshaler of the type's module.
-func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
-	if !d.NextArg() {
-		return d.Errf("provider needs a type and an optional name: provider github, provider oidc okta { ... }")
-	}
-	typ := d.Val()
-	id := ProvidersNamespace + "." + typ
-	if _, err := caddy.GetModule(id); err != nil {
-		return d.Errf("provider type %q is unknown: use %s", typ, providerTypes())
-	}
-	unm, err := caddyfile.UnmarshalModule(d, id)
-	if err != nil {
-		return err
-	}
-	mod, _ := unm.(caddy.Module)
-	if name := providerName(mod); name != "" {
-		others, err := h.providerModules()
-		if err != nil {
-			return d.Err(err.Error())
-		}
-		for _, other := range others {
-			if providerName(other) == name {
-				return d.Errf("provider %s is set more than once: give the second one a name, e.g. provider %s work { ... }", name, typ)
-			}
-		}
-	}
-	o := h.signInOptions()
-	o.Providers = append(o.Providers, caddyconfig.JSONModuleObject(unm, "type", typ, nil))
-	return nil
 }
 
 // UnmarshalOAuth parses an OAuth provider's Caddyfile segment,
@@ -293,14 +219,6 @@ func unmarshalBuiltinName(d *caddyfile.Dispenser) (string, error) {
 		return typ, d.Errf("provider needs a type and an optional name: provider github, provider oidc okta { ... }")
 	}
 	return typ, nil
-}
-
-// replacePlaceholders replaces the placeholders ({env.X}) in each value.
-func replacePlaceholders(values ...*string) {
-	repl := caddy.NewReplacer()
-	for _, v := range values {
-		*v = repl.ReplaceKnown(*v, "")
-	}
 }
 
 // errEmptyCredentials is a client ID or secret that a placeholder left

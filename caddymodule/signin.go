@@ -110,7 +110,7 @@ func (h *Handler) checkSignIn() error {
 		if m, ok := p.(builtinMethod); ok {
 			m.addTo(&methods)
 		}
-		if e, ok := p.(*Email); ok && e.ownMail() {
+		if e, ok := p.(*EmailProvider); ok && e.ownMail() {
 			if mail {
 				return errors.New("convex_auth: provider email: smtp_host is set here and in the email block: keep the email block and drop smtp_* here")
 			}
@@ -200,4 +200,45 @@ func issuerOrigin(iss string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// providerModules are the configured providers: the loaded ones once
+// Provision has loaded them, else decoded from the config.
+func (h *Handler) providerModules() ([]caddy.Module, error) {
+	if h.loadedProviders != nil {
+		return h.loadedProviders, nil
+	}
+	if h.SignIn == nil {
+		return nil, nil
+	}
+	var mods []caddy.Module
+	for _, raw := range h.SignIn.Providers {
+		mod, err := decodeProvider(raw)
+		if err != nil {
+			return nil, fmt.Errorf("convex_auth: %w", err)
+		}
+		mods = append(mods, mod)
+	}
+	return mods, nil
+}
+
+// loadProviders loads and provisions the provider modules.
+func (h *Handler) loadProviders(ctx caddy.Context) error {
+	if h.SignIn == nil || len(h.SignIn.Providers) == 0 {
+		return nil
+	}
+	loaded, err := ctx.LoadModule(h.SignIn, "Providers")
+	if err != nil {
+		return fmt.Errorf("convex_auth: sign-in providers: %w", err)
+	}
+	for _, m := range loaded.([]any) {
+		mod := m.(caddy.Module)
+		switch mod.(type) {
+		case OAuthProvider, builtinMethod:
+		default:
+			return fmt.Errorf("convex_auth: provider module %s is no sign-in method: it must implement caddymodule.OAuthProvider", mod.CaddyModule().ID)
+		}
+		h.loadedProviders = append(h.loadedProviders, mod)
+	}
+	return nil
 }

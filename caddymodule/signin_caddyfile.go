@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -36,4 +38,36 @@ func (h *Handler) unmarshalSignInOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &o.SignInTemplate)
 	}
 	return d.Errf("unknown subdirective %q in convex_auth", d.Val())
+}
+
+// unmarshalProvider parses `provider <type> [<name>] { ... }` with the
+// Caddyfile unmarshaler of the type's module.
+func (h *Handler) unmarshalProvider(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("provider needs a type and an optional name: provider github, provider oidc okta { ... }")
+	}
+	typ := d.Val()
+	id := ProvidersNamespace + "." + typ
+	if _, err := caddy.GetModule(id); err != nil {
+		return d.Errf("provider type %q is unknown: use %s", typ, providerTypes())
+	}
+	unm, err := caddyfile.UnmarshalModule(d, id)
+	if err != nil {
+		return err
+	}
+	mod, _ := unm.(caddy.Module)
+	if name := providerName(mod); name != "" {
+		others, err := h.providerModules()
+		if err != nil {
+			return d.Err(err.Error())
+		}
+		for _, other := range others {
+			if providerName(other) == name {
+				return d.Errf("provider %s is set more than once: give the second one a name, e.g. provider %s work { ... }", name, typ)
+			}
+		}
+	}
+	o := h.signInOptions()
+	o.Providers = append(o.Providers, caddyconfig.JSONModuleObject(unm, "type", typ, nil))
+	return nil
 }

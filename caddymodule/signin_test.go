@@ -79,14 +79,14 @@ func TestUnmarshalSignInCaddyfile(t *testing.T) {
 	if got := strings.Join(names, " "); got != "github:github github:work google:google oidc:okta password:password email:email" {
 		t.Fatalf("providers %s", got)
 	}
-	gh, okta, pw, mail := mods[0].(*GitHub), mods[3].(*OIDC), mods[4].(*Password), mods[5].(*Email)
+	gh, okta, pw, mail := mods[0].(*GitHubProvider), mods[3].(*OIDCProvider), mods[4].(*PasswordProvider), mods[5].(*EmailProvider)
 	checks := []struct {
 		name      string
 		got, want any
 	}{
 		{"github secret", gh.ClientSecret, "{env.GITHUB_SECRET}"},
 		{"github api", gh.APIURL, "https://ghe.example.com/api/v3"},
-		{"label", mods[1].(*GitHub).Label, "GitHub (work)"},
+		{"label", mods[1].(*GitHubProvider).Label, "GitHub (work)"},
 		{"okta issuer", okta.Issuer, "https://example.okta.com"},
 		{"okta scopes", strings.Join(okta.Scopes, " "), "openid email"},
 		{"min_length", pw.MinLength, 12},
@@ -180,7 +180,7 @@ func TestSignInJSON(t *testing.T) {
 	if err := h.checkConfig(); err != nil {
 		t.Fatal(err)
 	}
-	if o := h.SignIn; len(o.Providers) != 1 || providersOf(t, &h)[0].(*Password).MinLength != 12 || o.AfterSignIn != "/home" || !o.LinkByEmail {
+	if o := h.SignIn; len(o.Providers) != 1 || providersOf(t, &h)[0].(*PasswordProvider).MinLength != 12 || o.AfterSignIn != "/home" || !o.LinkByEmail {
 		t.Fatalf("sign_in decoded as %+v", o)
 	}
 	flat := `{"issuer":"https://app.example.com","providers":[{"type":"password"}]}`
@@ -434,10 +434,10 @@ func TestUnmarshalAnonymousProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := providersOf(t, h)[0].(*Anonymous); !ok || time.Duration(p.GuestTTL) != 48*time.Hour {
+	if p, ok := providersOf(t, h)[0].(*AnonymousProvider); !ok || time.Duration(p.GuestTTL) != 48*time.Hour {
 		t.Fatalf("provider %+v; want anonymous with guest_ttl 48h", p)
 	}
-	if h, err = parse("provider anonymous"); err != nil || providersOf(t, h)[0].(*Anonymous).GuestTTL != 0 {
+	if h, err = parse("provider anonymous"); err != nil || providersOf(t, h)[0].(*AnonymousProvider).GuestTTL != 0 {
 		t.Fatalf("provider anonymous alone: %v", err)
 	}
 	for name, body := range map[string]string{
