@@ -1,8 +1,8 @@
 // Package provider owns the OAuth 2.0 and OpenID Connect sign-in
 // providers (GitHub, Google, any OIDC issuer) behind one small interface,
 // OAuth: each type's configuration with its defaults and checks, the URL
-// that starts a sign-in, and who signed in. It knows nothing of cookies,
-// users or sessions: signin runs the flow around it.
+// that starts a sign-in, and who signed in. It keeps no state and sets no
+// cookie: signin runs the flow around it.
 package provider
 
 import (
