@@ -73,8 +73,9 @@ test-fuzz:
 # The browser tests (e2e/browser_test.go, e2e/gateway_client_test.go) run
 # Node with playwright-core, the second on a page bundled from clients/js/;
 # the rotation test (e2e/rotation_test.go) runs conformance/'s jose; the
-# Convex events test (e2e/convex_events_test.go) runs examples/nextjs/'s vitest.
-test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json clients/js/node_modules/.package-lock.json examples/nextjs/node_modules/.package-lock.json
+# Convex events test (e2e/convex_events_test.go) runs examples/nextjs/'s vitest;
+# the import test (e2e/import_test.go) hashes with e2e/incumbents/' packages.
+test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json clients/js/node_modules/.package-lock.json examples/nextjs/node_modules/.package-lock.json e2e/incumbents/node_modules/.package-lock.json
 	CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) $(GO) test -race -count=1 ./...
 
 # Each Node package is installed from its lock file (npm ci) when the lock

@@ -38,11 +38,12 @@ Tools for the convex_auth gateway.
       with it after key_publish_lead.
 
   caddy convex-auth users find --email <e> | get|ban|unban|delete <userId>
+  caddy convex-auth users import --from convex-auth|better-auth|authjs <path> [--dry-run] [--map <theirs>=<ours>]... [--sub-from <field>] [--events]
   caddy convex-auth sessions list <userId> | revoke <userId> [<sessionId>] [--except <sessionId>]
       Operator API on a running Caddy's admin endpoint (admin.api.convex_auth),
       reached as caddy reload does: --address, else the admin address of
       --config, else localhost:2019. --realm picks a realm when there are
-      several. See docs/admin-api.md.
+      several. See docs/admin-api.md; imports: docs/migrate.md.
 
   caddy convex-auth version
       Prints the version of the convex_auth module built into this Caddy:

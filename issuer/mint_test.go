@@ -273,3 +273,24 @@ func TestMintPayloadIsJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestMintKeepsIncumbentUserIDs: the IDs users keep from an import (a
+// Convex document ID, Better Auth's 32 characters, a UUID, an app's own
+// ID) go into sub as they are, in both subject formats.
+func TestMintKeepsIncumbentUserIDs(t *testing.T) {
+	clock := newFakeClock()
+	k := testKey(t, EdDSA)
+	userIss := newTestIssuer(t, Config{Now: clock.Now}, k)
+	sessionIss := newTestIssuer(t, Config{Now: clock.Now, Subject: SubjectUserSession}, k)
+	for _, id := range []string{"jd7f3k2m9x8q1w5e4r6t0y2u3i9o8p7a", "kX9vB2nQ7mLp4RtY8wZc3HdF6gJs1AeU", "0f8fad5b-d9cb-469f-a165-70867728950e", "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"} {
+		for iss, want := range map[*Issuer]string{userIss: id, sessionIss: id + ";s1"} {
+			tok, _, _, err := iss.Mint(Claims{UserID: id, SessionID: "s1"})
+			if err != nil {
+				t.Fatalf("Mint(%s): %v", id, err)
+			}
+			if got, _ := verifyToken(t, iss, tok, clock.Now()).Subject(); got != want {
+				t.Errorf("sub %q; want %q", got, want)
+			}
+		}
+	}
+}
