@@ -15,7 +15,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
-// The harness is internal/signintest's.
+// The harness is signin/signintest's.
 type (
 	browser      = signintest.Browser
 	whoami       = signintest.Whoami

@@ -15,7 +15,7 @@ import (
 // testArgon2 keeps the tests fast; production hashes use the defaults.
 var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// The harness is internal/signintest's.
+// The harness is signin/signintest's.
 type (
 	fakeClock    = testclock.Clock
 	browser      = signintest.Browser
