@@ -1,28 +1,11 @@
 package caddymodule
 
-import (
-	"strconv"
+import "github.com/caddyserver/caddy/v2"
 
-	"github.com/caddyserver/caddy/v2"
-
-	"github.com/convex-auth/caddy-convex-auth/edge"
-)
-
-// claimsPlaceholderPrefix starts {http.auth.user.claims.<name>}.
-const claimsPlaceholderPrefix = "http.auth.user.claims."
-
-// setAuthzPlaceholders sets {http.auth.user.auth_time} (Unix seconds) and
-// one {http.auth.user.claims.<name>} per custom claim (a string as is, a
-// number or boolean as JSON, an array's members joined by commas, an
-// object as JSON), for matchers and handlers after convex_auth, e.g.
-// expression {http.auth.user.claims.role} == "admin".
-func setAuthzPlaceholders(repl *caddy.Replacer, a edge.Authenticated) {
-	repl.Set("http.auth.user.auth_time", strconv.FormatInt(a.AuthTime.Unix(), 10))
-	if a.Claims == nil {
-		return
-	}
-	for _, name := range a.Claims.Names() {
-		v, _ := a.Claims.Text(name)
-		repl.Set(claimsPlaceholderPrefix+name, v)
+// replacePlaceholders replaces the placeholders ({env.X}) in each value.
+func replacePlaceholders(values ...*string) {
+	repl := caddy.NewReplacer()
+	for _, v := range values {
+		*v = repl.ReplaceKnown(*v, "")
 	}
 }
