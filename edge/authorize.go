@@ -136,16 +136,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, cod
 		writeJSONError(w, status, code, message)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write([]byte(`<!doctype html>
+	writeHTMLPage(w, status, `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>` + html.EscapeString(title) + `</title></head>
 <body><main><h1>` + html.EscapeString(title) + `</h1>
@@ -153,7 +144,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, cod
 <form method="post" action="/auth/signout"><button type="submit">Sign out</button></form>
 <p><a href="/">Home</a></p>
 </main></body></html>
-`))
+`)
 }
 
 // displayName is how a refusal page names the signed-in user.

@@ -1,6 +1,7 @@
 import { v } from "convex/values";
 import { internal } from "./_generated/api";
 import { internalAction, internalMutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { gatewayAdmin } from "./gatewayAdmin";
 
 // The gateway's authorization (docs/authorization.md). The gateway calls
 // `claims` as the signed-in user, with a token it mints for that call
@@ -105,25 +106,7 @@ async function upsertUser(ctx: MutationCtx, gatewayId: string, fields: { role?: 
 export const refreshClaims = internalAction({
   args: { userId: v.string() },
   handler: async (_ctx, { userId }): Promise<{ refreshed: boolean }> => {
-    const gateway = process.env.CONVEX_AUTH_GATEWAY_URL;
-    const secret = process.env.CONVEX_AUTH_ADMIN_SECRET;
-    if (!gateway || !secret) {
-      throw new Error(
-        "CONVEX_AUTH_GATEWAY_URL and CONVEX_AUTH_ADMIN_SECRET must both be set on the deployment: the gateway's origin and its admin_api secret",
-      );
-    }
-    const url = `${gateway.replace(/\/+$/, "")}/auth/admin/users/${encodeURIComponent(userId)}/claims/refresh`;
-    const res = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${secret}` } });
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text;
-      try {
-        message = JSON.parse(text)?.message ?? text;
-      } catch {
-        // not JSON: keep the text
-      }
-      throw new Error(`the gateway's admin API answered ${res.status} for user ${userId}: ${message}`);
-    }
+    await gatewayAdmin("POST", userId, "/claims/refresh");
     return { refreshed: true };
   },
 });

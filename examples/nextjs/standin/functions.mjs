@@ -28,17 +28,20 @@ import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer as createVite } from "vite";
-import { bearerOf, identityOf } from "./oidc.mjs";
+import { identityOf } from "./oidc.mjs";
 
 const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const KINDS = { "/api/query": "query", "/api/mutation": "mutation", "/api/action": "action" };
 
 /**
- * startFunctionsStandIn serves on a free loopback port.
+ * createFunctionsRunner loads the example's functions and answers the
+ * HTTP API's calls in process: call(req, kind, bodyText) returns the
+ * answer ({status, body}); run(kind, path, args) runs a function with the
+ * admin key's rights. calls lists what was called.
  * @param {{ providers: () => {domain: string, applicationID: string}[],
  *           getJSON?: (url: string) => Promise<any>, adminKey: string }} opts
  */
-export async function startFunctionsStandIn({ providers, getJSON = fetchJSON, adminKey }) {
+export async function createFunctionsRunner({ providers, getJSON = fetchJSON, adminKey }) {
   const vite = await createVite({
     root: exampleDir,
     configFile: false,
@@ -105,6 +108,20 @@ export async function startFunctionsStandIn({ providers, getJSON = fetchJSON, ad
     }
   }
 
+  return {
+    call,
+    calls,
+    run: (kind, fnPath, args) => t[kind](makeFunctionReference(fnPath), args),
+    close: () => vite.close(),
+  };
+}
+
+/**
+ * startFunctionsStandIn serves the runner on a free loopback port.
+ * @param {Parameters<typeof createFunctionsRunner>[0]} opts
+ */
+export async function startFunctionsStandIn(opts) {
+  const runner = await createFunctionsRunner(opts);
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -113,9 +130,9 @@ export async function startFunctionsStandIn({ providers, getJSON = fetchJSON, ad
       try {
         const kind = KINDS[req.url];
         if (req.method === "POST" && kind) {
-          answer = await call(req, kind, Buffer.concat(chunks).toString("utf8"));
+          answer = await runner.call(req, kind, Buffer.concat(chunks).toString("utf8"));
         } else if (req.method === "GET" && req.url === "/_standin/calls") {
-          answer = reply(200, calls);
+          answer = reply(200, runner.calls);
         } else {
           answer = reply(404, { code: "NotFound", message: "No matching routes found" });
         }
@@ -129,11 +146,11 @@ export async function startFunctionsStandIn({ providers, getJSON = fetchJSON, ad
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    calls,
-    bearerOf,
+    calls: runner.calls,
+    run: runner.run,
     close: async () => {
       await new Promise((resolve) => server.close(resolve));
-      await vite.close();
+      await runner.close();
     },
   };
 }

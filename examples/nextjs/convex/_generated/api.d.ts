@@ -11,6 +11,7 @@
 import type * as admin from "../admin.js";
 import type * as auth from "../auth.js";
 import type * as crons from "../crons.js";
+import type * as gatewayAdmin from "../gatewayAdmin.js";
 import type * as gatewayEvents from "../gatewayEvents.js";
 import type * as http from "../http.js";
 import type * as users from "../users.js";
@@ -25,6 +26,7 @@ declare const fullApi: ApiFromModules<{
   admin: typeof admin;
   auth: typeof auth;
   crons: typeof crons;
+  gatewayAdmin: typeof gatewayAdmin;
   gatewayEvents: typeof gatewayEvents;
   http: typeof http;
   users: typeof users;
