@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -23,6 +24,36 @@ func setAuthzPlaceholders(repl *caddy.Replacer, a edge.Authenticated) {
 	}
 	for _, name := range a.Claims.Names() {
 		v, _ := a.Claims.Text(name)
-		repl.Set(claimsPlaceholderPrefix+name, v)
+		repl.Set(claimsPlaceholderKey(name), v)
 	}
+}
+
+// claimsPlaceholderKeys remembers each claim name's placeholder key, so a
+// request does not build them again: an app's claims have a few names
+// (and past maxPlaceholderKeys they are built each time).
+var claimsPlaceholderKeys struct {
+	sync.RWMutex
+	m map[string]string
+}
+
+const maxPlaceholderKeys = 1024
+
+func claimsPlaceholderKey(name string) string {
+	c := &claimsPlaceholderKeys
+	c.RLock()
+	k, ok := c.m[name]
+	c.RUnlock()
+	if ok {
+		return k
+	}
+	k = claimsPlaceholderPrefix + name
+	c.Lock()
+	if c.m == nil {
+		c.m = map[string]string{}
+	}
+	if len(c.m) < maxPlaceholderKeys {
+		c.m[name] = k
+	}
+	c.Unlock()
+	return k
 }

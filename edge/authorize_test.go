@@ -414,3 +414,50 @@ func TestRulesReadingClaimsNeedAClaimsBlock(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 }
+
+// claimsGateway is newTestGateway with claims from a stand-in query and
+// a rule on /loggedin* that reads them.
+func claimsGateway(tb testing.TB, alg issuer.Algorithm) *Gateway {
+	tb.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"status":"success","value":{"role":"member","orgs":["o1","o2"]}}`)
+	}))
+	tb.Cleanup(srv.Close)
+	st := session.NewMemoryStore(session.Options{})
+	tb.Cleanup(func() { _ = st.Close() })
+	rules, err := authz.Compile([]authz.RuleConfig{{Paths: []string{"/loggedin*"},
+		Allow: []authz.Criterion{{Kind: authz.KindClaim, Claim: "role", Values: []string{"admin", "member"}}},
+		Deny:  []authz.Criterion{{Kind: authz.KindEmail, Values: []string{"blocked@example.com"}}}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newTestGateway(tb, alg, st, func(c *Config) {
+		c.Rules = rules
+		c.Claims = &authz.ClaimsConfig{Query: authz.QueryConfig{ConvexURL: srv.URL, Query: "auth:claims"}}
+		c.ClaimsStore = st
+	})
+}
+
+// TestClaimsAndRulesAllocateNothingMore: a returning session's request
+// allocates as much with claims and a rule that reads them as without.
+func TestClaimsAndRulesAllocateNothingMore(t *testing.T) {
+	allocs := func(g *Gateway) float64 {
+		cookie := newSession(t, g.cfg.Store, "user_bench")
+		serve := func() {
+			r := httptest.NewRequest(http.MethodGet, "http://app.example.com/loggedin", nil)
+			r.Header.Set("Cookie", DefaultSecureCookieName+"="+cookie+"; theme=dark")
+			w := httptest.NewRecorder()
+			if err := g.ServeHTTP(w, r, nextNoop); err != nil || w.Code != http.StatusOK {
+				t.Fatalf("status %d, %v", w.Code, err)
+			}
+		}
+		serve() // the session's claims and token
+		return testing.AllocsPerRun(200, serve)
+	}
+	without := allocs(newTestGateway(t, issuer.EdDSA, nil))
+	with := allocs(claimsGateway(t, issuer.EdDSA))
+	if with > without {
+		t.Fatalf("a request allocates %v times with claims and rules, %v without", with, without)
+	}
+	t.Logf("%v allocations per request, with claims and rules as without", with)
+}

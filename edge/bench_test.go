@@ -40,6 +40,12 @@ func BenchmarkRequest(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, nil)
 		runRequests(b, g, "/loggedin", newSession(b, g.cfg.Store, "user_bench"))
 	})
+	// As hot_session_memory, with claims in the token and a rule that
+	// reads them.
+	b.Run("hot_session_memory_claims_rules", func(b *testing.B) {
+		g := claimsGateway(b, issuer.RS256)
+		runRequests(b, g, "/loggedin", newSession(b, g.cfg.Store, "user_bench"))
+	})
 	b.Run("hot_session_redis_cache_hit", func(b *testing.B) {
 		st := newRedisStore(b, session.RedisConfig{})
 		g := newTestGateway(b, issuer.RS256, st)
