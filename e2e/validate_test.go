@@ -40,6 +40,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"unset client secret variable", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "client_id or client_secret is empty after replacing placeholders"},
 		{"short admin_api secret", "issuer https://app.example.com\nadmin_api {\nsecret too-short-a-secret\n}", "admin_api secret is 18 bytes, it must be at least 32"},
 		{"unset admin_api secret variable", "issuer https://app.example.com\nadmin_api {\nsecret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "admin_api secret is 0 bytes"},
+		{"unknown protect criterion", "issuer https://app.example.com\nprotect /admin* {\nallow group admins\n}", `protect /admin*: allow: unknown criterion "group"`},
+		{"claim rule without claims", "issuer https://app.example.com\nprotect /admin* {\nallow claim role admin\n}", "protect /admin* reads claims (claim …), but there is no claims block"},
+		{"claims without query", "issuer https://app.example.com\nclaims {\nconvex_url https://x.convex.cloud\n}", "claims: query is required"},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {
