@@ -312,6 +312,23 @@ func TestAuthorizationWithTheAppsQuery(t *testing.T) {
 		}
 	})
 
+	t.Run("the operator API refreshes, from the CLI", func(t *testing.T) {
+		hal := g.signIn(t, a, "hal")
+		g.claimsOf(t, b, hal)
+		before := g.convex.callsOf(t, "auth:claims", "hal")
+		out, errOut, ok := runCaddyCLI(t, isolatedEnv(t.TempDir()), "convex-auth", "users", "refresh-claims", "hal", "--address", g.admin[b])
+		if !ok || !strings.Contains(out, `"refreshed": true`) {
+			t.Fatalf("users refresh-claims: %v\n%s\n%s", ok, out, errOut)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for g.claimsOf(t, a, hal); g.convex.callsOf(t, "auth:claims", "hal") == before; g.claimsOf(t, a, hal) {
+			if time.Now().After(deadline) {
+				t.Fatal("instance a did not ask the query again after the refresh")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
 	t.Run("outcomes are counted by the rule's path", func(t *testing.T) {
 		_, body := request(t, "GET", "http://"+g.admin[a]+"/metrics", nil)
 		for _, want := range []string{
