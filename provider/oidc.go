@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -93,7 +94,7 @@ func newOIDC(c OIDCConfig) *oidcProvider {
 }
 
 func (o *oidcProvider) Info() Info {
-	return Info{Name: o.c.Name, Label: o.c.Label, Kind: o.kind, RedirectURL: o.c.RedirectURL}
+	return Info{Name: o.c.Name, Label: o.c.Label, Kind: o.kind, RedirectURL: o.c.RedirectURL, StepUp: true}
 }
 
 // discover returns the provider, discovering it on first use. All three
@@ -162,17 +163,25 @@ func (o *oidcProvider) AuthCodeURL(ctx context.Context, f Flow) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	return o.config(p, f.RedirectURI).AuthCodeURL(f.State, oauth2.S256ChallengeOption(f.Verifier), oidc.Nonce(f.Nonce)), nil
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier), oidc.Nonce(f.Nonce)}
+	if f.Reauthenticate {
+		// Both: an issuer may honour either; the auth_time it returns
+		// says whether it did (signin checks it).
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
+	}
+	return o.config(p, f.RedirectURI).AuthCodeURL(f.State, opts...), nil
 }
 
 // oidcClaims are the profile claims read from the ID token and user info.
 type oidcClaims struct {
-	Subject       string `json:"sub"`
-	Email         string `json:"email"`
-	EmailVerified any    `json:"email_verified"` // some issuers send "true"
-	Name          string `json:"name"`
-	Picture       string `json:"picture"`
-	Username      string `json:"preferred_username"`
+	Subject       string   `json:"sub"`
+	Email         string   `json:"email"`
+	EmailVerified any      `json:"email_verified"` // some issuers send "true"
+	Name          string   `json:"name"`
+	Picture       string   `json:"picture"`
+	Username      string   `json:"preferred_username"`
+	AuthTime      int64    `json:"auth_time"`
+	AMR           []string `json:"amr"`
 }
 
 func (c oidcClaims) verified() bool {
@@ -237,7 +246,10 @@ func (o *oidcProvider) Identity(ctx context.Context, f Flow, cb Callback) (Ident
 			claims.Username = more.Username
 		}
 	}
-	id := Identity{Subject: claims.Subject, Email: claims.Email, EmailVerified: claims.verified(), Name: claims.Name, Picture: claims.Picture}
+	id := Identity{Subject: claims.Subject, Email: claims.Email, EmailVerified: claims.verified(), Name: claims.Name, Picture: claims.Picture, AMR: claims.AMR}
+	if claims.AuthTime > 0 {
+		id.AuthTime = time.Unix(claims.AuthTime, 0)
+	}
 	if id.Name == "" {
 		id.Name = claims.Username
 	}

@@ -46,6 +46,10 @@ type Info struct {
 	// RedirectURL is the callback URL registered with the provider; ""
 	// means <site origin>/auth/callback/<name>.
 	RedirectURL string
+	// StepUp: asked with Flow.Reauthenticate, the provider makes the user
+	// sign in again and says when they did (Identity.AuthTime), so it can
+	// re-authenticate a session (step-up). GitHub cannot.
+	StepUp bool
 }
 
 // Logo kinds of Info.Kind.
@@ -63,6 +67,10 @@ type Flow struct {
 	Verifier    string // PKCE code verifier; the provider gets its S256 challenge
 	Nonce       string // OIDC nonce; providers without ID tokens ignore it
 	RedirectURI string
+	// Reauthenticate asks the provider to make the user sign in again
+	// (OIDC prompt=login and max_age=0), for a step-up; a provider
+	// without StepUp ignores it.
+	Reauthenticate bool
 }
 
 // Callback is what the provider sent back to /auth/callback/<name>.
@@ -84,6 +92,11 @@ type Identity struct {
 	EmailVerified bool
 	Name          string
 	Picture       string
+	// AuthTime is when the user last authenticated at the provider (the ID
+	// token's auth_time); zero when the provider does not say.
+	AuthTime time.Time
+	// AMR are the ID token's RFC 8176 method references, if any.
+	AMR []string
 }
 
 // ErrNonceMismatch means the ID token was not issued for this flow.
