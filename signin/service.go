@@ -168,6 +168,8 @@ type Service struct {
 	siteName      string
 	// linker finishes link flows (HandleLinks).
 	linker Linker
+	// reauther finishes re-authentication flows (HandleReauth).
+	reauther Reauthenticator
 }
 
 // oauthMethod is an OAuth provider with its Info, read once.
