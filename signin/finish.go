@@ -14,6 +14,9 @@ import (
 // told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
 	res := Result{User: user, Provider: provider}
+	if m := s.oauth[provider]; m != nil {
+		res.MaxTTL = m.info.AdmissionTTL
+	}
 	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
 		if guestID == user.ID {
 			res.UpgradedGuest = true
@@ -34,6 +37,9 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
+	}
+	if provider != ProviderAnonymous {
+		s.rememberMethod(w, r, provider)
 	}
 	Redirect(w, r, s.cfg.Redirects.Resolve(target))
 	return true

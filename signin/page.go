@@ -80,6 +80,10 @@ type PageData struct {
 	LinkExpires string
 	// OAuth lists the OAuth and OIDC providers.
 	OAuth []PageProvider
+	// LastUsed is the method this browser last signed in with (a
+	// provider's name, password or email), from the HttpOnly hint cookie;
+	// "" when unknown.
+	LastUsed string
 	// Password and EmailLink say which forms to show.
 	Password          bool
 	PasswordMinLength int
@@ -108,10 +112,13 @@ type PageData struct {
 type PageProvider struct {
 	Name  string
 	Label string
-	// Kind is "github", "google" or "oidc", for the logo.
+	// Kind picks the logo (provider.Kind*: github, google, apple,
+	// microsoft, gitlab, discord, slack; oidc for a key).
 	Kind string
 	// URL starts the provider's flow.
 	URL string
+	// LastUsed marks the provider this browser last signed in with.
+	LastUsed bool
 }
 
 // messages are the error sentences by code; unknown codes show nothing.
@@ -186,6 +193,8 @@ func (s *Service) PageFor(mode, code, redirectTo string) PageData {
 		if code == "password_short" && s.cfg.Password != nil {
 			d.Error = fmt.Sprintf(msg, s.cfg.Password.MinLength)
 		}
+	} else if msg := RefusalMessage(code); msg != "" {
+		d.ErrorCode, d.Error = code, msg
 	} else {
 		d.ErrorCode = ""
 	}
@@ -242,6 +251,7 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 	if d.RedirectTo != "" && !s.cfg.Redirects.Allowed(d.RedirectTo) {
 		d.RedirectTo = ""
 	}
+	s.markLastUsed(r, &d)
 	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" {
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
