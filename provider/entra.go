@@ -96,7 +96,11 @@ func NewEntra(c EntraConfig) (OAuth, error) {
 		oc.TokenURL = base + "/oauth2/v2.0/token"
 	}
 	e := entra{c: c}
-	return newOIDC(oc, KindMicrosoft, oidcQuirks{checkIssuer: e.checkIssuer, admit: e.admit, identity: entraIdentity}), nil
+	q := oidcQuirks{checkIssuer: e.checkIssuer, identity: entraIdentity}
+	if len(c.AllowedTenants) > 0 {
+		q.admit = e.admit
+	}
+	return newOIDC(oc, KindMicrosoft, q), nil
 }
 
 type entra struct{ c EntraConfig }
@@ -135,7 +139,7 @@ func (e entra) checkIssuer(claims map[string]any) error {
 
 // admit applies allowed_tenants.
 func (e entra) admit(claims map[string]any) error {
-	if len(e.c.AllowedTenants) > 0 && !slices.Contains(e.c.AllowedTenants, str(claims["tid"])) {
+	if !slices.Contains(e.c.AllowedTenants, str(claims["tid"])) {
 		return &Refusal{Rule: RuleTenant, Detail: "tenant " + str(claims["tid"]) + " is not in allowed_tenants"}
 	}
 	return nil
