@@ -21,7 +21,7 @@ type OAuth2Config struct {
 	// too.)
 	UserinfoURL string `json:"userinfo_url,omitempty"`
 	// Claims map the user-info answer to who signed in.
-	Claims ClaimMapping `json:"claims,omitempty"`
+	Claims ClaimMapping `json:"claims,omitzero"`
 }
 
 // ClaimMapping names where each field of who signed in is in the
