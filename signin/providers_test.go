@@ -250,7 +250,7 @@ func TestAdmissionRefusals(t *testing.T) {
 			"gitlab group": {idptest.GitLab, rules{groups: []string{"acme"}}, idptest.User{Subject: "5", Email: "eve@example.com", EmailVerified: true, Name: "Eve", Userinfo: map[string]any{"groups": []any{"evil"}}}, provider.RuleGroup},
 			"entra tenant": {idptest.Entra, rules{tenants: []string{"72f988bf-86f1-41af-91ab-2d7cd011db47"}},
 				idptest.User{Subject: "00000000-0000-0000-0000-000000000006", Email: "eve@fabrikam.com", Name: "Eve", Claims: map[string]any{"tid": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}}, provider.RuleTenant},
-			"slack workspace": {idptest.Slack, rules{team: "T0RR"}, idptest.User{Subject: "U7", Email: "eve@example.com", EmailVerified: true, Name: "Eve", Claims: map[string]any{"https://slack.com/team_id": "T0EVIL"}}, provider.RuleWorkspace},
+			"slack workspace":    {idptest.Slack, rules{team: "T0RR"}, idptest.User{Subject: "U7", Email: "eve@example.com", EmailVerified: true, Name: "Eve", Claims: map[string]any{"https://slack.com/team_id": "T0EVIL"}}, provider.RuleWorkspace},
 			"apple email domain": {idptest.Apple, rules{domains: []string{"example.com"}}, idptest.User{Subject: "8", Email: "x@privaterelay.appleid.com", EmailVerified: "true", FirstName: "Eve"}, provider.RuleEmailDomain},
 		} {
 			t.Run(name, func(t *testing.T) {
