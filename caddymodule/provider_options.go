@@ -164,6 +164,19 @@ func unmarshalOAuthModule(d *caddyfile.Dispenser, c *provider.Common, cfg any, p
 	return validated(d, p)
 }
 
+// unmarshalBuiltin parses a built-in method's segment, `<type> [{ ... }]`,
+// into its options cfg, and checks them.
+func unmarshalBuiltin(d *caddyfile.Dispenser, cfg any, p builtinProvider) error {
+	typ, err := unmarshalBuiltinName(d)
+	if err != nil {
+		return err
+	}
+	if err := unmarshalOptions(d, typ, cfg, nil); err != nil {
+		return err
+	}
+	return validated(d, p)
+}
+
 // provisionOAuth replaces the placeholders of cfg (whose Common is c) and
 // builds its provider. A client ID or secret that a placeholder left empty
 // says so.
