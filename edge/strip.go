@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // Response headers by which a trusted upstream signs a user in or out.
@@ -15,7 +17,8 @@ const (
 
 // stripClientCopies removes what only the gateway may put in a request: the
 // injected header and DefaultInjectHeader in any case or -/_ spelling, every
-// injectable cookie, and the upstream sign-in headers.
+// injectable cookie, the sign-in's last-used hint, and the upstream sign-in
+// headers.
 func (g *Gateway) stripClientCopies(r *http.Request) {
 	for name := range r.Header {
 		if g.reserved(name) {
@@ -23,6 +26,9 @@ func (g *Gateway) stripClientCopies(r *http.Request) {
 		}
 	}
 	g.injectCookie.strip(r)
+	if len(g.signInCookies) > 0 {
+		removeCookiesProbed(r, []string{signin.LastUsedCookieProbe}, g.signInCookies)
+	}
 	if len(r.Trailer) > 0 {
 		g.stripRequestTrailers(r)
 	}

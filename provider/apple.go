@@ -19,9 +19,9 @@ import (
 // Sign in with Apple's endpoints and issuer.
 const (
 	AppleIssuer   = "https://appleid.apple.com"
-	AppleAuthURL  = AppleIssuer + "/auth/authorize"
-	AppleTokenURL = AppleIssuer + "/auth/token"
-	AppleJWKSURL  = AppleIssuer + "/auth/keys"
+	AppleAuthURL  = "https://appleid.apple.com/auth/authorize"
+	AppleTokenURL = "https://appleid.apple.com/auth/token"
+	AppleJWKSURL  = "https://appleid.apple.com/auth/keys"
 	// AppleRelayDomain is the domain of Hide My Email addresses.
 	AppleRelayDomain = "privaterelay.appleid.com"
 	// appleSecretTTL is the life of each client secret: one exchange.

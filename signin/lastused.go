@@ -52,3 +52,13 @@ func (s *Service) markLastUsed(r *http.Request, d *PageData) {
 		d.OAuth[i].LastUsed = d.OAuth[i].Name == d.LastUsed
 	}
 }
+
+// LastUsedCookies are the hint cookie's names on this site (plain http and
+// HTTPS): the request path removes client copies of them before a request
+// goes upstream.
+func (s *Service) LastUsedCookies() []string {
+	return []string{lastUsedCookieName + s.cookieSuffix, secureLastUsedCookieName + s.cookieSuffix}
+}
+
+// LastUsedCookieProbe is part of every LastUsedCookies name.
+const LastUsedCookieProbe = lastUsedCookieName
