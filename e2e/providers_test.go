@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +66,15 @@ func TestBrowserProviders(t *testing.T) {
 	apple.SignInAs(idptest.User{Subject: "001234.abcd.5678", Email: "ada@example.com", EmailVerified: "true", FirstName: "Ada", LastName: "Lovelace"})
 	sink := smtptest.Start(t, nil, "", "")
 	smtpHost, smtpPort, _ := net.SplitHostPort(sink.Addr)
-	upstream := httptest.NewServer(identityPage(t))
+	// The app must never see the gateway's own cookies, the hint included.
+	var leaked atomic.Value
+	page := identityPage(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := r.Header.Get("Cookie"); strings.Contains(c, "convex_auth_") {
+			leaked.Store(c)
+		}
+		page.ServeHTTP(w, r)
+	}))
 	t.Cleanup(upstream.Close)
 
 	origin := browserGateway(t, upstream.URL, fmt.Sprintf(`
@@ -123,6 +132,9 @@ func TestBrowserProviders(t *testing.T) {
 		outDir, _ = filepath.Abs(filepath.Join("..", "docs", "images"))
 	}
 	runBrowserScript(t, node, chromium, "providers.mjs", filepath.Join(outDir, "providers-failure.png"), []string{origin, apple.URL, outDir})
+	if c := leaked.Load(); c != nil {
+		t.Fatalf("the upstream got the gateway's cookies: %q", c)
+	}
 }
 
 // TestEntraTenantIssuerThroughBinary: the built Caddy with provider

@@ -17,8 +17,7 @@ const (
 
 // stripClientCopies removes what only the gateway may put in a request: the
 // injected header and DefaultInjectHeader in any case or -/_ spelling, every
-// injectable cookie, the sign-in's last-used hint, and the upstream sign-in
-// headers.
+// injectable cookie, and the upstream sign-in headers.
 func (g *Gateway) stripClientCopies(r *http.Request) {
 	for name := range r.Header {
 		if g.reserved(name) {
@@ -26,9 +25,6 @@ func (g *Gateway) stripClientCopies(r *http.Request) {
 		}
 	}
 	g.injectCookie.strip(r)
-	if len(g.signInCookies) > 0 {
-		removeCookiesProbed(r, []string{signin.LastUsedCookieProbe}, g.signInCookies)
-	}
 	if len(r.Trailer) > 0 {
 		g.stripRequestTrailers(r)
 	}
@@ -109,4 +105,12 @@ func sameHeaderName(a, b string) bool {
 
 func normalizeHeaderName(name string) string {
 	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+// stripSignInCookies removes the sign-in's own cookies (the last-used
+// hint) from a request on its way upstream; the sign-in pages read them.
+func (g *Gateway) stripSignInCookies(r *http.Request) {
+	if len(g.signInCookies) > 0 {
+		removeCookiesProbed(r, []string{signin.LastUsedCookieProbe}, g.signInCookies)
+	}
 }
