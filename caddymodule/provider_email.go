@@ -78,6 +78,8 @@ func (e *EmailProvider) providerName() string { return signin.ProviderEmail }
 //	provider email [{
 //	    mode          link|code
 //	    link_ttl      <duration>
+//	    allowed_email_domains <domain...>   # no link goes to another domain
+//	    admission_ttl <duration>
 //	    # the older form, without an email block:
 //	    smtp_host     <host>
 //	    smtp_port     <port>

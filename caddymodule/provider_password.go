@@ -38,6 +38,8 @@ func (p *PasswordProvider) providerName() string { return signin.ProviderPasswor
 //	    verify_email  off|optional|required
 //	    verify_ttl    <duration>
 //	    reset_ttl     <duration>
+//	    allowed_email_domains <domain...>   # needs verify_email required, the default then
+//	    admission_ttl <duration>
 //	}]
 func (p *PasswordProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return unmarshalBuiltin(d, &p.PasswordOptions, p)

@@ -59,7 +59,8 @@ func AsRefusal(err error) *Refusal {
 // (organisations, groups, tenants).
 type Admission struct {
 	// AllowedEmailDomains admit only users whose email the provider
-	// verified, at one of these domains: "example.com" is that domain
+	// verified (password: by its verification link; email: by the link or
+	// code itself), at one of these domains: "example.com" is that domain
 	// exactly, "*.example.com" any of its subdomains. Default: none,
 	// every user is admitted.
 	AllowedEmailDomains []string `json:"allowed_email_domains,omitempty"`
@@ -70,6 +71,14 @@ type Admission struct {
 	// Default: 24h.
 	AdmissionTTL Duration `json:"admission_ttl,omitempty"`
 }
+
+// ValidateAdmission checks a's form, for a method that has no rules but
+// a's (password, email).
+func ValidateAdmission(a Admission) error { return a.validate(false) }
+
+// AdmissionTTLOf is how long a session a's rules admit lasts at most; 0
+// without rules.
+func AdmissionTTLOf(a Admission) time.Duration { return a.ttl(false) }
 
 // validate checks the rules' form; own says whether the type has rules
 // of its own set.

@@ -2,8 +2,10 @@ package signin
 
 import (
 	"strings"
+	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/provider"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // Admission at sign-in: after a provider proved who signed in and before
@@ -57,4 +59,39 @@ func admitEmail(info provider.Info, id provider.Identity) error {
 		return &provider.Refusal{Rule: provider.RuleEmailDomain, Detail: "no verified email at an allowed domain"}
 	}
 	return nil
+}
+
+// methodAdmission is the admission of a built-in method (password, email);
+// none for the others.
+func (s *Service) methodAdmission(method string) provider.Admission {
+	switch {
+	case method == ProviderPassword && s.cfg.Password != nil:
+		return s.cfg.Password.Admission
+	case method == ProviderEmail && s.cfg.Email != nil:
+		return s.cfg.Email.Admission
+	}
+	return provider.Admission{}
+}
+
+// addressAdmitted reports whether a built-in method's rules admit an
+// address typed into its form; nothing is sent to, or created for, one
+// they do not.
+func (s *Service) addressAdmitted(method, email string) bool {
+	domains := s.methodAdmission(method).AllowedEmailDomains
+	return len(domains) == 0 || provider.EmailDomainAllowed(email, domains)
+}
+
+// sessionCap is the admission TTL of a sign-in by method (0: none), and
+// whether the user is admitted: a built-in method with allowed domains
+// admits only a user whose email is verified at one of them (a user made
+// before the rule, through a reset, is checked here too).
+func (s *Service) sessionCap(method string, user *session.User) (time.Duration, bool) {
+	if m := s.oauth[method]; m != nil {
+		return m.info.AdmissionTTL, true
+	}
+	a := s.methodAdmission(method)
+	if len(a.AllowedEmailDomains) == 0 {
+		return 0, true
+	}
+	return provider.AdmissionTTLOf(a), user.Profile.EmailVerified && provider.EmailDomainAllowed(user.Profile.Email, a.AllowedEmailDomains)
 }

@@ -26,12 +26,15 @@ type PasswordOptions struct {
 	// ResetTTL is how long a password-reset link works, 1m to 24h.
 	// Default: 15m.
 	ResetTTL provider.Duration `json:"reset_ttl,omitempty"`
+	// Admission: allowed_email_domains (with verify_email required) and
+	// admission_ttl.
+	provider.Admission
 }
 
 // Config is the method's configuration.
 func (o PasswordOptions) Config() PasswordConfig {
 	return PasswordConfig{MinLength: o.MinLength, MaxAttempts: o.MaxAttempts, VerifyEmail: o.VerifyEmail,
-		VerifyTTL: o.VerifyTTL.D(), ResetTTL: o.ResetTTL.D()}
+		VerifyTTL: o.VerifyTTL.D(), ResetTTL: o.ResetTTL.D(), Admission: o.Admission}
 }
 
 // Validate checks the options.
@@ -45,11 +48,14 @@ type EmailOptions struct {
 	Mode string `json:"mode,omitempty"`
 	// LinkTTL is how long a link or code works, 1m to 24h. Default: 15m.
 	LinkTTL provider.Duration `json:"link_ttl,omitempty"`
+	// Admission: allowed_email_domains (no link goes to another domain)
+	// and admission_ttl.
+	provider.Admission
 }
 
 // Config is the method's configuration.
 func (o EmailOptions) Config() EmailConfig {
-	return EmailConfig{Mode: o.Mode, LinkTTL: o.LinkTTL.D()}
+	return EmailConfig{Mode: o.Mode, LinkTTL: o.LinkTTL.D(), Admission: o.Admission}
 }
 
 // AnonymousOptions are provider anonymous's options.

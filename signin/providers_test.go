@@ -439,3 +439,50 @@ func TestLastUsedHint(t *testing.T) {
 		t.Fatal("an unknown method's name marked the page")
 	}
 }
+
+// TestBuiltinEmailDomains: allowed_email_domains on password and email:
+// an address at another domain gets the refusal page, and no mail, no
+// user; one at an allowed domain signs in, its session capped at the
+// admission TTL. Password sign-ups there are verified first.
+func TestBuiltinEmailDomains(t *testing.T) {
+	domains := provider.Admission{AllowedEmailDomains: []string{"example.com"}, AdmissionTTL: provider.Duration(8 * time.Hour)}
+	e, rcv := newMailEnv(t, nil, "", func(c *Config) {
+		c.Password.Admission = domains
+		c.Email.Admission = domains
+	})
+	users := &writeCounter{UserStore: e.store}
+	e.svc.cfg.Users = users
+	if e.svc.cfg.Password.VerifyEmail != VerifyRequired {
+		t.Fatalf("verify_email %q with allowed_email_domains; want required", e.svc.cfg.Password.VerifyEmail)
+	}
+	b := newBrowser(t)
+	for name, send := range map[string]func() (*http.Response, string){
+		"email link": func() (*http.Response, string) { return requestLink(t, e, b, "eve@evil.example", "") },
+		"sign-up":    func() (*http.Response, string) { return e.signUp(b, "eve@evil.example", adaPass) },
+		"sign-in":    func() (*http.Response, string) { return e.signIn(b, "eve@sub.example.com", adaPass) },
+	} {
+		resp, page := send()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, html.EscapeString(refusals[provider.RuleEmailDomain])) {
+			t.Fatalf("%s at another domain: %d; want 403 and the refusal's words", name, resp.StatusCode)
+		}
+	}
+	if rcv.Count() != 0 || users.writes.Load() != 0 {
+		t.Fatalf("refusals sent %d mails and made %d user writes; want none", rcv.Count(), users.writes.Load())
+	}
+	requestLink(t, e, b, "ada@example.com", "")
+	if resp, _ := useLink(t, b, mailLink(t, rcv)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a link at the allowed domain: %d", resp.StatusCode)
+	}
+	w, ok := b.Whoami(e.origin)
+	if !ok {
+		t.Fatal("not signed in by the link")
+	}
+	list, _ := e.store.List(context.Background(), w.UserID)
+	if len(list) != 1 || list[0].ExpiresAt.Sub(list[0].CreatedAt) != 8*time.Hour {
+		t.Fatalf("sessions %+v; want one capped at admission_ttl 8h", list)
+	}
+	if _, err := New(Config{Origin: "https://app.example.com", Users: e.store, Sessions: e.store, Host: e.host,
+		Password: &PasswordConfig{VerifyEmail: VerifyOptional, Admission: domains}, Mail: e.svc.cfg.Mail}); err == nil || !strings.Contains(err.Error(), "verify_email required") {
+		t.Fatalf("allowed_email_domains under verify_email optional: %v; want refused", err)
+	}
+}
