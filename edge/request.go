@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -98,7 +99,7 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 	// No httprule.StoreCallTimeout: the store bounds a lookup that leaves
 	// its cache (session.DefaultLookupTimeout), and a cache hit then needs
 	// no timer.
-	sess, err := g.cfg.Store.Lookup(r.Context(), token)
+	sess, err := g.findSession(r.Context(), token)
 	if errors.Is(err, session.ErrNotFound) {
 		http.SetCookie(w, cs.clear())
 		return nil, nil
@@ -108,6 +109,16 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 		return nil, err
 	}
 	return sess, nil
+}
+
+// findSession is the store's Lookup, except that a session signed out while
+// the store could not take it (pending.go) is not found.
+func (g *Gateway) findSession(ctx context.Context, token string) (*session.Session, error) {
+	sess, err := g.cfg.Store.Lookup(ctx, token)
+	if err == nil && g.pending.denies(sess) {
+		return nil, session.ErrNotFound
+	}
+	return sess, err
 }
 
 // tokenFor reuses the session's token while the reuse policy allows, else
