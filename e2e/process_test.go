@@ -18,9 +18,21 @@ import (
 
 // caddyProcess is one `caddy run` of the built binary.
 type caddyProcess struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	mu     sync.Mutex
+	out    bytes.Buffer
+}
+
+// stop ends the process gracefully (SIGTERM) and waits until it has exited.
+func (p *caddyProcess) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(startTimeout):
+		t.Fatalf("caddy did not stop within %v:\n%s", startTimeout, p.Log())
+	}
 }
 
 func (p *caddyProcess) Write(b []byte) (int, error) {
@@ -70,6 +82,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	p.exited = exited
 	go func() { _ = p.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -83,7 +96,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			t.Logf("caddy log:\n%s", p.Log())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case <-exited:
@@ -98,7 +111,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy not ready at %s after 30s (last error %v):\n%s", readyURL, err, p.Log())
+			t.Fatalf("caddy not ready at %s after %v (last error %v):\n%s", readyURL, startTimeout, err, p.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -114,9 +127,19 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startTimeout bounds how long a started Caddy may take to answer: a
+// bound only, generous for a starved machine.
+const startTimeout = time.Minute
+
+// requestTimeout bounds one request of a test to the built binary: it only
+// ends a request that hangs, so it is generous, and a starved machine (a
+// password hash under load, a store call at its 2 s deadline) stays within
+// it.
+const requestTimeout = time.Minute
+
 // client never follows redirects, so tests see them.
 var client = &http.Client{
-	Timeout:       10 * time.Second,
+	Timeout:       requestTimeout,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
