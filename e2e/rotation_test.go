@@ -168,7 +168,7 @@ http://127.0.0.1:%d {
 	}
 
 	// Both publish the same set, allowing for one poll of skew.
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(eventually)
 	for {
 		_, a := request(t, "GET", urls[0]+"/.well-known/jwks.json", nil)
 		_, b := request(t, "GET", urls[1]+"/.well-known/jwks.json", nil)
