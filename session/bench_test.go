@@ -217,3 +217,41 @@ func reportPercentiles(b *testing.B, ds []time.Duration) {
 	b.ReportMetric(ms(ds[len(ds)*99/100]), "p99-ms")
 	b.ReportMetric(ms(ds[len(ds)-1]), "max-ms")
 }
+
+// BenchmarkRedisStopAndRestart measures the outage figures the tests only
+// wait for. Noticed: after redis-server dies, how long a session this store
+// has cached is still served (until the revocation subscription is known to
+// be down, the cache is trusted). Recovered: after it restarts (AOF keeps
+// the session), how long until the lookup works again.
+func BenchmarkRedisStopAndRestart(b *testing.B) {
+	srv := redistest.StartServer(b, "--appendonly", "yes", "--appendfsync", "always")
+	s := newTestRedisStore(b, srv.Addr, false, uniquePrefix(), 0, Options{})
+	ctx := context.Background()
+	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lookup := func() error {
+		lctx, cancel := context.WithTimeout(ctx, DefaultLookupTimeout)
+		defer cancel()
+		_, err := s.Lookup(lctx, tok)
+		return err
+	}
+	var noticed, recovered []time.Duration
+	for b.Loop() {
+		waitFor(b, eventually, "the cached session served with Redis up", func() bool { return lookup() == nil && s.live.Load() })
+		srv.Stop()
+		start := time.Now()
+		waitFor(b, eventually, "lookups fail once Redis is gone", func() bool { return lookup() != nil })
+		noticed = append(noticed, time.Since(start))
+		srv.Restart()
+		start = time.Now()
+		waitFor(b, eventually, "lookups work once Redis is back", func() bool { return lookup() == nil })
+		recovered = append(recovered, time.Since(start))
+	}
+	slices.Sort(noticed)
+	slices.Sort(recovered)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(noticed[len(noticed)-1]), "noticed-max-ms")
+	b.ReportMetric(ms(recovered[len(recovered)-1]), "recovered-max-ms")
+}
