@@ -24,17 +24,6 @@ type caddyProcess struct {
 	out    bytes.Buffer
 }
 
-// stop ends the process gracefully (SIGTERM) and waits until it has exited.
-func (p *caddyProcess) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(startTimeout):
-		t.Fatalf("caddy did not stop within %v:\n%s", startTimeout, p.Log())
-	}
-}
-
 func (p *caddyProcess) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -114,6 +103,18 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			t.Fatalf("caddy not ready at %s after %v (last error %v):\n%s", readyURL, startTimeout, err, p.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop stops the process gracefully (SIGTERM, as systemd does) and waits
+// for it to exit.
+func (p *caddyProcess) Stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("caddy did not exit 30s after SIGTERM:\n%s", p.Log())
 	}
 }
 

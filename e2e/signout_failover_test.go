@@ -132,7 +132,7 @@ func TestSignOutDuringClusterFailover(t *testing.T) {
 	// gateway started again applies it. The other instance is stopped
 	// first: it shares the storage and would apply it too.
 	x3 := signIn(0, x)
-	b.stop(t)
+	b.Stop(t)
 	promoted.Stop()
 	for deadline := time.Now().Add(eventually); dialable(promoted.Addr); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -142,7 +142,7 @@ func TestSignOutDuringClusterFailover(t *testing.T) {
 	if status := signOutAt(t, l, 0, x3, false, false); status != http.StatusAccepted {
 		t.Fatalf("sign-out with the shard down: %d; want 202, kept for the store", status)
 	}
-	a.stop(t)
+	a.Stop(t)
 	ref, _ := session.RefOf(x3.Value)
 	kept := keptRevocations(t, storage)
 	if record, ok := kept[ref.SessionID]; !ok || strings.Contains(record, x3.Value) {

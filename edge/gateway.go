@@ -167,6 +167,8 @@ type Gateway struct {
 	guests *guestPolicy
 	// pending holds the sign-outs waiting for the store.
 	pending *pendingRevocations
+	// health answers /auth/health.
+	health *healthProbe
 }
 
 // New checks cfg, fills in its defaults and builds the gateway. Close
@@ -214,6 +216,7 @@ func New(cfg Config) (*Gateway, error) {
 		tokens:       newTokenCache(defaultTokenCacheSize, reusePolicyFor(cfg), cfg.Issuer.Config().Now),
 		storeErrLog:  ratelog.New(cfg.Logger, storeErrorLogInterval),
 		metrics:      cfg.Metrics,
+		health:       &healthProbe{ping: cfg.Store.Ping, now: cfg.Issuer.Config().Now},
 	}
 	if g.metrics == nil {
 		g.metrics = noMetrics{}
@@ -222,7 +225,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.cfg.Users = cfg.SignIn.Users
 	}
 	if cfg.SignIn != nil {
-		sc := *cfg.SignIn
+		sc := traceSignIn(*cfg.SignIn)
 		sc.Host = signInHost{g}
 		sc.Sessions = cfg.Store
 		if sc.Anonymous != nil {

@@ -49,6 +49,9 @@ type Event struct {
 	Key     string
 	Body    []byte
 	Created time.Time
+	// TraceParent is the W3C traceparent of the request that caused the
+	// event, if it was traced: the delivery's span links to it.
+	TraceParent string
 }
 
 // idLen is the length of an event ID after "evt_": Crockford base32 of a
@@ -98,6 +101,9 @@ type UserData struct {
 	Picture       string `json:"picture,omitempty"`
 	Anonymous     bool   `json:"anonymous,omitempty"`
 	CreatedAt     int64  `json:"createdAt,omitempty"`
+	// Imported marks a user an import created or updated (users import
+	// --events).
+	Imported bool `json:"imported,omitempty"`
 }
 
 // SessionData is the session of session.created and session.revoked (the

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -22,6 +23,7 @@ type Backend interface {
 	session.Banner
 	session.AccountSecretSetter
 	session.Limiter
+	session.UserImporter
 }
 
 // emitTimeout bounds queueing one event, apart from the request's own
@@ -55,6 +57,9 @@ func (s *Store) Builder() Builder { return s.build }
 // Emit queues ev. Operations added later (ban, purge) call it after their
 // change succeeded.
 func (s *Store) Emit(ctx context.Context, ev Event) {
+	if ev.TraceParent == "" {
+		ev.TraceParent = tracing.Handoff(ctx)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
 	defer cancel()
 	if err := s.queue.Enqueue(ctx, ev); err != nil {
@@ -163,6 +168,30 @@ func (s *Store) UpdateUser(ctx context.Context, u *session.User) error {
 	}
 	s.Emit(ctx, s.build.UserUpdated(UserOf(u)))
 	return nil
+}
+
+// ImportUser implements session.UserImporter: with opts.Events, user.created
+// or user.updated marked imported, once the user is written. An import
+// sends nothing unless asked: the app has its users already.
+func (s *Store) ImportUser(ctx context.Context, in session.ImportedUser, opts session.ImportOptions) (session.ImportResult, error) {
+	res, err := s.Backend.ImportUser(ctx, in, opts)
+	if err != nil || !opts.Events || opts.DryRun || res == session.ImportUnchanged {
+		return res, err
+	}
+	u, gerr := s.Backend.GetUser(ctx, in.ID)
+	if gerr != nil {
+		s.logger.Warn("events: an imported user was not announced: reading it back failed",
+			zap.String("user_id", in.ID), zap.Error(gerr))
+		return res, nil
+	}
+	data := UserOf(u)
+	data.Imported = true
+	if res == session.ImportCreated {
+		s.Emit(ctx, s.build.UserCreated(data))
+	} else {
+		s.Emit(ctx, s.build.UserUpdated(data))
+	}
+	return res, nil
 }
 
 // RemoveUser implements session.UserStore: user.deleted, when there was a
