@@ -219,10 +219,12 @@ func reportPercentiles(b *testing.B, ds []time.Duration) {
 }
 
 // BenchmarkRedisStopAndRestart measures the outage figures the tests only
-// wait for. Noticed: after redis-server dies, how long a session this store
-// has cached is still served (until the revocation subscription is known to
-// be down, the cache is trusted). Recovered: after it restarts (AOF keeps
-// the session), how long until the lookup works again.
+// wait for. Noticed: after redis-server dies, how long until a lookup of a
+// session this store has cached fails (the cache is trusted until the
+// revocation subscription is known to be down; then the lookup asks Redis,
+// and go-redis retries a dead connection before it gives up). Recovered:
+// after it restarts (AOF keeps the session), how long until the lookup
+// works again.
 func BenchmarkRedisStopAndRestart(b *testing.B) {
 	srv := redistest.StartServer(b, "--appendonly", "yes", "--appendfsync", "always")
 	s := newTestRedisStore(b, srv.Addr, false, uniquePrefix(), 0, Options{})
