@@ -334,6 +334,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		OnAuthenticated:      setUserPlaceholders,
 		AdminAPI:             adminAPI,
 		Users:                h.userStore(),
+		Journal:              storageJournal{ctx.Storage(), revocationsDir(h.realm)},
 	})
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)

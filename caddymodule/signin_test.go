@@ -207,7 +207,7 @@ func TestSignInJSON(t *testing.T) {
 // browserClient keeps cookies and does not follow redirects.
 func browserClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &http.Client{Jar: jar, Timeout: testerTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 

@@ -68,7 +68,7 @@ func TestBrowserMailLifecycle(t *testing.T) {
 func mailboxHandler(t *testing.T, sink *smtptest.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.Atoi(r.URL.Query().Get("after"))
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(eventually)
 		for sink.Count() <= after {
 			if time.Now().After(deadline) {
 				http.Error(w, "no mail", http.StatusGatewayTimeout)

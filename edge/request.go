@@ -109,7 +109,7 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 		info = new(session.LookupInfo)
 		ctx = session.WithLookupInfo(ctx, info)
 	}
-	sess, err := g.cfg.Store.Lookup(ctx, token)
+	sess, err := g.findSession(ctx, token)
 	if span.Recording() {
 		endLookupSpan(span, info, err)
 	}
@@ -122,6 +122,16 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 		return nil, err
 	}
 	return sess, nil
+}
+
+// findSession is the store's Lookup, except that a session signed out while
+// the store could not take it (pending.go) is not found.
+func (g *Gateway) findSession(ctx context.Context, token string) (*session.Session, error) {
+	sess, err := g.cfg.Store.Lookup(ctx, token)
+	if err == nil && g.pending.denies(sess) {
+		return nil, session.ErrNotFound
+	}
+	return sess, err
 }
 
 // tokenFor reuses the session's token while the reuse policy allows, else

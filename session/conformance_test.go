@@ -372,6 +372,46 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		assertIDs(t, s, "u1", b.ID)
 	})
 
+	t.Run("lookup by ref", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		tok, created := create(t, s, "ref-user")
+		ref, ok := RefOf(tok)
+		if !ok || ref.SessionID != created.ID {
+			t.Fatalf("RefOf = %+v, %v; want the session's ID", ref, ok)
+		}
+		if _, ok := RefOf("not a token"); ok {
+			t.Fatal("RefOf accepted a malformed token")
+		}
+		got, err := s.LookupRef(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSession(t, "LookupRef", got, created)
+		_, other := create(t, s, "someone-else")
+		for name, bad := range map[string]Ref{
+			"another user's tag": {UserTag: userTag("someone-else"), SessionID: ref.SessionID},
+			"another session":    {UserTag: ref.UserTag, SessionID: other.ID},
+			"malformed":          {UserTag: "x", SessionID: ref.SessionID},
+			"empty":              {},
+		} {
+			if sess, err := s.LookupRef(ctx, bad); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: LookupRef = %v, %v; want ErrNotFound", name, sess, err)
+			}
+		}
+		if err := s.Delete(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if sess, err := s.LookupRef(ctx, ref); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after Delete: LookupRef = %v, %v; want ErrNotFound", sess, err)
+		}
+		tok2, _ := create(t, s, "ref-user")
+		ref2, _ := RefOf(tok2)
+		clock.Advance(confIdleTTL + time.Second)
+		if sess, err := s.LookupRef(ctx, ref2); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("idle-expired: LookupRef = %v, %v; want ErrNotFound", sess, err)
+		}
+	})
+
 	t.Run("unregistered revoke hook is not called", func(t *testing.T) {
 		s, _, _ := setup(t)
 		kept := watchRevocations(s)

@@ -165,6 +165,28 @@ func (m *MemoryStore) Lookup(ctx context.Context, token string) (*Session, error
 	return s.clone(), nil
 }
 
+// LookupRef implements Store.
+func (m *MemoryStore) LookupRef(ctx context.Context, ref Ref) (*Session, error) {
+	if !ref.Valid() {
+		return nil, ErrNotFound
+	}
+	now := m.opts.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, unavailable("lookup", errMemoryClosed)
+	}
+	s := m.sessions[ref.SessionID]
+	if s == nil || userTag(s.UserID) != ref.UserTag {
+		return nil, ErrNotFound
+	}
+	if s.expired(now, m.opts.IdleTTL) {
+		m.removeLocked(s.UserID, s.ID)
+		return nil, &EndedError{Session: s.clone()}
+	}
+	return s.clone(), nil
+}
+
 // Delete implements Store.
 func (m *MemoryStore) Delete(ctx context.Context, token string) error {
 	p, err := parseToken(token)

@@ -278,6 +278,16 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, DefaultLookupTimeout)
 }
 
+// LookupRef implements Store.
+func (s *RedisStore) LookupRef(ctx context.Context, ref Ref) (*Session, error) {
+	if !ref.Valid() {
+		return nil, ErrNotFound
+	}
+	ctx, cancel := withLookupDeadline(ctx)
+	defer cancel()
+	return s.lookupRedis(ctx, ref.parsed(), s.opts.now())
+}
+
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
 	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)},
 		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID, s.realmTag,
@@ -286,6 +296,11 @@ func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Ti
 		return nil, ErrNotFound
 	}
 	if err != nil {
+		// Lookups do not retry (an outage must not hold every request for
+		// the whole deadline), but the next one should find the new master.
+		if failoverError(err) {
+			s.reloadTopology()
+		}
 		return nil, unavailable("lookup", err)
 	}
 	sess, err := decodeRecord(p.sessionID, []byte(raw), s.realmTag)

@@ -15,6 +15,11 @@ type Store interface {
 	// has no deadline, a lookup that goes to the backend gives up after
 	// DefaultLookupTimeout.
 	Lookup(ctx context.Context, token string) (*Session, error)
+	// LookupRef returns the session ref names as Lookup would return the
+	// token's, always from the backend (never a local cache); ErrNotFound
+	// for a ref of the wrong shape. It serves revocations kept while the
+	// store could not be reached, which hold no token.
+	LookupRef(ctx context.Context, ref Ref) (*Session, error)
 	// Delete ends the token's session; no error if it is already gone.
 	Delete(ctx context.Context, token string) error
 	// DeleteByID ends one of the user's sessions; ErrNotFound if the user has

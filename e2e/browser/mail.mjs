@@ -68,6 +68,8 @@ const first = await browser.newContext({ viewport: { width: 1280, height: 800 } 
 const second = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const page = await first.newPage();
 const other = await second.newPage();
+// Playwright's 30 s per action is a bound only; a starved machine renders slowly.
+for (const p of [page, other]) p.setDefaultTimeout(120_000);
 let failed = false;
 try {
   step("sign up");

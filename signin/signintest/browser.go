@@ -20,7 +20,7 @@ type Browser struct {
 // NewBrowser is a browser with an empty cookie jar.
 func NewBrowser(t *testing.T) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{T: t, C: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &Browser{T: t, C: &http.Client{Jar: jar, Timeout: time.Minute, // a bound only: argon2 under -race on a starved CPU is slow
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
