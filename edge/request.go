@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -19,9 +20,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	cs := g.cfg.Cookie.forRequest(r)
 	protected := g.isProtected(r)
 	cookieToken, hasCookie := readCookie(r, cs.name)
-	if !g.cfg.ForwardSessionCookie {
-		removeCookies(r, cs.name)
-	}
+	g.removeGatewayCookies(r, cs)
 
 	var sess *session.Session
 	storeDown := false
@@ -76,6 +75,23 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	g.metrics.Request(OutcomeAuthenticated)
 	return g.forward(w, r, next, cs, cookieToken, sess)
 }
+
+// removeGatewayCookies removes, in one pass, what the upstream must not
+// get of the gateway's own cookies: the session cookie (unless
+// forward_to_upstream) and every internal one (internal/cookies), in
+// every form removeCookies reads. The gateway's own endpoints, served
+// before this, still see them.
+func (g *Gateway) removeGatewayCookies(r *http.Request, cs requestCookie) {
+	if g.cfg.ForwardSessionCookie {
+		removeCookiesMatching(r, internalCookieProbes, cookies.IsInternal)
+		return
+	}
+	removeCookiesMatching(r, []string{cs.name, cookies.Probe}, func(name string) bool {
+		return strings.EqualFold(name, cs.name) || cookies.IsInternal(name)
+	})
+}
+
+var internalCookieProbes = []string{cookies.Probe}
 
 // currentSession looks up the request's session. A nil session with a nil
 // error means no or an invalid cookie (which is then cleared); a non-nil
