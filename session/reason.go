@@ -14,6 +14,9 @@ const (
 	ReasonUserDeleted    = "user-deleted"
 	// ReasonExpiredNoticed: a lookup found the session past its expiry.
 	ReasonExpiredNoticed = "expired-noticed"
+	// ReasonLimit: a new session of the user ended its least recently
+	// used one, at Options.MaxSessionsPerUser.
+	ReasonLimit = "limit"
 )
 
 type revokeReasonKey struct{}

@@ -528,8 +528,8 @@ func TestRedisRandomCookieFloodDoesNotGrowTheCache(t *testing.T) {
 	if n := s.cache.len(); n != 0 {
 		t.Fatalf("cache holds %d entries after unknown cookies; want 0", n)
 	}
-	for range 300 {
-		tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	for i := range 300 {
+		tok, _, err := s.Create(ctx, NewSession{UserID: fmt.Sprint("u", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
