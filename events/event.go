@@ -36,6 +36,7 @@ const (
 	ReasonPasswordChange Reason = session.ReasonPasswordChange
 	ReasonUserDeleted    Reason = session.ReasonUserDeleted
 	ReasonExpiredNoticed Reason = session.ReasonExpiredNoticed
+	ReasonLimit          Reason = session.ReasonLimit
 	// ReasonSignIn: a sign-in replaced the browser's previous session. It
 	// is reported as sign-out: the browser's old session ended by its own
 	// action.

@@ -18,6 +18,7 @@ import (
 // that should send an event gets a method on Store (see Emit).
 type Backend interface {
 	session.Store
+	session.Evicting
 	session.UserStore
 	session.Banner
 	session.AccountSecretSetter
@@ -76,13 +77,24 @@ func (s *Store) SetBanned(ctx context.Context, userID string, banned bool) (*ses
 	return u, err
 }
 
-// Create implements session.Store: session.created.
+// Create implements session.Store: session.created, and session.revoked
+// (reason limit) for each session of the user's that the cap ended.
 func (s *Store) Create(ctx context.Context, n session.NewSession) (string, *session.Session, error) {
-	token, sess, err := s.Backend.Create(ctx, n)
-	if err == nil {
-		s.Emit(ctx, s.build.SessionCreated(sess, replacedUserFrom(ctx)))
-	}
+	token, sess, _, err := s.CreateEvicting(ctx, n)
 	return token, sess, err
+}
+
+// CreateEvicting implements session.Evicting, as Create.
+func (s *Store) CreateEvicting(ctx context.Context, n session.NewSession) (string, *session.Session, []string, error) {
+	token, sess, evicted, err := s.Backend.CreateEvicting(ctx, n)
+	if err != nil {
+		return token, sess, evicted, err
+	}
+	for _, id := range evicted {
+		s.Emit(ctx, s.build.SessionRevoked(id, n.UserID, ReasonLimit))
+	}
+	s.Emit(ctx, s.build.SessionCreated(sess, replacedUserFrom(ctx)))
+	return token, sess, evicted, nil
 }
 
 // Lookup implements session.Store: session.revoked expired-noticed when the

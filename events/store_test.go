@@ -200,3 +200,27 @@ func TestStorePurgeUserAndGuests(t *testing.T) {
 		t.Fatalf("purging a purged user sent %q", summary(es))
 	}
 }
+
+// TestStoreEmitsCapEvictions: a sign-in past max_sessions_per_user ends
+// the least recently used session with session.revoked, reason limit,
+// before session.created.
+func TestStoreEmitsCapEvictions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	mem := session.NewMemoryStore(session.Options{Realm: "r", MaxSessionsPerUser: 2, Now: func() time.Time { return now }})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+	_, first, _ := st.Create(ctx, session.NewSession{UserID: "u"})
+	now = now.Add(time.Minute)
+	_, _, _ = st.Create(ctx, session.NewSession{UserID: "u"})
+	now = now.Add(time.Minute)
+	_, _, _ = st.Create(ctx, session.NewSession{UserID: "u"})
+	es := drain(t, q)
+	if got := summary(es); got != "session.created session.created session.revoked(limit) session.created " {
+		t.Fatalf("events %q", got)
+	}
+	if es[2].Data.Session.ID != first.ID || es[2].Data.Session.UserID != "u" {
+		t.Fatalf("revoked %+v; want the first session", es[2].Data.Session)
+	}
+}
