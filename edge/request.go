@@ -11,6 +11,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // serveAuthenticated is the request path: cookie → session → token →
@@ -153,11 +154,22 @@ func (g *Gateway) mint(sess *session.Session) (cachedToken, error) {
 		EmailVerified: sess.Profile.EmailVerified,
 		Name:          sess.Profile.Name,
 		Picture:       sess.Profile.Picture,
+		AuthTime:      sess.AuthTime,
+		AMR:           sessionAMR(sess),
 	})
 	if err != nil {
 		return cachedToken{}, err
 	}
 	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID}, nil
+}
+
+// sessionAMR is the amr of a session's tokens: the methods it recorded,
+// else its sign-in method's.
+func sessionAMR(sess *session.Session) []string {
+	if len(sess.AMR) > 0 {
+		return sess.AMR
+	}
+	return signin.DefaultAMR(sess.Provider)
 }
 
 func (g *Gateway) isProtected(r *http.Request) bool {
