@@ -23,6 +23,7 @@ type Backend interface {
 	session.Banner
 	session.AccountSecretSetter
 	session.Limiter
+	session.Devices
 }
 
 // emitTimeout bounds queueing one event, apart from the request's own
