@@ -178,6 +178,23 @@ func (s *Store) UpdateUser(ctx context.Context, u *session.User) error {
 	return nil
 }
 
+// UserChanged implements session.ChangeRecorder: user.updated with the
+// user as stored now and the changes.
+func (s *Store) UserChanged(ctx context.Context, userID string, changes ...session.UserChange) {
+	u, err := s.Backend.GetUser(ctx, userID)
+	if err != nil {
+		s.logger.Warn("events: user.updated for a change of sign-in methods is lost: the user could not be read",
+			zap.String("user_id", userID), zap.Error(err))
+		if s.onLost != nil {
+			s.onLost()
+		}
+		return
+	}
+	s.Emit(ctx, s.build.UserUpdated(UserOf(u), changes...))
+}
+
+var _ session.ChangeRecorder = (*Store)(nil)
+
 // RemoveUser implements session.UserStore: user.deleted, when there was a
 // user to remove.
 func (s *Store) RemoveUser(ctx context.Context, userID string) error {
