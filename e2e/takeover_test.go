@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -361,4 +363,71 @@ func TestGatewayCookiesDoNotReachTheApp(t *testing.T) {
 			t.Errorf("request %d lost the app's own cookie: %q", i, cookies)
 		}
 	}
+}
+
+// TestAccessLogFilterDropsLinkTokens: the access log block that
+// Caddyfile.example ships logs the link and callback requests without
+// their token, code and state.
+func TestAccessLogFilterDropsLinkTokens(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := exampleLogBlock(t, string(raw))
+	s := startSite(t, siteOptions{emailLinks: true, idp: true, site: block})
+	c := newJarClient(t)
+	before := s.sink.Count()
+	formPost(t, c, s.origin+"/auth/signin/email", url.Values{"email": {"someone@example.com"}})
+	m := s.mailTo(t, before, "someone@example.com", "/auth/callback/email?token=")
+	token := tokenOf(t, m.link)
+	get(t, newJarClient(t), m.link)
+	resp, _ := get(t, c, s.origin+"/auth/signin/idp")
+	state := mustParse(t, location(t, resp)).Query().Get("state")
+	get(t, c, s.origin+"/auth/callback/idp?code=the-provider-code-123&state="+url.QueryEscape(state))
+
+	var logged string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		logged = s.caddy.Log()
+		if strings.Contains(logged, `"uri":"/auth/callback/email`) && strings.Contains(logged, `"uri":"/auth/callback/idp`) {
+			break
+		}
+	}
+	if !strings.Contains(logged, `"uri":"/auth/callback/email`) || !strings.Contains(logged, `"uri":"/auth/callback/idp`) {
+		t.Fatalf("the access log lacks the link and callback requests; the test would prove nothing:\n%s", logged)
+	}
+	for name, secret := range map[string]string{"link token": token, "provider code": "the-provider-code-123"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the access log holds the %s", name)
+		}
+	}
+	// The state is also in the start's redirect to the provider, where it
+	// is no secret: it opens nothing without the browser's sealed flow
+	// cookie. The callback's URI must not repeat it.
+	for _, m := range regexp.MustCompile(`"uri":"(/auth/callback/idp[^"]*)"`).FindAllStringSubmatch(logged, -1) {
+		if strings.Contains(m[1], state) || strings.Contains(m[1], "the-provider-code") {
+			t.Errorf("the callback is logged with its state or code: %s", m[1])
+		}
+	}
+}
+
+// exampleLogBlock is the site's log block in Caddyfile.example.
+func exampleLogBlock(t *testing.T, caddyfile string) string {
+	t.Helper()
+	start := strings.Index(caddyfile, "\tlog {\n")
+	if start < 0 {
+		t.Fatal("Caddyfile.example has no site log block")
+	}
+	depth := 0
+	for i := start; i < len(caddyfile); i++ {
+		switch caddyfile[i] {
+		case '{':
+			depth++
+		case '}':
+			if depth--; depth == 0 {
+				return caddyfile[start : i+1]
+			}
+		}
+	}
+	t.Fatal("Caddyfile.example's log block does not end")
+	return ""
 }
