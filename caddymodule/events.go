@@ -272,6 +272,7 @@ var eventMetrics struct {
 	delivered prometheus.Counter
 	dead      prometheus.Counter
 	lost      prometheus.Counter
+	backlog   backlogCollector
 }
 
 func registerEventMetrics(ctx caddy.Context) {
@@ -283,12 +284,13 @@ func registerEventMetrics(ctx caddy.Context) {
 		m.delivered = counter("events_delivered_total", "Events the app's events URL acknowledged (2xx).")
 		m.dead = counter("events_dead_letters_total", "Events given up on after events max_age of failed deliveries; listed by the admin API.")
 		m.lost = counter("events_lost_total", "Events that could not be queued (the queue's store failed right after the change).")
+		m.backlog = newBacklogCollector()
 	})
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{m.delivered, m.dead, m.lost} {
+	for _, c := range []prometheus.Collector{m.delivered, m.dead, m.lost, m.backlog} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,4 +166,49 @@ func TestGatewayEventsDeadLetter(t *testing.T) {
 	if _, ok := DeadLettersHandler("another realm"); ok {
 		t.Fatal("a realm without events has a dead-letter listing")
 	}
+	m := scrapeMetrics(t)
+	if dead, pending := m[backlogSeries("dead")], m[backlogSeries("pending")]; dead != 1 || pending != 0 {
+		t.Fatalf("events_backlog: dead %v, pending %v; want 1 and 0", dead, pending)
+	}
+}
+
+func backlogSeries(state string) string {
+	return `caddy_convex_auth_events_backlog{realm="` + gatewayOrigin + ` convex",state="` + state + `"}`
+}
+
+// The backlog gauge follows the Redis queue: an event the app refuses is
+// pending until the app takes it.
+func TestGatewayEventsBacklogGauge(t *testing.T) {
+	redis := redistest.StartServer(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(app.Close)
+	t.Setenv("TEST_EVENTS_SECRET", testEventsSecret)
+	g := startGateway(t, redis.URL(), "events {\nurl "+app.URL+"\nsecret {env.TEST_EVENTS_SECRET}\ninitial_backoff 100ms\nmax_backoff 200ms\n}")
+	g.signIn("user-backlog", nil)
+	waitGauge := func(state string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, ok := scrapeMetrics(t)[backlogSeries(state)]
+			if ok && got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("events_backlog %s = %v (present %v); want %v", state, got, ok, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitGauge("pending", 1)
+	waitGauge("dead", 0)
+	refuse.Store(false)
+	waitGauge("pending", 0)
 }

@@ -36,10 +36,13 @@ func scrapeMetrics(t *testing.T) map[string]float64 {
 		if !strings.HasPrefix(line, "caddy_convex_auth_") {
 			continue
 		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
+		// The value follows the last space: label values may hold spaces
+		// (a default realm is "<issuer> <application_id>").
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
 			continue
 		}
+		name, value := line[:i], line[i+1:]
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			t.Fatalf("metric line %q: %v", line, err)

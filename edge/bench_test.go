@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -69,7 +70,7 @@ func BenchmarkToken(b *testing.B) {
 			g := newTestGateway(b, alg, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := g.mint(sess); err != nil {
+				if _, err := g.mint(context.Background(), sess); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -79,7 +80,7 @@ func BenchmarkToken(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := g.tokenFor(sess); err != nil {
+			if _, err := g.tokenFor(context.Background(), sess); err != nil {
 				b.Fatal(err)
 			}
 		}

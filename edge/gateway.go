@@ -161,6 +161,8 @@ type Gateway struct {
 	unregister   []func()
 	// guests, when guests are on, keeps guests in use from expiring.
 	guests *guestPolicy
+	// health answers /auth/health.
+	health *healthProbe
 }
 
 // New checks cfg, fills in its defaults and builds the gateway. Close
@@ -208,6 +210,7 @@ func New(cfg Config) (*Gateway, error) {
 		tokens:       newTokenCache(defaultTokenCacheSize, reusePolicyFor(cfg), cfg.Issuer.Config().Now),
 		storeErrLog:  ratelog.New(cfg.Logger, storeErrorLogInterval),
 		metrics:      cfg.Metrics,
+		health:       &healthProbe{ping: cfg.Store.Ping, now: cfg.Issuer.Config().Now},
 	}
 	if g.metrics == nil {
 		g.metrics = noMetrics{}
@@ -216,7 +219,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.cfg.Users = cfg.SignIn.Users
 	}
 	if cfg.SignIn != nil {
-		sc := *cfg.SignIn
+		sc := traceSignIn(*cfg.SignIn)
 		sc.Host = signInHost{g}
 		sc.Sessions = cfg.Store
 		if sc.Anonymous != nil {

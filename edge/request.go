@@ -1,14 +1,18 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
+	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
@@ -34,7 +38,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	var tok cachedToken
 	if sess != nil {
 		var err error
-		if tok, err = g.tokenFor(sess); errors.Is(err, errGuestGone) {
+		if tok, err = g.tokenFor(r.Context(), sess); errors.Is(err, errGuestGone) {
 			http.SetCookie(w, cs.clear())
 			sess = nil
 		} else if err != nil {
@@ -115,7 +119,16 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 	// No httprule.StoreCallTimeout: the store bounds a lookup that leaves
 	// its cache (session.DefaultLookupTimeout), and a cache hit then needs
 	// no timer.
-	sess, err := g.cfg.Store.Lookup(r.Context(), token)
+	ctx, span := tracing.Start(r.Context(), spanSessionLookup, trace.SpanKindInternal)
+	var info *session.LookupInfo
+	if span.Recording() {
+		info = new(session.LookupInfo)
+		ctx = session.WithLookupInfo(ctx, info)
+	}
+	sess, err := g.cfg.Store.Lookup(ctx, token)
+	if span.Recording() {
+		endLookupSpan(span, info, err)
+	}
 	if errors.Is(err, session.ErrNotFound) {
 		http.SetCookie(w, cs.clear())
 		return nil, nil
@@ -129,9 +142,9 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 
 // tokenFor reuses the session's token while the reuse policy allows, else
 // mints one. Concurrent misses for one session share one mint.
-func (g *Gateway) tokenFor(sess *session.Session) (cachedToken, error) {
+func (g *Gateway) tokenFor(ctx context.Context, sess *session.Session) (cachedToken, error) {
 	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), func() (cachedToken, error) {
-		return g.mint(sess)
+		return g.mint(ctx, sess)
 	})
 	if err == nil {
 		g.metrics.Token(minted)
@@ -141,12 +154,18 @@ func (g *Gateway) tokenFor(sess *session.Session) (cachedToken, error) {
 
 // mint always signs a new token for the session; for a guest's session
 // it moves the guest's expiry first (errGuestGone: the guest is gone).
-func (g *Gateway) mint(sess *session.Session) (cachedToken, error) {
+func (g *Gateway) mint(ctx context.Context, sess *session.Session) (cachedToken, error) {
 	if err := g.touchGuest(sess); err != nil {
 		return cachedToken{}, err
 	}
 	signer := g.cfg.Issuer
-	keyID := signer.SigningKey().ID()
+	key := signer.SigningKey()
+	keyID := key.ID()
+	_, span := tracing.Start(ctx, spanTokenMint, trace.SpanKindInternal)
+	defer span.End()
+	if span.Recording() {
+		span.SetAttributes(attribute.String(attrTokenKeyID, keyID), attribute.String(attrTokenAlgorithm, string(key.Algorithm())))
+	}
 	token, iat, exp, err := signer.Mint(issuer.Claims{
 		UserID:        sess.UserID,
 		SessionID:     sess.ID,
@@ -158,6 +177,7 @@ func (g *Gateway) mint(sess *session.Session) (cachedToken, error) {
 		AMR:           sessionAMR(sess),
 	})
 	if err != nil {
+		span.Fail("the token could not be signed")
 		return cachedToken{}, err
 	}
 	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID}, nil

@@ -16,7 +16,7 @@ import (
 // redisEventsACL is what the events queue adds to the gateway's Redis user
 // (docs/scale.md's rule): docs/events.md shows it, this test proves it is
 // enough.
-const redisEventsACL = "+xadd +xrange +xreadgroup +xack +xdel +xautoclaim +xclaim +xpending +xgroup|create +xgroup|delconsumer +xinfo|consumers +hget +hset +hdel +lpush +ltrim +lrange"
+const redisEventsACL = "+xadd +xrange +xreadgroup +xack +xdel +xautoclaim +xclaim +xpending +xgroup|create +xgroup|delconsumer +xinfo|consumers +hget +hset +hdel +lpush +ltrim +lrange +xlen +llen"
 
 func TestRedisEventsACLIsEnough(t *testing.T) {
 	docs, err := os.ReadFile("../docs/events.md")
@@ -86,6 +86,9 @@ func TestRedisEventsACLIsEnough(t *testing.T) {
 			t.Fatal("the event was not dead-lettered")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if b, err := q2.Backlog(ctx); err != nil || b != (Backlog{Dead: 1}) {
+		t.Fatalf("Backlog = %+v, %v; want 1 dead letter and nothing pending", b, err)
 	}
 	if l, _ := admin.Do(ctx, "ACL", "LOG").Val().([]any); len(l) > 0 {
 		t.Fatalf("redis denied the gateway's user: %v", l)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 )
 
 // Delivery defaults.
@@ -65,6 +72,10 @@ type DeliveryConfig struct {
 	// Consumer names this deliverer in the queue. Default: host name, pid
 	// and random bytes, unique per start.
 	Consumer string
+	// TracerProvider traces each attempt (a span linked to the event's
+	// traceparent). Default: the provider of the last traced request
+	// (Caddy's, once its tracing handler has seen one); none before.
+	TracerProvider trace.TracerProvider
 }
 
 // Deliverer POSTs the queue's events to the URL until it is stopped.
@@ -300,10 +311,11 @@ func (d *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup, heldByRef 
 			return min(wait, 50*time.Millisecond) // all slots busy
 		}
 		h.busy = true
+		attempt := h.attempts + 1
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := d.post(ctx, h.e)
+			err := d.post(ctx, h.e, attempt)
 			<-slots
 			select {
 			case results <- result{h, err}:
@@ -372,9 +384,11 @@ type errStatus int
 func (e errStatus) Error() string { return fmt.Sprintf("the receiver answered %d", int(e)) }
 
 // post makes one attempt, signed afresh.
-func (d *Deliverer) post(ctx context.Context, e Entry) error {
+func (d *Deliverer) post(ctx context.Context, e Entry, attempt int) error {
 	ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
 	defer cancel()
+	ctx, span := d.startSpan(ctx, e, attempt)
+	defer span.End()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(e.Body))
 	if err != nil {
 		return err
@@ -382,14 +396,51 @@ func (d *Deliverer) post(ctx context.Context, e Entry) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "convex_auth-events")
 	d.cfg.Secret.SetHeaders(req.Header, e.ID, time.Now(), e.Body)
+	if span.IsRecording() {
+		tracing.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
+		span.SetStatus(codes.Error, "the events URL could not be reached")
 		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	span.SetAttributes(attribute.Int(attrHTTPStatus, resp.StatusCode))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		span.SetStatus(codes.Error, "the events URL did not accept the event")
 		return errStatus(resp.StatusCode)
 	}
 	return nil
+}
+
+// Delivery spans: one per attempt, a new trace linked to the request that
+// caused the event. Attributes name the event, never its body.
+const (
+	spanDeliver    = "convex_auth.events.deliver"
+	attrEventID    = "convex_auth.event.id"
+	attrEventType  = "convex_auth.event.type"
+	attrAttempt    = "convex_auth.event.attempt"
+	attrHTTPStatus = "http.response.status_code"
+)
+
+func (d *Deliverer) startSpan(ctx context.Context, e Entry, attempt int) (context.Context, trace.Span) {
+	tp := d.cfg.TracerProvider
+	if tp == nil {
+		tp = tracing.Provider()
+	}
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient)}
+	if sc, ok := tracing.SpanContextOf(e.TraceParent); ok {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	ctx, span := tp.Tracer(tracing.ScopeName).Start(ctx, spanDeliver, opts...)
+	if span.IsRecording() {
+		var env struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(e.Body, &env)
+		span.SetAttributes(attribute.String(attrEventID, e.ID), attribute.String(attrEventType, env.Type),
+			attribute.Int(attrAttempt, attempt), attribute.String("http.request.method", http.MethodPost))
+	}
+	return ctx, span
 }

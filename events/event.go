@@ -50,6 +50,9 @@ type Event struct {
 	Key     string
 	Body    []byte
 	Created time.Time
+	// TraceParent is the W3C traceparent of the request that caused the
+	// event, if it was traced: the delivery's span links to it.
+	TraceParent string
 }
 
 // idLen is the length of an event ID after "evt_": Crockford base32 of a

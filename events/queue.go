@@ -35,6 +35,19 @@ type Queue interface {
 	// ClaimIdle is how long a held entry may go without Keep before
 	// another consumer may take it; zero when there is one consumer only.
 	ClaimIdle() time.Duration
+	// Backlog counts what waits, for a gauge read at scrape time: one
+	// cheap call (two counters in Redis), never a scan.
+	Backlog(ctx context.Context) (Backlog, error)
+}
+
+// Backlog is a queue's size. A Redis queue is shared by the realm's
+// instances, so each of them reports the same numbers.
+type Backlog struct {
+	// Pending are events queued and not yet delivered, those being
+	// retried included.
+	Pending int64
+	// Dead are the dead letters kept (at most the queue's bound).
+	Dead int64
 }
 
 // Entry is an event in the queue. Ref is the queue's own ID for it; refs
@@ -199,6 +212,17 @@ func (q *MemoryQueue) DeadLetters(_ context.Context, n int) ([]DeadLetter, error
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]DeadLetter(nil), q.dead[:min(n, len(q.dead))]...), nil
+}
+
+// Backlog implements Queue.
+func (q *MemoryQueue) Backlog(context.Context) (Backlog, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var pending int
+	for _, line := range q.lines {
+		pending += len(line)
+	}
+	return Backlog{Pending: int64(pending), Dead: int64(len(q.dead))}, nil
 }
 
 var _ Queue = (*MemoryQueue)(nil)

@@ -33,7 +33,7 @@ const (
 // instances of a realm. Its keys share one hash tag, so they live in one
 // Redis Cluster slot and its scripts are atomic there too:
 //
-//	<prefix>{ev:<realm tag>}:q     stream: id, key, body, t (ms)
+//	<prefix>{ev:<realm tag>}:q     stream: id, key, body, t (ms), tp (traceparent, when traced)
 //	<prefix>{ev:<realm tag>}:o     hash: key → stream IDs not yet done, in order
 //	<prefix>{ev:<realm tag>}:dead  list of dead letters (JSON), newest first
 type RedisQueue struct {
@@ -100,9 +100,15 @@ func (q *RedisQueue) Keys() (stream, order, dead string) { return q.stream, q.or
 func (q *RedisQueue) ClaimIdle() time.Duration { return q.claimIdle }
 
 // enqueueScript adds the event to the stream and to its key's line.
-// KEYS: stream, order. ARGV: maxlen, id, key, body, created ms.
+// KEYS: stream, order. ARGV: maxlen, id, key, body, created ms,
+// traceparent or "".
 var enqueueScript = redis.NewScript(`
-local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[2], 'key', ARGV[3], 'body', ARGV[4], 't', ARGV[5])
+local sid
+if ARGV[6] ~= '' then
+  sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[2], 'key', ARGV[3], 'body', ARGV[4], 't', ARGV[5], 'tp', ARGV[6])
+else
+  sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[2], 'key', ARGV[3], 'body', ARGV[4], 't', ARGV[5])
+end
 local cur = redis.call('HGET', KEYS[2], ARGV[3])
 if cur then
   redis.call('HSET', KEYS[2], ARGV[3], cur .. ' ' .. sid)
@@ -157,7 +163,7 @@ return 1
 // Enqueue implements Queue.
 func (q *RedisQueue) Enqueue(ctx context.Context, ev Event) error {
 	err := enqueueScript.Run(ctx, q.client, []string{q.stream, q.order},
-		q.maxLen, ev.ID, ev.Key, ev.Body, ev.Created.UnixMilli()).Err()
+		q.maxLen, ev.ID, ev.Key, ev.Body, ev.Created.UnixMilli(), ev.TraceParent).Err()
 	if err != nil {
 		return fmt.Errorf("events: queueing %s in redis: %w", ev.ID, err)
 	}
@@ -247,7 +253,7 @@ func (q *RedisQueue) autoclaim(ctx context.Context, consumer string, n int) ([]E
 func entryOf(m redis.XMessage) Entry {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	ms, _ := strconv.ParseInt(str("t"), 10, 64)
-	return Entry{Ref: m.ID, Event: Event{ID: str("id"), Key: str("key"), Body: []byte(str("body")), Created: time.UnixMilli(ms)}}
+	return Entry{Ref: m.ID, Event: Event{ID: str("id"), Key: str("key"), Body: []byte(str("body")), Created: time.UnixMilli(ms), TraceParent: str("tp")}}
 }
 
 // Keep implements Queue: XCLAIM to itself resets the idle time of the
@@ -346,6 +352,19 @@ func (q *RedisQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter, erro
 		}
 	}
 	return out, nil
+}
+
+// Backlog implements Queue: the stream's length (entries leave it when
+// delivered or dead-lettered) and the dead-letter list's, in one round
+// trip (the keys share a slot).
+func (q *RedisQueue) Backlog(ctx context.Context) (Backlog, error) {
+	pipe := q.client.Pipeline()
+	pending := pipe.XLen(ctx, q.stream)
+	dead := pipe.LLen(ctx, q.dead)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Backlog{}, fmt.Errorf("events: reading the queue's size: %w", err)
+	}
+	return Backlog{Pending: pending.Val(), Dead: dead.Val()}, nil
 }
 
 var _ Queue = (*RedisQueue)(nil)

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -57,6 +58,9 @@ func (s *Store) Builder() Builder { return s.build }
 // Emit queues ev. Operations added later (ban, purge) call it after their
 // change succeeded.
 func (s *Store) Emit(ctx context.Context, ev Event) {
+	if ev.TraceParent == "" {
+		ev.TraceParent = tracing.Handoff(ctx)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
 	defer cancel()
 	if err := s.queue.Enqueue(ctx, ev); err != nil {

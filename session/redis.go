@@ -264,6 +264,9 @@ func (s *RedisStore) Lookup(ctx context.Context, token string) (*Session, error)
 				s.cache.touched(p.sessionID, now)
 				sess.LastUsedAt = now
 			}
+			if info := lookupInfo(ctx); info != nil {
+				info.CacheHit = true
+			}
 			return sess, nil
 		}
 	}

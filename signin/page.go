@@ -229,6 +229,9 @@ func withRedirect(path, redirectTo string, q url.Values) string {
 }
 
 func providerKind(p OAuthProvider) string {
+	if w, ok := p.(interface{ Unwrap() OAuthProvider }); ok {
+		return providerKind(w.Unwrap()) // a decorator (edge's tracing)
+	}
 	switch p := p.(type) {
 	case *githubProvider:
 		return "github"
