@@ -5,8 +5,10 @@
 #   make test    build once, then run every Go test (the e2e tests use the binary),
 #                then the Node tests
 #   make test-go     only the Go tests
-#   make test-node   only the Node tests: Convex conformance (conformance/, seconds)
-#                    and the Next.js example (examples/nextjs/: its Convex functions
+#   make test-node   only the Node tests: Convex conformance (conformance/, seconds),
+#                    the browser package (clients/js/: vitest, then npm pack
+#                    installed into a clean directory: under a minute) and the
+#                    Next.js example (examples/nextjs/: its Convex functions
 #                    under vitest, seconds, then next build: a minute or two)
 #   make test-fuzz   each fuzz target (as go test -list finds them) for FUZZTIME (default 50000x)
 #   make bench   run the Go benchmarks of every package that has some
@@ -30,7 +32,7 @@ CADDY_SOURCES := $(filter-out $(CURDIR)/bench/%,$(shell $(GO) list -e -f '{{$$d 
 # moving code between packages moves its benchmarks with it.
 BENCH_PACKAGES = $(sort $(dir $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules '^func Benchmark[A-Z0-9_]' .)))
 
-.PHONY: caddy run test test-fuzz test-go test-node test-conformance test-nextjs bench bench-load clean
+.PHONY: caddy run test test-fuzz test-go test-node test-conformance test-client-js test-nextjs bench bench-load clean
 
 caddy: $(CADDY_BIN)
 
@@ -68,10 +70,12 @@ test-fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 
-# The browser test (e2e/browser_test.go) runs Node with playwright-core; the
-# rotation test (e2e/rotation_test.go) runs conformance/'s jose; the Convex
-# events test (e2e/convex_events_test.go) runs examples/nextjs/'s vitest.
-test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json examples/nextjs/node_modules/.package-lock.json
+# The browser tests (e2e/browser_test.go, e2e/gateway_client_test.go) run
+# Node with playwright-core, the second on a page bundled from clients/js/;
+# the rotation test (e2e/rotation_test.go) runs conformance/'s jose; the
+# Convex events test (e2e/convex_events_test.go) runs examples/nextjs/'s vitest;
+# the import test (e2e/import_test.go) hashes with e2e/incumbents/' packages.
+test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modules/.package-lock.json clients/js/node_modules/.package-lock.json examples/nextjs/node_modules/.package-lock.json e2e/incumbents/node_modules/.package-lock.json
 	CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) $(GO) test -race -count=1 ./...
 
 # Each Node package is installed from its lock file (npm ci) when the lock
@@ -79,14 +83,25 @@ test-go: caddy e2e/browser/node_modules/.package-lock.json conformance/node_modu
 %/node_modules/.package-lock.json: %/package-lock.json
 	cd $* && npm ci --no-audit --no-fund
 
-test-node: test-conformance test-nextjs
+# npm ci in clients/js builds it (its prepare script). The example installs
+# it as a copy (install-links), so it is installed again when the package
+# changes.
+CLIENT_JS_SOURCES := $(wildcard clients/js/src/*) clients/js/package.json clients/js/tsconfig.json clients/js/tsconfig.build.json
+examples/nextjs/node_modules/.package-lock.json: clients/js/node_modules/.package-lock.json $(CLIENT_JS_SOURCES)
+
+test-node: test-conformance test-client-js test-nextjs
 
 test-conformance: caddy conformance/node_modules/.package-lock.json
 	cd conformance && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) node --test
 
+# Type-check, then the logic under vitest and the npm pack check.
+test-client-js: clients/js/node_modules/.package-lock.json
+	cd clients/js && ./node_modules/.bin/tsc -p tsconfig.json && ./node_modules/.bin/vitest run
+
 # The example's Convex functions (convex/*.spec.ts, convex-test under vitest,
 # seconds) first, then the app behind the gateway (test/*.test.mjs).
-test-nextjs: caddy examples/nextjs/node_modules/.package-lock.json
+# standin/node is Node 22 for the convex CLI of the codegen check.
+test-nextjs: caddy examples/nextjs/node_modules/.package-lock.json examples/nextjs/standin/node/node_modules/.package-lock.json
 	cd examples/nextjs && ./node_modules/.bin/vitest run
 	cd examples/nextjs && CONVEX_AUTH_CADDY_BIN=$(CADDY_BIN) NEXT_TELEMETRY_DISABLED=1 node --test
 

@@ -156,6 +156,8 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 		// Admin modules get an unnamed logger; name it so the audit lines
 		// can be found.
 		Logger: caddy.Log().Named("admin.api.convex_auth"),
+		// Importing users is the operator's: never on the site API.
+		Import: true,
 	})
 	return err
 }
@@ -187,4 +189,5 @@ var (
 	_ control.Users               = (*events.Store)(nil)
 	_ session.AccountSecretSetter = (*events.Store)(nil)
 	_ session.Limiter             = (*events.Store)(nil)
+	_ session.UserImporter        = (*events.Store)(nil)
 )

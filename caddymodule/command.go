@@ -17,7 +17,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "convex-auth",
-		Usage: "keygen|convex-config|rotate-key|users|sessions [flags]",
+		Usage: "keygen|convex-config|rotate-key|users|sessions|version [flags]",
 		Short: "Makes signing keys and Convex's auth.config.ts for convex_auth",
 		Long: `
 Tools for the convex_auth gateway.
@@ -38,14 +38,19 @@ Tools for the convex_auth gateway.
       with it after key_publish_lead.
 
   caddy convex-auth users find --email <e> | get|ban|unban|delete <userId>
+  caddy convex-auth users import --from convex-auth|better-auth|authjs <path> [--dry-run] [--map <theirs>=<ours>]... [--sub-from <field>] [--events]
   caddy convex-auth sessions list <userId> | revoke <userId> [<sessionId>] [--except <sessionId>]
       Operator API on a running Caddy's admin endpoint (admin.api.convex_auth),
       reached as caddy reload does: --address, else the admin address of
       --config, else localhost:2019. --realm picks a realm when there are
-      several. See docs/admin-api.md.
+      several. See docs/admin-api.md; imports: docs/migrate.md.
+
+  caddy convex-auth version
+      Prints the version of the convex_auth module built into this Caddy:
+      a release tag, a pseudo-version, or (devel) for a local checkout.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand())
+			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand(), versionCommand())
 		},
 	})
 }

@@ -25,6 +25,13 @@ type AdminClient struct {
 // Do sends method to the operator API path (under /convex-auth) with query
 // and writes the indented JSON answer to w.
 func (c AdminClient) Do(w io.Writer, method, path string, query url.Values) error {
+	_, err := c.Send(w, method, path, query, nil, "")
+	return err
+}
+
+// Send is Do with a request body of contentType; it also returns the
+// answer as it came.
+func (c AdminClient) Send(w io.Writer, method, path string, query url.Values, body io.Reader, contentType string) ([]byte, error) {
 	if query == nil {
 		query = url.Values{}
 	}
@@ -35,22 +42,26 @@ func (c AdminClient) Do(w io.Writer, method, path string, query url.Values) erro
 	if len(query) > 0 {
 		uri += "?" + query.Encode()
 	}
-	resp, err := caddycmd.AdminAPIRequest(c.Address, method, uri, nil, nil)
+	var hdr http.Header
+	if contentType != "" {
+		hdr = http.Header{"Content-Type": {contentType}}
+	}
+	resp, err := caddycmd.AdminAPIRequest(c.Address, method, uri, hdr, body)
 	if err != nil {
-		return fmt.Errorf("the admin endpoint at %s: %w", c.Address, err)
+		return nil, fmt.Errorf("the admin endpoint at %s: %w", c.Address, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return fmt.Errorf("reading the admin endpoint's answer: %w", err)
+		return nil, fmt.Errorf("reading the admin endpoint's answer: %w", err)
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
-		return fmt.Errorf("the admin endpoint did not answer JSON (is admin.api.convex_auth built into this Caddy?): %w", err)
+		return nil, fmt.Errorf("the admin endpoint did not answer JSON (is admin.api.convex_auth built into this Caddy?): %w", err)
 	}
 	out.WriteByte('\n')
 	_, err = w.Write(out.Bytes())
-	return err
+	return raw, err
 }
 
 // adminFlags are the flags every users/sessions subcommand takes.
@@ -89,8 +100,8 @@ func adminSubcommand(use, short string, args cobra.PositionalArgs, run func(c Ad
 
 func usersCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "users find|get|ban|unban|delete",
-		Short: "Finds, bans, unbans and deletes users through Caddy's admin endpoint",
+		Use:   "users find|get|ban|unban|delete|import",
+		Short: "Finds, bans, unbans, deletes and imports users through Caddy's admin endpoint",
 		Long: `
 Talks to the operator API (admin.api.convex_auth) on a running Caddy's admin
 endpoint, as caddy reload does: --address, else the admin address of
@@ -124,6 +135,7 @@ endpoint, as caddy reload does: --address, else the admin address of
 			func(c AdminClient, _ caddycmd.Flags, args []string) error {
 				return c.Do(os.Stdout, http.MethodDelete, user(args), nil)
 			}),
+		importCommand(),
 	)
 	return cmd
 }

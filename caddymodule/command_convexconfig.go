@@ -137,6 +137,9 @@ func ConvexConfig(ctx context.Context, w, warn io.Writer, opts ConvexConfigOptio
 			if err := p.CheckForm(false); err != nil {
 				return err
 			}
+			if issuer.UnreachableFromCloud(p.Issuer) {
+				fmt.Fprintf(warn, "note: issuer %s: Convex's cloud cannot reach it, so only a Convex backend on this machine or network can use this file; for a cloud deployment print the customJwt form with --static (the file says how)\n", p.Issuer)
+			}
 		}
 		providers = append(providers, p)
 	}

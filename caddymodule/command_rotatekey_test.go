@@ -86,7 +86,8 @@ other.example.com {
 	var kids []string
 	for it := 0; it < ps[0].jwks.Len(); it++ {
 		k, _ := ps[0].jwks.Key(it)
-		kids = append(kids, k.KeyID())
+		kid, _ := k.KeyID()
+		kids = append(kids, kid)
 	}
 	if want := []string{stored.Current.ID(), stored.Next.ID()}; !slices.Equal(kids, want) {
 		t.Fatalf("static JWKS kids %v, want current and next %v", kids, want)

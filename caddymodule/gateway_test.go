@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 )
@@ -255,7 +255,7 @@ func verifyLikeConvex(t *testing.T, token string) jwt.Token {
 	matching := 0
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
-		if k.KeyID() == header["kid"] {
+		if kid, _ := k.KeyID(); kid == header["kid"] {
 			matching++
 		}
 	}
@@ -292,14 +292,16 @@ func TestGatewayInjectsVerifiableToken(t *testing.T) {
 		t.Fatal("the session cookie reached the upstream")
 	}
 	tok := verifyLikeConvex(t, token)
-	if tok.Subject() != "user-1" {
-		t.Fatalf("sub = %q", tok.Subject())
+	if sub, _ := tok.Subject(); sub != "user-1" {
+		t.Fatalf("sub = %q", sub)
 	}
-	email, _ := tok.Get("email")
-	if email != "user-1@example.com" {
-		t.Fatalf("email claim = %v", email)
+	var email, sid string
+	if err := tok.Get("email", &email); err != nil || email != "user-1@example.com" {
+		t.Fatalf("email claim = %q (%v)", email, err)
 	}
-	sid, _ := tok.Get("sid")
+	if err := tok.Get("sid", &sid); err != nil {
+		t.Fatalf("sid claim: %v", err)
+	}
 	if got := seen.Header.Get("X-Seen-User"); got != fmt.Sprintf("user-1/user-1@example.com/%s", sid) {
 		t.Fatalf("placeholders gave %q", got)
 	}
@@ -327,8 +329,10 @@ func TestGatewayInjectsVerifiableToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := verifyLikeConvex(t, tokenResp.Token)
-	if fresh.Expiration().UnixMilli() != tokenResp.ExpiresAt || time.Since(fresh.IssuedAt()) > 2*time.Second {
-		t.Fatalf("/auth/token gave exp %v iat %v, expiresAt %d", fresh.Expiration(), fresh.IssuedAt(), tokenResp.ExpiresAt)
+	freshExp, _ := fresh.Expiration()
+	freshIat, _ := fresh.IssuedAt()
+	if freshExp.UnixMilli() != tokenResp.ExpiresAt || time.Since(freshIat) > 2*time.Second {
+		t.Fatalf("/auth/token gave exp %v iat %v, expiresAt %d", freshExp, freshIat, tokenResp.ExpiresAt)
 	}
 }
 

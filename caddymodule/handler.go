@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/edge"
+	"github.com/convex-auth/caddy-convex-auth/internal/sharedstorage"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
@@ -178,8 +179,9 @@ type Handler struct {
 	keyring      *issuer.Keyring // generated keys, loaded in Provision
 	rotator      *keyRotator     // keeps the issuer on the stored keyring
 	rotatorKey   string
-	eventsKey    string // the delivery pool's key, with events
-	releaseRealm func() // the realm's entry in liveRealms
+	eventsKey    string                // the delivery pool's key, with events
+	releaseRealm func()                // the realm's entry in liveRealms
+	storageUse   *sharedstorage.Member // this process's record of its storage, in the realm's store
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -289,6 +291,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		zap.Bool("default_realm", h.Realm == ""),
 		zap.String("issuer", h.Issuer))
 	if err := h.provisionSignIn(ctx); err != nil {
+		return err
+	}
+	if err := h.recordStorageUse(ctx, pooled.Store); err != nil {
 		return err
 	}
 	adminAPI, err := h.provisionControl()
@@ -448,6 +453,10 @@ func (h *Handler) Cleanup() error {
 	}
 	if err := h.releaseEvents(); err != nil {
 		h.logger.Warn("stopping event delivery", zap.Error(err))
+	}
+	if h.storageUse != nil {
+		h.storageUse.Leave()
+		h.storageUse = nil
 	}
 	if h.storeKey != "" {
 		return releaseStore(h.storeKey)

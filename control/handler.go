@@ -35,6 +35,7 @@ const (
 	OpUnban        = "unban"
 	OpDeleteUser   = "delete_user"
 	OpDeadLetters  = "dead_letters"
+	OpImportUsers  = "import_users"
 )
 
 // Change is what a successful changing call did, for OnChange.
@@ -65,8 +66,13 @@ type Config struct {
 	Logger *zap.Logger
 	// OnChange is told of every change made. Default: nothing is told.
 	OnChange func(ctx context.Context, realm Realm, c Change)
-	// Timeout bounds one request's store calls. Default: DefaultTimeout.
+	// Timeout bounds one request's store calls (an import's, each user's).
+	// Default: DefaultTimeout.
 	Timeout time.Duration
+	// Import serves POST /users/import, which creates users under any ID
+	// with any password hash: on for Caddy's admin endpoint only. Default:
+	// off.
+	Import bool
 }
 
 // CheckSecret reports a site admin API secret that is too weak to use.
@@ -88,6 +94,7 @@ func CheckSecret(secret string) error {
 //	POST   /users/{id}/ban
 //	DELETE /users/{id}/ban
 //	GET    /events/dead[?limit=n]
+//	POST   /users/import?from=<source>[&dry_run=true&events=true&map=a=b&sub_from=f&users_table=t] (Import only; body: the export as a ZIP)
 //
 // Answers are JSON; errors are {"error": code, "message": sentence}.
 type Handler struct {
@@ -182,6 +189,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (call, int, erro
 		realm.DeadLetters.ServeHTTP(w, r)
 		return c, http.StatusOK, nil
 	}
+	if c.op == OpImportUsers {
+		return h.serveImport(w, r, realm, c)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	body, err := h.do(ctx, r, realm, &c)
@@ -264,6 +274,10 @@ func (h *Handler) route(r *http.Request) (call, *apiError) {
 	case 1:
 		c.op, err = OpFindUser, allow(http.MethodGet)
 	case 2:
+		if parts[1] == "import" && r.Method == http.MethodPost && h.cfg.Import {
+			c.op = OpImportUsers
+			return c, nil
+		}
 		c.userID = parts[1]
 		c.op = OpGetUser
 		if r.Method == http.MethodDelete {

@@ -59,10 +59,23 @@ func browserTools(t *testing.T) (chromium, node string) {
 func TestBrowserSignIn(t *testing.T) {
 	caddyBin(t) // skips or fails early without the built binary
 	chromium, node := browserTools(t)
-	script, _ := filepath.Abs(filepath.Join(browserDir, "signin.mjs"))
 
 	upstream := httptest.NewServer(identityPage(t))
 	t.Cleanup(upstream.Close)
+	origin := browserGateway(t, upstream.URL, `
+		protect /loggedin*
+		provider password`)
+
+	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
+	runBrowserScript(t, node, chromium, "signin.mjs", filepath.Join(outDir, "failure.png"), []string{origin, outDir})
+	t.Logf("screenshots of the sign-in page: %s", filepath.Join(outDir, "signin-desktop.png"))
+}
+
+// browserGateway starts the built Caddy with one site on a free localhost
+// port, in front of upstream: convex_auth with the site's origin as its
+// issuer and the given subdirectives. It returns the origin.
+func browserGateway(t *testing.T, upstream, subdirectives string, env ...string) string {
+	t.Helper()
 	port := freePort(t)
 	origin := fmt.Sprintf("http://localhost:%d", port)
 	startCaddy(t, fmt.Sprintf(`{
@@ -71,22 +84,26 @@ func TestBrowserSignIn(t *testing.T) {
 }
 %s {
 	convex_auth {
-		issuer %s
-		protect /loggedin*
-		provider password
+		issuer %s%s
 	}
 	reverse_proxy %s
 }
-`, port, origin, origin, strings.TrimPrefix(upstream.URL, "http://")), t.TempDir(), origin+"/.well-known/jwks.json")
+`, port, origin, origin, subdirectives, strings.TrimPrefix(upstream, "http://")), t.TempDir(), origin+"/.well-known/jwks.json", env...)
+	return origin
+}
 
-	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
-	cmd := exec.Command(node, script, origin, outDir)
-	cmd.Env = append(os.Environ(), chromiumBinEnv+"="+chromium)
+// runBrowserScript runs e2e/browser/<script> with args under node, with
+// Chromium's path and env in its environment, and logs what it printed. A
+// failing script fails the test, naming its failure screenshot.
+func runBrowserScript(t *testing.T, node, chromium, script, failureShot string, args []string, env ...string) {
+	t.Helper()
+	path, _ := filepath.Abs(filepath.Join(browserDir, script))
+	cmd := exec.Command(node, append([]string{path}, args...)...)
+	cmd.Env = append(append(os.Environ(), chromiumBinEnv+"="+chromium), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser:\n%s", out)
-	t.Logf("screenshots of the sign-in page: %s", filepath.Join(outDir, "signin-desktop.png"))
 	if err != nil {
-		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "failure.png"))
+		t.Fatalf("the browser flow failed: %v (see %s)", err, failureShot)
 	}
 }
 

@@ -5,11 +5,8 @@ package e2e
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/BurntSushi/toml"
 )
 
 // caddyBinEnv names the environment variable with the path of the built Caddy.
@@ -56,21 +53,18 @@ func TestBinaryHasConvexAuthModule(t *testing.T) {
 
 func TestBinaryIsManifestCaddyVersion(t *testing.T) {
 	bin := caddyBin(t)
-
 	// The version to expect is the one xcaddy.toml pins, so bumping Caddy is one line.
-	var manifest struct {
-		Caddy string `toml:"caddy"`
-	}
-	if _, err := toml.DecodeFile(filepath.Join("..", "xcaddy.toml"), &manifest); err != nil {
-		t.Fatalf("reading the build manifest: %v", err)
-	}
-	if manifest.Caddy == "" {
-		t.Fatal("xcaddy.toml has no caddy version")
-	}
-
+	want := manifestCaddyVersion(t)
 	// An xcaddy build prints the module version and its checksum, e.g. "v2.11.9 h1:...".
 	out := runCaddyCommand(t, bin, "version")
-	if fields := strings.Fields(out); len(fields) == 0 || fields[0] != manifest.Caddy {
-		t.Errorf("caddy version printed %q, want it to start with %s (from xcaddy.toml)", strings.TrimSpace(out), manifest.Caddy)
+	if fields := strings.Fields(out); len(fields) == 0 || fields[0] != want {
+		t.Errorf("caddy version printed %q, want it to start with %s (from xcaddy.toml)", strings.TrimSpace(out), want)
+	}
+}
+
+// make caddy builds this checkout, so the module's version is (devel).
+func TestBinaryModuleVersion(t *testing.T) {
+	if got := strings.TrimSpace(runCaddyCommand(t, caddyBin(t), "convex-auth", "version")); got != "(devel)" {
+		t.Errorf("caddy convex-auth version printed %q, want (devel) for a build of this checkout", got)
 	}
 }

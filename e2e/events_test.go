@@ -114,13 +114,15 @@ func (rc *eventReceiver) waitApplied(t *testing.T, n int, within time.Duration) 
 
 // eventsGatewayConfig is one gateway instance with the password provider,
 // the upstream's sign-in, and events to rc.
-func eventsGatewayConfig(port, upstreamPort int, redisURL, eventsURL string) string {
+func eventsGatewayConfig(port, upstreamPort int, redisURL, eventsURL, storage string) string {
 	redisLine := ""
 	if redisURL != "" {
 		redisLine = "redis " + redisURL
 	}
 	return fmt.Sprintf(`{
 	admin off
+	# The instances of a realm share Caddy's storage.
+	storage file_system %s
 }
 http://127.0.0.1:%d {
 	convex_auth {
@@ -140,7 +142,7 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy 127.0.0.1:%d
 }
-`, port, port, redisLine, eventsURL, upstreamPort)
+`, storage, port, port, redisLine, eventsURL, upstreamPort)
 }
 
 // eventsUpstream signs in the user named by POST /signin?user=.
@@ -163,11 +165,11 @@ type eventsGateway struct {
 	port   int
 }
 
-func startEventsGateway(t *testing.T, upstreamPort int, redisURL string, rc *eventReceiver) *eventsGateway {
+func startEventsGateway(t *testing.T, upstreamPort int, redisURL string, rc *eventReceiver, storage string) *eventsGateway {
 	t.Helper()
 	port := freePort(t)
 	origin := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p := startCaddy(t, eventsGatewayConfig(port, upstreamPort, redisURL, rc.srv.URL), t.TempDir(), origin+"/.well-known/jwks.json", "TEST_EVENTS_SECRET="+e2eEventsSecret)
+	p := startCaddy(t, eventsGatewayConfig(port, upstreamPort, redisURL, rc.srv.URL, storage), t.TempDir(), origin+"/.well-known/jwks.json", "TEST_EVENTS_SECRET="+e2eEventsSecret)
 	return &eventsGateway{origin: origin, proc: p, port: port}
 }
 
@@ -246,7 +248,7 @@ func checkRounds(t *testing.T, got []gotEvent, users []string, want int) {
 func TestEventsSignUpSignOut(t *testing.T) {
 	rc := newEventReceiver(t)
 	redis := redistest.StartServer(t)
-	g := startEventsGateway(t, eventsUpstream(t), redis.URL(), rc)
+	g := startEventsGateway(t, eventsUpstream(t), redis.URL(), rc, t.TempDir())
 	resp, _ := postForm(t, g.origin+"/auth/signin/password", url.Values{
 		"intent": {"signup"}, "email": {"Ada@Example.com"}, "password": {"correct horse battery"},
 	}, map[string]string{"Origin": g.origin})
@@ -269,7 +271,7 @@ func TestEventsReceiverDown30s(t *testing.T) {
 	rc := newEventReceiver(t)
 	rc.down.Store(true)
 	redis := redistest.StartServer(t)
-	g := startEventsGateway(t, eventsUpstream(t), redis.URL(), rc)
+	g := startEventsGateway(t, eventsUpstream(t), redis.URL(), rc, t.TempDir())
 	users := []string{"user_a", "user_b", "user_c"}
 	downSince := time.Now()
 	rounds(t, []*eventsGateway{g}, users, 3)
@@ -296,18 +298,19 @@ func TestEventsRestartAndTakeover(t *testing.T) {
 	upstream := eventsUpstream(t)
 	users := []string{"user_a", "user_b"}
 
-	a := startEventsGateway(t, upstream, redis.URL(), rc)
+	storage := t.TempDir()
+	a := startEventsGateway(t, upstream, redis.URL(), rc, storage)
 	rounds(t, []*eventsGateway{a}, users, 3)
 	time.Sleep(time.Second) // a holds the backlog, failing
 	a.stop(t, syscall.SIGTERM)
-	a2 := startEventsGateway(t, upstream, redis.URL(), rc)
+	a2 := startEventsGateway(t, upstream, redis.URL(), rc, storage)
 	rc.down.Store(false)
 	got := rc.waitApplied(t, 12, 20*time.Second)
 	checkRounds(t, got, users, 6)
 
 	// Two instances; the one holding the backlog is killed.
 	rc.down.Store(true)
-	b := startEventsGateway(t, upstream, redis.URL(), rc)
+	b := startEventsGateway(t, upstream, redis.URL(), rc, storage)
 	more := []string{"user_c", "user_d"}
 	rounds(t, []*eventsGateway{a2, b}, more, 3)
 	time.Sleep(time.Second)

@@ -59,6 +59,12 @@ func TestExampleCaddyfile(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"email":"ada@example.com"`) || !strings.Contains(body, `"iss":"http://localhost:8080"`) || !strings.Contains(body, `"aud":"convex"`) {
 		t.Fatalf("/loggedin after the password sign-up: %d\n%s", resp.StatusCode, body)
 	}
+	// The page says the token came in the header only, and shows the
+	// convex_jwt cookie the app got: none, even when the browser sent one.
+	resp, body = request(t, "GET", origin+"/loggedin", map[string]string{"Cookie": sess.Name + "=" + sess.Value + "; convex_jwt=forged"})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<code id="token-cookie">none</code>`) || !strings.Contains(body, "header only") {
+		t.Fatalf("/loggedin with a client convex_jwt cookie: %d\n%s", resp.StatusCode, body)
+	}
 
 	// The demo app's own sign-in (trust_upstream_sign_in) still works.
 	resp, body = request(t, "GET", origin+"/signin", nil)

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,15 +42,7 @@ func TestBrowserMailLifecycle(t *testing.T) {
 	upstream := httptest.NewServer(verifiedPage(t))
 	t.Cleanup(upstream.Close)
 
-	port := freePort(t)
-	origin := fmt.Sprintf("http://localhost:%d", port)
-	startCaddy(t, fmt.Sprintf(`{
-	admin off
-	http_port %d
-}
-%s {
-	convex_auth {
-		issuer %s
+	origin := browserGateway(t, upstream.URL, fmt.Sprintf(`
 		protect /loggedin*
 		email {
 			smtp_host %s
@@ -60,24 +51,13 @@ func TestBrowserMailLifecycle(t *testing.T) {
 			from "Example <login@example.com>"
 			site_name "Example App"
 		}
-		provider password
-	}
-	reverse_proxy %s
-}
-`, port, origin, origin, smtpHost, smtpPort, strings.TrimPrefix(upstream.URL, "http://")), t.TempDir(), origin+"/.well-known/jwks.json")
+		provider password`, smtpHost, smtpPort))
 
 	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
 	if os.Getenv("UPDATE_DOC_SCREENSHOTS") == "1" {
 		outDir, _ = filepath.Abs(filepath.Join("..", "docs", "images"))
 	}
-	script, _ := filepath.Abs(filepath.Join(browserDir, "mail.mjs"))
-	cmd := exec.Command(node, script, origin, mailbox.URL, outDir)
-	cmd.Env = append(os.Environ(), chromiumBinEnv+"="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("browser:\n%s", out)
-	if err != nil {
-		t.Fatalf("the browser flow failed: %v (see %s)", err, filepath.Join(outDir, "mail-failure.png"))
-	}
+	runBrowserScript(t, node, chromium, "mail.mjs", filepath.Join(outDir, "mail-failure.png"), []string{origin, mailbox.URL, outDir})
 	if sink.Count() != 2 {
 		t.Fatalf("%d mails were sent; want 2 (verification, reset)", sink.Count())
 	}

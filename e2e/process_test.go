@@ -18,9 +18,10 @@ import (
 
 // caddyProcess is one `caddy run` of the built binary.
 type caddyProcess struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	mu     sync.Mutex
+	out    bytes.Buffer
 }
 
 func (p *caddyProcess) Write(b []byte) (int, error) {
@@ -70,6 +71,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	p.exited = exited
 	go func() { _ = p.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -101,6 +103,18 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			t.Fatalf("caddy not ready at %s after 30s (last error %v):\n%s", readyURL, err, p.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop stops the process gracefully (SIGTERM, as systemd does) and waits
+// for it to exit.
+func (p *caddyProcess) Stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("caddy did not exit 30s after SIGTERM:\n%s", p.Log())
 	}
 }
 

@@ -102,6 +102,9 @@ type UserData struct {
 	Picture       string `json:"picture,omitempty"`
 	Anonymous     bool   `json:"anonymous,omitempty"`
 	CreatedAt     int64  `json:"createdAt,omitempty"`
+	// Imported marks a user an import created or updated (users import
+	// --events).
+	Imported bool `json:"imported,omitempty"`
 }
 
 // SessionData is the session of session.created and session.revoked (the

@@ -25,6 +25,7 @@ type Backend interface {
 	session.AccountSecretSetter
 	session.Limiter
 	session.Devices
+	session.UserImporter
 }
 
 // emitTimeout bounds queueing one event, apart from the request's own
@@ -198,6 +199,30 @@ func (s *Store) UserChanged(ctx context.Context, userID string, changes ...sessi
 }
 
 var _ session.ChangeRecorder = (*Store)(nil)
+
+// ImportUser implements session.UserImporter: with opts.Events, user.created
+// or user.updated marked imported, once the user is written. An import
+// sends nothing unless asked: the app has its users already.
+func (s *Store) ImportUser(ctx context.Context, in session.ImportedUser, opts session.ImportOptions) (session.ImportResult, error) {
+	res, err := s.Backend.ImportUser(ctx, in, opts)
+	if err != nil || !opts.Events || opts.DryRun || res == session.ImportUnchanged {
+		return res, err
+	}
+	u, gerr := s.Backend.GetUser(ctx, in.ID)
+	if gerr != nil {
+		s.logger.Warn("events: an imported user was not announced: reading it back failed",
+			zap.String("user_id", in.ID), zap.Error(gerr))
+		return res, nil
+	}
+	data := UserOf(u)
+	data.Imported = true
+	if res == session.ImportCreated {
+		s.Emit(ctx, s.build.UserCreated(data))
+	} else {
+		s.Emit(ctx, s.build.UserUpdated(data))
+	}
+	return res, nil
+}
 
 // RemoveUser implements session.UserStore: user.deleted, when there was a
 // user to remove.

@@ -201,6 +201,52 @@ func TestStorePurgeUserAndGuests(t *testing.T) {
 	}
 }
 
+func TestStoreAnnouncesImportsOnlyWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	mem := session.NewMemoryStore(session.Options{Realm: "r"})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	in := session.ImportedUser{ID: "jd7f3k2m9x8q1w5e4r6t0y2u3i9o8p7a", CreatedAt: created,
+		Profile: session.Profile{Email: "ada@example.com", EmailVerified: true, Name: "Ada"}}
+
+	// Without Events, and in a dry run, nothing is sent.
+	if _, err := st.ImportUser(ctx, in, session.ImportOptions{Events: true, DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ImportUser(ctx, in, session.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if es := drain(t, q); len(es) != 0 {
+		t.Fatalf("events %q; want none without --events", summary(es))
+	}
+	// With Events: user.updated for a change, nothing when unchanged.
+	in.Profile.Name = "Ada Lovelace"
+	for range 2 {
+		if _, err := st.ImportUser(ctx, in, session.ImportOptions{Events: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := drain(t, q)
+	if summary(es) != "user.updated " || !es[0].Data.User.Imported || es[0].Data.User.Name != "Ada Lovelace" {
+		t.Fatalf("events %q %+v; want one user.updated marked imported", summary(es), es)
+	}
+	// A new user: user.created marked imported, with its original creation time.
+	in.ID = "kX9vB2nQ7mLp4RtY8wZc3HdF6gJs1AeU"
+	in.Profile.Email = "grace@example.com"
+	if _, err := st.ImportUser(ctx, in, session.ImportOptions{Events: true}); err != nil {
+		t.Fatal(err)
+	}
+	es = drain(t, q)
+	if summary(es) != "user.created " {
+		t.Fatalf("events %q", summary(es))
+	}
+	if u := es[0].Data.User; !u.Imported || u.ID != in.ID || u.Email != "grace@example.com" || u.CreatedAt != created.UnixMilli() {
+		t.Fatalf("user.created data %+v", u)
+	}
+}
+
 // TestStoreEmitsCapEvictions: a sign-in past max_sessions_per_user ends
 // the least recently used session with session.revoked, reason limit,
 // before session.created.

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -37,6 +39,32 @@ func (p ConvexProvider) CheckForm(static bool) error {
 	return nil
 }
 
+// UnreachableFromCloud reports whether Convex's cloud cannot fetch the
+// discovery document of issuer iss: its host is localhost, a *.localhost
+// name, a name without a dot, or a loopback, private or link-local address.
+func UnreachableFromCloud(iss string) bool {
+	u, err := url.Parse(iss)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return addr.IsLoopback() || addr.IsPrivate() || addr.IsLinkLocalUnicast() || addr.IsUnspecified()
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") || !strings.Contains(host, ".")
+}
+
+// unreachableIssuers lists the providers' issuers Convex's cloud cannot fetch.
+func unreachableIssuers(providers []ConvexProvider) []string {
+	var out []string
+	for _, p := range providers {
+		if UnreachableFromCloud(p.Issuer) && !slices.Contains(out, p.Issuer) {
+			out = append(out, p.Issuer)
+		}
+	}
+	return out
+}
+
 // AuthConfig renders convex/auth.config.ts: the OIDC form, or with static
 // the customJwt form with each provider's public keys embedded. configName
 // names the gateway's config in the header comment. It refuses an algorithm
@@ -68,6 +96,17 @@ func AuthConfig(providers []ConvexProvider, configName string, static bool) (str
 		fmt.Fprintf(&b, "// for the convex_auth gateway configured in %s. Convex fetches\n", configName)
 		b.WriteString("// <domain>/.well-known/openid-configuration and the JWKS it names, and\n")
 		b.WriteString("// accepts tokens whose iss equals domain and whose aud equals applicationID.\n")
+		if local := unreachableIssuers(providers); len(local) > 0 {
+			b.WriteString("//\n// Convex's cloud cannot reach these, names only this machine or network knows:\n")
+			for _, iss := range local {
+				fmt.Fprintf(&b, "//   %s\n", iss)
+			}
+			b.WriteString("// Against a cloud deployment, print the customJwt form instead,\n")
+			b.WriteString("// which carries the public key (with a generated key, first set\n")
+			b.WriteString("// `algorithm ES256` in each convex_auth block and start Caddy once):\n")
+			fmt.Fprintf(&b, "//   caddy convex-auth convex-config --static --config %s > convex/auth.config.ts\n", configName)
+			b.WriteString("// then deploy it (npx convex dev), or serve the gateway at a public origin.\n")
+		}
 	}
 	b.WriteString("import type { AuthConfig } from \"convex/server\";\n\nexport default {\n  providers: [\n")
 	for _, p := range providers {

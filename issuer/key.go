@@ -16,8 +16,8 @@ import (
 	"encoding/pem"
 	"fmt"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 // Algorithm is a JWS signature algorithm the issuer can sign with.
@@ -60,11 +60,11 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 func (a Algorithm) jwa() jwa.SignatureAlgorithm {
 	switch a {
 	case EdDSA:
-		return jwa.EdDSA
+		return jwa.EdDSA()
 	case ES256:
-		return jwa.ES256
+		return jwa.ES256()
 	default:
-		return jwa.RS256
+		return jwa.RS256()
 	}
 }
 
@@ -209,7 +209,7 @@ func newKey(signer crypto.Signer, alg Algorithm) (*Key, error) {
 // publicJWK converts a public key to a JWK with use "sig", alg and (if not
 // empty) kid set.
 func publicJWK(pub crypto.PublicKey, kid string, alg Algorithm) (jwk.Key, error) {
-	key, err := jwk.FromRaw(pub)
+	key, err := jwk.Import(pub)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s public key to JWK: %w", alg, err)
 	}

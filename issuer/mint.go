@@ -2,6 +2,9 @@ package issuer
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +15,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/dsig"
+	"github.com/lestrrat-go/jwx/v3/jws"
 )
 
 // Claims are the facts about a signed-in user that go into a token.
@@ -56,19 +60,43 @@ var (
 	emailVerifiedFalse = false
 )
 
-// signingKey is a Key made ready for the hot path: the jwx signer for its
-// algorithm and the encoded protected header, built once.
+// signingKey is a Key made ready for the hot path: its signature function
+// and the encoded protected header, built once.
 type signingKey struct {
 	key       *Key
-	signer    jws.Signer
-	headerB64 string // base64url of {"alg":…,"kid":…,"typ":"JWT"}
+	sign      func(input []byte) ([]byte, error) // the JWS signature of a signing input
+	headerB64 string                             // base64url of {"alg":…,"kid":…,"typ":"JWT"}
 	sigB64Len int
 }
 
+// signatureFunc returns the JWS signature function of k. It calls jwx's
+// signing engine (lestrrat-go/dsig) with the key's concrete type: the
+// generic jws.SignerFor(alg).Sign looks the algorithm up in two locked
+// registries and re-derives the public key on every call (three more
+// allocations per EdDSA token).
+func signatureFunc(k *Key) (func([]byte) ([]byte, error), error) {
+	switch key := k.signer.(type) {
+	case *rsa.PrivateKey:
+		if k.alg == RS256 {
+			return func(in []byte) ([]byte, error) { return dsig.SignRSA(key, in, crypto.SHA256, false, nil) }, nil
+		}
+	case ed25519.PrivateKey:
+		if k.alg == EdDSA {
+			return func(in []byte) ([]byte, error) { return dsig.SignEdDSA(key, in) }, nil
+		}
+	case *ecdsa.PrivateKey:
+		if k.alg == ES256 {
+			// r||s, each padded to 32 bytes, as RFC 7518 3.4 asks.
+			return func(in []byte) ([]byte, error) { return dsig.SignECDSA(key, in, crypto.SHA256, nil) }, nil
+		}
+	}
+	return nil, fmt.Errorf("a %T cannot sign %s", k.signer, k.alg)
+}
+
 func newSigningKey(k *Key) (*signingKey, error) {
-	signer, err := jws.NewSigner(k.alg.jwa())
+	sign, err := signatureFunc(k)
 	if err != nil {
-		return nil, fmt.Errorf("make %s signer: %w", k.alg, err)
+		return nil, err
 	}
 	hdrs := jws.NewHeaders()
 	for name, value := range map[string]any{
@@ -90,7 +118,7 @@ func newSigningKey(k *Key) (*signingKey, error) {
 	}
 	return &signingKey{
 		key:       k,
-		signer:    signer,
+		sign:      sign,
 		headerB64: base64.RawURLEncoding.EncodeToString(header),
 		sigB64Len: base64.RawURLEncoding.EncodedLen(sigLen),
 	}, nil
@@ -150,9 +178,7 @@ func (i *Issuer) Mint(c Claims) (token string, issuedAt, expiresAt time.Time, er
 	buf = append(buf, sk.headerB64...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
-	// jwx's signer hashes (RS256/ES256) or signs (EdDSA) the signing input and
-	// returns the JWS signature encoding, e.g. ES256's r||s rather than ASN.1.
-	sig, err := sk.signer.Sign(buf, sk.key.signer)
+	sig, err := sk.sign(buf)
 	if err != nil {
 		return "", time.Time{}, time.Time{}, fmt.Errorf("sign token with %s key %s: %w", sk.key.alg, sk.key.kid, err)
 	}

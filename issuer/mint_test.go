@@ -26,11 +26,15 @@ func TestMintVerifiesWithJWKS(t *testing.T) {
 			}
 
 			tok := verifyToken(t, iss, token, clock.Now())
-			if tok.Issuer() != "https://app.example.com/" || tok.Subject() != "user-1" {
-				t.Fatalf("iss %q sub %q", tok.Issuer(), tok.Subject())
+			tokIss, _ := tok.Issuer()
+			tokSub, _ := tok.Subject()
+			if tokIss != "https://app.example.com/" || tokSub != "user-1" {
+				t.Fatalf("iss %q sub %q", tokIss, tokSub)
 			}
-			if !tok.IssuedAt().Equal(iat) || !tok.Expiration().Equal(exp) {
-				t.Fatalf("token iat %s exp %s, Mint returned %s %s", tok.IssuedAt(), tok.Expiration(), iat, exp)
+			tokIat, _ := tok.IssuedAt()
+			tokExp, _ := tok.Expiration()
+			if !tokIat.Equal(iat) || !tokExp.Equal(exp) {
+				t.Fatalf("token iat %s exp %s, Mint returned %s %s", tokIat, tokExp, iat, exp)
 			}
 
 			header := decodeSegment(t, token, 0)
@@ -273,6 +277,27 @@ func TestMintPayloadIsJSONMarshal(t *testing.T) {
 		}
 		if string(payload) != string(wantJSON) {
 			t.Errorf("payload\n%s\nwant\n%s", payload, wantJSON)
+		}
+	}
+}
+
+// TestMintKeepsIncumbentUserIDs: the IDs users keep from an import (a
+// Convex document ID, Better Auth's 32 characters, a UUID, an app's own
+// ID) go into sub as they are, in both subject formats.
+func TestMintKeepsIncumbentUserIDs(t *testing.T) {
+	clock := newFakeClock()
+	k := testKey(t, EdDSA)
+	userIss := newTestIssuer(t, Config{Now: clock.Now}, k)
+	sessionIss := newTestIssuer(t, Config{Now: clock.Now, Subject: SubjectUserSession}, k)
+	for _, id := range []string{"jd7f3k2m9x8q1w5e4r6t0y2u3i9o8p7a", "kX9vB2nQ7mLp4RtY8wZc3HdF6gJs1AeU", "0f8fad5b-d9cb-469f-a165-70867728950e", "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"} {
+		for iss, want := range map[*Issuer]string{userIss: id, sessionIss: id + ";s1"} {
+			tok, _, _, err := iss.Mint(Claims{UserID: id, SessionID: "s1"})
+			if err != nil {
+				t.Fatalf("Mint(%s): %v", id, err)
+			}
+			if got := verifyToken(t, iss, tok, clock.Now()).Subject(); got != want {
+				t.Errorf("sub %q; want %q", got, want)
+			}
 		}
 	}
 }

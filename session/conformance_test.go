@@ -556,6 +556,11 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 			t.Fatal(err)
 		}
 	})
+
+	t.Run("instance registry", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		runInstanceRegistry(t, s, clock)
+	})
 }
 
 func assertSession(t *testing.T, what string, got, want *Session) {

@@ -29,12 +29,17 @@ type MemoryStore struct {
 	users  *memoryUsers // users, accounts, single-use values, rate counters
 	limits memoryLimits // Limiter
 
+	instances memoryInstances // InstanceRegistry
+
 	stopSweep chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store            = (*MemoryStore)(nil)
+	_ InstanceRegistry = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an in-process store. Options that Validate would
 // reject are replaced by workable values; call Options.Validate first to
@@ -45,6 +50,7 @@ func NewMemoryStore(opts Options) *MemoryStore {
 		sessions:  make(map[string]*Session),
 		byUser:    make(map[string]map[string]struct{}),
 		users:     newMemoryUsers(),
+		instances: make(memoryInstances),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}

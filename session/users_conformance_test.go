@@ -791,6 +791,8 @@ func runUserConformance(t *testing.T, backend conformanceBackend) {
 		}
 	})
 
+	t.Run("import", func(t *testing.T) { runImportConformance(t, setup) })
+
 	t.Run("rate limit under concurrency", func(t *testing.T) {
 		s, _, _ := setup(t)
 		var allowed atomic.Int32

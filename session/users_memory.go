@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -130,18 +131,40 @@ func (m *MemoryStore) CreateUser(ctx context.Context, n NewUser) (*User, error) 
 	if err != nil {
 		return nil, err
 	}
-	now := m.opts.now()
-	user := &User{ID: id, CreatedAt: now, Profile: n.Profile, Anonymous: n.Anonymous}
-	u := m.users
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.users[id] = user
-	if n.TTL > 0 {
-		u.expires[id] = now.Add(n.TTL)
+	user := &User{ID: id, CreatedAt: m.opts.now(), Profile: n.Profile, Anonymous: n.Anonymous}
+	if !m.users.putNew(user, n.TTL, m.opts.now()) {
+		return nil, unavailable("create user", errors.New("a random user ID repeated"))
 	}
-	u.indexEmailLocked(user)
 	c := *user
 	return &c, nil
+}
+
+// insertUser stores an imported user under its own ID unless a live user
+// of that ID exists (false).
+func (m *MemoryStore) insertUser(ctx context.Context, user *User) (bool, error) {
+	if err := m.usersOpen("import user"); err != nil {
+		return false, err
+	}
+	c := *user
+	return m.users.putNew(&c, 0, m.opts.now()), nil
+}
+
+// putNew stores user unless a live user of its ID exists (false), with an
+// expiry ttl from its creation when positive, and indexes its verified
+// email.
+func (u *memoryUsers) putNew(user *User, ttl time.Duration, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.liveLocked(user.ID, now) != nil {
+		return false
+	}
+	u.users[user.ID] = user
+	delete(u.expires, user.ID)
+	if ttl > 0 {
+		u.expires[user.ID] = user.CreatedAt.Add(ttl)
+	}
+	u.indexEmailLocked(user)
+	return true
 }
 
 func (u *memoryUsers) indexEmailLocked(user *User) {

@@ -160,27 +160,43 @@ func (s *RedisStore) CreateUser(ctx context.Context, n NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.opts.now()
-	user := &User{ID: id, CreatedAt: now, Profile: n.Profile, Anonymous: n.Anonymous}
-	var expires time.Time
-	if n.TTL > 0 {
-		expires = now.Add(n.TTL)
-	}
-	rec, err := encodeUser(user, s.realmTag, expires)
+	user := &User{ID: id, CreatedAt: s.opts.now(), Profile: n.Profile, Anonymous: n.Anonymous}
+	ok, err := s.putNewUser(ctx, user, n.TTL)
 	if err != nil {
 		return nil, err
-	}
-	ok, err := s.setNXRetriedTTL(ctx, s.userKey(id), rec, n.TTL)
-	if err != nil {
-		return nil, unavailable("create user", err)
 	}
 	if !ok {
 		return nil, unavailable("create user", errors.New("a random user ID repeated"))
 	}
-	if err := s.indexEmail(ctx, user); err != nil {
-		return nil, err
-	}
 	return user, nil
+}
+
+// insertUser stores an imported user under its own ID unless a record of
+// that ID exists (false).
+func (s *RedisStore) insertUser(ctx context.Context, u *User) (bool, error) {
+	return s.putNewUser(ctx, u, 0)
+}
+
+// putNewUser writes u's record unless one of its ID exists (false), with
+// an expiry ttl from its creation when positive, and indexes its verified
+// email.
+func (s *RedisStore) putNewUser(ctx context.Context, u *User, ttl time.Duration) (bool, error) {
+	var expires time.Time
+	if ttl > 0 {
+		expires = u.CreatedAt.Add(ttl)
+	}
+	rec, err := encodeUser(u, s.realmTag, expires)
+	if err != nil {
+		return false, err
+	}
+	ok, err := s.setNXRetriedTTL(ctx, s.userKey(u.ID), rec, ttl)
+	if err != nil {
+		return false, unavailable("create user", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	return true, s.indexEmail(ctx, u)
 }
 
 // indexEmail points the verified email at the user unless another user

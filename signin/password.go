@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/passwordhash"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -266,6 +267,17 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		return false
 	}
 	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	if passwordhash.Imported(stored) {
+		// An imported hash becomes the gateway's argon2id, in the same
+		// hashing slots; the sign-in goes on if that fails.
+		fresh, err := passwordhash.Rehash(password, stored, func(p string) (string, error) { return s.hash(ctx, p) })
+		if err == nil {
+			err = s.cfg.Users.(session.AccountSecretSetter).SetAccountSecret(ctx, ProviderPassword, email, acct.UserID, fresh)
+		}
+		if err != nil {
+			s.logger.Warn("an imported password hash could not be replaced by argon2id", zap.String("user_id", acct.UserID), zap.Error(err))
+		}
+	}
 	user, err := s.cfg.Users.GetUser(ctx, acct.UserID)
 	if err != nil {
 		s.logger.Warn("password sign-in could not read the user", zap.Error(err))

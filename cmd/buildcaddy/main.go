@@ -96,11 +96,17 @@ func (mod Module) withArg() string {
 	case mod.Dir != "":
 		// xcaddy runs `go get path` even for a replaced module, which asks the
 		// module proxy for the latest version; for an unpublished module the
-		// proxy refuses and the build stops. Naming the zero pseudo-version
-		// (what Go itself assumes for a replaced module) makes go resolve it
-		// through the replacement without asking the proxy.
+		// proxy refuses and the build stops. Naming a version (vN.0.0, a
+		// placeholder for the requirement the directory replaces) makes go
+		// resolve it through the replacement without asking the proxy. It is
+		// the version docs/install.md shows for a local checkout, so make
+		// caddy and that line compile the module alike (one build cache).
 		_, pathMajor, _ := module.SplitPathVersion(mod.Path)
-		return mod.Path + "@" + module.ZeroPseudoVersion(module.PathMajorPrefix(pathMajor)) + "=" + mod.Dir
+		major := strings.TrimPrefix(module.PathMajorPrefix(pathMajor), "v")
+		if major == "" {
+			major = "0"
+		}
+		return mod.Path + "@v" + major + ".0.0=" + mod.Dir
 	case mod.Version != "":
 		return mod.Path + "@" + mod.Version
 	default:

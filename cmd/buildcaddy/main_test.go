@@ -30,7 +30,7 @@ output = "out dir/caddy"
 		t.Fatalf("run -print: %v (stderr: %s)", err, stderr.String())
 	}
 	want := "go tool xcaddy build v2.11.9" +
-		" --with example.com/root@v0.0.0-00010101000000-000000000000=" + base +
+		" --with example.com/root@v0.0.0=" + base +
 		" --with github.com/mholt/caddy-ratelimit@v0.1.0" +
 		" --output '" + filepath.Join(base, "out dir", "caddy") + "'\n"
 	if stdout.String() != want {

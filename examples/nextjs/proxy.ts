@@ -1,4 +1,5 @@
-import { convexAuthNextjsMiddleware } from "@convex-dev/auth/nextjs/server";
+// @convex-dev/auth 0.0.95 (the alias convex-auth-0, see package.json).
+import { convexAuthNextjsMiddleware } from "convex-auth-0/nextjs/server";
 
 // Convex Auth's Next.js middleware, on one path only, to show what it does
 // behind the gateway (docs/server-helpers.md): with the injected token and

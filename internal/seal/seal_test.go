@@ -4,42 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/internal/keystoragetest"
 )
-
-// memStorage is a KeyStorage in memory.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-	lock sync.Mutex
-}
-
-func (s *memStorage) Load(_ context.Context, name string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.data[name]
-	if !ok {
-		return nil, issuer.ErrKeyNotFound
-	}
-	return v, nil
-}
-
-func (s *memStorage) Store(_ context.Context, name string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data == nil {
-		s.data = map[string][]byte{}
-	}
-	s.data[name] = v
-	return nil
-}
-
-func (s *memStorage) Lock(context.Context, string) error   { s.lock.Lock(); return nil }
-func (s *memStorage) Unlock(context.Context, string) error { s.lock.Unlock(); return nil }
 
 func TestSealOpens(t *testing.T) {
 	ctx := context.Background()
@@ -74,7 +43,7 @@ func TestSealOpens(t *testing.T) {
 
 func TestStoredRingIsSharedAndRotates(t *testing.T) {
 	ctx := context.Background()
-	st := &memStorage{}
+	st := &keystoragetest.Storage{}
 	t0 := time.Now()
 	a, err := LoadOrCreate(ctx, st, "flow", time.Hour, t0)
 	if err != nil {
@@ -119,7 +88,7 @@ func TestStoredRingIsSharedAndRotates(t *testing.T) {
 
 func TestRunningRingRotatesItself(t *testing.T) {
 	ctx := context.Background()
-	st := &memStorage{}
+	st := &keystoragetest.Storage{}
 	k, err := LoadOrCreate(ctx, st, "flow", 100*time.Millisecond, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -1,3 +1,5 @@
+import { LiveIdentity } from "@/lib/LiveIdentity";
+
 // The open home page; signed-out visitors of /loggedin are sent here.
 export default function Home() {
   return (
@@ -14,6 +16,7 @@ export default function Home() {
       <form method="post" action="/auth/signout">
         <button type="submit">Sign out</button>
       </form>
+      <LiveIdentity />
     </main>
   );
 }

