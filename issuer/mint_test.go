@@ -295,7 +295,7 @@ func TestMintKeepsIncumbentUserIDs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Mint(%s): %v", id, err)
 			}
-			if got := verifyToken(t, iss, tok, clock.Now()).Subject(); got != want {
+			if got, _ := verifyToken(t, iss, tok, clock.Now()).Subject(); got != want {
 				t.Errorf("sub %q; want %q", got, want)
 			}
 		}
