@@ -2,10 +2,8 @@ package caddymodule
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -77,9 +75,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    sign_in_url     <path or url>
 //	    after_sign_out  <path or url>
 //	    inject header   <name>
-//	    inject cookie   <name>|better-auth|convex-auth
+//	    inject cookie   <name>|better-auth|convex-auth|convex-auth-2
 //	    trust_upstream_sign_in [<path...>]
-//	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go
+//	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go and provider_*.go
 //	    after_sign_in   <path or url>
 //	    link_by_email
 //	    redirect_origins <origin...>
@@ -119,7 +117,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			d.Prev()
 		}
 		if sub == "provider" {
-			key = fmt.Sprint("provider #", len(h.providers())) // unmarshalProvider checks names
+			key = fmt.Sprint("provider #", len(h.signInOptions().Providers)) // unmarshalProvider checks names
 		}
 		if err := once(key); err != nil {
 			return err
@@ -317,21 +315,6 @@ func (c *RedisConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// cacheSizeArg reads a cache size: a positive number, or -1 for no cache.
-func cacheSizeArg(d *caddyfile.Dispenser, dst *int) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < -1 || v == 0 {
-		return d.Errf("%s %q is not a positive number or -1 (no cache)", name, s)
-	}
-	*dst = v
-	return nil
-}
-
 func (c *CookieConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Errf("cookie takes a block: cookie { name <name> ... }")
@@ -362,57 +345,6 @@ func (c *CookieConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	return nil
-}
-
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	name := d.Val()
-	if !d.NextArg() {
-		return d.Errf("%s needs a value", name)
-	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.Errf("%s takes one value, got more", name)
-	}
-	return nil
-}
-
-func flagArg(d *caddyfile.Dispenser, dst *bool) error {
-	if d.NextArg() {
-		return d.Errf("%s takes no value", d.Val())
-	}
-	*dst = true
-	return nil
-}
-
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := caddy.ParseDuration(s)
-	if err != nil {
-		return d.Errf("%s %q is not a duration: use e.g. 5m or 720h", name, s)
-	}
-	if v <= 0 {
-		return d.Errf("%s must be positive, got %s", name, s)
-	}
-	*dst = caddy.Duration(v)
-	return nil
-}
-
-func intArg(d *caddyfile.Dispenser, dst *int) error {
-	name := d.Val()
-	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < 0 {
-		return d.Errf("%s %q is not a non-negative number", name, s)
-	}
-	*dst = v
 	return nil
 }
 

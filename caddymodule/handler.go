@@ -1,7 +1,9 @@
 // Package caddymodule is the Caddy glue of convex_auth: the
-// http.handlers.convex_auth module, its Caddyfile directive, provisioning,
+// http.handlers.convex_auth module and the sign-in provider modules
+// (http.convex_auth.providers.*), their Caddyfile syntax, provisioning,
 // metrics registration and CLI commands. The logic lives in Caddy-free
-// packages: edge/ (the request path), issuer/, session/ and signin/.
+// packages: edge/ (the request path), issuer/, session/, signin/,
+// provider/, mail/ and account/.
 package caddymodule
 
 import (
@@ -182,6 +184,9 @@ type Handler struct {
 	eventsKey    string                // the delivery pool's key, with events
 	releaseRealm func()                // the realm's entry in liveRealms
 	storageUse   *sharedstorage.Member // this process's record of its storage, in the realm's store
+
+	// loadedProviders are the sign-in provider modules, once loaded.
+	loadedProviders []caddy.Module
 }
 
 // SigningKeySource names where the signing key's PEM comes from.
@@ -208,9 +213,6 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and builds the issuer, the store and the caches.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if err := registerMetrics(ctx, h.providerNames()); err != nil {
-		return fmt.Errorf("convex_auth: registering metrics: %w", err)
-	}
 	if h.ApplicationID == "" {
 		h.ApplicationID = DefaultApplicationID
 	}
@@ -234,6 +236,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// Checks that must pass before any state is built; Validate repeats them.
 	if err := h.checkConfig(); err != nil {
 		return err
+	}
+	if err := h.loadProviders(ctx); err != nil {
+		return err
+	}
+	if err := registerMetrics(ctx, h.providerNames()); err != nil {
+		return fmt.Errorf("convex_auth: registering metrics: %w", err)
 	}
 	h.realm = h.Realm
 	if h.realm == "" {

@@ -3,15 +3,11 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
@@ -53,22 +49,11 @@ type LimitsConfig struct {
 	GlobalEmailSend string `json:"global_email_send,omitempty"`
 }
 
-func (c *LimitsConfig) fields() []struct {
-	name string
-	v    *string
-	dst  func(*signin.Limits) *session.Rate
-} {
-	return []struct {
-		name string
-		v    *string
-		dst  func(*signin.Limits) *session.Rate
-	}{
-		{signin.LimitSignUp, &c.SignUp, func(l *signin.Limits) *session.Rate { return &l.SignUp }},
-		{signin.LimitSignIn, &c.SignIn, func(l *signin.Limits) *session.Rate { return &l.SignIn }},
-		{signin.LimitEmailSend, &c.EmailSend, func(l *signin.Limits) *session.Rate { return &l.EmailSend }},
-		{signin.LimitOAuthStart, &c.OAuthStart, func(l *signin.Limits) *session.Rate { return &l.OAuthStart }},
-		{signin.LimitGlobalSignUp, &c.GlobalSignUp, func(l *signin.Limits) *session.Rate { return &l.GlobalSignUp }},
-		{signin.LimitGlobalEmailSend, &c.GlobalEmailSend, func(l *signin.Limits) *session.Rate { return &l.GlobalEmailSend }},
+// options are the limits' options by name (signin.LimitNames).
+func (c *LimitsConfig) options() map[string]*string {
+	return map[string]*string{
+		signin.LimitSignUp: &c.SignUp, signin.LimitSignIn: &c.SignIn, signin.LimitEmailSend: &c.EmailSend,
+		signin.LimitOAuthStart: &c.OAuthStart, signin.LimitGlobalSignUp: &c.GlobalSignUp, signin.LimitGlobalEmailSend: &c.GlobalEmailSend,
 	}
 }
 
@@ -78,34 +63,18 @@ func (c *LimitsConfig) limits() (signin.Limits, error) {
 	if c == nil {
 		return out, nil
 	}
-	for _, f := range c.fields() {
-		if *f.v == "" {
+	opts := c.options()
+	for _, name := range signin.LimitNames {
+		if *opts[name] == "" {
 			continue
 		}
-		r, err := parseRate(*f.v)
+		r, err := signin.ParseRate(*opts[name], caddy.ParseDuration)
 		if err != nil {
-			return out, fmt.Errorf("limits %s: %w", f.name, err)
+			return out, fmt.Errorf("limits %s: %w", name, err)
 		}
-		*f.dst(&out) = r
+		*out.Rate(name) = r
 	}
 	return out, nil
-}
-
-// parseRate reads "<events>/<period>": "10/1h", "30/m", "5/90s".
-func parseRate(s string) (session.Rate, error) {
-	n, per, ok := strings.Cut(s, "/")
-	events, err := strconv.Atoi(n)
-	if !ok || err != nil || events < 1 {
-		return session.Rate{}, fmt.Errorf("%q is not a rate: use <events>/<period>, e.g. 10/h or 30/1m", s)
-	}
-	if per != "" && strings.IndexFunc(per, func(r rune) bool { return r < '0' || r > '9' }) == 0 {
-		per = "1" + per
-	}
-	d, err := caddy.ParseDuration(per)
-	if err != nil || d < time.Second {
-		return session.Rate{}, fmt.Errorf("%q: the period must be a duration of at least 1s, e.g. 10/h or 30/1m", s)
-	}
-	return session.Rate{Events: events, Per: d}, nil
 }
 
 func (c *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -119,20 +88,15 @@ func (c *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("limits: %s is set more than once: keep one", sub)
 		}
 		seen[sub] = true
-		found := false
-		for _, f := range c.fields() {
-			if f.name == sub {
-				found = true
-				if err := oneArg(d, f.v); err != nil {
-					return err
-				}
-				if _, err := parseRate(*f.v); err != nil {
-					return d.Errf("limits %s: %v", sub, err)
-				}
-			}
-		}
-		if !found {
+		v, ok := c.options()[sub]
+		if !ok {
 			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up or global_email_send", sub)
+		}
+		if err := oneArg(d, v); err != nil {
+			return err
+		}
+		if _, err := signin.ParseRate(*v, caddy.ParseDuration); err != nil {
+			return d.Errf("limits %s: %v", sub, err)
 		}
 	}
 	return nil

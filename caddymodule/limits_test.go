@@ -77,7 +77,7 @@ func TestLimitsErrors(t *testing.T) {
 		}
 	}
 	// JSON is checked at validation.
-	h := Handler{SignIn: &SignInOptions{Providers: []*ProviderConfig{{Type: "password"}}, Limits: &LimitsConfig{OAuthStart: "x/h"}}}
+	h := Handler{SignIn: &SignInOptions{Providers: []json.RawMessage{json.RawMessage(`{"type":"password"}`)}, Limits: &LimitsConfig{OAuthStart: "x/h"}}}
 	if err := h.checkSignIn(); err == nil || !strings.Contains(err.Error(), "limits oauth_start") {
 		t.Errorf("a bad JSON limit: %v", err)
 	}

@@ -111,7 +111,7 @@ func registerMetrics(ctx caddy.Context, providers []string) error {
 		m.signIns.WithLabelValues(p, signInSuccess)
 		m.signIns.WithLabelValues(p, signInFailure)
 	}
-	for _, l := range []string{signin.LimitSignUp, signin.LimitSignIn, signin.LimitEmailSend, signin.LimitOAuthStart, signin.LimitGlobalSignUp, signin.LimitGlobalEmailSend} {
+	for _, l := range signin.LimitNames {
 		m.rateLimited.WithLabelValues(l)
 	}
 	reg := ctx.GetMetricsRegistry()
@@ -219,11 +219,12 @@ func countSignIn(provider, result string) {
 	}
 }
 
-// providerNames are the configured providers' names: the provider label's values.
+// providerNames are the loaded providers' names: the provider label's
+// values.
 func (h *Handler) providerNames() []string {
-	names := make([]string, 0, len(h.providers()))
-	for _, p := range h.providers() {
-		names = append(names, p.name())
+	names := make([]string, 0, len(h.loadedProviders))
+	for _, p := range h.loadedProviders {
+		names = append(names, providerName(p))
 	}
 	return names
 }

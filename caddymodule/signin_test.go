@@ -72,20 +72,21 @@ func TestUnmarshalSignInCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, p := range h.SignIn.Providers {
-		names = append(names, p.Type+":"+p.name())
+	mods := providersOf(t, &h)
+	for i, p := range mods {
+		names = append(names, mods[i].CaddyModule().ID.Name()+":"+providerName(p))
 	}
 	if got := strings.Join(names, " "); got != "github:github github:work google:google oidc:okta password:password email:email" {
 		t.Fatalf("providers %s", got)
 	}
-	gh, okta, pw, mail := h.SignIn.Providers[0], h.SignIn.Providers[3], h.SignIn.Providers[4], h.SignIn.Providers[5]
+	gh, okta, pw, mail := mods[0].(*GitHubProvider), mods[3].(*OIDCProvider), mods[4].(*PasswordProvider), mods[5].(*EmailProvider)
 	checks := []struct {
 		name      string
 		got, want any
 	}{
 		{"github secret", gh.ClientSecret, "{env.GITHUB_SECRET}"},
 		{"github api", gh.APIURL, "https://ghe.example.com/api/v3"},
-		{"label", h.SignIn.Providers[1].Label, "GitHub (work)"},
+		{"label", mods[1].(*GitHubProvider).Label, "GitHub (work)"},
 		{"okta issuer", okta.Issuer, "https://example.okta.com"},
 		{"okta scopes", strings.Join(okta.Scopes, " "), "openid email"},
 		{"min_length", pw.MinLength, 12},
@@ -158,6 +159,16 @@ func TestUnmarshalSignInCaddyfileErrors(t *testing.T) {
 	}
 }
 
+// providersOf decodes the handler's provider modules, not provisioned.
+func providersOf(t *testing.T, h *Handler) []caddy.Module {
+	t.Helper()
+	mods, err := h.providerModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mods
+}
+
 // TestSignInJSON: in JSON the sign-in options sit under sign_in, not
 // among the handler's own fields.
 func TestSignInJSON(t *testing.T) {
@@ -169,7 +180,7 @@ func TestSignInJSON(t *testing.T) {
 	if err := h.checkConfig(); err != nil {
 		t.Fatal(err)
 	}
-	if o := h.SignIn; len(o.Providers) != 1 || o.Providers[0].MinLength != 12 || o.AfterSignIn != "/home" || !o.LinkByEmail {
+	if o := h.SignIn; len(o.Providers) != 1 || providersOf(t, &h)[0].(*PasswordProvider).MinLength != 12 || o.AfterSignIn != "/home" || !o.LinkByEmail {
 		t.Fatalf("sign_in decoded as %+v", o)
 	}
 	flat := `{"issuer":"https://app.example.com","providers":[{"type":"password"}]}`
@@ -423,10 +434,10 @@ func TestUnmarshalAnonymousProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := h.SignIn.Providers[0]; p.Type != "anonymous" || time.Duration(p.GuestTTL) != 48*time.Hour {
+	if p, ok := providersOf(t, h)[0].(*AnonymousProvider); !ok || time.Duration(p.GuestTTL) != 48*time.Hour {
 		t.Fatalf("provider %+v; want anonymous with guest_ttl 48h", p)
 	}
-	if h, err = parse("provider anonymous"); err != nil || h.SignIn.Providers[0].GuestTTL != 0 {
+	if h, err = parse("provider anonymous"); err != nil || providersOf(t, h)[0].(*AnonymousProvider).GuestTTL != 0 {
 		t.Fatalf("provider anonymous alone: %v", err)
 	}
 	for name, body := range map[string]string{

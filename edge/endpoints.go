@@ -47,8 +47,9 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 			g.cfg.AdminAPI.ServeHTTP(w, r)
 			return true
 		}
-		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>
-		return g.signIn != nil && g.signIn.Handle(w, r)
+		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>,
+		// the password's pages; /auth/account, /auth/link/<provider>
+		return g.signIn != nil && (g.signIn.Handle(w, r) || g.account.Handle(w, r))
 	}
 	return true
 }

@@ -2,8 +2,8 @@
 // client-sent copies of what it injects, reads the session cookie, finds the
 // session, reuses or mints the Convex token, injects it into the request it
 // passes on, guards protected paths, and serves the gateway's own endpoints
-// (/auth/session, /auth/token, /auth/signout, and the sign-in routes of
-// signin). It is tested with net/http/httptest; caddymodule adapts it to
+// (/auth/session, /auth/token, /auth/signout, and the routes of signin and
+// account). It is tested with net/http/httptest; caddymodule adapts it to
 // Caddy's handler interfaces.
 package edge
 
@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/account"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
@@ -80,7 +81,7 @@ type Config struct {
 	AfterSignOut string
 	// InjectHeader carries the token upstream, always. InjectCookie carries
 	// it too when set: a name, or a preset (InjectCookieBetterAuth,
-	// InjectCookieConvexAuth). Default: no cookie, so the token travels
+	// InjectCookieConvexAuth, InjectCookieConvexAuth2). Default: no cookie, so the token travels
 	// once; client copies of DefaultInjectCookie and of every preset's
 	// names are removed either way.
 	InjectHeader string
@@ -156,6 +157,7 @@ type Gateway struct {
 	injectCookie injectCookie
 	tokens       *tokenCache
 	signIn       *signin.Service
+	account      *account.Pages // with signIn
 	storeErrLog  *ratelog.Log
 	metrics      Metrics
 	unregister   []func()
@@ -231,6 +233,7 @@ func New(cfg Config) (*Gateway, error) {
 		if g.signIn, err = signin.New(sc); err != nil {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
+		g.account = account.New(g.signIn)
 	}
 	g.unregister = append(g.unregister,
 		cfg.Store.OnRevoke(g.tokens.drop),

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
+	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -54,7 +56,7 @@ func endLookupSpan(span tracing.Span, info *session.LookupInfo, err error) {
 // the caller's.
 func traceSignIn(cfg signin.Config) signin.Config {
 	if len(cfg.OAuth) > 0 {
-		providers := make([]signin.OAuthProvider, len(cfg.OAuth))
+		providers := make([]provider.OAuth, len(cfg.OAuth))
 		for i, p := range cfg.OAuth {
 			providers[i] = tracedProvider{p}
 		}
@@ -75,29 +77,25 @@ func traceSignIn(cfg signin.Config) signin.Config {
 
 // tracedProvider traces Identity: the code exchange and the calls that
 // find who signed in.
-type tracedProvider struct{ signin.OAuthProvider }
+type tracedProvider struct{ provider.OAuth }
 
-func (p tracedProvider) Identity(ctx context.Context, code string, f signin.Flow) (signin.Identity, error) {
+func (p tracedProvider) Identity(ctx context.Context, f provider.Flow, cb provider.Callback) (provider.Identity, error) {
 	ctx, span := tracing.Start(ctx, spanOAuthExchange, trace.SpanKindClient)
 	defer span.End()
 	if span.Recording() {
-		span.SetAttributes(attribute.String(attrProvider, p.Name()))
+		span.SetAttributes(attribute.String(attrProvider, p.Info().Name))
 	}
-	id, err := p.OAuthProvider.Identity(ctx, code, f)
+	id, err := p.OAuth.Identity(ctx, f, cb)
 	if err != nil {
 		span.Fail("the provider's answer did not check out")
 	}
 	return id, err
 }
 
-// Unwrap is the provider traced (the sign-in page picks its button by
-// the provider's kind).
-func (p tracedProvider) Unwrap() signin.OAuthProvider { return p.OAuthProvider }
-
 // tracedMailer traces each mail sent.
-type tracedMailer struct{ signin.Mailer }
+type tracedMailer struct{ mail.Mailer }
 
-func (m tracedMailer) Send(ctx context.Context, msg signin.Message) error {
+func (m tracedMailer) Send(ctx context.Context, msg mail.Message) error {
 	ctx, span := tracing.Start(ctx, spanMailSend, trace.SpanKindClient)
 	defer span.End()
 	err := m.Mailer.Send(ctx, msg)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -71,26 +73,26 @@ func attrOf(s sdktrace.ReadOnlySpan, key string) (attribute.Value, bool) {
 // fakeProvider is an OAuth provider whose code exchange accepts one code.
 type fakeProvider struct{ code, email string }
 
-func (fakeProvider) Name() string        { return "fake" }
-func (fakeProvider) Label() string       { return "Fake" }
-func (fakeProvider) RedirectURL() string { return "" }
-func (fakeProvider) AuthCodeURL(_ context.Context, f signin.Flow) (string, error) {
+func (fakeProvider) Info() provider.Info {
+	return provider.Info{Name: "fake", Label: "Fake", Kind: provider.KindOIDC}
+}
+func (fakeProvider) AuthCodeURL(_ context.Context, f provider.Flow) (string, error) {
 	return "https://provider.example/authorize?state=" + url.QueryEscape(f.State), nil
 }
-func (p fakeProvider) Identity(_ context.Context, code string, _ signin.Flow) (signin.Identity, error) {
-	if code != p.code {
-		return signin.Identity{}, errors.New("bad code")
+func (p fakeProvider) Identity(_ context.Context, _ provider.Flow, cb provider.Callback) (provider.Identity, error) {
+	if cb.Code != p.code {
+		return provider.Identity{}, errors.New("bad code")
 	}
-	return signin.Identity{Subject: "acct-1", Email: p.email, EmailVerified: true, Name: "Ada"}, nil
+	return provider.Identity{Subject: "acct-1", Email: p.email, EmailVerified: true, Name: "Ada"}, nil
 }
 
 // keptMailer keeps the mails it is given.
 type keptMailer struct {
 	mu   sync.Mutex
-	sent []signin.Message
+	sent []mail.Message
 }
 
-func (m *keptMailer) Send(_ context.Context, msg signin.Message) error {
+func (m *keptMailer) Send(_ context.Context, msg mail.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, msg)
@@ -121,7 +123,7 @@ func TestSpansUnderTheRequestSpan(t *testing.T) {
 	g := newTestGateway(t, issuer.EdDSA, st, func(c *Config) {
 		c.SignIn = &signin.Config{
 			Origin: testIssuer, Users: st,
-			OAuth: []signin.OAuthProvider{fakeProvider{code: code, email: email}},
+			OAuth: []provider.OAuth{fakeProvider{code: code, email: email}},
 			Email: &signin.EmailConfig{Mailer: mailer},
 		}
 	})

@@ -12,8 +12,8 @@ import (
 func TestBannedUserCannotSignIn(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
-	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "eve@example.com", "correct horse", ""))
-	me, ok := b.whoami(e.origin)
+	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "eve@example.com", "correct horse", ""))
+	me, ok := b.Whoami(e.origin)
 	if !ok {
 		t.Fatal("sign-up did not sign in")
 	}
@@ -22,11 +22,11 @@ func TestBannedUserCannotSignIn(t *testing.T) {
 	}
 	e.results.take()
 	b2 := newBrowser(t)
-	resp, body := b2.post(e.origin+"/auth/signin/password", passwordForm("signin", "eve@example.com", "correct horse", ""))
+	resp, body := b2.Post(e.origin+"/auth/signin/password", passwordForm("signin", "eve@example.com", "correct horse", ""))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "banned from signing in") {
 		t.Fatalf("banned sign-in: %d %s", resp.StatusCode, body)
 	}
-	if _, ok := b2.whoami(e.origin); ok {
+	if _, ok := b2.Whoami(e.origin); ok {
 		t.Fatal("a banned user got a session")
 	}
 	if got := e.results.take(); got != "password:false" {
@@ -35,8 +35,8 @@ func TestBannedUserCannotSignIn(t *testing.T) {
 	if _, err := e.store.SetBanned(context.Background(), me.UserID, false); err != nil {
 		t.Fatal(err)
 	}
-	resp, _ = b2.post(e.origin+"/auth/signin/password", passwordForm("signin", "eve@example.com", "correct horse", ""))
-	if again, ok := b2.whoami(e.origin); resp.StatusCode != http.StatusSeeOther || !ok || again.UserID != me.UserID {
+	resp, _ = b2.Post(e.origin+"/auth/signin/password", passwordForm("signin", "eve@example.com", "correct horse", ""))
+	if again, ok := b2.Whoami(e.origin); resp.StatusCode != http.StatusSeeOther || !ok || again.UserID != me.UserID {
 		t.Fatalf("after unban: %d, signed in %v", resp.StatusCode, ok)
 	}
 }
@@ -46,7 +46,7 @@ func TestBannedUserCannotSignInWithOIDC(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
 	oe.signIn(b, "zitadel", "")
-	me, ok := b.whoami(oe.origin)
+	me, ok := b.Whoami(oe.origin)
 	if !ok {
 		t.Fatal("not signed in after the flow")
 	}
@@ -54,12 +54,12 @@ func TestBannedUserCannotSignInWithOIDC(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := newBrowser(t)
-	callback := oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
-	resp, body := b2.get(callback)
+	callback := oe.op.SignIn(b2, oe.start(b2, "zitadel", ""))
+	resp, body := b2.Get(callback)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "banned from signing in") {
 		t.Fatalf("banned OIDC sign-in: %d %s", resp.StatusCode, body)
 	}
-	if _, ok := b2.whoami(oe.origin); ok {
+	if _, ok := b2.Whoami(oe.origin); ok {
 		t.Fatal("a banned user got a session")
 	}
 }

@@ -4,138 +4,57 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
+	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
-// smtpReceiver keeps the mail the service sends.
-type smtpReceiver = smtptest.Server
+var (
+	startSMTP = signintest.StartSMTP
+	mailLink  = signintest.MailLink
+	mailCode  = signintest.MailCode
+	mailText  = signintest.MailText
+	mailParts = signintest.MailParts
+	wrongCode = signintest.WrongCode
+)
 
-func startSMTP(t *testing.T, tlsConfig *tls.Config, username, password string) *smtpReceiver {
-	return smtptest.Start(t, tlsConfig, username, password)
-}
-
-var linkPattern = regexp.MustCompile(`https?://\S+/auth/callback/email\?token=[A-Za-z0-9_-]+`)
-
-// mailLink reads the sign-in link out of the last mail.
-func mailLink(t *testing.T, r *smtpReceiver) string {
-	t.Helper()
-	body := mailText(t, r.Last(t).Data)
-	link := linkPattern.FindString(body)
-	if link == "" {
-		t.Fatalf("no sign-in link in the mail:\n%s", body)
-	}
-	return link
-}
-
-// mailText is the decoded text part of a mail.
-func mailText(t *testing.T, data []byte) string {
-	t.Helper()
-	text, _ := mailParts(t, data)
-	return text
-}
-
-// mailParts decodes a multipart/alternative mail into its text and HTML.
-func mailParts(t *testing.T, data []byte) (text, html string) {
-	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("the mail is not RFC 5322: %v", err)
-	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		t.Fatalf("the mail is %q, not multipart/alternative: %v", mt, err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(p) // NextPart decodes quoted-printable
-		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
-		case "text/plain":
-			text = string(b)
-		case "text/html":
-			html = string(b)
-		}
-	}
-	if text == "" || html == "" {
-		t.Fatalf("the mail lacks a text or an HTML part")
-	}
-	return text, html
-}
-
-func newEmailEnv(t *testing.T, rcv *smtpReceiver, mailer *SMTPMailer) *env {
-	host, port, _ := net.SplitHostPort(rcv.Addr)
-	mailer.Host = host
-	mailer.Port = atoi(port)
+func newEmailEnv(t *testing.T, rcv *smtpReceiver, mailer *mail.SMTPMailer) *env {
+	to := signintest.Mailer(rcv)
+	mailer.Host, mailer.Port = to.Host, to.Port
 	if mailer.From == "" {
-		mailer.From = "Example <login@example.com>"
+		mailer.From = to.From
 	}
 	return newEnv(t, func(c *Config, origin string) {
 		c.Email = &EmailConfig{Mailer: mailer}
 	})
 }
 
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
-
 func requestLink(t *testing.T, e *env, b *browser, email, redirectTo string) (*http.Response, string) {
 	t.Helper()
-	form := url.Values{"email": {email}}
-	if redirectTo != "" {
-		form.Set("redirectTo", redirectTo)
-	}
-	return b.post(e.origin+"/auth/signin/email", form)
+	return signintest.RequestLink(b, e.origin, email, redirectTo)
 }
 
-// useLink opens the link (a page with a Continue button, so that mail
-// scanners that fetch links do not use them up) and posts its token, as a
-// page loaded earlier would even when the link is used up by now.
+// useLink opens the link and posts its token, as its page does.
 func useLink(t *testing.T, b *browser, link string) (*http.Response, string) {
 	t.Helper()
-	return useLinkWithCode(t, b, link, "")
+	return signintest.UseLink(b, link)
 }
 
 // useLinkWithCode is useLink with a code typed into the page.
 func useLinkWithCode(t *testing.T, b *browser, link, code string) (*http.Response, string) {
 	t.Helper()
-	resp, page := b.get(link)
-	if resp.StatusCode == http.StatusOK && !strings.Contains(page, "Finish signing in") {
-		t.Fatalf("opening the link: no confirmation page")
-	}
-	u, _ := url.Parse(link)
-	form := url.Values{"token": {u.Query().Get("token")}}
-	if code != "" {
-		form.Set("code", code)
-	}
-	return b.post(u.Scheme+"://"+u.Host+"/auth/callback/email", form)
+	return signintest.UseLinkWithCode(b, link, code)
 }
 
 func TestEmailLinkSignsInOnce(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	b := newBrowser(t)
 	resp, page := requestLink(t, e, b, " Ada@Example.com", "/loggedin")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Check your email") || !strings.Contains(page, "ada@example.com") {
@@ -160,15 +79,15 @@ func TestEmailLinkSignsInOnce(t *testing.T) {
 
 	// Opening the link alone (a scanner) signs nobody in and uses nothing.
 	scanner := newBrowser(t)
-	scanner.get(link)
-	if _, ok := scanner.whoami(e.origin); ok {
+	scanner.Get(link)
+	if _, ok := scanner.Whoami(e.origin); ok {
 		t.Fatal("a GET of the link signed in")
 	}
 	resp, _ = useLink(t, b, link)
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
 		t.Fatalf("using the link: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	w, ok := b.whoami(e.origin)
+	w, ok := b.Whoami(e.origin)
 	if !ok || w.Email != "ada@example.com" || !w.EmailVerified || w.Provider != "email" {
 		t.Fatalf("after the link: %+v, %v; want a verified email", w, ok)
 	}
@@ -179,21 +98,21 @@ func TestEmailLinkSignsInOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "link") {
 		t.Fatalf("second use: %d; want 400 with a clear message", resp.StatusCode)
 	}
-	if _, ok := b2.whoami(e.origin); ok {
+	if _, ok := b2.Whoami(e.origin); ok {
 		t.Fatal("the second use signed in")
 	}
 
 	// A second link for the address finds the same user.
 	requestLink(t, e, b2, "ada@example.com", "")
 	useLink(t, b2, mailLink(t, rcv))
-	if again, _ := b2.whoami(e.origin); again.UserID != w.UserID {
+	if again, _ := b2.Whoami(e.origin); again.UserID != w.UserID {
 		t.Fatalf("second link: user %s; want %s", again.UserID, w.UserID)
 	}
 }
 
 func TestEmailLinkExpires(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	b := newBrowser(t)
 	requestLink(t, e, b, "ada@example.com", "")
 	e.clock.Advance(DefaultLinkTTL)
@@ -201,14 +120,14 @@ func TestEmailLinkExpires(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "link") {
 		t.Fatalf("expired link: %d; want 400", resp.StatusCode)
 	}
-	if _, ok := b.whoami(e.origin); ok {
+	if _, ok := b.Whoami(e.origin); ok {
 		t.Fatal("an expired link signed in")
 	}
 }
 
 func TestEmailSendLimit(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	b := newBrowser(t)
 	for i := range DefaultMaxSends {
 		if resp, _ := requestLink(t, e, b, "ada@example.com", ""); resp.StatusCode != http.StatusOK {
@@ -234,7 +153,7 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 	roots := ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	ts.Close()
 	rcv := startSMTP(t, &tls.Config{Certificates: []tls.Certificate{cert}}, "mailer", "smtp-secret")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPStartTLS, Username: "mailer", Password: "smtp-secret",
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPStartTLS, Username: "mailer", Password: "smtp-secret",
 		TLSConfig: &tls.Config{RootCAs: roots}})
 	if resp, body := requestLink(t, e, newBrowser(t), "ada@example.com", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("request over STARTTLS: %d %s", resp.StatusCode, body)
@@ -245,55 +164,16 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 
 	// A server without STARTTLS is refused rather than sent to in clear.
 	plain := startSMTP(t, nil, "", "")
-	e2 := newEmailEnv(t, plain, &SMTPMailer{Security: SMTPStartTLS})
+	e2 := newEmailEnv(t, plain, &mail.SMTPMailer{Security: mail.SMTPStartTLS})
 	resp, body := requestLink(t, e2, newBrowser(t), "ada@example.com", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "send_failed") || plain.Count() != 0 {
 		t.Fatalf("no STARTTLS: %d, %d mails; want 503 and none", resp.StatusCode, plain.Count())
 	}
 }
 
-func TestSMTPMailerValidate(t *testing.T) {
-	good := SMTPMailer{Host: "smtp.example.com", From: "Example <login@example.com>"}
-	if err := good.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	for name, m := range map[string]SMTPMailer{
-		"no host":       {From: "a@example.com"},
-		"no from":       {Host: "h"},
-		"bad from":      {Host: "h", From: "not an address"},
-		"from newline":  {Host: "h", From: "a@example.com\r\nBcc: b@example.com"},
-		"bad security":  {Host: "h", From: "a@example.com", Security: "ssl"},
-		"half the auth": {Host: "h", From: "a@example.com", Username: "u"},
-	} {
-		if err := m.Validate(); err == nil {
-			t.Errorf("%s: Validate accepted it", name)
-		}
-	}
-}
-
-var codePattern = regexp.MustCompile(`(?m)^(\d{8})\r?$`)
-
-// mailCode reads the sign-in code out of the last mail.
-func mailCode(t *testing.T, r *smtpReceiver) string {
-	t.Helper()
-	text := mailText(t, r.Last(t).Data)
-	m := codePattern.FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("no 8-digit code in the mail:\n%s", text)
-	}
-	return m[1]
-}
-
-func wrongCode(code string) string {
-	if code == "00000000" {
-		return "11111111"
-	}
-	return "00000000"
-}
-
 func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	asker := newBrowser(t)
 	requestLink(t, e, asker, "ada@example.com", "/loggedin")
 	link, code := mailLink(t, rcv), mailCode(t, rcv)
@@ -304,14 +184,14 @@ func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binding := cookieValue(asker, e.origin, linkCookieName)
+	binding := asker.Cookie(e.origin, linkCookieName)
 	if binding == "" || strings.Contains(string(raw), code) || strings.Contains(string(raw), binding) {
 		t.Fatalf("binding cookie %q; the stored link %s holds the code or the cookie", binding, raw)
 	}
 
 	// Another browser sees whose link it is and a code field.
 	other := newBrowser(t)
-	resp, page := other.get(link)
+	resp, page := other.Get(link)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "<strong>ada@example.com</strong>") || !strings.Contains(page, `name="code"`) {
 		t.Fatalf("opening the link elsewhere: %d, want the account named and a code field:\n%s", resp.StatusCode, page)
 	}
@@ -320,7 +200,7 @@ func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
 		t.Fatalf("the token alone: %d; want 400 asking for the code", resp.StatusCode)
 	}
-	if _, ok := other.whoami(e.origin); ok {
+	if _, ok := other.Whoami(e.origin); ok {
 		t.Fatal("the token without the code signed in")
 	}
 	// With the code, it signs in; spaces in the code are forgiven.
@@ -328,39 +208,39 @@ func TestEmailLinkInAnotherBrowserNeedsTheCode(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
 		t.Fatalf("with the code: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if w, ok := other.whoami(e.origin); !ok || w.Email != "ada@example.com" {
+	if w, ok := other.Whoami(e.origin); !ok || w.Email != "ada@example.com" {
 		t.Fatalf("after the code: %+v, %v", w, ok)
 	}
 }
 
 func TestEmailLinkInItsBrowserNeedsNoCode(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	b := newBrowser(t)
 	requestLink(t, e, b, "ada@example.com", "")
 	link := mailLink(t, rcv)
-	resp, page := b.get(link)
+	resp, page := b.Get(link)
 	if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) || !strings.Contains(page, "ada@example.com") {
 		t.Fatalf("opening the link where it was asked for: %d; want the account named and no code field", resp.StatusCode)
 	}
 	// A forged binding cookie is no binding.
 	forged := newBrowser(t)
 	origin, _ := url.Parse(e.origin)
-	forged.c.Jar.SetCookies(origin, []*http.Cookie{{Name: linkCookieName, Value: strings.Repeat("A", bindingChars), Path: "/"}})
+	forged.C.Jar.SetCookies(origin, []*http.Cookie{{Name: linkCookieName, Value: strings.Repeat("A", bindingChars), Path: "/"}})
 	if resp, page := useLink(t, forged, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
 		t.Fatalf("a forged binding cookie: %d", resp.StatusCode)
 	}
 	if resp, _ := useLink(t, b, link); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("using the link where it was asked for: %d", resp.StatusCode)
 	}
-	if _, ok := b.whoami(e.origin); !ok {
+	if _, ok := b.Whoami(e.origin); !ok {
 		t.Fatal("the asking browser is not signed in")
 	}
 }
 
 func TestEmailLinkDiesAfterFiveWrongCodes(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	asker := newBrowser(t)
 	requestLink(t, e, asker, "ada@example.com", "")
 	link, code := mailLink(t, rcv), mailCode(t, rcv)
@@ -382,17 +262,17 @@ func TestEmailLinkDiesAfterFiveWrongCodes(t *testing.T) {
 	if resp, _ := useLink(t, asker, link); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("the asking browser after %d wrong codes: %d", MaxCodeTries, resp.StatusCode)
 	}
-	if _, ok := other.whoami(e.origin); ok {
+	if _, ok := other.Whoami(e.origin); ok {
 		t.Fatal("signed in after the link died")
 	}
-	if _, ok := asker.whoami(e.origin); ok {
+	if _, ok := asker.Whoami(e.origin); ok {
 		t.Fatal("signed in after the link died")
 	}
 }
 
 func TestEmailCodeGuessesInParallelAreBounded(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	requestLink(t, e, newBrowser(t), "ada@example.com", "")
 	link, code := mailLink(t, rcv), mailCode(t, rcv)
 	var wg sync.WaitGroup
@@ -405,22 +285,12 @@ func TestEmailCodeGuessesInParallelAreBounded(t *testing.T) {
 	}
 }
 
-func cookieValue(b *browser, origin, name string) string {
-	u, _ := url.Parse(origin)
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}
-
 // TestBindingCookiesFollowTheSessionCookieRule: the link-binding and flow
 // cookies are __Host- prefixed, Secure, HttpOnly, Path=/ and host-only on
 // any host but plain-http localhost.
 func TestBindingCookiesFollowTheSessionCookieRule(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	e := newEmailEnv(t, rcv, &SMTPMailer{Security: SMTPNone})
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
 	req := httptest.NewRequest(http.MethodPost, "http://app.example/auth/signin/email", strings.NewReader("email=ada%40example.com"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://app.example")

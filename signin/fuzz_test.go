@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // FuzzOAuthCallback sends arbitrary callback parameters and flow cookies to
@@ -18,15 +20,15 @@ import (
 func FuzzOAuthCallback(f *testing.F) {
 	store := session.NewMemoryStore(session.Options{})
 	f.Cleanup(func() { _ = store.Close() })
-	host := &testHost{store: store}
-	github, err := NewGitHub(OAuthConfig{
+	host := &testHost{Host: &signintest.Host{Store: store}}
+	github, err := provider.NewGitHub(provider.GitHubConfig{Common: provider.Common{
 		ClientID: "client", ClientSecret: "secret",
-		AuthURL: "http://127.0.0.1:1/auth", TokenURL: "http://127.0.0.1:1/token", APIURL: "http://127.0.0.1:1/api",
+		AuthURL: "http://127.0.0.1:1/auth", TokenURL: "http://127.0.0.1:1/token"}, APIURL: "http://127.0.0.1:1/api",
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
-	cfg := Config{Origin: "http://app.example", Users: store, Host: host, OAuth: []OAuthProvider{github}}
+	cfg := Config{Origin: "http://app.example", Users: store, Host: host, OAuth: []provider.OAuth{github}}
 	cfg.Redirects, _ = NewRedirectPolicy("/", nil)
 	svc, err := New(cfg)
 	if err != nil {

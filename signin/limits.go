@@ -1,16 +1,13 @@
 package signin
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -62,44 +59,60 @@ type Limits struct {
 	GlobalEmailSend session.Rate
 }
 
+// LimitNames are the limits' names, in the order of Limits' fields.
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend}
+
+// Rate is the limit named name (one of LimitNames), nil for another name.
+func (l *Limits) Rate(name string) *session.Rate {
+	switch name {
+	case LimitSignUp:
+		return &l.SignUp
+	case LimitSignIn:
+		return &l.SignIn
+	case LimitEmailSend:
+		return &l.EmailSend
+	case LimitOAuthStart:
+		return &l.OAuthStart
+	case LimitGlobalSignUp:
+		return &l.GlobalSignUp
+	case LimitGlobalEmailSend:
+		return &l.GlobalEmailSend
+	}
+	return nil
+}
+
 func (l *Limits) fill() error {
-	for _, f := range []struct {
-		name string
-		r    *session.Rate
-		def  session.Rate
-	}{
-		{LimitSignUp, &l.SignUp, DefaultSignUpLimit},
-		{LimitSignIn, &l.SignIn, DefaultSignInLimit},
-		{LimitEmailSend, &l.EmailSend, DefaultEmailSendLimit},
-		{LimitOAuthStart, &l.OAuthStart, DefaultOAuthStartLimit},
-		{LimitGlobalSignUp, &l.GlobalSignUp, DefaultGlobalSignUpLimit},
-		{LimitGlobalEmailSend, &l.GlobalEmailSend, DefaultGlobalEmailSendLimit},
-	} {
-		if *f.r == (session.Rate{}) {
-			*f.r = f.def
+	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit}
+	for _, name := range LimitNames {
+		r := l.Rate(name)
+		if *r == (session.Rate{}) {
+			*r = *defaults.Rate(name)
 		}
-		if f.r.Events < 1 || f.r.Per < time.Second {
-			return fmt.Errorf("signin: limit %s %d/%s: allow at least 1 event per at least 1s", f.name, f.r.Events, f.r.Per)
+		if r.Events < 1 || r.Per < time.Second {
+			return fmt.Errorf("signin: limit %s %d/%s: allow at least 1 event per at least 1s", name, r.Events, r.Per)
 		}
 	}
 	return nil
 }
 
-// rateOf returns the limit named name.
-func (l *Limits) rateOf(name string) session.Rate {
-	switch name {
-	case LimitSignUp:
-		return l.SignUp
-	case LimitSignIn:
-		return l.SignIn
-	case LimitEmailSend:
-		return l.EmailSend
-	case LimitOAuthStart:
-		return l.OAuthStart
-	case LimitGlobalSignUp:
-		return l.GlobalSignUp
+// ParseRate reads "<events>/<period>": "10/1h", "30/m" (a bare unit is one
+// of it), "5/90s". parseDuration reads the period (the host's, which may
+// know more units than Go's).
+func ParseRate(s string, parseDuration func(string) (time.Duration, error)) (session.Rate, error) {
+	n, per, ok := strings.Cut(s, "/")
+	events, err := strconv.Atoi(n)
+	if !ok || err != nil || events < 1 {
+		return session.Rate{}, fmt.Errorf("%q is not a rate: use <events>/<period>, e.g. 10/h or 30/1m", s)
 	}
-	return l.GlobalEmailSend
+	if per != "" && strings.IndexFunc(per, func(r rune) bool { return r < '0' || r > '9' }) == 0 {
+		per = "1" + per
+	}
+	d, err := parseDuration(per)
+	if err != nil || d < time.Second {
+		return session.Rate{}, fmt.Errorf("%q: the period must be a duration of at least 1s, e.g. 10/h or 30/1m", s)
+	}
+	return session.Rate{Events: events, Per: d}, nil
 }
 
 // RemoteIP is the default client address: the connection's peer.
@@ -124,65 +137,4 @@ func clientKey(ip string) string {
 		return p.String()
 	}
 	return a.String()
-}
-
-// limited counts r against the per-client limit name and, when global is
-// not "", the global one (only once the client is within its own, so one
-// client cannot drain it). When a limit refuses, it answers 429 with
-// Retry-After through again and returns true; when the store fails, 503.
-func (s *Service) limited(w http.ResponseWriter, r *http.Request, name, global string, again func(status int, code string)) bool {
-	ctx, cancel := storeCtx(r)
-	defer cancel()
-	checks := []struct{ name, key, code string }{{name, name + ":" + clientKey(s.clientIP(r)), "rate_limited"}}
-	if global != "" {
-		checks = append(checks, struct{ name, key, code string }{global, global, "busy"})
-	}
-	for _, c := range checks {
-		ok, retry, err := s.limiter.Allow(ctx, c.key, s.cfg.Limits.rateOf(c.name))
-		if err != nil {
-			if errors.Is(err, session.ErrInvalidUser) {
-				s.logger.Error("a sign-in rate limit is misconfigured", zap.String("limit", c.name), zap.Error(err))
-			} else {
-				s.logger.Warn("sign-in could not reach the rate limiter", zap.String("limit", c.name), zap.Error(err))
-			}
-			again(http.StatusServiceUnavailable, "unavailable")
-			return true
-		}
-		if !ok {
-			s.logger.Info("sign-in refused: rate limit", zap.String("limit", c.name))
-			if s.cfg.OnLimited != nil {
-				s.cfg.OnLimited(c.name)
-			}
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
-			again(http.StatusTooManyRequests, c.code)
-			return true
-		}
-	}
-	return false
-}
-
-// waitWords says a Retry-After in words: "1 minute", "12 minutes".
-func waitWords(seconds string) string {
-	n, err := strconv.Atoi(seconds)
-	if err != nil || n < 1 {
-		return "a moment"
-	}
-	switch {
-	case n < 60:
-		if n == 1 {
-			return "1 second"
-		}
-		return fmt.Sprintf("%d seconds", n)
-	case n < 3600:
-		m := (n + 59) / 60
-		if m == 1 {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", m)
-	}
-	h := (n + 3599) / 3600
-	if h == 1 {
-		return "1 hour"
-	}
-	return fmt.Sprintf("%d hours", h)
 }

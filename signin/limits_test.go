@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // limitLog records OnLimited calls.
@@ -35,7 +37,7 @@ func (l *limitLog) take() string {
 // fromIP sends requests as the client at ip (the test's ClientIP reads
 // X-Test-Client).
 func fromIP(b *browser, ip, method, u string, form url.Values) (*http.Response, string) {
-	b.t.Helper()
+	b.T.Helper()
 	var req *http.Request
 	if method == http.MethodPost {
 		req, _ = http.NewRequest(method, u, strings.NewReader(form.Encode()))
@@ -45,7 +47,7 @@ func fromIP(b *browser, ip, method, u string, form url.Values) (*http.Response, 
 		req, _ = http.NewRequest(method, u, nil)
 	}
 	req.Header.Set("X-Test-Client", ip)
-	return b.do(req)
+	return b.Do(req)
 }
 
 func testClientIP(r *http.Request) string {
@@ -74,11 +76,11 @@ func TestOAuthStartRateLimit(t *testing.T) {
 	op := startOP(t)
 	limits := new(limitLog)
 	e := newEnv(t, func(c *Config, origin string) {
-		p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.ClientID, ClientSecret: op.Secret}, Issuer: op.Issuer})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 		c.ClientIP = testClientIP
 		c.OnLimited = limits.add
 		c.Limits.OAuthStart = session.Rate{Events: 3, Per: time.Minute}
@@ -141,7 +143,7 @@ func TestSignUpLimitsNeverLockOutSessions(t *testing.T) {
 	}
 	// The global limit locks nobody out: a session still works, and an
 	// existing account still signs in.
-	if _, ok := ada.whoami(e.origin); !ok {
+	if _, ok := ada.Whoami(e.origin); !ok {
 		t.Fatal("the global sign-up limit ended a session")
 	}
 	resp, _ = fromIP(newBrowser(t), "192.0.2.3", http.MethodPost, e.origin+"/auth/signin/password",
@@ -174,8 +176,8 @@ func TestPasswordSignInLimitPerClient(t *testing.T) {
 
 func TestEmailSendLimits(t *testing.T) {
 	rcv := startSMTP(t, nil, "", "")
-	host, port, _ := strings.Cut(rcv.Addr, ":")
-	mailer := &SMTPMailer{Security: SMTPNone, Host: host, Port: atoi(port), From: "login@example.com"}
+	mailer := signintest.Mailer(rcv)
+	mailer.From = "login@example.com"
 	e := newEnv(t, func(c *Config, origin string) {
 		c.Email = &EmailConfig{Mailer: mailer}
 		c.ClientIP = testClientIP

@@ -2,9 +2,8 @@ package signin
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -12,46 +11,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/provider"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
-
-// Identity is who a provider says signed in.
-type Identity struct {
-	// Subject is the provider's stable account ID (OIDC sub, GitHub user ID).
-	Subject       string
-	Email         string
-	EmailVerified bool
-	Name          string
-	Picture       string
-}
-
-// Flow is one authorization-code flow: the values sent to the provider and
-// checked when it comes back.
-type Flow struct {
-	State       string
-	Verifier    string // PKCE code verifier; the provider gets its S256 challenge
-	Nonce       string // OIDC nonce; providers without ID tokens ignore it
-	RedirectURI string
-}
-
-// OAuthProvider is an OAuth 2.0 or OIDC provider.
-type OAuthProvider interface {
-	// Name is the account namespace and the URL segment:
-	// /auth/signin/<name>, /auth/callback/<name>.
-	Name() string
-	// Label is what the sign-in button says ("GitHub").
-	Label() string
-	// RedirectURL is the configured callback URL, or "" for the default
-	// <origin>/auth/callback/<name>.
-	RedirectURL() string
-	// AuthCodeURL is the provider URL that starts f.
-	AuthCodeURL(ctx context.Context, f Flow) (string, error)
-	// Identity exchanges the code (with f's PKCE verifier) and returns who
-	// signed in, checking f's nonce where the provider returns an ID token.
-	Identity(ctx context.Context, code string, f Flow) (Identity, error)
-}
-
-// ErrNonceMismatch means the ID token was not issued for this flow.
-var ErrNonceMismatch = errors.New("the ID token's nonce does not match the one this sign-in sent")
 
 // sealedFlow is what the flow cookie holds, sealed: the browser keeps the
 // flow, so an anonymous start writes nothing to the store.
@@ -63,8 +25,9 @@ type sealedFlow struct {
 	RedirectTo string `json:"r"`
 	Expires    int64  `json:"x"` // Unix ms
 	// LinkUser and LinkSession, set when the flow links the account to
-	// the signed-in user (account page): the callback binds it only for
-	// that same session.
+	// the signed-in user (BeginLink): the callback hands it to the Linker,
+	// which binds it only for that same session. RedirectTo is then the
+	// page that began it, where a failed flow returns.
 	LinkUser    string `json:"lu,omitempty"`
 	LinkSession string `json:"ls,omitempty"`
 }
@@ -74,9 +37,9 @@ type sealedFlow struct {
 const (
 	flowCookieName       = "convex_auth_flow"
 	secureFlowCookieName = "__Host-convex_auth_flow"
-	// flowAAD binds a sealed value to its use, so no other sealed value
-	// of this key ring passes for a flow.
-	flowAAD = "convex_auth oauth flow v1"
+	// flowPurpose binds a sealed value to its use, so no other sealed
+	// value of this key ring passes for a flow.
+	flowPurpose = "convex_auth oauth flow v1"
 )
 
 func (s *Service) flowCookie(r *http.Request) string {
@@ -86,46 +49,62 @@ func (s *Service) flowCookie(r *http.Request) string {
 	return flowCookieName + s.cookieSuffix
 }
 
-func (s *Service) redirectURI(p OAuthProvider) string {
-	if u := p.RedirectURL(); u != "" {
+func (s *Service) redirectURI(p *oauthMethod) string {
+	if u := p.info.RedirectURL; u != "" {
 		return u
 	}
-	return s.cfg.Origin + callbackPrefix + p.Name()
+	return s.cfg.Origin + callbackPrefix + p.info.Name
 }
 
 // serveOAuthStart seals the flow's state, PKCE verifier, nonce and
 // redirectTo into a cookie, which binds it to the browser, and sends the
 // browser to the provider. It writes nothing to the store.
-func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p OAuthProvider) {
+func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oauthMethod) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
 		return
 	}
-	if s.limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.render(w, r, status, s.pageData(r, "signin", code)) }) {
+	if s.Limited(w, r, LimitOAuthStart, "", func(status int, code string) { s.Render(w, r, status, s.Page(r, "signin", code)) }) {
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
 	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target})
 	if err != nil {
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "provider_unavailable"))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return
 	}
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
 
+// BeginLink starts the flow of the provider named name to link its account
+// to sess's user, and returns the provider URL to send the browser to. The
+// callback hands the account to the Linker (HandleLinks); a failed flow
+// returns to back with ?error=<code>.
+func (s *Service) BeginLink(w http.ResponseWriter, r *http.Request, name string, sess *session.Session, back string) (string, error) {
+	p := s.oauth[name]
+	if p == nil {
+		return "", fmt.Errorf("no provider is named %q", name)
+	}
+	return s.beginFlow(w, r, p, sealedFlow{RedirectTo: back, LinkUser: sess.UserID, LinkSession: sess.ID})
+}
+
+// HandleLinks makes l finish the flows BeginLink starts. It is set once,
+// before the service serves.
+func (s *Service) HandleLinks(l Linker) { s.linker = l }
+
 // beginFlow fills rec with a new flow for p, seals it into the flow cookie
 // and returns the provider URL to send the browser to.
-func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p OAuthProvider, rec sealedFlow) (string, error) {
-	f := Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
+func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMethod, rec sealedFlow) (string, error) {
+	f := provider.Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	authURL, err := p.AuthCodeURL(ctx, f)
 	if err != nil {
-		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.Name()), zap.Error(err))
+		s.logger.Warn("sign-in provider unreachable", zap.String("provider", p.info.Name), zap.Error(err))
 		return "", err
 	}
-	rec.Provider, rec.State, rec.Verifier, rec.Nonce = p.Name(), f.State, f.Verifier, f.Nonce
+	rec.Provider, rec.State, rec.Verifier, rec.Nonce = p.info.Name, f.State, f.Verifier, f.Nonce
 	rec.Expires = s.now().Add(DefaultFlowTTL).UnixMilli()
 	sealed := s.flowKeys.Seal(marshal(rec), s.flowAAD)
 	http.SetCookie(w, &http.Cookie{
@@ -139,13 +118,13 @@ func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p OAuthProvi
 // serveOAuthCallback opens the browser's flow cookie, checks the state
 // against it and clears it, then exchanges the code (single use at the
 // provider) and signs the user in.
-func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p OAuthProvider) (signedIn bool) {
+func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *oauthMethod) (signedIn bool) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		s.render(w, r, http.StatusMethodNotAllowed, s.pageData(r, "signin", "method"))
+		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
 		return false
 	}
-	name := p.Name()
+	name := p.info.Name
 	q := r.URL.Query()
 	state := q.Get("state")
 	cookie, _ := r.Cookie(s.flowCookie(r))
@@ -158,7 +137,7 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	}
 	fail := func(code, redirectTo string) {
 		if rec.LinkUser != "" {
-			s.redirect(w, r, PathAccount+"?error="+code)
+			Redirect(w, r, rec.RedirectTo+"?error="+code)
 			return
 		}
 		s.fail(w, r, code, redirectTo)
@@ -189,19 +168,23 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 	}
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
-	id, err := p.Identity(pctx, code, Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)})
+	id, err := p.Identity(pctx, provider.Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)}, provider.Callback{Code: code, Params: q})
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		fail("provider", rec.RedirectTo)
 		return false
 	}
 	if rec.LinkUser != "" {
-		return s.finishLink(w, r, p, rec, id)
+		if s.linker == nil {
+			fail("state", "")
+			return false
+		}
+		return s.linker.FinishLink(w, r, Link{Provider: p.info, UserID: rec.LinkUser, SessionID: rec.LinkSession, Identity: id})
 	}
 	user, err := s.resolveAs(r.Context(), name, id, s.currentGuest(r.Context(), r))
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
-		s.render(w, r, http.StatusServiceUnavailable, s.pageData(r, "signin", "unavailable"))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
 	return s.finish(w, r, user, name, rec.RedirectTo)
@@ -211,13 +194,4 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p O
 func (s *Service) openFlow(r *http.Request, sealed string, rec *sealedFlow) bool {
 	raw, err := s.flowKeys.Open(r.Context(), sealed, s.flowAAD)
 	return err == nil && json.Unmarshal(raw, rec) == nil
-}
-
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -2,7 +2,6 @@ package signin
 
 import (
 	"context"
-	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -17,14 +16,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // oauthEnv is a site with three providers, all backed by one real OpenID
-// Provider on loopback: "zitadel" (generic OIDC by discovery), "google"
-// (Google's provider with its issuer pointed at the OP) and "github"
-// (GitHub's provider: token exchange at the OP, the REST API faked over
-// the OP's user info).
+// Provider on loopback (signintest.StartProviders): "zitadel", "google"
+// and "github".
 type oauthEnv struct {
 	*env
 	op   *testOP
@@ -47,26 +46,7 @@ func newOAuthEnvOn(t *testing.T, mk storeMaker, linkByEmail bool, more func(c *C
 		if more != nil {
 			defer more(c)
 		}
-		oe.op = startOP(t, origin+"/auth/callback/zitadel", origin+"/auth/callback/google", origin+"/auth/callback/github")
-		api := startGitHubAPI(t, oe.op)
-		zit, err := NewOIDC(OAuthConfig{Name: "zitadel", Label: "Zitadel", Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
-		if err != nil {
-			t.Fatal(err)
-		}
-		google, err := NewGoogle(OAuthConfig{Issuer: oe.op.issuer, ClientID: oe.op.clientID, ClientSecret: oe.op.secret})
-		if err != nil {
-			t.Fatal(err)
-		}
-		github, err := NewGitHub(OAuthConfig{
-			ClientID: oe.op.clientID, ClientSecret: oe.op.secret,
-			AuthURL: oe.op.issuer + "/auth", TokenURL: oe.op.issuer + "/oauth/token", APIURL: api.URL,
-			// The OP is an OIDC provider: it wants the openid scope.
-			Scopes: []string{"openid", "profile", "email"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.OAuth = []OAuthProvider{zit, google, github}
+		oe.op, c.OAuth = signintest.StartProviders(t, origin)
 		c.LinkByEmail = linkByEmail
 		c.Logger = zap.New(core)
 		c.Redirects, _ = NewRedirectPolicy("/home", []string{"https://docs.example.com"})
@@ -74,66 +54,24 @@ func newOAuthEnvOn(t *testing.T, mk storeMaker, linkByEmail bool, more func(c *C
 	return oe
 }
 
-// startGitHubAPI fakes the two GitHub REST endpoints the provider reads;
-// it accepts only access tokens the OP vouches for.
-func startGitHubAPI(t *testing.T, op *testOP) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := op.userinfo(r.Context(), r.Header.Get("Authorization"))
-		if err != nil {
-			http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/user":
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"id": 583231, "login": "octo-" + opUsername, "name": claims["name"], "email": nil,
-				"avatar_url": "https://avatars.githubusercontent.com/u/583231?v=4",
-			})
-		case "/user/emails":
-			_ = json.NewEncoder(w).Encode([]map[string]any{
-				{"email": "old@example.com", "primary": false, "verified": true},
-				{"email": claims["email"], "primary": true, "verified": claims["email_verified"]},
-			})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // start opens /auth/signin/<provider> and returns the provider URL it
 // redirects to.
 func (oe *oauthEnv) start(b *browser, provider, redirectTo string) string {
 	oe.t.Helper()
-	u := oe.origin + "/auth/signin/" + provider
-	if redirectTo != "" {
-		u += "?redirectTo=" + url.QueryEscape(redirectTo)
-	}
-	resp, body := b.get(u)
-	if resp.StatusCode != http.StatusFound {
-		oe.t.Fatalf("start %s: status %d: %s", provider, resp.StatusCode, body)
-	}
-	return location(oe.t, resp)
+	return signintest.StartOAuth(b, oe.origin, provider, redirectTo)
 }
 
 // signIn runs a whole flow and returns where the site sent the browser.
 func (oe *oauthEnv) signIn(b *browser, provider, redirectTo string) string {
 	oe.t.Helper()
-	callback := oe.op.signIn(b, oe.start(b, provider, redirectTo))
-	resp, body := b.get(callback)
-	if resp.StatusCode != http.StatusSeeOther {
-		oe.t.Fatalf("callback: status %d: %s", resp.StatusCode, body)
-	}
-	return location(oe.t, resp)
+	return oe.op.SignInOAuth(b, oe.origin, provider, redirectTo)
 }
 
 // expectFailure opens the callback URL and checks that it leads back to
 // the sign-in page with the error code, signed out.
 func (oe *oauthEnv) expectFailure(b *browser, callback, code string) {
 	oe.t.Helper()
-	resp, _ := b.get(callback)
+	resp, _ := b.Get(callback)
 	if resp.StatusCode != http.StatusSeeOther {
 		oe.t.Fatalf("callback: status %d; want 303 to the sign-in page", resp.StatusCode)
 	}
@@ -141,11 +79,11 @@ func (oe *oauthEnv) expectFailure(b *browser, callback, code string) {
 	if loc.Path != PathSignIn || loc.Query().Get("error") != code {
 		oe.t.Fatalf("callback sent the browser to %s; want %s?error=%s", loc, PathSignIn, code)
 	}
-	if w, ok := b.whoami(oe.origin); ok {
+	if w, ok := b.Whoami(oe.origin); ok {
 		oe.t.Fatalf("signed in as %+v after a failed flow", w)
 	}
 	// The page names the problem in words.
-	_, page := b.get(loc.String())
+	_, page := b.Get(loc.String())
 	if !pageShows(page, code) {
 		oe.t.Fatalf("sign-in page does not show %q", messages[code])
 	}
@@ -171,7 +109,7 @@ func TestOIDCSignIn(t *testing.T) {
 	if got := oe.signIn(b, "zitadel", "/loggedin?x=1"); got != oe.origin+"/loggedin?x=1" {
 		t.Fatalf("after sign-in the browser went to %s; want /loggedin?x=1", got)
 	}
-	first, ok := b.whoami(oe.origin)
+	first, ok := b.Whoami(oe.origin)
 	if !ok {
 		t.Fatal("not signed in after the flow")
 	}
@@ -192,7 +130,7 @@ func TestOIDCSignIn(t *testing.T) {
 	// Signing in again (same browser) finds the same user and replaces the
 	// session with a new ID.
 	oe.signIn(b, "zitadel", "")
-	again, _ := b.whoami(oe.origin)
+	again, _ := b.Whoami(oe.origin)
 	if again.UserID != first.UserID || again.SessionID == first.SessionID {
 		t.Fatalf("second sign-in: user %s session %s; want user %s and a new session", again.UserID, again.SessionID, first.UserID)
 	}
@@ -204,12 +142,12 @@ func TestOIDCSignIn(t *testing.T) {
 	if got := oe.signIn(b2, "zitadel", "//evil.example"); got != oe.origin+"/home" {
 		t.Fatalf("an off-site redirectTo led to %s; want after_sign_in /home", got)
 	}
-	other, _ := b2.whoami(oe.origin)
+	other, _ := b2.Whoami(oe.origin)
 	if other.UserID != first.UserID || other.SessionID == again.SessionID {
 		t.Fatalf("second browser: %+v", other)
 	}
 	// Signed in: the sign-in page sends the browser straight on.
-	resp, _ := b.get(oe.origin + "/auth/signin?redirectTo=" + url.QueryEscape("https://docs.example.com/guide"))
+	resp, _ := b.Get(oe.origin + "/auth/signin?redirectTo=" + url.QueryEscape("https://docs.example.com/guide"))
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != "https://docs.example.com/guide" {
 		t.Fatalf("signed-in /auth/signin: %d %s; want 303 to the allowed origin", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -230,7 +168,7 @@ func TestOIDCAuthorizationRequest(t *testing.T) {
 		t.Fatalf("redirect_uri or scope wrong: %s", auth)
 	}
 	// The browser keeps the flow, sealed: no state, verifier or nonce shows.
-	flow := cookieValue(b, oe.origin, flowCookieName)
+	flow := b.Cookie(oe.origin, flowCookieName)
 	if flow == "" || strings.Contains(flow, q.Get("state")) || strings.Contains(flow, q.Get("nonce")) || strings.Contains(flow, "zitadel") {
 		t.Fatalf("flow cookie %q is missing or not sealed", flow)
 	}
@@ -261,18 +199,18 @@ func TestOAuthStartWritesNothingToTheStore(t *testing.T) {
 	op := startOP(t)
 	var users *countingUsers
 	e := newEnv(t, func(c *Config, origin string) {
-		p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.ClientID, ClientSecret: op.Secret}, Issuer: op.Issuer})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 		c.Limiter = c.Users.(session.Limiter)
 		c.Limits.OAuthStart = session.Rate{Events: 100, Per: time.Minute}
 		users = &countingUsers{UserStore: c.Users}
 		c.Users = users
 	})
 	for range 50 {
-		resp, _ := newBrowser(t).get(e.origin + "/auth/signin/zitadel")
+		resp, _ := newBrowser(t).Get(e.origin + "/auth/signin/zitadel")
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("start: %d", resp.StatusCode)
 		}
@@ -285,21 +223,21 @@ func TestOAuthStartWritesNothingToTheStore(t *testing.T) {
 func TestOAuthFlowCookieIsSealed(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
-	callback := oe.op.signIn(b, oe.start(b, "zitadel", "/loggedin"))
+	callback := oe.op.SignIn(b, oe.start(b, "zitadel", "/loggedin"))
 	site, _ := url.Parse(oe.origin)
-	sealed := cookieValue(b, oe.origin, flowCookieName)
+	sealed := b.Cookie(oe.origin, flowCookieName)
 	// A cookie of the right state but sealed with another key, or damaged,
 	// is no flow.
 	cb, _ := url.Parse(callback)
 	forged := seal.Ephemeral().Seal(marshal(sealedFlow{Provider: "zitadel", State: cb.Query().Get("state"),
-		Expires: oe.clock.Now().Add(time.Minute).UnixMilli()}), []byte(flowAAD))
+		Expires: oe.clock.Now().Add(time.Minute).UnixMilli()}), []byte(flowPurpose))
 	for _, v := range []string{forged, sealed[:len(sealed)-2] + "AA", cb.Query().Get("state")} {
 		other := newBrowser(t)
-		other.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: v, Path: "/"}})
+		other.C.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: v, Path: "/"}})
 		oe.expectFailure(other, callback, "state")
 	}
 	// The real one still works.
-	resp, _ := b.get(callback)
+	resp, _ := b.Get(callback)
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != oe.origin+"/loggedin" {
 		t.Fatalf("the sealed flow did not finish: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -317,12 +255,12 @@ func forgeState(callback string) string {
 func TestOIDCStateMismatch(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
-	oe.expectFailure(b, forgeState(oe.op.signIn(b, oe.start(b, "zitadel", ""))), "state")
+	oe.expectFailure(b, forgeState(oe.op.SignIn(b, oe.start(b, "zitadel", ""))), "state")
 
 	// The real callback opened in another browser (no flow cookie): a
 	// login-CSRF attempt.
 	b2 := newBrowser(t)
-	callback := oe.op.signIn(b2, oe.start(b2, "zitadel", ""))
+	callback := oe.op.SignIn(b2, oe.start(b2, "zitadel", ""))
 	oe.expectFailure(newBrowser(t), callback, "state")
 }
 
@@ -333,8 +271,8 @@ func TestOIDCNonceMismatch(t *testing.T) {
 	q := auth.Query()
 	q.Set("nonce", randomToken())
 	auth.RawQuery = q.Encode()
-	oe.expectFailure(b, oe.op.signIn(b, auth.String()), "provider")
-	if !oe.logged(ErrNonceMismatch.Error()) {
+	oe.expectFailure(b, oe.op.SignIn(b, auth.String()), "provider")
+	if !oe.logged(provider.ErrNonceMismatch.Error()) {
 		t.Fatalf("the failure was not the nonce check; log: %v", oe.logs.All())
 	}
 }
@@ -347,7 +285,7 @@ func TestOIDCPKCEFailure(t *testing.T) {
 	// The provider gets the challenge of another verifier.
 	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
 	auth.RawQuery = q.Encode()
-	oe.expectFailure(b, oe.op.signIn(b, auth.String()), "provider")
+	oe.expectFailure(b, oe.op.SignIn(b, auth.String()), "provider")
 	if !oe.logged("exchanging the code") {
 		t.Fatalf("the failure was not the token exchange; log: %v", oe.logs.All())
 	}
@@ -359,12 +297,12 @@ func TestOIDCDeniedConsent(t *testing.T) {
 	auth, _ := url.Parse(oe.start(b, "zitadel", "/loggedin"))
 	state := auth.Query().Get("state")
 	denied := oe.origin + "/auth/callback/zitadel?" + url.Values{"error": {"access_denied"}, "state": {state}}.Encode()
-	resp, _ := b.get(denied)
+	resp, _ := b.Get(denied)
 	loc, _ := url.Parse(location(t, resp))
 	if loc.Query().Get("error") != "denied" || loc.Query().Get("redirectTo") != "/loggedin" {
 		t.Fatalf("denied consent led to %s; want the sign-in page with error=denied, keeping redirectTo", loc)
 	}
-	_, page := b.get(loc.String())
+	_, page := b.Get(loc.String())
 	if !pageShows(page, "denied") {
 		t.Fatal("the page does not say that sign-in was cancelled")
 	}
@@ -374,9 +312,9 @@ func TestOIDCReplayedState(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
 	auth, _ := url.Parse(oe.start(b, "zitadel", ""))
-	flow := cookieValue(b, oe.origin, flowCookieName)
-	callback := oe.op.signIn(b, auth.String())
-	resp, _ := b.get(callback)
+	flow := b.Cookie(oe.origin, flowCookieName)
+	callback := oe.op.SignIn(b, auth.String())
+	resp, _ := b.Get(callback)
 	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
 		t.Fatalf("first use failed: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -384,14 +322,14 @@ func TestOIDCReplayedState(t *testing.T) {
 	// the code is used up at the provider.
 	replay := newBrowser(t)
 	site, _ := url.Parse(oe.origin)
-	replay.c.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: flow, Path: "/"}})
+	replay.C.Jar.SetCookies(site, []*http.Cookie{{Name: flowCookieName, Value: flow, Path: "/"}})
 	oe.expectFailure(replay, callback, "provider")
 }
 
 func TestOIDCExpiredState(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
-	callback := oe.op.signIn(b, oe.start(b, "zitadel", ""))
+	callback := oe.op.SignIn(b, oe.start(b, "zitadel", ""))
 	oe.clock.Advance(DefaultFlowTTL)
 	oe.expectFailure(b, callback, "state")
 }
@@ -399,7 +337,7 @@ func TestOIDCExpiredState(t *testing.T) {
 func TestOIDCStateOfAnotherProvider(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
-	callback, _ := url.Parse(oe.op.signIn(b, oe.start(b, "zitadel", "")))
+	callback, _ := url.Parse(oe.op.SignIn(b, oe.start(b, "zitadel", "")))
 	callback.Path = "/auth/callback/google"
 	oe.expectFailure(b, callback.String(), "state")
 }
@@ -408,7 +346,7 @@ func TestGoogleSignIn(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
 	oe.signIn(b, "google", "/")
-	w, ok := b.whoami(oe.origin)
+	w, ok := b.Whoami(oe.origin)
 	if !ok || w.Provider != "google" || w.Email != opEmail || !w.EmailVerified {
 		t.Fatalf("google sign-in: %+v, %v", w, ok)
 	}
@@ -421,11 +359,11 @@ func TestGitHubSignIn(t *testing.T) {
 	if auth.Query().Get("code_challenge_method") != "S256" || auth.Query().Get("nonce") != "" {
 		t.Fatalf("github authorization URL %s: want PKCE S256 and no nonce", auth)
 	}
-	resp, body := b.get(oe.op.signIn(b, auth.String()))
+	resp, body := b.Get(oe.op.SignIn(b, auth.String()))
 	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
 		t.Fatalf("github callback: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	w, ok := b.whoami(oe.origin)
+	w, ok := b.Whoami(oe.origin)
 	// The primary verified email, not the other verified one.
 	if !ok || w.Provider != "github" || w.Email != opEmail || !w.EmailVerified || w.Name != "Test User2" {
 		t.Fatalf("github sign-in: %+v, %v", w, ok)
@@ -440,9 +378,9 @@ func TestLinkByEmail(t *testing.T) {
 		oe := newOAuthEnv(t, link)
 		b := newBrowser(t)
 		oe.signIn(b, "zitadel", "")
-		first, _ := b.whoami(oe.origin)
+		first, _ := b.Whoami(oe.origin)
 		oe.signIn(b, "github", "")
-		second, _ := b.whoami(oe.origin)
+		second, _ := b.Whoami(oe.origin)
 		if same := first.UserID == second.UserID; same != link {
 			t.Fatalf("link_by_email=%v: same user = %v", link, same)
 		}
@@ -453,7 +391,7 @@ func TestUnknownProvider(t *testing.T) {
 	oe := newOAuthEnv(t, false)
 	b := newBrowser(t)
 	for _, p := range []string{"/auth/signin/nope", "/auth/callback/nope", "/auth/signin/password", "/auth/callback/email"} {
-		resp, body := b.get(oe.origin + p)
+		resp, body := b.Get(oe.origin + p)
 		if resp.StatusCode != http.StatusNotFound || !pageShows(body, "unknown_provider") {
 			t.Errorf("%s: %d; want 404 with a clear message", p, resp.StatusCode)
 		}
@@ -464,14 +402,14 @@ func TestProviderUnreachable(t *testing.T) {
 	e := newEnv(t, func(c *Config, origin string) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		p, err := NewOIDC(OAuthConfig{Name: "down", Issuer: dead.URL, ClientID: "id", ClientSecret: "secret",
-			HTTPClient: &http.Client{Timeout: time.Second}})
+		p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "down", ClientID: "id", ClientSecret: "secret",
+			HTTPClient: &http.Client{Timeout: time.Second}}, Issuer: dead.URL})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.OAuth = []OAuthProvider{p}
+		c.OAuth = []provider.OAuth{p}
 	})
-	resp, body := newBrowser(t).get(e.origin + "/auth/signin/down")
+	resp, body := newBrowser(t).Get(e.origin + "/auth/signin/down")
 	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "provider_unavailable") {
 		t.Fatalf("unreachable provider: %d", resp.StatusCode)
 	}
@@ -482,15 +420,15 @@ func TestResolveFillsProfileGaps(t *testing.T) {
 	defer store.Close()
 	s := &Service{cfg: Config{Users: store}}
 	ctx := context.Background()
-	u, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "A@Example.com"})
+	u, err := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "A@Example.com"})
 	if err != nil || u.Profile.Email != "a@example.com" || u.Profile.EmailVerified {
 		t.Fatalf("new user %+v, %v", u, err)
 	}
-	u2, err := s.resolve(ctx, "p", Identity{Subject: "1", Email: "a@example.com", EmailVerified: true, Name: "Ada", Picture: "https://x/p.png"})
+	u2, err := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "a@example.com", EmailVerified: true, Name: "Ada", Picture: "https://x/p.png"})
 	if err != nil || u2.ID != u.ID || !u2.Profile.EmailVerified || u2.Profile.Name != "Ada" {
 		t.Fatalf("second resolve %+v, %v", u2, err)
 	}
-	u3, _ := s.resolve(ctx, "p", Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
+	u3, _ := s.resolve(ctx, "p", provider.Identity{Subject: "1", Email: "b@example.com", EmailVerified: true, Name: "Other"})
 	if u3.Profile.Email != "a@example.com" || u3.Profile.Name != "Ada" {
 		t.Fatalf("a later sign-in overwrote the profile: %+v", u3.Profile)
 	}
@@ -518,29 +456,29 @@ func TestFlowCookiesBelongToTheirRealm(t *testing.T) {
 	keys := seal.Ephemeral()
 	site := func(realm string) *env {
 		return newEnv(t, func(c *Config, origin string) {
-			p, err := NewOIDC(OAuthConfig{Name: "zitadel", Issuer: op.issuer, ClientID: op.clientID, ClientSecret: op.secret})
+			p, err := provider.NewOIDC(provider.OIDCConfig{Common: provider.Common{Name: "zitadel", ClientID: op.ClientID, ClientSecret: op.Secret}, Issuer: op.Issuer})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.OAuth, c.Realm, c.FlowKeys = []OAuthProvider{p}, realm, keys
+			c.OAuth, c.Realm, c.FlowKeys = []provider.OAuth{p}, realm, keys
 		})
 	}
 	a, b := site("https://a.example convex"), site("https://b.example convex")
 	nameA := flowCookieName + "_" + session.RealmTag("https://a.example convex")[:realmTagChars]
 	nameB := flowCookieName + "_" + session.RealmTag("https://b.example convex")[:realmTagChars]
 	br := newBrowser(t)
-	resp, _ := br.get(a.origin + "/auth/signin/zitadel")
+	resp, _ := br.Get(a.origin + "/auth/signin/zitadel")
 	auth, _ := url.Parse(location(t, resp))
 	state := auth.Query().Get("state")
-	sealed := cookieValue(br, a.origin, nameA)
+	sealed := br.Cookie(a.origin, nameA)
 	if sealed == "" {
 		t.Fatalf("no flow cookie named %s", nameA)
 	}
 	callback := func(e *env, name string) string {
 		other := newBrowser(t)
 		u, _ := url.Parse(e.origin)
-		other.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: sealed, Path: "/"}})
-		resp, _ := other.get(e.origin + "/auth/callback/zitadel?" + url.Values{"state": {state}, "code": {"not-a-code"}}.Encode())
+		other.C.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: sealed, Path: "/"}})
+		resp, _ := other.Get(e.origin + "/auth/callback/zitadel?" + url.Values{"state": {state}, "code": {"not-a-code"}}.Encode())
 		loc, _ := url.Parse(location(t, resp))
 		return loc.Query().Get("error")
 	}

@@ -16,15 +16,15 @@ import (
 //go:embed templates/signin.html
 var defaultTemplateText string
 
-var defaultTemplate = template.Must(newPageTemplate("signin").Parse(defaultTemplateText))
+var defaultTemplate = template.Must(NewPageTemplate("signin").Parse(defaultTemplateText))
 
 //go:embed templates/style.html
 var styleTemplateText string
 
-// newPageTemplate starts a page template with the shared functions and the
+// NewPageTemplate starts a page template with the shared functions and the
 // shared look ({{template "style"}} inside <style>), which a custom sign-in
 // page copied from the built-in one may use too.
-func newPageTemplate(name string) *template.Template {
+func NewPageTemplate(name string) *template.Template {
 	return template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
 }
 
@@ -41,7 +41,7 @@ func ParseTemplateFile(path string) (*template.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signin: sign_in_template: %w", err)
 	}
-	t, err := newPageTemplate("signin").Parse(string(text))
+	t, err := NewPageTemplate("signin").Parse(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("signin: sign_in_template %s: %w", path, err)
 	}
@@ -153,20 +153,22 @@ var notices = map[string]string{
 	"verify_resent": "We sent a new link. Earlier links no longer work.",
 }
 
-// pageData fills the page for r, with the query's redirectTo.
-func (s *Service) pageData(r *http.Request, mode, code string) PageData {
-	return s.pageFor(mode, code, r.URL.Query().Get("redirectTo"))
+// Page fills the sign-in page in mode for r, with the query's redirectTo
+// and the sentence of the error or notice code.
+func (s *Service) Page(r *http.Request, mode, code string) PageData {
+	return s.PageFor(mode, code, r.URL.Query().Get("redirectTo"))
 }
 
-// pageFor fills the page; redirectTo is kept only if the policy allows it.
-func (s *Service) pageFor(mode, code, redirectTo string) PageData {
+// PageFor is Page with redirectTo given; it is kept only if the redirect
+// policy allows it.
+func (s *Service) PageFor(mode, code, redirectTo string) PageData {
 	if !s.cfg.Redirects.Allowed(redirectTo) {
 		redirectTo = ""
 	}
 	d := PageData{
 		Mode:       mode,
 		ErrorCode:  code,
-		Site:       strings.TrimPrefix(strings.TrimPrefix(s.cfg.Origin, "https://"), "http://"),
+		Site:       s.Site(),
 		RedirectTo: redirectTo,
 		Password:   s.cfg.Password != nil,
 		EmailLink:  s.cfg.Email != nil,
@@ -194,8 +196,8 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 		d.LinkExpires = humanDuration(s.cfg.Email.LinkTTL)
 		d.CodeMode = s.cfg.Email.Mode == EmailModeCode
 	}
-	for _, p := range s.cfg.OAuth {
-		d.OAuth = append(d.OAuth, PageProvider{Name: p.Name(), Label: p.Label(), Kind: providerKind(p), URL: withRedirect(signInPrefix+p.Name(), redirectTo, nil)})
+	for _, p := range s.oauthList {
+		d.OAuth = append(d.OAuth, PageProvider{Name: p.info.Name, Label: p.info.Label, Kind: p.info.Kind, URL: withRedirect(signInPrefix+p.info.Name, redirectTo, nil)})
 	}
 	d.SignInURL = withRedirect(PathSignIn, redirectTo, nil)
 	d.SignUpURL = withRedirect(PathSignIn, redirectTo, url.Values{"mode": {"signup"}})
@@ -214,6 +216,12 @@ func (s *Service) pageFor(mode, code, redirectTo string) PageData {
 	return d
 }
 
+// SignInURL is the sign-in page's URL that sends the browser on to
+// redirectTo, with q.
+func SignInURL(redirectTo string, q url.Values) string {
+	return withRedirect(PathSignIn, redirectTo, q)
+}
+
 // withRedirect adds redirectTo and q to path.
 func withRedirect(path, redirectTo string, q url.Values) string {
 	if q == nil {
@@ -228,24 +236,9 @@ func withRedirect(path, redirectTo string, q url.Values) string {
 	return path + "?" + q.Encode()
 }
 
-func providerKind(p OAuthProvider) string {
-	if w, ok := p.(interface{ Unwrap() OAuthProvider }); ok {
-		return providerKind(w.Unwrap()) // a decorator (edge's tracing)
-	}
-	switch p := p.(type) {
-	case *githubProvider:
-		return "github"
-	case *oidcProvider:
-		if p.c.Issuer == GoogleIssuer || p.c.Name == "google" {
-			return "google"
-		}
-	}
-	return "oidc"
-}
-
-// render writes the page with headers that keep it out of caches, frames
-// and Referer headers (a magic-link URL holds its token).
-func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, d PageData) {
+// Render writes the sign-in page with headers that keep it out of caches,
+// frames and Referer headers (a magic-link URL holds its token).
+func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d PageData) {
 	if d.RedirectTo != "" && !s.cfg.Redirects.Allowed(d.RedirectTo) {
 		d.RedirectTo = ""
 	}
@@ -253,13 +246,13 @@ func (s *Service) render(w http.ResponseWriter, r *http.Request, status int, d P
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}
-	s.writePage(w, r, status, s.page, d, "sign-in")
+	s.WritePage(w, r, status, s.page, d, "sign-in")
 }
 
-// writePage renders t with d and writes it with headers that keep it out of
+// WritePage renders t with d and writes it with headers that keep it out of
 // caches, frames and Referer headers, and allow no script. what names the
 // page in the error a broken template gives.
-func (s *Service) writePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
+func (s *Service) WritePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		s.logger.Error("rendering the "+what+" page failed", zap.Error(err))

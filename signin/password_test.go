@@ -3,9 +3,10 @@ package signin
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 func newPasswordEnv(t *testing.T) *env {
@@ -14,22 +15,16 @@ func newPasswordEnv(t *testing.T) *env {
 	})
 }
 
-func passwordForm(intent, email, password, redirectTo string) url.Values {
-	f := url.Values{"intent": {intent}, "email": {email}, "password": {password}}
-	if redirectTo != "" {
-		f.Set("redirectTo", redirectTo)
-	}
-	return f
-}
+var passwordForm = signintest.PasswordForm
 
 func TestPasswordSignUpAndSignIn(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
-	resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signup", " Ada@Example.com ", "correct horse", "/loggedin"))
+	resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signup", " Ada@Example.com ", "correct horse", "/loggedin"))
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
 		t.Fatalf("sign-up: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
-	first, ok := b.whoami(e.origin)
+	first, ok := b.Whoami(e.origin)
 	if !ok || first.Email != "ada@example.com" || first.EmailVerified || first.Provider != "password" {
 		t.Fatalf("after sign-up: %+v, %v; want the normalised, unverified email", first, ok)
 	}
@@ -39,11 +34,11 @@ func TestPasswordSignUpAndSignIn(t *testing.T) {
 	}
 
 	b2 := newBrowser(t)
-	resp, _ = b2.post(e.origin+"/auth/signin/password", passwordForm("signin", "ADA@example.com", "correct horse", ""))
+	resp, _ = b2.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ADA@example.com", "correct horse", ""))
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/" {
 		t.Fatalf("sign-in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	second, _ := b2.whoami(e.origin)
+	second, _ := b2.Whoami(e.origin)
 	if second.UserID != first.UserID || second.SessionID == first.SessionID {
 		t.Fatalf("sign-in found user %s session %s; want %s and a new session", second.UserID, second.SessionID, first.UserID)
 	}
@@ -52,9 +47,9 @@ func TestPasswordSignUpAndSignIn(t *testing.T) {
 func TestPasswordWrongAndUnknownLookAlike(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
-	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
-	wrong, wrongBody := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
-	unknown, unknownBody := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
+	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	wrong, wrongBody := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+	unknown, unknownBody := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
 	if wrong.StatusCode != http.StatusUnauthorized || unknown.StatusCode != wrong.StatusCode {
 		t.Fatalf("wrong password %d, unknown email %d; want the same 401", wrong.StatusCode, unknown.StatusCode)
 	}
@@ -69,32 +64,32 @@ func TestPasswordWrongAndUnknownLookAlike(t *testing.T) {
 
 func TestPasswordAttemptLimit(t *testing.T) {
 	e := newPasswordEnv(t)
-	newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
 	b := newBrowser(t)
 	for i := 1; i <= DefaultMaxAttempts; i++ {
-		resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+		resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failed attempt %d: %d; want 401", i, resp.StatusCode)
 		}
 	}
 	// The 11th is refused even with the right password.
-	resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
+	resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
 	if resp.StatusCode != http.StatusTooManyRequests || !pageShows(body, "too_many_attempts") {
 		t.Fatalf("11th attempt: %d; want 429 with a clear message", resp.StatusCode)
 	}
-	if _, ok := b.whoami(e.origin); ok {
+	if _, ok := b.Whoami(e.origin); ok {
 		t.Fatal("signed in past the attempt limit")
 	}
 	// An unknown account is limited the same way: no existence hint.
 	for range DefaultMaxAttempts {
-		b.post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", ""))
+		b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", ""))
 	}
-	if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", "")); resp.StatusCode != http.StatusTooManyRequests {
+	if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", "")); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("unknown account past the limit: %d; want 429 too", resp.StatusCode)
 	}
 	// The window ends after an hour.
 	e.clock.Advance(DefaultAttemptWindow)
-	resp, _ = b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
+	resp, _ = b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("after the window: %d; want a sign-in", resp.StatusCode)
 	}
@@ -103,15 +98,15 @@ func TestPasswordAttemptLimit(t *testing.T) {
 func TestPasswordSuccessResetsTheCount(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
-	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
+	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
 	for range DefaultMaxAttempts - 1 {
-		b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", ""))
+		b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", ""))
 	}
-	if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("10th attempt, right password: %d", resp.StatusCode)
 	}
 	for i := range DefaultMaxAttempts {
-		if resp, _ := b.post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", "")); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", "")); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d after a success: %d; want 401 (count reset)", i+1, resp.StatusCode)
 		}
 	}
@@ -132,7 +127,7 @@ func TestPasswordSignUpRules(t *testing.T) {
 		{"header injection", "ada@example.com\r\nBcc: x@example.com", "correct horse", http.StatusBadRequest, "bad_email"},
 	}
 	for _, c := range cases {
-		resp, body := b.post(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, ""))
+		resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, ""))
 		shows := pageShows(body, c.code)
 		if c.code == "password_short" {
 			shows = strings.Contains(body, "at least 8 characters")
@@ -142,17 +137,17 @@ func TestPasswordSignUpRules(t *testing.T) {
 		}
 	}
 	// Signing up twice: the second is told to sign in, and gets no session.
-	b.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
+	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
 	b2 := newBrowser(t)
-	resp, body := b2.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "another horse", ""))
+	resp, body := b2.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "another horse", ""))
 	if resp.StatusCode != http.StatusConflict || !pageShows(body, "account_exists") {
 		t.Fatalf("second sign-up: %d; want 409 account_exists", resp.StatusCode)
 	}
-	if _, ok := b2.whoami(e.origin); ok {
+	if _, ok := b2.Whoami(e.origin); ok {
 		t.Fatal("a second sign-up with another password signed in")
 	}
 	// With the right password, signing up again just signs in.
-	resp, _ = b2.post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
+	resp, _ = b2.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-up with the account's password: %d; want a sign-in", resp.StatusCode)
 	}
@@ -164,14 +159,14 @@ func TestPasswordFormIsSameOriginOnly(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.origin+"/auth/signin/password", strings.NewReader(passwordForm("signup", "ada@example.com", "correct horse", "").Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "https://evil.example")
-	resp, body := b.do(req)
+	resp, body := b.Do(req)
 	if resp.StatusCode != http.StatusForbidden || !pageShows(body, "cross_site") {
 		t.Fatalf("cross-site post: %d; want 403 with a clear page", resp.StatusCode)
 	}
 	if _, err := e.store.GetAccount(context.Background(), "password", "ada@example.com"); err == nil {
 		t.Fatal("a cross-site post created an account")
 	}
-	if resp, _ := b.get(e.origin + "/auth/signin/password"); resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp, _ := b.Get(e.origin + "/auth/signin/password"); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /auth/signin/password: %d; want 405", resp.StatusCode)
 	}
 }
@@ -179,7 +174,7 @@ func TestPasswordFormIsSameOriginOnly(t *testing.T) {
 func TestPasswordStoreDown(t *testing.T) {
 	e := newPasswordEnv(t)
 	_ = e.store.Close()
-	resp, body := newBrowser(t).post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", ""))
+	resp, body := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", ""))
 	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "unavailable") {
 		t.Fatalf("store down: %d; want 503", resp.StatusCode)
 	}

@@ -8,6 +8,10 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
+// DefaultAfterSignIn is where a browser goes after signing in when it
+// brought no acceptable redirectTo.
+const DefaultAfterSignIn = "/"
+
 // maxRedirectToBytes bounds a redirectTo value; real ones are short.
 const maxRedirectToBytes = 2048
 

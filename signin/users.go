@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -13,17 +16,17 @@ import (
 // account binds it first.
 const maxResolveAttempts = 3
 
-// resolve finds the user of the provider account, or creates one: the
+// resolve finds the user of method's account, or creates one: the
 // account's user if bound; with LinkByEmail and a verified email, the user
 // holding that email verified; else a new user. The profile fills gaps in
 // an existing user's record, never overwrites it.
-func (s *Service) resolve(ctx context.Context, provider string, id Identity) (*session.User, error) {
-	return s.resolveAs(ctx, provider, id, nil)
+func (s *Service) resolve(ctx context.Context, method string, id provider.Identity) (*session.User, error) {
+	return s.resolveAs(ctx, method, id, nil)
 }
 
 // resolveAs is resolve for a browser signed in as guest (nil: none): where
 // resolve would create a new user, the guest becomes that user in place.
-func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, guest *session.User) (*session.User, error) {
+func (s *Service) resolveAs(ctx context.Context, method string, id provider.Identity, guest *session.User) (*session.User, error) {
 	users := s.cfg.Users
 	id.Email = session.NormalizeEmail(id.Email)
 	if id.Email == "" {
@@ -32,7 +35,7 @@ func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, g
 	id = clipIdentity(id)
 	for range maxResolveAttempts {
 		sctx, cancel := context.WithTimeout(ctx, httprule.StoreCallTimeout)
-		user, err := s.resolveOnce(sctx, users, provider, id, guest)
+		user, err := s.resolveOnce(sctx, users, method, id, guest)
 		cancel()
 		if errors.Is(err, session.ErrAccountExists) {
 			continue // bound meanwhile: read it again
@@ -42,8 +45,8 @@ func (s *Service) resolveAs(ctx context.Context, provider string, id Identity, g
 	return nil, errors.New("the account kept changing during sign-in; try again")
 }
 
-func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, provider string, id Identity, guest *session.User) (*session.User, error) {
-	acct, err := users.GetAccount(ctx, provider, id.Subject)
+func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, method string, id provider.Identity, guest *session.User) (*session.User, error) {
+	acct, err := users.GetAccount(ctx, method, id.Subject)
 	switch {
 	case err == nil:
 		user, err := users.GetUser(ctx, acct.UserID)
@@ -63,7 +66,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	if s.cfg.LinkByEmail && id.EmailVerified {
 		user, err := users.UserByEmail(ctx, id.Email)
 		if err == nil {
-			if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+			if err := users.CreateAccount(ctx, session.Account{Provider: method, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
 				return nil, err
 			}
 			if fillProfile(&user.Profile, id) {
@@ -79,7 +82,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	}
 
 	if guest != nil {
-		return s.adoptGuest(ctx, guest, session.Account{Provider: provider, ProviderAccountID: id.Subject}, id)
+		return s.adoptGuest(ctx, guest, session.Account{Provider: method, ProviderAccountID: id.Subject}, id)
 	}
 	user, err := users.CreateUser(ctx, session.NewUser{Profile: session.Profile{
 		Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name, Picture: id.Picture,
@@ -87,7 +90,7 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 	if err != nil {
 		return nil, err
 	}
-	if err := users.CreateAccount(ctx, session.Account{Provider: provider, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
+	if err := users.CreateAccount(ctx, session.Account{Provider: method, ProviderAccountID: id.Subject, UserID: user.ID}); err != nil {
 		// Lost a race to a concurrent first sign-in: drop this user.
 		_ = users.RemoveUser(ctx, user.ID)
 		return nil, err
@@ -96,8 +99,8 @@ func (s *Service) resolveOnce(ctx context.Context, users session.UserStore, prov
 }
 
 // fillProfile copies what p lacks from id and reports whether p changed. An
-// email is only marked verified when the provider verified that same email.
-func fillProfile(p *session.Profile, id Identity) bool {
+// email is only marked verified when the method verified that same email.
+func fillProfile(p *session.Profile, id provider.Identity) bool {
 	changed := false
 	if p.Email == "" && id.Email != "" {
 		p.Email, p.EmailVerified, changed = id.Email, id.EmailVerified, true
@@ -113,9 +116,9 @@ func fillProfile(p *session.Profile, id Identity) bool {
 	return changed
 }
 
-// clipIdentity drops profile fields a provider sent over the store's size
+// clipIdentity drops profile fields a method sent over the store's size
 // limits rather than failing the sign-in on them.
-func clipIdentity(id Identity) Identity {
+func clipIdentity(id provider.Identity) provider.Identity {
 	if len(id.Email) > session.MaxEmailBytes {
 		id.Email, id.EmailVerified = "", false
 	}
@@ -126,4 +129,75 @@ func clipIdentity(id Identity) Identity {
 		id.Picture = ""
 	}
 	return id
+}
+
+// What LinkAccount refuses; nothing changes then.
+var (
+	// ErrAlreadyLinked: the account is the user's already.
+	ErrAlreadyLinked = errors.New("signin: the account is linked to this user already")
+	// ErrAccountInUse: the account belongs to another user.
+	ErrAccountInUse = errors.New("signin: the account belongs to another user")
+)
+
+// LinkAccount binds the account id of the provider named name to userID,
+// filling gaps in the user's profile; a guest becomes a full user in
+// place. It returns ErrAlreadyLinked, ErrAccountInUse, or an error wrapping
+// session.ErrNotFound when the store has no such user (the app signed it
+// in), and then changes nothing.
+func (s *Service) LinkAccount(ctx context.Context, userID, name string, id provider.Identity) error {
+	users := s.cfg.Users
+	acct, err := users.GetAccount(ctx, name, id.Subject)
+	switch {
+	case err == nil && acct.UserID == userID:
+		return ErrAlreadyLinked
+	case err == nil:
+		return ErrAccountInUse
+	case !errors.Is(err, session.ErrNotFound):
+		return fmt.Errorf("reading the account: %w", err)
+	}
+	user, err := users.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("reading the user: %w", err)
+	}
+	id = clipIdentity(id)
+	id.Email = session.NormalizeEmail(id.Email)
+	newAcct := session.Account{Provider: name, ProviderAccountID: id.Subject, UserID: user.ID}
+	if user.Anonymous {
+		_, err = s.adoptGuest(ctx, user, newAcct, id)
+	} else if err = users.CreateAccount(ctx, newAcct); err == nil && fillProfile(&user.Profile, id) {
+		// Gaps only; a failure here leaves the link made.
+		if uerr := users.UpdateUser(ctx, user); uerr != nil {
+			s.logger.Warn("account link could not update the profile", zap.Error(uerr))
+		}
+	}
+	if errors.Is(err, session.ErrAccountExists) {
+		return ErrAccountInUse
+	}
+	if err != nil {
+		return fmt.Errorf("binding the account: %w", err)
+	}
+	return nil
+}
+
+// adoptGuest binds acct to the guest and makes the guest a full user in
+// place, its profile from id: same user ID, no expiry any more. It returns
+// session.ErrAccountExists, changing nothing, if the account is bound
+// already.
+func (s *Service) adoptGuest(ctx context.Context, guest *session.User, acct session.Account, id provider.Identity) (*session.User, error) {
+	acct.UserID = guest.ID
+	if err := s.cfg.Users.CreateAccount(ctx, acct); err != nil {
+		return nil, err
+	}
+	u := *guest
+	fillProfile(&u.Profile, id)
+	u.Anonymous = false
+	if err := s.cfg.Users.UpdateUser(ctx, &u); err != nil {
+		// Undo the binding, so the account does not point at a guest that
+		// will expire.
+		if derr := s.cfg.Users.DeleteAccount(ctx, acct.Provider, acct.ProviderAccountID); derr != nil && !errors.Is(derr, session.ErrNotFound) {
+			s.logger.Error("a guest's new account could not be unbound after a failed upgrade", zap.String("user_id", guest.ID), zap.Error(derr))
+		}
+		return nil, fmt.Errorf("upgrading the guest: %w", err)
+	}
+	return &u, nil
 }

@@ -1,7 +1,8 @@
 // Package httprule holds the HTTP rules that the request path and the
 // sign-in flows share, so each has one home: which requests get Secure
-// cookies, which paths are local, how big a posted form may be, and how long
-// one store call made for a request may take.
+// cookies, which paths are local, how big a posted form may be, how long
+// one store call made for a request may take, and which configured values
+// are placeholders still to be replaced.
 package httprule
 
 import (
@@ -61,4 +62,11 @@ func IsLocalPath(p string) bool {
 func IsAbsoluteHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// HasPlaceholder reports whether a configured value holds a placeholder
+// such as {env.X}, which the host replaces before the value is used: the
+// form of such a value is checked only after the replacement.
+func HasPlaceholder(v string) bool {
+	return strings.Contains(v, "{")
 }

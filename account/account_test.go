@@ -1,72 +1,26 @@
-package signin
+package account
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
-
-var redisPrefixes atomic.Int64
-
-// eachStore runs the test on the in-process store and on a real
-// redis-server.
-func eachStore(t *testing.T, run func(t *testing.T, mk storeMaker)) {
-	t.Run("memory", func(t *testing.T) { run(t, nil) })
-	t.Run("redis", func(t *testing.T) {
-		srv := redistest.StartServer(t)
-		run(t, func(t *testing.T, opts session.Options) testStore {
-			s, err := session.NewRedisStore(session.RedisConfig{URL: srv.URL(), KeyPrefix: fmt.Sprintf("acct%d:", redisPrefixes.Add(1))}, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		})
-	})
-}
 
 const (
 	firefoxLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"
 	chromeMac    = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 
-// accountEnv is a site with passwords, guests and the three OAuth
-// providers, recording every session start.
-type accountEnv struct {
-	*oauthEnv
-	mu      sync.Mutex
-	started []Result
-}
-
-func newAccountEnv(t *testing.T, mk storeMaker, more func(c *Config)) *accountEnv {
-	t.Helper()
-	ae := &accountEnv{}
-	ae.oauthEnv = newOAuthEnvOn(t, mk, false, func(c *Config) {
-		c.Password = &PasswordConfig{Argon2: testArgon2}
-		c.Anonymous = &AnonymousConfig{TTL: time.Hour}
-		if more != nil {
-			more(c)
-		}
-	})
-	ae.host.results = func(r Result) {
-		ae.mu.Lock()
-		defer ae.mu.Unlock()
-		ae.started = append(ae.started, r)
-	}
-	return ae
-}
-
 // lastStart is the most recent session start.
-func (ae *accountEnv) lastStart() Result {
+func (ae *accountEnv) lastStart() signin.Result {
 	ae.mu.Lock()
 	defer ae.mu.Unlock()
 	if len(ae.started) == 0 {
@@ -75,24 +29,9 @@ func (ae *accountEnv) lastStart() Result {
 	return ae.started[len(ae.started)-1]
 }
 
-// agent is a browser that sends a User-Agent.
-func agent(t *testing.T, ua string) *browser {
-	b := newBrowser(t)
-	b.c.Transport = uaTransport{ua}
-	return b
-}
-
-type uaTransport struct{ ua string }
-
-func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("User-Agent", u.ua)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func (ae *accountEnv) signUp(b *browser, email, password string) whoami {
 	ae.t.Helper()
-	resp, body := b.post(ae.origin+"/auth/signin/password", passwordForm("signup", email, password, ""))
+	resp, body := b.Post(ae.origin+"/auth/signin/password", signintest.PasswordForm("signup", email, password, ""))
 	if resp.StatusCode != http.StatusSeeOther {
 		ae.t.Fatalf("sign-up: status %d: %s", resp.StatusCode, body)
 	}
@@ -101,7 +40,7 @@ func (ae *accountEnv) signUp(b *browser, email, password string) whoami {
 
 func (ae *accountEnv) signInPassword(b *browser, email, password string) whoami {
 	ae.t.Helper()
-	resp, body := b.post(ae.origin+"/auth/signin/password", passwordForm("signin", email, password, ""))
+	resp, body := b.Post(ae.origin+"/auth/signin/password", signintest.PasswordForm("signin", email, password, ""))
 	if resp.StatusCode != http.StatusSeeOther {
 		ae.t.Fatalf("sign-in: status %d: %s", resp.StatusCode, body)
 	}
@@ -110,7 +49,7 @@ func (ae *accountEnv) signInPassword(b *browser, email, password string) whoami 
 
 func (ae *accountEnv) who(b *browser) whoami {
 	ae.t.Helper()
-	w, ok := b.whoami(ae.origin)
+	w, ok := b.Whoami(ae.origin)
 	if !ok {
 		ae.t.Fatal("not signed in")
 	}
@@ -120,21 +59,11 @@ func (ae *accountEnv) who(b *browser) whoami {
 // page reads the account page, which must answer 200.
 func (ae *accountEnv) page(b *browser) string {
 	ae.t.Helper()
-	resp, body := b.get(ae.origin + PathAccount)
+	resp, body := b.Get(ae.origin + signin.PathAccount)
 	if resp.StatusCode != http.StatusOK {
 		ae.t.Fatalf("account page: status %d: %s", resp.StatusCode, body)
 	}
 	return body
-}
-
-// crossSite posts form as another site's page would.
-func crossSite(b *browser, u string, form url.Values) (*http.Response, string) {
-	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "https://evil.example")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	return b.do(req)
 }
 
 // expectRedirect checks a 303 to the account page with ?kind=code.
@@ -144,8 +73,8 @@ func expectRedirect(t *testing.T, resp *http.Response, body, kind, code string) 
 		t.Fatalf("status %d; want 303 with %s=%s: %s", resp.StatusCode, kind, code, body)
 	}
 	loc, _ := url.Parse(location(t, resp))
-	if loc.Path != PathAccount || loc.Query().Get(kind) != code {
-		t.Fatalf("sent to %s; want %s?%s=%s", loc, PathAccount, kind, code)
+	if loc.Path != signin.PathAccount || loc.Query().Get(kind) != code {
+		t.Fatalf("sent to %s; want %s?%s=%s", loc, signin.PathAccount, kind, code)
 	}
 }
 
@@ -155,7 +84,7 @@ func pageSays(t *testing.T, resp *http.Response, body string, status int, code s
 	if resp.StatusCode != status {
 		t.Fatalf("status %d; want %d (%s): %s", resp.StatusCode, status, code, body)
 	}
-	msg := accountErrors[code]
+	msg := errorMessages[code]
 	if msg == "" || !strings.Contains(body, htmlEscaped(msg)) {
 		t.Fatalf("the page does not say %q:\n%s", msg, body)
 	}
@@ -168,12 +97,12 @@ func htmlEscaped(s string) string {
 func TestAccountPageNeedsASession(t *testing.T) {
 	ae := newAccountEnv(t, nil, nil)
 	b := newBrowser(t)
-	resp, _ := b.get(ae.origin + PathAccount)
+	resp, _ := b.Get(ae.origin + signin.PathAccount)
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != ae.origin+"/auth/signin?redirectTo=%2Fauth%2Faccount" {
 		t.Fatalf("signed out: status %d to %q; want 303 to sign in and back", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for _, path := range []string{"/unlink", "/sessions", "/delete"} {
-		resp, _ := b.post(ae.origin+PathAccount+path, url.Values{})
+		resp, _ := b.Post(ae.origin+signin.PathAccount+path, url.Values{})
 		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(location(t, resp), "/auth/signin") {
 			t.Fatalf("POST %s signed out: status %d; want 303 to sign in", path, resp.StatusCode)
 		}
@@ -205,7 +134,7 @@ func TestAccountPageListsProfileMethodsAndSessions(t *testing.T) {
 }
 
 func (ae *accountEnv) lastHeaders(b *browser) http.Header {
-	resp, _ := b.get(ae.origin + PathAccount)
+	resp, _ := b.Get(ae.origin + signin.PathAccount)
 	return resp.Header
 }
 
@@ -218,28 +147,28 @@ func TestAccountSignsOutSessions(t *testing.T) {
 		ae.signInPassword(b3, "ada@example.com", "correct horse")
 		stranger := ae.signUp(newBrowser(t), "bob@example.com", "battery staple")
 
-		resp, body := b1.post(ae.origin+PathAccount+"/sessions", url.Values{"id": {two.SessionID}})
+		resp, body := b1.Post(ae.origin+signin.PathAccount+"/sessions", url.Values{"id": {two.SessionID}})
 		expectRedirect(t, resp, body, "notice", "signed_out")
-		if _, ok := b2.whoami(ae.origin); ok {
+		if _, ok := b2.Whoami(ae.origin); ok {
 			t.Fatal("the signed-out browser is still signed in")
 		}
 		ae.who(b1)
 		ae.who(b3)
-		if _, page := b1.get(location(t, resp)); !strings.Contains(page, accountNotices["signed_out"]) || strings.Contains(page, two.SessionID) {
+		if _, page := b1.Get(location(t, resp)); !strings.Contains(page, notices["signed_out"]) || strings.Contains(page, two.SessionID) {
 			t.Fatal("the page after signing out does not confirm it, or still lists the session")
 		}
 		// Again, or another user's session: not found, nothing ends.
 		for _, id := range []string{two.SessionID, stranger.SessionID, "junk"} {
-			resp, body := b1.post(ae.origin+PathAccount+"/sessions", url.Values{"id": {id}})
+			resp, body := b1.Post(ae.origin+signin.PathAccount+"/sessions", url.Values{"id": {id}})
 			pageSays(t, resp, body, http.StatusNotFound, "unknown_session")
 		}
 		if l, _ := ae.store.List(context.Background(), stranger.UserID); len(l) != 1 {
 			t.Fatal("another user's session was ended")
 		}
 
-		resp, body = b1.post(ae.origin+PathAccount+"/sessions", url.Values{"others": {"1"}})
+		resp, body = b1.Post(ae.origin+signin.PathAccount+"/sessions", url.Values{"others": {"1"}})
 		expectRedirect(t, resp, body, "notice", "signed_out_others")
-		if _, ok := b3.whoami(ae.origin); ok {
+		if _, ok := b3.Whoami(ae.origin); ok {
 			t.Fatal("sign out everywhere else left a session")
 		}
 		if w := ae.who(b1); w.SessionID != me.SessionID {
@@ -255,12 +184,12 @@ func TestAccountRefusesCrossSiteAndChangesNothing(t *testing.T) {
 		me := ae.signUp(b1, "ada@example.com", "correct horse")
 		two := ae.signInPassword(b2, "ada@example.com", "correct horse")
 		for path, form := range map[string]url.Values{
-			PathAccount + "/sessions": {"id": {two.SessionID}},
-			PathAccount + "/unlink":   {"provider": {"password"}, "account": {"ada@example.com"}},
-			PathAccount + "/delete":   {"password": {"correct horse"}},
-			"/auth/link/zitadel":      {},
+			signin.PathAccount + "/sessions": {"id": {two.SessionID}},
+			signin.PathAccount + "/unlink":   {"provider": {"password"}, "account": {"ada@example.com"}},
+			signin.PathAccount + "/delete":   {"password": {"correct horse"}},
+			"/auth/link/zitadel":             {},
 		} {
-			resp, body := crossSite(b1, ae.origin+path, form)
+			resp, body := b1.CrossSite(ae.origin+path, form)
 			pageSays(t, resp, body, http.StatusForbidden, "cross_site")
 			if resp.Header.Get("Set-Cookie") != "" {
 				t.Fatalf("a cross-site post to %s set a cookie", path)
@@ -277,7 +206,7 @@ func TestAccountRefusesCrossSiteAndChangesNothing(t *testing.T) {
 			t.Fatal("a cross-site unlink changed the accounts")
 		}
 		// GET is no way in either.
-		resp, body := b1.get(ae.origin + PathAccount + "/delete")
+		resp, body := b1.Get(ae.origin + signin.PathAccount + "/delete")
 		pageSays(t, resp, body, http.StatusMethodNotAllowed, "method")
 	})
 }
@@ -290,14 +219,14 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 		me := ae.signUp(b, "ada@example.com", "correct horse")
 
 		// Linking is a same-origin POST that runs the provider's flow.
-		if resp, _ := b.get(ae.origin + "/auth/link/zitadel"); resp.StatusCode != http.StatusMethodNotAllowed {
+		if resp, _ := b.Get(ae.origin + "/auth/link/zitadel"); resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Fatalf("GET /auth/link: status %d; want 405", resp.StatusCode)
 		}
-		resp, body := b.post(ae.origin+"/auth/link/zitadel", url.Values{})
+		resp, body := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("link start: status %d: %s", resp.StatusCode, body)
 		}
-		resp, body = b.get(ae.op.signIn(b, location(t, resp)))
+		resp, body = b.Get(ae.op.SignIn(b, location(t, resp)))
 		expectRedirect(t, resp, body, "notice", "linked")
 		if a, err := ae.store.GetAccount(ctx, "zitadel", "id2"); err != nil || a.UserID != me.UserID {
 			t.Fatalf("linked account = %+v, %v; want bound to %s", a, err, me.UserID)
@@ -319,10 +248,10 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 		// Another user cannot link the same provider account.
 		bob := newBrowser(t)
 		bobWho := ae.signUp(bob, "bob@example.com", "battery staple")
-		resp, _ = bob.post(ae.origin+"/auth/link/zitadel", url.Values{})
-		resp, body = bob.get(ae.op.signIn(bob, location(t, resp)))
+		resp, _ = bob.Post(ae.origin+"/auth/link/zitadel", url.Values{})
+		resp, body = bob.Get(ae.op.SignIn(bob, location(t, resp)))
 		expectRedirect(t, resp, body, "error", "account_in_use")
-		if _, page := bob.get(location(t, resp)); !strings.Contains(page, htmlEscaped(accountErrors["account_in_use"])) {
+		if _, page := bob.Get(location(t, resp)); !strings.Contains(page, htmlEscaped(errorMessages["account_in_use"])) {
 			t.Fatal("the account page does not explain the refusal")
 		}
 		if a, _ := ae.store.GetAccount(ctx, "zitadel", "id2"); a.UserID != me.UserID {
@@ -333,17 +262,17 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 		}
 
 		// Unlink: fine while another method is left, never the last.
-		resp, body = b.post(ae.origin+PathAccount+"/unlink", url.Values{"provider": {"zitadel"}, "account": {"id2"}})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"zitadel"}, "account": {"id2"}})
 		expectRedirect(t, resp, body, "notice", "unlinked")
 		if _, err := ae.store.GetAccount(ctx, "zitadel", "id2"); !errors.Is(err, session.ErrNotFound) {
 			t.Fatalf("unlinked account: %v", err)
 		}
-		resp, body = b.post(ae.origin+PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"ada@example.com"}})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"ada@example.com"}})
 		pageSays(t, resp, body, http.StatusConflict, "last_method")
 		if l, _ := ae.store.AccountsOf(ctx, me.UserID); len(l) != 1 {
 			t.Fatal("the last method was removed")
 		}
-		resp, body = b.post(ae.origin+PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"bob@example.com"}})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"bob@example.com"}})
 		pageSays(t, resp, body, http.StatusNotFound, "not_linked")
 		if _, err := ae.store.GetAccount(ctx, "password", "bob@example.com"); err != nil {
 			t.Fatal("another user's account was unlinked")
@@ -356,11 +285,11 @@ func TestAccountLinkIsBoundToTheSession(t *testing.T) {
 	ae := newAccountEnv(t, nil, nil)
 	b := newBrowser(t)
 	ae.signUp(b, "ada@example.com", "correct horse")
-	resp, _ := b.post(ae.origin+"/auth/link/zitadel", url.Values{})
-	callback := ae.op.signIn(b, location(t, resp))
+	resp, _ := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
+	callback := ae.op.SignIn(b, location(t, resp))
 	// Meanwhile this browser signed in as someone else.
 	bob := ae.signUp(b, "bob@example.com", "battery staple")
-	resp, body := b.get(callback)
+	resp, body := b.Get(callback)
 	expectRedirect(t, resp, body, "error", "link_session")
 	if _, err := ae.store.GetAccount(context.Background(), "zitadel", "id2"); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("a link finished in another session bound the account: %v", err)
@@ -377,23 +306,23 @@ func TestAccountDelete(t *testing.T) {
 		b, other := newBrowser(t), newBrowser(t)
 		me := ae.signUp(b, "ada@example.com", "correct horse")
 		ae.signInPassword(other, "ada@example.com", "correct horse")
-		resp, _ := b.post(ae.origin+"/auth/link/zitadel", url.Values{})
-		b.get(ae.op.signIn(b, location(t, resp)))
+		resp, _ := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
+		b.Get(ae.op.SignIn(b, location(t, resp)))
 
 		ae.clock.Advance(ReauthWindow + time.Second)
 		if page := ae.page(b); !strings.Contains(page, `id="delete-password"`) {
 			t.Fatal("an old session's delete form does not ask for the password")
 		}
-		resp, body := b.post(ae.origin+PathAccount+"/delete", url.Values{})
+		resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
 		pageSays(t, resp, body, http.StatusForbidden, "reauth")
-		resp, body = b.post(ae.origin+PathAccount+"/delete", url.Values{"password": {"wrong horse"}})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"wrong horse"}})
 		pageSays(t, resp, body, http.StatusUnauthorized, "credentials")
 		if _, err := ae.store.GetUser(ctx, me.UserID); err != nil {
 			t.Fatalf("a refused delete removed the user: %v", err)
 		}
 		ae.who(other)
 
-		resp, body = b.post(ae.origin+PathAccount+"/delete", url.Values{"password": {"correct horse"}})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"correct horse"}})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Account deleted") {
 			t.Fatalf("delete: status %d: %s", resp.StatusCode, body)
 		}
@@ -406,7 +335,7 @@ func TestAccountDelete(t *testing.T) {
 			}
 		}
 		for _, br := range []*browser{b, other} {
-			if _, ok := br.whoami(ae.origin); ok {
+			if _, ok := br.Whoami(ae.origin); ok {
 				t.Fatal("a session outlived the delete")
 			}
 		}
@@ -430,15 +359,15 @@ func TestAccountDeleteAfterFreshSignIn(t *testing.T) {
 		if strings.Contains(page, `id="delete-password"`) || !strings.Contains(page, "reauth=1") {
 			t.Fatalf("an OAuth user's delete form should offer to sign in again:\n%s", page)
 		}
-		resp, body := b.post(ae.origin+PathAccount+"/delete", url.Values{"password": {"anything"}})
+		resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"anything"}})
 		pageSays(t, resp, body, http.StatusUnauthorized, "credentials")
-		resp, body = b.post(ae.origin+PathAccount+"/delete", url.Values{})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
 		pageSays(t, resp, body, http.StatusForbidden, "reauth")
-		if resp, _ := b.get(ae.origin + "/auth/signin?reauth=1&redirectTo=%2Fauth%2Faccount"); resp.StatusCode != http.StatusOK {
+		if resp, _ := b.Get(ae.origin + "/auth/signin?reauth=1&redirectTo=%2Fauth%2Faccount"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("sign-in page with reauth=1: status %d; want the page", resp.StatusCode)
 		}
 		ae.signIn(b, "zitadel", "/auth/account")
-		resp, body = b.post(ae.origin+PathAccount+"/delete", url.Values{})
+		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Account deleted") {
 			t.Fatalf("delete after a fresh sign-in: status %d: %s", resp.StatusCode, body)
 		}
@@ -453,27 +382,27 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 		ae := newAccountEnv(t, mk, nil)
 		ctx := context.Background()
 		b := newBrowser(t)
-		if _, page := b.get(ae.origin + "/auth/signin"); !strings.Contains(page, `action="/auth/signin/anonymous"`) || !strings.Contains(page, "Continue as guest") {
+		if _, page := b.Get(ae.origin + "/auth/signin"); !strings.Contains(page, `action="/auth/signin/anonymous"`) || !strings.Contains(page, "Continue as guest") {
 			t.Fatal("the sign-in page has no guest button")
 		}
-		resp, body := b.post(ae.origin+"/auth/signin/anonymous", url.Values{"redirectTo": {"/play"}})
+		resp, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{"redirectTo": {"/play"}})
 		if resp.StatusCode != http.StatusSeeOther || location(t, resp) != ae.origin+"/play" {
 			t.Fatalf("guest: status %d: %s", resp.StatusCode, body)
 		}
 		guest := ae.who(b)
-		if guest.Provider != ProviderAnonymous || guest.Email != "" {
+		if guest.Provider != signin.ProviderAnonymous || guest.Email != "" {
 			t.Fatalf("guest session %+v; want provider anonymous and no email", guest)
 		}
 		if u, err := ae.store.GetUser(ctx, guest.UserID); err != nil || !u.Anonymous {
 			t.Fatalf("guest user = %+v, %v; want anonymous", u, err)
 		}
 		// A second click keeps the same guest.
-		b.post(ae.origin+"/auth/signin/anonymous", url.Values{})
+		b.Post(ae.origin+"/auth/signin/anonymous", url.Values{})
 		if w := ae.who(b); w.UserID != guest.UserID {
 			t.Fatal("a second click made a second guest")
 		}
 		// A guest sees the sign-in page, to sign up or in.
-		if resp, page := b.get(ae.origin + "/auth/signin?mode=signup"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Create an account") {
+		if resp, page := b.Get(ae.origin + "/auth/signin?mode=signup"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Create an account") {
 			t.Fatalf("a guest's sign-up page: status %d", resp.StatusCode)
 		}
 		if page := ae.page(b); !strings.Contains(page, "Guest") {
@@ -499,7 +428,7 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 
 		// A guest who signs in as an existing user leaves the guest behind.
 		g2 := newBrowser(t)
-		g2.post(ae.origin+"/auth/signin/anonymous", url.Values{})
+		g2.Post(ae.origin+"/auth/signin/anonymous", url.Values{})
 		guest2 := ae.who(g2)
 		if w := ae.signInPassword(g2, "ada@example.com", "correct horse"); w.UserID != me.UserID {
 			t.Fatalf("signed in as %s; want the account's user %s", w.UserID, me.UserID)
@@ -513,7 +442,7 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 
 		// A guest whose OAuth account is new is upgraded in place too.
 		g3 := newBrowser(t)
-		g3.post(ae.origin+"/auth/signin/anonymous", url.Values{})
+		g3.Post(ae.origin+"/auth/signin/anonymous", url.Values{})
 		guest3 := ae.who(g3)
 		ae.signIn(g3, "zitadel", "")
 		if w := ae.who(g3); w.UserID != guest3.UserID || w.Email != opEmail {
@@ -528,31 +457,6 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 			t.Fatalf("an unused guest: %v; want expired", err)
 		}
 	})
-}
-
-func TestGuestsAreLimitedAndSameOrigin(t *testing.T) {
-	ae := newAccountEnv(t, nil, func(c *Config) { c.Limits.SignUp = session.Rate{Events: 2, Per: time.Hour} })
-	for i := range 2 {
-		b := newBrowser(t)
-		if resp, body := b.post(ae.origin+"/auth/signin/anonymous", url.Values{}); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("guest %d: status %d: %s", i, resp.StatusCode, body)
-		}
-	}
-	b := newBrowser(t)
-	resp, body := b.post(ae.origin+"/auth/signin/anonymous", url.Values{})
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many") {
-		t.Fatalf("third guest from one address: status %d; want 429 with Retry-After", resp.StatusCode)
-	}
-	if _, ok := b.whoami(ae.origin); ok {
-		t.Fatal("a refused guest is signed in")
-	}
-	resp, _ = crossSite(newBrowser(t), ae.origin+"/auth/signin/anonymous", url.Values{})
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("cross-site guest: status %d; want 403", resp.StatusCode)
-	}
-	if resp, _ := newBrowser(t).get(ae.origin + "/auth/signin/anonymous"); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET guest: status %d; want 405", resp.StatusCode)
-	}
 }
 
 func TestDescribeUserAgent(t *testing.T) {
@@ -572,32 +476,6 @@ func TestDescribeUserAgent(t *testing.T) {
 	}
 }
 
-// Under link_by_email, a guest whose new account's verified email belongs
-// to a user signs in as that user; the guest stays behind.
-func TestGuestReplacedByVerifiedEmailOwner(t *testing.T) {
-	ae := newAccountEnv(t, nil, func(c *Config) { c.LinkByEmail = true })
-	owner := newBrowser(t)
-	ae.signIn(owner, "google", "")
-	ownerWho := ae.who(owner)
-	g := newBrowser(t)
-	g.post(ae.origin+"/auth/signin/anonymous", url.Values{})
-	guest := ae.who(g)
-	ae.signIn(g, "zitadel", "")
-	if w := ae.who(g); w.UserID != ownerWho.UserID {
-		t.Fatalf("the guest signed in as %s; want the email's owner %s", w.UserID, ownerWho.UserID)
-	}
-	if r := ae.lastStart(); r.ReplacedUserID != guest.UserID || r.UpgradedGuest {
-		t.Fatalf("result %+v; want ReplacedUserID %s", r, guest.UserID)
-	}
-	u, err := ae.store.GetUser(context.Background(), guest.UserID)
-	if err != nil || !u.Anonymous {
-		t.Fatalf("the guest left behind = %+v, %v; want still a guest", u, err)
-	}
-	if a, _ := ae.store.GetAccount(context.Background(), "zitadel", "id2"); a == nil || a.UserID != ownerWho.UserID {
-		t.Fatal("the new account was not linked to the email's owner")
-	}
-}
-
 // A user the app signed in has no record in the store: the page manages
 // its sessions only, and deleting is refused without harm.
 func TestAccountPageOfAnAppManagedUser(t *testing.T) {
@@ -609,13 +487,13 @@ func TestAccountPageOfAnAppManagedUser(t *testing.T) {
 	}
 	b := newBrowser(t)
 	u, _ := url.Parse(ae.origin)
-	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: testSessionCookie, Value: tok, Path: "/"}})
+	b.C.Jar.SetCookies(u, []*http.Cookie{{Name: testSessionCookie, Value: tok, Path: "/"}})
 	page := ae.page(b)
 	if !strings.Contains(page, "app@example.com") || !strings.Contains(page, sess.ID) ||
 		strings.Contains(page, `id="delete-account"`) || strings.Contains(page, "/auth/link/") {
 		t.Fatalf("an app-managed user's page should show the profile and sessions only:\n%s", page)
 	}
-	resp, body := b.post(ae.origin+PathAccount+"/delete", url.Values{})
+	resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
 	pageSays(t, resp, body, http.StatusNotFound, "app_managed")
 	if _, err := ae.store.Lookup(context.Background(), tok); err != nil {
 		t.Fatalf("the refused delete ended the session: %v", err)

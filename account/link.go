@@ -1,0 +1,111 @@
+package account
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
+)
+
+// serveLinkStart begins the provider's OAuth flow for the signed-in
+// session: POST /auth/link/<provider>. It is a same-origin POST, so no
+// other site can start a flow that would link its own provider account to
+// this user.
+func (p *Pages) serveLinkStart(w http.ResponseWriter, r *http.Request, name string) {
+	if _, ok := p.signIn.Provider(name); !ok {
+		p.fail(w, r, http.StatusNotFound, "unknown_provider")
+		return
+	}
+	sess, ok := p.readForm(w, r)
+	if !ok {
+		return
+	}
+	if p.signIn.Limited(w, r, signin.LimitOAuthStart, "", func(status int, code string) { p.fail(w, r, status, code) }) {
+		return
+	}
+	authURL, err := p.signIn.BeginLink(w, r, name, sess, signin.PathAccount)
+	if err != nil {
+		p.fail(w, r, http.StatusServiceUnavailable, "provider_unavailable")
+		return
+	}
+	http.Redirect(w, r, authURL, http.StatusSeeOther)
+}
+
+// FinishLink binds the provider account that came back to the user whose
+// session started the flow, if that session is still this browser's.
+// An account bound to anyone else is refused; nothing changes then.
+func (p *Pages) FinishLink(w http.ResponseWriter, r *http.Request, l signin.Link) bool {
+	name := l.Provider.Name
+	sess, err := p.cfg.Host.Session(r)
+	if err != nil {
+		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	if sess == nil || sess.ID != l.SessionID || sess.UserID != l.UserID {
+		p.logger.Info("account link refused: the flow was started by another session", zap.String("provider", name))
+		back(w, r, "error", "link_session")
+		return false
+	}
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	err = p.signIn.LinkAccount(ctx, sess.UserID, name, l.Identity)
+	switch {
+	case errors.Is(err, signin.ErrAlreadyLinked):
+		back(w, r, "notice", "already_linked")
+		return true
+	case errors.Is(err, signin.ErrAccountInUse):
+		p.logger.Info("account link refused: the provider account belongs to another user", zap.String("provider", name), zap.String("user_id", sess.UserID))
+		back(w, r, "error", "account_in_use")
+		return false
+	case errors.Is(err, session.ErrNotFound):
+		back(w, r, "error", "app_managed") // the app signed this user in
+		return false
+	case err != nil:
+		p.logger.Warn("account link could not reach the store", zap.Error(err))
+		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	p.logger.Info("account linked", zap.String("provider", name), zap.String("user_id", sess.UserID))
+	back(w, r, "notice", "linked")
+	return true
+}
+
+// serveUnlink removes one linked method (fields provider, account), never
+// the last one.
+func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.readForm(w, r)
+	if !ok {
+		return
+	}
+	provider, accountID := r.PostForm.Get("provider"), r.PostForm.Get("account")
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	accounts, err := p.cfg.Users.AccountsOf(ctx, sess.UserID)
+	if err != nil {
+		p.logger.Warn("unlink could not reach the store", zap.Error(err))
+		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	found := false
+	for _, a := range accounts {
+		found = found || (a.Provider == provider && a.ProviderAccountID == accountID)
+	}
+	switch {
+	case !found:
+		p.render(w, r, http.StatusNotFound, sess, "not_linked", "")
+		return
+	case len(accounts) < 2:
+		p.render(w, r, http.StatusConflict, sess, "last_method", "")
+		return
+	}
+	if err := p.cfg.Users.DeleteAccount(ctx, provider, accountID); err != nil && !errors.Is(err, session.ErrNotFound) {
+		p.logger.Warn("unlink could not reach the store", zap.Error(err))
+		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	p.logger.Info("account unlinked", zap.String("provider", provider), zap.String("user_id", sess.UserID))
+	back(w, r, "notice", "unlinked")
+}

@@ -1,0 +1,157 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/convex-auth/caddy-convex-auth/provider"
+)
+
+func init() {
+	caddy.RegisterModule(OIDCProvider{})
+	caddy.RegisterModule(GoogleProvider{})
+}
+
+// OIDCProvider is provider oidc: any OpenID Connect issuer, found by
+// discovery. Its options are provider.OIDCConfig's.
+type OIDCProvider struct {
+	provider.OIDCConfig
+
+	oauth provider.OAuth
+}
+
+// CaddyModule returns the Caddy module information.
+func (OIDCProvider) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  ProvidersNamespace + ".oidc",
+		New: func() caddy.Module { return new(OIDCProvider) },
+	}
+}
+
+// Provision replaces placeholders and builds the provider.
+func (o *OIDCProvider) Provision(caddy.Context) error {
+	if err := replaceOIDCPlaceholders(&o.OIDCConfig); err != nil {
+		return err
+	}
+	var err error
+	o.oauth, err = provider.NewOIDC(o.OIDCConfig)
+	return err
+}
+
+// Validate checks the options.
+func (o *OIDCProvider) Validate() error { return o.OIDCConfig.Validate() }
+
+// OAuthProvider is the provisioned sign-in method.
+func (o *OIDCProvider) OAuthProvider() provider.OAuth { return o.oauth }
+
+func (o *OIDCProvider) providerName() string { return nameOr(o.Name, "oidc") }
+
+// UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
+//
+//	provider oidc <name> {
+//	    issuer        <url>         # required
+//	    client_id     <id>
+//	    client_secret <secret>      # e.g. {env.OKTA_CLIENT_SECRET}
+//	    scopes        <scope...>
+//	    redirect_url  <url>
+//	    auth_url      <url>
+//	    token_url     <url>
+//	    userinfo_url  <url>
+//	    jwks_url      <url>
+//	    label         <text>
+//	}
+func (o *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if err := unmarshalOIDC(d, &o.OIDCConfig); err != nil {
+		return err
+	}
+	return validated(d, o)
+}
+
+// unmarshalOIDC parses the options of an OIDC provider (oidc, google).
+func unmarshalOIDC(d *caddyfile.Dispenser, c *provider.OIDCConfig) error {
+	return UnmarshalOAuth(d, &c.Common, func(d *caddyfile.Dispenser, sub string) (bool, error) {
+		switch sub {
+		case "issuer":
+			return true, oneArg(d, &c.Issuer)
+		case "userinfo_url":
+			return true, oneArg(d, &c.UserinfoURL)
+		case "jwks_url":
+			return true, oneArg(d, &c.JWKSURL)
+		}
+		return false, nil
+	})
+}
+
+// replaceOIDCPlaceholders replaces the placeholders of an OIDC provider's
+// options.
+func replaceOIDCPlaceholders(c *provider.OIDCConfig) error {
+	replacePlaceholders(&c.ClientID, &c.ClientSecret, &c.RedirectURL, &c.AuthURL, &c.TokenURL, &c.Issuer, &c.UserinfoURL, &c.JWKSURL)
+	if c.ClientID == "" || c.ClientSecret == "" {
+		return errEmptyCredentials
+	}
+	return nil
+}
+
+// GoogleProvider is provider google: Google's OpenID Connect provider.
+// Its options are provider.GoogleConfig's: oidc's, with the issuer
+// https://accounts.google.com by default.
+type GoogleProvider struct {
+	provider.GoogleConfig
+
+	oauth provider.OAuth
+}
+
+// CaddyModule returns the Caddy module information.
+func (GoogleProvider) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  ProvidersNamespace + ".google",
+		New: func() caddy.Module { return new(GoogleProvider) },
+	}
+}
+
+// Provision replaces placeholders and builds the provider.
+func (g *GoogleProvider) Provision(caddy.Context) error {
+	if err := replaceOIDCPlaceholders(&g.OIDCConfig); err != nil {
+		return err
+	}
+	var err error
+	g.oauth, err = provider.NewGoogle(g.GoogleConfig)
+	return err
+}
+
+// Validate checks the options.
+func (g *GoogleProvider) Validate() error { return g.GoogleConfig.Validate() }
+
+// OAuthProvider is the provisioned sign-in method.
+func (g *GoogleProvider) OAuthProvider() provider.OAuth { return g.oauth }
+
+func (g *GoogleProvider) providerName() string { return nameOr(g.Name, "google") }
+
+// UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
+//
+//	provider google [<name>] {
+//	    client_id     <id>
+//	    client_secret <secret>      # e.g. {env.GOOGLE_CLIENT_SECRET}
+//	    the other options of provider oidc, none required
+//	}
+func (g *GoogleProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if err := unmarshalOIDC(d, &g.OIDCConfig); err != nil {
+		return err
+	}
+	return validated(d, g)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*GoogleProvider)(nil)
+	_ caddy.Validator       = (*GoogleProvider)(nil)
+	_ caddyfile.Unmarshaler = (*GoogleProvider)(nil)
+	_ OAuthProvider         = (*GoogleProvider)(nil)
+	_ builtinProvider       = (*GoogleProvider)(nil)
+
+	_ caddy.Provisioner     = (*OIDCProvider)(nil)
+	_ caddy.Validator       = (*OIDCProvider)(nil)
+	_ caddyfile.Unmarshaler = (*OIDCProvider)(nil)
+	_ OAuthProvider         = (*OIDCProvider)(nil)
+	_ builtinProvider       = (*OIDCProvider)(nil)
+)

@@ -1,0 +1,40 @@
+package signin
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// finish starts the session for user, sends the browser to target and
+// reports whether the session started. A browser that was a guest is
+// told apart: upgraded in place, or replaced by another user.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
+	res := Result{User: user, Provider: provider}
+	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
+		if guestID == user.ID {
+			res.UpgradedGuest = true
+		} else {
+			res.ReplacedUserID = guestID
+		}
+	}
+	err := ErrBanned
+	if !user.Banned {
+		err = s.cfg.Host.StartSession(w, r, res)
+	}
+	if errors.Is(err, ErrBanned) {
+		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))
+		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", "banned"))
+		return false
+	}
+	if err != nil {
+		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		return false
+	}
+	Redirect(w, r, s.cfg.Redirects.Resolve(target))
+	return true
+}
