@@ -23,10 +23,11 @@ import (
 // Devices is implemented by both stores.
 type Devices interface {
 	// RememberDevice records that the browser with the device token
-	// signed in to userID, for ttl from now. A user keeps at most
+	// signed in to userID, for ttl from now, and reports whether the user
+	// had another browser remembered. A user keeps at most
 	// MaxDevicesPerUser browsers; past that, the ones that would be
 	// forgotten first go now.
-	RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) error
+	RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) (others bool, err error)
 	// KnownDevice reports whether the browser with the device token is
 	// remembered for userID.
 	KnownDevice(ctx context.Context, userID, token string) (bool, error)
@@ -77,12 +78,12 @@ func validateDevice(userID, token string, ttl time.Duration) error {
 // --- in process ---
 
 // RememberDevice implements Devices.
-func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) error {
+func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) (bool, error) {
 	if err := validateDevice(userID, token, ttl); err != nil {
-		return err
+		return false, err
 	}
 	if err := m.usersOpen("remember device"); err != nil {
-		return err
+		return false, err
 	}
 	now := m.opts.now()
 	u := m.users
@@ -98,7 +99,10 @@ func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, 
 			delete(devs, h)
 		}
 	}
-	devs[hashKey("device", token)] = now.Add(ttl)
+	h := hashKey("device", token)
+	_, known := devs[h]
+	others := len(devs) > 1 || len(devs) == 1 && !known
+	devs[h] = now.Add(ttl)
 	for len(devs) > MaxDevicesPerUser {
 		var first string
 		for h, exp := range devs {
@@ -108,7 +112,7 @@ func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, 
 		}
 		delete(devs, first)
 	}
-	return nil
+	return others, nil
 }
 
 // KnownDevice implements Devices.
@@ -153,19 +157,22 @@ func (s *RedisStore) devicesKey(userID string) string {
 }
 
 // RememberDevice implements Devices.
-func (s *RedisStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) error {
+func (s *RedisStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) (bool, error) {
 	if err := validateDevice(userID, token, ttl); err != nil {
-		return err
+		return false, err
 	}
 	now := s.opts.now()
+	var others int
 	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return rememberDeviceScript.Run(ctx, s.client, []string{s.devicesKey(userID)},
-			now.UnixMilli(), now.Add(ttl).UnixMilli(), hashKey("device", s.realmTag, token), MaxDevicesPerUser).Err()
+		var err error
+		others, err = rememberDeviceScript.Run(ctx, s.client, []string{s.devicesKey(userID)},
+			now.UnixMilli(), now.Add(ttl).UnixMilli(), hashKey("device", s.realmTag, token), MaxDevicesPerUser).Int()
+		return err
 	})
 	if err != nil {
-		return unavailable("remember device", err)
+		return false, unavailable("remember device", err)
 	}
-	return nil
+	return others == 1, nil
 }
 
 // KnownDevice implements Devices.
@@ -203,18 +210,22 @@ func (s *RedisStore) ForgetDevices(ctx context.Context, userID string) error {
 
 // rememberDeviceScript prunes the entries expired at now, adds ARGV[3]
 // scored by its expiry, keeps the ARGV[4] that expire last, and lets the
-// key expire with its last entry.
+// key expire with its last entry. It returns 1 if another entry was there.
 //
 // KEYS[1] devices key. ARGV: now ms, expiry ms, device hash, cap.
 var rememberDeviceScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local others = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, 1)) do
+  if m ~= ARGV[3] then others = 1 end
+end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 local over = redis.call('ZRANGE', KEYS[1], 0, -tonumber(ARGV[4]) - 1)
 if #over > 0 then redis.call('ZREM', KEYS[1], unpack(over)) end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(last[2]) - now, 1))
-return 1
+return others
 `)
 
 // delScript deletes KEYS[1]: a DEL that runScript can wait for replicas on.

@@ -43,8 +43,11 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 	if known(u.ID, browser) {
 		t.Fatal("a browser never seen is known")
 	}
-	if err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil {
-		t.Fatal(err)
+	if others, err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil || others {
+		t.Fatalf("the first browser: others %v, %v; want none", others, err)
+	}
+	if others, err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil || others {
+		t.Fatalf("the first browser again: others %v, %v; want none", others, err)
 	}
 	if !known(u.ID, browser) || known(u.ID, other) || known("someone-else", browser) {
 		t.Fatal("known: want the remembered browser for its user only")
@@ -57,7 +60,7 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 		}
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("A", DeviceTokenLength+1), strings.Repeat("!", DeviceTokenLength)} {
-		if err := dev.RememberDevice(ctx, u.ID, bad, time.Hour); !errors.Is(err, ErrInvalidUser) {
+		if _, err := dev.RememberDevice(ctx, u.ID, bad, time.Hour); !errors.Is(err, ErrInvalidUser) {
 			t.Errorf("RememberDevice(%q) = %v; want ErrInvalidUser", bad, err)
 		}
 		if known(u.ID, bad) {
@@ -65,7 +68,10 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 		}
 	}
 	clock.Advance(50 * time.Minute)
-	if err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil { // a sign-in renews it
+	if others, err := dev.RememberDevice(ctx, u.ID, other, time.Hour); err != nil || !others {
+		t.Fatalf("a second browser: others %v, %v; want the first", others, err)
+	}
+	if _, err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil { // a sign-in renews it
 		t.Fatal(err)
 	}
 	clock.Advance(30 * time.Minute)
@@ -81,7 +87,7 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 	tokens := make([]string, MaxDevicesPerUser+2)
 	for i := range tokens {
 		tokens[i] = newToken()
-		if err := dev.RememberDevice(ctx, u.ID, tokens[i], time.Duration(i+1)*time.Minute+time.Hour); err != nil {
+		if _, err := dev.RememberDevice(ctx, u.ID, tokens[i], time.Duration(i+1)*time.Minute+time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +104,7 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 			t.Fatalf("device %d known after ForgetDevices", i)
 		}
 	}
-	if err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil {
+	if _, err := dev.RememberDevice(ctx, u.ID, browser, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := users.PurgeUser(ctx, u.ID); err != nil {

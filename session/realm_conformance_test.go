@@ -48,7 +48,7 @@ func runRealmConformance(t *testing.T, backend realmBackend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.(Devices).RememberDevice(ctx, "user|shared", tok, time.Hour); err != nil {
+		if _, err := a.(Devices).RememberDevice(ctx, "user|shared", tok, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		if ok, err := b.(Devices).KnownDevice(ctx, "user|shared", tok); err != nil || ok {

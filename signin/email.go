@@ -100,11 +100,11 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 // the link by itself, anywhere else (and in code mode) only with the
 // mailed code.
 func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeSignIn)
+	l, ok := s.openLink(w, r, purposeSignIn)
 	if !ok {
 		return false
 	}
-	needCode := rec.CodeOnly || !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	confirm := func(status int, code string) {
 		d := s.PageFor("confirm_email", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeMode, d.CodeLength = token, rec.Email, needCode, rec.CodeOnly, codeDigits

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -34,6 +35,19 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
+	}
+	if provider != ProviderAnonymous {
+		ctx, cancel := storeCtx(r)
+		newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		cancel()
+		if newBrowser && user.Profile.Email != "" && s.cfg.Mail != nil && !s.cfg.Mail.QuietNewDevices {
+			d := s.noticeData(mail.NewDevice, user.Profile.Email)
+			d.Device = session.CapUserAgent(r.Header.Get("User-Agent"))
+			if d.Device == "" {
+				d.Device = "(a browser that sent no User-Agent)"
+			}
+			s.sendNotice(r.Context(), d)
+		}
 	}
 	Redirect(w, r, s.cfg.Redirects.Resolve(target))
 	return true

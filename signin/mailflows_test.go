@@ -28,7 +28,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Co
 	t.Helper()
 	rcv := startSMTP(t, nil, "", "")
 	e := newEnvOn(t, mk, func(c *Config, origin string) {
-		c.Mail = &MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App"}
+		c.Mail = &MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App", QuietNewDevices: true}
 		c.Password = &PasswordConfig{Argon2: testArgon2, VerifyEmail: verify}
 		c.Email = &EmailConfig{}
 		if configure != nil {
@@ -211,11 +211,15 @@ func TestVerifyOptional(t *testing.T) {
 		if u, _ := e.store.GetUser(context.Background(), before.UserID); u.Profile.EmailVerified {
 			t.Fatal("a wrong code verified the email")
 		}
-		// The asking browser needs none.
-		if resp, page := b.Get(link); resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) {
-			t.Fatalf("the link in its browser: %d", resp.StatusCode)
+		// Once another browser presented it, the asking browser needs the
+		// code (and, as another browser would, the password) too.
+		if resp, page := b.Get(link); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="code"`) {
+			t.Fatalf("the link in its browser after another opened it: %d; want a code field", resp.StatusCode)
 		}
-		if resp, _ := b.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
+		if resp, page := b.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+			t.Fatalf("verifying without the code after another browser opened the link: %d", resp.StatusCode)
+		}
+		if resp, _ := b.Post(action, url.Values{"token": {token}, "code": {code}, "password": {adaPass}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("verifying: %d", resp.StatusCode)
 		}
 		after, ok := b.Whoami(e.origin)
@@ -668,4 +672,30 @@ func TestPasswordResetAnswersBeforeTheLookup(t *testing.T) {
 		release()
 		waitMails(t, rcv, sent+1)
 	})
+}
+
+// TestResetLinkPresentedElsewhereNeedsItsCode: a reset link that another
+// browser (a mail scanner) opened needs its code in the browser that asked
+// for it too; the token alone changes no password there.
+func TestResetLinkPresentedElsewhereNeedsItsCode(t *testing.T) {
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
+	e.signUp(newBrowser(t), adaEmail, adaPass)
+	asker := newBrowser(t)
+	sent := rcv.Count()
+	e.forgot(asker, adaEmail)
+	link, code := linkAndCode(t, waitMails(t, rcv, sent+1))
+	action, token := tokenOf(t, link)
+	req, _ := http.NewRequest(http.MethodHead, link, nil)
+	newBrowser(t).Do(req)
+	form := url.Values{"token": {token}, "password": {newPass}, "confirm": {newPass}}
+	if resp, page := asker.Post(action, form); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the asking browser without the code after a HEAD elsewhere: %d", resp.StatusCode)
+	}
+	if e.signsIn(adaEmail, newPass) {
+		t.Fatal("the token alone replaced the password")
+	}
+	form.Set("code", code)
+	if resp, _ := asker.Post(action, form); resp.StatusCode != http.StatusSeeOther || !e.signsIn(adaEmail, newPass) {
+		t.Fatalf("with the code: %d", resp.StatusCode)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -35,18 +36,15 @@ type sealedFlow struct {
 // flowCookie holds the sealed flow and binds it to the browser that
 // started it: a callback opened in another browser (login CSRF) fails.
 const (
-	flowCookieName       = "convex_auth_flow"
-	secureFlowCookieName = "__Host-convex_auth_flow"
+	flowCookieName       = cookies.Flow
+	secureFlowCookieName = cookies.HostPrefix + cookies.Flow
 	// flowPurpose binds a sealed value to its use, so no other sealed
 	// value of this key ring passes for a flow.
 	flowPurpose = "convex_auth oauth flow v1"
 )
 
 func (s *Service) flowCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return secureFlowCookieName + s.cookieSuffix
-	}
-	return flowCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Flow, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 func (s *Service) redirectURI(p *oauthMethod) string {

@@ -137,7 +137,7 @@ var messages = map[string]string{
 	"link":                 "This sign-in link has expired or was already used. Request a new one below.",
 	"rate_limited":         "Too many sign-in requests came from your network. Please wait %s and try again.",
 	"busy":                 "Too many people are signing up or asking for links right now. Please wait %s and try again.",
-	"code_needed":          "This link was opened in another browser than the one that asked for it. Enter the code from the same email to continue.",
+	"code_needed":          "Enter the code from the same email to continue. A link needs its code when it is opened in another browser than the one that asked for it, or was opened before by someone else, such as your mail provider's link scanner.",
 	"code":                 "That code is not right. Check the email and try again.",
 	"code_dead":            "Too many wrong codes: this link or code no longer works. Request a new one.",
 	"password_mismatch":    "The two passwords are not the same. Type the new password twice.",

@@ -89,11 +89,11 @@ func (s *Service) sendReset(ctx context.Context, email, redirectTo, binding stri
 // another browser than the one that asked); POST sets it, marks the email
 // verified, ends every session of the user and signs this browser in.
 func (s *Service) serveReset(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeReset)
+	l, ok := s.openLink(w, r, purposeReset)
 	if !ok {
 		return false
 	}
-	needCode := !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	again := func(status int, code string) {
 		d := s.PageFor("reset", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits

@@ -104,11 +104,11 @@ func (s *Service) renderVerifySent(w http.ResponseWriter, r *http.Request, statu
 // another browser); POST verifies the email, creates the account of a
 // pending sign-up, and signs this browser in with the verified profile.
 func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
+	l, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
 	if !ok {
 		return false
 	}
-	needCode := !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	confirm := func(status int, code string) {
 		d := s.PageFor("verify", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits
@@ -209,10 +209,11 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 // serveVerifyResend mails a new verification link in place of the one the
 // page names; only the browser that asked for it may.
 func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
-	token, rec, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
+	l, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
 	if !ok {
 		return
 	}
+	token, rec := l.token, l.rec
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
@@ -221,7 +222,7 @@ func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, code string) {
 		s.renderVerifySent(w, r, status, code, rec.Email, token, rec.RedirectTo)
 	}
-	if !s.boundHere(r, rec) {
+	if !l.bound {
 		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
 		return
 	}
