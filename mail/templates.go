@@ -122,7 +122,7 @@ func ParseTemplates(dir string) (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	sample := Data{SiteName: "Example", Site: "example.com", Email: "ada@example.com", Link: "https://example.com/x", Code: "12345678", Expires: "15 minutes",
 		Changes: []Change{{Kind: "method-added", Method: "GitHub"}, {Kind: "method-removed", Method: "Password"}, {Kind: "password-changed"}, {Kind: "password-reset"}, {Kind: "email-verified"}},
-		Device: "Mozilla/5.0", AccountLink: "https://example.com/auth/account", ResetLink: "https://example.com/auth/password/forgot"}
+		Device:  "Mozilla/5.0", AccountLink: "https://example.com/auth/account", ResetLink: "https://example.com/auth/password/forgot"}
 	for _, kind := range kinds {
 		txt, err := read(kind + ".txt")
 		if err != nil {
