@@ -72,6 +72,9 @@ type linkRecord struct {
 	// CodeOnly: the code is needed even in the browser that asked (code
 	// mode: the token never left that browser's page).
 	CodeOnly bool `json:"k,omitempty"`
+	// Guest is the guest the asking browser was signed in as: only that
+	// browser, still that guest, may sign up in place with the link.
+	Guest string `json:"g,omitempty"`
 }
 
 // issue stores rec under a new token, bound to this browser, and returns
