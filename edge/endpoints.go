@@ -92,6 +92,9 @@ func (g *Gateway) serveSignOut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.tokens.drop(sess.ID)
+		if r.Form.Get("all") == "1" {
+			g.forgetDevices(ctx, w, nil, sess.UserID)
+		}
 		g.cfg.Logger.Info("signed out", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID), zap.Bool("all", r.Form.Get("all") == "1"))
 	}
 	http.SetCookie(w, cs.clear())
@@ -101,6 +104,15 @@ func (g *Gateway) serveSignOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// forgetDevices forgets the user's browsers (the device cookie) after
+// "sign out everywhere": all of them (r nil), or all but r's (everywhere
+// else). Without sign-in there are none.
+func (g *Gateway) forgetDevices(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) {
+	if g.signIn != nil {
+		g.signIn.ForgetDevices(ctx, w, r, userID)
+	}
 }
 
 // acceptsHTMLForm is a form POST from a page (navigations are GET only).
@@ -253,6 +265,7 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id strin
 			unavailable(err)
 			return
 		}
+		g.forgetDevices(ctx, w, r, sess.UserID)
 		g.cfg.Logger.Info("signed out other sessions", zap.String("user_id", sess.UserID), zap.Int("sessions", n))
 		writeJSON(w, http.StatusOK, struct {
 			Ended int `json:"ended"`

@@ -37,6 +37,7 @@ const (
 	ReasonUserDeleted    Reason = session.ReasonUserDeleted
 	ReasonExpiredNoticed Reason = session.ReasonExpiredNoticed
 	ReasonLimit          Reason = session.ReasonLimit
+	ReasonEmailVerified  Reason = session.ReasonEmailVerified
 	// ReasonSignIn: a sign-in replaced the browser's previous session. It
 	// is reported as sign-out: the browser's old session ended by its own
 	// action.

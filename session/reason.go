@@ -17,6 +17,9 @@ const (
 	// ReasonLimit: a new session of the user ended its least recently
 	// used one, at Options.MaxSessionsPerUser.
 	ReasonLimit = "limit"
+	// ReasonEmailVerified: the user proved its address for the first
+	// time (a verification link), which ends what was set up before.
+	ReasonEmailVerified = "email-verified"
 )
 
 type revokeReasonKey struct{}

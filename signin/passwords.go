@@ -116,7 +116,7 @@ const (
 // (nil: none), counting the attempt against the account's limit as a
 // sign-in does; a match forgets the failed ones. The account page's forms
 // use it.
-func (s *Service) CheckPassword(ctx context.Context, acct *session.Account, password string) PasswordCheck {
+func (s *Service) CheckPassword(ctx context.Context, r *http.Request, acct *session.Account, password string) PasswordCheck {
 	if acct == nil || s.hashSlots == nil || len(password) > MaxPasswordLength {
 		return PasswordWrong
 	}

@@ -193,12 +193,15 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 		if err != nil {
 			return unavailable("read the user", err)
 		}
-		if !u.Profile.EmailVerified {
-			u.Profile.EmailVerified = true
-			if err := s.cfg.Users.UpdateUser(ctx, u); err != nil {
-				return unavailable("update the user", err)
-			}
+		// The first proof of the address ends what was set up before it.
+		changes, err := s.proveAddress(ctx, u, rec.Email, session.Account{Provider: ProviderPassword, ProviderAccountID: rec.Email}, true, session.ReasonEmailVerified)
+		if err != nil && len(changes) == 0 {
+			return unavailable("mark the email verified", err)
 		}
+		if err != nil {
+			s.logger.Error("email verification could not end what was set up before the address was proved", zap.String("user_id", u.ID), zap.Error(err))
+		}
+		s.AccountChanged(ctx, u, changes...)
 		s.logger.Info("email verified")
 		user = u
 	}
