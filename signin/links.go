@@ -49,6 +49,10 @@ const (
 	purposeSignIn = ""       // email sign-in
 	purposeVerify = "verify" // verify an existing user's email
 	purposeSignUp = "signup" // a password sign-up waiting for its email (verify_email required)
+	// purposeSignUpTaken: a sign-up (verify_email required) with an
+	// address that has an account; its mail tells the owner, and its
+	// token only resends that mail.
+	purposeSignUpTaken = "signup-taken"
 	purposeReset  = "reset"  // password reset
 )
 
@@ -164,7 +168,7 @@ func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...s
 // linkTTL is how long a link of purpose lives.
 func (s *Service) linkTTL(purpose string) time.Duration {
 	switch purpose {
-	case purposeVerify, purposeSignUp:
+	case purposeVerify, purposeSignUp, purposeSignUpTaken:
 		return s.cfg.Password.VerifyTTL
 	case purposeReset:
 		return s.cfg.Password.ResetTTL

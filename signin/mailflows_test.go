@@ -699,3 +699,53 @@ func TestResetLinkPresentedElsewhereNeedsItsCode(t *testing.T) {
 		t.Fatalf("with the code: %d", resp.StatusCode)
 	}
 }
+
+// TestVerifyRequiredSignUpDoesNotTellAccountsApart: under verify_email
+// required, a sign-up with an address that has an account and one with a
+// new address get the same status and page (their random resend tokens
+// aside); the new one gets its verification link, the owner a mail that
+// someone tried, whose resend sends that mail again; no try counts as a
+// failed sign-in, so sign-ups cannot lock the owner out.
+func TestVerifyRequiredSignUpDoesNotTellAccountsApart(t *testing.T) {
+	eachStore(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, func(c *Config) { c.Password.MaxAttempts = 2 })
+		owner := newBrowser(t)
+		e.signUp(owner, adaEmail, adaPass)
+		link, _ := linkAndCode(t, mailText(t, rcv.Last(t).Data))
+		action, token := tokenOf(t, link)
+		if resp, _ := owner.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("verifying the owner: %d", resp.StatusCode)
+		}
+		norm := func(page, email string) string {
+			page = strings.ReplaceAll(page, email, "ADDRESS")
+			return strings.ReplaceAll(page, hiddenToken(t, page), "TOKEN")
+		}
+		sent := rcv.Count()
+		tryOwner := newBrowser(t)
+		existing, existingPage := e.signUp(tryOwner, adaEmail, "a guess at it")
+		fresh, freshPage := e.signUp(newBrowser(t), "grace@example.com", "a new password")
+		if existing.StatusCode != http.StatusOK || fresh.StatusCode != existing.StatusCode || norm(existingPage, adaEmail) != norm(freshPage, "grace@example.com") {
+			t.Fatalf("sign-up answers: %d for an existing account, %d for a new address; pages equal %v",
+				existing.StatusCode, fresh.StatusCode, norm(existingPage, adaEmail) == norm(freshPage, "grace@example.com"))
+		}
+		waitMailTo(t, rcv, sent, "grace@example.com", "/auth/verify?token=")
+		text := waitMailTo(t, rcv, sent, adaEmail, "tried to sign up")
+		if strings.Contains(text, "token=") {
+			t.Fatal("the owner's mail carries a link token")
+		}
+		// Its resend sends the owner's mail again, nothing else.
+		sent = rcv.Count()
+		resp, page := tryOwner.Post(e.origin+PathVerifyResend, url.Values{"token": {hiddenToken(t, existingPage)}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, notices["verify_resent"]) {
+			t.Fatalf("resend: %d", resp.StatusCode)
+		}
+		waitMailTo(t, rcv, sent, adaEmail, "tried to sign up")
+		// More tries than the attempt limit: the owner still signs in.
+		for range 3 {
+			e.signUp(newBrowser(t), adaEmail, "another guess")
+		}
+		if !e.signsIn(adaEmail, adaPass) {
+			t.Fatal("sign-ups with the owner's address locked the owner out")
+		}
+	})
+}

@@ -67,7 +67,8 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
-		if cfg.VerifyEmail == VerifyRequired && s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again) {
+		if cfg.VerifyEmail == VerifyRequired {
+			s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again)
 			return false
 		}
 		if guest := s.currentGuest(ctx, r); guest != nil {
