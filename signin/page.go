@@ -131,7 +131,9 @@ var messages = map[string]string{
 	"password_long":        "That password is too long: use at most 256 characters.",
 	"credentials":          "The email or password is incorrect.",
 	"account_exists":       "An account with this email already exists. Sign in with its password instead.",
-	"too_many_attempts":    "Too many failed sign-in attempts for this account. Wait an hour and try again, or use another way to sign in.",
+	"too_many_attempts":    "Too many failed sign-in attempts for this account from here. Wait an hour and try again, or reset your password.",
+	"account_locked":       "This account had too many failed sign-in attempts from browsers it does not know. Please wait %s and try again, or reset your password. A browser you signed in with before is not affected.",
+	"busy_sign_in":         "Too many sign-ins are failing on this site right now. Please wait %s and try again. A browser you signed in with before is not affected.",
 	"too_many_links":       "Too many sign-in links were sent to this address. Wait an hour and try again.",
 	"send_failed":          "The sign-in email could not be sent. Please try again in a moment.",
 	"link":                 "This sign-in link has expired or was already used. Request a new one below.",
@@ -242,7 +244,7 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 	if d.RedirectTo != "" && !s.cfg.Redirects.Allowed(d.RedirectTo) {
 		d.RedirectTo = ""
 	}
-	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" {
+	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" || d.ErrorCode == "account_locked" || d.ErrorCode == "busy_sign_in" {
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}

@@ -99,15 +99,20 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
-	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
-		reason: "too many failed attempts for the account", code: "too_many_attempts"}
-	if s.overLimit(ctx, attempts, again) {
-		return false
-	}
 	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	attempt := s.newPasswordAttempt(ctx, r, email, acct)
+	if code, err := s.admit(ctx, w, attempt); err != nil || code != "" {
+		if err != nil {
+			s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
+			again(http.StatusServiceUnavailable, "unavailable")
+			return false
+		}
+		again(http.StatusTooManyRequests, code)
 		return false
 	}
 	stored := s.dummyHash
@@ -129,6 +134,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		s.logger.Error("a stored password hash is unreadable", zap.Error(verr))
 	}
 	if acct == nil || !match {
+		s.failed(ctx, attempt)
 		if mode == "signup" {
 			again(http.StatusConflict, "account_exists")
 			return false
@@ -136,7 +142,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusUnauthorized, "credentials")
 		return false
 	}
-	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	s.succeeded(ctx, attempt)
 	if passwordhash.Imported(stored) {
 		// An imported hash becomes the gateway's argon2id, in the same
 		// hashing slots; the sign-in goes on if that fails.

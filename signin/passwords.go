@@ -90,7 +90,7 @@ func (s *Service) SetPassword(ctx context.Context, w http.ResponseWriter, r *htt
 	} else {
 		s.logger.Info("sessions ended after a new password", zap.String("user_id", userID), zap.Int("sessions", n), zap.String("reason", reason))
 	}
-	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	s.forgetLockout(ctx, email)
 	return user, true
 }
 
@@ -113,20 +113,19 @@ const (
 )
 
 // CheckPassword checks password against acct, the user's password account
-// (nil: none), counting the attempt against the account's limit as a
-// sign-in does; a match forgets the failed ones. The account page's forms
-// use it.
+// (nil: none), from r's browser, counting the attempt as a sign-in does
+// (lockout.go); a match forgets that client's failed ones. The account
+// page's forms use it.
 func (s *Service) CheckPassword(ctx context.Context, r *http.Request, acct *session.Account, password string) PasswordCheck {
 	if acct == nil || s.hashSlots == nil || len(password) > MaxPasswordLength {
 		return PasswordWrong
 	}
-	cfg := s.cfg.Password
-	key := passwordRateKey + acct.ProviderAccountID
-	allowed, err := s.cfg.Users.RateHit(ctx, key, cfg.MaxAttempts, cfg.AttemptWindow)
+	attempt := s.newPasswordAttempt(ctx, r, acct.ProviderAccountID, acct)
+	code, err := s.admit(ctx, discardHeaders{}, attempt)
 	if err != nil {
 		return PasswordUnavailable
 	}
-	if !allowed {
+	if code != "" {
 		return PasswordLocked
 	}
 	var match bool
@@ -138,8 +137,17 @@ func (s *Service) CheckPassword(ctx context.Context, r *http.Request, acct *sess
 		return PasswordUnchecked
 	}
 	if !match {
+		s.failed(ctx, attempt)
 		return PasswordWrong
 	}
-	_ = s.cfg.Users.RateReset(ctx, key)
+	s.succeeded(ctx, attempt)
 	return PasswordMatches
 }
+
+// discardHeaders is a ResponseWriter's headers nobody sends: CheckPassword
+// answers no request itself.
+type discardHeaders struct{}
+
+func (discardHeaders) Header() http.Header         { return http.Header{} }
+func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
+func (discardHeaders) WriteHeader(int)             {}
