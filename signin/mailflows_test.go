@@ -749,3 +749,25 @@ func TestVerifyRequiredSignUpDoesNotTellAccountsApart(t *testing.T) {
 		}
 	})
 }
+
+// TestNewBrowserSignInIsMailed: a sign-in from a browser the account has
+// not seen, while it has seen another, mails the owner naming the
+// browser; the first browser ever, and a browser seen before, do not.
+func TestNewBrowserSignInIsMailed(t *testing.T) {
+	e, rcv := newMailEnv(t, nil, VerifyOff, func(c *Config) { c.Mail.QuietNewDevices = false })
+	first := newBrowser(t)
+	e.signUp(first, adaEmail, adaPass)
+	sent := rcv.Count()
+	e.signIn(first, adaEmail, adaPass)
+	phone := signintest.Agent(t, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile Safari/604.1")
+	e.signIn(phone, adaEmail, adaPass)
+	text := waitMailTo(t, rcv, sent, adaEmail, "from a browser it had not seen before")
+	if !strings.Contains(text, "iPhone") || !strings.Contains(text, "/auth/account") {
+		t.Fatalf("the new-browser mail does not name the browser or the account page:\n%s", text)
+	}
+	e.signIn(phone, adaEmail, adaPass)
+	time.Sleep(100 * time.Millisecond)
+	if n := rcv.Count() - sent; n != 1 {
+		t.Fatalf("%d mails; want one, for the new browser only", n)
+	}
+}

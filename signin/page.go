@@ -129,6 +129,7 @@ var messages = map[string]string{
 	"bad_email":            "Enter a valid email address, like name@example.com.",
 	"password_short":       "Choose a longer password: at least %d characters.",
 	"password_long":        "That password is too long: use at most 256 characters.",
+	"password_common":      "That password is one of the most common passwords, which attackers try first. Choose another.",
 	"credentials":          "The email or password is incorrect.",
 	"account_exists":       "An account with this email already exists. Sign in with its password instead.",
 	"too_many_attempts":    "Too many failed sign-in attempts for this account from here. Wait an hour and try again, or reset your password.",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -53,8 +52,10 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	if mode == "signup" {
-		if utf8.RuneCountInString(password) < cfg.MinLength {
-			again(http.StatusBadRequest, "password_short")
+		// The rules of a new password, the confirmation aside (the form
+		// has none).
+		if problem := s.NewPasswordProblem(password, password); problem != "" {
+			again(http.StatusBadRequest, problem)
 			return false
 		}
 		var hash string

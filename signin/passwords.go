@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/commonpasswords"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -42,13 +43,17 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 }
 
 // NewPasswordProblem checks a new password and its confirmation and
-// returns the sign-in page's error code, or "".
+// returns the sign-in page's error code, or "": too long, too short, one
+// of the 10,000 most common passwords (any letter case), or not
+// confirmed.
 func (s *Service) NewPasswordProblem(password, confirm string) string {
 	switch {
 	case len(password) > MaxPasswordLength:
 		return "password_long"
 	case utf8.RuneCountInString(password) < s.cfg.Password.MinLength:
 		return "password_short"
+	case commonpasswords.IsCommon(password):
+		return "password_common"
 	case password != confirm:
 		return "password_mismatch"
 	}
