@@ -53,7 +53,7 @@ const (
 	// address that has an account; its mail tells the owner, and its
 	// token only resends that mail.
 	purposeSignUpTaken = "signup-taken"
-	purposeReset  = "reset"  // password reset
+	purposeReset       = "reset" // password reset
 )
 
 // linkRecord is what the store keeps of a mailed link or code, under its
