@@ -32,8 +32,8 @@ type siteOptions struct {
 	redis       bool   // a redis-server of the test's own
 	upstream    bool   // trust_upstream_sign_in, and an app whose POST /signin?user= signs that user in
 	// globals, auth and site are extra lines of the global options, of
-	// convex_auth and of the site block.
-	globals, auth, site string
+	// convex_auth and of the site block; limits, of its limits block.
+	globals, auth, site, limits string
 	// app, if set, is the site's upstream instead of `respond "app page"`.
 	app http.Handler
 }
@@ -85,7 +85,7 @@ func startSite(t *testing.T, o siteOptions) *site {
 	// The tests send more mail and sign in more often from one address
 	// than the per-client defaults allow; the per-address and per-account
 	// limits stay as they are.
-	auth.WriteString("\t\tlimits {\n\t\t\temail_send 1000/h\n\t\t\tsign_up 1000/h\n\t\t\tsign_in 1000/m\n\t\t}\n")
+	auth.WriteString("\t\tlimits {\n\t\t\temail_send 1000/h\n\t\t\tsign_up 1000/h\n\t\t\tsign_in 1000/m\n" + o.limits + "\t\t}\n")
 	auth.WriteString(o.auth)
 
 	upstream := "respond \"app page\""
@@ -275,11 +275,12 @@ type idpUser struct {
 	verified bool
 }
 
-// idpUsers: the attacker's own account, and one he made with the
-// victim's address, which the IdP has not verified.
+// idpUsers: the attacker's own account, one he made with the victim's
+// address, which the IdP has not verified, and an owner's own.
 var idpUsers = map[string]idpUser{
 	"attacker":            {email: "attacker@evil.test", verified: true},
 	"attacker-unverified": {email: "victim@example.com", verified: false},
+	"owner":               {email: "owner@example.com", verified: true},
 }
 
 const idpPassword = "idp-password"

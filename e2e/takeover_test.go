@@ -183,12 +183,12 @@ func TestSignInMethodsNeedRecentSignIn(t *testing.T) {
 		t.Fatalf("the owner's sign-in: %d", got)
 	}
 	before = s.sink.Count()
-	if status, where := s.linkIdP(t, fresh, "attacker", nil); status != http.StatusSeeOther || !strings.Contains(where, "notice=linked") {
+	if status, where := s.linkIdP(t, fresh, "owner", nil); status != http.StatusSeeOther || !strings.Contains(where, "notice=linked") {
 		t.Fatalf("linking from a fresh sign-in: %d %s", status, where)
 	}
 	s.mailTo(t, before, owner, "was added to your account")
 	before = s.sink.Count()
-	if resp, _ := formPost(t, fresh, s.origin+"/auth/account/unlink", url.Values{"provider": {"idp"}, "account": {"attacker"}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := formPost(t, fresh, s.origin+"/auth/account/unlink", url.Values{"provider": {"idp"}, "account": {"owner"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("unlinking from a fresh sign-in: %d", resp.StatusCode)
 	}
 	s.mailTo(t, before, owner, "was removed from your account")
@@ -320,6 +320,29 @@ func TestOwnerNotLockedOut(t *testing.T) {
 	}
 	if got := s.signIn(t, newJarClient(t), owner, victimPassword, from("198.51.100.8")); got != http.StatusSeeOther {
 		t.Fatalf("after 16 wrong passwords from 4 other addresses, a new browser of the owner's: %d; want 303", got)
+	}
+}
+
+// TestGlobalSignInLimit: limits { global_sign_in } counts failed sign-ins
+// site-wide; once spent, a browser an account does not know waits (429),
+// while the owner's browser, which signed in before, signs in.
+func TestGlobalSignInLimit(t *testing.T) {
+	s := startSite(t, siteOptions{verifyEmail: "off", limits: "\t\t\tglobal_sign_in 5/h\n",
+		globals: "\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}"})
+	const owner = "owner@example.com"
+	browser := newJarClient(t)
+	if resp, _ := formPost(t, browser, s.origin+"/auth/signin/password", url.Values{"intent": {"signup"}, "email": {owner}, "password": {victimPassword}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-up: %d", resp.StatusCode)
+	}
+	formPost(t, browser, s.origin+"/auth/signout", nil)
+	for i := range 6 {
+		s.signIn(t, newJarClient(t), fmt.Sprintf("someone%d@example.com", i), "a wrong guess", map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i+1)})
+	}
+	if got := s.signIn(t, newJarClient(t), owner, victimPassword, map[string]string{"X-Forwarded-For": "198.51.100.7"}); got != http.StatusTooManyRequests {
+		t.Fatalf("a new browser once the site's failed sign-ins are spent: %d; want 429", got)
+	}
+	if got := s.signIn(t, browser, owner, victimPassword, map[string]string{"X-Forwarded-For": "198.51.100.7"}); got != http.StatusSeeOther {
+		t.Fatalf("the owner's browser that signed in before: %d; want 303", got)
 	}
 }
 
