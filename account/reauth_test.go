@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
@@ -23,20 +22,11 @@ func newMailAccountEnv(t *testing.T, mk storeMaker) (*accountEnv, *smtpReceiver)
 	return ae, rcv
 }
 
-// noticeTo waits for a mail to address, among those after the first
-// `after`, whose text holds want.
-func noticeTo(t *testing.T, rcv *smtptest.Server, after int, address, want string) {
+// noticeTo waits for a mail to address after the first `after` whose
+// text holds want.
+func noticeTo(t *testing.T, rcv *smtpReceiver, after int, address, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, m := range rcv.Since(after) {
-			if len(m.To) == 1 && m.To[0] == address && strings.Contains(signintest.MailText(t, m.Data), want) {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no mail to %s saying %q", address, want)
+	signintest.WaitMailTo(t, rcv, after, address, want)
 }
 
 // TestChangingSignInMethodsNeedsARecentSignIn: linking and unlinking

@@ -85,38 +85,3 @@ func TestRedisIndexIsBoundedAndScoredByEnd(t *testing.T) {
 		t.Fatalf("the index holds %d entries; want the cap, 3", n)
 	}
 }
-
-// TestRedisReauthenticationReachesOtherInstances: an instance that cached
-// the session serves its new authentication within a second, and its
-// OnRevoke hooks (the token cache) hear of it.
-func TestRedisReauthenticationReachesOtherInstances(t *testing.T) {
-	srv := redistest.StartServer(t)
-	clock := newFakeClock() // frozen: B's cache entry never ages out on its own
-	opts := Options{Now: clock.Now}
-	prefix := uniquePrefix()
-	a := newTestRedisStore(t, srv.Addr, false, prefix, 0, opts)
-	b := newTestRedisStore(t, srv.Addr, false, prefix, 0, opts)
-	bLog := watchRevocations(b)
-	ctx := context.Background()
-	tok, sess, err := a.Create(ctx, NewSession{UserID: "u-reauth"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Lookup(ctx, tok); err != nil {
-		t.Fatal(err)
-	}
-	at := clock.Now().Add(time.Second)
-	if err := a.Reauthenticate(ctx, sess.UserID, sess.ID, at, []string{"pwd"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, revocationDeadline, "B serves the new authentication", func() bool {
-		got, err := b.Lookup(ctx, tok)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got.AuthTime.Equal(at)
-	})
-	if !bLog.has(sess.ID) {
-		t.Error("B's OnRevoke hook was not called")
-	}
-}

@@ -49,15 +49,6 @@ func (ge *guestEnv) lastStart() Result {
 	return ge.started[len(ge.started)-1]
 }
 
-func (ge *guestEnv) who(b *browser) whoami {
-	ge.t.Helper()
-	w, ok := b.Whoami(ge.origin)
-	if !ok {
-		ge.t.Fatal("not signed in")
-	}
-	return w
-}
-
 func TestGuestsAreLimitedAndSameOrigin(t *testing.T) {
 	ae := newGuestEnv(t, func(c *Config) { c.Limits.SignUp = session.Rate{Events: 2, Per: time.Hour} })
 	for i := range 2 {

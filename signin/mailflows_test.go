@@ -40,6 +40,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Co
 
 var (
 	waitMails   = signintest.WaitMails
+	waitMailTo  = signintest.WaitMailTo
 	linkAndCode = signintest.LinkAndCode
 	hiddenToken = signintest.HiddenToken
 	tokenOf     = signintest.TokenOf

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
@@ -38,18 +37,17 @@ func (l *changeLog) take() string {
 	return s
 }
 
-// noticeTo waits for a mail to address after the first `after` whose text
-// holds want.
-func noticeTo(t *testing.T, rcv *smtpReceiver, after int, address, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, m := range rcv.Since(after) {
-			if len(m.To) == 1 && m.To[0] == address && strings.Contains(signintest.MailText(t, m.Data), want) {
-				return
-			}
-		}
-	}
-	t.Fatalf("no mail to %s saying %q", address, want)
+// newProofEnv is a mail site (verify_email optional) recording what it
+// announces and why it ends sessions.
+func newProofEnv(t *testing.T, mk storeMaker) (*env, *smtpReceiver, *changeLog, *reasonLog) {
+	var log *changeLog
+	var reasons *reasonLog
+	e, rcv := newMailEnv(t, mk, VerifyOptional, func(c *Config) {
+		log = &changeLog{Store: c.Users.(signintest.Store)}
+		c.Users = log
+		reasons = recordReasons(c)
+	})
+	return e, rcv, log, reasons
 }
 
 // TestResetRemovesWhatCameBeforeTheProof: someone signs up with Ada's
@@ -59,13 +57,7 @@ func noticeTo(t *testing.T, rcv *smtpReceiver, after int, address, want string) 
 // browser, and says so: a mail, and user.updated's changes.
 func TestResetRemovesWhatCameBeforeTheProof(t *testing.T) {
 	eachStore(t, func(t *testing.T, mk storeMaker) {
-		var log *changeLog
-		var reasons *reasonLog
-		e, rcv := newMailEnv(t, mk, VerifyOptional, func(c *Config) {
-			log = &changeLog{Store: c.Users.(signintest.Store)}
-			c.Users = log
-			reasons = recordReasons(c)
-		})
+		e, rcv, log, reasons := newProofEnv(t, mk)
 		ctx := context.Background()
 		attacker := newBrowser(t)
 		e.signUp(attacker, adaEmail, "the attacker's password")
@@ -112,8 +104,8 @@ func TestResetRemovesWhatCameBeforeTheProof(t *testing.T) {
 		if got := reasons.Take(); got != "reset" {
 			t.Fatalf("sessions ended for %q; want reset", got)
 		}
-		noticeTo(t, rcv, sent, adaEmail, "was removed from your account")
-		noticeTo(t, rcv, sent, adaEmail, "Your password was reset")
+		waitMailTo(t, rcv, sent, adaEmail, "was removed from your account")
+		waitMailTo(t, rcv, sent, adaEmail, "Your password was reset")
 
 		// A second reset proves nothing new: nothing else goes.
 		if err := e.store.CreateAccount(ctx, session.Account{Provider: "zitadel", ProviderAccountID: "later", UserID: squatter.UserID}); err != nil {
@@ -136,13 +128,7 @@ func TestResetRemovesWhatCameBeforeTheProof(t *testing.T) {
 // TestVerificationRemovesWhatCameBeforeTheProof: the first verification
 // of the address ends the methods and sessions from before it too.
 func TestVerificationRemovesWhatCameBeforeTheProof(t *testing.T) {
-	var log *changeLog
-	var reasons *reasonLog
-	e, rcv := newMailEnv(t, nil, VerifyOptional, func(c *Config) {
-		log = &changeLog{Store: c.Users.(signintest.Store)}
-		c.Users = log
-		reasons = recordReasons(c)
-	})
+	e, rcv, log, reasons := newProofEnv(t, nil)
 	ctx := context.Background()
 	b, other := newBrowser(t), newBrowser(t)
 	sent := rcv.Count()
@@ -176,26 +162,4 @@ func TestVerificationRemovesWhatCameBeforeTheProof(t *testing.T) {
 }
 
 // who is the browser's user; the test fails when it is signed out.
-func (e *env) who(b *browser) whoami {
-	e.t.Helper()
-	w, ok := b.Whoami(e.origin)
-	if !ok {
-		e.t.Fatal("not signed in")
-	}
-	return w
-}
-
-// waitMailTo waits for a mail to address after the first `after` whose
-// text holds want, and returns its text.
-func waitMailTo(t *testing.T, rcv *smtpReceiver, after int, address, want string) string {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, m := range rcv.Since(after) {
-			if text := signintest.MailText(t, m.Data); len(m.To) == 1 && m.To[0] == address && strings.Contains(text, want) {
-				return text
-			}
-		}
-	}
-	t.Fatalf("no mail to %s saying %q", address, want)
-	return ""
-}
+func (e *env) who(b *browser) whoami { return b.Who(e.origin) }
