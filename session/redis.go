@@ -28,7 +28,8 @@ import (
 //	                                   user (of every user with this tag:
 //	                                   scripts and List check each record's
 //	                                   user ID), scored by when each ends
-//	                                   unused (Session.EndsAt, seconds), so
+//	                                   unused (Session.EndsAt, seconds to
+//	                                   the millisecond), so
 //	                                   that its lowest are the least
 //	                                   recently used; at most
 //	                                   Options.MaxSessionsPerUser
@@ -212,15 +213,16 @@ func (s *RedisStore) CreateEvicting(ctx context.Context, n NewSession) (string, 
 		return "", nil, nil, err
 	}
 	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
-	// Index scores are seconds (smaller in Redis); the end rounds up so
-	// that pruning never drops a live session.
-	endSeconds := (sess.EndsAt(s.opts.IdleTTL).UnixMilli() + 999) / 1000
+	// Index scores are seconds with milliseconds as fractions: the unit of
+	// the entries written before scores were ends (whole seconds of the
+	// absolute expiry), which order and prune among them.
+	endSeconds := float64(sess.EndsAt(s.opts.IdleTTL).UnixMilli()) / 1000
 	var evicted []string
 	err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
 		var err error
 		evicted, err = s.runScript(ctx, sessionWrite, createScript, keys,
 			rec, max(s.opts.redisTTL(sess, now).Milliseconds(), 1), p.sessionID,
-			endSeconds, now.Unix(), s.opts.SessionTTL.Milliseconds(),
+			endSeconds, float64(now.UnixMilli())/1000, s.opts.SessionTTL.Milliseconds(),
 			s.opts.MaxSessionsPerUser, s.channel, s.origin,
 		).StringSlice()
 		return err

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"math"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func TestRedisIndexIsBoundedAndScoredByEnd(t *testing.T) {
 		return v
 	}
 	endScore := func(sess *Session) float64 {
-		return math.Ceil(float64(sess.EndsAt(opts.IdleTTL).UnixMilli()) / 1000)
+		return float64(sess.EndsAt(opts.IdleTTL).UnixMilli()) / 1000
 	}
 
 	tokA, a, _ := s.Create(ctx, NewSession{UserID: "idx"})

@@ -65,13 +65,13 @@ local stamp = string.format('%013d', now)
 local ends = math.min(exp, now + idle)
 redis.call('SETRANGE', KEYS[1], 1, stamp)
 redis.call('PEXPIRE', KEYS[1], ends - now)
-redis.call('ZADD', KEYS[2], 'XX', math.ceil(ends / 1000), ARGV[4])
+redis.call('ZADD', KEYS[2], 'XX', ends / 1000, ARGV[4])
 return string.sub(v, 1, 1) .. stamp .. string.sub(v, 15)
 `)
 
 // createScript stores a session and adds it to the index, a sorted set of
-// session IDs scored by when each ends unused (Session.EndsAt, seconds,
-// rounded up), pruning entries past theirs. Past the cap it removes the
+// session IDs scored by when each ends unused (Session.EndsAt, seconds to
+// the millisecond), pruning entries past theirs. Past the cap it removes the
 // entries that end first (the least recently used), never the new one,
 // announces them and returns their IDs: they are signed out at once (a
 // lookup finds them missing from the index); the caller deletes their
@@ -81,8 +81,7 @@ return string.sub(v, 1, 1) .. stamp .. string.sub(v, 15)
 // never earlier than the end: none is pruned early.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: record, session TTL ms,
-// session ID, end s, now s (rounded down), index TTL ms, cap, channel,
-// origin.
+// session ID, end s, now s, index TTL ms, cap, channel, origin.
 var createScript = redis.NewScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
