@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/edge"
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -353,9 +354,9 @@ func TestGlobalSignInLimit(t *testing.T) {
 	}
 }
 
-// TestGatewayCookiesDoNotReachTheApp: the link-binding, flow and device
-// cookies, sent by the gateway or forged in any spelling, never reach the
-// upstream.
+// TestGatewayCookiesDoNotReachTheApp: the gateway's own cookies (link
+// binding, flow, device, last-used hint), sent by the gateway or forged in
+// any spelling, never reach the upstream.
 func TestGatewayCookiesDoNotReachTheApp(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
@@ -377,7 +378,7 @@ func TestGatewayCookiesDoNotReachTheApp(t *testing.T) {
 	get(t, browser, s.origin+"/page")
 
 	var forged []string
-	for _, base := range []string{"convex_auth_link", "convex_auth_flow", "convex_auth_device"} {
+	for _, base := range cookies.Internal {
 		for _, name := range []string{base, base + realmTag, "__Host-" + base + realmTag, strings.ToUpper(base + realmTag), "%5F_Host-" + base + realmTag} {
 			forged = append(forged, name+"=forged")
 		}

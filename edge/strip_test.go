@@ -9,6 +9,8 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // TestClientCookieCopiesStrippedInEverySpelling sends copies of the
@@ -144,6 +146,31 @@ func TestInternalCookiesNeverReachTheUpstream(t *testing.T) {
 					t.Errorf("forward %v: the session cookie reached the upstream: %v", forward, hasSession)
 				}
 			}
+		}
+	}
+}
+
+// TestLastUsedHintNotForwarded: the sign-in's last-used hint is the
+// gateway's cookie; no spelling of it reaches the upstream.
+func TestLastUsedHintNotForwarded(t *testing.T) {
+	st := session.NewMemoryStore(session.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	g := newTestGateway(t, issuer.EdDSA, st, func(c *Config) {
+		redirects, _ := signin.NewRedirectPolicy("/", nil)
+		c.SignIn = &signin.Config{Origin: testIssuer, Users: st, Redirects: redirects, Realm: "realm-a", Anonymous: &signin.AnonymousConfig{}}
+	})
+	names := []string{cookies.Name(cookies.LastUsed, false, "_abcdefgh"), cookies.Name(cookies.LastUsed, true, "_abcdefgh")}
+	for _, header := range []string{
+		names[0] + "=github; a=b",
+		names[1] + "=github; a=b",
+		"a=b, " + strings.ToUpper(names[1]) + "=github",
+		strings.Replace(names[0], "_", "%5F", 1) + "=github; a=b",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/page", nil)
+		r.Header.Set("Cookie", header)
+		line := strings.Join(serveUpstream(t, g, r).Header["Cookie"], "; ")
+		if strings.Contains(line, "github") || !strings.Contains(line, "a=b") {
+			t.Errorf("Cookie %q reached the upstream as %q; want only a=b", header, line)
 		}
 	}
 }

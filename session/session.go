@@ -118,6 +118,19 @@ type NewSession struct {
 	// MaxAMRValues, each a short lower-case token); empty: the sign-in
 	// method's own, derived from Provider by whoever reads the session.
 	AMR []string
+	// MaxTTL, when positive and shorter than the store's SessionTTL, is
+	// the session's absolute lifetime instead (a session an admission rule
+	// admitted, which must be checked again sooner).
+	MaxTTL time.Duration
+}
+
+// expiresAt is the absolute expiry of a session created at now by a store
+// whose lifetime is ttl.
+func (n NewSession) expiresAt(now time.Time, ttl time.Duration) time.Time {
+	if n.MaxTTL > 0 && n.MaxTTL < ttl {
+		ttl = n.MaxTTL
+	}
+	return now.Add(ttl).Truncate(time.Millisecond)
 }
 
 // CapUserAgent makes a User-Agent fit for storing and showing: valid UTF-8,

@@ -1,6 +1,6 @@
 // Package cookies names the cookies the gateway keeps in the browser for
 // itself, besides the session cookie: the link binding, the sealed OAuth
-// flow, the device cookie. They are the gateway's business only: the
+// flow, the device cookie, the last-used hint. They are the gateway's business only: the
 // request path (edge) removes every one of them, in every form, from the
 // request it sends upstream. A new cookie of the gateway's gets its name
 // here and is in Internal, so it cannot be forgotten.
@@ -18,10 +18,13 @@ const (
 	// Device marks a browser that signed in to an account before (the
 	// password lockout's exemption).
 	Device = "convex_auth_device"
+	// LastUsed is the sign-in page's hint: the method the browser last
+	// signed in with.
+	LastUsed = "convex_auth_last"
 )
 
 // Internal is every internal cookie's base name.
-var Internal = []string{Link, Flow, Device}
+var Internal = []string{Link, Flow, Device, LastUsed}
 
 // Probe is a part of every internal cookie's name: a Cookie header that
 // does not contain it in any letter case (nor a byte that decoding could
