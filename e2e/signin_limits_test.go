@@ -127,8 +127,9 @@ func discoveryOnlyOP(t *testing.T) string {
 
 // TestEmailLinkBoundToBrowser: against the built binary, a magic link asked
 // for in browser A and opened in browser B does not sign B in without the
-// code; the page names the account; five wrong codes kill the link; and the
-// link's URL read from Caddy's access log signs nobody in.
+// code; the page names the account; five wrong codes kill the link; the
+// link's URL read from Caddy's access log signs nobody in, and once another
+// browser opened it, A needs the code too.
 func TestEmailLinkBoundToBrowser(t *testing.T) {
 	sink := smtptest.Start(t, nil, "", "")
 	port := freePort(t)
@@ -222,14 +223,18 @@ http://127.0.0.1:%d {
 		t.Fatalf("the logged token posted: %d; want 400", resp.StatusCode)
 	}
 	expectSignedOut(t, reader, gateway, "the log reader")
-	// The link still works where it was asked for, without the code.
-	if resp, _ := formPost(t, a, gateway+"/auth/callback/email", url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("A using its own link: %d", resp.StatusCode)
+	// Where it was asked for, the link now needs its code too: another
+	// browser presented it. With the code it works there.
+	if resp, _ := formPost(t, a, gateway+"/auth/callback/email", url.Values{"token": {token}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("A using its own link without the code after B opened it: %d; want 400", resp.StatusCode)
+	}
+	expectSignedOut(t, a, gateway, "A, without the code")
+	if resp, _ := formPost(t, a, gateway+"/auth/callback/email", url.Values{"token": {token}, "code": {code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("A using its own link with the code: %d", resp.StatusCode)
 	}
 	if resp, body := get(t, a, gateway+"/auth/session"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "ada@example.com") {
 		t.Fatalf("A after its link: %d %s", resp.StatusCode, body)
 	}
-	_ = code
 }
 
 func expectSignedOut(t *testing.T, c *http.Client, gateway, who string) {

@@ -53,6 +53,15 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// forgetDevices forgets the user's browsers (the device cookie) after
+// "sign out everywhere": all of them (r nil), or all but r's (everywhere
+// else). Without sign-in there are none.
+func (g *Gateway) forgetDevices(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) {
+	if g.signIn != nil {
+		g.signIn.ForgetDevices(ctx, w, r, userID)
+	}
+}
+
 type sessionUser struct {
 	ID            string `json:"id"`
 	Email         string `json:"email,omitempty"`
@@ -197,6 +206,7 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id strin
 			unavailable(err)
 			return
 		}
+		g.forgetDevices(ctx, w, r, sess.UserID)
 		g.cfg.Logger.Info("signed out other sessions", zap.String("user_id", sess.UserID), zap.Int("sessions", n))
 		writeJSON(w, http.StatusOK, struct {
 			Ended int `json:"ended"`

@@ -162,12 +162,9 @@ type Gateway struct {
 	tokens       *tokenCache
 	signIn       *signin.Service
 	account      *account.Pages // with signIn
-	// signInCookies are the sign-in's own browser cookies (the last-used
-	// hint), never forwarded upstream.
-	signInCookies []string
-	storeErrLog   *ratelog.Log
-	metrics       Metrics
-	unregister    []func()
+	storeErrLog  *ratelog.Log
+	metrics      Metrics
+	unregister   []func()
 	// guests, when guests are on, keeps guests in use from expiring.
 	guests *guestPolicy
 	// pending holds the sign-outs waiting for the store.
@@ -243,7 +240,6 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 		g.account = account.New(g.signIn)
-		g.signInCookies = g.signIn.LastUsedCookies()
 	}
 	g.unregister = append(g.unregister,
 		cfg.Store.OnRevoke(g.tokens.drop),

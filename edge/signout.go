@@ -109,6 +109,9 @@ func (g *Gateway) signOut(ctx context.Context, token string, sess *session.Sessi
 		if sess != nil {
 			userID = sess.UserID
 		}
+		if all && userID != "" {
+			g.forgetDevices(ctx, nil, nil, userID)
+		}
 		g.cfg.Logger.Info("signed out", zap.String("user_id", userID), zap.String("session_id", ref.SessionID), zap.Bool("all", all))
 		return false, nil
 	}

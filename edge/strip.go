@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // Response headers by which a trusted upstream signs a user in or out.
@@ -105,12 +103,4 @@ func sameHeaderName(a, b string) bool {
 
 func normalizeHeaderName(name string) string {
 	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-}
-
-// stripSignInCookies removes the sign-in's own cookies (the last-used
-// hint) from a request on its way upstream; the sign-in pages read them.
-func (g *Gateway) stripSignInCookies(r *http.Request) {
-	if len(g.signInCookies) > 0 {
-		removeCookiesProbed(r, []string{signin.LastUsedCookieProbe}, g.signInCookies)
-	}
 }

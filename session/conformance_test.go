@@ -28,6 +28,8 @@ const (
 // runConformance checks every behaviour the Store interface promises. Every
 // implementation must pass it.
 func runConformance(t *testing.T, backend conformanceBackend) {
+	t.Run("reauthentication", func(t *testing.T) { runReauthConformance(t, backend) })
+	t.Run("sessions per user", func(t *testing.T) { runCapConformance(t, backend) })
 	setup := func(t *testing.T) (Store, *fakeClock, func() []string) {
 		clock := newFakeClock()
 		s, dump := backend(t, Options{
@@ -83,6 +85,7 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 			ExpiresAt:  start.Add(confSessionTTL),
 			LastUsedAt: start,
 			Profile:    testProfile(),
+			AuthTime:   start,
 		}
 		if created.ID == "" {
 			t.Fatal("empty session ID")
@@ -643,6 +646,10 @@ func normalize(s *Session) Session {
 	c.CreatedAt = c.CreatedAt.UTC().Round(0)
 	c.ExpiresAt = c.ExpiresAt.UTC().Round(0)
 	c.LastUsedAt = c.LastUsedAt.UTC().Round(0)
+	c.AuthTime = c.AuthTime.UTC().Round(0)
+	if len(c.AMR) == 0 {
+		c.AMR = nil
+	}
 	return c
 }
 

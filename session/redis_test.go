@@ -433,6 +433,32 @@ func TestRedisRevocationReachesOtherInstances(t *testing.T) {
 			return err
 		})
 	})
+	// A re-authentication reaches B's cache the same way: B serves the
+	// session's new authentication within a second, and its OnRevoke hooks
+	// (the token cache) hear of it.
+	t.Run("reauthenticate", func(t *testing.T) {
+		tok, sess, err := a.Create(ctx, NewSession{UserID: "u-reauth"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Lookup(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		at := clock.Now().Add(time.Second)
+		if err := a.Reauthenticate(ctx, sess.UserID, sess.ID, at, []string{"pwd"}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, eventually, "B serves the new authentication", func() bool {
+			got, err := b.Lookup(ctx, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.AuthTime.Equal(at)
+		})
+		if !bLog.has(sess.ID) {
+			t.Error("B's OnRevoke hook was not called")
+		}
+	})
 }
 
 // TestRedisStoreDownAndBack: with Redis gone, lookups fail as unavailable
@@ -528,8 +554,8 @@ func TestRedisRandomCookieFloodDoesNotGrowTheCache(t *testing.T) {
 	if n := s.cache.len(); n != 0 {
 		t.Fatalf("cache holds %d entries after unknown cookies; want 0", n)
 	}
-	for range 300 {
-		tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	for i := range 300 {
+		tok, _, err := s.Create(ctx, NewSession{UserID: fmt.Sprint("u", i)})
 		if err != nil {
 			t.Fatal(err)
 		}

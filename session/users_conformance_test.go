@@ -16,6 +16,7 @@ import (
 // runUserConformance checks every behaviour the UserStore interface
 // promises; the in-process and the Redis store both run it.
 func runUserConformance(t *testing.T, backend conformanceBackend) {
+	t.Run("devices", func(t *testing.T) { runDeviceConformance(t, backend) })
 	ctx := context.Background()
 	setup := func(t *testing.T) (UserStore, *fakeClock, func() []string) {
 		clock := newFakeClock()

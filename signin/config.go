@@ -227,7 +227,8 @@ type MailConfig struct {
 	// TemplatesDir holds templates that replace the built-in ones, file by
 	// file: <kind>.txt (text/template; its "subject" template is the
 	// subject) and <kind>.html (html/template, with layout.html), for the
-	// kinds signin_link, signin_code, verify and reset. Default: "", the
+	// kinds signin_link, signin_code, verify, reset, account_changed,
+	// signup_exists and new_device. Default: "", the
 	// built-in templates.
 	TemplatesDir string
 	// MaxSends is how many mails one address gets per SendWindow, all
@@ -235,6 +236,10 @@ type MailConfig struct {
 	MaxSends int
 	// SendWindow. Default: 1h.
 	SendWindow time.Duration
+	// QuietNewDevices sends no mail when an account is signed in to from
+	// a browser it has not seen (while it has seen another). Default:
+	// false, the owner is told.
+	QuietNewDevices bool
 }
 
 func (c *MailConfig) fill() error {

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/mail"
 	pkgprovider "github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -44,6 +45,17 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 		return false
 	}
 	if provider != ProviderAnonymous {
+		ctx, cancel := storeCtx(r)
+		newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		cancel()
+		if newBrowser && user.Profile.Email != "" && s.cfg.Mail != nil && !s.cfg.Mail.QuietNewDevices {
+			d := s.noticeData(mail.NewDevice, user.Profile.Email)
+			d.Device = session.CapUserAgent(r.Header.Get("User-Agent"))
+			if d.Device == "" {
+				d.Device = "(a browser that sent no User-Agent)"
+			}
+			s.sendNotice(r.Context(), d)
+		}
 		s.rememberMethod(w, r, provider)
 	}
 	Redirect(w, r, s.cfg.Redirects.Resolve(target))

@@ -4,25 +4,20 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 )
 
 // The "last used" hint: after a sign-in the browser keeps the method's
 // name (only that) in an HttpOnly cookie, and the sign-in page marks that
 // method's button. Scripts cannot read it, and the request path removes
-// it from what it forwards upstream, as every gateway cookie.
-const (
-	lastUsedCookieName       = "convex_auth_last"
-	secureLastUsedCookieName = "__Host-convex_auth_last"
-	// lastUsedTTL is browsers' longest cookie life (400 days).
-	lastUsedTTL = 400 * 24 * time.Hour
-)
+// it from what it forwards upstream, as every gateway cookie
+// (internal/cookies).
+// lastUsedTTL is browsers' longest cookie life (400 days).
+const lastUsedTTL = 400 * 24 * time.Hour
 
 func (s *Service) lastUsedCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return secureLastUsedCookieName + s.cookieSuffix
-	}
-	return lastUsedCookieName + s.cookieSuffix
+	return cookies.Name(cookies.LastUsed, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 // rememberMethod sets the hint to method.
@@ -52,13 +47,3 @@ func (s *Service) markLastUsed(r *http.Request, d *PageData) {
 		d.OAuth[i].LastUsed = d.OAuth[i].Name == d.LastUsed
 	}
 }
-
-// LastUsedCookies are the hint cookie's names on this site (plain http and
-// HTTPS): the request path removes client copies of them before a request
-// goes upstream.
-func (s *Service) LastUsedCookies() []string {
-	return []string{lastUsedCookieName + s.cookieSuffix, secureLastUsedCookieName + s.cookieSuffix}
-}
-
-// LastUsedCookieProbe is part of every LastUsedCookies name.
-const LastUsedCookieProbe = lastUsedCookieName

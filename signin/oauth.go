@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -30,23 +31,23 @@ type sealedFlow struct {
 	// page that began it, where a failed flow returns.
 	LinkUser    string `json:"lu,omitempty"`
 	LinkSession string `json:"ls,omitempty"`
+	// Guest is the guest the starting browser was signed in as: only that
+	// guest may sign up in place with the flow.
+	Guest string `json:"g,omitempty"`
 }
 
 // flowCookie holds the sealed flow and binds it to the browser that
 // started it: a callback opened in another browser (login CSRF) fails.
 const (
-	flowCookieName       = "convex_auth_flow"
-	secureFlowCookieName = "__Host-convex_auth_flow"
+	flowCookieName       = cookies.Flow
+	secureFlowCookieName = cookies.HostPrefix + cookies.Flow
 	// flowPurpose binds a sealed value to its use, so no other sealed
 	// value of this key ring passes for a flow.
 	flowPurpose = "convex_auth oauth flow v1"
 )
 
 func (s *Service) flowCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return secureFlowCookieName + s.cookieSuffix
-	}
-	return flowCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Flow, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 func (s *Service) redirectURI(p *oauthMethod) string {
@@ -69,7 +70,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oau
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
-	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target})
+	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestStarting(r)})
 	if err != nil {
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return
@@ -198,7 +199,8 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 		}
 		return s.linker.FinishLink(w, r, Link{Provider: p.info, UserID: rec.LinkUser, SessionID: rec.LinkSession, Identity: id})
 	}
-	user, err := s.resolveAs(r.Context(), name, id, s.currentGuest(r.Context(), r))
+	// The flow cookie proves the flow started in this browser.
+	user, err := s.resolveAs(r.Context(), name, id, s.adoptingGuest(r.Context(), r, true, rec.Guest))
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))

@@ -136,15 +136,18 @@ var messages = map[string]string{
 	"bad_email":            "Enter a valid email address, like name@example.com.",
 	"password_short":       "Choose a longer password: at least %d characters.",
 	"password_long":        "That password is too long: use at most 256 characters.",
+	"password_common":      "That password is one of the most common passwords, which attackers try first. Choose another.",
 	"credentials":          "The email or password is incorrect.",
 	"account_exists":       "An account with this email already exists. Sign in with its password instead.",
-	"too_many_attempts":    "Too many failed sign-in attempts for this account. Wait an hour and try again, or use another way to sign in.",
+	"too_many_attempts":    "Too many failed sign-in attempts for this account from here. Wait an hour and try again, or reset your password.",
+	"account_locked":       "This account had too many failed sign-in attempts from browsers it does not know. Please wait %s and try again, or reset your password. A browser you signed in with before is not affected.",
+	"busy_sign_in":         "Too many sign-ins are failing on this site right now. Please wait %s and try again. A browser you signed in with before is not affected.",
 	"too_many_links":       "Too many sign-in links were sent to this address. Wait an hour and try again.",
 	"send_failed":          "The sign-in email could not be sent. Please try again in a moment.",
 	"link":                 "This sign-in link has expired or was already used. Request a new one below.",
 	"rate_limited":         "Too many sign-in requests came from your network. Please wait %s and try again.",
 	"busy":                 "Too many people are signing up or asking for links right now. Please wait %s and try again.",
-	"code_needed":          "This link was opened in another browser than the one that asked for it. Enter the code from the same email to continue.",
+	"code_needed":          "Enter the code from the same email to continue. A link needs its code when it is opened in another browser than the one that asked for it, or was opened before by someone else, such as your mail provider's link scanner.",
 	"code":                 "That code is not right. Check the email and try again.",
 	"code_dead":            "Too many wrong codes: this link or code no longer works. Request a new one.",
 	"password_mismatch":    "The two passwords are not the same. Type the new password twice.",
@@ -252,7 +255,7 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 		d.RedirectTo = ""
 	}
 	s.markLastUsed(r, &d)
-	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" {
+	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" || d.ErrorCode == "account_locked" || d.ErrorCode == "busy_sign_in" {
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/idptest"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -420,7 +421,7 @@ func TestLastUsedHint(t *testing.T) {
 	resp := ie.signIn(b, "/loggedin")
 	var hint *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == lastUsedCookieName {
+		if c.Name == cookies.LastUsed {
 			hint = c
 		}
 	}
@@ -434,7 +435,7 @@ func TestLastUsedHint(t *testing.T) {
 	// A name that is no method here marks nothing.
 	other := newBrowser(t)
 	site, _ := url.Parse(ie.origin)
-	other.C.Jar.SetCookies(site, []*http.Cookie{{Name: lastUsedCookieName, Value: "<script>", Path: "/"}})
+	other.C.Jar.SetCookies(site, []*http.Cookie{{Name: cookies.LastUsed, Value: "<script>", Path: "/"}})
 	if _, page := other.Get(ie.origin + PathSignIn); strings.Contains(page, "Last used") || strings.Contains(page, "<script>") {
 		t.Fatal("an unknown method's name marked the page")
 	}

@@ -173,6 +173,8 @@ type Service struct {
 	siteName      string
 	// linker finishes link flows (HandleLinks).
 	linker Linker
+	// devices remembers browsers (device.go); nil when Users does not.
+	devices session.Devices
 }
 
 // oauthMethod is an OAuth provider with its Info, read once.

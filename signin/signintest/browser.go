@@ -97,6 +97,17 @@ func (b *Browser) Whoami(origin string) (Whoami, bool) {
 	return w, true
 }
 
+// Who is the user this browser is signed in as; the test fails when it is
+// signed out.
+func (b *Browser) Who(origin string) Whoami {
+	b.T.Helper()
+	w, ok := b.Whoami(origin)
+	if !ok {
+		b.T.Fatal("not signed in")
+	}
+	return w
+}
+
 // Cookie is the value of the browser's cookie name for origin, or "".
 func (b *Browser) Cookie(origin, name string) string {
 	u, _ := url.Parse(origin)

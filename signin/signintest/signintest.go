@@ -29,6 +29,8 @@ type Store interface {
 	session.UserStore
 	session.Limiter
 	session.Banner
+	session.Devices
+	session.AccountSecretSetter
 }
 
 // StoreMaker builds a store on the test's clock; nil is the in-process one.
