@@ -136,11 +136,16 @@ func (f *claimsFixture) redisStores(t *testing.T, n int) []*session.RedisStore {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
-		waitUntil(t, 5*time.Second, "the revocation subscription", s.ClaimsChangesLive)
+		waitUntil(t, eventually, "the revocation subscription", s.ClaimsChangesLive)
 		out = append(out, s)
 	}
 	return out
 }
+
+// eventually bounds a wait for what must happen, generously: a starved
+// machine takes its time, and a passing run waits no longer. Timing
+// promises are benchmarks'.
+const eventually = 30 * time.Second
 
 func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
@@ -195,7 +200,7 @@ func TestOneCallPerSessionPerTTL(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, 5*time.Second, "the first call", func() bool { return f.app.calls.Load() > 0 })
+	waitUntil(t, eventually, "the first call", func() bool { return f.app.calls.Load() > 0 })
 	time.Sleep(100 * time.Millisecond) // every request is waiting now
 	close(f.app.gate)
 	wg.Wait()
@@ -232,7 +237,7 @@ func TestRefreshReachesAnotherInstance(t *testing.T) {
 	if err := a.RefreshUser(context.Background(), "u1"); err != nil {
 		t.Fatal(err)
 	}
-	took := waitUntil(t, 2*time.Second, "the admin role on the other instance", func() bool { return role(t, b, sess) == "admin" })
+	took := waitUntil(t, eventually, "the admin role on the other instance", func() bool { return role(t, b, sess) == "admin" })
 	t.Logf("the refresh reached the other instance's next result after %s", took)
 }
 
@@ -321,7 +326,7 @@ func TestSwitchContext(t *testing.T) {
 	if v, _ := claims.Text("org"); v != "o2" {
 		t.Fatalf("the switch's claims: %s", claims.JSON())
 	}
-	waitUntil(t, 2*time.Second, "the switch on the other instance", func() bool { return orgOf(b) == "o2" })
+	waitUntil(t, eventually, "the switch on the other instance", func() bool { return orgOf(b) == "o2" })
 	// The next call, after the TTL, is asked in the stored context.
 	f.clock.Advance(2 * time.Minute)
 	if orgOf(a) != "o2" {
@@ -362,7 +367,7 @@ func TestRefreshDuringACallIsNotLost(t *testing.T) {
 		v, _ := claims.Text("role")
 		done <- v
 	}()
-	waitUntil(t, 5*time.Second, "the call", func() bool { return f.app.calls.Load() == 1 })
+	waitUntil(t, eventually, "the call", func() bool { return f.app.calls.Load() == 1 })
 	f.app.set(func() { f.app.roles["u1"] = "admin"; f.app.gate = nil })
 	if err := c.RefreshUser(context.Background(), "u1"); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    session_ttl     <duration>
 //	    idle_ttl        <duration>
+//	    max_sessions_per_user <n>
 //	    protect         <path...> [{           # see protect_caddyfile.go; once per path
 //	        allow   <criterion> <value...>
 //	        deny    <criterion> <value...>
@@ -168,6 +169,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.SessionTTL)
 		case "idle_ttl":
 			err = durationArg(d, &h.IdleTTL)
+		case "max_sessions_per_user":
+			err = intArg(d, &h.MaxSessionsPerUser)
 		case "signing_key":
 			err = h.unmarshalSigningKey(d)
 		case "protect":

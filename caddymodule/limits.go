@@ -29,6 +29,7 @@ import (
 //	    oauth_start       30/m
 //	    global_sign_up    1000/h
 //	    global_email_send 1000/h
+//	    global_sign_in    1000/h
 //	}
 type LimitsConfig struct {
 	// SignUp is password sign-ups and new guests per client. Default: 10/h.
@@ -47,6 +48,10 @@ type LimitsConfig struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000/h.
 	GlobalEmailSend string `json:"global_email_send,omitempty"`
+	// GlobalSignIn is failed password sign-ins for the whole site; once
+	// spent, sign-ins from browsers an account does not know wait.
+	// Default: 1000/h.
+	GlobalSignIn string `json:"global_sign_in,omitempty"`
 }
 
 // options are the limits' options by name (signin.LimitNames).
@@ -54,6 +59,7 @@ func (c *LimitsConfig) options() map[string]*string {
 	return map[string]*string{
 		signin.LimitSignUp: &c.SignUp, signin.LimitSignIn: &c.SignIn, signin.LimitEmailSend: &c.EmailSend,
 		signin.LimitOAuthStart: &c.OAuthStart, signin.LimitGlobalSignUp: &c.GlobalSignUp, signin.LimitGlobalEmailSend: &c.GlobalEmailSend,
+		signin.LimitGlobalSignIn: &c.GlobalSignIn,
 	}
 }
 
@@ -90,7 +96,7 @@ func (c *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[sub] = true
 		v, ok := c.options()[sub]
 		if !ok {
-			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up or global_email_send", sub)
+			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send or global_sign_in", sub)
 		}
 		if err := oneArg(d, v); err != nil {
 			return err

@@ -18,7 +18,7 @@ const claimsPlaceholderPrefix = "http.auth.user.claims."
 // object as JSON), for matchers and handlers after convex_auth, e.g.
 // expression {http.auth.user.claims.role} == "admin".
 func setAuthzPlaceholders(repl *caddy.Replacer, a edge.Authenticated) {
-	repl.Set("http.auth.user.auth_time", strconv.FormatInt(a.AuthTime.Unix(), 10))
+	repl.Set("http.auth.user.auth_time", strconv.FormatInt(a.Session.AuthTime.Unix(), 10))
 	if a.Claims == nil {
 		return
 	}

@@ -18,7 +18,7 @@ func TestClaimsPlaceholders(t *testing.T) {
 	}
 	repl := caddy.NewReplacer()
 	at := time.Unix(1_790_000_000, 0)
-	setAuthzPlaceholders(repl, edge.Authenticated{Session: &session.Session{ID: "s", UserID: "u"}, Claims: claims, AuthTime: at})
+	setAuthzPlaceholders(repl, edge.Authenticated{Session: &session.Session{ID: "s", UserID: "u", AuthTime: at}, Claims: claims})
 	for key, want := range map[string]string{
 		"http.auth.user.claims.role":  "admin",
 		"http.auth.user.claims.orgs":  "o1,o2",
@@ -36,7 +36,7 @@ func TestClaimsPlaceholders(t *testing.T) {
 	}
 	// Without claims (none configured, or unavailable): no claims placeholders.
 	repl = caddy.NewReplacer()
-	setAuthzPlaceholders(repl, edge.Authenticated{Session: &session.Session{}, AuthTime: at})
+	setAuthzPlaceholders(repl, edge.Authenticated{Session: &session.Session{AuthTime: at}})
 	if _, ok := repl.Get("http.auth.user.claims.role"); ok {
 		t.Error("claims placeholders without claims")
 	}

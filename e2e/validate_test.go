@@ -43,6 +43,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"unknown protect criterion", "issuer https://app.example.com\nprotect /admin* {\nallow group admins\n}", `protect /admin*: allow: unknown criterion "group"`},
 		{"claim rule without claims", "issuer https://app.example.com\nprotect /admin* {\nallow claim role admin\n}", "protect /admin* reads claims (claim …), but there is no claims block"},
 		{"claims without query", "issuer https://app.example.com\nclaims {\nconvex_url https://x.convex.cloud\n}", "claims: query is required"},
+		{"apple key file missing", "issuer https://app.example.com\nprovider apple {\nclient_id com.example.web\nteam_id ABCDE12345\nkey_id KEY1234567\nprivate_key_file " + filepath.Join(dir, "AuthKey.p8") + "\n}", "provider apple: private_key_file"},
+		{"microsoft tenant a domain", "issuer https://app.example.com\nprovider microsoft {\nclient_id a\nclient_secret b\ntenant contoso.com\n}", `tenant "contoso.com" is not common, organizations, consumers or a tenant ID`},
+		{"github team without org", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret b\nallowed_teams platform\n}", `allowed_teams: "platform" is not <org>/<team-slug>`},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {

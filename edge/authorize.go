@@ -10,11 +10,12 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/stepup"
 )
 
 // PathReauthenticate is where a navigation goes when a rule's max_age
-// asks for a more recent sign-in (step-up).
-const PathReauthenticate = "/auth/reauth"
+// asks for a more recent sign-in (step-up): the stepup pages.
+const PathReauthenticate = stepup.PathReauth
 
 // ProtectedOutcome is how a request to a protected path ended, counted
 // with the rule's path.
@@ -77,8 +78,8 @@ func subjectOf(sess *session.Session, claims *authz.Claims, ok bool) authz.Subje
 		Provider:      sess.Provider,
 		Email:         sess.Profile.Email,
 		EmailVerified: sess.Profile.EmailVerified,
-		AuthTime:      authTimeOf(sess),
-		AMR:           amrOf(sess),
+		AuthTime:      sess.AuthTime,
+		AMR:           sessionAMR(sess),
 		Claims:        claims,
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
+	"github.com/convex-auth/caddy-convex-auth/stepup"
 )
 
 // Defaults of Config.
@@ -123,6 +124,10 @@ type Config struct {
 	// AdminAPI, when set, serves /auth/admin/ (the site admin API, which
 	// checks its own secret); nil leaves those paths to the next handler.
 	AdminAPI http.Handler
+	// Journal keeps the sign-outs the store could not take in time until
+	// they are applied (pending.go). Default: an in-process journal, which
+	// a restart forgets; caddymodule passes one in Caddy's storage.
+	Journal RevocationJournal
 }
 
 // Authenticated is what OnAuthenticated is told of a request's session.
@@ -131,8 +136,6 @@ type Authenticated struct {
 	// Claims are the session's custom claims; nil without a claims block
 	// or while they are unavailable.
 	Claims *authz.Claims
-	// AuthTime is the session's last sign-in or re-authentication.
-	AuthTime time.Time
 }
 
 // Metrics is what the gateway counts.
@@ -174,11 +177,14 @@ type Gateway struct {
 	tokens       *tokenCache
 	signIn       *signin.Service
 	account      *account.Pages // with signIn
+	stepUp       *stepup.Pages  // /auth/reauth, with signIn
 	storeErrLog  *ratelog.Log
 	metrics      Metrics
 	unregister   []func()
 	// guests, when guests are on, keeps guests in use from expiring.
 	guests *guestPolicy
+	// pending holds the sign-outs waiting for the store.
+	pending *pendingRevocations
 	// health answers /auth/health.
 	health *healthProbe
 	// claims, with a claims block, gets each session's custom claims.
@@ -252,6 +258,9 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 		g.account = account.New(g.signIn)
+		if g.stepUp, err = stepup.New(stepup.Config{SignIn: g.signIn}); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
 	}
 	if cfg.Claims != nil {
 		if cfg.ClaimsStore == nil {
@@ -274,6 +283,12 @@ func New(cfg Config) (*Gateway, error) {
 		// Revocations may have been missed while pub/sub was down.
 		cfg.Store.OnRevokeAll(g.tokens.dropAll),
 	)
+	journal := cfg.Journal
+	if journal == nil {
+		journal = NewMemoryJournal()
+	}
+	g.pending = newPendingRevocations(journal, cfg.Store, cfg.Logger, g.tokens.drop)
+	g.pending.start()
 	return g, nil
 }
 
@@ -311,12 +326,14 @@ func CheckConfig(cfg Config) error {
 }
 
 // Close unregisters the gateway's revocation hooks from the store, which
-// may outlive it (a pooled store across a reload).
+// may outlive it (a pooled store across a reload), and stops applying
+// pending sign-outs (the journal keeps them for the next gateway).
 func (g *Gateway) Close() {
 	for _, fn := range g.unregister {
 		fn()
 	}
 	g.unregister = nil
+	g.pending.stop()
 }
 
 // ServeHTTP strips client copies of what the gateway injects, serves the

@@ -32,7 +32,7 @@ func TestStepUpAsksForANewSignIn(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	f := provider.Flow{State: "state-123", Verifier: "verifier-0123456789012345678901234567890123", Nonce: "nonce-1", RedirectURI: callback, Reauthenticate: true}
+	f := provider.Flow{State: "state-123", Verifier: "verifier-0123456789012345678901234567890123", Nonce: "nonce-1", RedirectURI: callback, ForceLogin: true}
 	authURL, err := p.AuthCodeURL(ctx, f)
 	if err != nil {
 		t.Fatal(err)

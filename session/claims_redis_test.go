@@ -21,8 +21,9 @@ func TestRedisClaimsConformance(t *testing.T) {
 }
 
 // TestRedisClaimsChangesReachEveryInstance: a refresh and a context switch
-// made on one instance reach another's hooks within the revocation
-// promise (a second); its own messages are not applied twice.
+// made on one instance reach another's hooks (polled generously: the
+// second's promise is a benchmark's, as revocation's is); its own
+// messages are not applied twice.
 func TestRedisClaimsChangesReachEveryInstance(t *testing.T) {
 	srv := redistest.StartServer(t)
 	prefix := uniquePrefix()
@@ -42,12 +43,12 @@ func TestRedisClaimsChangesReachEveryInstance(t *testing.T) {
 	if err := a.RefreshClaims(ctx, sess.UserID, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, revocationDeadline, "the refresh on the second instance", func() bool { return onB.sawUser(sess.UserID) })
+	waitFor(t, eventually, "the refresh on the second instance", func() bool { return onB.sawUser(sess.UserID) })
 	t.Logf("a refresh reached the second instance after %s", time.Since(start))
 	if err := a.SetClaimsContext(ctx, sess.UserID, sess.ID, []byte(`{"org":"o1"}`), sess.ExpiresAt, ClaimsRecord{Claims: []byte(`{}`), FetchedAt: time.Now(), Generation: 1}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, revocationDeadline, "the context switch on the second instance", func() bool { return onB.sawSession(sess.ID) })
+	waitFor(t, eventually, "the context switch on the second instance", func() bool { return onB.sawSession(sess.ID) })
 	// The sender applied its own change once, when it made it.
 	time.Sleep(100 * time.Millisecond)
 	onA.mu.Lock()

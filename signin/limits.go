@@ -20,6 +20,7 @@ const (
 	LimitOAuthStart      = "oauth_start"
 	LimitGlobalSignUp    = "global_sign_up"
 	LimitGlobalEmailSend = "global_email_send"
+	LimitGlobalSignIn    = "global_sign_in"
 )
 
 // Default rate limits. Per client: generous enough for an office behind one
@@ -32,6 +33,7 @@ var (
 	DefaultOAuthStartLimit      = session.Rate{Events: 30, Per: time.Minute}
 	DefaultGlobalSignUpLimit    = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultGlobalEmailSendLimit = session.Rate{Events: 1000, Per: time.Hour}
+	DefaultGlobalSignInLimit    = session.Rate{Events: 1000, Per: time.Hour}
 )
 
 // Limits are the rate limits on anonymous sign-in steps. Per-client limits
@@ -57,10 +59,16 @@ type Limits struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000 per hour.
 	GlobalEmailSend session.Rate
+	// GlobalSignIn is failed password sign-ins for the whole site (only
+	// failures count, and each client's are bounded by SignIn first, so
+	// one client cannot spend it). Once it is spent, password sign-ins
+	// from browsers the account does not know wait until it allows one
+	// again. Default: 1000 per hour.
+	GlobalSignIn session.Rate
 }
 
 // LimitNames are the limits' names, in the order of Limits' fields.
-var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend}
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitGlobalSignIn}
 
 // Rate is the limit named name (one of LimitNames), nil for another name.
 func (l *Limits) Rate(name string) *session.Rate {
@@ -77,13 +85,15 @@ func (l *Limits) Rate(name string) *session.Rate {
 		return &l.GlobalSignUp
 	case LimitGlobalEmailSend:
 		return &l.GlobalEmailSend
+	case LimitGlobalSignIn:
+		return &l.GlobalSignIn
 	}
 	return nil
 }
 
 func (l *Limits) fill() error {
 	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
-		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit}
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultGlobalSignInLimit}
 	for _, name := range LimitNames {
 		r := l.Rate(name)
 		if *r == (session.Rate{}) {

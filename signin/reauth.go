@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -49,4 +50,35 @@ func (s *Service) BeginReauth(w http.ResponseWriter, r *http.Request, name strin
 		LinkUser:   sess.UserID, LinkSession: sess.ID,
 		ReauthBegan: s.now().Unix(),
 	})
+}
+
+// Reauthenticate moves sess's authentication to now, in place (same
+// session ID) and on every instance: its auth_time, and its amr to amr
+// (session.Store.Reauthenticate). Whatever needs a recent sign-in reads
+// that auth_time: the account page's changes and protect's max_age.
+func (s *Service) Reauthenticate(ctx context.Context, sess *session.Session, amr []string) error {
+	return s.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, s.now(), amr)
+}
+
+// ReauthenticateWithPassword checks password against the user's password
+// account among accounts (CheckPassword: counted as a sign-in attempt)
+// and, when it matches, re-authenticates sess (amr pwd). The account
+// page's password form and the step-up page both use it. err is the
+// store's, when the password matched but could not be recorded.
+func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password string) (PasswordCheck, error) {
+	check := s.CheckPassword(ctx, r, PasswordAccount(accounts), password)
+	if check != PasswordMatches {
+		return check, nil
+	}
+	return check, s.Reauthenticate(ctx, sess, []string{AMRPassword})
+}
+
+// PasswordAccount is the password account among accounts, or nil.
+func PasswordAccount(accounts []session.Account) *session.Account {
+	for i := range accounts {
+		if accounts[i].Provider == ProviderPassword {
+			return &accounts[i]
+		}
+	}
+	return nil
 }

@@ -18,27 +18,15 @@ const (
 	providerPrefix = PathReauth + "/provider/"
 )
 
-// AMRPassword is RFC 8176's reference of a password.
-const AMRPassword = "pwd"
-
 // passwordMethod: the user types their password (counted against the
 // account's attempt limit, as a sign-in is).
 type passwordMethod struct{}
 
 func (passwordMethod) Options(c Context) []Option {
-	if passwordAccount(c.Accounts) == nil {
+	if signin.PasswordAccount(c.Accounts) == nil {
 		return nil
 	}
 	return []Option{{Label: "Confirm with your password", Action: pathPassword, Password: true}}
-}
-
-func passwordAccount(accounts []session.Account) *session.Account {
-	for i := range accounts {
-		if accounts[i].Provider == signin.ProviderPassword {
-			return &accounts[i]
-		}
-	}
-	return nil
 }
 
 func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) bool {
@@ -52,17 +40,13 @@ func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) b
 	if !ok {
 		return true
 	}
-	acct := passwordAccount(c.Accounts)
-	if acct == nil {
-		p.render(w, r, http.StatusBadRequest, c, "credentials")
-		return true
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
-	switch p.signIn.CheckPassword(ctx, acct, r.PostForm.Get("password")) {
+	check, err := p.signIn.ReauthenticateWithPassword(ctx, r, c.Session, c.Accounts, r.PostForm.Get("password"))
+	switch check {
 	case signin.PasswordMatches:
-		p.Done(w, r, c, []string{AMRPassword})
-	case signin.PasswordUnavailable:
+		p.finish(w, r, c, err)
+	case signin.PasswordUnavailable, signin.PasswordUnchecked:
 		p.render(w, r, http.StatusServiceUnavailable, c, "unavailable")
 	case signin.PasswordLocked:
 		p.render(w, r, http.StatusTooManyRequests, c, "too_many_attempts")
@@ -168,7 +152,11 @@ func (p *Pages) FinishReauth(w http.ResponseWriter, r *http.Request, re signin.R
 		p.render(w, r, http.StatusForbidden, c, "not_fresh")
 		return false
 	}
-	p.Done(w, r, c, re.Identity.AMR)
+	amr := re.Identity.AMR
+	if session.ValidateAMR(amr) != nil {
+		amr = nil // the provider's own words, not fit to record
+	}
+	p.Done(w, r, c, amr)
 	return true
 }
 

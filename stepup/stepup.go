@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -33,14 +32,11 @@ const PathReauth = signin.PathReauth
 // pathSignOut is the gateway's sign-out, the way out when no method applies.
 const pathSignOut = "/auth/signout"
 
-// Reauthenticate moves the session's authentication, in place and on
-// every instance: its auth_time to at, its methods (RFC 8176) to amr.
-type Reauthenticate func(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error
-
 // Config is what the pages need.
 type Config struct {
-	SignIn         *signin.Service
-	Reauthenticate Reauthenticate
+	// SignIn re-authenticates sessions (signin.Service.Reauthenticate:
+	// the store's Reauthenticate, which the account page uses too).
+	SignIn *signin.Service
 	// Methods are offered after the built-in ones (the password, then the
 	// providers that can re-authenticate), in order.
 	Methods []Method
@@ -83,7 +79,6 @@ type Option struct {
 type Pages struct {
 	signIn  *signin.Service
 	cfg     signin.Config
-	reauth  Reauthenticate
 	methods []Method
 	logger  *zap.Logger
 }
@@ -91,11 +86,11 @@ type Pages struct {
 // New builds the pages on cfg.SignIn and has it hand them the provider
 // flows they start.
 func New(cfg Config) (*Pages, error) {
-	if cfg.SignIn == nil || cfg.Reauthenticate == nil {
-		return nil, errors.New("stepup: a sign-in service and a Reauthenticate are required")
+	if cfg.SignIn == nil {
+		return nil, errors.New("stepup: a sign-in service is required")
 	}
 	sc := cfg.SignIn.Config()
-	p := &Pages{signIn: cfg.SignIn, cfg: sc, reauth: cfg.Reauthenticate, logger: sc.Logger.Named("stepup")}
+	p := &Pages{signIn: cfg.SignIn, cfg: sc, logger: sc.Logger.Named("stepup")}
 	p.methods = append([]Method{passwordMethod{}, providerMethod{cfg.SignIn}}, cfg.Methods...)
 	cfg.SignIn.HandleReauth(p)
 	return p, nil
@@ -155,7 +150,12 @@ func (p *Pages) Current(w http.ResponseWriter, r *http.Request, redirectTo strin
 func (p *Pages) Done(w http.ResponseWriter, r *http.Request, c Context, amr []string) {
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
-	err := p.reauth(ctx, c.Session.UserID, c.Session.ID, p.cfg.Now(), amr)
+	p.finish(w, r, c, p.signIn.Reauthenticate(ctx, c.Session, amr))
+}
+
+// finish sends the browser on once c's session is re-authenticated, or
+// says why it was not (err, the store's).
+func (p *Pages) finish(w http.ResponseWriter, r *http.Request, c Context, err error) {
 	if errors.Is(err, session.ErrNotFound) {
 		signin.Redirect(w, r, signin.SignInURL(c.RedirectTo, nil))
 		return
@@ -203,8 +203,9 @@ type PageData struct {
 	RedirectTo string
 	Options    []Option
 	Error      string
-	// SignOutURL and SignInURL are the way out when no option applies:
-	// sign out, and sign in again.
+	// SignInURL signs in again (a new session, shown to the signed-in
+	// browser: reauth=1) and comes back, for methods the page cannot
+	// offer (an email link, GitHub); SignOutURL signs out.
 	SignOutURL string
 	SignInURL  string
 }
@@ -225,7 +226,7 @@ var messages = map[string]string{
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, c Context, code string) {
 	d := PageData{Site: p.signIn.Site(), RedirectTo: c.RedirectTo, Error: messages[code],
-		SignOutURL: pathSignOut, SignInURL: signin.SignInURL(c.RedirectTo, nil)}
+		SignOutURL: pathSignOut, SignInURL: signin.SignInURL(c.RedirectTo, url.Values{"reauth": {"1"}})}
 	if c.Session != nil {
 		d.User = c.Session.Profile.Email
 		if d.User == "" {

@@ -21,6 +21,19 @@ func (h host) StartSession(w http.ResponseWriter, r *http.Request, res signin.Re
 	return h.Start(w, r, res.User, res.Provider)
 }
 
+// recordingStore is the site's store, recording each Reauthenticate.
+type recordingStore struct {
+	signintest.Store
+	e *env
+}
+
+func (s recordingStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
+	s.e.mu.Lock()
+	s.e.calls = append(s.e.calls, reauthCall{userID, sessionID, at, amr})
+	s.e.mu.Unlock()
+	return s.Store.Reauthenticate(ctx, userID, sessionID, at, amr)
+}
+
 // reauthCall is one Reauthenticate the pages made.
 type reauthCall struct {
 	userID, sessionID string
@@ -42,7 +55,7 @@ func newEnv(t *testing.T, mk signintest.StoreMaker) *env {
 	t.Helper()
 	site := signintest.NewSite(t, mk)
 	e := &env{t: t, site: site, origin: site.Origin}
-	cfg := signin.Config{Origin: site.Origin, Users: site.Store, Sessions: site.Store, Host: host{site.Host}, Now: site.Clock.Now}
+	cfg := signin.Config{Origin: site.Origin, Users: site.Store, Sessions: recordingStore{site.Store, e}, Host: host{site.Host}, Now: site.Clock.Now}
 	cfg.Redirects, _ = signin.NewRedirectPolicy("/home", nil)
 	cfg.Password = &signin.PasswordConfig{Argon2: testArgon2}
 	e.op, cfg.OAuth = signintest.StartProviders(t, site.Origin)
@@ -51,12 +64,7 @@ func newEnv(t *testing.T, mk signintest.StoreMaker) *env {
 		t.Fatal(err)
 	}
 	e.svc = svc
-	pages, err := New(Config{SignIn: svc, Reauthenticate: func(_ context.Context, userID, sessionID string, at time.Time, amr []string) error {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.calls = append(e.calls, reauthCall{userID, sessionID, at, amr})
-		return nil
-	}})
+	pages, err := New(Config{SignIn: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +129,12 @@ func TestPasswordReauthenticatesTheSameSession(t *testing.T) {
 		if after, _ := b.Whoami(e.origin); after.SessionID != me.SessionID {
 			t.Fatal("re-authentication changed the session")
 		}
+		// The store's session moved in place: what max_age and the
+		// account page read.
+		list, err := e.site.Store.List(context.Background(), me.UserID)
+		if err != nil || len(list) != 1 || list[0].ID != me.SessionID || !list[0].AuthTime.Equal(calls[0].at.Truncate(time.Millisecond)) || strings.Join(list[0].AMR, " ") != "pwd" {
+			t.Fatalf("the stored session after re-authentication: %+v (%v)", list, err)
+		}
 	})
 }
 
@@ -161,7 +175,8 @@ func TestGitHubCannotReauthenticate(t *testing.T) {
 	b := signintest.NewBrowser(t)
 	e.op.SignInOAuth(b, e.origin, "github", "")
 	_, page := b.Get(e.origin + "/auth/reauth")
-	if !strings.Contains(page, `id="reauth-none"`) || strings.Contains(page, "Continue with GitHub") {
+	// It is offered to sign in again (a new session), and come back.
+	if !strings.Contains(page, `id="reauth-none"`) || strings.Contains(page, "Continue with GitHub") || !strings.Contains(page, `/auth/signin?reauth=1`) {
 		t.Fatalf("a GitHub user's page: %s", page)
 	}
 	if resp, _ := b.Get(e.origin + "/auth/reauth/provider/github"); resp.StatusCode == http.StatusFound {
