@@ -28,6 +28,7 @@ const (
 // runConformance checks every behaviour the Store interface promises. Every
 // implementation must pass it.
 func runConformance(t *testing.T, backend conformanceBackend) {
+	t.Run("profile", func(t *testing.T) { runProfileConformance(t, backend) })
 	setup := func(t *testing.T) (Store, *fakeClock, func() []string) {
 		clock := newFakeClock()
 		s, dump := backend(t, Options{

@@ -25,9 +25,18 @@ type Store interface {
 	DeleteUser(ctx context.Context, userID string, exceptSessionID string) (int, error)
 	// List returns the user's live sessions, oldest first.
 	List(ctx context.Context, userID string) ([]*Session, error)
-	// OnRevoke registers fn, called with the ID of every session deleted on
-	// any instance sharing the backend, until the returned function
-	// unregisters it. fn must be fast and must not call the store.
+	// SetProfile gives every live session of the user the profile p (the
+	// user's, changed: a new display name), in place: each keeps its
+	// token, ID and times. Every instance drops what it keeps of the
+	// sessions that changed (OnRevoke hooks: a cached token carries the
+	// old profile), so their next token carries p. It returns how many
+	// changed; ErrInvalidSession if p breaks a limit.
+	SetProfile(ctx context.Context, userID string, p Profile) (int, error)
+	// OnRevoke registers fn, called with the ID of every session deleted,
+	// or changed in place, on any instance sharing the backend, until the
+	// returned function unregisters it: whatever the caller keeps of that
+	// session (a minted token) is stale. fn must be fast and must not call
+	// the store.
 	OnRevoke(fn func(sessionID string)) (unregister func())
 	// OnRevokeAll registers fn, called when revocations may have been missed
 	// (the Redis pub/sub connection dropped): drop all per-session state.
