@@ -10,19 +10,28 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
-// serveDelete removes the user, its accounts and sessions. It needs the
-// password (field password) or a sign-in within ReauthWindow; a guest
-// needs neither.
+// serveDelete: GET is the confirmation page, saying what deleting
+// removes, with the final button; POST removes the user, its accounts and
+// sessions. Deleting needs the password (field password) or a sign-in
+// within ReauthWindow; a guest needs neither.
 func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		sess, ok := p.session(w, r)
+		if ok {
+			p.render(w, r, http.StatusOK, sess, "delete", r.URL.Query().Get("error"), "")
+		}
+		return
+	}
 	sess, ok := p.readForm(w, r)
 	if !ok {
 		return
 	}
+	fail := func(status int, code string) { p.failTo(w, r, status, code, "delete") }
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	user, err := p.cfg.Users.GetUser(ctx, sess.UserID)
 	if errors.Is(err, session.ErrNotFound) {
-		p.render(w, r, http.StatusNotFound, sess, "app_managed", "")
+		fail(http.StatusNotFound, "app_managed")
 		return
 	}
 	var accounts []session.Account
@@ -31,10 +40,10 @@ func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.logger.Warn("account deletion could not reach the store", zap.Error(err))
-		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		fail(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	allowed := user.Anonymous || p.cfg.Now().Sub(sess.CreatedAt) < ReauthWindow
+	allowed := p.recentSignIn(user, sess)
 	if password := r.PostForm.Get("password"); !allowed && password != "" {
 		var pw *session.Account
 		for i := range accounts {
@@ -46,25 +55,33 @@ func (p *Pages) serveDelete(w http.ResponseWriter, r *http.Request) {
 		case signin.PasswordMatches:
 			allowed = true
 		case signin.PasswordUnavailable:
-			p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+			fail(http.StatusServiceUnavailable, "unavailable")
 			return
 		case signin.PasswordLocked:
-			p.render(w, r, http.StatusTooManyRequests, sess, "too_many_attempts", "")
+			fail(http.StatusTooManyRequests, "too_many_attempts")
 			return
 		default:
-			p.render(w, r, http.StatusUnauthorized, sess, "credentials", "")
+			fail(http.StatusUnauthorized, "credentials")
 			return
 		}
 	}
 	if !allowed {
-		p.render(w, r, http.StatusForbidden, sess, "reauth", "")
+		fail(http.StatusForbidden, "reauth")
 		return
 	}
 	if err := p.cfg.Users.PurgeUser(ctx, user.ID); err != nil && !errors.Is(err, session.ErrNotFound) {
 		p.logger.Warn("account deletion could not reach the store", zap.Error(err))
-		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		fail(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	p.logger.Info("account deleted", zap.String("user_id", user.ID))
-	p.write(w, r, http.StatusOK, PageData{Site: p.signIn.Site(), Mode: "deleted", SignInURL: signin.PathSignIn})
+	d := p.frame()
+	d.Mode = "deleted"
+	p.write(w, r, http.StatusOK, d)
+}
+
+// recentSignIn reports whether sess's user may delete the account without
+// its password: a guest, or a sign-in within ReauthWindow.
+func (p *Pages) recentSignIn(user *session.User, sess *session.Session) bool {
+	return user.Anonymous || p.cfg.Now().Sub(sess.CreatedAt) < ReauthWindow
 }

@@ -95,10 +95,10 @@ func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !found:
-		p.render(w, r, http.StatusNotFound, sess, "not_linked", "")
+		p.fail(w, r, http.StatusNotFound, "not_linked")
 		return
 	case len(accounts) < 2:
-		p.render(w, r, http.StatusConflict, sess, "last_method", "")
+		p.fail(w, r, http.StatusConflict, "last_method")
 		return
 	}
 	if err := p.cfg.Users.DeleteAccount(ctx, provider, accountID); err != nil && !errors.Is(err, session.ErrNotFound) {

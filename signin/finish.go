@@ -27,12 +27,12 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 	}
 	if errors.Is(err, ErrBanned) {
 		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))
-		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", "banned"))
+		s.failSignIn(w, r, http.StatusForbidden, "banned")
 		return false
 	}
 	if err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	Redirect(w, r, s.cfg.Redirects.Resolve(target))

@@ -93,12 +93,15 @@ func (s *Service) issueBound(ctx context.Context, binding string, rec linkRecord
 	return token, code, err
 }
 
-// openLink reads the token of a link page (GET: the query; POST: the form)
-// and its record of purpose; on failure it has answered.
+// openLink reads the token of a link page (GET: the query, else the
+// flash a failed post of the page left; POST: the form) and its record of
+// purpose; on failure it has answered.
 func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...string) (string, linkRecord, bool) {
 	var token string
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		token = r.URL.Query().Get("token")
+		if token = r.URL.Query().Get("token"); token == "" {
+			token = s.flash(r).Token
+		}
 	} else {
 		if !s.ReadForm(w, r) {
 			return "", linkRecord{}, false
@@ -106,7 +109,7 @@ func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...s
 		token = r.PostForm.Get("token")
 	}
 	if token == "" || len(token) > 2*randomBytes {
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 		return "", linkRecord{}, false
 	}
 	rec, ok := s.peekLink(w, r, token, purposes...)
@@ -129,10 +132,10 @@ func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) 
 		return false
 	case errors.Is(err, session.ErrNotFound):
 		s.logger.Info("a mailed link was refused: unknown, expired or used")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 	default:
 		s.logger.Warn("a mailed link could not reach the store", zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 	}
 	return true
 }
@@ -149,7 +152,7 @@ func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string,
 	}
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" || !slices.Contains(purposes, rec.Purpose) {
 		s.logger.Info("a mailed link was refused: it belongs to another flow")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 		return rec, false
 	}
 	return rec, true
@@ -181,7 +184,7 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token string
 	if !ok {
 		kill()
 		s.logger.Info("a code was refused: too many wrong codes")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "code_dead"))
+		s.failSignIn(w, r, http.StatusBadRequest, "code_dead")
 		return false
 	}
 	if constantTimeEqual(codeMAC(token, code), rec.Code) {
@@ -190,7 +193,7 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token string
 	s.logger.Info("a code was refused: wrong code")
 	if last, err := s.cfg.Users.RateHit(ctx, codeWrongKey+token, MaxCodeTries-1, ttl); err == nil && !last {
 		kill()
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "code_dead"))
+		s.failSignIn(w, r, http.StatusBadRequest, "code_dead")
 		return false
 	}
 	again(http.StatusBadRequest, "code")

@@ -70,3 +70,20 @@ func IsAbsoluteHTTPURL(s string) bool {
 func HasPlaceholder(v string) bool {
 	return strings.Contains(v, "{")
 }
+
+// Navigates reports whether r is a browser navigation: a page loading, or
+// a form posted from a page, as opposed to a script's fetch. Browsers say
+// so in Sec-Fetch-Mode; one that does not send it is read by its Accept
+// header (a page load asks for HTML).
+func Navigates(r *http.Request) bool {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	accept := r.Header.Get("Accept")
+	for i := 0; i+len("text/html") <= len(accept); i++ {
+		if strings.EqualFold(accept[i:i+len("text/html")], "text/html") {
+			return true
+		}
+	}
+	return false
+}
