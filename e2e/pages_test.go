@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -118,11 +117,7 @@ func pagesApp(t *testing.T, favicons *atomic.Int64) http.Handler {
 			Plain     bool `json:"-"`
 		}
 		claims.Plain = r.URL.Path == "/plain"
-		if parts := strings.Split(r.Header.Get("X-Convex-Token"), "."); len(parts) == 3 {
-			if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-				_ = json.Unmarshal(raw, &claims)
-			}
-		}
+		injectedClaims(r, &claims)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := page.Execute(w, claims); err != nil {
 			t.Errorf("app page: %v", err)
