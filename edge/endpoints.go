@@ -96,11 +96,17 @@ func (g *Gateway) serveSignOut(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, cs.clear())
 	w.Header().Set("Cache-Control", "no-store")
-	if httprule.Navigates(r) {
+	if isNavigation(r) || acceptsHTMLForm(r) {
 		http.Redirect(w, r, g.cfg.AfterSignOut, http.StatusSeeOther)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// acceptsHTMLForm is a form POST from a page (navigations are GET only).
+func acceptsHTMLForm(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate" ||
+		(r.Header.Get("Sec-Fetch-Mode") == "" && containsFold(r.Header.Get("Accept"), "text/html"))
 }
 
 type sessionUser struct {

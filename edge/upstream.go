@@ -149,7 +149,7 @@ func (u *upstreamResponse) WriteHeader(status int) {
 			for k := range hdr {
 				delete(hdr, k)
 			}
-			if err.code == "banned" && httprule.Navigates(u.r) {
+			if err.code == "banned" && acceptsHTMLForm(u.r) {
 				writeBannedPage(u.ResponseWriter)
 				return
 			}

@@ -1,8 +1,9 @@
 // Package httprule holds the HTTP rules that the request path and the
 // sign-in flows share, so each has one home: which requests get Secure
 // cookies, which paths are local, how big a posted form may be, how long
-// one store call made for a request may take, and which configured values
-// are placeholders still to be replaced.
+// one store call made for a request may take, which configured values
+// are placeholders still to be replaced, and which requests are a
+// browser's navigations.
 package httprule
 
 import (
@@ -79,11 +80,5 @@ func Navigates(r *http.Request) bool {
 	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
 		return mode == "navigate"
 	}
-	accept := r.Header.Get("Accept")
-	for i := 0; i+len("text/html") <= len(accept); i++ {
-		if strings.EqualFold(accept[i:i+len("text/html")], "text/html") {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/html")
 }
