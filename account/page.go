@@ -188,6 +188,8 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 	d.ReauthMinutes = int(ReauthWindow / time.Minute)
 	if msg, ok := errorMessages[errCode]; ok {
 		d.ErrorCode, d.Error = errCode, msg
+	} else if msg := signin.RefusalMessage(errCode); msg != "" {
+		d.ErrorCode, d.Error = errCode, msg
 	}
 	if msg, ok := notices[noticeCode]; ok && d.Error == "" {
 		d.NoticeCode, d.Notice = noticeCode, msg

@@ -40,6 +40,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"unset client secret variable", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "client_id or client_secret is empty after replacing placeholders"},
 		{"short admin_api secret", "issuer https://app.example.com\nadmin_api {\nsecret too-short-a-secret\n}", "admin_api secret is 18 bytes, it must be at least 32"},
 		{"unset admin_api secret variable", "issuer https://app.example.com\nadmin_api {\nsecret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "admin_api secret is 0 bytes"},
+		{"apple key file missing", "issuer https://app.example.com\nprovider apple {\nclient_id com.example.web\nteam_id ABCDE12345\nkey_id KEY1234567\nprivate_key_file " + filepath.Join(dir, "AuthKey.p8") + "\n}", "provider apple: private_key_file"},
+		{"microsoft tenant a domain", "issuer https://app.example.com\nprovider microsoft {\nclient_id a\nclient_secret b\ntenant contoso.com\n}", `tenant "contoso.com" is not common, organizations, consumers or a tenant ID`},
+		{"github team without org", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret b\nallowed_teams platform\n}", `allowed_teams: "platform" is not <org>/<team-slug>`},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {

@@ -158,9 +158,12 @@ type Gateway struct {
 	tokens       *tokenCache
 	signIn       *signin.Service
 	account      *account.Pages // with signIn
-	storeErrLog  *ratelog.Log
-	metrics      Metrics
-	unregister   []func()
+	// signInCookies are the sign-in's own browser cookies (the last-used
+	// hint), never forwarded upstream.
+	signInCookies []string
+	storeErrLog   *ratelog.Log
+	metrics       Metrics
+	unregister    []func()
 	// guests, when guests are on, keeps guests in use from expiring.
 	guests *guestPolicy
 	// health answers /auth/health.
@@ -234,6 +237,7 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 		g.account = account.New(g.signIn)
+		g.signInCookies = append(g.signIn.LastUsedCookies(), g.signIn.FlashCookies()...)
 	}
 	g.unregister = append(g.unregister,
 		cfg.Store.OnRevoke(g.tokens.drop),

@@ -26,6 +26,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	if !g.cfg.ForwardSessionCookie {
 		removeCookies(r, cs.name)
 	}
+	g.stripSignInCookies(r)
 
 	var sess *session.Session
 	storeDown := false

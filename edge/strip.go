@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // Response headers by which a trusted upstream signs a user in or out.
@@ -104,3 +106,14 @@ func sameHeaderName(a, b string) bool {
 func normalizeHeaderName(name string) string {
 	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
 }
+
+// stripSignInCookies removes the sign-in's own cookies (the last-used
+// hint, the failed form's flash) from a request on its way upstream; the
+// sign-in pages read them.
+func (g *Gateway) stripSignInCookies(r *http.Request) {
+	if len(g.signInCookies) > 0 {
+		removeCookiesProbed(r, signInCookieProbes, g.signInCookies)
+	}
+}
+
+var signInCookieProbes = []string{signin.LastUsedCookieProbe, signin.FlashCookieProbe}

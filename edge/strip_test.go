@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/convex-auth/caddy-convex-auth/issuer"
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // TestClientCookieCopiesStrippedInEverySpelling sends copies of the
@@ -99,5 +101,36 @@ func TestClientTrailersWithInjectedNamesDropped(t *testing.T) {
 	}
 	if trailer.Get("X-Other") != "kept" {
 		t.Errorf("an ordinary trailer was dropped: %v", trailer)
+	}
+}
+
+// TestLastUsedHintNotForwarded: the sign-in's last-used hint and the
+// failed form's flash are the gateway's cookies; no spelling of them
+// reaches the upstream.
+func TestLastUsedHintNotForwarded(t *testing.T) {
+	st := session.NewMemoryStore(session.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	g := newTestGateway(t, issuer.EdDSA, st, func(c *Config) {
+		redirects, _ := signin.NewRedirectPolicy("/", nil)
+		c.SignIn = &signin.Config{Origin: testIssuer, Users: st, Redirects: redirects, Realm: "realm-a", Anonymous: &signin.AnonymousConfig{}}
+	})
+	names := g.signIn.LastUsedCookies()
+	flash := g.signIn.FlashCookies()
+	for _, header := range []string{
+		names[0] + "=github; a=b",
+		names[1] + "=github; a=b",
+		"a=b, " + strings.ToUpper(names[1]) + "=github",
+		strings.Replace(names[0], "_", "%5F", 1) + "=github; a=b",
+		flash[0] + "=github; a=b",
+		"a=b; " + flash[1] + "=github",
+		strings.ToLower(flash[1]) + "=github; a=b",
+		strings.Replace(flash[0], "_", "%5F", 2) + "=github; a=b",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example.com/page", nil)
+		r.Header.Set("Cookie", header)
+		line := strings.Join(serveUpstream(t, g, r).Header["Cookie"], "; ")
+		if strings.Contains(line, "github") || !strings.Contains(line, "a=b") {
+			t.Errorf("Cookie %q reached the upstream as %q; want only a=b", header, line)
+		}
 	}
 }

@@ -247,6 +247,36 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		mustBeGone(t, s, tok, "an expired session stays gone")
 	})
 
+	t.Run("a shorter MaxTTL is the absolute expiry", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		const maxTTL = 3 * time.Hour
+		tok, sess, err := s.Create(ctx, NewSession{UserID: "u1", Provider: "github", MaxTTL: maxTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.Now().Add(maxTTL).Truncate(time.Millisecond); !sess.ExpiresAt.Equal(want) {
+			t.Fatalf("ExpiresAt = %v; want %v", sess.ExpiresAt, want)
+		}
+		// A longer MaxTTL changes nothing.
+		long, longSess, err := s.Create(ctx, NewSession{UserID: "u1", Provider: "github", MaxTTL: 2 * confSessionTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.Now().Add(confSessionTTL).Truncate(time.Millisecond); !longSess.ExpiresAt.Equal(want) {
+			t.Fatalf("ExpiresAt with a longer MaxTTL = %v; want the store's %v", longSess.ExpiresAt, want)
+		}
+		for elapsed := time.Duration(0); elapsed < maxTTL-time.Hour; elapsed += time.Hour {
+			clock.Advance(time.Hour)
+			mustLookup(t, s, tok)
+			mustLookup(t, s, long)
+		}
+		clock.Advance(time.Hour - time.Millisecond)
+		mustLookup(t, s, tok)
+		clock.Advance(time.Millisecond)
+		mustBeGone(t, s, tok, "at MaxTTL")
+		mustLookup(t, s, long)
+	})
+
 	t.Run("idle expiry", func(t *testing.T) {
 		s, clock, _ := setup(t)
 		tokA, _ := create(t, s, "u1")

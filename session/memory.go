@@ -119,7 +119,7 @@ func (m *MemoryStore) Create(ctx context.Context, n NewSession) (string, *Sessio
 		UserID:     n.UserID,
 		Provider:   n.Provider,
 		CreatedAt:  now,
-		ExpiresAt:  now.Add(m.opts.SessionTTL).Truncate(time.Millisecond),
+		ExpiresAt:  n.expiresAt(now, m.opts.SessionTTL),
 		LastUsedAt: now,
 		Profile:    n.Profile,
 		UserAgent:  CapUserAgent(n.UserAgent),

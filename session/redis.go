@@ -190,7 +190,7 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 		UserID:     n.UserID,
 		Provider:   n.Provider,
 		CreatedAt:  now,
-		ExpiresAt:  now.Add(s.opts.SessionTTL).Truncate(time.Millisecond),
+		ExpiresAt:  n.expiresAt(now, s.opts.SessionTTL),
 		LastUsedAt: now,
 		Profile:    n.Profile,
 		UserAgent:  CapUserAgent(n.UserAgent),

@@ -96,6 +96,19 @@ type NewSession struct {
 	Profile  Profile
 	// UserAgent is stored through CapUserAgent.
 	UserAgent string
+	// MaxTTL, when positive and shorter than the store's SessionTTL, is
+	// the session's absolute lifetime instead (a session an admission rule
+	// admitted, which must be checked again sooner).
+	MaxTTL time.Duration
+}
+
+// expiresAt is the absolute expiry of a session created at now by a store
+// whose lifetime is ttl.
+func (n NewSession) expiresAt(now time.Time, ttl time.Duration) time.Time {
+	if n.MaxTTL > 0 && n.MaxTTL < ttl {
+		ttl = n.MaxTTL
+	}
+	return now.Add(ttl).Truncate(time.Millisecond)
 }
 
 // CapUserAgent makes a User-Agent fit for storing and showing: valid UTF-8,

@@ -54,6 +54,10 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "bad_email")
 		return
 	}
+	if !s.addressAdmitted(ProviderEmail, email) {
+		again(http.StatusForbidden, refusedCode(provider.RuleEmailDomain))
+		return
+	}
 	if s.sendLimited(w, r, "email sign-in", email, again) {
 		return
 	}

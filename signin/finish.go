@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	pkgprovider "github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -14,6 +15,13 @@ import (
 // told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
 	res := Result{User: user, Provider: provider}
+	maxTTL, admitted := s.sessionCap(provider, user)
+	if !admitted {
+		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", provider), zap.String("rule", pkgprovider.RuleEmailDomain))
+		s.failSignIn(w, r, http.StatusForbidden, refusedCode(pkgprovider.RuleEmailDomain))
+		return false
+	}
+	res.MaxTTL = maxTTL
 	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
 		if guestID == user.ID {
 			res.UpgradedGuest = true
@@ -34,6 +42,9 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
+	}
+	if provider != ProviderAnonymous {
+		s.rememberMethod(w, r, provider)
 	}
 	Redirect(w, r, s.cfg.Redirects.Resolve(target))
 	return true

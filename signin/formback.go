@@ -100,6 +100,16 @@ func (s *Service) signInBack(mode, redirectTo, email string) FormBack {
 	return FormBack{Path: PathSignIn, Query: q, Email: email}
 }
 
+// FlashCookies are the flash cookie's names on this site (plain http and
+// HTTPS): the request path removes client copies of them before a request
+// goes upstream, as it removes the last-used hint.
+func (s *Service) FlashCookies() []string {
+	return []string{flashCookieName + s.cookieSuffix, secureFlashCookieName + s.cookieSuffix}
+}
+
+// FlashCookieProbe is part of every FlashCookies name.
+const FlashCookieProbe = flashCookieName
+
 func (s *Service) flashCookie(r *http.Request) string {
 	if httprule.SecureRequest(r) {
 		return secureFlashCookieName + s.cookieSuffix

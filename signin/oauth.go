@@ -119,6 +119,10 @@ func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMeth
 // against it and clears it, then exchanges the code (single use at the
 // provider) and signs the user in.
 func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *oauthMethod) (signedIn bool) {
+	if r.Method == http.MethodPost && p.info.FormPost {
+		s.relayFormPost(w, r, p)
+		return false
+	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
@@ -126,6 +130,11 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 	}
 	name := p.info.Name
 	q := r.URL.Query()
+	if p.info.FormPost && q.Get("state") == "" && q.Get("error") == "" {
+		if posted := s.takeFormPost(w, r, p); posted != nil {
+			q = posted
+		}
+	}
 	state := q.Get("state")
 	cookie, _ := r.Cookie(s.flowCookie(r))
 	http.SetCookie(w, &http.Cookie{Name: s.flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
@@ -169,6 +178,14 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
 	id, err := p.Identity(pctx, provider.Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)}, provider.Callback{Code: code, Params: q})
+	if err == nil {
+		err = admitEmail(p.info, id)
+	}
+	if refusal := provider.AsRefusal(err); refusal != nil {
+		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", name), zap.String("rule", refusal.Rule), zap.String("detail", refusal.Detail))
+		fail(refusedCode(refusal.Rule), rec.RedirectTo)
+		return false
+	}
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		fail("provider", rec.RedirectTo)

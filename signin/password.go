@@ -36,6 +36,10 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusBadRequest, "bad_email")
 		return false
 	}
+	if !s.addressAdmitted(ProviderPassword, email) {
+		again(http.StatusForbidden, refusedCode(provider.RuleEmailDomain))
+		return false
+	}
 	password := r.PostForm.Get("password")
 	if len(password) > MaxPasswordLength {
 		again(http.StatusBadRequest, "password_long")

@@ -70,6 +70,10 @@ type Result struct {
 	// expires. The app may move the guest's data over (session.created
 	// carries it as replacedUserId).
 	ReplacedUserID string
+	// MaxTTL, when set, caps the session's absolute lifetime: an
+	// admission rule admitted the user, and checks them again at the next
+	// sign-in (the provider's admission_ttl).
+	MaxTTL time.Duration
 }
 
 // Config configures a Service.
@@ -153,9 +157,10 @@ type Service struct {
 	now      func() time.Time
 	limiter  session.Limiter
 	// cookieSuffix ends the flow and link cookie names; flowAAD binds a
-	// sealed flow to its use and realm.
+	// sealed flow to its use and realm, formPostAAD a relayed form post.
 	cookieSuffix string
 	flowAAD      []byte
+	formPostAAD  []byte
 	clientIP     func(r *http.Request) string
 	oauth        map[string]*oauthMethod
 	oauthList    []*oauthMethod // page order

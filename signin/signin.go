@@ -66,6 +66,7 @@ func New(cfg Config) (*Service, error) {
 		s.clientIP = RemoteIP
 	}
 	s.flowAAD = []byte(flowPurpose + "\x00" + cfg.Realm)
+	s.formPostAAD = []byte(formPostPurpose + "\x00" + cfg.Realm)
 	if cfg.Realm != "" {
 		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
 	}
