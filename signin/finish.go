@@ -19,7 +19,7 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 	maxTTL, admitted := s.sessionCap(provider, user)
 	if !admitted {
 		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", provider), zap.String("rule", pkgprovider.RuleEmailDomain))
-		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", refusedCode(pkgprovider.RuleEmailDomain)))
+		s.failSignIn(w, r, http.StatusForbidden, refusedCode(pkgprovider.RuleEmailDomain))
 		return false
 	}
 	res.MaxTTL = maxTTL
@@ -36,12 +36,12 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 	}
 	if errors.Is(err, ErrBanned) {
 		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))
-		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", "banned"))
+		s.failSignIn(w, r, http.StatusForbidden, "banned")
 		return false
 	}
 	if err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	if provider != ProviderAnonymous {

@@ -1,6 +1,6 @@
 // Package cookies names the cookies the gateway keeps in the browser for
 // itself, besides the session cookie: the link binding, the sealed OAuth
-// flow, the device cookie, the last-used hint. They are the gateway's business only: the
+// flow, the device cookie, the last-used hint, a failed form's flash. They are the gateway's business only: the
 // request path (edge) removes every one of them, in every form, from the
 // request it sends upstream. A new cookie of the gateway's gets its name
 // here and is in Internal, so it cannot be forgotten.
@@ -21,10 +21,13 @@ const (
 	// LastUsed is the sign-in page's hint: the method the browser last
 	// signed in with.
 	LastUsed = "convex_auth_last"
+	// Form is a failed form post's flash: the error and what was typed
+	// (never a password), sealed, for the page the browser returns to.
+	Form = "convex_auth_form"
 )
 
 // Internal is every internal cookie's base name.
-var Internal = []string{Link, Flow, Device, LastUsed}
+var Internal = []string{Link, Flow, Device, LastUsed, Form}
 
 // Probe is a part of every internal cookie's name: a Cookie header that
 // does not contain it in any letter case (nor a byte that decoding could
