@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/account"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
@@ -68,7 +69,10 @@ func newEnv(t *testing.T, mk signintest.StoreMaker) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	site.Serve(func(w http.ResponseWriter, r *http.Request) bool { return svc.Handle(w, r) || pages.Handle(w, r) })
+	acct := account.New(svc)
+	site.Serve(func(w http.ResponseWriter, r *http.Request) bool {
+		return svc.Handle(w, r) || pages.Handle(w, r) || acct.Handle(w, r)
+	})
 	return e
 }
 
@@ -188,4 +192,40 @@ func TestGitHubCannotReauthenticate(t *testing.T) {
 	if resp, _ := b2.Get(e.origin + "/auth/reauth/provider/zitadel"); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("a provider the user has no account with: %d", resp.StatusCode)
 	}
+}
+
+// TestOneRecentSignIn: the account page's "recent sign-in" is the one this
+// page moves: its link leads here, and a re-authentication here lets the
+// account page change sign-in methods without asking again; the account
+// page's own password form moves the same session the same way.
+func TestOneRecentSignIn(t *testing.T) {
+	signintest.EachStore(t, func(t *testing.T, mk signintest.StoreMaker) {
+		e := newEnv(t, mk)
+		b := signintest.NewBrowser(t)
+		me := e.passwordUser(b)
+		e.site.Clock.Advance(10 * time.Minute)
+		_, page := b.Get(e.origin + signin.PathAccount)
+		if !strings.Contains(page, `id="reauth"`) || !strings.Contains(page, `href="/auth/reauth?redirectTo=%2Fauth%2Faccount"`) {
+			t.Fatalf("a ten-minute-old sign-in's account page does not lead to re-authentication:\n%s", page)
+		}
+		resp, _ := b.Post(e.origin+"/auth/reauth/password", url.Values{"password": {"correct horse"}, "redirectTo": {signin.PathAccount}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != signin.PathAccount {
+			t.Fatalf("step-up to the account page: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if _, page := b.Get(e.origin + signin.PathAccount); strings.Contains(page, `id="reauth"`) {
+			t.Fatal("after re-authenticating, the account page still asks for a recent sign-in")
+		}
+
+		e.site.Clock.Advance(10 * time.Minute)
+		if resp, _ := b.Post(e.origin+signin.PathAccount+"/reauth", url.Values{"password": {"correct horse"}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the account page's password form: %d", resp.StatusCode)
+		}
+		calls := e.reauths()
+		if len(calls) != 2 || calls[0].sessionID != me.SessionID || calls[1].sessionID != me.SessionID || strings.Join(calls[1].amr, " ") != "pwd" {
+			t.Fatalf("re-authentications %+v; want two of session %s by pwd", calls, me.SessionID)
+		}
+		if after, _ := b.Whoami(e.origin); after.SessionID != me.SessionID {
+			t.Fatal("re-authentication changed the session")
+		}
+	})
 }
