@@ -139,9 +139,9 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, cod
 	}
 	writeHTMLPage(w, status, `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>` + html.EscapeString(title) + `</title></head>
-<body><main><h1>` + html.EscapeString(title) + `</h1>
-<p>` + paragraph + `</p>
+<title>`+html.EscapeString(title)+`</title></head>
+<body><main><h1>`+html.EscapeString(title)+`</h1>
+<p>`+paragraph+`</p>
 <form method="post" action="/auth/signout"><button type="submit">Sign out</button></form>
 <p><a href="/">Home</a></p>
 </main></body></html>
