@@ -356,7 +356,7 @@ func TestAuthorizationWithTheAppsQuery(t *testing.T) {
 		if at0 == 0 || at1 <= at0 || fmt.Sprint(after["amr"]) != "[pwd]" {
 			t.Fatalf("auth_time %v then %v, amr %v; want a newer auth_time by pwd", first["auth_time"], after["auth_time"], after["amr"])
 		}
-		t.Logf("step-up: same sid %v, auth_time %v -> %v, amr %v", after["sid"], at0, at1, after["amr"])
+		t.Logf("step-up: same sid %v, auth_time %.0f -> %.0f, amr %v", after["sid"], at0, at1, after["amr"])
 	})
 
 	t.Run("the operator API refreshes, from the CLI", func(t *testing.T) {
