@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // authzGateways are two instances of one site on one Redis, their app
@@ -22,6 +25,7 @@ import (
 // functions behind the functions stand-in.
 type authzGateways struct {
 	urls, admin []string
+	redisURL    string
 	procs       []*caddyProcess
 	convex      *functionsStandIn
 }
@@ -32,7 +36,7 @@ const claimsTTL = 4 * time.Second
 func startAuthzGateways(t *testing.T) *authzGateways {
 	redis := redistest.StartServer(t)
 	storage := t.TempDir()
-	g := &authzGateways{}
+	g := &authzGateways{redisURL: redis.URL()}
 	var ports []int
 	for range 2 {
 		p := freePort(t)
@@ -357,6 +361,57 @@ func TestAuthorizationWithTheAppsQuery(t *testing.T) {
 			t.Fatalf("auth_time %v then %v, amr %v; want a newer auth_time by pwd", first["auth_time"], after["auth_time"], after["amr"])
 		}
 		t.Logf("step-up: same sid %v, auth_time %.0f -> %.0f, amr %v", after["sid"], at0, at1, after["amr"])
+	})
+
+	t.Run("a step-up is the account page's recent sign-in", func(t *testing.T) {
+		const password = "account horse battery staple"
+		resp, body := postForm(t, g.urls[a]+"/auth/signin/password", url.Values{
+			"intent": {"signup"}, "email": {"ivy@example.com"}, "password": {password}, "redirectTo": {"/loggedin"},
+		}, map[string]string{"Origin": g.urls[a]})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-up: %d %s", resp.StatusCode, body)
+		}
+		ivyID, _ := whoAmI(t, g.urls[a], sessionCookie(t, resp))
+		// A session of hers signed in ten minutes ago, written to Redis as
+		// the gateway writes it: too old for the account page's changes.
+		realm := session.DefaultRealm(g.urls[0], "convex")
+		store, err := session.NewRedisStore(session.RedisConfig{URL: g.redisURL, CacheSize: -1},
+			session.Options{Realm: realm, Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		token, old, err := store.Create(context.Background(), session.NewSession{UserID: ivyID, Provider: "password",
+			Profile: session.Profile{Email: "ivy@example.com", EmailVerified: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ivy := &http.Cookie{Name: edge.DefaultCookieNameFor(realm, false), Value: token}
+		_, page := request(t, "GET", g.urls[b]+"/auth/account", withCookie(ivy, navigation))
+		if !strings.Contains(page, `id="reauth"`) || !strings.Contains(page, `href="/auth/reauth?redirectTo=%2Fauth%2Faccount"`) {
+			t.Fatalf("a ten-minute-old session's account page does not ask to confirm it is you:\n%s", page)
+		}
+		resp, _ = postForm(t, g.urls[a]+"/auth/reauth/password", url.Values{"password": {password}, "redirectTo": {"/auth/account"}},
+			withCookie(ivy, map[string]string{"Origin": g.urls[a]}))
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/auth/account" {
+			t.Fatalf("step-up to the account page: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		// The other instance's account page sees the same session's new
+		// auth_time (its cache is told, as of a revocation).
+		deadline := time.Now().Add(eventually)
+		for {
+			_, page = request(t, "GET", g.urls[b]+"/auth/account", withCookie(ivy, navigation))
+			if !strings.Contains(page, `id="reauth"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after the step-up, the account page still asks to confirm it is you", eventually)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, sid := whoAmI(t, g.urls[b], ivy); sid != old.ID {
+			t.Fatalf("the step-up changed the session: %s, was %s", sid, old.ID)
+		}
 	})
 
 	t.Run("the operator API refreshes, from the CLI", func(t *testing.T) {
