@@ -393,8 +393,9 @@ func TestAccountDelete(t *testing.T) {
 	})
 }
 
-// Without a password, deleting needs a fresh sign-in; the sign-in page
-// shows itself to a signed-in browser with reauth=1.
+// Without a password, deleting needs a fresh sign-in: the page links to the
+// step-up page (/auth/reauth, which offers one), and the sign-in page shows
+// itself to a signed-in browser with reauth=1.
 func TestAccountDeleteAfterFreshSignIn(t *testing.T) {
 	eachStore(t, func(t *testing.T, mk storeMaker) {
 		ae := newAccountEnv(t, mk, nil)
@@ -403,7 +404,7 @@ func TestAccountDeleteAfterFreshSignIn(t *testing.T) {
 		me := ae.who(b)
 		ae.clock.Advance(ReauthWindow + time.Second)
 		_, page := b.Get(ae.origin + signin.PathAccount + "/delete")
-		if strings.Contains(page, `id="delete-password"`) || strings.Contains(page, `id="confirm-delete"`) || !strings.Contains(page, "reauth=1") {
+		if strings.Contains(page, `id="delete-password"`) || strings.Contains(page, `id="confirm-delete"`) || !strings.Contains(page, `href="/auth/reauth?redirectTo=%2Fauth%2Faccount%2Fdelete"`) {
 			t.Fatalf("an OAuth user's delete page should offer to sign in again, and no button:\n%s", page)
 		}
 		resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"anything"}})

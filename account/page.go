@@ -63,7 +63,8 @@ type PageData struct {
 	// FreshSignIn: the session's last sign-in or re-authentication is
 	// within ReauthWindow (or the user is a guest), so linking, unlinking
 	// and deleting need no password; otherwise the page offers
-	// ReauthAction (a password form) and ReauthURL (sign in again).
+	// ReauthAction (a password form) and ReauthURL (the step-up page,
+	// /auth/reauth: confirm it is you another way, or sign in again).
 	FreshSignIn    bool
 	ReauthAction   string
 	ReauthURL      string
@@ -197,7 +198,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 	if mode == "delete" {
 		back = pathDelete
 	}
-	d.ReauthURL = signin.SignInURL(back, url.Values{"reauth": {"1"}})
+	// The step-up page re-authenticates this session in place (a
+	// provider asked again) or offers to sign in again, and comes back.
+	d.ReauthURL = signin.PathReauth + "?" + url.Values{"redirectTo": {back}}.Encode()
 	d.ReauthMinutes = int(ReauthWindow / time.Minute)
 	if msg, ok := errorMessages[errCode]; ok {
 		d.ErrorCode, d.Error = errCode, msg

@@ -35,16 +35,12 @@ func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *h
 
 // passwordReauth checks the form's password field against the user's
 // password account (counted as a sign-in attempt is) and, when it
-// matches, re-authenticates the session. On false it has answered, for
-// the page in mode.
+// matches, re-authenticates the session (signin.Service's
+// ReauthenticateWithPassword, as the step-up page does). On false it has
+// answered, for the page in mode.
 func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account, mode string) bool {
-	var pw *session.Account
-	for i := range accounts {
-		if accounts[i].Provider == signin.ProviderPassword {
-			pw = &accounts[i]
-		}
-	}
-	switch p.signIn.CheckPassword(ctx, r, pw, r.PostForm.Get("password")) {
+	check, err := p.signIn.ReauthenticateWithPassword(ctx, r, sess, accounts, r.PostForm.Get("password"))
+	switch check {
 	case signin.PasswordMatches:
 	case signin.PasswordUnavailable, signin.PasswordUnchecked:
 		p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
@@ -56,7 +52,8 @@ func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *ht
 		p.failTo(w, r, http.StatusUnauthorized, "credentials", mode)
 		return false
 	}
-	if err := p.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, p.cfg.Now(), []string{signin.AMRPassword}); err != nil {
+	if err != nil {
+		// The password proved it now; the change on hand may go on.
 		p.logger.Warn("a re-authentication could not be recorded on the session", zap.Error(err))
 	}
 	return true

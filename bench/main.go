@@ -146,7 +146,7 @@ func (o options) selected(scenario string) bool {
 
 // plannedTime is how long the scenarios take, without setup.
 func (o options) plannedTime() time.Duration {
-	scenarios := 8 + 5 + 2 // max throughput, fixed rate, peer
+	scenarios := 10 + 5 + 2 // max throughput, fixed rate, peer
 	d := time.Duration(scenarios)*(time.Duration(o.rounds)*o.warmup+o.duration) + o.floodMaxTime
 	if o.cachedSessions > 0 {
 		d += cachedMaxTime
@@ -161,8 +161,12 @@ type env struct {
 	plainAddr, eddsaAddr, rs256Addr string
 	defaultAddr, reuseOffAddr       string
 	adminAddr                       string
-	caddy                           *proc
-	procs                           []*proc
+	// claimsAddr is the EdDSA gateway with claims and rules on, asking the
+	// claims stand-in at convexAddr.
+	claimsAddr, convexAddr string
+	convex                 *claimsStandIn
+	caddy                  *proc
+	procs                  []*proc
 
 	// The peer, when it could be built: its binary, the OIDC provider it
 	// signs in with, its own address, the Caddy site that forward_auths
@@ -180,6 +184,9 @@ func (e *env) stop() {
 	}
 	if e.oidc != nil {
 		e.oidc.stop()
+	}
+	if e.convex != nil {
+		e.convex.stop()
 	}
 }
 
@@ -259,13 +266,14 @@ func step(what string) { fmt.Printf("%s  %s\n", time.Now().Format("15:04:05"), w
 
 // start runs redis-server, the upstream and Caddy.
 func (e *env) start(ctx context.Context, o options) error {
-	ports, err := freePorts(11)
+	ports, err := freePorts(13)
 	if err != nil {
 		return fmt.Errorf("finding free loopback ports: %w", err)
 	}
 	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
 	e.redisAddr, e.upstreamAddr, e.plainAddr, e.eddsaAddr, e.rs256Addr, e.adminAddr = addr(0), addr(1), addr(2), addr(3), addr(4), addr(5)
 	e.defaultAddr, e.reuseOffAddr = addr(6), addr(7)
+	e.claimsAddr, e.convexAddr = addr(11), addr(12)
 	if e.peerBin != "" {
 		e.oidcAddr, e.peerAddr, e.forwardAuthAddr = addr(8), addr(9), addr(10)
 	}
@@ -294,6 +302,11 @@ func (e *env) start(ctx context.Context, o options) error {
 	e.procs = append(e.procs, up)
 	if err := up.waitListening(ctx, e.upstreamAddr, startTimeout); err != nil {
 		return err
+	}
+
+	step("starting the claims stand-in on " + e.convexAddr)
+	if e.convex, err = startClaimsStandIn(e.convexAddr); err != nil {
+		return fmt.Errorf("claims stand-in: %w", err)
 	}
 
 	keys := map[issuer.Algorithm]string{}
@@ -327,7 +340,7 @@ func (e *env) start(ctx context.Context, o options) error {
 	}
 	e.procs = append(e.procs, c)
 	e.caddy = c
-	for _, a := range []string{e.plainAddr, e.eddsaAddr, e.rs256Addr, e.defaultAddr, e.reuseOffAddr} {
+	for _, a := range []string{e.plainAddr, e.eddsaAddr, e.rs256Addr, e.defaultAddr, e.reuseOffAddr, e.claimsAddr} {
 		if err := c.waitListening(ctx, a, startTimeout); err != nil {
 			return err
 		}
@@ -381,17 +394,21 @@ func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 		}
 	}`, e.upstreamAddr)
 	gateway := func(addr, options string) string {
+		protect := "protect /loggedin*"
+		if addr == e.claimsAddr {
+			protect = claimsOptions(e.convexAddr)
+		}
 		return fmt.Sprintf(`http://%s {
 	convex_auth {
 		issuer http://%s
 		realm %s
 		%s
 		redis redis://%s/0
-		protect /loggedin*
+		%s
 	}
 	%s
 }
-`, addr, addr, benchRealm, options, e.redisAddr, proxy)
+`, addr, addr, benchRealm, options, e.redisAddr, protect, proxy)
 	}
 	// The default config: a key generated into the storage (EdDSA), every
 	// option at its default.
@@ -399,7 +416,9 @@ func (e *env) caddyfile(keys map[issuer.Algorithm]string) string {
 		gateway(e.eddsaAddr, "signing_key file "+keys[issuer.EdDSA]) + "\n" +
 		gateway(e.rs256Addr, "signing_key file "+keys[issuer.RS256]) + "\n" +
 		// token_reuse_margin = token_ttl: a mint on every request.
-		gateway(e.reuseOffAddr, "signing_key file "+keys[issuer.EdDSA]+"\n\t\ttoken_reuse_margin 5m")
+		gateway(e.reuseOffAddr, "signing_key file "+keys[issuer.EdDSA]+"\n\t\ttoken_reuse_margin 5m") + "\n" +
+		// As 4a, with claims in every token and a rule that reads them.
+		gateway(e.claimsAddr, "signing_key file "+keys[issuer.EdDSA])
 	if e.forwardAuthAddr != "" {
 		// The user's setup before the gateway: Caddy asks oauth2-proxy
 		// about every request, then proxies it itself.
@@ -445,7 +464,7 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 
 	// Each round-robin scenario has its own sessions, so that none finds
 	// sessions or tokens another one left in the caches.
-	const roundRobinScenarios = 7
+	const roundRobinScenarios = 8
 	step(fmt.Sprintf("creating %d sessions in Redis", 1+roundRobinScenarios*o.sessions))
 	tokens, err := seedSessions(ctx, "redis://"+e.redisAddr+"/0", 0, 1+roundRobinScenarios*o.sessions)
 	if err != nil {
@@ -493,6 +512,8 @@ func scenarios(ctx context.Context, o options, e *env, rep *report) error {
 		{fmt.Sprintf("4a. gateway, %d sessions round robin, EdDSA", o.sessions), e.eddsaAddr, roundRobin(e.eddsaAddr), false, true, true},
 		{fmt.Sprintf("4b. gateway, %d sessions round robin, RS256", o.sessions), e.rs256Addr, roundRobin(e.rs256Addr), false, true, true},
 		{fmt.Sprintf("4c. gateway, %d sessions round robin, EdDSA, reuse off (a mint per request)", o.sessions), e.reuseOffAddr, roundRobin(e.reuseOffAddr), false, true, true},
+		{"3c. gateway, protected, one hot session, EdDSA, claims and rules on", e.claimsAddr, single(e.claimsAddr, "/loggedin", hot), false, true, true},
+		{fmt.Sprintf("4d. gateway, %d sessions round robin, EdDSA, claims and rules on", o.sessions), e.claimsAddr, roundRobin(e.claimsAddr), false, true, true},
 		{fmt.Sprintf("5.1 plain reverse_proxy @ %d/s", o.rate), e.plainAddr, single(e.plainAddr, "/loggedin", hot), true, false, false},
 		{fmt.Sprintf("5.3 one hot session, default config @ %d/s", o.rate), e.defaultAddr, single(e.defaultAddr, "/loggedin", hot), true, true, true},
 		{fmt.Sprintf("5.4 %d sessions, default config @ %d/s", o.sessions, o.rate), e.defaultAddr, roundRobin(e.defaultAddr), true, true, true},

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,6 +98,12 @@ func (h *Handler) controlRealm() (control.Realm, error) {
 		return control.Realm{}, fmt.Errorf("convex_auth: the session store %T keeps no users", st)
 	}
 	realm := control.Realm{Name: h.realm, Issuers: []string{h.Issuer}, Sessions: h.store, Users: users}
+	if h.Claims != nil {
+		// The gateway is built after the realm is registered.
+		realm.RefreshClaims = func(ctx context.Context, userID string) error {
+			return h.gateway.RefreshClaims(ctx, userID)
+		}
+	}
 	if dead, ok := DeadLettersHandler(h.realm); ok {
 		realm.DeadLetters = dead
 	}

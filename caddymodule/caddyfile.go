@@ -71,7 +71,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    session_ttl     <duration>
 //	    idle_ttl        <duration>
 //	    max_sessions_per_user <n>
-//	    protect         <path...>
+//	    protect         <path...> [{           # see protect_caddyfile.go; once per path
+//	        allow   <criterion> <value...>
+//	        deny    <criterion> <value...>
+//	        max_age <duration>
+//	        mfa
+//	    }]
+//	    claims {
+//	        convex_url <url>
+//	        query      <module:function>
+//	        ttl        <duration>
+//	        max_stale  <duration>
+//	        timeout    <duration>
+//	        context    <key...>
+//	    }
+//	    token_claims    <claim...>|none
 //	    sign_in_url     <path or url>
 //	    after_sign_out  <path or url>
 //	    inject header   <name>
@@ -109,6 +123,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		sub := d.Val()
 		key := sub
+		if sub == "protect" {
+			key = fmt.Sprint("protect #", len(h.Protect)) // compileProtect checks paths
+		}
 		if sub == "inject" {
 			if !d.NextArg() {
 				return d.Errf("inject needs `header <name>` or `cookie <name>`")
@@ -157,10 +174,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "signing_key":
 			err = h.unmarshalSigningKey(d)
 		case "protect":
-			h.Protect = d.RemainingArgs()
-			if len(h.Protect) == 0 {
-				return d.Errf("protect needs at least one path pattern, e.g. protect /loggedin*")
-			}
+			err = h.unmarshalProtect(d)
+		case "claims":
+			err = h.unmarshalClaims(d)
+		case "token_claims":
+			err = h.unmarshalTokenClaims(d)
 		case "inject":
 			err = h.unmarshalInject(d)
 		case "trust_upstream_sign_in":

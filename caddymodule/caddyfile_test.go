@@ -58,7 +58,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"cookie forward", h.Cookie.ForwardToUpstream, true},
 		{"session_ttl", h.SessionTTL, caddy.Duration(48 * time.Hour)},
 		{"idle_ttl", h.IdleTTL, caddy.Duration(2 * time.Hour)},
-		{"protect", strings.Join(h.Protect, ","), "/loggedin*,/admin"},
+		{"protect", strings.Join(protectPaths(h.Protect), ","), "/loggedin*,/admin"},
 		{"sign_in_url", h.SignInURL, "/login"},
 		{"after_sign_out", h.AfterSignOut, "/bye"},
 		{"inject header", h.InjectHeader, "X-Token"},

@@ -100,8 +100,8 @@ func adminSubcommand(use, short string, args cobra.PositionalArgs, run func(c Ad
 
 func usersCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "users find|get|ban|unban|delete|import",
-		Short: "Finds, bans, unbans, deletes and imports users through Caddy's admin endpoint",
+		Use:   "users find|get|ban|unban|delete|refresh-claims|import",
+		Short: "Finds, bans, unbans, deletes and imports users and refreshes their claims through Caddy's admin endpoint",
 		Long: `
 Talks to the operator API (admin.api.convex_auth) on a running Caddy's admin
 endpoint, as caddy reload does: --address, else the admin address of
@@ -134,6 +134,10 @@ endpoint, as caddy reload does: --address, else the admin address of
 		adminSubcommand("delete <userId>", "Deletes the user, its accounts and its sessions", cobra.ExactArgs(1),
 			func(c AdminClient, _ caddycmd.Flags, args []string) error {
 				return c.Do(os.Stdout, http.MethodDelete, user(args), nil)
+			}),
+		adminSubcommand("refresh-claims <userId>", "Makes every instance ask the app's claims query again for the user", cobra.ExactArgs(1),
+			func(c AdminClient, _ caddycmd.Flags, args []string) error {
+				return c.Do(os.Stdout, http.MethodPost, user(args)+"/claims/refresh", nil)
 			}),
 		importCommand(),
 	)

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/edge"
 	"github.com/convex-auth/caddy-convex-auth/internal/sharedstorage"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
@@ -109,9 +110,19 @@ type Handler struct {
 	// limit). Default: 50.
 	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
 
-	// Protect lists path patterns (Caddy path-matcher syntax, e.g.
-	// "/loggedin*") that require a session. Default: none.
-	Protect []string `json:"protect,omitempty"`
+	// Protect lists the paths that require a session, each with who may
+	// enter (protect.go; a bare path pattern such as "/loggedin*" admits
+	// any signed-in user). Default: none.
+	Protect []ProtectRule `json:"protect,omitempty"`
+
+	// Claims is the app's Convex query whose result every token of a
+	// session carries and protect rules read (protect.go). Default: none,
+	// tokens carry no custom claims.
+	Claims *ClaimsConfig `json:"claims,omitempty"`
+
+	// TokenClaims chooses the profile claims tokens carry: email,
+	// email_verified, name, picture, or "none" alone. Default: all four.
+	TokenClaims []string `json:"token_claims,omitempty"`
 
 	// SignInURL is where a browser without a session is sent, with
 	// ?redirectTo=<path and query>. Default: "/auth/signin".
@@ -252,10 +263,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	cookie = cookie.WithRealm(h.realm)
-	protect := caddyhttp.MatchPath(h.Protect)
-	if err := protect.Provision(ctx); err != nil {
-		return fmt.Errorf("convex_auth: protect: %w", err)
+	rules, err := compileProtect(h.Protect)
+	if err != nil {
+		return err
 	}
+	registerProtectedMetrics(rules.Paths())
 
 	key, err := h.loadSigningKey(ctx)
 	if err != nil {
@@ -266,6 +278,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Audience: h.ApplicationID,
 		TokenTTL: time.Duration(h.TokenTTL),
 		Subject:  issuer.SubjectFormat(h.Subject),
+		// Checked in checkConfig.
+		ProfileClaims: h.TokenClaims,
 	}, key)
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
@@ -304,14 +318,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.recordStorageUse(ctx, pooled.Store); err != nil {
 		return err
 	}
+	var claims *authz.ClaimsConfig
+	var claimsStore session.ClaimsStore
+	if h.Claims != nil {
+		c := h.Claims.authz()
+		claims = &c
+		var ok bool
+		if claimsStore, ok = pooled.Store.(session.ClaimsStore); !ok {
+			return fmt.Errorf("convex_auth: claims: the session store %T keeps no claims", pooled.Store)
+		}
+	}
 	adminAPI, err := h.provisionControl()
 	if err != nil {
 		return err
 	}
-	var protected, signInPaths func(*http.Request) (bool, error)
-	if len(protect) > 0 {
-		protected = protect.MatchWithError
-	}
+	var signInPaths func(*http.Request) (bool, error)
 	if len(h.UpstreamSignInPaths) > 0 {
 		m := caddyhttp.MatchPath(h.UpstreamSignInPaths)
 		if err := m.Provision(ctx); err != nil {
@@ -326,7 +347,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Cookie:               cookie,
 		ForwardSessionCookie: h.Cookie.ForwardToUpstream,
 		IdleTTL:              time.Duration(h.IdleTTL),
-		Protected:            protected,
+		Rules:                rules,
+		Claims:               claims,
+		ClaimsStore:          claimsStore,
 		SignInURL:            h.SignInURL,
 		AfterSignOut:         h.AfterSignOut,
 		InjectHeader:         h.InjectHeader,
@@ -445,6 +468,12 @@ func (h *Handler) checkConfig() error {
 			return err
 		}
 	}
+	if _, err := issuer.ParseProfileClaims(h.TokenClaims); err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
+	}
+	if err := h.checkAuthz(); err != nil {
+		return err
+	}
 	return h.checkSignIn()
 }
 
@@ -478,16 +507,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.gateway.ServeHTTP(w, r, next)
 }
 
-// setUserPlaceholders exposes the session's user as {http.auth.user.*}.
-func setUserPlaceholders(r *http.Request, sess *session.Session) {
+// setUserPlaceholders exposes the session's user as {http.auth.user.*}:
+// id, email, name, session_id, auth_time (Unix seconds) and
+// claims.<name> for each custom claim (placeholders.go).
+func setUserPlaceholders(r *http.Request, a edge.Authenticated) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
+	sess := a.Session
 	repl.Set("http.auth.user.id", sess.UserID)
 	repl.Set("http.auth.user.email", sess.Profile.Email)
 	repl.Set("http.auth.user.name", sess.Profile.Name)
 	repl.Set("http.auth.user.session_id", sess.ID)
+	setAuthzPlaceholders(repl, a)
 }
 
 // Interface guards

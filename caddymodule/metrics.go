@@ -118,7 +118,7 @@ func registerMetrics(ctx caddy.Context, providers []string) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.signIns, m.tokens, m.storeDuration, m.storeErrors, m.rateLimited} {
+	for _, c := range append([]prometheus.Collector{m.requests, m.signIns, m.tokens, m.storeDuration, m.storeErrors, m.rateLimited}, authzCollectors()...) {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) && already.ExistingCollector == c {

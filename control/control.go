@@ -42,6 +42,10 @@ type Realm struct {
 	// DeadLetters lists the realm's dead-lettered events (GET
 	// /events/dead). Default: nil, the realm sends no events.
 	DeadLetters http.Handler
+	// RefreshClaims makes every instance drop the user's claims and cached
+	// tokens (POST /users/{id}/claims/refresh). Default: nil, the realm
+	// has no claims query.
+	RefreshClaims func(ctx context.Context, userID string) error
 }
 
 // ErrUserNotFound means the realm has neither a record nor a live session

@@ -36,6 +36,9 @@ const (
 	OpDeleteUser   = "delete_user"
 	OpDeadLetters  = "dead_letters"
 	OpImportUsers  = "import_users"
+	// OpRefreshClaims makes every instance drop the user's claims and
+	// cached tokens and ask the app's claims query again.
+	OpRefreshClaims = "refresh_claims"
 )
 
 // Change is what a successful changing call did, for OnChange.
@@ -303,12 +306,17 @@ func (h *Handler) route(r *http.Request) (call, *apiError) {
 			c.op, err = "unknown", errorf(http.StatusNotFound, "not_found", "no such admin API route: see docs/admin-api.md")
 		}
 	case 4:
-		if parts[2] != "sessions" {
+		switch {
+		case parts[2] == "sessions":
+			c.userID, c.sessionID, c.op = parts[1], parts[3], OpEndSession
+			err = allow(http.MethodDelete)
+		case parts[2] == "claims" && parts[3] == "refresh":
+			c.userID, c.op = parts[1], OpRefreshClaims
+			err = allow(http.MethodPost)
+		default:
 			c.op = "unknown"
 			return c, errorf(http.StatusNotFound, "not_found", "no such admin API route: see docs/admin-api.md")
 		}
-		c.userID, c.sessionID, c.op = parts[1], parts[3], OpEndSession
-		err = allow(http.MethodDelete)
 	default:
 		c.op, err = "unknown", errorf(http.StatusNotFound, "not_found", "no such admin API route: see docs/admin-api.md")
 	}
@@ -421,6 +429,16 @@ func (h *Handler) do(ctx context.Context, r *http.Request, realm Realm, c *call)
 			User  UserInfo `json:"user"`
 			Ended int      `json:"ended"`
 		}{userInfo(u), n}, nil
+	case OpRefreshClaims:
+		if realm.RefreshClaims == nil {
+			return nil, errorf(http.StatusNotFound, "no_claims", "realm %q has no claims query: configure claims { convex_url … query … } (docs/authorization.md)", realm.Name)
+		}
+		if err := realm.RefreshClaims(ctx, c.userID); err != nil {
+			return nil, err
+		}
+		return struct {
+			Refreshed bool `json:"refreshed"`
+		}{true}, nil
 	case OpUnban:
 		u, err := Unban(ctx, realm, c.userID)
 		if err != nil {

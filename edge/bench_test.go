@@ -40,6 +40,12 @@ func BenchmarkRequest(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, nil)
 		runRequests(b, g, "/loggedin", newSession(b, g.cfg.Store, "user_bench"))
 	})
+	// As hot_session_memory, with claims in the token and a rule that
+	// reads them.
+	b.Run("hot_session_memory_claims_rules", func(b *testing.B) {
+		g := claimsGateway(b, issuer.RS256)
+		runRequests(b, g, "/loggedin", newSession(b, g.cfg.Store, "user_bench"))
+	})
 	b.Run("hot_session_redis_cache_hit", func(b *testing.B) {
 		st := newRedisStore(b, session.RedisConfig{})
 		g := newTestGateway(b, issuer.RS256, st)
@@ -70,7 +76,7 @@ func BenchmarkToken(b *testing.B) {
 			g := newTestGateway(b, alg, nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := g.mint(context.Background(), sess); err != nil {
+				if _, err := g.mint(context.Background(), sess, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -80,7 +86,7 @@ func BenchmarkToken(b *testing.B) {
 		g := newTestGateway(b, issuer.RS256, nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := g.tokenFor(context.Background(), sess); err != nil {
+			if _, err := g.tokenFor(context.Background(), sess, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -35,6 +35,8 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 		g.serveToken(w, r)
 	case pathSessions:
 		g.serveSessions(w, r, "")
+	case pathSessionContext:
+		g.serveSessionContext(w, r)
 	case pathHealth:
 		g.serveHealth(w, r)
 	default:
@@ -47,8 +49,9 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		// /auth/signin, /auth/signin/<provider>, /auth/callback/<provider>,
-		// the password's pages; /auth/account, /auth/link/<provider>
-		return g.signIn != nil && (g.signIn.Handle(w, r) || g.account.Handle(w, r))
+		// the password's pages; /auth/reauth and its methods;
+		// /auth/account, /auth/link/<provider>
+		return g.signIn != nil && (g.signIn.Handle(w, r) || g.stepUp.Handle(w, r) || g.account.Handle(w, r))
 	}
 	return true
 }
@@ -117,7 +120,8 @@ func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	t, err := g.mint(r.Context(), sess)
+	claims, _ := g.claimsFor(r.Context(), sess)
+	t, err := g.mint(r.Context(), sess, claims)
 	if errors.Is(err, errGuestGone) {
 		http.SetCookie(w, g.cfg.Cookie.forRequest(r).clear())
 		writeJSONError(w, http.StatusUnauthorized, "unauthenticated", "no signed-in session")

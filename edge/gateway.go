@@ -18,11 +18,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/account"
+	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/internal/ratelog"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
+	"github.com/convex-auth/caddy-convex-auth/stepup"
 )
 
 // Defaults of Config.
@@ -72,9 +74,14 @@ type Config struct {
 	// IdleTTL ends a session after this long unused; it is reported by
 	// /auth/session as part of the session's end.
 	IdleTTL time.Duration
-	// Protected reports whether a request needs a session. An error counts
-	// as protected (fail closed).
-	Protected func(*http.Request) (bool, error)
+	// Rules are the protected paths: each needs a session, and may admit
+	// only some (authz). Default: none, every path is open.
+	Rules *authz.Rules
+	// Claims, when set, has every session's custom claims fetched from
+	// the app's Convex query and put into its tokens; ClaimsStore keeps
+	// them (the store itself, not a wrapper).
+	Claims      *authz.ClaimsConfig
+	ClaimsStore session.ClaimsStore
 	// SignInURL is where a browser without a session is sent.
 	SignInURL string
 	// AfterSignOut is where a browser goes after signing out.
@@ -110,7 +117,7 @@ type Config struct {
 	Metrics Metrics
 	// OnAuthenticated is called with every request that carries a session,
 	// before it goes on (Caddy sets its placeholders there).
-	OnAuthenticated func(*http.Request, *session.Session)
+	OnAuthenticated func(*http.Request, Authenticated)
 	// Users, when set, is the user store sign-ins check bans in. Default:
 	// SignIn's Users, or no ban check when there is no sign-in service.
 	Users session.UserStore
@@ -121,6 +128,14 @@ type Config struct {
 	// they are applied (pending.go). Default: an in-process journal, which
 	// a restart forgets; caddymodule passes one in Caddy's storage.
 	Journal RevocationJournal
+}
+
+// Authenticated is what OnAuthenticated is told of a request's session.
+type Authenticated struct {
+	Session *session.Session
+	// Claims are the session's custom claims; nil without a claims block
+	// or while they are unavailable.
+	Claims *authz.Claims
 }
 
 // Metrics is what the gateway counts.
@@ -162,6 +177,7 @@ type Gateway struct {
 	tokens       *tokenCache
 	signIn       *signin.Service
 	account      *account.Pages // with signIn
+	stepUp       *stepup.Pages  // /auth/reauth, with signIn
 	storeErrLog  *ratelog.Log
 	metrics      Metrics
 	unregister   []func()
@@ -171,6 +187,8 @@ type Gateway struct {
 	pending *pendingRevocations
 	// health answers /auth/health.
 	health *healthProbe
+	// claims, with a claims block, gets each session's custom claims.
+	claims *authz.ClaimsCache
 }
 
 // New checks cfg, fills in its defaults and builds the gateway. Close
@@ -240,6 +258,25 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 		g.account = account.New(g.signIn)
+		if g.stepUp, err = stepup.New(stepup.Config{SignIn: g.signIn}); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	if cfg.Claims != nil {
+		if cfg.ClaimsStore == nil {
+			return nil, errors.New("edge: claims need the store that keeps them (ClaimsStore)")
+		}
+		observe := func(string) {}
+		if m, ok := g.metrics.(ClaimsMetrics); ok {
+			observe = m.ClaimsQuery
+		}
+		if g.claims, err = authz.NewClaimsCache(*cfg.Claims, cfg.ClaimsStore, cfg.Store, g.mintForQuery, cfg.Issuer.Config().Now, cfg.Logger, observe); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+		g.unregister = append(g.unregister, g.claims.Close)
+	}
+	if cfg.Rules.NeedsClaims() && g.claims == nil {
+		return nil, errors.New("edge: a protect rule reads claims (allow/deny claim …), and there is no claims block to get them from")
 	}
 	g.unregister = append(g.unregister,
 		cfg.Store.OnRevoke(g.tokens.drop),

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -43,11 +43,15 @@ func newTestGatewayFor(tb testing.TB, ic issuer.Config, alg issuer.Algorithm, st
 		tb.Cleanup(func() { _ = mem.Close() })
 		st = mem
 	}
+	rules, err := authz.Compile([]authz.RuleConfig{{Paths: []string{"/loggedin*"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cfg := Config{
-		Issuer:    iss,
-		Store:     st,
-		Logger:    zap.NewNop(),
-		Protected: func(r *http.Request) (bool, error) { return strings.HasPrefix(r.URL.Path, "/loggedin"), nil },
+		Issuer: iss,
+		Store:  st,
+		Logger: zap.NewNop(),
+		Rules:  rules,
 	}
 	for _, o := range opts {
 		o(&cfg)

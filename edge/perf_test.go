@@ -33,7 +33,7 @@ func TestTokenForMintsOncePerSession(t *testing.T) {
 	for i := range callers {
 		done.Go(func() {
 			start.Wait()
-			tok, err := g.tokenFor(context.Background(), sess)
+			tok, err := g.tokenFor(context.Background(), sess, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -179,7 +179,7 @@ func BenchmarkStaleHotSession(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := g.tokenFor(context.Background(), sess); err != nil {
+					if _, err := g.tokenFor(context.Background(), sess, nil); err != nil {
 						b.Error(err)
 						return
 					}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/authz"
 	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
@@ -18,12 +19,12 @@ import (
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
-// serveAuthenticated is the request path: cookie → session → token →
-// injected into the request → next handler. Protected paths without a
-// session are refused here.
+// serveAuthenticated is the request path: cookie → session → claims →
+// the protected path's rule → token → injected into the request → next
+// handler. Requests a protected path refuses are answered here.
 func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, next Next) error {
 	cs := g.cfg.Cookie.forRequest(r)
-	protected := g.isProtected(r)
+	rule := g.cfg.Rules.Match(r.URL)
 	cookieToken, hasCookie := readCookie(r, cs.name)
 	g.removeGatewayCookies(r, cs)
 
@@ -35,16 +36,22 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		storeDown = err != nil
 	}
 
+	var claims *authz.Claims
 	var tok cachedToken
 	if sess != nil {
+		var claimsOK bool
+		claims, claimsOK = g.claimsFor(r.Context(), sess)
+		if rule != nil && !g.authorize(w, r, rule, sess, claims, claimsOK) {
+			return nil
+		}
 		var err error
-		if tok, err = g.tokenFor(r.Context(), sess); errors.Is(err, errGuestGone) {
+		if tok, err = g.tokenFor(r.Context(), sess, claims); errors.Is(err, errGuestGone) {
 			http.SetCookie(w, cs.clear())
 			sess = nil
 		} else if err != nil {
 			g.cfg.Logger.Error("minting a token failed", zap.String("session_id", sess.ID), zap.Error(err))
 			g.metrics.Request(OutcomeTokenError)
-			if protected {
+			if rule != nil {
 				writeJSONError(w, http.StatusInternalServerError, "token_unavailable", "a token could not be issued: see the gateway's log")
 				return nil
 			}
@@ -53,12 +60,14 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	}
 
 	if sess == nil {
-		if protected {
+		if rule != nil {
 			if storeDown {
 				g.metrics.Request(OutcomeStoreError)
+				g.countProtected(rule, ProtectedStoreError)
 				writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be checked right now: try again shortly")
 				return nil
 			}
+			g.countProtected(rule, ProtectedSignedOut)
 			g.refuseAnonymous(w, r)
 			return nil
 		}
@@ -75,7 +84,10 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 		addCookie(r, g.injectCookie.nameFor(r), tok.token)
 	}
 	if g.cfg.OnAuthenticated != nil {
-		g.cfg.OnAuthenticated(r, sess)
+		g.cfg.OnAuthenticated(r, Authenticated{Session: sess, Claims: claims})
+	}
+	if rule != nil {
+		g.countProtected(rule, ProtectedAdmitted)
 	}
 	g.metrics.Request(OutcomeAuthenticated)
 	return g.forward(w, r, next, cs, cookieToken, sess)
@@ -150,11 +162,12 @@ func (g *Gateway) findSession(ctx context.Context, token string) (*session.Sessi
 	return sess, err
 }
 
-// tokenFor reuses the session's token while the reuse policy allows, else
-// mints one. Concurrent misses for one session share one mint.
-func (g *Gateway) tokenFor(ctx context.Context, sess *session.Session) (cachedToken, error) {
-	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), func() (cachedToken, error) {
-		return g.mint(ctx, sess)
+// tokenFor reuses the session's token while the reuse policy allows and
+// it carries claims, else mints one. Concurrent misses for one session
+// share one mint.
+func (g *Gateway) tokenFor(ctx context.Context, sess *session.Session, claims *authz.Claims) (cachedToken, error) {
+	t, minted, err := g.tokens.getOrMint(sess.ID, g.cfg.Issuer.SigningKey().ID(), claims, func() (cachedToken, error) {
+		return g.mint(ctx, sess, claims)
 	})
 	if err == nil {
 		g.metrics.Token(minted)
@@ -162,9 +175,10 @@ func (g *Gateway) tokenFor(ctx context.Context, sess *session.Session) (cachedTo
 	return t, err
 }
 
-// mint always signs a new token for the session; for a guest's session
-// it moves the guest's expiry first (errGuestGone: the guest is gone).
-func (g *Gateway) mint(ctx context.Context, sess *session.Session) (cachedToken, error) {
+// mint always signs a new token for the session, with claims (nil: none);
+// for a guest's session it moves the guest's expiry first (errGuestGone:
+// the guest is gone).
+func (g *Gateway) mint(ctx context.Context, sess *session.Session, claims *authz.Claims) (cachedToken, error) {
 	if err := g.touchGuest(sess); err != nil {
 		return cachedToken{}, err
 	}
@@ -176,7 +190,7 @@ func (g *Gateway) mint(ctx context.Context, sess *session.Session) (cachedToken,
 	if span.Recording() {
 		span.SetAttributes(attribute.String(attrTokenKeyID, keyID), attribute.String(attrTokenAlgorithm, string(key.Algorithm())))
 	}
-	token, iat, exp, err := signer.Mint(issuer.Claims{
+	c := issuer.Claims{
 		UserID:        sess.UserID,
 		SessionID:     sess.ID,
 		Email:         sess.Profile.Email,
@@ -185,12 +199,16 @@ func (g *Gateway) mint(ctx context.Context, sess *session.Session) (cachedToken,
 		Picture:       sess.Profile.Picture,
 		AuthTime:      sess.AuthTime,
 		AMR:           sessionAMR(sess),
-	})
+	}
+	if claims != nil {
+		c.Custom = claims.Members()
+	}
+	token, iat, exp, err := signer.Mint(c)
 	if err != nil {
 		span.Fail("the token could not be signed")
 		return cachedToken{}, err
 	}
-	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID}, nil
+	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID, claims: claims}, nil
 }
 
 // sessionAMR is the amr of a session's tokens: the methods it recorded,
@@ -200,15 +218,6 @@ func sessionAMR(sess *session.Session) []string {
 		return sess.AMR
 	}
 	return signin.DefaultAMR(sess.Provider)
-}
-
-func (g *Gateway) isProtected(r *http.Request) bool {
-	if g.cfg.Protected == nil {
-		return false
-	}
-	ok, err := g.cfg.Protected(r)
-	// A path the matcher cannot read is treated as protected: fail closed.
-	return ok || err != nil
 }
 
 // refuseAnonymous sends a browser to sign in and brought back; anything else

@@ -38,10 +38,17 @@ var bannedPage = `<!doctype html>
 `
 
 func writeBannedPage(w http.ResponseWriter) {
+	writeHTMLPage(w, http.StatusForbidden, bannedPage)
+}
+
+// writeHTMLPage answers with one of the gateway's own small pages: never
+// cached, never sniffed, nothing loaded or framed.
+func writeHTMLPage(w http.ResponseWriter, status int, page string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write([]byte(bannedPage))
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(page))
 }

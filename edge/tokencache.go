@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/convex-auth/caddy-convex-auth/authz"
 )
 
 const tokenCacheShards = 16
@@ -65,6 +67,9 @@ type cachedToken struct {
 	issuedAt  time.Time
 	expiresAt time.Time
 	keyID     string
+	// claims are the custom claims it carries: a token is reused only
+	// while the session's claims are these very ones (nil: none).
+	claims *authz.Claims
 }
 
 func newTokenCache(size int, reuse reusePolicy, now func() time.Time) *tokenCache {
@@ -79,30 +84,30 @@ func (c *tokenCache) shard(sessionID string) *tokenShard {
 	return &c.shards[maphash.String(c.seed, sessionID)%tokenCacheShards]
 }
 
-// get returns the token for sessionID signed with keyID, if the reuse
-// policy allows it.
-func (c *tokenCache) get(sessionID, keyID string) (cachedToken, bool) {
+// get returns the token for sessionID signed with keyID and carrying
+// claims, if the reuse policy allows it.
+func (c *tokenCache) get(sessionID, keyID string, claims *authz.Claims) (cachedToken, bool) {
 	s := c.shard(sessionID)
 	s.mu.Lock()
 	t, ok := s.m[sessionID]
 	s.mu.Unlock()
-	if !ok || t.keyID != keyID || !c.reuse.allows(t, c.now()) {
+	if !ok || t.keyID != keyID || t.claims != claims || !c.reuse.allows(t, c.now()) {
 		return cachedToken{}, false
 	}
 	return t, true
 }
 
-// getOrMint returns the session's reusable token, or mints one with mint and
-// keeps it. Concurrent misses for one session share one mint. minted says
+// getOrMint returns the session's reusable token with claims, or mints one
+// with mint and keeps it. Concurrent misses for one session share one mint. minted says
 // whether this call signed.
-func (c *tokenCache) getOrMint(sessionID, keyID string, mint func() (cachedToken, error)) (t cachedToken, minted bool, err error) {
-	if t, ok := c.get(sessionID, keyID); ok {
+func (c *tokenCache) getOrMint(sessionID, keyID string, claims *authz.Claims, mint func() (cachedToken, error)) (t cachedToken, minted bool, err error) {
+	if t, ok := c.get(sessionID, keyID, claims); ok {
 		return t, false, nil
 	}
 	v, err, _ := c.minting.Do(sessionID, func() (any, error) {
 		// A mint that finished just before this one started has left a
 		// fresh token.
-		if t, ok := c.get(sessionID, keyID); ok {
+		if t, ok := c.get(sessionID, keyID, claims); ok {
 			return t, nil
 		}
 		c.mints.Add(1)

@@ -56,6 +56,9 @@ type Config struct {
 	Subject SubjectFormat
 	// Now returns the current time. Default time.Now; tests inject a clock.
 	Now func() time.Time
+	// ProfileClaims are the profile claims tokens carry, of
+	// ProfileClaimNames, or NoProfileClaims alone. Default: all of them.
+	ProfileClaims []string
 }
 
 // Issuer mints tokens with its signing key and serves the documents that let
@@ -65,6 +68,8 @@ type Issuer struct {
 	discoveryPath string
 	jwksPath      string
 	jwksURI       string
+
+	profile profileSet // Config.ProfileClaims
 
 	mu   sync.Mutex             // serialises changes to keys
 	keys atomic.Pointer[keySet] // immutable snapshot read by Mint and the documents
@@ -83,8 +88,13 @@ func New(cfg Config, signing *Key) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q is not a valid URL: %w", cfg.Issuer, err)
 	}
+	profile, err := ParseProfileClaims(cfg.ProfileClaims)
+	if err != nil {
+		return nil, err
+	}
 	base := strings.TrimRight(u.Path, "/")
 	i := &Issuer{
+		profile:       profile,
 		cfg:           cfg,
 		discoveryPath: base + DiscoveryPathSuffix,
 		jwksPath:      base + JWKSPathSuffix,

@@ -29,6 +29,11 @@ type Claims struct {
 	EmailVerified bool
 	Name          string
 	Picture       string
+	// Custom are the members of a JSON object, without its braces,
+	// appended to the payload: the session's custom claims. The caller
+	// makes sure they name no claim the token sets (authz.ParseClaims
+	// refuses every reserved name).
+	Custom []byte
 	// AuthTime is when the user last authenticated in the session
 	// (auth_time, whole seconds); zero leaves the claim out.
 	AuthTime time.Time
@@ -166,11 +171,20 @@ func (i *Issuer) Mint(c Claims) (token string, issuedAt, expiresAt time.Time, er
 			pe.claims.EmailVerified = &emailVerifiedTrue
 		}
 	}
+	i.profile.applyProfile(&pe.claims)
 	pe.buf.Reset()
 	if err := pe.enc.Encode(&pe.claims); err != nil {
 		return "", time.Time{}, time.Time{}, fmt.Errorf("encode token claims: %w", err)
 	}
 	payload := bytes.TrimSuffix(pe.buf.Bytes(), []byte("\n")) // Encode ends with a newline
+	if len(c.Custom) > 0 {
+		// {…} becomes {…,<custom>}: the object always has members.
+		pe.buf.Truncate(len(payload) - 1)
+		pe.buf.WriteByte(',')
+		pe.buf.Write(c.Custom)
+		pe.buf.WriteByte('}')
+		payload = pe.buf.Bytes()
+	}
 
 	sk := i.keys.Load().signing
 	enc := base64.RawURLEncoding

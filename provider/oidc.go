@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -131,6 +132,9 @@ func (o *oidcProvider) Info() Info {
 	info := o.c.Info(o.kind)
 	info.FormPost = o.quirks.formPost
 	info.AdmissionTTL = o.c.Admission.ttl(len(o.c.AllowedGroups) > 0 || o.quirks.admit != nil)
+	// Google and a plain OpenID Connect issuer honour prompt=login or
+	// max_age=0 and report auth_time; the others' step-up is not relied on.
+	info.StepUp = o.kind == KindOIDC || o.kind == KindGoogle
 	return info
 }
 
@@ -224,6 +228,8 @@ const (
 	claimName          = "name"
 	claimPicture       = "picture"
 	claimUsername      = "preferred_username"
+	claimAuthTime      = "auth_time"
+	claimAMR           = "amr"
 )
 
 func (o *oidcProvider) Identity(ctx context.Context, f Flow, cb Callback) (Identity, error) {
@@ -266,6 +272,8 @@ func (o *oidcProvider) Identity(ctx context.Context, f Flow, cb Callback) (Ident
 		}
 	}
 	claims[claimSub] = idt.Subject
+	// Read from the ID token alone: user info is not signed by the issuer.
+	authTime, amr := authentication(claims)
 	if err := o.fillFromUserinfo(ctx, p, tok, claims); err != nil {
 		return Identity{}, err
 	}
@@ -289,7 +297,26 @@ func (o *oidcProvider) Identity(ctx context.Context, f Flow, cb Callback) (Ident
 	if id.Subject == "" {
 		return Identity{}, errors.New("the ID token has no sub")
 	}
+	id.AuthTime, id.AMR = authTime, amr
 	return id, nil
+}
+
+// authentication reads the ID token's auth_time (zero when absent) and
+// amr (RFC 8176 strings; others are skipped).
+func authentication(claims map[string]any) (time.Time, []string) {
+	var at time.Time
+	if v, ok := claims[claimAuthTime].(float64); ok && v > 0 {
+		at = time.Unix(int64(v), 0)
+	}
+	var amr []string
+	if list, ok := claims[claimAMR].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok && s != "" {
+				amr = append(amr, s)
+			}
+		}
+	}
+	return at, amr
 }
 
 // fillFromUserinfo reads user info when the ID token lacks the email,

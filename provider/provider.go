@@ -48,6 +48,10 @@ type Info struct {
 	// RedirectURL is the callback URL registered with the provider; ""
 	// means <site origin>/auth/callback/<name>.
 	RedirectURL string
+	// StepUp: asked with Flow.ForceLogin, the provider makes the user
+	// sign in again and says when they did (Identity.AuthTime), so it can
+	// re-authenticate a session (step-up). GitHub cannot.
+	StepUp bool
 	// FormPost says the provider answers with a form POST to the callback
 	// (response_mode=form_post), from its own site: the browser sends no
 	// SameSite=Lax cookie with it, so signin moves the answer to a GET
@@ -109,6 +113,11 @@ type Identity struct {
 	EmailVerified bool
 	Name          string
 	Picture       string
+	// AuthTime is when the user last authenticated at the provider (the ID
+	// token's auth_time); zero when the provider does not say.
+	AuthTime time.Time
+	// AMR are the ID token's RFC 8176 method references, if any.
+	AMR []string
 }
 
 // ErrNonceMismatch means the ID token was not issued for this flow.

@@ -55,9 +55,9 @@ func TestInfo(t *testing.T) {
 		got, want Info
 	}{
 		{gh.Info(), Info{Name: "github", Label: "GitHub", Kind: KindGitHub}},
-		{google.Info(), Info{Name: "google", Label: "Google", Kind: KindGoogle}},
-		{okta.Info(), Info{Name: "okta", Label: "okta", Kind: KindOIDC, RedirectURL: "https://app.example.com/cb"}},
-		{work.Info(), Info{Name: "work", Label: "Work", Kind: KindGoogle}},
+		{google.Info(), Info{Name: "google", Label: "Google", Kind: KindGoogle, StepUp: true}},
+		{okta.Info(), Info{Name: "okta", Label: "okta", Kind: KindOIDC, RedirectURL: "https://app.example.com/cb", StepUp: true}},
+		{work.Info(), Info{Name: "work", Label: "Work", Kind: KindGoogle, StepUp: true}},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("Info() = %+v; want %+v", c.got, c.want)

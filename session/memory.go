@@ -27,6 +27,7 @@ type MemoryStore struct {
 	closed   bool
 
 	users  *memoryUsers // users, accounts, single-use values, rate counters
+	claims memoryClaims // ClaimsStore, under mu
 	limits memoryLimits // Limiter
 
 	instances memoryInstances // InstanceRegistry

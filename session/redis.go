@@ -64,6 +64,8 @@ type RedisStore struct {
 	touches *touchQueue // with the cache: last-use writes off the request path
 	flight  singleflight.Group
 	hooks   revokeHooks
+	// claimsHooks: OnClaimsChange (claims_redis.go).
+	claimsHooks claimsHooks
 
 	// live is true while the revocation subscription is known to be
 	// connected; the cache is bypassed otherwise.

@@ -19,7 +19,7 @@ import (
 func redisACL(prefix string, clientSetInfo bool) string {
 	rule := "on resetkeys ~" + prefix + "* ~rate:" + prefix + "limit:* resetchannels &" + prefix + "revoke -@all" +
 		" +hello +ping +info +role +cluster|slots +cluster|shards" +
-		" +evalsha +eval +get +set +setnx +mget +del +setrange +pexpire +pttl" +
+		" +evalsha +eval +get +set +setnx +mget +del +setrange +pexpire +pttl +incr" +
 		" +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait +time"
 	if clientSetInfo {
 		rule += " +client|setinfo"
@@ -93,6 +93,7 @@ func TestRedisACLIsEnough(t *testing.T) {
 		}, newTestClient(t, master.Addr, false))
 		t.Run("sessions", func(t *testing.T) { runConformance(t, b) })
 		t.Run("users", func(t *testing.T) { runUserConformance(t, b) })
+		t.Run("claims", func(t *testing.T) { runClaimsConformance(t, b) })
 	})
 	t.Run("cluster", func(t *testing.T) {
 		c := redistest.StartClusterWithReplicas(t, 3, 1)
@@ -108,6 +109,7 @@ func TestRedisACLIsEnough(t *testing.T) {
 		}, clusterClient(t, c))
 		t.Run("sessions", func(t *testing.T) { runConformance(t, b) })
 		t.Run("users", func(t *testing.T) { runUserConformance(t, b) })
+		t.Run("claims", func(t *testing.T) { runClaimsConformance(t, b) })
 	})
 }
 

@@ -89,11 +89,18 @@ func (s *RedisStore) setLive(up bool) {
 	}
 }
 
-// applyRemoteRevocation handles "<origin> <sessionID>...". This store's own
-// messages were applied when it sent them.
+// applyRemoteRevocation handles "<origin> <sessionID>..." and, on the same
+// channel, claims changes ("<origin> c …", claims_redis.go). This store's
+// own messages were applied when it sent them.
 func (s *RedisStore) applyRemoteRevocation(payload string) {
+	if origin, rest, _ := strings.Cut(payload, " "); origin == s.origin {
+		return
+	} else if change, ok := strings.CutPrefix(rest, claimsMessageMarker+" "); ok {
+		s.applyRemoteClaimsChange(change)
+		return
+	}
 	fields := strings.Fields(payload)
-	if len(fields) < 2 || fields[0] == s.origin {
+	if len(fields) < 2 {
 		return
 	}
 	ids := fields[1:]

@@ -164,6 +164,7 @@ func TestRedisClusterConformance(t *testing.T) {
 	backend := topologyBackend(func(t testing.TB) redis.UniversalClient { return clusterClient(t, c) }, 0)
 	t.Run("sessions", func(t *testing.T) { runConformance(t, backend) })
 	t.Run("users", func(t *testing.T) { runUserConformance(t, backend) })
+	t.Run("claims", func(t *testing.T) { runClaimsConformance(t, backend) })
 }
 
 // TestRedisSentinelConformance runs the suites through Sentinel on a master

@@ -184,6 +184,10 @@ const (
 	maxAMRBytes  = 32
 )
 
+// ValidateAMR is validateAMR: amr a provider reported is checked before
+// a session records it.
+func ValidateAMR(amr []string) error { return validateAMR(amr) }
+
 // validateAMR accepts up to MaxAMRValues method references, each 1 to 32
 // characters of a-z, 0-9, - and _ (RFC 8176's values are such).
 func validateAMR(amr []string) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +32,9 @@ type sealedFlow struct {
 	// page that began it, where a failed flow returns.
 	LinkUser    string `json:"lu,omitempty"`
 	LinkSession string `json:"ls,omitempty"`
+	// ReauthBegan, set when the flow re-authenticates LinkSession
+	// (BeginReauth): when it began, Unix seconds.
+	ReauthBegan int64 `json:"rb,omitempty"`
 	// Guest is the guest the starting browser was signed in as: only that
 	// guest may sign up in place with the flow.
 	Guest string `json:"g,omitempty"`
@@ -97,7 +101,7 @@ func (s *Service) HandleLinks(l Linker) { s.linker = l }
 // beginFlow fills rec with a new flow for p, seals it into the flow cookie
 // and returns the provider URL to send the browser to.
 func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMethod, rec sealedFlow) (string, error) {
-	f := provider.Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p)}
+	f := provider.Flow{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), RedirectURI: s.redirectURI(p), ForceLogin: rec.ReauthBegan != 0}
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	authURL, err := p.AuthCodeURL(ctx, f)
@@ -146,6 +150,10 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 		return false
 	}
 	fail := func(code, redirectTo string) {
+		if rec.ReauthBegan != 0 {
+			Redirect(w, r, PathReauth+"?"+url.Values{"error": {code}, "redirectTo": {rec.RedirectTo}}.Encode())
+			return
+		}
 		if rec.LinkUser != "" {
 			Redirect(w, r, rec.RedirectTo+"?error="+code)
 			return
@@ -191,6 +199,14 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		fail("provider", rec.RedirectTo)
 		return false
+	}
+	if rec.ReauthBegan != 0 {
+		if s.reauther == nil {
+			fail("state", "")
+			return false
+		}
+		link := Link{Provider: p.info, UserID: rec.LinkUser, SessionID: rec.LinkSession, Identity: id}
+		return s.reauther.FinishReauth(w, r, Reauth{Link: link, Began: time.Unix(rec.ReauthBegan, 0), RedirectTo: rec.RedirectTo})
 	}
 	if rec.LinkUser != "" {
 		if s.linker == nil {

@@ -173,6 +173,8 @@ type Service struct {
 	siteName      string
 	// linker finishes link flows (HandleLinks).
 	linker Linker
+	// reauther finishes re-authentication flows (HandleReauth).
+	reauther Reauthenticator
 	// devices remembers browsers (device.go); nil when Users does not.
 	devices session.Devices
 }

@@ -202,8 +202,8 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	// A guest sees the page (to sign up or in), and so does a browser
-	// sent with reauth=1: the account page asks for a fresh sign-in before
-	// deleting the account.
+	// sent with reauth=1: the step-up page (/auth/reauth) offers a fresh
+	// sign-in to users it cannot re-authenticate in place.
 	if sess, err := s.cfg.Host.Session(r); err == nil && sess != nil && sess.Provider != ProviderAnonymous &&
 		q.Get("error") == "" && q.Get("reauth") == "" {
 		Redirect(w, r, s.cfg.Redirects.Resolve(q.Get("redirectTo")))

@@ -196,3 +196,24 @@ test("prune forgets webhook-ids older than 48 hours", async () => {
   expect(await t.mutation(internal.gatewayEvents.prune, {})).toBe(1);
   expect(await counts()).toEqual({ users: 0, events: 1 });
 });
+
+describe("the app's own fields", () => {
+  test("user.updated keeps the role and organizations auth.ts set", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => new Response("{}")));
+    vi.stubEnv("CONVEX_AUTH_GATEWAY_URL", "https://app.example.com");
+    vi.stubEnv("CONVEX_AUTH_ADMIN_SECRET", "admin-secret-of-at-least-32-bytes-0123456789");
+    const { t, post, userRow } = setup();
+    await post(signed("msg_created", created));
+    vi.useFakeTimers();
+    await t.mutation(internal.auth.setRole, { userId: ada.id, role: "admin" });
+    await t.mutation(internal.auth.setOrgs, { userId: ada.id, orgs: ["o1"] });
+    await t.finishAllScheduledFunctions(vi.runAllTimers);
+    vi.useRealTimers();
+    await post(signed("msg_renamed", renamed));
+    const row = await userRow();
+    expect(row?.name).toBe("Ada King");
+    expect(row?.role).toBe("admin");
+    expect(row?.orgs).toEqual(["o1"]);
+    vi.unstubAllGlobals();
+  });
+});

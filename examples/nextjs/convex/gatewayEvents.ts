@@ -108,7 +108,15 @@ export const apply = internalMutation({
       case "user.created":
       case "user.updated": {
         const { id, ...profile } = user;
-        const next = { gatewayId: id, ...profile, banned: row?.banned ?? false, updatedAt: timestamp };
+        const next = {
+          gatewayId: id,
+          ...profile,
+          banned: row?.banned ?? false,
+          // The app's own fields (auth.ts) are not the gateway's to change.
+          ...(row?.role !== undefined ? { role: row.role } : {}),
+          ...(row?.orgs !== undefined ? { orgs: row.orgs } : {}),
+          updatedAt: timestamp,
+        };
         if (row === null) {
           await ctx.db.insert("users", next);
         } else if (row.updatedAt <= timestamp) {

@@ -13,6 +13,11 @@ export default defineSchema({
     picture: v.optional(v.string()),
     anonymous: v.optional(v.boolean()),
     banned: v.boolean(),
+    // The app's own data about the user, which the gateway's claims query
+    // (auth.ts) turns into claims: the role, and the organizations the
+    // user belongs to. Events leave them as they are.
+    role: v.optional(v.union(v.literal("admin"), v.literal("member"))),
+    orgs: v.optional(v.array(v.string())),
     // The timestamp (Unix ms) of the last event applied to the row.
     updatedAt: v.number(),
   }).index("by_gatewayId", ["gatewayId"]),

@@ -2,9 +2,12 @@
 // It speaks the HTTP API that ConvexHttpClient (convex/nextjs's fetchQuery)
 // uses and the WebSocket sync protocol that ConvexReactClient (useQuery in
 // the browser) uses, of the convex version in WIRE_FORMAT_VERSION; checks
-// bearer tokens the way Convex checks an OIDC provider's token; and runs the
-// two queries this example's pages call (users.me, users.failing) by hand.
-// It records every call so the test can say which token each helper sent.
+// bearer tokens the way Convex checks an OIDC provider's token (oidc.mjs);
+// runs the two queries the pages call over both (users.me, users.failing)
+// by hand, and every other function, and the gateway's calls in the JSON
+// form (the claims query), with the example's real functions under
+// convex-test (functions.mjs). It records every call of the client
+// library's form, so the test can say which token each helper sent.
 //
 // HTTP (convex 1.51.0, dist/esm/browser/http_client.js, queryInner):
 //   POST <url>/api/query
@@ -30,18 +33,15 @@
 //   authUpdateAttempted: true} refuses a token. Ping keeps the socket alive.
 //   Mutations and actions are not served (the example's browser code runs
 //   none): the stand-in closes the socket on one.
-// Token checks (as Convex's OIDC path): the provider whose domain equals iss
-// and applicationID equals aud, discovery at <domain>/.well-known/openid-
-// configuration with issuer equal to domain, the JWKS at its jwks_uri, alg
-// RS256 or EdDSA, kid matching one key, exp in the future with no skew.
+import { randomBytes } from "node:crypto";
 import http from "node:http";
-import * as jose from "jose";
 import { WebSocketServer } from "ws";
+import { createFunctionsRunner } from "./functions.mjs";
+import { bearerOf, identityOf as verifiedIdentityOf } from "./oidc.mjs";
 
 /** The convex package version whose wire format this file speaks. */
 export const WIRE_FORMAT_VERSION = "1.51.0";
 
-const OIDC_ALGORITHMS = ["RS256", "EdDSA"];
 const UDF_FAILED = 560;
 const SYNC_PATH = `/api/${WIRE_FORMAT_VERSION}/sync`;
 const PING_INTERVAL_MS = 15_000;
@@ -57,60 +57,16 @@ const PING_INTERVAL_MS = 15_000;
 export async function startConvexStandIn({ providers, getJSON }) {
   const calls = [];
 
+  // functions runs the example's real functions; run(kind, path, args)
+  // runs one with the deployment admin's rights (e.g. auth:setRole).
+  const functions = await createFunctionsRunner({ providers, getJSON, adminKey: randomBytes(16).toString("hex") });
+
   // identityOf returns what ctx.auth.getUserIdentity() returns for the
   // bearer token, or throws what Convex answers for a token it refuses.
-  async function identityOf(authorization) {
-    if (!authorization) return null;
-    const m = /^Bearer (.+)$/.exec(authorization);
-    if (!m) throw authError("InvalidAuthHeader", "the Authorization header is not Bearer <token>");
-    const token = m[1];
-    let claims;
-    try {
-      claims = jose.decodeJwt(token);
-    } catch {
-      throw authError("InvalidAuthHeader", "Could not parse as id token");
-    }
-    const provider = providers().find((p) => p.domain === claims.iss && p.applicationID === claims.aud);
-    if (!provider) throw authError("NoAuthProvider", "No auth provider found matching the given token");
-    const discovery = await getJSON(provider.domain + "/.well-known/openid-configuration");
-    if (discovery.issuer !== provider.domain) {
-      throw authError("InvalidAuthHeader", `discovery issuer ${discovery.issuer} is not ${provider.domain}`);
-    }
-    const jwks = await getJSON(discovery.jwks_uri);
-    const { kid } = jose.decodeProtectedHeader(token);
-    if (typeof kid !== "string" || jwks.keys.filter((k) => k.kid === kid).length !== 1) {
-      throw authError("InvalidAuthHeader", "the token's kid matches no single key of the JWKS");
-    }
-    let payload;
-    try {
-      ({ payload } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
-        issuer: provider.domain,
-        audience: provider.applicationID,
-        algorithms: OIDC_ALGORITHMS,
-        clockTolerance: 0,
-        requiredClaims: ["iss", "sub", "iat", "exp"],
-      }));
-    } catch (e) {
-      throw authError(
-        "InvalidAuthHeader",
-        `Could not verify OIDC token claim. Check that the token signature is valid and the token hasn't expired. (${e.code})`,
-      );
-    }
-    const identity = {
-      tokenIdentifier: `${payload.iss}|${payload.sub}`,
-      subject: payload.sub,
-      issuer: payload.iss,
-      email: payload.email,
-      emailVerified: payload.email_verified,
-      name: payload.name,
-      pictureUrl: payload.picture,
-    };
-    // convexToJson drops undefined fields.
-    return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined));
-  }
+  const identityOf = (authorization) => verifiedIdentityOf(authorization, providers(), getJSON);
 
   // The example's queries, as convex/users.ts defines them.
-  const functions = {
+  const byHand = {
     "users:me": (identity) => identity,
     "users:failing": (identity) => {
       throw new Error(identity === null ? "not signed in" : "the report is not ready yet");
@@ -118,6 +74,11 @@ export async function startConvexStandIn({ providers, getJSON }) {
   };
 
   async function query(req, body) {
+    // The gateway's claims query (format json, no Convex-Client header)
+    // goes to the real functions, unrecorded: the calls are the app's.
+    if (req.headers["convex-client"] === undefined && /"format"\s*:\s*"json"/.test(body)) {
+      return functions.call(req, "query", body);
+    }
     const call = { method: "POST", path: "/api/query", bearer: bearerOf(req) };
     calls.push(call);
     if (req.headers["content-type"] !== "application/json") return reply(400, "Content-Type must be application/json");
@@ -135,8 +96,12 @@ export async function startConvexStandIn({ providers, getJSON }) {
       return reply(400, `unexpected query body ${body}`);
     }
     call.fn = path;
-    const fn = functions[path];
-    if (!fn) return reply(404, `Could not find public function for '${path}'`);
+    const fn = byHand[path];
+    if (!fn) {
+      // The example's other functions, run for real (their values are
+      // plain JSON, the same in both formats).
+      return functions.call(req, "query", JSON.stringify({ path, args: args[0], format: "json" }));
+    }
     let identity;
     try {
       identity = await identityOf(req.headers.authorization);
@@ -161,7 +126,7 @@ export async function startConvexStandIn({ providers, getJSON }) {
   // carries results.
   function runForSync(queryId, udfPath, identity) {
     calls.push({ method: "WS", path: SYNC_PATH, fn: udfPath, identity });
-    const fn = functions[udfPath];
+    const fn = byHand[udfPath];
     if (!fn) return { type: "QueryFailed", queryId, errorMessage: `Could not find public function for '${udfPath}'`, logLines: [], journal: null };
     try {
       return { type: "QueryUpdated", queryId, value: fn(identity), logLines: [], journal: null };
@@ -287,10 +252,12 @@ export async function startConvexStandIn({ providers, getJSON }) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     calls,
+    functions,
     close: async () => {
       for (const ws of wss.clients) ws.terminate();
       await new Promise((resolve) => wss.close(resolve));
       await new Promise((resolve) => server.close(resolve));
+      await functions.close();
     },
   };
 }
@@ -304,14 +271,6 @@ function encodeTs(ts) {
 
 function reply(status, body) {
   return { status, body };
-}
-
-function authError(code, message) {
-  return Object.assign(new Error(message), { convexCode: code });
-}
-
-function bearerOf(req) {
-  return /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? null;
 }
 
 function cookieNames(req) {

@@ -410,6 +410,44 @@ test("every page behind the gateway, with the real server helpers, over each tra
         assert.ok(expiresAt > Date.now());
       });
 
+      await t.test("claims: /loggedin/admin for admins only, and the org switcher", async (t) => {
+        // The mutations schedule auth:refreshClaims, whose fetch needs a
+        // gateway with admin_api: here a stub that acknowledges it.
+        const refreshes = http.createServer((req, res) => res.end(JSON.stringify({ refreshed: true })));
+        await new Promise((resolve) => refreshes.listen(0, "127.0.0.1", resolve));
+        t.after(() => new Promise((resolve) => refreshes.close(resolve)));
+        process.env.CONVEX_AUTH_GATEWAY_URL = `http://127.0.0.1:${refreshes.address().port}`;
+        process.env.CONVEX_AUTH_ADMIN_SECRET = "stand-in-admin-secret";
+        // The app's data, through its real mutations (convex/auth.ts).
+        await convex.functions.run("mutation", "auth:setRole", { userId: "user_ada", role: "member" });
+        await convex.functions.run("mutation", "auth:setOrgs", { userId: "user_ada", orgs: ["org_a", "org_b"] });
+        const member = await signIn(main);
+        const refused = await request(`${main}/loggedin/admin`, { headers: { cookie: member, "sec-fetch-mode": "navigate", accept: "text/html" } });
+        assert.equal(refused.status, 403, "a member is refused before the page renders");
+        assert.match(refused.text, /ada@example\.com/);
+        assert.doesNotMatch(refused.text, /id="admin"/);
+
+        await convex.functions.run("mutation", "auth:setRole", { userId: "user_ada", role: "admin" });
+        const admin = await signIn(main); // a new session asks the claims query anew
+        const res = await request(`${main}/loggedin/admin`, { headers: { cookie: admin } });
+        assert.equal(res.status, 200, `${res.status}; next start's log ends:\n${next.log().slice(-3000)}`);
+        assert.match(res.text, /id="admin" data-subject="user_ada" data-role="admin"/);
+
+        // The switcher's request, as lib/OrgSwitcher.tsx makes it.
+        const pick = (org) =>
+          request(`${main}/auth/session/context`, {
+            method: "POST",
+            headers: { cookie: admin, "content-type": "application/json", origin: main, "sec-fetch-site": "same-origin" },
+            body: JSON.stringify({ org }),
+          });
+        assert.equal((await pick("org_b")).status, 200);
+        const orgs = await request(`${main}/loggedin/orgs`, { headers: { cookie: admin } });
+        assert.match(orgs.text, /id="active-org" data-org="org_b"/);
+        assert.equal((await pick("org_z")).status, 403, "an org the user is not in is refused");
+        const after = await request(`${main}/loggedin/orgs`, { headers: { cookie: admin } });
+        assert.match(after.text, /id="active-org" data-org="org_b"/);
+      });
+
       await t.test("inject cookie better-auth: fetchAuthQuery of @convex-dev/better-auth", async (t) => {
         const nav = await navigate(`${betterAuth}/loggedin/better-auth`);
         assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");

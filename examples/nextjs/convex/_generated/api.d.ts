@@ -9,7 +9,9 @@
  */
 
 import type * as admin from "../admin.js";
+import type * as auth from "../auth.js";
 import type * as crons from "../crons.js";
+import type * as gatewayAdmin from "../gatewayAdmin.js";
 import type * as gatewayEvents from "../gatewayEvents.js";
 import type * as http from "../http.js";
 import type * as users from "../users.js";
@@ -22,7 +24,9 @@ import type {
 
 declare const fullApi: ApiFromModules<{
   admin: typeof admin;
+  auth: typeof auth;
   crons: typeof crons;
+  gatewayAdmin: typeof gatewayAdmin;
   gatewayEvents: typeof gatewayEvents;
   http: typeof http;
   users: typeof users;

@@ -1,0 +1,84 @@
+package signin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+)
+
+// PathReauth is the step-up page: re-authenticating the signed-in session
+// in place (package stepup serves it).
+const PathReauth = "/auth/reauth"
+
+// Reauth is a finished re-authentication flow at a provider: the session
+// that began it, when it began, and who the provider says signed in.
+type Reauth struct {
+	Link
+	// Began is when the flow began, to whole seconds (the provider's
+	// auth_time must not be older).
+	Began time.Time
+	// RedirectTo is where the flow was to return (validated at its start).
+	RedirectTo string
+}
+
+// Reauthenticator finishes the flows BeginReauth starts: it checks the
+// sign-in, moves the session's authentication and answers the callback,
+// reporting whether the session was re-authenticated. The step-up pages
+// (package stepup) are one.
+type Reauthenticator interface {
+	FinishReauth(w http.ResponseWriter, r *http.Request, re Reauth) bool
+}
+
+// HandleReauth makes h finish the flows BeginReauth starts. It is set
+// once, before the service serves.
+func (s *Service) HandleReauth(h Reauthenticator) { s.reauther = h }
+
+// BeginReauth starts the flow of the provider named name to re-authenticate
+// sess (the provider is asked for a new sign-in: provider.Flow's
+// Reauthenticate), and returns the provider URL to send the browser to.
+// The callback hands it to the Reauthenticator (HandleReauth).
+func (s *Service) BeginReauth(w http.ResponseWriter, r *http.Request, name string, sess *session.Session, redirectTo string) (string, error) {
+	p := s.oauth[name]
+	if p == nil || !p.info.StepUp {
+		return "", fmt.Errorf("no provider named %q can re-authenticate", name)
+	}
+	return s.beginFlow(w, r, p, sealedFlow{
+		RedirectTo: s.cfg.Redirects.Resolve(redirectTo),
+		LinkUser:   sess.UserID, LinkSession: sess.ID,
+		ReauthBegan: s.now().Unix(),
+	})
+}
+
+// Reauthenticate moves sess's authentication to now, in place (same
+// session ID) and on every instance: its auth_time, and its amr to amr
+// (session.Store.Reauthenticate). Whatever needs a recent sign-in reads
+// that auth_time: the account page's changes and protect's max_age.
+func (s *Service) Reauthenticate(ctx context.Context, sess *session.Session, amr []string) error {
+	return s.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, s.now(), amr)
+}
+
+// ReauthenticateWithPassword checks password against the user's password
+// account among accounts (CheckPassword: counted as a sign-in attempt)
+// and, when it matches, re-authenticates sess (amr pwd). The account
+// page's password form and the step-up page both use it. err is the
+// store's, when the password matched but could not be recorded.
+func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password string) (PasswordCheck, error) {
+	check := s.CheckPassword(ctx, r, PasswordAccount(accounts), password)
+	if check != PasswordMatches {
+		return check, nil
+	}
+	return check, s.Reauthenticate(ctx, sess, []string{AMRPassword})
+}
+
+// PasswordAccount is the password account among accounts, or nil.
+func PasswordAccount(accounts []session.Account) *session.Account {
+	for i := range accounts {
+		if accounts[i].Provider == ProviderPassword {
+			return &accounts[i]
+		}
+	}
+	return nil
+}
