@@ -24,8 +24,9 @@ type MemoryStore struct {
 	byUser   map[string]map[string]struct{} // user ID -> session IDs
 	closed   bool
 
-	users  *memoryUsers // users, accounts, single-use values, rate counters
-	limits memoryLimits // Limiter
+	users   *memoryUsers  // users, accounts, single-use values, rate counters
+	factors memoryFactors // SecondFactors
+	limits  memoryLimits  // Limiter
 
 	instances memoryInstances // InstanceRegistry
 

@@ -514,6 +514,9 @@ func (s *RedisStore) PurgeUser(ctx context.Context, userID string) error {
 	if err := s.dropPending(ctx, userID); err != nil {
 		return err
 	}
+	if err := s.ResetFactors(ctx, userID); err != nil {
+		return err
+	}
 	if _, err := s.DeleteUser(ctx, userID, ""); err != nil {
 		return err
 	}
