@@ -66,6 +66,12 @@ type PageData struct {
 	DeleteAction   string
 	SignOutAction  string
 	SignInURL      string
+	// Factors is the second-factor section, nil when the site offers none
+	// (or the user is a guest or the app's).
+	Factors *FactorsData
+	// Script is the page's one script (passkey.js) when it can add a
+	// passkey; empty, no script.
+	Script string
 }
 
 // Method is one linked sign-in method.
@@ -113,6 +119,16 @@ var errorMessages = map[string]string{
 	"too_many_attempts":    "Too many wrong passwords for this account. Wait an hour and try again.",
 	"rate_limited":         "Too many requests came from your network. Please wait a while and try again.",
 	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
+	"factor_guest":         "Guests can't add a second factor. Sign up first.",
+	"factor_reauth":        "To change your two-step verification, sign in again first, then change it within 5 minutes. Nothing was changed.",
+	"passkey_expired":      "Adding the passkey took too long or was started in another browser. Please try again.",
+	"passkey":              "The passkey could not be added. Please try again.",
+	"passkey_exists":       "That passkey is already on your account.",
+	"too_many_passkeys":    "You have as many passkeys as an account can have. Remove one first.",
+	"no_passkey":           "That passkey is not on your account. Nothing was changed.",
+	"totp_expired":         "The setup took too long or was started elsewhere. Start again.",
+	"totp_code":            "That code is not right. Your authenticator app is still on.",
+	"no_factor":            "Add a passkey or an authenticator app first.",
 }
 
 var notices = map[string]string{
@@ -122,6 +138,9 @@ var notices = map[string]string{
 	"signed_out":        "That session was signed out.",
 	"signed_out_others": "Every other session was signed out.",
 	"password_changed":  "Your password was changed, and your other sessions were signed out.",
+	"passkey_added":     "Passkey added. You can sign in with it, and sign-ins ask for it as a second step.",
+	"passkey_removed":   "Passkey removed. It no longer signs you in.",
+	"totp_removed":      "Your authenticator app is off. Sign-ins no longer ask for its codes.",
 }
 
 func (p *Pages) servePage(w http.ResponseWriter, r *http.Request) {
@@ -211,6 +230,12 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 			d.Linkable = append(d.Linkable, signin.PageProvider{Name: info.Name, Label: info.Label, Kind: info.Kind, URL: linkPrefix + info.Name})
 		}
 	}
+	if err := p.fillFactors(r, sess, user, &d); err != nil {
+		p.logger.Warn("the account page could not read the second factors", zap.Error(err))
+		d := PageData{Site: p.signIn.Site(), Mode: "error", ErrorCode: "unavailable", Error: errorMessages["unavailable"]}
+		p.write(w, r, http.StatusServiceUnavailable, d)
+		return
+	}
 	for _, x := range sessions {
 		browser, system := describeUserAgent(x.UserAgent)
 		d.Sessions = append(d.Sessions, SessionRow{
@@ -262,6 +287,10 @@ func plural(n int, unit string) string {
 // write renders the account template with the sign-in page's headers: no
 // caching, no framing, no script.
 func (p *Pages) write(w http.ResponseWriter, r *http.Request, status int, d PageData) {
+	if d.Script != "" {
+		p.signIn.WriteScriptPage(w, r, status, pageTemplate, d, "account")
+		return
+	}
 	p.signIn.WritePage(w, r, status, pageTemplate, d, "account")
 }
 

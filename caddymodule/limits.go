@@ -29,6 +29,7 @@ import (
 //	    oauth_start       30/m
 //	    global_sign_up    1000/h
 //	    global_email_send 1000/h
+//	    second_factor     30/m
 //	}
 type LimitsConfig struct {
 	// SignUp is password sign-ups and new guests per client. Default: 10/h.
@@ -47,6 +48,9 @@ type LimitsConfig struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000/h.
 	GlobalEmailSend string `json:"global_email_send,omitempty"`
+	// SecondFactor is second-factor steps per client: passkey ceremonies
+	// started, codes tried at a challenge, enrolments. Default: 30/m.
+	SecondFactor string `json:"second_factor,omitempty"`
 }
 
 // options are the limits' options by name (signin.LimitNames).
@@ -54,6 +58,7 @@ func (c *LimitsConfig) options() map[string]*string {
 	return map[string]*string{
 		signin.LimitSignUp: &c.SignUp, signin.LimitSignIn: &c.SignIn, signin.LimitEmailSend: &c.EmailSend,
 		signin.LimitOAuthStart: &c.OAuthStart, signin.LimitGlobalSignUp: &c.GlobalSignUp, signin.LimitGlobalEmailSend: &c.GlobalEmailSend,
+		signin.LimitSecondFactor: &c.SecondFactor,
 	}
 }
 

@@ -24,6 +24,7 @@ type Backend interface {
 	session.AccountSecretSetter
 	session.Limiter
 	session.UserImporter
+	session.SecondFactors
 }
 
 // emitTimeout bounds queueing one event, apart from the request's own

@@ -13,7 +13,13 @@ import (
 // reports whether the session started. A browser that was a guest is
 // told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
-	res := Result{User: user, Provider: provider}
+	return s.finishWith(w, r, user, provider, target, nil)
+}
+
+// finishWith is finish for a method that says how the user authenticated
+// (RFC 8176 amr values; nil: the provider's own).
+func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string, amr []string) bool {
+	res := Result{User: user, Provider: provider, AMR: amr}
 	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
 		if guestID == user.ID {
 			res.UpgradedGuest = true

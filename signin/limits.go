@@ -20,6 +20,7 @@ const (
 	LimitOAuthStart      = "oauth_start"
 	LimitGlobalSignUp    = "global_sign_up"
 	LimitGlobalEmailSend = "global_email_send"
+	LimitSecondFactor    = "second_factor"
 )
 
 // Default rate limits. Per client: generous enough for an office behind one
@@ -32,6 +33,7 @@ var (
 	DefaultOAuthStartLimit      = session.Rate{Events: 30, Per: time.Minute}
 	DefaultGlobalSignUpLimit    = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultGlobalEmailSendLimit = session.Rate{Events: 1000, Per: time.Hour}
+	DefaultSecondFactorLimit    = session.Rate{Events: 30, Per: time.Minute}
 )
 
 // Limits are the rate limits on anonymous sign-in steps. Per-client limits
@@ -57,10 +59,14 @@ type Limits struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000 per hour.
 	GlobalEmailSend session.Rate
+	// SecondFactor is second-factor steps per client: passkey ceremonies
+	// started, codes tried at a challenge, enrolments (on top of each
+	// challenge's 5 wrong codes). Default: 30 per minute.
+	SecondFactor session.Rate
 }
 
 // LimitNames are the limits' names, in the order of Limits' fields.
-var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend}
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitSecondFactor}
 
 // Rate is the limit named name (one of LimitNames), nil for another name.
 func (l *Limits) Rate(name string) *session.Rate {
@@ -77,13 +83,15 @@ func (l *Limits) Rate(name string) *session.Rate {
 		return &l.GlobalSignUp
 	case LimitGlobalEmailSend:
 		return &l.GlobalEmailSend
+	case LimitSecondFactor:
+		return &l.SecondFactor
 	}
 	return nil
 }
 
 func (l *Limits) fill() error {
 	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
-		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit}
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultSecondFactorLimit}
 	for _, name := range LimitNames {
 		r := l.Rate(name)
 		if *r == (session.Rate{}) {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/convex-auth/caddy-convex-auth/passkey"
+
 	"go.uber.org/zap"
 )
 
@@ -88,6 +90,15 @@ type PageData struct {
 	Forgot bool
 	// Guest shows "Continue as guest", a form posting to GuestAction.
 	Guest bool
+	// Passkey shows "Sign in with a passkey" (the sign-in mode only): its
+	// form posts the browser's answer to PasskeyAction, and passkey.js
+	// fetches its options from PasskeyOptions.
+	Passkey        bool
+	PasskeyAction  string
+	PasskeyOptions string
+	// Script is the URL of the page's one script (passkey.js), or empty:
+	// the page then runs no script at all.
+	Script string
 	// Links and form actions; each keeps redirectTo.
 	SignInURL      string
 	SignUpURL      string
@@ -146,6 +157,8 @@ var messages = map[string]string{
 	"signed_out":           "Sign in first, then try again.",
 	"verify_needed":        "Verify your email address before signing in. We sent you a new link.",
 	"verify_password":      "The code or the password is not right. Check both and try again.",
+	"passkey":              "That passkey could not sign you in. Try again, or use another way to sign in.",
+	"passkey_expired":      "The passkey sign-in expired or was started in another browser. Please try again.",
 }
 
 // notices are the success sentences by code, shown in place of an error.
@@ -213,6 +226,10 @@ func (s *Service) PageFor(mode, code, redirectTo string) PageData {
 	d.ChangeAction = PathChangePassword
 	d.AccountURL = PathAccount
 	d.GuestAction = signInPrefix + ProviderAnonymous
+	if s.rp != nil && mode == "signin" {
+		d.Passkey, d.Script = true, passkey.ScriptPath
+		d.PasskeyAction, d.PasskeyOptions = signInPrefix+ProviderPasskey, PathPasskeyOptions
+	}
 	return d
 }
 
@@ -246,13 +263,24 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 		// The page says in words what Retry-After says.
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
 	}
-	s.WritePage(w, r, status, s.page, d, "sign-in")
+	s.writePage(w, r, status, s.page, d, "sign-in", d.Script != "")
 }
 
 // WritePage renders t with d and writes it with headers that keep it out of
 // caches, frames and Referer headers, and allow no script. what names the
 // page in the error a broken template gives.
 func (s *Service) WritePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
+	s.writePage(w, r, status, t, d, what, false)
+}
+
+// WriteScriptPage is WritePage for a page that loads passkey.js: its
+// policy allows that one script of this site, and its fetches to this
+// site, and nothing inline.
+func (s *Service) WriteScriptPage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
+	s.writePage(w, r, status, t, d, what, true)
+}
+
+func (s *Service) writePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string, script bool) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		s.logger.Error("rendering the "+what+" page failed", zap.Error(err))
@@ -265,23 +293,28 @@ func (s *Service) WritePage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", s.contentSecurityPolicy())
+	h.Set("Content-Security-Policy", s.contentSecurityPolicy(script))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
 }
 
-// contentSecurityPolicy allows inline styles and images, no script, and
-// form posts (and the redirects after them) to this site and the allowed
-// redirect origins.
-func (s *Service) contentSecurityPolicy() string {
+// contentSecurityPolicy allows inline styles and images, form posts (and
+// the redirects after them) to this site and the allowed redirect
+// origins, and no script; with script, this site's scripts (passkey.js,
+// never inline) and fetches to this site.
+func (s *Service) contentSecurityPolicy(script bool) string {
 	actions := []string{"'self'"}
 	actions = append(actions, s.cfg.Redirects.Origins...)
 	if u, err := url.Parse(s.cfg.Redirects.AfterSignIn); err == nil && u.Host != "" {
 		actions = append(actions, u.Scheme+"://"+u.Host)
 	}
-	return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " +
+	scripts := ""
+	if script {
+		scripts = "script-src 'self'; connect-src 'self'; "
+	}
+	return "default-src 'none'; " + scripts + "style-src 'unsafe-inline'; img-src 'self' data:; form-action " +
 		strings.Join(actions, " ") + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
@@ -292,6 +325,9 @@ func providerIcon(kind string) template.HTML {
 		return `<svg aria-hidden="true" viewBox="0 0 16 16" width="20" height="20"><path fill="currentColor" d="M8 0C3.58 0 0 3.58 0 8c0 3.54 2.29 6.53 5.47 7.59.4.07.55-.17.55-.38 0-.19-.01-.82-.01-1.49-2.01.37-2.53-.49-2.69-.94-.09-.23-.48-.94-.82-1.13-.28-.15-.68-.52-.01-.53.63-.01 1.08.58 1.23.82.72 1.21 1.87.87 2.33.66.07-.52.28-.87.51-1.07-1.78-.2-3.64-.89-3.64-3.95 0-.87.31-1.59.82-2.15-.08-.2-.36-1.02.08-2.12 0 0 .67-.21 2.2.82.64-.18 1.32-.27 2-.27.68 0 1.36.09 2 .27 1.53-1.04 2.2-.82 2.2-.82.44 1.1.16 1.92.08 2.12.51.56.82 1.27.82 2.15 0 3.07-1.87 3.75-3.65 3.95.29.25.54.73.54 1.48 0 1.07-.01 1.93-.01 2.2 0 .21.15.46.55.38A8.013 8.013 0 0016 8c0-4.42-3.58-8-8-8z"/></svg>`
 	case "google":
 		return `<svg aria-hidden="true" viewBox="0 0 48 48" width="20" height="20"><path fill="#EA4335" d="M24 9.5c3.54 0 6.71 1.22 9.21 3.6l6.85-6.85C35.9 2.38 30.47 0 24 0 14.62 0 6.51 5.38 2.56 13.22l7.98 6.19C12.43 13.72 17.74 9.5 24 9.5z"/><path fill="#4285F4" d="M46.98 24.55c0-1.57-.15-3.09-.38-4.55H24v9.02h12.94c-.58 2.96-2.26 5.48-4.78 7.18l7.73 6c4.51-4.18 7.09-10.36 7.09-17.65z"/><path fill="#FBBC05" d="M10.53 28.59c-.48-1.45-.76-2.99-.76-4.59s.27-3.14.76-4.59l-7.98-6.19C.92 16.46 0 20.12 0 24c0 3.88.92 7.54 2.56 10.78l7.97-6.19z"/><path fill="#34A853" d="M24 48c6.48 0 11.93-2.13 15.89-5.81l-7.73-6c-2.15 1.45-4.92 2.3-8.16 2.3-6.26 0-11.57-4.22-13.47-9.91l-7.98 6.19C6.51 42.62 14.62 48 24 48z"/></svg>`
+	}
+	if kind == "passkey" {
+		return `<svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm-6 10v-2a4 4 0 0 1 4-4h4m6 6a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5zm0 0v2m0-7.5V11m3.5 6H22"/></svg>`
 	}
 	return `<svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M21 2l-2 2m-7.61 7.61a5.5 5.5 0 1 1-7.78 7.78 5.5 5.5 0 0 1 7.78-7.78zm0 0L15.5 7.5m0 0l3 3L22 7l-3-3m-3.5 3.5L19 4"/></svg>`
 }
