@@ -93,9 +93,12 @@ type PageData struct {
 	// Passkey shows "Sign in with a passkey" (the sign-in mode only): its
 	// form posts the browser's answer to PasskeyAction, and passkey.js
 	// fetches its options from PasskeyOptions.
-	Passkey        bool
-	PasskeyAction  string
-	PasskeyOptions string
+	Passkey bool
+	// PasskeyAutofill offers passkeys in the email field's autofill
+	// (conditional mediation); not on the page after a refused passkey.
+	PasskeyAutofill bool
+	PasskeyAction   string
+	PasskeyOptions  string
 	// Script is the URL of the page's one script (passkey.js), or empty:
 	// the page then runs no script at all.
 	Script string
@@ -228,6 +231,7 @@ func (s *Service) PageFor(mode, code, redirectTo string) PageData {
 	d.GuestAction = signInPrefix + ProviderAnonymous
 	if s.rp != nil && mode == "signin" {
 		d.Passkey, d.Script = true, passkey.ScriptPath
+		d.PasskeyAutofill = code != "passkey" && code != "passkey_expired"
 		d.PasskeyAction, d.PasskeyOptions = signInPrefix+ProviderPasskey, PathPasskeyOptions
 	}
 	return d
