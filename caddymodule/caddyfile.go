@@ -74,7 +74,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    sign_in_url     <path or url>
 //	    after_sign_out  <path or url>
 //	    inject header   <name>
-//	    inject cookie   <name>|better-auth|convex-auth
+//	    inject cookie   <name>|better-auth|convex-auth|convex-auth-2
 //	    trust_upstream_sign_in [<path...>]
 //	    provider        <type> [<name>] { ... }  # see signin_caddyfile.go and provider_*.go
 //	    after_sign_in   <path or url>

@@ -65,17 +65,19 @@ async function verifyAll(token, kind) {
   }
 }
 
-// fetchRetryingOnce sends a GET again once when the connection failed before
-// an answer came, as Go's net/http and browsers do for idempotent requests:
-// a reload closes the old server's idle keep-alive connections, and undici
-// (Node's fetch) may have just picked one of them.
-async function fetchRetryingOnce(url, init) {
-  try {
-    return await fetch(url, init);
-  } catch (err) {
-    if (!(err instanceof TypeError)) throw err;
-    stats.retries++;
-    return await fetch(url, init);
+// fetchRetrying sends a GET again when the connection failed before an
+// answer came, as Go's net/http and browsers do for idempotent requests: a
+// reload closes the old server's idle keep-alive connections, and undici
+// (Node's fetch) may pick one of them. A gateway's pool holds at most one
+// connection per worker, so of workers + 1 tries one is on a new one.
+async function fetchRetrying(url, init) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      if (!(err instanceof TypeError) || attempt >= cfg.workers) throw err;
+      stats.retries++;
+    }
   }
 }
 
@@ -90,7 +92,7 @@ async function worker(n) {
     stats.requests++;
     let token, expiresAt;
     try {
-      const res = await fetchRetryingOnce(url, { headers: { cookie, "sec-fetch-site": "same-origin" } });
+      const res = await fetchRetrying(url, { headers: { cookie, "sec-fetch-site": "same-origin" } });
       if (res.status !== 200) {
         stats.requestErrors++;
         fail(`GET ${url} answered ${res.status}: ${await res.text()}`);

@@ -81,7 +81,7 @@ type Config struct {
 	AfterSignOut string
 	// InjectHeader carries the token upstream, always. InjectCookie carries
 	// it too when set: a name, or a preset (InjectCookieBetterAuth,
-	// InjectCookieConvexAuth). Default: no cookie, so the token travels
+	// InjectCookieConvexAuth, InjectCookieConvexAuth2). Default: no cookie, so the token travels
 	// once; client copies of DefaultInjectCookie and of every preset's
 	// names are removed either way.
 	InjectHeader string

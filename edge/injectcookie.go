@@ -18,10 +18,13 @@ const (
 	// JWT_COOKIE_NAME "convex_jwt", with "__Secure-" in front on secure
 	// requests. Its reader takes either, and the "-" spellings too.
 	InjectCookieBetterAuth = "better-auth"
-	// InjectCookieConvexAuth is @convex-dev/auth's Next.js cookie
+	// InjectCookieConvexAuth is @convex-dev/auth 0.0.x's Next.js cookie
 	// "__convexAuthJWT", with "__Host-" in front unless the request's Host
 	// passes Convex Auth's localhost test.
 	InjectCookieConvexAuth = "convex-auth"
+	// InjectCookieConvexAuth2 is @convex-dev/auth 2.x's SSR cookie
+	// "__convexAuthJWT", under that one name on every host.
+	InjectCookieConvexAuth2 = "convex-auth-2"
 
 	convexAuthJWTCookie = "__convexAuthJWT"
 	hostPrefix          = "__Host-"
@@ -30,7 +33,7 @@ const (
 // IsInjectCookiePreset reports whether an `inject cookie` setting is one of
 // the presets, whose apps hand the token on to the browser.
 func IsInjectCookiePreset(setting string) bool {
-	return setting == InjectCookieBetterAuth || setting == InjectCookieConvexAuth
+	return setting == InjectCookieBetterAuth || setting == InjectCookieConvexAuth || setting == InjectCookieConvexAuth2
 }
 
 // betterAuthReads is every name @convex-dev/better-auth's getToken takes
@@ -101,6 +104,8 @@ func resolveInjectCookieName(setting string) injectCookie {
 				return hostPrefix + convexAuthJWTCookie
 			},
 		}
+	case InjectCookieConvexAuth2:
+		return injectCookie{nameFor: func(*http.Request) string { return convexAuthJWTCookie }}
 	default:
 		return injectCookie{nameFor: func(*http.Request) string { return setting }}
 	}

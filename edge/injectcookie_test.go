@@ -50,6 +50,10 @@ func TestInjectCookiePresets(t *testing.T) {
 		{InjectCookieConvexAuth, "localhost", false, "__Host-__convexAuthJWT"},
 		{InjectCookieConvexAuth, "[::1]:3000", false, "__Host-__convexAuthJWT"},
 		{InjectCookieConvexAuth, "127.0.0.2:3000", false, "__Host-__convexAuthJWT"},
+		// 2.x reads the plain name on every host.
+		{InjectCookieConvexAuth2, "app.example.com", true, "__convexAuthJWT"},
+		{InjectCookieConvexAuth2, "[::1]:3000", false, "__convexAuthJWT"},
+		{InjectCookieConvexAuth2, "localhost:3000", false, "__convexAuthJWT"},
 		{"my_jwt", "app.example.com", true, "my_jwt"},
 		{DefaultInjectCookie, "app.example.com", false, DefaultInjectCookie},
 		// Not configured: the header alone carries the token.

@@ -84,7 +84,7 @@ func TestInjectedTokenKeepsTheMargin(t *testing.T) {
 // injected token to Convex's browser client, so its iat is never older than
 // token_reuse.
 func TestPresetTokenIsYoung(t *testing.T) {
-	for _, preset := range []string{InjectCookieBetterAuth, InjectCookieConvexAuth} {
+	for _, preset := range []string{InjectCookieBetterAuth, InjectCookieConvexAuth, InjectCookieConvexAuth2} {
 		t.Run(preset, func(t *testing.T) {
 			clock := testclock.New(time.Unix(1_800_000_000, 0))
 			g, sess := clockGateway(t, clock, 5*time.Minute, func(c *Config) { c.InjectCookie = preset })

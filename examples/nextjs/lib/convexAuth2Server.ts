@@ -2,7 +2,7 @@ import { setupConvexAuthNextjs } from "@convex-dev/auth/ssr/nextjs";
 import { makeFunctionReference } from "convex/server";
 
 // @convex-dev/auth 2.x's Next.js server helpers behind a gateway site with
-// `inject cookie __convexAuthJWT`: convexAuthNextjsAccessToken() reads the
+// `inject cookie convex-auth-2`: convexAuthNextjsAccessToken() reads the
 // gateway's token from that cookie. The app runs no Convex Auth backend,
 // so its proxy (refreshSession) and isAuthenticatedNextjs (isAuthenticated)
 // have nothing to call; setup only needs their references. See

@@ -8,7 +8,7 @@
 // (/loggedin/better-auth, `inject cookie better-auth`), @convex-dev/auth
 // 0.0.x's convexAuthNextjsToken (/loggedin/convex-auth, `inject cookie
 // convex-auth`) and 2.x's convexAuthNextjsAccessToken
-// (/loggedin/convex-auth-2, `inject cookie __convexAuthJWT`). In Chromium,
+// (/loggedin/convex-auth-2, `inject cookie convex-auth-2`). In Chromium,
 // on one transport, the browser's Convex client (ConvexProviderWithGateway
 // of clients/js) runs useQuery with the gateway's token. With no Convex
 // deployment here, NEXT_PUBLIC_CONVEX_URL points at a stand-in
@@ -510,7 +510,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
 
         // 2.x's reader behind the 0.0.x preset: it reads __convexAuthJWT
         // only, which the preset uses only where 0.0.x's localhost rule
-        // holds. Hence `inject cookie __convexAuthJWT` for 2.x (below).
+        // holds. Hence the convex-auth-2 preset for 2.x (below).
         ({ result: res, calls } = await callsDuring(() =>
           request(`${convexAuth}/loggedin/convex-auth-2`, { headers: { cookie: session } }),
         ));
@@ -525,7 +525,7 @@ test("every page behind the gateway, with the real server helpers, over each tra
         t.diagnostic(`@convex-dev/auth 2.x behind the convex-auth preset on ${new URL(convexAuth).host}: ${p.signedOut ? "signed out" : "signed in"}`);
       });
 
-      await t.test("inject cookie __convexAuthJWT: convexAuthNextjsAccessToken of @convex-dev/auth 2.x", async (t) => {
+      await t.test("inject cookie convex-auth-2: convexAuthNextjsAccessToken of @convex-dev/auth 2.x", async (t) => {
         const nav = await navigate(`${convexAuth2}/loggedin/convex-auth-2`);
         assert.equal(nav.status, 302, "a signed-out browser is redirected by the gateway");
         assert.equal(nav.location, "/?redirectTo=%2Floggedin%2Fconvex-auth-2");

@@ -5,7 +5,8 @@ import { Identity } from "@/lib/Identity";
 import { RequestFacts } from "@/lib/RequestFacts";
 
 // Server code written for Convex Auth 2.x (@convex-dev/auth/ssr/nextjs),
-// behind a gateway site that injects its __convexAuthJWT cookie:
+// behind a gateway site that injects its __convexAuthJWT cookie
+// (`inject cookie convex-auth-2`):
 // convexAuthNextjsAccessToken() reads the gateway's token. There is no
 // Convex Auth backend and no Convex Auth proxy: the gateway signs users in.
 export default async function ConvexAuth2Page() {
