@@ -128,7 +128,7 @@ func TestProviderJSON(t *testing.T) {
 		`{"type":"email","site_name":"Example"}`:                                             "site_name is an option of the email block (sign_in.email), not of provider email",
 		`{"type":"github","client_id":"a","client_secret":"b","issuer":"https://x.example"}`: "issuer is an option of provider google, oidc, not of github",
 		`{"type":"acme","client_id":"a","client_secret":"b","guest_ttl":"1h"}`:               "guest_ttl is an option of provider anonymous, not of acme",
-		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, email, github, google, oidc or password`,
+		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, email, github, google, oidc, passkey or password`,
 		`{"client_id":"a"}`:   "a provider has no type",
 	} {
 		if err := check(providers); err == nil || !strings.Contains(err.Error(), want) {
