@@ -17,7 +17,10 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 }
 
 // finishWith is finish for a method that says how the user authenticated
-// (RFC 8176 amr values; nil: the provider's own).
+// (RFC 8176 amr values; nil: the provider's own). It is the one place
+// every first factor ends: a user with a second factor (or who must enrol
+// one) is sent to the challenge instead, and no session exists until it
+// is passed.
 func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string, amr []string) bool {
 	res := Result{User: user, Provider: provider, AMR: amr}
 	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
@@ -27,6 +30,30 @@ func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *sessi
 			res.ReplacedUserID = guestID
 		}
 	}
+	if user.Banned {
+		return s.startSession(w, r, res, target)
+	}
+	switch challenged, err := s.challenge(w, r, res, target); {
+	case err != nil:
+		s.logger.Warn("sign-in could not read the user's second factors", zap.String("provider", provider), zap.Error(err))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		return false
+	case challenged:
+		return false
+	}
+	return s.startSession(w, r, res, target)
+}
+
+// startSession has the Host start res's session and sends the browser to
+// target; a banned user gets the page that says so.
+func (s *Service) startSession(w http.ResponseWriter, r *http.Request, res Result, target string) bool {
+	return s.startSessionThen(w, r, res, func() { Redirect(w, r, s.cfg.Redirects.Resolve(target)) })
+}
+
+// startSessionThen is startSession with then answering once the session
+// started.
+func (s *Service) startSessionThen(w http.ResponseWriter, r *http.Request, res Result, then func()) bool {
+	user, provider := res.User, res.Provider
 	err := ErrBanned
 	if !user.Banned {
 		err = s.cfg.Host.StartSession(w, r, res)
@@ -41,6 +68,6 @@ func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *sessi
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
-	Redirect(w, r, s.cfg.Redirects.Resolve(target))
+	then()
 	return true
 }

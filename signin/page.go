@@ -162,6 +162,8 @@ var messages = map[string]string{
 	"verify_password":      "The code or the password is not right. Check both and try again.",
 	"passkey":              "That passkey could not sign you in. Try again, or use another way to sign in.",
 	"passkey_expired":      "The passkey sign-in expired or was started in another browser. Please try again.",
+	"challenge_expired":    "This sign-in expired or was started in another browser. Please sign in again.",
+	"challenge_dead":       "Too many wrong codes. Sign in again to get a new try.",
 }
 
 // notices are the success sentences by code, shown in place of an error.

@@ -166,6 +166,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 		ServeScript(w, r)
 	case path == PathPasskeyOptions && s.rp != nil:
 		s.servePasskeyOptions(w, r)
+	case strings.HasPrefix(path, PathChallenge) && s.serveChallenge(w, r, path):
 	case strings.HasPrefix(path, signInPrefix):
 		s.serveStart(w, r, path[len(signInPrefix):])
 	case strings.HasPrefix(path, callbackPrefix):
