@@ -204,13 +204,25 @@ func TestAccountPasskeys(t *testing.T) {
 	if resp, _ := b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {f.Passkeys[0].ID}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("removing without a recent sign-in: %d", resp.StatusCode)
 	}
-	e.signIn(b, adaEmail, adaPass)
+	// A password sign-in is now challenged; the passkey alone (it verifies
+	// its user) signs in afresh.
+	if resp, _ := e.signIn(b, adaEmail, adaPass); !strings.HasSuffix(location(t, resp), signin.PathChallenge) {
+		t.Fatalf("a password sign-in of a user with a passkey: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body := b.Post(e.origin+signin.PathPasskeyOptions, url.Values{})
+	answer, err = auth.Get([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.Post(e.origin+"/auth/signin/passkey", url.Values{"credential": {string(answer)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("passkey sign-in: %d", resp.StatusCode)
+	}
 	resp, _ = b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {f.Passkeys[0].ID}})
 	if resp.StatusCode != http.StatusSeeOther || len(e.factors(me.UserID).Passkeys) != 0 {
 		t.Fatalf("removing: %d", resp.StatusCode)
 	}
 	var refusal struct{ Error string }
-	resp, body := b.Get(e.origin + "/auth/account/passkeys/options")
+	resp, body = b.Get(e.origin + "/auth/account/passkeys/options")
 	if resp.StatusCode != http.StatusMethodNotAllowed || json.Unmarshal([]byte(body), &refusal) != nil || refusal.Error != "method" {
 		t.Fatalf("GET options: %d %s", resp.StatusCode, body)
 	}
