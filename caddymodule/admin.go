@@ -97,6 +97,9 @@ func (h *Handler) controlRealm() (control.Realm, error) {
 		return control.Realm{}, fmt.Errorf("convex_auth: the session store %T keeps no users", st)
 	}
 	realm := control.Realm{Name: h.realm, Issuers: []string{h.Issuer}, Sessions: h.store, Users: users}
+	if f, ok := st.(session.SecondFactors); ok && h.signInConfig != nil {
+		realm.Factors = f
+	}
 	if dead, ok := DeadLettersHandler(h.realm); ok {
 		realm.DeadLetters = dead
 	}

@@ -42,6 +42,9 @@ type Realm struct {
 	// DeadLetters lists the realm's dead-lettered events (GET
 	// /events/dead). Default: nil, the realm sends no events.
 	DeadLetters http.Handler
+	// Factors keeps the users' second factors (GET and DELETE
+	// /users/{id}/factors). Default: nil, the realm keeps none.
+	Factors session.SecondFactors
 }
 
 // ErrUserNotFound means the realm has neither a record nor a live session
