@@ -29,9 +29,11 @@ const step = (msg) => console.log(`step: ${msg}`);
 function expect(cond, msg) {
   if (!cond) throw new Error(msg);
 }
-async function shot(page, name) {
-  await page.screenshot({ path: join(outDir, name), fullPage: true });
-  if (docDir) await page.screenshot({ path: join(docDir, name), fullPage: true });
+async function shot(page, name, selector) {
+  const target = selector ? page.locator(selector) : page;
+  const opts = selector ? {} : { fullPage: true };
+  await target.screenshot({ path: join(outDir, name), ...opts });
+  if (docDir) await target.screenshot({ path: join(docDir, name), ...opts });
 }
 
 const browser = await chromium.launch({
@@ -121,7 +123,7 @@ try {
   await a.page.fill("#password", password);
   await Promise.all([a.page.waitForURL((u) => u.pathname === "/loggedin"), a.page.click("#password-form button[type=submit]")]);
   await addPasskey(a.page, "Laptop");
-  await shot(a.page, "passkey-added.png");
+  await shot(a.page, "passkey-added.png", "#factors");
 
   step("A signs out and signs in with the passkey alone, from the autofill");
   await signOut(a.page);
