@@ -2,7 +2,6 @@ package account
 
 import (
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/passkey"
-	"github.com/convex-auth/caddy-convex-auth/secondfactor"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 )
@@ -44,9 +42,6 @@ const (
 	pathTOTP           = accountPrefix + "totp"
 	pathDisableTOTP    = accountPrefix + "totp/disable"
 	pathBackupCodes    = accountPrefix + "backup-codes"
-	// pendingTOTPPurpose binds a sealed enrolment to its use.
-	pendingTOTPPurpose = "convex_auth totp enrolment v1"
-	pendingTOTPTTL     = 15 * time.Minute
 )
 
 // FactorsData is the account page's second-factor section.
@@ -76,26 +71,16 @@ type PasskeyRow struct {
 // totpPage is what the enrolment and backup-code pages get.
 type totpPage struct {
 	Site, Mode, Error, Notice string
-	QR                        template.HTML
-	Secret, URI, Pending      string
-	Action, AccountURL        string
+	Setup                     signin.TOTPSetup
+	AccountURL                string
 	Codes                     []string
-}
-
-// pendingTOTP is an enrolment not confirmed yet, sealed in its form.
-type pendingTOTP struct {
-	Secret    string `json:"s"`
-	UserID    string `json:"u"`
-	SessionID string `json:"i"`
-	Expires   int64  `json:"x"`
 }
 
 // factorsOn reports whether the site offers any second factor.
 func (p *Pages) factorsOn() (passkeys, totp bool) {
 	sf := p.cfg.SecondFactor
-	totp = sf != nil && sf.Mode != signin.SecondFactorOff && sf.Keys != nil
 	passkeys = p.signIn.Passkeys() != nil && (sf == nil || sf.Mode != signin.SecondFactorOff)
-	return passkeys, totp
+	return passkeys, p.signIn.TOTPOn()
 }
 
 // recent reports whether sess signed in recently enough to change how
@@ -239,11 +224,7 @@ func (p *Pages) servePasskeyOptions(w http.ResponseWriter, r *http.Request) {
 
 // serveAddPasskey checks the browser's new passkey and keeps it.
 func (p *Pages) serveAddPasskey(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.readForm(w, r)
-	if !ok || p.limited(w, r) {
-		return
-	}
-	user, ok := p.changeAllowed(w, r, sess)
+	_, user, ok := p.factorForm(w, r)
 	if !ok {
 		return
 	}
@@ -284,11 +265,7 @@ func (p *Pages) serveAddPasskey(w http.ResponseWriter, r *http.Request) {
 
 // serveRemovePasskey removes one of the user's passkeys.
 func (p *Pages) serveRemovePasskey(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.readForm(w, r)
-	if !ok {
-		return
-	}
-	user, ok := p.changeAllowed(w, r, sess)
+	_, user, ok := p.factorForm(w, r)
 	if !ok {
 		return
 	}
@@ -312,103 +289,78 @@ func (p *Pages) serveRemovePasskey(w http.ResponseWriter, r *http.Request) {
 // serveTOTP shows a new secret to enrol (GET) or confirms it with a first
 // code (POST), then shows the backup codes.
 func (p *Pages) serveTOTP(w http.ResponseWriter, r *http.Request) {
-	var sess *session.Session
-	var ok bool
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		sess, ok = p.session(w, r)
-	} else {
-		sess, ok = p.readForm(w, r)
-	}
-	if !ok {
-		return
-	}
-	user, ok := p.changeAllowed(w, r, sess)
-	if !ok {
-		return
-	}
-	if r.Method != http.MethodPost {
-		en, err := secondfactor.NewEnrolment(p.signIn.SiteName(), accountName(user))
-		if err != nil {
-			p.fail(w, r, http.StatusInternalServerError, "unavailable")
+		sess, ok := p.session(w, r)
+		if !ok {
 			return
 		}
-		p.writeEnrolment(w, r, http.StatusOK, user, sess, en.Secret, "")
+		user, ok := p.changeAllowed(w, r, sess)
+		if ok {
+			p.writeEnrolment(w, r, http.StatusOK, user, sess, "", "")
+		}
 		return
 	}
-	if p.limited(w, r) {
+	sess, user, ok := p.factorForm(w, r)
+	if !ok {
 		return
 	}
-	var pend pendingTOTP
-	raw, err := p.signIn.Open(r, pendingTOTPPurpose, r.PostForm.Get("pending"))
-	if err != nil || json.Unmarshal(raw, &pend) != nil || pend.UserID != user.ID || pend.SessionID != sess.ID ||
-		p.cfg.Now().UnixMilli() >= pend.Expires || !secondfactor.ValidSecret(pend.Secret) {
+	secret, ok := p.signIn.PendingSecret(r, enrolmentBind(sess))
+	if !ok {
 		p.fail(w, r, http.StatusBadRequest, "totp_expired")
 		return
 	}
-	step, err := secondfactor.CheckCode(pend.Secret, r.PostForm.Get("code"), p.cfg.Now(), 0)
-	if err != nil {
-		p.writeEnrolment(w, r, http.StatusBadRequest, user, sess, pend.Secret, "That code is not right. Check the time on your device and enter the code the app shows now.")
-		return
-	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	fs := p.signIn.Factors()
-	keys := p.cfg.SecondFactor.Keys
-	if err := fs.SetTOTP(ctx, user.ID, session.TOTP{Secret: keys.Seal(user.ID, pend.Secret), CreatedAt: p.cfg.Now()}); err != nil {
+	codes, err := p.signIn.EnrolTOTP(ctx, user.ID, secret, r.PostForm.Get("code"))
+	if errors.Is(err, signin.ErrFirstCode) {
+		p.writeEnrolment(w, r, http.StatusBadRequest, user, sess, secret, "That code is not right. Check the time on your device and enter the code the app shows now.")
+		return
+	}
+	if err != nil {
 		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	// The confirming code is spent: it cannot pass a challenge too.
-	_, _ = fs.AcceptTOTPStep(ctx, user.ID, step)
 	p.logger.Info("authenticator app turned on", zap.String("user_id", user.ID))
 	p.factorsChanged(r, user.ID, "totp-added")
-	p.showNewBackupCodes(w, r, user.ID, "Your authenticator app is on. Sign-ins now ask for its code.")
+	p.writeCodes(w, r, codes, "Your authenticator app is on. Sign-ins now ask for its code.")
 }
 
-// writeEnrolment renders the enrolment page for secret.
+// enrolmentBind ties a pending secret to the session that asked for it.
+func enrolmentBind(sess *session.Session) string { return "session:" + sess.UserID + ":" + sess.ID }
+
+// writeEnrolment renders the enrolment page: a new secret, or secret
+// again after a wrong first code.
 func (p *Pages) writeEnrolment(w http.ResponseWriter, r *http.Request, status int, user *session.User, sess *session.Session, secret, errMsg string) {
-	en := secondfactor.EnrolmentFor(p.signIn.SiteName(), accountName(user), secret)
-	qr, err := secondfactor.QRCodeSVG(en.URI)
+	setup, err := p.signIn.NewTOTPSetup(user, secret, enrolmentBind(sess), pathTOTP)
 	if err != nil {
-		p.logger.Error("the TOTP QR code could not be drawn", zap.Error(err))
+		p.logger.Error("an authenticator app's setup could not be made", zap.Error(err))
+		p.fail(w, r, http.StatusInternalServerError, "unavailable")
+		return
 	}
-	raw, _ := json.Marshal(pendingTOTP{Secret: secret, UserID: user.ID, SessionID: sess.ID, Expires: p.cfg.Now().Add(pendingTOTPTTL).UnixMilli()})
-	d := totpPage{Site: p.signIn.Site(), Mode: "enrol", Error: errMsg, QR: qr, Secret: secret, URI: en.URI,
-		Pending: p.signIn.Seal(pendingTOTPPurpose, raw), Action: pathTOTP, AccountURL: signin.PathAccount + "#factors"}
+	d := totpPage{Site: p.signIn.Site(), Mode: "enrol", Error: errMsg, Setup: setup, AccountURL: signin.PathAccount + "#factors"}
 	p.signIn.WritePage(w, r, status, totpTemplate, d, "authenticator app")
 }
 
-func accountName(u *session.User) string {
-	if u.Profile.Email != "" {
-		return u.Profile.Email
-	}
-	if u.Profile.Name != "" {
-		return u.Profile.Name
-	}
-	return u.ID
-}
-
-// showNewBackupCodes replaces the user's backup codes and shows the new
-// ones, once.
-func (p *Pages) showNewBackupCodes(w http.ResponseWriter, r *http.Request, userID, notice string) {
-	codes, hashes := secondfactor.NewBackupCodes(userID)
-	ctx, cancel := storeCtx(r)
-	defer cancel()
-	if err := p.signIn.Factors().SetBackupCodes(ctx, userID, hashes); err != nil {
-		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
-		return
-	}
+// writeCodes shows new backup codes, once.
+func (p *Pages) writeCodes(w http.ResponseWriter, r *http.Request, codes []string, notice string) {
 	d := totpPage{Site: p.signIn.Site(), Mode: "codes", Notice: notice, Codes: codes, AccountURL: signin.PathAccount + "#factors"}
 	p.signIn.WritePage(w, r, http.StatusOK, totpTemplate, d, "backup codes")
 }
 
-// serveBackupCodes makes new backup codes for a user with a factor.
-func (p *Pages) serveBackupCodes(w http.ResponseWriter, r *http.Request) {
+// factorForm reads a second-factor form (same-origin POST, the
+// second_factor limit) of a user who may change its factors.
+func (p *Pages) factorForm(w http.ResponseWriter, r *http.Request) (*session.Session, *session.User, bool) {
 	sess, ok := p.readForm(w, r)
 	if !ok || p.limited(w, r) {
-		return
+		return nil, nil, false
 	}
 	user, ok := p.changeAllowed(w, r, sess)
+	return sess, user, ok
+}
+
+// serveBackupCodes makes new backup codes for a user with a factor.
+func (p *Pages) serveBackupCodes(w http.ResponseWriter, r *http.Request) {
+	_, user, ok := p.factorForm(w, r)
 	if !ok {
 		return
 	}
@@ -423,19 +375,20 @@ func (p *Pages) serveBackupCodes(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusConflict, "no_factor")
 		return
 	}
+	codes, err := p.signIn.NewBackupCodes(ctx, user.ID)
+	if err != nil {
+		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
 	p.logger.Info("backup codes replaced", zap.String("user_id", user.ID))
 	p.factorsChanged(r, user.ID, "backup-codes-replaced")
-	p.showNewBackupCodes(w, r, user.ID, "Your new backup codes replace the old ones.")
+	p.writeCodes(w, r, codes, "Your new backup codes replace the old ones.")
 }
 
 // serveDisableTOTP turns the authenticator app off: a recent sign-in and
 // a code from the app (or a backup code).
 func (p *Pages) serveDisableTOTP(w http.ResponseWriter, r *http.Request) {
-	sess, ok := p.readForm(w, r)
-	if !ok || p.limited(w, r) {
-		return
-	}
-	user, ok := p.changeAllowed(w, r, sess)
+	_, user, ok := p.factorForm(w, r)
 	if !ok {
 		return
 	}

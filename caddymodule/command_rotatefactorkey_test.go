@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +35,7 @@ other.example.com {
 		}
 	}
 }`
-	file := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeCaddyfile(t, config)
 	run := func(retire bool) (string, string, error) {
 		var out, warn bytes.Buffer
 		err := RotateFactorKey(context.Background(), &out, &warn, RotateFactorKeyOptions{ConfigFile: file, Retire: retire})

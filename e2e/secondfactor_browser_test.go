@@ -15,18 +15,10 @@ import (
 // refused; the pages without passkeys running no script.
 // UPDATE_DOC_SCREENSHOTS=1 writes its screenshots into docs/images/.
 func TestBrowserPasskeys(t *testing.T) {
-	caddyBin(t)
-	chromium, node := browserTools(t)
-	upstream := httptest.NewServer(identityPage(t))
-	t.Cleanup(upstream.Close)
-	origin := browserGateway(t, upstream.URL, `
-		protect /loggedin*
-		provider password
+	runSecondFactorBrowser(t, "passkey", `
 		provider passkey {
 			user_verification required
 		}`)
-	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
-	runBrowserScript(t, node, chromium, "passkey.mjs", filepath.Join(outDir, "passkey-failure.png"), []string{origin, outDir}, docScreenshots()...)
 }
 
 // TestBrowserTOTP runs e2e/browser/totp.mjs against the built Caddy: an
@@ -35,23 +27,26 @@ func TestBrowserPasskeys(t *testing.T) {
 // session before the code, a wrong and a replayed code refused, amr pwd
 // otp mfa, a backup code once).
 func TestBrowserTOTP(t *testing.T) {
+	runSecondFactorBrowser(t, "totp", "")
+}
+
+// runSecondFactorBrowser runs e2e/browser/<name>.mjs against the built
+// Caddy on http://localhost in front of the identity page, with password
+// sign-in, /loggedin protected and the extra subdirectives.
+// UPDATE_DOC_SCREENSHOTS=1 has the script write the docs' screenshots.
+func runSecondFactorBrowser(t *testing.T, name, subdirectives string) {
 	caddyBin(t)
 	chromium, node := browserTools(t)
 	upstream := httptest.NewServer(identityPage(t))
 	t.Cleanup(upstream.Close)
 	origin := browserGateway(t, upstream.URL, `
 		protect /loggedin*
-		provider password`)
+		provider password`+subdirectives)
 	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
-	runBrowserScript(t, node, chromium, "totp.mjs", filepath.Join(outDir, "totp-failure.png"), []string{origin, outDir}, docScreenshots()...)
-}
-
-// docScreenshots passes UPDATE_DOC_SCREENSHOTS=1 on to a browser script
-// as the docs' image directory.
-func docScreenshots() []string {
-	if os.Getenv("UPDATE_DOC_SCREENSHOTS") == "" {
-		return nil
+	var env []string
+	if os.Getenv("UPDATE_DOC_SCREENSHOTS") != "" {
+		docs, _ := filepath.Abs(filepath.Join("..", "docs", "images"))
+		env = append(env, "UPDATE_DOC_SCREENSHOTS="+docs)
 	}
-	docs, _ := filepath.Abs(filepath.Join("..", "docs", "images"))
-	return []string{"UPDATE_DOC_SCREENSHOTS=" + docs}
+	runBrowserScript(t, node, chromium, name+".mjs", filepath.Join(outDir, name+"-failure.png"), []string{origin, outDir}, env...)
 }

@@ -37,7 +37,6 @@ const (
 const (
 	challengeCookieName = "convex_auth_mfa"
 	challengePurpose    = "convex_auth second factor challenge v1"
-	enrolPurpose        = "convex_auth second factor enrolment v1"
 	// ChallengeTTL is how long a challenge may take after the first
 	// factor.
 	ChallengeTTL = 10 * time.Minute
@@ -177,12 +176,9 @@ type ChallengeData struct {
 	PasskeyOptions   string
 	Script           string
 	SignInURL        string
-	// Enrolment: the QR code, the secret, its URI and the sealed pending
-	// secret; Codes and ContinueURL once enrolled.
-	QR          template.HTML
-	Secret, URI string
-	Pending     string
-	EnrolAction string
+	// Setup is the authenticator app being set up (enrol); Codes and
+	// ContinueURL once it is.
+	Setup       *TOTPSetup
 	Codes       []string
 	ContinueURL string
 }
@@ -259,34 +255,20 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 // enrolData is the enrolment page of p's user: a new secret, or secret
 // again after a wrong first code.
 func (s *Service) enrolData(r *http.Request, p pendingSignIn, code, secret string) (ChallengeData, error) {
-	d := ChallengeData{Mode: "enrol", ErrorCode: code, SignInURL: PathSignIn, EnrolAction: pathChallengeEnrol}
-	ctx, cancel := storeCtx(r)
-	defer cancel()
-	user, err := s.cfg.Users.GetUser(ctx, p.UserID)
-	if err != nil {
-		return d, err
-	}
-	account := user.Profile.Email
-	if account == "" {
-		account = user.ID
-	}
-	var en secondfactor.Enrolment
-	if secret == "" {
-		if en, err = secondfactor.NewEnrolment(s.SiteName(), account); err != nil {
+	d := ChallengeData{Mode: "enrol", ErrorCode: code, SignInURL: PathSignIn}
+	if s.totpOn() {
+		ctx, cancel := storeCtx(r)
+		defer cancel()
+		user, err := s.cfg.Users.GetUser(ctx, p.UserID)
+		if err != nil {
 			return d, err
 		}
-	} else {
-		en = secondfactor.EnrolmentFor(s.SiteName(), account, secret)
+		setup, err := s.NewTOTPSetup(user, secret, "challenge:"+p.ID, pathChallengeEnrol)
+		if err != nil {
+			return d, err
+		}
+		d.TOTP, d.Setup = true, &setup
 	}
-	qr, err := secondfactor.QRCodeSVG(en.URI)
-	if err != nil {
-		return d, err
-	}
-	raw, _ := json.Marshal(struct {
-		Secret string `json:"s"`
-		ID     string `json:"i"`
-	}{en.Secret, p.ID})
-	d.TOTP, d.QR, d.Secret, d.URI, d.Pending = s.totpOn(), qr, en.Secret, en.URI, s.Seal(enrolPurpose, raw)
 	if s.rp != nil {
 		d.Passkey, d.Script = true, passkey.ScriptPath
 		d.PasskeyAction, d.PasskeyOptions = pathChallengePasskey, pathChallengePasskeyOptions
@@ -521,18 +503,16 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 		Redirect(w, r, PathChallenge)
 		return false
 	}
-	var pend struct {
-		Secret string `json:"s"`
-		ID     string `json:"i"`
-	}
-	raw, err := s.Open(r, enrolPurpose, r.PostForm.Get("pending"))
-	if err != nil || json.Unmarshal(raw, &pend) != nil || pend.ID != p.ID || !secondfactor.ValidSecret(pend.Secret) {
+	secret, ok := s.PendingSecret(r, "challenge:"+p.ID)
+	if !ok {
 		Redirect(w, r, PathChallenge)
 		return false
 	}
-	step, err := secondfactor.CheckCode(pend.Secret, r.PostForm.Get("code"), s.now(), 0)
-	if err != nil {
-		d, derr := s.enrolData(r, p, "code", pend.Secret)
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	codes, err := s.EnrolTOTP(ctx, p.UserID, secret, r.PostForm.Get("code"))
+	if errors.Is(err, ErrFirstCode) {
+		d, derr := s.enrolData(r, p, "code", secret)
 		if derr != nil {
 			s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 			return false
@@ -540,16 +520,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 		s.renderChallenge(w, r, http.StatusBadRequest, d)
 		return false
 	}
-	ctx, cancel := storeCtx(r)
-	defer cancel()
-	keys := s.cfg.SecondFactor.Keys
-	if err := s.factors.SetTOTP(ctx, p.UserID, session.TOTP{Secret: keys.Seal(p.UserID, pend.Secret), CreatedAt: s.now()}); err != nil {
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
-		return false
-	}
-	_, _ = s.factors.AcceptTOTPStep(ctx, p.UserID, step)
-	codes, hashes := secondfactor.NewBackupCodes(p.UserID)
-	if err := s.factors.SetBackupCodes(ctx, p.UserID, hashes); err != nil {
+	if err != nil {
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}

@@ -23,11 +23,16 @@ var defaultTemplate = template.Must(NewPageTemplate("signin").Parse(defaultTempl
 //go:embed templates/style.html
 var styleTemplateText string
 
-// NewPageTemplate starts a page template with the shared functions and the
-// shared look ({{template "style"}} inside <style>), which a custom sign-in
-// page copied from the built-in one may use too.
+//go:embed templates/factor_parts.html
+var factorPartsText string
+
+// NewPageTemplate starts a page template with the shared functions, the
+// shared look ({{template "style"}} inside <style>) and the second
+// factor's parts ("totp_setup", "backup_codes", "factor_style"), which a
+// custom sign-in page copied from the built-in one may use too.
 func NewPageTemplate(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
+	t := template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
+	return template.Must(t.Parse(factorPartsText))
 }
 
 // templateFuncs are available to the built-in and custom templates.
