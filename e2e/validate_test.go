@@ -40,6 +40,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"unset client secret variable", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "client_id or client_secret is empty after replacing placeholders"},
 		{"short admin_api secret", "issuer https://app.example.com\nadmin_api {\nsecret too-short-a-secret\n}", "admin_api secret is 18 bytes, it must be at least 32"},
 		{"unset admin_api secret variable", "issuer https://app.example.com\nadmin_api {\nsecret {env.CONVEX_AUTH_TEST_UNSET_SECRET}\n}", "admin_api secret is 0 bytes"},
+		{"passkey user_verification", "issuer https://app.example.com\nprovider password\nprovider passkey {\nuser_verification always\n}", `user_verification "always" is unknown`},
+		{"unset factor key variable", "issuer https://app.example.com\nprovider password\nsecond_factor {\nkey env CONVEX_AUTH_TEST_UNSET_KEY\n}", "second_factor key env CONVEX_AUTH_TEST_UNSET_KEY is not set"},
+		{"passkey alone", "issuer https://app.example.com\nprovider passkey", "provider passkey needs another sign-in method"},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {
