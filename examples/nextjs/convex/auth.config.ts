@@ -7,6 +7,7 @@
 //   http://localhost:8080
 //   http://localhost:8083
 //   http://localhost:8084
+//   http://localhost:8085
 // Against a cloud deployment, print the customJwt form instead,
 // which carries the public key (with a generated key, first set
 // `algorithm ES256` in each convex_auth block and start Caddy once):
