@@ -42,6 +42,8 @@ func (p *Pages) serveAccount(w http.ResponseWriter, r *http.Request, sub string)
 		p.serveEndSession(w, r)
 	case "/delete":
 		p.serveDelete(w, r)
+	case "/reauth":
+		p.serveReauth(w, r)
 	default:
 		p.fail(w, r, http.StatusNotFound, "not_found")
 	}

@@ -122,7 +122,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string) (*env, *smtpReceiver
 	t.Helper()
 	rcv := signintest.StartSMTP(t, nil, "", "")
 	e := newEnvOn(t, mk, func(c *signin.Config, origin string) {
-		c.Mail = &signin.MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App"}
+		c.Mail = &signin.MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App", QuietNewDevices: true}
 		c.Password = &signin.PasswordConfig{Argon2: testArgon2, VerifyEmail: verify}
 		c.Email = &signin.EmailConfig{}
 	})

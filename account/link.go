@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -13,7 +14,8 @@ import (
 // serveLinkStart begins the provider's OAuth flow for the signed-in
 // session: POST /auth/link/<provider>. It is a same-origin POST, so no
 // other site can start a flow that would link its own provider account to
-// this user.
+// this user; it needs a recent authentication (reauthenticated), and a
+// verified email unless the user is a guest (signin.VerifyFirst).
 func (p *Pages) serveLinkStart(w http.ResponseWriter, r *http.Request, name string) {
 	if _, ok := p.signIn.Provider(name); !ok {
 		p.fail(w, r, http.StatusNotFound, "unknown_provider")
@@ -21,6 +23,19 @@ func (p *Pages) serveLinkStart(w http.ResponseWriter, r *http.Request, name stri
 	}
 	sess, ok := p.readForm(w, r)
 	if !ok {
+		return
+	}
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
+	if !ok {
+		return
+	}
+	if signin.VerifyFirst(user) {
+		p.render(w, r, http.StatusForbidden, sess, "verify_first", "")
+		return
+	}
+	if !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods") {
 		return
 	}
 	if p.signIn.Limited(w, r, signin.LimitOAuthStart, "", func(status int, code string) { p.fail(w, r, status, code) }) {
@@ -56,6 +71,10 @@ func (p *Pages) FinishLink(w http.ResponseWriter, r *http.Request, l signin.Link
 	case errors.Is(err, signin.ErrAlreadyLinked):
 		back(w, r, "notice", "already_linked")
 		return true
+	case errors.Is(err, signin.ErrVerifyFirst):
+		p.logger.Info("account link refused: the user's email is not verified", zap.String("provider", name), zap.String("user_id", sess.UserID))
+		back(w, r, "error", "verify_first")
+		return false
 	case errors.Is(err, signin.ErrAccountInUse):
 		p.logger.Info("account link refused: the provider account belongs to another user", zap.String("provider", name), zap.String("user_id", sess.UserID))
 		back(w, r, "error", "account_in_use")
@@ -69,12 +88,13 @@ func (p *Pages) FinishLink(w http.ResponseWriter, r *http.Request, l signin.Link
 		return false
 	}
 	p.logger.Info("account linked", zap.String("provider", name), zap.String("user_id", sess.UserID))
+	p.changed(ctx, sess.UserID, session.UserChange{Kind: session.ChangeMethodAdded, Provider: name})
 	back(w, r, "notice", "linked")
 	return true
 }
 
 // serveUnlink removes one linked method (fields provider, account), never
-// the last one.
+// the last one; it needs a recent authentication, as linking does.
 func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 	sess, ok := p.readForm(w, r)
 	if !ok {
@@ -83,10 +103,8 @@ func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 	provider, accountID := r.PostForm.Get("provider"), r.PostForm.Get("account")
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	accounts, err := p.cfg.Users.AccountsOf(ctx, sess.UserID)
-	if err != nil {
-		p.logger.Warn("unlink could not reach the store", zap.Error(err))
-		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
+	if !ok || !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods") {
 		return
 	}
 	found := false
@@ -107,5 +125,17 @@ func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("account unlinked", zap.String("provider", provider), zap.String("user_id", sess.UserID))
+	p.changed(ctx, sess.UserID, session.UserChange{Kind: session.ChangeMethodRemoved, Provider: provider})
 	back(w, r, "notice", "unlinked")
+}
+
+// changed tells the user and the app what changed (signin.AccountChanged);
+// a user that cannot be read is logged, the change stands.
+func (p *Pages) changed(ctx context.Context, userID string, changes ...session.UserChange) {
+	user, err := p.cfg.Users.GetUser(ctx, userID)
+	if err != nil {
+		p.logger.Warn("a change of sign-in methods could not be announced: the user could not be read", zap.String("user_id", userID), zap.Error(err))
+		return
+	}
+	p.signIn.AccountChanged(ctx, user, changes...)
 }

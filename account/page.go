@@ -50,15 +50,21 @@ type PageData struct {
 	// not linked yet (each a POST form to its URL).
 	Methods  []Method
 	Linkable []signin.PageProvider
+	// VerifyFirst: the user must verify its email before linking
+	// (signin.VerifyFirst), so Linkable is empty and the page says so.
+	VerifyFirst bool
 	// Password: the user has a password, so the change-password form and
 	// the password field of the delete form show.
 	Password             bool
 	PasswordMinLength    int
 	ChangePasswordAction string
 	Sessions             []SessionRow
-	// FreshSignIn: the session began within ReauthWindow (or the user is
-	// a guest), so deleting needs no password.
+	// FreshSignIn: the session's last sign-in or re-authentication is
+	// within ReauthWindow (or the user is a guest), so linking, unlinking
+	// and deleting need no password; otherwise the page offers
+	// ReauthAction (a password form) and ReauthURL (sign in again).
 	FreshSignIn    bool
+	ReauthAction   string
 	ReauthURL      string
 	ReauthMinutes  int
 	UnlinkAction   string
@@ -115,7 +121,9 @@ var errorMessages = map[string]string{
 	"provider":             "The link could not be confirmed with the provider. Please try again.",
 	"unknown_session":      "That session has already ended.",
 	"reauth":               "To delete your account, enter your password, or sign in again and delete it within 5 minutes. Nothing was deleted.",
-	"credentials":          "That password is incorrect. Nothing was deleted.",
+	"reauth_methods":       "To add or remove a sign-in method, confirm it is you first: enter your password, or sign in again, then try within 5 minutes. Nothing was changed.",
+	"verify_first":         "Verify your email address before adding a sign-in method: use the link we mailed you, or reset your password, which verifies it too. Nothing was changed.",
+	"credentials":          "That password is incorrect. Nothing was changed.",
 	"too_many_attempts":    "Too many wrong passwords for this account. Wait an hour and try again.",
 	"rate_limited":         "Too many requests came from your network. Please wait a while and try again.",
 	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
@@ -141,6 +149,7 @@ var notices = map[string]string{
 	"passkey_added":     "Passkey added. You can sign in with it, and sign-ins ask for it as a second step.",
 	"passkey_removed":   "Passkey removed. It no longer signs you in.",
 	"totp_removed":      "Your authenticator app is off. Sign-ins no longer ask for its codes.",
+	"reauthenticated":   "Confirmed. For the next 5 minutes you can change how you sign in without confirming again.",
 }
 
 func (p *Pages) servePage(w http.ResponseWriter, r *http.Request) {
@@ -189,8 +198,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 		Guest:                user.Anonymous,
 		AppManaged:           appManaged,
 		ChangePasswordAction: signin.PathChangePassword,
-		FreshSignIn:          user.Anonymous || now.Sub(sess.CreatedAt) < ReauthWindow,
-		ReauthURL:            signin.SignInURL(signin.PathAccount+"#delete", url.Values{"reauth": {"1"}}),
+		FreshSignIn:          user.Anonymous || sess.Recent(now, ReauthWindow),
+		ReauthAction:         accountPrefix + "reauth",
+		ReauthURL:            signin.SignInURL(signin.PathAccount, url.Values{"reauth": {"1"}}),
 		ReauthMinutes:        int(ReauthWindow / time.Minute),
 		UnlinkAction:         accountPrefix + "unlink",
 		SessionsAction:       accountPrefix + "sessions",
@@ -199,6 +209,8 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 		SignInURL:            signin.PathSignIn,
 	}
 	if msg, ok := errorMessages[errCode]; ok {
+		d.ErrorCode, d.Error = errCode, msg
+	} else if msg := signin.RefusalMessage(errCode); msg != "" {
 		d.ErrorCode, d.Error = errCode, msg
 	}
 	if msg, ok := notices[noticeCode]; ok && d.Error == "" {
@@ -225,8 +237,9 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 		linked[a.Provider] = true
 		d.Methods = append(d.Methods, m)
 	}
+	d.VerifyFirst = !appManaged && signin.VerifyFirst(user)
 	for _, info := range p.signIn.Providers() {
-		if !linked[info.Name] && !appManaged {
+		if !linked[info.Name] && !appManaged && !d.VerifyFirst {
 			d.Linkable = append(d.Linkable, signin.PageProvider{Name: info.Name, Label: info.Label, Kind: info.Kind, URL: linkPrefix + info.Name})
 		}
 	}

@@ -66,7 +66,7 @@ func (p *Pages) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	switch s.CheckPassword(ctx, acct, current) {
+	switch s.CheckPassword(ctx, r, acct, current) {
 	case signin.PasswordMatches:
 	case signin.PasswordUnavailable:
 		p.logger.Warn("password change could not reach the store")
@@ -88,6 +88,13 @@ func (p *Pages) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.SetPassword(ctx, w, r, user.ID, email, password, sess.ID, session.ReasonPasswordChange); !ok {
 		return
 	}
+	// The current password was just typed: a re-authentication. Every
+	// other browser is forgotten, as its sessions are ended.
+	if err := p.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, p.cfg.Now(), []string{signin.AMRPassword}); err != nil {
+		p.logger.Warn("a password change could not record the re-authentication", zap.Error(err))
+	}
+	s.ForgetDevices(ctx, w, r, user.ID)
+	s.AccountChanged(ctx, user, session.UserChange{Kind: session.ChangePasswordChanged})
 	p.logger.Info("password changed", zap.String("user_id", user.ID))
 	back(w, r, "notice", "password_changed")
 }

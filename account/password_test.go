@@ -44,6 +44,7 @@ func TestChangePassword(t *testing.T) {
 			{"wrong current", "wrong horse", newPass, newPass, http.StatusUnauthorized, "current_password"},
 			{"weak", adaPass, "short", "short", http.StatusBadRequest, ""},
 			{"mismatch", adaPass, newPass, newPass + "!", http.StatusBadRequest, "password_mismatch"},
+			{"common", adaPass, "iloveyou", "iloveyou", http.StatusBadRequest, "password_common"},
 		} {
 			resp, page := change(b, c.current, c.password, c.confirm)
 			if resp.StatusCode != c.status || c.code != "" && !e.pageShows(page, c.code) || !strings.Contains(page, "Change password") {

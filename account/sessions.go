@@ -11,7 +11,7 @@ import (
 )
 
 // serveEndSession signs out one of the user's sessions (field id) or all
-// but this one (field others=1).
+// but this one (field others=1), which also forgets every other browser.
 func (p *Pages) serveEndSession(w http.ResponseWriter, r *http.Request) {
 	sess, ok := p.readForm(w, r)
 	if !ok {
@@ -26,6 +26,9 @@ func (p *Pages) serveEndSession(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
 			return
 		}
+		// The other browsers are forgotten too: none stays exempt from the
+		// password lockout.
+		p.signIn.ForgetDevices(ctx, w, r, sess.UserID)
 		p.logger.Info("signed out other sessions", zap.String("user_id", sess.UserID), zap.Int("sessions", n))
 		back(w, r, "notice", "signed_out_others")
 		return

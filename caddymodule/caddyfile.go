@@ -70,6 +70,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    session_ttl     <duration>
 //	    idle_ttl        <duration>
+//	    max_sessions_per_user <n>
 //	    protect         <path...>
 //	    sign_in_url     <path or url>
 //	    after_sign_out  <path or url>
@@ -151,6 +152,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.SessionTTL)
 		case "idle_ttl":
 			err = durationArg(d, &h.IdleTTL)
+		case "max_sessions_per_user":
+			err = intArg(d, &h.MaxSessionsPerUser)
 		case "signing_key":
 			err = h.unmarshalSigningKey(d)
 		case "protect":

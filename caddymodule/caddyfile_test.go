@@ -147,6 +147,8 @@ func TestValidateNamesOption(t *testing.T) {
 		{"bad subject", Handler{Issuer: "https://a.example", Subject: "email"}, `subject "email" is unknown`},
 		{"token_reuse too long", Handler{Issuer: "https://a.example", TokenReuse: caddy.Duration(10 * time.Second)}, "token_reuse 10s is out of range"},
 		{"token_reuse_margin too short", Handler{Issuer: "https://a.example", TokenReuseMargin: caddy.Duration(time.Second)}, "token_reuse_margin 1s is under"},
+		{"max_sessions_per_user negative", Handler{Issuer: "https://a.example", MaxSessionsPerUser: -1}, "max_sessions_per_user -1 is out of range"},
+		{"max_sessions_per_user too large", Handler{Issuer: "https://a.example", MaxSessionsPerUser: 20000}, "max_sessions_per_user 20000 is out of range"},
 		{"token_reuse_margin over token_ttl", Handler{Issuer: "https://a.example", TokenReuseMargin: caddy.Duration(10 * time.Minute)}, "token_reuse_margin 10m0s is longer than token_ttl 5m0s"},
 		{"sign_in_url", Handler{Issuer: "https://a.example", SignInURL: "//evil.example"}, "sign_in_url"},
 		{"after_sign_out", Handler{Issuer: "https://a.example", AfterSignOut: "javascript:alert(1)"}, "after_sign_out"},

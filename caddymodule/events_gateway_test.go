@@ -54,7 +54,7 @@ func newEventSink(t *testing.T) *eventSink {
 
 func (s *eventSink) wait(t *testing.T, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testerTimeout)
 	for {
 		s.mu.Lock()
 		got := append([]string(nil), s.got...)
@@ -135,7 +135,7 @@ func TestGatewayEventsDeadLetter(t *testing.T) {
 	g := startGateway(t, "", "events {\nurl "+refusing.URL+"\nsecret {env.TEST_EVENTS_SECRET}\ninitial_backoff 100ms\nmax_backoff 200ms\nmax_age 1s\n}")
 	before := scrapeMetrics(t)["caddy_convex_auth_events_dead_letters_total"]
 	g.signIn("user-dead", nil)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testerTimeout)
 	for scrapeMetrics(t)["caddy_convex_auth_events_dead_letters_total"] < before+1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the refused event was not counted as a dead letter")
@@ -195,7 +195,7 @@ func TestGatewayEventsBacklogGauge(t *testing.T) {
 	g.signIn("user-backlog", nil)
 	waitGauge := func(state string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(testerTimeout)
 		for {
 			got, ok := scrapeMetrics(t)[backlogSeries(state)]
 			if ok && got == want {

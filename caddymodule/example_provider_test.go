@@ -74,10 +74,9 @@ func (a *Acme) Validate() error {
 // OAuthProvider is the sign-in method: the module itself.
 func (a *Acme) OAuthProvider() provider.OAuth { return a }
 
-// Info names the provider and its button.
-func (a *Acme) Info() provider.Info {
-	return provider.Info{Name: a.Name, Label: a.Label, Kind: provider.KindOIDC, RedirectURL: a.RedirectURL}
-}
+// Info names the provider and its button; Common's Info also carries the
+// allowed_email_domains and admission_ttl every OAuth provider takes.
+func (a *Acme) Info() provider.Info { return a.Common.Info(provider.KindOIDC) }
 
 // AuthCodeURL sends the browser to Acme, with the flow's state and PKCE
 // challenge.

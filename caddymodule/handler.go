@@ -104,6 +104,11 @@ type Handler struct {
 	// IdleTTL ends a session after this long unused. Default: 168h.
 	IdleTTL caddy.Duration `json:"idle_ttl,omitempty"`
 
+	// MaxSessionsPerUser is how many sessions one user may have; a new one
+	// past it ends the least recently used (session.revoked, reason
+	// limit). Default: 50.
+	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
+
 	// Protect lists path patterns (Caddy path-matcher syntax, e.g.
 	// "/loggedin*") that require a session. Default: none.
 	Protect []string `json:"protect,omitempty"`
@@ -273,8 +278,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		SessionTTL: time.Duration(h.SessionTTL),
 		IdleTTL:    time.Duration(h.IdleTTL),
 		// A session in use must be touched well before it could idle out.
-		TouchInterval: min(session.DefaultTouchInterval, time.Duration(h.IdleTTL)/2),
-		Realm:         h.realm,
+		TouchInterval:      min(session.DefaultTouchInterval, time.Duration(h.IdleTTL)/2),
+		Realm:              h.realm,
+		MaxSessionsPerUser: h.MaxSessionsPerUser,
 	}, h.logger)
 	if err != nil {
 		return err
@@ -334,6 +340,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		OnAuthenticated:      setUserPlaceholders,
 		AdminAPI:             adminAPI,
 		Users:                h.userStore(),
+		Journal:              storageJournal{ctx.Storage(), revocationsDir(h.realm)},
 	})
 	if err != nil {
 		return fmt.Errorf("convex_auth: %w", err)
@@ -393,6 +400,9 @@ func (h *Handler) checkConfig() error {
 	}
 	if h.SessionTTL < 0 || h.IdleTTL < 0 {
 		return errors.New("convex_auth: session_ttl and idle_ttl must be positive durations")
+	}
+	if err := (session.Options{MaxSessionsPerUser: h.MaxSessionsPerUser}).Validate(); err != nil {
+		return fmt.Errorf("convex_auth: %w", err)
 	}
 	if len(h.UpstreamSignInPaths) > 0 && !h.TrustUpstreamSignIn {
 		return errors.New("convex_auth: upstream_sign_in_paths needs trust_upstream_sign_in")

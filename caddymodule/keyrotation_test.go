@@ -75,7 +75,7 @@ func TestKeyRotatorStops(t *testing.T) {
 	go func() { done <- rot.Destruct() }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testerTimeout):
 		t.Fatal("Destruct did not stop the poller")
 	}
 }

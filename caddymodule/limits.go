@@ -29,6 +29,7 @@ import (
 //	    oauth_start       30/m
 //	    global_sign_up    1000/h
 //	    global_email_send 1000/h
+//	    global_sign_in    1000/h
 //	    second_factor     30/m
 //	}
 type LimitsConfig struct {
@@ -48,6 +49,10 @@ type LimitsConfig struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000/h.
 	GlobalEmailSend string `json:"global_email_send,omitempty"`
+	// GlobalSignIn is failed password sign-ins for the whole site; once
+	// spent, sign-ins from browsers an account does not know wait.
+	// Default: 1000/h.
+	GlobalSignIn string `json:"global_sign_in,omitempty"`
 	// SecondFactor is second-factor steps per client: passkey ceremonies
 	// started, codes tried at a challenge, enrolments. Default: 30/m.
 	SecondFactor string `json:"second_factor,omitempty"`
@@ -58,6 +63,7 @@ func (c *LimitsConfig) options() map[string]*string {
 	return map[string]*string{
 		signin.LimitSignUp: &c.SignUp, signin.LimitSignIn: &c.SignIn, signin.LimitEmailSend: &c.EmailSend,
 		signin.LimitOAuthStart: &c.OAuthStart, signin.LimitGlobalSignUp: &c.GlobalSignUp, signin.LimitGlobalEmailSend: &c.GlobalEmailSend,
+		signin.LimitGlobalSignIn: &c.GlobalSignIn,
 		signin.LimitSecondFactor: &c.SecondFactor,
 	}
 }
@@ -95,7 +101,7 @@ func (c *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[sub] = true
 		v, ok := c.options()[sub]
 		if !ok {
-			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up or global_email_send", sub)
+			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send or global_sign_in", sub)
 		}
 		if err := oneArg(d, v); err != nil {
 			return err

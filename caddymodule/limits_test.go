@@ -25,6 +25,7 @@ func TestLimitsCaddyfileAndJSON(t *testing.T) {
 			oauth_start 100/m
 			global_sign_up 50/h
 			global_email_send 200/24h
+			global_sign_in 500/h
 		}
 	}`
 	var h Handler
@@ -35,7 +36,7 @@ func TestLimitsCaddyfileAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(h.SignIn)
-	if !strings.Contains(string(raw), `"limits":{"sign_up":"5/h","sign_in":"20/1m","email_send":"3/90s","oauth_start":"100/m","global_sign_up":"50/h","global_email_send":"200/24h"}`) {
+	if !strings.Contains(string(raw), `"limits":{"sign_up":"5/h","sign_in":"20/1m","email_send":"3/90s","oauth_start":"100/m","global_sign_up":"50/h","global_email_send":"200/24h","global_sign_in":"500/h"}`) {
 		t.Fatalf("JSON: %s", raw)
 	}
 	var back SignInOptions
@@ -50,6 +51,7 @@ func TestLimitsCaddyfileAndJSON(t *testing.T) {
 		SignUp: session.Rate{Events: 5, Per: time.Hour}, SignIn: session.Rate{Events: 20, Per: time.Minute},
 		EmailSend: session.Rate{Events: 3, Per: 90 * time.Second}, OAuthStart: session.Rate{Events: 100, Per: time.Minute},
 		GlobalSignUp: session.Rate{Events: 50, Per: time.Hour}, GlobalEmailSend: session.Rate{Events: 200, Per: 24 * time.Hour},
+		GlobalSignIn: session.Rate{Events: 500, Per: time.Hour},
 	}
 	if got != want {
 		t.Fatalf("limits %+v; want %+v", got, want)

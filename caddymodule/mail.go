@@ -70,12 +70,17 @@ type MailOptions struct {
 	// the issuer's host.
 	SiteName string `json:"site_name,omitempty"`
 	// Templates is a directory of mail templates that replace the
-	// built-in ones file by file (signin_link, signin_code, verify, reset;
-	// .txt and .html; layout.html). Default: none, the built-in ones.
+	// built-in ones file by file (signin_link, signin_code, verify, reset,
+	// account_changed, signup_exists, new_device; .txt and .html;
+	// layout.html). Default: none, the built-in ones.
 	Templates string `json:"templates,omitempty"`
 	// MaxSends is how many mails one address gets per hour, all kinds
 	// together. Default: 5.
 	MaxSends int `json:"max_sends,omitempty"`
+	// QuietNewDevices sends no mail for a sign-in from a browser the
+	// account has not seen (Caddyfile: new_device_mail off). Default:
+	// false, the owner is told.
+	QuietNewDevices bool `json:"quiet_new_devices,omitempty"`
 }
 
 // check validates the block; its errors name the option at fault.
@@ -100,7 +105,7 @@ func (m *MailOptions) config() (*signin.MailConfig, error) {
 	if err := mailer.Validate(); err != nil {
 		return nil, err
 	}
-	c := &signin.MailConfig{Mailer: mailer, SiteName: m.SiteName, TemplatesDir: m.Templates, MaxSends: m.MaxSends}
+	c := &signin.MailConfig{Mailer: mailer, SiteName: m.SiteName, TemplatesDir: m.Templates, MaxSends: m.MaxSends, QuietNewDevices: m.QuietNewDevices}
 	replacePlaceholders(&c.SiteName, &c.TemplatesDir)
 	return c, nil
 }
@@ -112,6 +117,7 @@ func (m *MailOptions) config() (*signin.MailConfig, error) {
 //	    site_name     <text>
 //	    templates     <dir>
 //	    max_sends     <n>
+//	    new_device_mail on|off
 //	}
 func (h *Handler) unmarshalMail(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -134,8 +140,14 @@ func (h *Handler) unmarshalMail(d *caddyfile.Dispenser) error {
 				err = oneArg(d, &m.Templates)
 			case "max_sends":
 				err = positiveIntArg(d, &m.MaxSends)
+			case "new_device_mail":
+				var v string
+				if err = oneArg(d, &v); err == nil && v != "on" && v != "off" {
+					err = d.Errf("email new_device_mail %q: use on or off", v)
+				}
+				m.QuietNewDevices = v == "off"
 			default:
-				return d.Errf("unknown option %q in email: use smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, site_name, templates or max_sends", sub)
+				return d.Errf("unknown option %q in email: use smtp_host, smtp_port, smtp_tls, smtp_username, smtp_password, from, site_name, templates, max_sends or new_device_mail", sub)
 			}
 		}
 		if err != nil {

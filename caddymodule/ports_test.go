@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
@@ -45,7 +46,17 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// testerTimeout bounds loading a config into the in-process Caddy and each
+// request a Tester sends. caddytest's 5 s is too little on a starved
+// machine: provisioning hashes, generates keys and dials Redis, under -race.
+// A bound only, so a passing test waits no longer for it.
+const testerTimeout = time.Minute
+
 // newTester is caddytest's Tester on this binary's admin port.
 func newTester(t *testing.T) *caddytest.Tester {
-	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{
+		AdminPort:          adminPort,
+		LoadRequestTimeout: testerTimeout,
+		TestRequestTimeout: testerTimeout,
+	})
 }

@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"time"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -15,14 +13,11 @@ func init() {
 }
 
 // EmailProvider is provider email: sign-in by a mailed link and its code,
-// or by a code alone. Mail goes out as the email block says; the older
-// form sets the SMTP options here instead.
+// or by a code alone. Its options are signin.EmailOptions; mail goes out
+// as the email block says, or, in the older form, as the SMTP options set
+// here say.
 type EmailProvider struct {
-	// Mode is link or code: link mails a link and its code; code mails
-	// only a code typed on the page. Default: link.
-	Mode string `json:"mode,omitempty"`
-	// LinkTTL is how long a link or code works, 1m to 24h. Default: 15m.
-	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
+	signin.EmailOptions
 
 	// SMTPOptions are the older form of the email block (smtp_host,
 	// smtp_port, smtp_tls, smtp_username, smtp_password, from): required
@@ -37,10 +32,7 @@ type EmailProvider struct {
 
 // CaddyModule returns the Caddy module information.
 func (EmailProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  ProvidersNamespace + "." + signin.ProviderEmail,
-		New: func() caddy.Module { return new(EmailProvider) },
-	}
+	return oauthModuleInfo(signin.ProviderEmail, func() caddy.Module { return new(EmailProvider) })
 }
 
 // ownMail reports whether the provider sets up its own mail (the older
@@ -57,7 +49,9 @@ func (e *EmailProvider) Provision(caddy.Context) error {
 
 // Validate checks the options.
 func (e *EmailProvider) Validate() error {
-	if err := (signin.EmailConfig{Mode: e.Mode, LinkTTL: time.Duration(e.LinkTTL), MaxSends: e.MaxSends}).Validate(); err != nil {
+	c := e.Config()
+	c.MaxSends = e.MaxSends
+	if err := c.Validate(); err != nil {
 		return err
 	}
 	if e.mailer != nil {
@@ -70,10 +64,11 @@ func (e *EmailProvider) Validate() error {
 }
 
 func (e *EmailProvider) addTo(cfg *signin.Config) {
-	cfg.Email = &signin.EmailConfig{Mode: e.Mode, LinkTTL: time.Duration(e.LinkTTL)}
+	c := e.Config()
 	if e.mailer != nil {
-		cfg.Email.Mailer, cfg.Email.MaxSends = e.mailer, e.MaxSends
+		c.Mailer, c.MaxSends = e.mailer, e.MaxSends
 	}
+	cfg.Email = &c
 }
 
 func (e *EmailProvider) providerName() string { return signin.ProviderEmail }
@@ -83,6 +78,8 @@ func (e *EmailProvider) providerName() string { return signin.ProviderEmail }
 //	provider email [{
 //	    mode          link|code
 //	    link_ttl      <duration>
+//	    allowed_email_domains <domain...>   # no link goes to another domain
+//	    admission_ttl <duration>
 //	    # the older form, without an email block:
 //	    smtp_host     <host>
 //	    smtp_port     <port>
@@ -93,25 +90,7 @@ func (e *EmailProvider) providerName() string { return signin.ProviderEmail }
 //	    max_sends     <n>
 //	}]
 func (e *EmailProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	typ, err := unmarshalBuiltinName(d)
-	if err != nil {
-		return err
-	}
-	err = unmarshalProviderBlock(d, typ, func(d *caddyfile.Dispenser, sub string) (bool, error) {
-		switch sub {
-		case "mode":
-			return true, oneArg(d, &e.Mode)
-		case "link_ttl":
-			return true, durationArg(d, &e.LinkTTL)
-		case "max_sends":
-			return true, positiveIntArg(d, &e.MaxSends)
-		}
-		return e.SMTPOptions.unmarshalOption(d, sub)
-	})
-	if err != nil {
-		return err
-	}
-	return validated(d, e)
+	return unmarshalBuiltin(d, e, e)
 }
 
 // Interface guards

@@ -22,21 +22,12 @@ type GitHubProvider struct {
 
 // CaddyModule returns the Caddy module information.
 func (GitHubProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  ProvidersNamespace + ".github",
-		New: func() caddy.Module { return new(GitHubProvider) },
-	}
+	return oauthModuleInfo("github", func() caddy.Module { return new(GitHubProvider) })
 }
 
 // Provision replaces placeholders and builds the provider.
-func (g *GitHubProvider) Provision(caddy.Context) error {
-	c := &g.GitHubConfig
-	replacePlaceholders(&c.ClientID, &c.ClientSecret, &c.RedirectURL, &c.AuthURL, &c.TokenURL, &c.APIURL)
-	if c.ClientID == "" || c.ClientSecret == "" {
-		return errEmptyCredentials
-	}
-	var err error
-	g.oauth, err = provider.NewGitHub(*c)
+func (g *GitHubProvider) Provision(caddy.Context) (err error) {
+	g.oauth, err = provisionOAuth(&g.Common, &g.GitHubConfig, provider.NewGitHub)
 	return err
 }
 
@@ -51,25 +42,21 @@ func (g *GitHubProvider) providerName() string { return nameOr(g.Name, "github")
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
 //	provider github [<name>] {
-//	    client_id     <id>
-//	    client_secret <secret>      # e.g. {env.GITHUB_CLIENT_SECRET}
-//	    scopes        <scope...>
-//	    redirect_url  <url>
-//	    auth_url      <url>
-//	    token_url     <url>
-//	    api_url       <url>
-//	    label         <text>
+//	    client_id             <id>
+//	    client_secret         <secret>      # e.g. {env.GITHUB_CLIENT_SECRET}
+//	    allowed_orgs          <org...>
+//	    allowed_teams         <org/team...>
+//	    allowed_email_domains <domain...>
+//	    admission_ttl         <duration>
+//	    scopes                <scope...>
+//	    redirect_url          <url>
+//	    auth_url              <url>
+//	    token_url             <url>
+//	    api_url               <url>
+//	    label                 <text>
 //	}
 func (g *GitHubProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	if err := UnmarshalOAuth(d, &g.Common, func(d *caddyfile.Dispenser, sub string) (bool, error) {
-		if sub == "api_url" {
-			return true, oneArg(d, &g.APIURL)
-		}
-		return false, nil
-	}); err != nil {
-		return err
-	}
-	return validated(d, g)
+	return unmarshalOAuthModule(d, &g.Common, &g.GitHubConfig, g)
 }
 
 // Interface guards

@@ -22,19 +22,12 @@ type OIDCProvider struct {
 
 // CaddyModule returns the Caddy module information.
 func (OIDCProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  ProvidersNamespace + ".oidc",
-		New: func() caddy.Module { return new(OIDCProvider) },
-	}
+	return oauthModuleInfo("oidc", func() caddy.Module { return new(OIDCProvider) })
 }
 
 // Provision replaces placeholders and builds the provider.
-func (o *OIDCProvider) Provision(caddy.Context) error {
-	if err := replaceOIDCPlaceholders(&o.OIDCConfig); err != nil {
-		return err
-	}
-	var err error
-	o.oauth, err = provider.NewOIDC(o.OIDCConfig)
+func (o *OIDCProvider) Provision(caddy.Context) (err error) {
+	o.oauth, err = provisionOAuth(&o.Common, &o.OIDCConfig, provider.NewOIDC)
 	return err
 }
 
@@ -49,47 +42,23 @@ func (o *OIDCProvider) providerName() string { return nameOr(o.Name, "oidc") }
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
 //	provider oidc <name> {
-//	    issuer        <url>         # required
-//	    client_id     <id>
-//	    client_secret <secret>      # e.g. {env.OKTA_CLIENT_SECRET}
-//	    scopes        <scope...>
-//	    redirect_url  <url>
-//	    auth_url      <url>
-//	    token_url     <url>
-//	    userinfo_url  <url>
-//	    jwks_url      <url>
-//	    label         <text>
+//	    issuer                <url>         # required
+//	    client_id             <id>
+//	    client_secret         <secret>      # e.g. {env.OKTA_CLIENT_SECRET}
+//	    allowed_groups        <group...>
+//	    groups_claim          <claim>       # default groups
+//	    allowed_email_domains <domain...>
+//	    admission_ttl         <duration>
+//	    scopes                <scope...>
+//	    redirect_url          <url>
+//	    auth_url              <url>
+//	    token_url             <url>
+//	    userinfo_url          <url>
+//	    jwks_url              <url>
+//	    label                 <text>
 //	}
 func (o *OIDCProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	if err := unmarshalOIDC(d, &o.OIDCConfig); err != nil {
-		return err
-	}
-	return validated(d, o)
-}
-
-// unmarshalOIDC parses the options of an OIDC provider (oidc, google).
-func unmarshalOIDC(d *caddyfile.Dispenser, c *provider.OIDCConfig) error {
-	return UnmarshalOAuth(d, &c.Common, func(d *caddyfile.Dispenser, sub string) (bool, error) {
-		switch sub {
-		case "issuer":
-			return true, oneArg(d, &c.Issuer)
-		case "userinfo_url":
-			return true, oneArg(d, &c.UserinfoURL)
-		case "jwks_url":
-			return true, oneArg(d, &c.JWKSURL)
-		}
-		return false, nil
-	})
-}
-
-// replaceOIDCPlaceholders replaces the placeholders of an OIDC provider's
-// options.
-func replaceOIDCPlaceholders(c *provider.OIDCConfig) error {
-	replacePlaceholders(&c.ClientID, &c.ClientSecret, &c.RedirectURL, &c.AuthURL, &c.TokenURL, &c.Issuer, &c.UserinfoURL, &c.JWKSURL)
-	if c.ClientID == "" || c.ClientSecret == "" {
-		return errEmptyCredentials
-	}
-	return nil
+	return unmarshalOAuthModule(d, &o.Common, &o.OIDCConfig, o)
 }
 
 // GoogleProvider is provider google: Google's OpenID Connect provider.
@@ -103,19 +72,12 @@ type GoogleProvider struct {
 
 // CaddyModule returns the Caddy module information.
 func (GoogleProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  ProvidersNamespace + ".google",
-		New: func() caddy.Module { return new(GoogleProvider) },
-	}
+	return oauthModuleInfo("google", func() caddy.Module { return new(GoogleProvider) })
 }
 
 // Provision replaces placeholders and builds the provider.
-func (g *GoogleProvider) Provision(caddy.Context) error {
-	if err := replaceOIDCPlaceholders(&g.OIDCConfig); err != nil {
-		return err
-	}
-	var err error
-	g.oauth, err = provider.NewGoogle(g.GoogleConfig)
+func (g *GoogleProvider) Provision(caddy.Context) (err error) {
+	g.oauth, err = provisionOAuth(&g.Common, &g.GoogleConfig, provider.NewGoogle)
 	return err
 }
 
@@ -130,15 +92,13 @@ func (g *GoogleProvider) providerName() string { return nameOr(g.Name, "google")
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
 //
 //	provider google [<name>] {
-//	    client_id     <id>
-//	    client_secret <secret>      # e.g. {env.GOOGLE_CLIENT_SECRET}
+//	    client_id             <id>
+//	    client_secret         <secret>      # e.g. {env.GOOGLE_CLIENT_SECRET}
+//	    allowed_email_domains <domain...>   # e.g. a Workspace's
 //	    the other options of provider oidc, none required
 //	}
 func (g *GoogleProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	if err := unmarshalOIDC(d, &g.OIDCConfig); err != nil {
-		return err
-	}
-	return validated(d, g)
+	return unmarshalOAuthModule(d, &g.Common, &g.GoogleConfig, g)
 }
 
 // Interface guards

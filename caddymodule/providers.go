@@ -144,45 +144,17 @@ func providerName(m caddy.Module) string {
 // UnmarshalOAuth parses an OAuth provider's Caddyfile segment,
 // `<type> [<name>] { ... }`, into c: the name, the options every OAuth 2.0
 // and OIDC provider takes (client_id, client_secret, scopes, redirect_url,
-// auth_url, token_url, label) and, through more, the type's own (more
-// parses the option under the cursor and reports whether it knew it).
-// Unknown and repeated options are errors. A third-party OAuth provider
-// module may use it in its UnmarshalCaddyfile.
+// auth_url, token_url, label, allowed_email_domains, admission_ttl) and,
+// through more, the type's own (more parses the option under the cursor
+// and reports whether it knew it). Unknown and repeated options are
+// errors. A third-party OAuth provider module may use it in its
+// UnmarshalCaddyfile.
 func UnmarshalOAuth(d *caddyfile.Dispenser, c *provider.Common, more func(d *caddyfile.Dispenser, option string) (bool, error)) error {
-	d.Next() // the type
-	typ := d.Val()
-	if d.NextArg() {
-		c.Name = d.Val()
-		if d.NextArg() {
-			return d.Errf("provider needs a type and an optional name: provider github, provider oidc okta { ... }")
-		}
+	typ, err := unmarshalOAuthHead(d, c)
+	if err != nil {
+		return err
 	}
-	return unmarshalProviderBlock(d, typ, func(d *caddyfile.Dispenser, sub string) (bool, error) {
-		switch sub {
-		case "client_id":
-			return true, oneArg(d, &c.ClientID)
-		case "client_secret":
-			return true, oneArg(d, &c.ClientSecret)
-		case "scopes":
-			c.Scopes = d.RemainingArgs()
-			if len(c.Scopes) == 0 {
-				return true, d.Errf("scopes needs at least one scope")
-			}
-			return true, nil
-		case "redirect_url":
-			return true, oneArg(d, &c.RedirectURL)
-		case "auth_url":
-			return true, oneArg(d, &c.AuthURL)
-		case "token_url":
-			return true, oneArg(d, &c.TokenURL)
-		case "label":
-			return true, oneArg(d, &c.Label)
-		}
-		if more != nil {
-			return more(d, sub)
-		}
-		return false, nil
-	})
+	return unmarshalOptions(d, typ, c, more)
 }
 
 // unmarshalProviderBlock parses a provider's block: option tells whether

@@ -129,6 +129,14 @@ func TestUnmarshalSignInCaddyfileErrors(t *testing.T) {
 		"repeated after":        "provider password\nafter_sign_in /a\nafter_sign_in /b",
 		"redirect_origins none": "provider password\nredirect_origins",
 		"link_by_email arg":     "provider password\nlink_by_email yes",
+		"oauth2 unknown claim":  "provider oauth2 acme {\nauth_url https://a.example/a\ntoken_url https://a.example/t\nuserinfo_url https://a.example/u\nclient_id a\nclient_secret b\nclaims {\nuid id\n}\n}",
+		"oauth2 claims value":   "provider oauth2 acme {\nauth_url https://a.example/a\ntoken_url https://a.example/t\nuserinfo_url https://a.example/u\nclient_id a\nclient_secret b\nclaims id\n}",
+		"oauth2 without name":   "provider oauth2 {\nauth_url https://a.example/a\ntoken_url https://a.example/t\nuserinfo_url https://a.example/u\nclient_id a\nclient_secret b\n}",
+		"apple secret":          "provider apple {\nclient_id a\nclient_secret b\nteam_id T\nkey_id K\nprivate_key_file /k.p8\n}",
+		"slack bad team":        "provider slack {\nclient_id a\nclient_secret b\nteam acme\n}",
+		"bad email domain":      "provider discord {\nclient_id a\nclient_secret b\nallowed_email_domains @example.com\n}",
+		"ttl without a rule":    "provider gitlab {\nclient_id a\nclient_secret b\nadmission_ttl 1h\n}",
+		"google groups":         "provider google {\nclient_id a\nclient_secret b\nallowed_groups x\n}",
 	}
 	for name, body := range cases {
 		var h Handler
@@ -199,7 +207,7 @@ func TestSignInJSON(t *testing.T) {
 // browserClient keeps cookies and does not follow redirects.
 func browserClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &http.Client{Jar: jar, Timeout: testerTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 

@@ -144,7 +144,8 @@ func acquireStore(rc *RedisConfig, opts session.Options, logger *zap.Logger) (po
 		Redis               *RedisConfig
 		SessionTTL, IdleTTL time.Duration
 		Realm               string
-	}{rc, opts.SessionTTL, opts.IdleTTL, opts.Realm}
+		MaxSessionsPerUser  int
+	}{rc, opts.SessionTTL, opts.IdleTTL, opts.Realm, opts.MaxSessionsPerUser}
 	raw, err := json.Marshal(keyParts)
 	if err != nil {
 		return pooledStore{}, "", err

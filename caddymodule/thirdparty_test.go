@@ -124,11 +124,11 @@ func TestProviderJSON(t *testing.T) {
 	}
 	for providers, want := range map[string]string{
 		`{"type":"github","client_id":"a","client_secret":"b","min_length":3}`:               "provider github: min_length is an option of provider password, not of github",
-		`{"type":"password","client_id":"a"}`:                                                "client_id is an option of provider acme, github, google, oidc, not of password",
+		`{"type":"password","client_id":"a"}`:                                                "client_id is an option of provider acme, apple, discord, github, gitlab, google, microsoft, oauth2, oidc, slack, not of password",
 		`{"type":"email","site_name":"Example"}`:                                             "site_name is an option of the email block (sign_in.email), not of provider email",
-		`{"type":"github","client_id":"a","client_secret":"b","issuer":"https://x.example"}`: "issuer is an option of provider google, oidc, not of github",
+		`{"type":"github","client_id":"a","client_secret":"b","issuer":"https://x.example"}`: "issuer is an option of provider google, oidc, slack, not of github",
 		`{"type":"acme","client_id":"a","client_secret":"b","guest_ttl":"1h"}`:               "guest_ttl is an option of provider anonymous, not of acme",
-		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, email, github, google, oidc, passkey or password`,
+		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, apple, discord, email, github, gitlab, google, microsoft, oauth2, oidc, passkey, password or slack`,
 		`{"client_id":"a"}`:   "a provider has no type",
 	} {
 		if err := check(providers); err == nil || !strings.Contains(err.Error(), want) {

@@ -49,7 +49,7 @@ func TestEventsBacklogGauge(t *testing.T) {
 	}
 	waitGauge := func(state string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(eventually)
 		for {
 			got, ok := gauge(state)
 			if ok && got == want {
@@ -69,6 +69,6 @@ func TestEventsBacklogGauge(t *testing.T) {
 	waitGauge("pending", 2)
 	waitGauge("dead", 0)
 	rc.down.Store(false)
-	rc.waitApplied(t, 2, 15*time.Second)
+	rc.waitApplied(t, 2)
 	waitGauge("pending", 0)
 }

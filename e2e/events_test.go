@@ -91,8 +91,9 @@ func newEventReceiver(t *testing.T) *eventReceiver {
 	return rc
 }
 
-func (rc *eventReceiver) waitApplied(t *testing.T, n int, within time.Duration) []gotEvent {
+func (rc *eventReceiver) waitApplied(t *testing.T, n int) []gotEvent {
 	t.Helper()
+	within := eventually
 	deadline := time.Now().Add(within)
 	for {
 		rc.mu.Lock()
@@ -177,7 +178,7 @@ func startEventsGateway(t *testing.T, upstreamPort int, redisURL string, rc *eve
 func (g *eventsGateway) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	_ = g.proc.cmd.Process.Signal(sig)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(eventually)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(g.origin + "/")
 		if err != nil {
@@ -256,7 +257,7 @@ func TestEventsSignUpSignOut(t *testing.T) {
 		t.Fatalf("password sign-up: %d", resp.StatusCode)
 	}
 	g.signOut(t, sessionCookie(t, resp))
-	got := rc.waitApplied(t, 3, 10*time.Second)
+	got := rc.waitApplied(t, 3)
 	if got[0].Type != "user.created" || !strings.Contains(got[0].Body, `"email":"ada@example.com"`) ||
 		got[1].Type != "session.created" || got[1].UserID != got[0].UserID ||
 		got[2].Type != "session.revoked" || got[2].Reason != "sign-out" || got[2].SessionID != got[1].SessionID {
@@ -277,7 +278,7 @@ func TestEventsReceiverDown30s(t *testing.T) {
 	rounds(t, []*eventsGateway{g}, users, 3)
 	time.Sleep(30*time.Second - time.Since(downSince))
 	rc.down.Store(false)
-	got := rc.waitApplied(t, 18, 20*time.Second)
+	got := rc.waitApplied(t, 18)
 	checkRounds(t, got, users, 6)
 	time.Sleep(500 * time.Millisecond)
 	rc.mu.Lock()
@@ -305,7 +306,7 @@ func TestEventsRestartAndTakeover(t *testing.T) {
 	a.stop(t, syscall.SIGTERM)
 	a2 := startEventsGateway(t, upstream, redis.URL(), rc, storage)
 	rc.down.Store(false)
-	got := rc.waitApplied(t, 12, 20*time.Second)
+	got := rc.waitApplied(t, 12)
 	checkRounds(t, got, users, 6)
 
 	// Two instances; the one holding the backlog is killed.
@@ -316,7 +317,7 @@ func TestEventsRestartAndTakeover(t *testing.T) {
 	time.Sleep(time.Second)
 	a2.stop(t, syscall.SIGKILL)
 	rc.down.Store(false)
-	got = rc.waitApplied(t, 24, 20*time.Second)
+	got = rc.waitApplied(t, 24)
 	checkRounds(t, got, append(users, more...), 6)
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -20,8 +21,15 @@ func TestExampleCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	demoRoot, _ := filepath.Abs("../demo")
-	const origin = "http://localhost:8080"
-	p := startCaddyFile(t, bin, example, t.TempDir(), origin+"/.well-known/openid-configuration", "CONVEX_AUTH_DEMO_ROOT="+demoRoot)
+	// Free ports through the example's environment placeholders, so that a
+	// running `make run` (8080, 8081, 2019) or another test run is no bother.
+	gatewayPort := freePort(t)
+	origin := fmt.Sprintf("http://localhost:%d", gatewayPort)
+	p := startCaddyFile(t, bin, example, t.TempDir(), origin+"/.well-known/openid-configuration",
+		"CONVEX_AUTH_DEMO_ROOT="+demoRoot,
+		fmt.Sprintf("GATEWAY_PORT=%d", gatewayPort),
+		fmt.Sprintf("DEMO_APP_PORT=%d", freePort(t)),
+		fmt.Sprintf("CADDY_ADMIN=127.0.0.1:%d", freePort(t)))
 	if !strings.Contains(p.Log(), "no redis configured") {
 		t.Error("the in-process store was not announced as development-only in the log")
 	}
@@ -56,7 +64,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	sess := sessionCookie(t, resp)
 	resp, body = request(t, "GET", origin+"/loggedin", withCookie(sess))
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"email":"ada@example.com"`) || !strings.Contains(body, `"iss":"http://localhost:8080"`) || !strings.Contains(body, `"aud":"convex"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"email":"ada@example.com"`) || !strings.Contains(body, `"iss":"`+origin+`"`) || !strings.Contains(body, `"aud":"convex"`) {
 		t.Fatalf("/loggedin after the password sign-up: %d\n%s", resp.StatusCode, body)
 	}
 	// The page says the token came in the header only, and shows the
@@ -77,7 +85,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	sess = sessionCookie(t, resp)
 	resp, body = request(t, "GET", origin+"/loggedin", withCookie(sess))
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"sub":"user_ada"`) || !strings.Contains(body, `"iss":"http://localhost:8080"`) || !strings.Contains(body, `"aud":"convex"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"sub":"user_ada"`) || !strings.Contains(body, `"iss":"`+origin+`"`) || !strings.Contains(body, `"aud":"convex"`) {
 		t.Fatalf("/loggedin signed in: %d\n%s", resp.StatusCode, body)
 	}
 }

@@ -39,7 +39,7 @@ func TestHealthFollowsRedis(t *testing.T) {
 	const down = `{"status":"unavailable","problems":["session store unreachable"]}`
 	waitHealth := func(status int, body string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(eventually)
 		for {
 			resp, got := request(t, "GET", site+"/auth/health", nil)
 			if resp.StatusCode == status && strings.TrimSpace(got) == body {

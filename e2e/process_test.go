@@ -85,7 +85,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			t.Logf("caddy log:\n%s", p.Log())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case <-exited:
@@ -100,7 +100,7 @@ func startCaddyFile(t *testing.T, bin, path, dataDir, readyURL string, env ...st
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy not ready at %s after 30s (last error %v):\n%s", readyURL, err, p.Log())
+			t.Fatalf("caddy not ready at %s after %v (last error %v):\n%s", readyURL, startTimeout, err, p.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -128,9 +128,19 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startTimeout bounds how long a started Caddy may take to answer: a
+// bound only, generous for a starved machine.
+const startTimeout = time.Minute
+
+// requestTimeout bounds one request of a test to the built binary: it only
+// ends a request that hangs, so it is generous, and a starved machine (a
+// password hash under load, a store call at its 2 s deadline) stays within
+// it.
+const requestTimeout = time.Minute
+
 // client never follows redirects, so tests see them.
 var client = &http.Client{
-	Timeout:       10 * time.Second,
+	Timeout:       requestTimeout,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 

@@ -124,10 +124,10 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
-		case <-time.After(20 * time.Second):
+		case <-time.After(startTimeout):
 			_ = cmd.Process.Kill()
 			<-exited
-			t.Errorf("caddy did not stop within 20s of SIGTERM")
+			t.Errorf("caddy did not stop within %v of SIGTERM", startTimeout)
 		}
 	}
 	t.Cleanup(func() {
@@ -136,7 +136,7 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 			t.Logf("caddy stderr:\n%s\nstdout:\n%s", stderr.Log(), stdout.Log())
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(eventually); ; time.Sleep(100 * time.Millisecond) {
 		if resp, err := http.Get(site + "/.well-known/jwks.json"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -160,12 +160,12 @@ func TestTracingOneTraceThroughTheGateway(t *testing.T) {
 	}
 	// Counted once its attempt, and so its span, has ended.
 	delivered := regexp.MustCompile(`(?m)^caddy_convex_auth_events_delivered_total 1$`)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(eventually); ; time.Sleep(50 * time.Millisecond) {
 		if _, metrics := request(t, "GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort), nil); delivered.MatchString(metrics) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("session.created was not delivered within 10s (the app saw %d posts)", len(upstreamSeen("/events")))
+			t.Fatalf("session.created was not delivered within %v (the app saw %d posts)", eventually, len(upstreamSeen("/events")))
 		}
 	}
 	signIn := upstreamSeen("/signin")

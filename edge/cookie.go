@@ -166,13 +166,14 @@ func readCookie(r *http.Request, name string) (string, bool) {
 // spaces and of a Latin-1 no-break space (0xA0), percent-decoded, and
 // compared ignoring case. Every other pair is kept as it was sent.
 func removeCookies(r *http.Request, names ...string) {
-	removeCookiesProbed(r, names, names)
+	removeCookiesMatching(r, names, func(name string) bool { return foldedIn(name, names) })
 }
 
-// removeCookiesProbed is removeCookies with a quicker first look: a Cookie
-// header that contains none of probes (each a part of one or more names)
-// in any case is left as it is.
-func removeCookiesProbed(r *http.Request, probes, names []string) {
+// removeCookiesMatching is removeCookies for the pairs whose normalised
+// name match accepts, with a quicker first look: a Cookie header that
+// contains none of probes (each a part of every name match accepts) in
+// any case is left as it is.
+func removeCookiesMatching(r *http.Request, probes []string, match func(name string) bool) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 || !mayHoldCookie(lines, probes) {
 		return
@@ -196,7 +197,7 @@ func removeCookiesProbed(r *http.Request, probes, names []string) {
 				continue
 			}
 			if !strings.Contains(part, ",") {
-				if !cookieNamed(part, names) {
+				if !cookieMatches(part, match) {
 					keep(part)
 				}
 				continue
@@ -204,7 +205,7 @@ func removeCookiesProbed(r *http.Request, probes, names []string) {
 			subparts := strings.Split(part, ",")
 			left := subparts[:0]
 			for _, sp := range subparts {
-				if !cookieNamed(sp, names) {
+				if !cookieMatches(sp, match) {
 					left = append(left, sp)
 				}
 			}
@@ -245,13 +246,17 @@ func mayHoldCookie(lines []string, names []string) bool {
 	return false
 }
 
-// cookieNamed reports whether a name=value pair's name, normalised, is one
-// of names.
-func cookieNamed(pair string, names []string) bool {
+// cookieMatches reports whether a name=value pair's name, normalised, is
+// one match accepts.
+func cookieMatches(pair string, match func(name string) bool) bool {
 	k, _, _ := strings.Cut(pair, "=")
-	k = normalizeCookieName(k)
-	for _, name := range names {
-		if strings.EqualFold(k, name) {
+	return match(normalizeCookieName(k))
+}
+
+// foldedIn reports whether name is one of names ignoring case.
+func foldedIn(name string, names []string) bool {
+	for _, n := range names {
+		if strings.EqualFold(name, n) {
 			return true
 		}
 	}

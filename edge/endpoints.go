@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -54,59 +53,13 @@ func (g *Gateway) serveEndpoint(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// serveSignOut ends the current session, or with all=1 every session of its
-// user, and clears the cookie. Same-origin only.
-func (g *Gateway) serveSignOut(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "sign out with POST")
-		return
+// forgetDevices forgets the user's browsers (the device cookie) after
+// "sign out everywhere": all of them (r nil), or all but r's (everywhere
+// else). Without sign-in there are none.
+func (g *Gateway) forgetDevices(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) {
+	if g.signIn != nil {
+		g.signIn.ForgetDevices(ctx, w, r, userID)
 	}
-	if !g.sameOrigin(r) {
-		writeJSONError(w, http.StatusForbidden, "cross_site", "sign-out must come from this site's own pages")
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		writeJSONError(w, http.StatusBadRequest, "bad_form", "the sign-out form could not be read")
-		return
-	}
-	cs := g.cfg.Cookie.forRequest(r)
-	token, sess, err := g.currentSession(w, r, cs)
-	if err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be changed right now: try again shortly")
-		return
-	}
-	if sess != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
-		defer cancel()
-		ctx = events.WithReason(events.WithSession(ctx, sess), events.ReasonSignOut)
-		if r.Form.Get("all") == "1" {
-			_, err = g.cfg.Store.DeleteUser(ctx, sess.UserID, "")
-		} else {
-			err = g.cfg.Store.Delete(ctx, token)
-		}
-		if err != nil {
-			g.storeErrLog.Warn("sign-out could not reach the session store", err)
-			writeJSONError(w, http.StatusServiceUnavailable, "session_store_unavailable", "sessions cannot be changed right now: try again shortly")
-			return
-		}
-		g.tokens.drop(sess.ID)
-		g.cfg.Logger.Info("signed out", zap.String("user_id", sess.UserID), zap.String("session_id", sess.ID), zap.Bool("all", r.Form.Get("all") == "1"))
-	}
-	http.SetCookie(w, cs.clear())
-	w.Header().Set("Cache-Control", "no-store")
-	if isNavigation(r) || acceptsHTMLForm(r) {
-		http.Redirect(w, r, g.cfg.AfterSignOut, http.StatusSeeOther)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// acceptsHTMLForm is a form POST from a page (navigations are GET only).
-func acceptsHTMLForm(r *http.Request) bool {
-	return r.Header.Get("Sec-Fetch-Mode") == "navigate" ||
-		(r.Header.Get("Sec-Fetch-Mode") == "" && containsFold(r.Header.Get("Accept"), "text/html"))
 }
 
 type sessionUser struct {
@@ -253,6 +206,7 @@ func (g *Gateway) serveSessions(w http.ResponseWriter, r *http.Request, id strin
 			unavailable(err)
 			return
 		}
+		g.forgetDevices(ctx, w, r, sess.UserID)
 		g.cfg.Logger.Info("signed out other sessions", zap.String("user_id", sess.UserID), zap.Int("sessions", n))
 		writeJSON(w, http.StatusOK, struct {
 			Ended int `json:"ended"`

@@ -117,6 +117,10 @@ type Config struct {
 	// AdminAPI, when set, serves /auth/admin/ (the site admin API, which
 	// checks its own secret); nil leaves those paths to the next handler.
 	AdminAPI http.Handler
+	// Journal keeps the sign-outs the store could not take in time until
+	// they are applied (pending.go). Default: an in-process journal, which
+	// a restart forgets; caddymodule passes one in Caddy's storage.
+	Journal RevocationJournal
 }
 
 // Metrics is what the gateway counts.
@@ -163,6 +167,8 @@ type Gateway struct {
 	unregister   []func()
 	// guests, when guests are on, keeps guests in use from expiring.
 	guests *guestPolicy
+	// pending holds the sign-outs waiting for the store.
+	pending *pendingRevocations
 	// health answers /auth/health.
 	health *healthProbe
 }
@@ -240,6 +246,12 @@ func New(cfg Config) (*Gateway, error) {
 		// Revocations may have been missed while pub/sub was down.
 		cfg.Store.OnRevokeAll(g.tokens.dropAll),
 	)
+	journal := cfg.Journal
+	if journal == nil {
+		journal = NewMemoryJournal()
+	}
+	g.pending = newPendingRevocations(journal, cfg.Store, cfg.Logger, g.tokens.drop)
+	g.pending.start()
 	return g, nil
 }
 
@@ -277,12 +289,14 @@ func CheckConfig(cfg Config) error {
 }
 
 // Close unregisters the gateway's revocation hooks from the store, which
-// may outlive it (a pooled store across a reload).
+// may outlive it (a pooled store across a reload), and stops applying
+// pending sign-outs (the journal keeps them for the next gateway).
 func (g *Gateway) Close() {
 	for _, fn := range g.unregister {
 		fn()
 	}
 	g.unregister = nil
+	g.pending.stop()
 }
 
 // ServeHTTP strips client copies of what the gateway injects, serves the

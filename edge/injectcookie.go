@@ -114,7 +114,7 @@ func resolveInjectCookieName(setting string) injectCookie {
 // strip removes every client-sent cookie an app's reader could take a token
 // from, in any letter case.
 func (c injectCookie) strip(r *http.Request) {
-	removeCookiesProbed(r, c.probes, c.strips)
+	removeCookiesMatching(r, c.probes, func(name string) bool { return foldedIn(name, c.strips) })
 }
 
 // convexAuthLocalHost is @convex-dev/auth's isLocalHost (0.0.95,

@@ -11,9 +11,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/tracing"
 	"github.com/convex-auth/caddy-convex-auth/issuer"
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // serveAuthenticated is the request path: cookie → session → token →
@@ -23,9 +25,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	cs := g.cfg.Cookie.forRequest(r)
 	protected := g.isProtected(r)
 	cookieToken, hasCookie := readCookie(r, cs.name)
-	if !g.cfg.ForwardSessionCookie {
-		removeCookies(r, cs.name)
-	}
+	g.removeGatewayCookies(r, cs)
 
 	var sess *session.Session
 	storeDown := false
@@ -81,6 +81,23 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 	return g.forward(w, r, next, cs, cookieToken, sess)
 }
 
+// removeGatewayCookies removes, in one pass, what the upstream must not
+// get of the gateway's own cookies: the session cookie (unless
+// forward_to_upstream) and every internal one (internal/cookies), in
+// every form removeCookies reads. The gateway's own endpoints, served
+// before this, still see them.
+func (g *Gateway) removeGatewayCookies(r *http.Request, cs requestCookie) {
+	if g.cfg.ForwardSessionCookie {
+		removeCookiesMatching(r, internalCookieProbes, cookies.IsInternal)
+		return
+	}
+	removeCookiesMatching(r, []string{cs.name, cookies.Probe}, func(name string) bool {
+		return strings.EqualFold(name, cs.name) || cookies.IsInternal(name)
+	})
+}
+
+var internalCookieProbes = []string{cookies.Probe}
+
 // currentSession looks up the request's session. A nil session with a nil
 // error means no or an invalid cookie (which is then cleared); a non-nil
 // error means the store could not be asked.
@@ -108,7 +125,7 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 		info = new(session.LookupInfo)
 		ctx = session.WithLookupInfo(ctx, info)
 	}
-	sess, err := g.cfg.Store.Lookup(ctx, token)
+	sess, err := g.findSession(ctx, token)
 	if span.Recording() {
 		endLookupSpan(span, info, err)
 	}
@@ -121,6 +138,16 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 		return nil, err
 	}
 	return sess, nil
+}
+
+// findSession is the store's Lookup, except that a session signed out while
+// the store could not take it (pending.go) is not found.
+func (g *Gateway) findSession(ctx context.Context, token string) (*session.Session, error) {
+	sess, err := g.cfg.Store.Lookup(ctx, token)
+	if err == nil && g.pending.denies(sess) {
+		return nil, session.ErrNotFound
+	}
+	return sess, err
 }
 
 // tokenFor reuses the session's token while the reuse policy allows, else
@@ -156,12 +183,23 @@ func (g *Gateway) mint(ctx context.Context, sess *session.Session) (cachedToken,
 		EmailVerified: sess.Profile.EmailVerified,
 		Name:          sess.Profile.Name,
 		Picture:       sess.Profile.Picture,
+		AuthTime:      sess.AuthTime,
+		AMR:           sessionAMR(sess),
 	})
 	if err != nil {
 		span.Fail("the token could not be signed")
 		return cachedToken{}, err
 	}
 	return cachedToken{token: token, issuedAt: iat, expiresAt: exp, keyID: keyID}, nil
+}
+
+// sessionAMR is the amr of a session's tokens: the methods it recorded,
+// else its sign-in method's.
+func sessionAMR(sess *session.Session) []string {
+	if len(sess.AMR) > 0 {
+		return sess.AMR
+	}
+	return signin.DefaultAMR(sess.Provider)
 }
 
 func (g *Gateway) isProtected(r *http.Request) bool {

@@ -24,7 +24,7 @@ func (s signInHost) SignedIn(r *http.Request) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
-	_, err := s.g.cfg.Store.Lookup(ctx, token)
+	_, err := s.g.findSession(ctx, token)
 	if errors.Is(err, session.ErrNotFound) {
 		return false, nil
 	}
@@ -38,7 +38,7 @@ func (s signInHost) Session(r *http.Request) (*session.Session, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
-	sess, err := s.g.cfg.Store.Lookup(ctx, token)
+	sess, err := s.g.findSession(ctx, token)
 	if errors.Is(err, session.ErrNotFound) {
 		return nil, nil
 	}
@@ -59,7 +59,7 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res sig
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
 	if old, ok := readCookie(r, cs.name); ok {
-		sess, err := g.cfg.Store.Lookup(ctx, old)
+		sess, err := g.findSession(ctx, old)
 		if err == nil {
 			dctx := events.WithReason(events.WithSession(ctx, sess), events.ReasonSignIn)
 			if err := g.cfg.Store.Delete(dctx, old); err != nil {
@@ -72,7 +72,7 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res sig
 		ctx = events.WithReplacedUser(ctx, res.ReplacedUserID)
 	}
 	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile,
-		UserAgent: r.Header.Get("User-Agent")})
+		UserAgent: r.Header.Get("User-Agent"), MaxTTL: res.MaxTTL, AMR: res.AMR})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/convex-auth/caddy-convex-auth/events"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
@@ -172,12 +171,11 @@ func (u *upstreamResponse) apply(signIn, signOut string) *upstreamError {
 	defer cancel()
 	if signOut != "" || signIn != "" {
 		if u.sess != nil {
-			dctx := events.WithReason(events.WithSession(ctx, u.sess), events.ReasonSignOut)
-			if err := u.g.cfg.Store.Delete(dctx, u.cookieToken); err != nil {
-				u.g.storeErrLog.Warn("upstream sign-out could not reach the session store", err)
-				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-in could not be saved: try again shortly"}
+			// A sign-out the store cannot take in time is kept for it
+			// (pending.go): the browser is signed out either way.
+			if _, err := u.g.signOut(ctx, u.cookieToken, u.sess, false); err != nil {
+				return &upstreamError{http.StatusServiceUnavailable, "session_store_unavailable", "the sign-out could not be saved: try again shortly"}
 			}
-			u.g.tokens.drop(u.sess.ID)
 		}
 		http.SetCookie(u.ResponseWriter, u.cs.clear())
 	}

@@ -72,8 +72,8 @@ func TestRedisEventsACLIsEnough(t *testing.T) {
 	cfg := testDelivery(t, rc.srv.URL, sec, q2)
 	cfg.MaxAge = 2 * time.Second
 	start(t, cfg)
-	rc.waitApplied(t, 2, 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
+	rc.waitApplied(t, 2)
+	deadline := time.Now().Add(eventually)
 	for {
 		dl, err := q2.DeadLetters(ctx, 10)
 		if err != nil {

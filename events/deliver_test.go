@@ -83,7 +83,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 			}
 			time.Sleep(700 * time.Millisecond) // several failed attempts
 			rc.down.Store(false)
-			got := rc.waitApplied(t, 60, 10*time.Second)
+			got := rc.waitApplied(t, 60)
 			checkOrder(t, got, perUser)
 			for _, r := range got {
 				if r.Signature == "" || r.Timestamp == "" {
@@ -112,7 +112,7 @@ func TestRetrySignsAfresh(t *testing.T) {
 	start(t, cfg)
 	ev := seqEvent("u", 1)
 	enqueueAll(t, q, ev)
-	got := rc.waitApplied(t, 1, 5*time.Second)
+	got := rc.waitApplied(t, 1)
 	if got[0].ID != ev.ID {
 		t.Fatalf("webhook-id %s, want %s", got[0].ID, ev.ID)
 	}
@@ -134,8 +134,19 @@ func TestDeadLetterAndOtherUsersFlow(t *testing.T) {
 			_, sec := testSecret(t)
 			q := mk(t)
 			poison := seqEvent("mallory", 1)
+			// Each attempt of the poison is answered only once bob's
+			// events are in, so it cannot reach max_age and unblock
+			// mallory before them, however slow the machine.
+			bobIn := make(chan struct{})
+			go func() {
+				for deadline := time.Now().Add(eventually); len(rc.applied()) < 5 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				close(bobIn)
+			}()
 			refuse := func(r *http.Request) int {
 				if r.Header.Get(HeaderID) == poison.ID {
+					<-bobIn
 					return 400
 				}
 				return 0
@@ -151,9 +162,9 @@ func TestDeadLetterAndOtherUsersFlow(t *testing.T) {
 				enqueueAll(t, q, seqEvent("bob", i))
 			}
 			// bob's flow while mallory's first event is failing.
-			got := rc.waitApplied(t, 5, 3*time.Second)
+			got := rc.waitApplied(t, 5)
 			checkOrder(t, got, map[string]int{"bob": 5})
-			got = rc.waitApplied(t, 7, 10*time.Second)
+			got = rc.waitApplied(t, 7)
 			var mallory []int
 			for _, r := range got {
 				if r.UserID == "mallory" {
@@ -187,7 +198,12 @@ func mustInt(t testing.TB, s string) int64 {
 // the event stays queued for the next start.
 func TestStopWithAttemptInFlight(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -201,15 +217,21 @@ func TestStopWithAttemptInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueueAll(t, q, seqEvent("u", 1))
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-arrived:
+	case <-time.After(eventually):
+		t.Fatal("the attempt never reached the receiver")
+	}
 	stopped := make(chan struct{})
 	go func() { d.Stop(); close(stopped) }()
+	// Well under AttemptTimeout (10 s), which a Stop that waited for the
+	// attempt would take.
 	select {
 	case <-stopped:
-	case <-time.After(2 * time.Second):
+	case <-time.After(AttemptTimeout / 2):
 		t.Fatal("Stop hung behind an attempt in flight")
 	}
 	rc := newReceiver(t)
 	start(t, testDelivery(t, rc.srv.URL, sec, q))
-	checkOrder(t, rc.waitApplied(t, 1, 10*time.Second), map[string]int{"u": 1})
+	checkOrder(t, rc.waitApplied(t, 1), map[string]int{"u": 1})
 }

@@ -36,6 +36,8 @@ const (
 	ReasonPasswordChange Reason = session.ReasonPasswordChange
 	ReasonUserDeleted    Reason = session.ReasonUserDeleted
 	ReasonExpiredNoticed Reason = session.ReasonExpiredNoticed
+	ReasonLimit          Reason = session.ReasonLimit
+	ReasonEmailVerified  Reason = session.ReasonEmailVerified
 	// ReasonSignIn: a sign-in replaced the browser's previous session. It
 	// is reported as sign-out: the browser's old session ended by its own
 	// action.
@@ -117,6 +119,15 @@ type SessionData struct {
 
 type userBody struct {
 	User UserData `json:"user"`
+	// Changes say what changed of how the user signs in (user.updated
+	// only); none for a profile filled in.
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// Change is one entry of user.updated's changes: a session.UserChange.
+type Change struct {
+	Kind     string `json:"kind"`
+	Provider string `json:"provider,omitempty"`
 }
 
 type bannedBody struct {
@@ -170,17 +181,22 @@ func UserOf(u *session.User) UserData {
 
 // UserCreated is user.created.
 func (b Builder) UserCreated(u UserData) Event {
-	return b.build(TypeUserCreated, u.ID, userBody{u})
+	return b.build(TypeUserCreated, u.ID, userBody{User: u})
 }
 
-// UserUpdated is user.updated.
-func (b Builder) UserUpdated(u UserData) Event {
-	return b.build(TypeUserUpdated, u.ID, userBody{u})
+// UserUpdated is user.updated; changes, if any, say what changed of how
+// the user signs in.
+func (b Builder) UserUpdated(u UserData, changes ...session.UserChange) Event {
+	body := userBody{User: u}
+	for _, c := range changes {
+		body.Changes = append(body.Changes, Change{Kind: c.Kind, Provider: c.Provider})
+	}
+	return b.build(TypeUserUpdated, u.ID, body)
 }
 
 // UserDeleted is user.deleted.
 func (b Builder) UserDeleted(userID string) Event {
-	return b.build(TypeUserDeleted, userID, userBody{UserData{ID: userID}})
+	return b.build(TypeUserDeleted, userID, userBody{User: UserData{ID: userID}})
 }
 
 // UserBanned is user.banned; banned false is an unban.

@@ -2,7 +2,6 @@ package events
 
 import (
 	"testing"
-	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/webhooktest"
 )
@@ -32,7 +31,7 @@ func TestSignaturesVerifyWithStandardWebhooks(t *testing.T) {
 		b.UserBanned("u1", true),
 		b.SessionRevoked("s1", "u1", ReasonSignOut),
 	)
-	got := rc.waitApplied(t, 3, 5*time.Second)
+	got := rc.waitApplied(t, 3)
 	verified, tampered, failures := verifyWithStandardWebhooks(t, secret, got)
 	if verified != 3 || tampered != 3 || len(failures) > 0 {
 		t.Fatalf("standardwebhooks verified %d of 3, rejected %d tampered copies of 3; failures %v", verified, tampered, failures)

@@ -48,7 +48,7 @@ func TestRedisRestartMidBacklog(t *testing.T) {
 
 	q2, _ := redisQueue(t, srv, time.Second)
 	start(t, testDelivery(t, rc.srv.URL, sec, q2))
-	got := rc.waitApplied(t, 30, 10*time.Second)
+	got := rc.waitApplied(t, 30)
 	checkOrder(t, got, perUser(users, 10))
 }
 
@@ -72,7 +72,7 @@ func TestRedisTwoInstancesTakeover(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	da.Stop() // killed: its entries stay pending under its name
 	rc.down.Store(false)
-	got := rc.waitApplied(t, 60, 15*time.Second)
+	got := rc.waitApplied(t, 60)
 	checkOrder(t, got, perUser(users, 15))
 }
 
@@ -88,12 +88,12 @@ func TestRedisTwoInstancesOrder(t *testing.T) {
 	start(t, testDelivery(t, rc.srv.URL, sec, qa))
 	start(t, testDelivery(t, rc.srv.URL, sec, qb))
 	enqueueAll(t, qa, interleaved(users, 20)...)
-	got := rc.waitApplied(t, 100, 15*time.Second)
+	got := rc.waitApplied(t, 100)
 	checkOrder(t, got, perUser(users, 20))
 	// Delivered entries leave the stream; the order hash empties.
 	stream, order, _ := qa.Keys()
 	c := qa.client
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(eventually)
 	for time.Now().Before(deadline) {
 		n, _ := c.XLen(context.Background(), stream).Result()
 		h, _ := c.HLen(context.Background(), order).Result()
@@ -119,7 +119,7 @@ func TestRedisClusterQueue(t *testing.T) {
 	start(t, testDelivery(t, rc.srv.URL, sec, q))
 	users := []string{"a", "b"}
 	enqueueAll(t, q, interleaved(users, 5)...)
-	got := rc.waitApplied(t, 10, 10*time.Second)
+	got := rc.waitApplied(t, 10)
 	checkOrder(t, got, perUser(users, 5))
 }
 

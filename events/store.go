@@ -19,10 +19,12 @@ import (
 // that should send an event gets a method on Store (see Emit).
 type Backend interface {
 	session.Store
+	session.Evicting
 	session.UserStore
 	session.Banner
 	session.AccountSecretSetter
 	session.Limiter
+	session.Devices
 	session.UserImporter
 	session.SecondFactors
 }
@@ -82,13 +84,24 @@ func (s *Store) SetBanned(ctx context.Context, userID string, banned bool) (*ses
 	return u, err
 }
 
-// Create implements session.Store: session.created.
+// Create implements session.Store: session.created, and session.revoked
+// (reason limit) for each session of the user's that the cap ended.
 func (s *Store) Create(ctx context.Context, n session.NewSession) (string, *session.Session, error) {
-	token, sess, err := s.Backend.Create(ctx, n)
-	if err == nil {
-		s.Emit(ctx, s.build.SessionCreated(sess, replacedUserFrom(ctx)))
-	}
+	token, sess, _, err := s.CreateEvicting(ctx, n)
 	return token, sess, err
+}
+
+// CreateEvicting implements session.Evicting, as Create.
+func (s *Store) CreateEvicting(ctx context.Context, n session.NewSession) (string, *session.Session, []string, error) {
+	token, sess, evicted, err := s.Backend.CreateEvicting(ctx, n)
+	if err != nil {
+		return token, sess, evicted, err
+	}
+	for _, id := range evicted {
+		s.Emit(ctx, s.build.SessionRevoked(id, n.UserID, ReasonLimit))
+	}
+	s.Emit(ctx, s.build.SessionCreated(sess, replacedUserFrom(ctx)))
+	return token, sess, evicted, nil
 }
 
 // Lookup implements session.Store: session.revoked expired-noticed when the
@@ -170,6 +183,23 @@ func (s *Store) UpdateUser(ctx context.Context, u *session.User) error {
 	s.Emit(ctx, s.build.UserUpdated(UserOf(u)))
 	return nil
 }
+
+// UserChanged implements session.ChangeRecorder: user.updated with the
+// user as stored now and the changes.
+func (s *Store) UserChanged(ctx context.Context, userID string, changes ...session.UserChange) {
+	u, err := s.Backend.GetUser(ctx, userID)
+	if err != nil {
+		s.logger.Warn("events: user.updated for a change of sign-in methods is lost: the user could not be read",
+			zap.String("user_id", userID), zap.Error(err))
+		if s.onLost != nil {
+			s.onLost()
+		}
+		return
+	}
+	s.Emit(ctx, s.build.UserUpdated(UserOf(u), changes...))
+}
+
+var _ session.ChangeRecorder = (*Store)(nil)
 
 // ImportUser implements session.UserImporter: with opts.Events, user.created
 // or user.updated marked imported, once the user is written. An import

@@ -246,3 +246,62 @@ func TestStoreAnnouncesImportsOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("user.created data %+v", u)
 	}
 }
+
+// TestStoreEmitsCapEvictions: a sign-in past max_sessions_per_user ends
+// the least recently used session with session.revoked, reason limit,
+// before session.created.
+func TestStoreEmitsCapEvictions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	mem := session.NewMemoryStore(session.Options{Realm: "r", MaxSessionsPerUser: 2, Now: func() time.Time { return now }})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+	_, first, _ := st.Create(ctx, session.NewSession{UserID: "u"})
+	now = now.Add(time.Minute)
+	_, _, _ = st.Create(ctx, session.NewSession{UserID: "u"})
+	now = now.Add(time.Minute)
+	_, _, _ = st.Create(ctx, session.NewSession{UserID: "u"})
+	es := drain(t, q)
+	if got := summary(es); got != "session.created session.created session.revoked(limit) session.created " {
+		t.Fatalf("events %q", got)
+	}
+	if es[2].Data.Session.ID != first.ID || es[2].Data.Session.UserID != "u" {
+		t.Fatalf("revoked %+v; want the first session", es[2].Data.Session)
+	}
+}
+
+// TestStoreEmitsUserChanges: a change of how the user signs in is
+// user.updated with the user as stored and what changed.
+func TestStoreEmitsUserChanges(t *testing.T) {
+	ctx := context.Background()
+	mem := session.NewMemoryStore(session.Options{Realm: "r"})
+	t.Cleanup(func() { mem.Close() })
+	q := NewMemoryQueue(0)
+	st := NewStore(mem, "r", q, nil, nil)
+	u, err := st.CreateUser(ctx, session.NewUser{Profile: session.Profile{Email: "a@example.com", EmailVerified: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, q)
+	st.UserChanged(ctx, u.ID, session.UserChange{Kind: session.ChangePasswordReset},
+		session.UserChange{Kind: session.ChangeMethodRemoved, Provider: "github"})
+	es, err := q.Read(ctx, "", 10, time.Millisecond)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d events, %v; want one", len(es), err)
+	}
+	var body struct {
+		Type string `json:"type"`
+		Data struct {
+			User    UserData `json:"user"`
+			Changes []Change `json:"changes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(es[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	want := []Change{{Kind: "password-reset"}, {Kind: "method-removed", Provider: "github"}}
+	if body.Type != "user.updated" || body.Data.User.Email != "a@example.com" || fmt.Sprint(body.Data.Changes) != fmt.Sprint(want) {
+		t.Fatalf("event %s %+v", body.Type, body.Data)
+	}
+}

@@ -69,11 +69,11 @@ func TestDeliverySpanLinksToTheRequest(t *testing.T) {
 			cfg := testDelivery(t, rc.srv.URL, sec, q2)
 			cfg.TracerProvider = tp
 			start(t, cfg)
-			rc.waitApplied(t, 2, 10*time.Second)
+			rc.waitApplied(t, 2)
 
 			// A span ends after its receiver answered: poll.
 			var deliveries []sdktrace.ReadOnlySpan
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			for deadline := time.Now().Add(eventually); ; time.Sleep(10 * time.Millisecond) {
 				deliveries = deliveries[:0]
 				for _, s := range rec.Ended() {
 					if s.Name() == spanDeliver {

@@ -29,21 +29,29 @@ type Claims struct {
 	EmailVerified bool
 	Name          string
 	Picture       string
+	// AuthTime is when the user last authenticated in the session
+	// (auth_time, whole seconds); zero leaves the claim out.
+	AuthTime time.Time
+	// AMR are the RFC 8176 authentication method references (amr); empty
+	// leaves the claim out.
+	AMR []string
 }
 
 // tokenClaims is the JWT payload. aud is one string, not an array: Convex
 // rejects tokens with audiences it does not know.
 type tokenClaims struct {
-	Issuer        string `json:"iss"`
-	Subject       string `json:"sub"`
-	Audience      string `json:"aud"`
-	SessionID     string `json:"sid,omitempty"`
-	IssuedAt      int64  `json:"iat"`
-	ExpiresAt     int64  `json:"exp"`
-	Email         string `json:"email,omitempty"`
-	EmailVerified *bool  `json:"email_verified,omitempty"`
-	Name          string `json:"name,omitempty"`
-	Picture       string `json:"picture,omitempty"`
+	Issuer        string   `json:"iss"`
+	Subject       string   `json:"sub"`
+	Audience      string   `json:"aud"`
+	SessionID     string   `json:"sid,omitempty"`
+	IssuedAt      int64    `json:"iat"`
+	ExpiresAt     int64    `json:"exp"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified *bool    `json:"email_verified,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	Picture       string   `json:"picture,omitempty"`
+	AuthTime      int64    `json:"auth_time,omitempty"`
+	AMR           []string `json:"amr,omitempty"`
 }
 
 // Shared targets for tokenClaims.EmailVerified, so Mint does not allocate a bool.
@@ -147,6 +155,10 @@ func (i *Issuer) Mint(c Claims) (token string, issuedAt, expiresAt time.Time, er
 		Email:     c.Email,
 		Name:      c.Name,
 		Picture:   c.Picture,
+		AMR:       c.AMR,
+	}
+	if !c.AuthTime.IsZero() {
+		pe.claims.AuthTime = c.AuthTime.Unix()
 	}
 	if c.Email != "" {
 		pe.claims.EmailVerified = &emailVerifiedFalse

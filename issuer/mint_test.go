@@ -3,6 +3,7 @@ package issuer
 import (
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +115,12 @@ func TestMintClaims(t *testing.T) {
 			want:   map[string]any{"sub": "u1", "sid": "s1", "aud": "convex", "name": "Ada"},
 		},
 		{
+			name:   "authentication time and methods",
+			iss:    userIss,
+			claims: Claims{UserID: "u1", SessionID: "s1", AuthTime: time.Unix(1_700_000_000, 900_000_000), AMR: []string{"pwd", "otp"}},
+			want:   map[string]any{"sub": "u1", "sid": "s1", "aud": "convex", "auth_time": float64(1_700_000_000), "amr": []any{"pwd", "otp"}},
+		},
+		{
 			name:   "user_session subject",
 			iss:    sessionIss,
 			claims: Claims{UserID: "u1", SessionID: "s1"},
@@ -150,7 +157,7 @@ func TestMintClaims(t *testing.T) {
 				t.Fatalf("payload %v, want %v", payload, tc.want)
 			}
 			for name, want := range tc.want {
-				if payload[name] != want {
+				if !reflect.DeepEqual(payload[name], want) {
 					t.Fatalf("claim %s = %#v, want %#v (payload %v)", name, payload[name], want, payload)
 				}
 			}

@@ -19,29 +19,54 @@ const (
 	SignInCode = "signin_code" // a code only (provider email { mode code })
 	Verify     = "verify"      // email verification after a password sign-up
 	Reset      = "reset"       // password reset
+	// AccountChanged tells the user how they sign in changed (Changes).
+	AccountChanged = "account_changed"
+	// SignUpExists tells the owner of an address that someone tried to
+	// sign up with it (verify_email required), and how to sign in.
+	SignUpExists = "signup_exists"
+	// NewDevice tells the user of a sign-in from a browser the account
+	// had not seen (Device).
+	NewDevice = "new_device"
 )
 
-var kinds = []string{SignInLink, SignInCode, Verify, Reset}
+var kinds = []string{SignInLink, SignInCode, Verify, Reset, AccountChanged, SignUpExists, NewDevice}
 
 //go:embed templates
 var builtin embed.FS
 
 // Data is what the mail templates get.
 type Data struct {
-	// Kind is signin_link, signin_code, verify or reset.
+	// Kind is one of the kinds above.
 	Kind string
 	// SiteName names the site (email { site_name }); Site is its host.
 	SiteName string
 	Site     string
 	// Email is the recipient.
 	Email string
-	// Link is the magic, verification or reset link; empty for
-	// signin_code.
+	// Link is the magic, verification or reset link; the sign-in page
+	// for signup_exists; empty for signin_code.
 	Link string
 	// Code is the code to type on the page.
 	Code string
 	// Expires says in words how long the link and code work.
 	Expires string
+	// Changes are what changed (account_changed).
+	Changes []Change
+	// Device describes the browser of a new_device sign-in (its
+	// User-Agent).
+	Device string
+	// AccountLink is the account page; ResetLink the page that mails a
+	// password reset (account_changed, new_device, signup_exists).
+	AccountLink, ResetLink string
+}
+
+// Change is one change of account_changed: Kind is method-added or
+// method-removed (with Method, the method's name for people),
+// password-changed, password-reset or email-verified
+// (session.UserChange's kinds).
+type Change struct {
+	Kind   string
+	Method string
 }
 
 // Templates are the parsed templates of every kind.
@@ -95,7 +120,9 @@ func ParseTemplates(dir string) (*Templates, error) {
 		return nil, err
 	}
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
-	sample := Data{SiteName: "Example", Site: "example.com", Email: "ada@example.com", Link: "https://example.com/x", Code: "12345678", Expires: "15 minutes"}
+	sample := Data{SiteName: "Example", Site: "example.com", Email: "ada@example.com", Link: "https://example.com/x", Code: "12345678", Expires: "15 minutes",
+		Changes: []Change{{Kind: "method-added", Method: "GitHub"}, {Kind: "method-removed", Method: "Password"}, {Kind: "password-changed"}, {Kind: "password-reset"}, {Kind: "email-verified"}},
+		Device:  "Mozilla/5.0", AccountLink: "https://example.com/auth/account", ResetLink: "https://example.com/auth/password/forgot"}
 	for _, kind := range kinds {
 		txt, err := read(kind + ".txt")
 		if err != nil {

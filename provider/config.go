@@ -40,6 +40,8 @@ type Common struct {
 	// TokenURL overrides the token endpoint. Default: GitHub's for github,
 	// OIDC discovery for google and oidc.
 	TokenURL string `json:"token_url,omitempty"`
+	// Admission: allowed_email_domains and admission_ttl.
+	Admission
 
 	// HTTPClient makes every call to the provider. Default: one with a
 	// CallTimeout timeout.
@@ -54,14 +56,27 @@ func (c *Common) name(kind string) string {
 	return kind
 }
 
-// validate checks what every type takes; urls are the type's own URL
-// options, by option name.
-func (c *Common) validate(kind string, urls ...[2]string) error {
+// validate checks what every type takes; own says whether the type's own
+// admission rules are set; urls are the type's own URL options, by option
+// name.
+func (c *Common) validate(kind string, own bool, urls ...[2]string) error {
+	if c.ClientID == "" || c.ClientSecret == "" {
+		return errors.New("client_id and client_secret are required: use placeholders such as {env.CLIENT_SECRET} for the secret")
+	}
+	return c.validateSecretless(kind, own, urls...)
+}
+
+// validateSecretless is validate for a type whose client secret is not
+// configured as such (Apple signs one).
+func (c *Common) validateSecretless(kind string, own bool, urls ...[2]string) error {
 	if err := ValidateName(c.name(kind)); err != nil {
 		return err
 	}
-	if c.ClientID == "" || c.ClientSecret == "" {
-		return errors.New("client_id and client_secret are required: use placeholders such as {env.CLIENT_SECRET} for the secret")
+	if c.ClientID == "" {
+		return errors.New("client_id is required")
+	}
+	if err := c.Admission.validate(own); err != nil {
+		return err
 	}
 	urls = append(urls, [2]string{"redirect_url", c.RedirectURL}, [2]string{"auth_url", c.AuthURL}, [2]string{"token_url", c.TokenURL})
 	for _, u := range urls {
@@ -81,6 +96,15 @@ func (c *Common) fill(kind, label string) {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: CallTimeout}
 	}
+}
+
+// Info describes a provider of this configuration (filled in) and kind:
+// its name, label, logo, callback URL and allowed email domains, with the
+// admission TTL those domains bring. A type with admission rules of its
+// own sets AdmissionTTL from Admission's ttl.
+func (c *Common) Info(kind string) Info {
+	return Info{Name: c.Name, Label: c.Label, Kind: kind, RedirectURL: c.RedirectURL,
+		EmailDomains: c.AllowedEmailDomains, AdmissionTTL: c.Admission.ttl(false)}
 }
 
 func (c *Common) oauth2Config(endpoint oauth2.Endpoint, scopes []string, redirectURI string) *oauth2.Config {

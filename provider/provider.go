@@ -1,8 +1,10 @@
 // Package provider owns the OAuth 2.0 and OpenID Connect sign-in
-// providers (GitHub, Google, any OIDC issuer) behind one small interface,
-// OAuth: each type's configuration with its defaults and checks, the URL
-// that starts a sign-in, and who signed in. It keeps no state and sets no
-// cookie: signin runs the flow around it.
+// providers (GitHub, Google, Apple, Microsoft Entra ID, GitLab, Discord,
+// Slack, any OIDC issuer, any OAuth 2.0 server) behind one small
+// interface, OAuth: each type's configuration with its defaults and
+// checks, the URL that starts a sign-in, who signed in, and the admission
+// rules the provider answers itself (organisations, groups, tenants). It
+// keeps no state and sets no cookie: signin runs the flow around it.
 package provider
 
 import (
@@ -40,29 +42,52 @@ type Info struct {
 	Name string
 	// Label is what the sign-in button says ("GitHub").
 	Label string
-	// Kind picks the button's logo: "github", "google", or "oidc" (a key)
-	// for any other.
+	// Kind picks the button's logo: one of the Kind* names, or "oidc" (a
+	// key) for any other.
 	Kind string
 	// RedirectURL is the callback URL registered with the provider; ""
 	// means <site origin>/auth/callback/<name>.
 	RedirectURL string
+	// FormPost says the provider answers with a form POST to the callback
+	// (response_mode=form_post), from its own site: the browser sends no
+	// SameSite=Lax cookie with it, so signin moves the answer to a GET
+	// of the callback before it checks the flow.
+	FormPost bool
+	// EmailDomains, when set, admit only an identity whose verified email
+	// is at one of these domains (EmailDomainAllowed); signin checks it
+	// before it looks the user up.
+	EmailDomains []string
+	// AdmissionTTL, when set, caps the life of the sessions this provider
+	// signs in: it has admission rules, checked again at the next
+	// sign-in.
+	AdmissionTTL time.Duration
 }
 
 // Logo kinds of Info.Kind.
 const (
-	KindGitHub = "github"
-	KindGoogle = "google"
-	KindOIDC   = "oidc"
+	KindGitHub    = "github"
+	KindGoogle    = "google"
+	KindApple     = "apple"
+	KindMicrosoft = "microsoft"
+	KindGitLab    = "gitlab"
+	KindDiscord   = "discord"
+	KindSlack     = "slack"
+	KindOIDC      = "oidc"
 )
 
 // Flow is one authorization-code flow: the values sent to the provider and
-// checked when it comes back. Fields may be added (a step-up sign-in's
-// max_age, say); a provider ignores what it does not know.
+// checked when it comes back. Fields may be added; a provider ignores what
+// it does not know.
 type Flow struct {
 	State       string
 	Verifier    string // PKCE code verifier; the provider gets its S256 challenge
 	Nonce       string // OIDC nonce; providers without ID tokens ignore it
 	RedirectURI string
+	// ForceLogin asks the provider to authenticate the user again rather
+	// than reuse its own session (step-up): OIDC providers send
+	// prompt=login and max_age=0; those with no such parameter (GitHub,
+	// Discord) ignore it.
+	ForceLogin bool
 }
 
 // Callback is what the provider sent back to /auth/callback/<name>.

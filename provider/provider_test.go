@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -58,7 +59,7 @@ func TestInfo(t *testing.T) {
 		{okta.Info(), Info{Name: "okta", Label: "okta", Kind: KindOIDC, RedirectURL: "https://app.example.com/cb"}},
 		{work.Info(), Info{Name: "work", Label: "Work", Kind: KindGoogle}},
 	} {
-		if c.got != c.want {
+		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("Info() = %+v; want %+v", c.got, c.want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,7 +90,7 @@ func BenchmarkCacheBytesPerEntry(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
-	waitFor(b, 5*time.Second, "revocation subscription", s.live.Load)
+	waitFor(b, eventually, "revocation subscription", s.live.Load)
 	tokens := make([]string, n)
 	for i := range tokens {
 		tokens[i], _, err = s.Create(ctx, NewSession{UserID: realisticUserID(i), Provider: "google", Profile: realisticProfile(i)})
@@ -136,4 +137,123 @@ func realisticProfile(i int) Profile {
 		Name:          fmt.Sprintf("Ada Lovelace %06d", i),
 		Picture:       fmt.Sprintf("https://lh3.googleusercontent.com/a/ACg8ocJ%06dQ2xVb7kLmN0pRsTuVwXyZaBcDeFgHiJkLmNoPqRsTuVw=s96-c", i),
 	}
+}
+
+// BenchmarkRevocationReachesOtherInstance measures the promise that a
+// revocation reaches every instance within a second: A ends a session that
+// B has cached, and the time from A's call to B's OnRevoke hook (Redis
+// pub/sub) is reported as p50, p99 and max. The tests only check that it
+// arrives.
+func BenchmarkRevocationReachesOtherInstance(b *testing.B) {
+	srv := redistest.StartServer(b)
+	prefix := uniquePrefix()
+	a := newTestRedisStore(b, srv.Addr, false, prefix, 0, Options{})
+	other := newTestRedisStore(b, srv.Addr, false, prefix, 0, Options{})
+	revoked := make(chan string, 64)
+	b.Cleanup(other.OnRevoke(func(id string) { revoked <- id }))
+	ctx := context.Background()
+	var reach []time.Duration
+	for b.Loop() {
+		tok, sess, err := a.Create(ctx, NewSession{UserID: "u"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := other.Lookup(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := a.Delete(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+		timeout := time.After(eventually)
+	wait:
+		for {
+			select {
+			case id := <-revoked:
+				if id == sess.ID {
+					break wait
+				}
+			case <-timeout:
+				b.Fatalf("the revocation did not reach the other instance within %v", eventually)
+			}
+		}
+		reach = append(reach, time.Since(start))
+	}
+	reportPercentiles(b, reach)
+}
+
+// BenchmarkLookupUnresponsiveStore measures the request's store deadline: a
+// lookup with no deadline of its own, against a Redis that holds every
+// client (CLIENT PAUSE) and a client read timeout of minutes, gives up
+// after DefaultLookupTimeout (2 s).
+func BenchmarkLookupUnresponsiveStore(b *testing.B) {
+	srv := redistest.StartServer(b)
+	admin := newTestClient(b, srv.Addr, false)
+	tok, _, _ := newToken("u")
+	s, err := NewRedisStore(RedisConfig{URL: srv.URL(), KeyPrefix: uniquePrefix(), CacheSize: -1, ReadTimeout: 2 * time.Minute}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	var took []time.Duration
+	for b.Loop() {
+		d, err := lookupWhilePaused(b, admin, s, tok, 2*time.Minute)
+		if !IsUnavailable(err) {
+			b.Fatalf("Lookup = %v; want unavailable", err)
+		}
+		took = append(took, d)
+	}
+	reportPercentiles(b, took)
+}
+
+// reportPercentiles reports p50, p99 and max of ds in milliseconds.
+func reportPercentiles(b *testing.B, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(ds[len(ds)/2]), "p50-ms")
+	b.ReportMetric(ms(ds[len(ds)*99/100]), "p99-ms")
+	b.ReportMetric(ms(ds[len(ds)-1]), "max-ms")
+}
+
+// BenchmarkRedisStopAndRestart measures the outage figures the tests only
+// wait for. Noticed: after redis-server dies, how long until a lookup of a
+// session this store has cached fails (the cache is trusted until the
+// revocation subscription is known to be down; then the lookup asks Redis,
+// and go-redis retries a dead connection before it gives up). Recovered:
+// after it restarts (AOF keeps the session), how long until the lookup
+// works again.
+func BenchmarkRedisStopAndRestart(b *testing.B) {
+	srv := redistest.StartServer(b, "--appendonly", "yes", "--appendfsync", "always")
+	s := newTestRedisStore(b, srv.Addr, false, uniquePrefix(), 0, Options{})
+	ctx := context.Background()
+	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lookup := func() error {
+		lctx, cancel := context.WithTimeout(ctx, DefaultLookupTimeout)
+		defer cancel()
+		_, err := s.Lookup(lctx, tok)
+		return err
+	}
+	var noticed, recovered []time.Duration
+	for b.Loop() {
+		waitFor(b, eventually, "the cached session served with Redis up", func() bool { return lookup() == nil && s.live.Load() })
+		srv.Stop()
+		start := time.Now()
+		waitFor(b, eventually, "lookups fail once Redis is gone", func() bool { return lookup() != nil })
+		noticed = append(noticed, time.Since(start))
+		srv.Restart()
+		start = time.Now()
+		waitFor(b, eventually, "lookups work once Redis is back", func() bool { return lookup() == nil })
+		recovered = append(recovered, time.Since(start))
+	}
+	slices.Sort(noticed)
+	slices.Sort(recovered)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(noticed[len(noticed)-1]), "noticed-max-ms")
+	b.ReportMetric(ms(recovered[len(recovered)-1]), "recovered-max-ms")
 }

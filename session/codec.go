@@ -16,15 +16,21 @@ import (
 //	offset 14..26 absolute expiry, same format
 //	offset 27..   user ID, created (uvarint ms), provider, a flags byte,
 //	              email, name, picture, then the User-Agent only when it is
-//	              not empty; each string is a uvarint length and its bytes. Flags: bit 0 email verified, bits 1-7 the code
-//	              of a well-known picture URL prefix left out of the picture.
+//	              not empty or more follows, then the authentication time
+//	              (uvarint ms) and its methods (space-separated) only when
+//	              they are not the creation's: each string is a uvarint
+//	              length and its bytes. Flags: bit 0 email verified, bits
+//	              1-7 the code of a well-known picture URL prefix left out
+//	              of the picture.
 //	last 16 bytes the realm's tag (RealmTag)
 //
 // The two times come first in fixed-width text because the lookup script
 // reads them and rewrites last use in place (SETRANGE keeps the key's TTL);
 // the user ID follows because the delete scripts check it; the realm's tag
 // ends the record, where the scripts find it by its fixed length. Version
-// '1' records (before realms) are foreign to every realm. The session ID
+// '1' records (before realms) are foreign to every realm. Fields added
+// later are left out when they hold what a record without them means, so
+// most records stay byte for byte the earlier format. The session ID
 // is not stored: it is in the key. The picture prefix codes keep a typical
 // session under 400 bytes of Redis memory.
 const (
@@ -66,15 +72,19 @@ var errCorruptRecord = fmt.Errorf("%w: stored session is corrupt", ErrNotFound)
 // encodeRecord serializes s (its ID excluded) as a record of the realm
 // whose tag is realmTag.
 func encodeRecord(s *Session, realmTag string) ([]byte, error) {
-	last, exp, created := s.LastUsedAt.UnixMilli(), s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli()
-	for _, ms := range []int64{last, exp, created} {
+	last, exp, created, authTime := s.LastUsedAt.UnixMilli(), s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli(), s.AuthTime.UnixMilli()
+	if s.AuthTime.IsZero() {
+		authTime = created
+	}
+	for _, ms := range []int64{last, exp, created, authTime} {
 		if ms < 0 || ms > maxRecordMillis {
 			return nil, errors.New("session: time out of range (before 1970 or after 2286): check the clock")
 		}
 	}
-	n := recordHeaderBytes + binary.MaxVarintLen64 + 1 +
-		6*binary.MaxVarintLen32 + len(s.UserID) + len(s.Provider) +
-		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture) + len(s.UserAgent) + len(realmTag)
+	amr := strings.Join(s.AMR, " ")
+	n := recordHeaderBytes + 2*binary.MaxVarintLen64 + 1 +
+		7*binary.MaxVarintLen32 + len(s.UserID) + len(s.Provider) +
+		len(s.Profile.Email) + len(s.Profile.Name) + len(s.Profile.Picture) + len(s.UserAgent) + len(amr) + len(realmTag)
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
 	b = appendMillis(b, last)
@@ -91,10 +101,16 @@ func encodeRecord(s *Session, realmTag string) ([]byte, error) {
 	b = appendString(b, s.Profile.Email)
 	b = appendString(b, s.Profile.Name)
 	b = appendString(b, picture)
-	// Left out when empty, so such a record is byte for byte the format
-	// written before User-Agents were kept.
-	if s.UserAgent != "" {
+	// Left out when empty (and nothing follows), so such a record is byte
+	// for byte the format written before User-Agents were kept; likewise
+	// the authentication of a session never reauthenticated.
+	reauthenticated := authTime != created || amr != ""
+	if s.UserAgent != "" || reauthenticated {
 		b = appendString(b, s.UserAgent)
+	}
+	if reauthenticated {
+		b = binary.AppendUvarint(b, uint64(authTime))
+		b = appendString(b, amr)
 	}
 	b = append(b, realmTag...)
 	return b, nil
@@ -147,6 +163,17 @@ func decodeRecord(id string, b []byte, realmTag string) (*Session, error) {
 	s.Profile.Picture = d.string()
 	if len(d.b) > 0 && !d.bad {
 		s.UserAgent = d.string()
+	}
+	s.AuthTime = s.CreatedAt
+	if len(d.b) > 0 && !d.bad {
+		authTime := d.uvarint()
+		if authTime > maxRecordMillis {
+			d.bad = true
+		}
+		s.AuthTime = time.UnixMilli(int64(authTime)).UTC()
+		if amr := d.string(); amr != "" {
+			s.AMR = strings.Fields(amr)
+		}
 	}
 	code := int(flags >> pictureCodeShift)
 	if code > len(picturePrefixes) {

@@ -17,6 +17,7 @@ func sampleSession(picture string) *Session {
 		ExpiresAt:  now.Add(720 * time.Hour),
 		LastUsedAt: now.Add(time.Minute),
 		Profile:    Profile{Email: "a@b.example", EmailVerified: true, Name: "Ada \x00 Lovelace", Picture: picture},
+		AuthTime:   now,
 	}
 }
 
@@ -187,13 +188,49 @@ func TestRecordOfTodaysFormatDecodes(t *testing.T) {
 	}
 	if got.UserID != "user|1" || got.Provider != "github" || got.UserAgent != "" ||
 		got.Profile != (Profile{Email: "a@b.example", EmailVerified: true, Name: "Ada", Picture: "https://x.png/p"}) ||
-		got.CreatedAt.UnixMilli() != 1_700_000_000_123 || got.LastUsedAt.UnixMilli() != 1_700_000_060_123 {
+		got.CreatedAt.UnixMilli() != 1_700_000_000_123 || got.LastUsedAt.UnixMilli() != 1_700_000_060_123 ||
+		!got.AuthTime.Equal(got.CreatedAt) || got.AMR != nil {
 		t.Fatalf("decoded %+v", got)
 	}
 	// And a session without a User-Agent is still written that way.
 	again, err := encodeRecord(got, testRealmTag)
 	if err != nil || string(again) != string(rec) {
 		t.Fatalf("re-encoded %q, %v; want the same bytes %q", again, err, rec)
+	}
+}
+
+// TestRecordKeepsTheAuthentication: a reauthenticated session's time and
+// methods round-trip, with and without a User-Agent; a session never
+// reauthenticated is written without them (the earlier format).
+func TestRecordKeepsTheAuthentication(t *testing.T) {
+	for _, ua := range []string{"", "Mozilla/5.0"} {
+		for _, amr := range [][]string{nil, {"pwd"}, {"pwd", "otp"}} {
+			want := sampleSession("")
+			want.UserAgent = ua
+			want.AuthTime, want.AMR = want.CreatedAt.Add(90*time.Minute), amr
+			rec, err := encodeRecord(want, testRealmTag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeRecord(want.ID, rec, testRealmTag)
+			if err != nil {
+				t.Fatalf("UA %q, methods %v: %v", ua, amr, err)
+			}
+			assertSession(t, "decode a reauthenticated session", got, want)
+		}
+	}
+	plain := sampleSession("")
+	withAuth := *plain
+	withAuth.AuthTime = time.Time{} // zero: the creation
+	a, _ := encodeRecord(plain, testRealmTag)
+	b, _ := encodeRecord(&withAuth, testRealmTag)
+	if string(a) != string(b) {
+		t.Fatal("a session authenticated at its creation is not written in the earlier format")
+	}
+	late := *plain
+	late.AuthTime = time.UnixMilli(maxRecordMillis + 1)
+	if _, err := encodeRecord(&late, testRealmTag); err == nil {
+		t.Fatal("an authentication time past 2286 was encoded")
 	}
 }
 

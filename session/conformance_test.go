@@ -28,6 +28,8 @@ const (
 // runConformance checks every behaviour the Store interface promises. Every
 // implementation must pass it.
 func runConformance(t *testing.T, backend conformanceBackend) {
+	t.Run("reauthentication", func(t *testing.T) { runReauthConformance(t, backend) })
+	t.Run("sessions per user", func(t *testing.T) { runCapConformance(t, backend) })
 	setup := func(t *testing.T) (Store, *fakeClock, func() []string) {
 		clock := newFakeClock()
 		s, dump := backend(t, Options{
@@ -83,6 +85,7 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 			ExpiresAt:  start.Add(confSessionTTL),
 			LastUsedAt: start,
 			Profile:    testProfile(),
+			AuthTime:   start,
 		}
 		if created.ID == "" {
 			t.Fatal("empty session ID")
@@ -246,6 +249,36 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		mustBeGone(t, s, tok, "an expired session stays gone")
 	})
 
+	t.Run("a shorter MaxTTL is the absolute expiry", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		const maxTTL = 3 * time.Hour
+		tok, sess, err := s.Create(ctx, NewSession{UserID: "u1", Provider: "github", MaxTTL: maxTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.Now().Add(maxTTL).Truncate(time.Millisecond); !sess.ExpiresAt.Equal(want) {
+			t.Fatalf("ExpiresAt = %v; want %v", sess.ExpiresAt, want)
+		}
+		// A longer MaxTTL changes nothing.
+		long, longSess, err := s.Create(ctx, NewSession{UserID: "u1", Provider: "github", MaxTTL: 2 * confSessionTTL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := clock.Now().Add(confSessionTTL).Truncate(time.Millisecond); !longSess.ExpiresAt.Equal(want) {
+			t.Fatalf("ExpiresAt with a longer MaxTTL = %v; want the store's %v", longSess.ExpiresAt, want)
+		}
+		for elapsed := time.Duration(0); elapsed < maxTTL-time.Hour; elapsed += time.Hour {
+			clock.Advance(time.Hour)
+			mustLookup(t, s, tok)
+			mustLookup(t, s, long)
+		}
+		clock.Advance(time.Hour - time.Millisecond)
+		mustLookup(t, s, tok)
+		clock.Advance(time.Millisecond)
+		mustBeGone(t, s, tok, "at MaxTTL")
+		mustLookup(t, s, long)
+	})
+
 	t.Run("idle expiry", func(t *testing.T) {
 		s, clock, _ := setup(t)
 		tokA, _ := create(t, s, "u1")
@@ -340,6 +373,46 @@ func runConformance(t *testing.T, backend conformanceBackend) {
 		}
 		mustLookup(t, s, tokB)
 		assertIDs(t, s, "u1", b.ID)
+	})
+
+	t.Run("lookup by ref", func(t *testing.T) {
+		s, clock, _ := setup(t)
+		tok, created := create(t, s, "ref-user")
+		ref, ok := RefOf(tok)
+		if !ok || ref.SessionID != created.ID {
+			t.Fatalf("RefOf = %+v, %v; want the session's ID", ref, ok)
+		}
+		if _, ok := RefOf("not a token"); ok {
+			t.Fatal("RefOf accepted a malformed token")
+		}
+		got, err := s.LookupRef(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSession(t, "LookupRef", got, created)
+		_, other := create(t, s, "someone-else")
+		for name, bad := range map[string]Ref{
+			"another user's tag": {UserTag: userTag("someone-else"), SessionID: ref.SessionID},
+			"another session":    {UserTag: ref.UserTag, SessionID: other.ID},
+			"malformed":          {UserTag: "x", SessionID: ref.SessionID},
+			"empty":              {},
+		} {
+			if sess, err := s.LookupRef(ctx, bad); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: LookupRef = %v, %v; want ErrNotFound", name, sess, err)
+			}
+		}
+		if err := s.Delete(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if sess, err := s.LookupRef(ctx, ref); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after Delete: LookupRef = %v, %v; want ErrNotFound", sess, err)
+		}
+		tok2, _ := create(t, s, "ref-user")
+		ref2, _ := RefOf(tok2)
+		clock.Advance(confIdleTTL + time.Second)
+		if sess, err := s.LookupRef(ctx, ref2); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("idle-expired: LookupRef = %v, %v; want ErrNotFound", sess, err)
+		}
 	})
 
 	t.Run("unregistered revoke hook is not called", func(t *testing.T) {
@@ -573,6 +646,10 @@ func normalize(s *Session) Session {
 	c.CreatedAt = c.CreatedAt.UTC().Round(0)
 	c.ExpiresAt = c.ExpiresAt.UTC().Round(0)
 	c.LastUsedAt = c.LastUsedAt.UTC().Round(0)
+	c.AuthTime = c.AuthTime.UTC().Round(0)
+	if len(c.AMR) == 0 {
+		c.AMR = nil
+	}
 	return c
 }
 

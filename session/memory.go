@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -107,12 +109,18 @@ func (m *MemoryStore) removeLocked(userID, id string) {
 
 // Create implements Store.
 func (m *MemoryStore) Create(ctx context.Context, n NewSession) (string, *Session, error) {
+	token, sess, _, err := m.CreateEvicting(ctx, n)
+	return token, sess, err
+}
+
+// CreateEvicting implements Evicting.
+func (m *MemoryStore) CreateEvicting(ctx context.Context, n NewSession) (string, *Session, []string, error) {
 	if err := n.validate(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	token, p, err := newToken(n.UserID)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	now := m.opts.now()
 	sess := &Session{
@@ -120,15 +128,17 @@ func (m *MemoryStore) Create(ctx context.Context, n NewSession) (string, *Sessio
 		UserID:     n.UserID,
 		Provider:   n.Provider,
 		CreatedAt:  now,
-		ExpiresAt:  now.Add(m.opts.SessionTTL).Truncate(time.Millisecond),
+		ExpiresAt:  n.expiresAt(now, m.opts.SessionTTL),
 		LastUsedAt: now,
 		Profile:    n.Profile,
 		UserAgent:  CapUserAgent(n.UserAgent),
+		AuthTime:   now,
+		AMR:        slices.Clone(n.AMR),
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
-		return "", nil, unavailable("create", errMemoryClosed)
+		m.mu.Unlock()
+		return "", nil, nil, unavailable("create", errMemoryClosed)
 	}
 	m.sessions[sess.ID] = sess
 	ids := m.byUser[n.UserID]
@@ -137,7 +147,42 @@ func (m *MemoryStore) Create(ctx context.Context, n NewSession) (string, *Sessio
 		m.byUser[n.UserID] = ids
 	}
 	ids[sess.ID] = struct{}{}
-	return token, sess.clone(), nil
+	evicted := m.capLocked(n.UserID, sess.ID, now)
+	m.mu.Unlock()
+	m.hooks.revoked(evicted...)
+	return token, sess.clone(), evicted, nil
+}
+
+// capLocked removes the user's ended sessions and, past the cap, the live
+// ones that would end first unused, never newID; it returns the IDs of
+// the live ones it ended.
+func (m *MemoryStore) capLocked(userID, newID string, now time.Time) []string {
+	var older []*Session
+	for id := range m.byUser[userID] {
+		s := m.sessions[id]
+		switch {
+		case s.expired(now, m.opts.IdleTTL):
+			m.removeLocked(userID, id)
+		case id != newID:
+			older = append(older, s)
+		}
+	}
+	over := len(older) + 1 - m.opts.MaxSessionsPerUser
+	if over <= 0 {
+		return nil
+	}
+	slices.SortFunc(older, func(a, b *Session) int {
+		if c := a.EndsAt(m.opts.IdleTTL).Compare(b.EndsAt(m.opts.IdleTTL)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	evicted := make([]string, 0, over)
+	for _, s := range older[:over] {
+		m.removeLocked(userID, s.ID)
+		evicted = append(evicted, s.ID)
+	}
+	return evicted
 }
 
 // Lookup implements Store.
@@ -162,6 +207,28 @@ func (m *MemoryStore) Lookup(ctx context.Context, token string) (*Session, error
 	}
 	if m.opts.needsTouch(s, now) {
 		s.LastUsedAt = now
+	}
+	return s.clone(), nil
+}
+
+// LookupRef implements Store.
+func (m *MemoryStore) LookupRef(ctx context.Context, ref Ref) (*Session, error) {
+	if !ref.Valid() {
+		return nil, ErrNotFound
+	}
+	now := m.opts.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, unavailable("lookup", errMemoryClosed)
+	}
+	s := m.sessions[ref.SessionID]
+	if s == nil || userTag(s.UserID) != ref.UserTag {
+		return nil, ErrNotFound
+	}
+	if s.expired(now, m.opts.IdleTTL) {
+		m.removeLocked(s.UserID, s.ID)
+		return nil, &EndedError{Session: s.clone()}
 	}
 	return s.clone(), nil
 }
@@ -252,6 +319,31 @@ func (m *MemoryStore) List(ctx context.Context, userID string) ([]*Session, erro
 	}
 	sortSessions(out)
 	return out, nil
+}
+
+// Reauthenticate implements Store.
+func (m *MemoryStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
+	if err := validateAMR(amr); err != nil {
+		return err
+	}
+	now := m.opts.now()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return unavailable("reauthenticate", errMemoryClosed)
+	}
+	s := m.sessions[sessionID]
+	if s == nil || s.UserID != userID || s.expired(now, m.opts.IdleTTL) {
+		m.mu.Unlock()
+		return ErrNotFound
+	}
+	// Sessions handed out are clones: replace, never change in place.
+	c := s.clone()
+	c.AuthTime, c.AMR = time.UnixMilli(at.UnixMilli()).UTC(), slices.Clone(amr)
+	m.sessions[sessionID] = c
+	m.mu.Unlock()
+	m.hooks.revoked(sessionID)
+	return nil
 }
 
 // OnRevoke implements Store.

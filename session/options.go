@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -10,6 +11,12 @@ const (
 	DefaultSessionTTL    = 720 * time.Hour
 	DefaultIdleTTL       = 168 * time.Hour
 	DefaultTouchInterval = time.Minute
+	// DefaultMaxSessionsPerUser bounds one user's sessions: enough for
+	// every browser and device a person uses.
+	DefaultMaxSessionsPerUser = 50
+	// MaxMaxSessionsPerUser keeps one user's index, read whole by "sign
+	// out everywhere", small.
+	MaxMaxSessionsPerUser = 10000
 )
 
 // Options are the expiry rules every store applies.
@@ -22,6 +29,10 @@ type Options struct {
 	// into every record and finds no record of another realm. Default: "",
 	// a realm like any other; the gateway always names one.
 	Realm string
+	// MaxSessionsPerUser is how many live sessions one user may have; a
+	// new one past it ends the least recently used. Default:
+	// DefaultMaxSessionsPerUser.
+	MaxSessionsPerUser int
 }
 
 // Validate reports options that cannot work. Zero values mean the defaults.
@@ -35,6 +46,9 @@ func (o Options) Validate() error {
 	}
 	if n.TouchInterval >= n.IdleTTL {
 		return errors.New("session: the touch interval must be shorter than idle_ttl, or sessions in use would idle out; raise idle_ttl")
+	}
+	if o.MaxSessionsPerUser < 0 || o.MaxSessionsPerUser > MaxMaxSessionsPerUser {
+		return fmt.Errorf("session: max_sessions_per_user %d is out of range: use 1 to %d (default %d)", o.MaxSessionsPerUser, MaxMaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	}
 	return nil
 }
@@ -62,6 +76,9 @@ func (o Options) filled() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxSessionsPerUser <= 0 || o.MaxSessionsPerUser > MaxMaxSessionsPerUser {
+		o.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	return o
 }

@@ -42,6 +42,26 @@ func runRealmConformance(t *testing.T, backend realmBackend) {
 		}
 	}
 
+	t.Run("a device is known only in its realm", func(t *testing.T) {
+		a, b, a2, _ := setup(t)
+		tok, err := NewDeviceToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.(Devices).RememberDevice(ctx, "user|shared", tok, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := b.(Devices).KnownDevice(ctx, "user|shared", tok); err != nil || ok {
+			t.Fatalf("KnownDevice in another realm = %v, %v; want false", ok, err)
+		}
+		if err := b.(Devices).ForgetDevices(ctx, "user|shared"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := a2.(Devices).KnownDevice(ctx, "user|shared", tok); err != nil || !ok {
+			t.Fatalf("KnownDevice in its own realm after another realm forgot = %v, %v; want true", ok, err)
+		}
+	})
+
 	t.Run("a session is found only in its realm", func(t *testing.T) {
 		a, b, a2, clock := setup(t)
 		tok, sess, err := a.Create(ctx, NewSession{UserID: "user|shared", Provider: "github", Profile: testProfile()})

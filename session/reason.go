@@ -14,6 +14,12 @@ const (
 	ReasonUserDeleted    = "user-deleted"
 	// ReasonExpiredNoticed: a lookup found the session past its expiry.
 	ReasonExpiredNoticed = "expired-noticed"
+	// ReasonLimit: a new session of the user ended its least recently
+	// used one, at Options.MaxSessionsPerUser.
+	ReasonLimit = "limit"
+	// ReasonEmailVerified: the user proved its address for the first
+	// time (a verification link), which ends what was set up before.
+	ReasonEmailVerified = "email-verified"
 )
 
 type revokeReasonKey struct{}

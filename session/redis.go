@@ -27,7 +27,12 @@ import (
 //	<prefix>{<usertag>}:u              sorted set of the session IDs of the
 //	                                   user (of every user with this tag:
 //	                                   scripts and List check each record's
-//	                                   user ID), scored by absolute expiry
+//	                                   user ID), scored by when each ends
+//	                                   unused (Session.EndsAt, seconds to
+//	                                   the millisecond), so
+//	                                   that its lowest are the least
+//	                                   recently used; at most
+//	                                   Options.MaxSessionsPerUser
 //	<prefix>revoke                     pub/sub channel: "<origin> <sessionID>..."
 //
 // The default prefix holds the realm's tag; records carry it as well, and
@@ -177,12 +182,18 @@ func unavailable(op string, err error) error {
 
 // Create implements Store.
 func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session, error) {
+	token, sess, _, err := s.CreateEvicting(ctx, n)
+	return token, sess, err
+}
+
+// CreateEvicting implements Evicting.
+func (s *RedisStore) CreateEvicting(ctx context.Context, n NewSession) (string, *Session, []string, error) {
 	if err := n.validate(); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	token, p, err := newToken(n.UserID)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	now := s.opts.now()
 	sess := &Session{
@@ -190,29 +201,53 @@ func (s *RedisStore) Create(ctx context.Context, n NewSession) (string, *Session
 		UserID:     n.UserID,
 		Provider:   n.Provider,
 		CreatedAt:  now,
-		ExpiresAt:  now.Add(s.opts.SessionTTL).Truncate(time.Millisecond),
+		ExpiresAt:  n.expiresAt(now, s.opts.SessionTTL),
 		LastUsedAt: now,
 		Profile:    n.Profile,
 		UserAgent:  CapUserAgent(n.UserAgent),
+		AuthTime:   now,
+		AMR:        slices.Clone(n.AMR),
 	}
 	rec, err := encodeRecord(sess, s.realmTag)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	keys := []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)}
-	// Index scores are seconds (smaller in Redis); expiry rounds up so that
-	// pruning never drops a live session.
-	expSeconds := (sess.ExpiresAt.UnixMilli() + 999) / 1000
+	// Index scores are seconds with milliseconds as fractions: the unit of
+	// the entries written before scores were ends (whole seconds of the
+	// absolute expiry), which order and prune among them.
+	endSeconds := float64(sess.EndsAt(s.opts.IdleTTL).UnixMilli()) / 1000
+	var evicted []string
 	err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return s.runScript(ctx, sessionWrite, createScript, keys,
+		var err error
+		evicted, err = s.runScript(ctx, sessionWrite, createScript, keys,
 			rec, max(s.opts.redisTTL(sess, now).Milliseconds(), 1), p.sessionID,
-			expSeconds, now.Unix(), s.opts.SessionTTL.Milliseconds(),
-		).Err()
+			endSeconds, float64(now.UnixMilli())/1000, s.opts.SessionTTL.Milliseconds(),
+			s.opts.MaxSessionsPerUser, s.channel, s.origin,
+		).StringSlice()
+		return err
 	})
 	if err != nil {
-		return "", nil, unavailable("create", err)
+		return "", nil, nil, unavailable("create", err)
 	}
-	return token, sess, nil
+	if len(evicted) > 0 {
+		s.revokedHere(evicted...)
+		s.deleteEvicted(ctx, p.userTag, evicted)
+	}
+	return token, sess, evicted, nil
+}
+
+// deleteEvicted deletes the records of sessions the cap ended. They are
+// signed out already (gone from the index, which every lookup checks), so
+// a failure only leaves records for their TTL or their next lookup.
+func (s *RedisStore) deleteEvicted(ctx context.Context, tag string, ids []string) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.sessionKey(tag, id)
+	}
+	_ = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.client.Del(ctx, keys...).Err()
+	})
 }
 
 // Lookup implements Store. With the cache on, a session looked up within the
@@ -278,6 +313,16 @@ func withLookupDeadline(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, DefaultLookupTimeout)
 }
 
+// LookupRef implements Store.
+func (s *RedisStore) LookupRef(ctx context.Context, ref Ref) (*Session, error) {
+	if !ref.Valid() {
+		return nil, ErrNotFound
+	}
+	ctx, cancel := withLookupDeadline(ctx)
+	defer cancel()
+	return s.lookupRedis(ctx, ref.parsed(), s.opts.now())
+}
+
 func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Time) (*Session, error) {
 	raw, err := lookupScript.Run(ctx, s.client, []string{s.sessionKey(p.userTag, p.sessionID), s.indexKey(p.userTag)},
 		now.UnixMilli(), s.opts.IdleTTL.Milliseconds(), s.opts.TouchInterval.Milliseconds(), p.sessionID, s.realmTag,
@@ -286,6 +331,11 @@ func (s *RedisStore) lookupRedis(ctx context.Context, p parsedToken, now time.Ti
 		return nil, ErrNotFound
 	}
 	if err != nil {
+		// Lookups do not retry (an outage must not hold every request for
+		// the whole deadline), but the next one should find the new master.
+		if failoverError(err) {
+			s.reloadTopology()
+		}
 		return nil, unavailable("lookup", err)
 	}
 	sess, err := decodeRecord(p.sessionID, []byte(raw), s.realmTag)
@@ -411,8 +461,9 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	}
 	tag := userTag(userID)
 	index := s.indexKey(tag)
+	// The cap's worth that end last: all a Create leaves.
 	ids, err := retried(ctx, s, func(ctx context.Context, _ int) ([]string, error) {
-		return s.client.ZRange(ctx, index, 0, -1).Result()
+		return s.client.ZRange(ctx, index, -int64(s.opts.MaxSessionsPerUser), -1).Result()
 	})
 	if err != nil {
 		return nil, unavailable("list", err)
@@ -450,6 +501,61 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	}
 	sortSessions(out)
 	return out, nil
+}
+
+// maxReauthAttempts bounds rereads when the record changes between the
+// read and the write (a concurrent reauthentication).
+const maxReauthAttempts = 5
+
+// Reauthenticate implements Store: read the record, change its
+// authentication, and write it back if nothing else changed meanwhile
+// (reauthScript; a touch's new last use is kept).
+func (s *RedisStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
+	if err := validateAMR(amr); err != nil {
+		return err
+	}
+	if userID == "" || !validSessionID(sessionID) {
+		return ErrNotFound
+	}
+	tag := userTag(userID)
+	keys := []string{s.sessionKey(tag, sessionID), s.indexKey(tag)}
+	for range maxReauthAttempts {
+		raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
+			return s.client.Get(ctx, keys[0]).Result()
+		})
+		if errors.Is(err, redis.Nil) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return unavailable("reauthenticate", err)
+		}
+		sess, err := decodeRecord(sessionID, []byte(raw), s.realmTag)
+		if err != nil || sess.UserID != userID || sess.expired(s.opts.now(), s.opts.IdleTTL) {
+			return ErrNotFound
+		}
+		sess.AuthTime, sess.AMR = time.UnixMilli(at.UnixMilli()).UTC(), amr
+		rec, err := encodeRecord(sess, s.realmTag)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSession, err)
+		}
+		var n int
+		err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+			var err error
+			n, err = s.runScript(ctx, sessionWrite, reauthScript, keys, raw, rec, sessionID, s.channel, s.revokeMessage(sessionID)).Int()
+			return err
+		})
+		if err != nil {
+			return unavailable("reauthenticate", err)
+		}
+		switch n {
+		case 1:
+			s.revokedHere(sessionID)
+			return nil
+		case -1:
+			return ErrNotFound
+		}
+	}
+	return unavailable("reauthenticate", errors.New("the session kept changing; try again"))
 }
 
 func sortSessions(ss []*Session) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -70,7 +69,7 @@ func TestRedisACLIsEnough(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+			waitFor(t, eventually, "revocation subscription", s.live.Load)
 			// Outside the suite: the start-up eviction check.
 			if err := s.CheckEvictionPolicy(context.Background()); err != nil {
 				t.Fatalf("eviction check as the gateway's user: %v", err)
@@ -166,7 +165,7 @@ func TestRedisSentinelACLIsEnough(t *testing.T) {
 	if _, err := s.Lookup(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+	waitFor(t, eventually, "revocation subscription", s.live.Load)
 	if err := s.Delete(ctx, tok); err != nil {
 		t.Fatal(err)
 	}

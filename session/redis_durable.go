@@ -74,9 +74,7 @@ func (s *RedisStore) retryWrite(ctx context.Context, op func(ctx context.Context
 		if err == nil || !failoverError(err) || ctx.Err() != nil || s.closed.Load() {
 			return err
 		}
-		if cc, ok := s.client.(*redis.ClusterClient); ok {
-			cc.ReloadState(ctx) // asynchronous: the next attempt may see it
-		}
+		s.reloadTopology() // asynchronous: the next attempt may see it
 		if dl, _ := ctx.Deadline(); time.Until(dl) < wait {
 			return err
 		}
@@ -123,6 +121,17 @@ func (s *RedisStore) setNXRetriedTTL(ctx context.Context, key string, val []byte
 		}
 		return ok, err
 	})
+}
+
+// reloadTopology asks a Cluster client to reload its slot map in the
+// background, after an error that a failover explains. go-redis reloads it
+// by itself only on MOVED and READONLY replies, or when the map is 10 s
+// old: a node that is gone answers neither, so without this a store that
+// only reads would keep asking a dead master that long.
+func (s *RedisStore) reloadTopology() {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		cc.ReloadState(context.Background())
+	}
 }
 
 // failoverError reports an error that a failover explains: the master is

@@ -45,11 +45,9 @@ func (s *RedisStore) listen(ctx context.Context) {
 				continue
 			}
 			s.setLive(false)
-			if cc, ok := s.client.(*redis.ClusterClient); ok {
-				// The subscription's node may be gone: the next attempt
-				// should ask the slot's new master.
-				cc.ReloadState(ctx)
-			}
+			// The subscription's node may be gone: the next attempt
+			// should ask the slot's new master.
+			s.reloadTopology()
 			select {
 			case <-ctx.Done():
 				return

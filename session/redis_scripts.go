@@ -38,9 +38,11 @@ end
 `
 
 // lookupScript returns the session record, or nil if it is missing, of
-// another realm (left alone) or expired (then deletes it). When last use is at least a touch interval old
-// it rewrites last use in place and moves the key's TTL to the earlier of
-// the absolute and the new idle expiry: lookup and touch in one round trip.
+// another realm (left alone) or expired (then deletes it). When last use is
+// at least a touch interval old it rewrites last use in place, moves the
+// key's TTL to the earlier of the absolute and the new idle expiry, and
+// moves the session's index score with it: lookup and touch in one round
+// trip.
 //
 // A session missing from its user's index is gone too: were the index
 // evicted (maxmemory) or lost, revoking all the user's sessions would miss
@@ -60,23 +62,63 @@ local last = tonumber(string.sub(v, 2, 14))
 if now - last < tonumber(ARGV[3]) then return v end
 local exp = tonumber(string.sub(v, 15, 27))
 local stamp = string.format('%013d', now)
+local ends = math.min(exp, now + idle)
 redis.call('SETRANGE', KEYS[1], 1, stamp)
-redis.call('PEXPIRE', KEYS[1], math.min(exp, now + idle) - now)
+redis.call('PEXPIRE', KEYS[1], ends - now)
+redis.call('ZADD', KEYS[2], 'XX', ends / 1000, ARGV[4])
 return string.sub(v, 1, 1) .. stamp .. string.sub(v, 15)
 `)
 
 // createScript stores a session and adds it to the index, a sorted set of
-// session IDs scored by absolute expiry (seconds, rounded up), pruning
-// entries past theirs. The index lives as long as its longest session.
+// session IDs scored by when each ends unused (Session.EndsAt, seconds to
+// the millisecond), pruning entries past theirs. Past the cap it removes the
+// entries that end first (the least recently used), never the new one,
+// announces them and returns their IDs: they are signed out at once (a
+// lookup finds them missing from the index); the caller deletes their
+// records. The index lives as long as its longest session.
+//
+// Entries written before scores were end times carry the absolute expiry,
+// never earlier than the end: none is pruned early.
 //
 // KEYS[1] session key, KEYS[2] index key. ARGV: record, session TTL ms,
-// session ID, absolute expiry s, now s (rounded down), index TTL ms.
+// session ID, end s, now s, index TTL ms, cap, channel, origin.
 var createScript = redis.NewScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+-- The lowest entries past the cap and one more (so that skipping the new
+-- one still leaves enough); at most 1000 at once (Lua's unpack limit),
+-- later sign-ins end the rest.
+local cand = redis.call('ZRANGE', KEYS[2], 0, -tonumber(ARGV[7]))
+local over = math.min(#cand - 1, 1000)
+local evicted = {}
+for _, id in ipairs(cand) do
+  if #evicted >= over then break end
+  if id ~= ARGV[3] then evicted[#evicted + 1] = id end
+end
+if #evicted > 0 then
+  redis.call('ZREM', KEYS[2], unpack(evicted))
+  redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. table.concat(evicted, ' '))
+end
 local ttl = tonumber(ARGV[6])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return evicted
+`)
+
+// reauthScript replaces a session's record by one that differs in its
+// authentication only, keeping its TTL and the last use stored meanwhile
+// (a touch), and announces the session so that every instance drops what
+// it keeps of it. It returns 1, 0 if the record changed otherwise since
+// the caller read it (read again), or -1 if the session is gone.
+//
+// KEYS[1] session key, KEYS[2] index key. ARGV: record read, new record,
+// session ID, channel, message.
+var reauthScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return -1 end
+if string.sub(v, 1, 1) ~= string.sub(ARGV[1], 1, 1) or string.sub(v, 15) ~= string.sub(ARGV[1], 15) then return 0 end
+redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, 1) .. string.sub(v, 2, 14) .. string.sub(ARGV[2], 15), 'KEEPTTL')
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `)
 

@@ -73,7 +73,7 @@ func TestRedisTouchIsOffTheRequestPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+	waitFor(t, eventually, "revocation subscription", s.live.Load)
 	inspect := newTestClient(t, srv.Addr, false)
 	reqCtx := context.WithValue(context.Background(), requestKey{}, true)
 
@@ -101,7 +101,7 @@ func TestRedisTouchIsOffTheRequestPath(t *testing.T) {
 		if n := hook.n.Load(); n != 0 {
 			t.Fatalf("round %d: %d Redis commands on the request path; want 0", round, n)
 		}
-		waitFor(t, 2*time.Second, "last use written to Redis", func() bool {
+		waitFor(t, eventually, "last use written to Redis", func() bool {
 			return storedLastUse(t, inspect, s, tok).Equal(due)
 		})
 	}
@@ -123,7 +123,7 @@ func TestRedisCachedSessionStillIdlesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+	waitFor(t, eventually, "revocation subscription", s.live.Load)
 	ctx := context.Background()
 	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
 	if err != nil {
@@ -184,7 +184,7 @@ func TestRedisCloseStopsTheBackgroundWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "revocation subscription", s.live.Load)
+	waitFor(t, eventually, "revocation subscription", s.live.Load)
 	ctx := context.Background()
 	tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
 	if err != nil {
@@ -200,7 +200,7 @@ func TestRedisCloseStopsTheBackgroundWriter(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "goroutines back to where they were", func() bool {
+	waitFor(t, eventually, "goroutines back to where they were", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 	// Queued touches after Close go nowhere and do not block.

@@ -9,6 +9,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -72,6 +73,22 @@ type Session struct {
 	// UserAgent is the browser's User-Agent at sign-in, capped by
 	// CapUserAgent; empty for sessions created before it was recorded.
 	UserAgent string
+	// AuthTime is when the browser last signed in or re-authenticated in
+	// this session (the JWT's auth_time): its creation, until
+	// Store.Reauthenticate moves it. Whatever must be recent (changing how
+	// one signs in, deleting the account, step-up) is measured from it.
+	AuthTime time.Time
+	// AMR are the RFC 8176 method references of that authentication (the
+	// JWT's amr) when the caller named them (NewSession.AMR,
+	// Reauthenticate); empty means the sign-in method's own, which the
+	// caller derives from Provider.
+	AMR []string
+}
+
+// Recent reports whether the session's last sign-in or re-authentication
+// is less than window old at now.
+func (s *Session) Recent(now time.Time, window time.Duration) bool {
+	return now.Sub(s.AuthTime) < window
 }
 
 // EndsAt is when the session ends if it is not used again: the earlier of
@@ -86,6 +103,7 @@ func (s *Session) EndsAt(idleTTL time.Duration) time.Time {
 // clone returns a copy the caller may modify.
 func (s *Session) clone() *Session {
 	c := *s
+	c.AMR = slices.Clone(s.AMR)
 	return &c
 }
 
@@ -96,6 +114,23 @@ type NewSession struct {
 	Profile  Profile
 	// UserAgent is stored through CapUserAgent.
 	UserAgent string
+	// AMR, if set, are the RFC 8176 methods of the sign-in (at most
+	// MaxAMRValues, each a short lower-case token); empty: the sign-in
+	// method's own, derived from Provider by whoever reads the session.
+	AMR []string
+	// MaxTTL, when positive and shorter than the store's SessionTTL, is
+	// the session's absolute lifetime instead (a session an admission rule
+	// admitted, which must be checked again sooner).
+	MaxTTL time.Duration
+}
+
+// expiresAt is the absolute expiry of a session created at now by a store
+// whose lifetime is ttl.
+func (n NewSession) expiresAt(now time.Time, ttl time.Duration) time.Time {
+	if n.MaxTTL > 0 && n.MaxTTL < ttl {
+		ttl = n.MaxTTL
+	}
+	return now.Add(ttl).Truncate(time.Millisecond)
 }
 
 // CapUserAgent makes a User-Agent fit for storing and showing: valid UTF-8,
@@ -138,6 +173,28 @@ func (n NewSession) validate() error {
 	for _, l := range limits {
 		if len(l.value) > l.max {
 			return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidSession, l.field, len(l.value), l.max)
+		}
+	}
+	return validateAMR(n.AMR)
+}
+
+// Limits of Session.AMR.
+const (
+	MaxAMRValues = 8
+	maxAMRBytes  = 32
+)
+
+// validateAMR accepts up to MaxAMRValues method references, each 1 to 32
+// characters of a-z, 0-9, - and _ (RFC 8176's values are such).
+func validateAMR(amr []string) error {
+	if len(amr) > MaxAMRValues {
+		return fmt.Errorf("%w: %d authentication methods, the limit is %d", ErrInvalidSession, len(amr), MaxAMRValues)
+	}
+	for _, v := range amr {
+		if v == "" || len(v) > maxAMRBytes || strings.IndexFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			return fmt.Errorf("%w: authentication method %q must be 1 to %d characters of a-z, 0-9, - and _", ErrInvalidSession, v, maxAMRBytes)
 		}
 	}
 	return nil

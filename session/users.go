@@ -89,9 +89,9 @@ type UserStore interface {
 	// accounts or sessions); no error if it is already gone.
 	RemoveUser(ctx context.Context, userID string) error
 	// PurgeUser removes everything of the user: its email index entry, all
-	// its accounts, its pending single-use values (PutOnceFor), its second
-	// factors (SecondFactors), all its
-	// sessions (as Store.DeleteUser does, announced to every instance) and,
+	// its accounts, its pending single-use values (PutOnceFor), its
+	// remembered browsers (Devices), its second factors (SecondFactors),
+	// all its sessions (as Store.DeleteUser does, announced to every instance) and,
 	// last, the user record, so that a purge that fails half-way can be run
 	// again; ErrNotFound if there is no user.
 	PurgeUser(ctx context.Context, userID string) error

@@ -21,6 +21,8 @@ type memoryUsers struct {
 	// entries leave with their values.
 	pending map[string]map[string]struct{}
 	rates   map[string]rateEntry
+	// devices: user ID -> hashKey("device", token) -> expiry (devices.go).
+	devices map[string]map[string]time.Time
 }
 
 type onceEntry struct {
@@ -43,6 +45,7 @@ func newMemoryUsers() *memoryUsers {
 		once:     make(map[string]onceEntry),
 		pending:  make(map[string]map[string]struct{}),
 		rates:    make(map[string]rateEntry),
+		devices:  make(map[string]map[string]time.Time),
 	}
 }
 
@@ -64,6 +67,16 @@ func (u *memoryUsers) sweep(now time.Time) (expired []string) {
 	for k, e := range u.rates {
 		if !now.Before(e.ends) {
 			delete(u.rates, k)
+		}
+	}
+	for id, devs := range u.devices {
+		for h, exp := range devs {
+			if !now.Before(exp) {
+				delete(devs, h)
+			}
+		}
+		if len(devs) == 0 {
+			delete(u.devices, id)
 		}
 	}
 	return expired
@@ -91,6 +104,7 @@ func (u *memoryUsers) clear() {
 	clear(u.once)
 	clear(u.pending)
 	clear(u.rates)
+	clear(u.devices)
 }
 
 var _ UserStore = (*MemoryStore)(nil)
@@ -364,6 +378,7 @@ func (m *MemoryStore) purge(ctx context.Context, userID string) error {
 		}
 	}
 	u.dropPendingLocked(userID)
+	delete(u.devices, userID)
 	u.mu.Unlock()
 	m.factors.drop(userID)
 	if _, err := m.DeleteUser(ctx, userID, ""); err != nil {

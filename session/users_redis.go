@@ -34,6 +34,8 @@ import (
 //	                                   entries are pruned on write, and the
 //	                                   key expires with its last entry
 //	<prefix>rate:<hash>                string, "<count>:<window start ms>"
+//	<prefix>{<usertag>}:devices:<hash> sorted set, the user's remembered
+//	                                   browsers (devices.go)
 //
 // <hash> is a SHA-256 of the realm's tag and the email, provider and account
 // ID, single-use secret or rate key: no key names an email, a subject or a
@@ -515,6 +517,9 @@ func (s *RedisStore) PurgeUser(ctx context.Context, userID string) error {
 		return err
 	}
 	if err := s.ResetFactors(ctx, userID); err != nil {
+		return err
+	}
+	if err := s.ForgetDevices(ctx, userID); err != nil {
 		return err
 	}
 	if _, err := s.DeleteUser(ctx, userID, ""); err != nil {

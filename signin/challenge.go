@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/passkey"
 	"github.com/convex-auth/caddy-convex-auth/secondfactor"
@@ -35,8 +36,7 @@ const (
 )
 
 const (
-	challengeCookieName = "convex_auth_mfa"
-	challengePurpose    = "convex_auth second factor challenge v1"
+	challengePurpose = "convex_auth second factor challenge v1"
 	// ChallengeTTL is how long a challenge may take after the first
 	// factor.
 	ChallengeTTL = 10 * time.Minute
@@ -53,16 +53,15 @@ type pendingSignIn struct {
 	Target         string   `json:"t,omitempty"`
 	UpgradedGuest  bool     `json:"g,omitempty"`
 	ReplacedUserID string   `json:"r,omitempty"`
+	// MaxTTL caps the session (an admission rule's admission_ttl).
+	MaxTTL time.Duration `json:"m,omitempty"`
 	// Enrol: second_factor required, and the user has no factor yet.
 	Enrol   bool  `json:"e,omitempty"`
 	Expires int64 `json:"x"`
 }
 
 func (s *Service) challengeCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return "__Host-" + challengeCookieName + s.cookieSuffix
-	}
-	return challengeCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Challenge, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 // secondFactorOn reports whether sign-ins ask for second factors.
@@ -105,7 +104,7 @@ func (s *Service) challenge(w http.ResponseWriter, r *http.Request, res Result, 
 	}
 	p := pendingSignIn{
 		ID: randomToken(), UserID: res.User.ID, Provider: res.Provider, AMR: res.AMR, Target: target,
-		UpgradedGuest: res.UpgradedGuest, ReplacedUserID: res.ReplacedUserID, Enrol: enrol,
+		UpgradedGuest: res.UpgradedGuest, ReplacedUserID: res.ReplacedUserID, MaxTTL: res.MaxTTL, Enrol: enrol,
 		Expires: s.now().Add(ChallengeTTL).UnixMilli(),
 	}
 	raw, _ := json.Marshal(p)
@@ -363,32 +362,8 @@ func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendin
 		return false
 	}
 	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID}
+		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
 	return s.startSession(w, r, res, p.Target)
-}
-
-// FirstFactorAMR is what a first factor says of how the user signed in:
-// amr when the method named it, else the provider's own ("pwd" for a
-// password; nothing for a provider or a mailed link or code).
-func FirstFactorAMR(provider string, amr []string) []string {
-	if len(amr) > 0 {
-		return amr
-	}
-	if provider == ProviderPassword {
-		return []string{"pwd"}
-	}
-	return nil
-}
-
-// combineAMR adds second's methods and mfa to first's, each once.
-func combineAMR(first []string, second ...string) []string {
-	out := slices.Clone(first)
-	for _, v := range append(second, AMRMFA) {
-		if v != AMRUser && !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // serveChallengePasskeyOptions starts a passkey ceremony for the pending
@@ -532,7 +507,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 		return false
 	}
 	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), AMROTP),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID}
+		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
 	return s.startSessionThen(w, r, res, func() {
 		s.renderChallenge(w, r, http.StatusOK, ChallengeData{Mode: "codes", Codes: codes, ContinueURL: s.cfg.Redirects.Resolve(p.Target)})
 	})

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
+
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/convex-auth/caddy-convex-auth/passkey"
@@ -170,7 +172,7 @@ func TestChallengeTOTP(t *testing.T) {
 		if got := m.last().AMR; !slices.Equal(got, []string{"pwd", "otp", "mfa"}) {
 			t.Fatalf("amr %v; want [pwd otp mfa]", got)
 		}
-		if b.Cookie(m.origin, challengeCookieName) != "" {
+		if b.Cookie(m.origin, cookies.Challenge) != "" {
 			t.Fatal("the challenge cookie outlived the challenge")
 		}
 

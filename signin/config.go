@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/provider"
 )
 
 // The options of the built-in methods (password, email, guests) and of the
@@ -48,6 +49,9 @@ type PasswordConfig struct {
 	VerifyTTL time.Duration
 	// ResetTTL is how long a password-reset link works. Default: 15m.
 	ResetTTL time.Duration
+	// Admission admits only verified addresses at its domains (it needs
+	// VerifyRequired), for at most its TTL. Default: none.
+	Admission provider.Admission
 }
 
 // Email verification modes.
@@ -83,7 +87,10 @@ func (c PasswordConfig) Validate() error {
 	if c.MaxAttempts < 0 || c.AttemptWindow < 0 || c.AttemptWindow != 0 && c.AttemptWindow < time.Second {
 		return errors.New("max_attempts must be at least 1 and the window at least 1s")
 	}
-	return nil
+	if len(c.Admission.AllowedEmailDomains) > 0 && c.VerifyEmail != "" && c.VerifyEmail != VerifyRequired {
+		return errors.New("allowed_email_domains needs verify_email required: an address nobody proved is no member of a domain")
+	}
+	return provider.ValidateAdmission(c.Admission)
 }
 
 // fill sets the defaults; mail says whether mail is set up.
@@ -95,6 +102,9 @@ func (c *PasswordConfig) fill(mail bool) error {
 		c.VerifyEmail = VerifyOff
 		if mail {
 			c.VerifyEmail = VerifyOptional
+		}
+		if len(c.Admission.AllowedEmailDomains) > 0 {
+			c.VerifyEmail = VerifyRequired
 		}
 	}
 	if c.VerifyTTL == 0 {
@@ -146,6 +156,9 @@ type EmailConfig struct {
 	// MaxSends and SendWindow are Config.Mail's when Config.Mail is nil.
 	MaxSends   int
 	SendWindow time.Duration
+	// Admission admits only addresses at its domains (no link goes
+	// elsewhere), for at most its TTL. Default: none.
+	Admission provider.Admission
 }
 
 // Validate checks the options that are set.
@@ -159,7 +172,7 @@ func (c EmailConfig) Validate() error {
 	if c.MaxSends < 0 {
 		return errors.New("max_sends must be at least 1")
 	}
-	return nil
+	return provider.ValidateAdmission(c.Admission)
 }
 
 func (c *EmailConfig) fill() error {
@@ -214,7 +227,8 @@ type MailConfig struct {
 	// TemplatesDir holds templates that replace the built-in ones, file by
 	// file: <kind>.txt (text/template; its "subject" template is the
 	// subject) and <kind>.html (html/template, with layout.html), for the
-	// kinds signin_link, signin_code, verify and reset. Default: "", the
+	// kinds signin_link, signin_code, verify, reset, account_changed,
+	// signup_exists and new_device. Default: "", the
 	// built-in templates.
 	TemplatesDir string
 	// MaxSends is how many mails one address gets per SendWindow, all
@@ -222,6 +236,10 @@ type MailConfig struct {
 	MaxSends int
 	// SendWindow. Default: 1h.
 	SendWindow time.Duration
+	// QuietNewDevices sends no mail when an account is signed in to from
+	// a browser it has not seen (while it has seen another). Default:
+	// false, the owner is told.
+	QuietNewDevices bool
 }
 
 func (c *MailConfig) fill() error {
@@ -249,6 +267,9 @@ func CheckMail(password *PasswordConfig, email *EmailConfig, haveMail bool) erro
 	}
 	if email != nil {
 		return errors.New("provider email needs mail: email needs smtp_host and from: set them in an email { ... } block")
+	}
+	if password != nil && len(password.Admission.AllowedEmailDomains) > 0 {
+		return errors.New("provider password: allowed_email_domains needs mail, to verify each address: add an email { smtp_host ... from ... } block")
 	}
 	if password != nil && (password.VerifyEmail == VerifyOptional || password.VerifyEmail == VerifyRequired) {
 		return fmt.Errorf("provider password: verify_email %s needs mail: add an email { smtp_host ... from ... } block", password.VerifyEmail)

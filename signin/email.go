@@ -54,6 +54,10 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "bad_email")
 		return
 	}
+	if !s.addressAdmitted(ProviderEmail, email) {
+		again(http.StatusForbidden, refusedCode(provider.RuleEmailDomain))
+		return
+	}
 	if s.sendLimited(w, r, "email sign-in", email, again) {
 		return
 	}
@@ -63,7 +67,7 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	owner, err := s.signInOwner(ctx, email)
 	var token, code string
 	if err == nil {
-		token, code, err = s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode}, owner, cfg.LinkTTL)
+		token, code, err = s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode, Guest: s.guestStarting(r)}, owner, cfg.LinkTTL)
 	}
 	if err != nil {
 		s.logger.Warn("email sign-in could not save the link", zap.Error(err))
@@ -100,11 +104,11 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 // the link by itself, anywhere else (and in code mode) only with the
 // mailed code.
 func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeSignIn)
+	l, ok := s.openLink(w, r, purposeSignIn)
 	if !ok {
 		return false
 	}
-	needCode := rec.CodeOnly || !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	confirm := func(status int, code string) {
 		d := s.PageFor("confirm_email", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeMode, d.CodeLength = token, rec.Email, needCode, rec.CodeOnly, codeDigits
@@ -121,8 +125,10 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 		return false
 	}
 	// Opening the link in the browser that asked for it, or typing its
-	// code, proves control of the address.
-	user, err := s.resolveAs(r.Context(), ProviderEmail, provider.Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true}, s.currentGuest(r.Context(), r))
+	// code, proves control of the address. A guest is signed up in place
+	// only by a link it asked for itself.
+	guest := s.adoptingGuest(r.Context(), r, l.bound, rec.Guest)
+	user, err := s.resolveAs(r.Context(), ProviderEmail, provider.Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true}, guest)
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))

@@ -77,13 +77,17 @@ func TestEmailLinkSignsInOnce(t *testing.T) {
 		t.Fatal("the link's token is a store key as it is")
 	}
 
-	// Opening the link alone (a scanner) signs nobody in and uses nothing.
+	// Opening the link alone (a scanner) signs nobody in and uses nothing,
+	// but from then on the link needs its code, in the asking browser too.
 	scanner := newBrowser(t)
 	scanner.Get(link)
 	if _, ok := scanner.Whoami(e.origin); ok {
 		t.Fatal("a GET of the link signed in")
 	}
-	resp, _ = useLink(t, b, link)
+	if resp, page := useLink(t, b, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the asking browser without the code, after a scanner opened the link: %d; want 400, code needed", resp.StatusCode)
+	}
+	resp, _ = useLinkWithCode(t, b, link, mailCode(t, rcv))
 	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
 		t.Fatalf("using the link: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -223,18 +227,62 @@ func TestEmailLinkInItsBrowserNeedsNoCode(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) || !strings.Contains(page, "ada@example.com") {
 		t.Fatalf("opening the link where it was asked for: %d; want the account named and no code field", resp.StatusCode)
 	}
-	// A forged binding cookie is no binding.
+	if resp, _ := useLink(t, b, link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("using the link where it was asked for: %d", resp.StatusCode)
+	}
+	if _, ok := b.Whoami(e.origin); !ok {
+		t.Fatal("the asking browser is not signed in")
+	}
+	// A forged binding cookie is no binding: it needs the code, and then
+	// so does the asking browser.
+	b = newBrowser(t)
+	requestLink(t, e, b, "ada@example.com", "")
+	link = mailLink(t, rcv)
 	forged := newBrowser(t)
 	origin, _ := url.Parse(e.origin)
 	forged.C.Jar.SetCookies(origin, []*http.Cookie{{Name: linkCookieName, Value: strings.Repeat("A", bindingChars), Path: "/"}})
 	if resp, page := useLink(t, forged, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
 		t.Fatalf("a forged binding cookie: %d", resp.StatusCode)
 	}
-	if resp, _ := useLink(t, b, link); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("using the link where it was asked for: %d", resp.StatusCode)
+	if resp, page := useLink(t, b, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the asking browser after another presented the link: %d; want 400, code needed", resp.StatusCode)
 	}
-	if _, ok := b.Whoami(e.origin); !ok {
-		t.Fatal("the asking browser is not signed in")
+}
+
+// TestLinkPresentedElsewhereNeedsItsCodeEverywhere: the first time a
+// browser that did not ask for a link presents it, by GET, HEAD or a POST
+// without the code, the link needs its code from then on, in the asking
+// browser too; with the code it still works there. The same holds for
+// verification and reset links (TestVerifyOptional, TestPasswordReset).
+func TestLinkPresentedElsewhereNeedsItsCodeEverywhere(t *testing.T) {
+	rcv := startSMTP(t, nil, "", "")
+	e := newEmailEnv(t, rcv, &mail.SMTPMailer{Security: mail.SMTPNone})
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		b := newBrowser(t)
+		requestLink(t, e, b, strings.ToLower(method)+"@example.com", "")
+		link := mailLink(t, rcv)
+		code := mailCode(t, rcv)
+		scanner := newBrowser(t)
+		if method == http.MethodPost {
+			_, token := tokenOf(t, link)
+			scanner.Post(e.origin+"/auth/callback/email", url.Values{"token": {token}})
+		} else {
+			req, _ := http.NewRequest(method, link, nil)
+			scanner.Do(req)
+		}
+		resp, page := b.Get(link)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="code"`) {
+			t.Fatalf("%s elsewhere, then the asking browser's page: %d, code field %v; want one", method, resp.StatusCode, strings.Contains(page, `name="code"`))
+		}
+		if resp, page := useLink(t, b, link); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+			t.Fatalf("%s elsewhere, then the asking browser without the code: %d", method, resp.StatusCode)
+		}
+		if _, ok := b.Whoami(e.origin); ok {
+			t.Fatalf("%s elsewhere: the asking browser signed in without the code", method)
+		}
+		if resp, _ := useLinkWithCode(t, b, link, code); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s elsewhere, then the asking browser with the code: %d", method, resp.StatusCode)
+		}
 	}
 }
 

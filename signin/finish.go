@@ -6,6 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/mail"
+	pkgprovider "github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -23,6 +25,13 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 // is passed.
 func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string, amr []string) bool {
 	res := Result{User: user, Provider: provider, AMR: amr}
+	maxTTL, admitted := s.sessionCap(provider, user)
+	if !admitted {
+		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", provider), zap.String("rule", pkgprovider.RuleEmailDomain))
+		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", refusedCode(pkgprovider.RuleEmailDomain)))
+		return false
+	}
+	res.MaxTTL = maxTTL
 	if guestID := s.guestSessionUser(r); guestID != "" && provider != ProviderAnonymous {
 		if guestID == user.ID {
 			res.UpgradedGuest = true
@@ -67,6 +76,20 @@ func (s *Service) startSessionThen(w http.ResponseWriter, r *http.Request, res R
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
+	}
+	if provider != ProviderAnonymous {
+		ctx, cancel := storeCtx(r)
+		newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		cancel()
+		if newBrowser && user.Profile.Email != "" && s.cfg.Mail != nil && !s.cfg.Mail.QuietNewDevices {
+			d := s.noticeData(mail.NewDevice, user.Profile.Email)
+			d.Device = session.CapUserAgent(r.Header.Get("User-Agent"))
+			if d.Device == "" {
+				d.Device = "(a browser that sent no User-Agent)"
+			}
+			s.sendNotice(r.Context(), d)
+		}
+		s.rememberMethod(w, r, provider)
 	}
 	then()
 	return true

@@ -17,6 +17,28 @@ func (s *Service) guestSessionUser(r *http.Request) string {
 	return sess.UserID
 }
 
+// guestStarting is the guest a sign-in flow started by r belongs to: the
+// only guest the flow may later sign up in place (adoptingGuest).
+func (s *Service) guestStarting(r *http.Request) string {
+	return s.guestSessionUser(r)
+}
+
+// adoptingGuest is the guest a finishing sign-in may sign up in place:
+// the request's current guest, when the flow was started in this browser
+// (started) by that same guest. A flow started elsewhere (a link or code
+// asked for in another browser) signs the browser in as its account and
+// leaves the guest as it was.
+func (s *Service) adoptingGuest(ctx context.Context, r *http.Request, startedHere bool, startedBy string) *session.User {
+	if !startedHere || startedBy == "" {
+		return nil
+	}
+	g := s.currentGuest(ctx, r)
+	if g == nil || g.ID != startedBy {
+		return nil
+	}
+	return g
+}
+
 // currentGuest is the guest the request is signed in as, if it is still
 // a guest; nil otherwise (and when the store cannot tell: the sign-in then
 // goes on as if there were no guest).

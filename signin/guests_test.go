@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
 // guestEnv is a site with passwords, guests and the three OAuth
@@ -46,15 +47,6 @@ func (ge *guestEnv) lastStart() Result {
 		ge.t.Fatal("no session was started")
 	}
 	return ge.started[len(ge.started)-1]
-}
-
-func (ge *guestEnv) who(b *browser) whoami {
-	ge.t.Helper()
-	w, ok := b.Whoami(ge.origin)
-	if !ok {
-		ge.t.Fatal("not signed in")
-	}
-	return w
 }
 
 func TestGuestsAreLimitedAndSameOrigin(t *testing.T) {
@@ -105,5 +97,85 @@ func TestGuestReplacedByVerifiedEmailOwner(t *testing.T) {
 	}
 	if a, _ := ae.store.GetAccount(context.Background(), "zitadel", "id2"); a == nil || a.UserID != ownerWho.UserID {
 		t.Fatal("the new account was not linked to the email's owner")
+	}
+}
+
+// mailGuestEnv is guestEnv with email links.
+func newMailGuestEnv(t *testing.T) (*guestEnv, *smtpReceiver) {
+	t.Helper()
+	rcv := startSMTP(t, nil, "", "")
+	ge := newGuestEnv(t, func(c *Config) {
+		c.Mail = &MailConfig{Mailer: signintest.Mailer(rcv), QuietNewDevices: true}
+		c.Email = &EmailConfig{}
+	})
+	return ge, rcv
+}
+
+// TestGuestSignsUpInPlaceOnlyByItsOwnFlow: a guest's link, asked for in
+// its own browser, signs it up in place (same user ID); a link another
+// browser asked for, used here with its code, signs this browser in as
+// that account and leaves the guest as it was, so the account's owner
+// never gets the guest's user.
+func TestGuestSignsUpInPlaceOnlyByItsOwnFlow(t *testing.T) {
+	ge, rcv := newMailGuestEnv(t)
+	ctx := context.Background()
+	newGuest := func() (*browser, string) {
+		b := newBrowser(t)
+		b.Post(ge.origin+"/auth/signin/anonymous", url.Values{})
+		return b, ge.who(b).UserID
+	}
+
+	own, ownID := newGuest()
+	requestLink(t, ge.env, own, "own@example.com", "")
+	if resp, _ := useLink(t, own, mailLink(t, rcv)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the guest's own link: %d", resp.StatusCode)
+	}
+	if w := ge.who(own); w.UserID != ownID || !ge.lastStart().UpgradedGuest {
+		t.Fatalf("the guest's own link signed it in as %s; want it upgraded in place, %s", w.UserID, ownID)
+	}
+
+	victim, victimID := newGuest()
+	attacker := newBrowser(t)
+	requestLink(t, ge.env, attacker, "attacker@example.com", "")
+	link, code := mailLink(t, rcv), mailCode(t, rcv)
+	if resp, _ := useLinkWithCode(t, victim, link, code); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the guest typing another browser's code: %d", resp.StatusCode)
+	}
+	w := ge.who(victim)
+	if w.UserID == victimID || ge.lastStart().ReplacedUserID != victimID || ge.lastStart().UpgradedGuest {
+		t.Fatalf("the guest typing another browser's code became user %s (%+v); want another user, the guest replaced", w.UserID, ge.lastStart())
+	}
+	if u, err := ge.store.GetUser(ctx, victimID); err != nil || !u.Anonymous {
+		t.Fatalf("the guest left behind = %+v, %v; want still a guest", u, err)
+	}
+	requestLink(t, ge.env, attacker, "attacker@example.com", "")
+	useLink(t, attacker, mailLink(t, rcv))
+	if a := ge.who(attacker); a.UserID == victimID || a.UserID != w.UserID {
+		t.Fatalf("the attacker's account is user %s; want %s, not the guest %s", a.UserID, w.UserID, victimID)
+	}
+}
+
+// TestGuestNotSignedUpByAFlowStartedBeforeIt: an OAuth flow started before
+// the browser became a guest signs in as its own account; the guest stays.
+func TestGuestNotSignedUpByAFlowStartedBeforeIt(t *testing.T) {
+	ge := newGuestEnv(t, nil)
+	b := newBrowser(t)
+	authURL := ge.start(b, "zitadel", "")
+	b.Post(ge.origin+"/auth/signin/anonymous", url.Values{})
+	guest := ge.who(b)
+	callback := ge.op.SignIn(b, authURL)
+	if resp, _ := b.Get(callback); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	if w := ge.who(b); w.UserID == guest.UserID || ge.lastStart().ReplacedUserID != guest.UserID {
+		t.Fatalf("the flow started before the guest signed it up in place: %s (%+v)", w.UserID, ge.lastStart())
+	}
+	// Started as the guest, it signs the guest up in place.
+	g := newBrowser(t)
+	g.Post(ge.origin+"/auth/signin/anonymous", url.Values{})
+	gw := ge.who(g)
+	ge.signIn(g, "google", "")
+	if w := ge.who(g); w.UserID != gw.UserID || !ge.lastStart().UpgradedGuest {
+		t.Fatalf("the guest's own flow: user %s; want %s upgraded", w.UserID, gw.UserID)
 	}
 }

@@ -49,7 +49,7 @@ func (h *testHost) StartSession(w http.ResponseWriter, r *http.Request, res Resu
 	if h.results != nil {
 		h.results(res)
 	}
-	return h.Start(w, r, res.User, res.Provider)
+	return h.StartFor(w, r, res.User, res.Provider, res.MaxTTL)
 }
 
 // env is a site with the sign-in service in front of a page that shows

@@ -20,6 +20,7 @@ const (
 	LimitOAuthStart      = "oauth_start"
 	LimitGlobalSignUp    = "global_sign_up"
 	LimitGlobalEmailSend = "global_email_send"
+	LimitGlobalSignIn    = "global_sign_in"
 	LimitSecondFactor    = "second_factor"
 )
 
@@ -33,6 +34,7 @@ var (
 	DefaultOAuthStartLimit      = session.Rate{Events: 30, Per: time.Minute}
 	DefaultGlobalSignUpLimit    = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultGlobalEmailSendLimit = session.Rate{Events: 1000, Per: time.Hour}
+	DefaultGlobalSignInLimit    = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultSecondFactorLimit    = session.Rate{Events: 30, Per: time.Minute}
 )
 
@@ -59,6 +61,12 @@ type Limits struct {
 	// GlobalEmailSend is magic links sent for the whole site. Default:
 	// 1000 per hour.
 	GlobalEmailSend session.Rate
+	// GlobalSignIn is failed password sign-ins for the whole site (only
+	// failures count, and each client's are bounded by SignIn first, so
+	// one client cannot spend it). Once it is spent, password sign-ins
+	// from browsers the account does not know wait until it allows one
+	// again. Default: 1000 per hour.
+	GlobalSignIn session.Rate
 	// SecondFactor is second-factor steps per client: passkey ceremonies
 	// started, codes tried at a challenge, enrolments (on top of each
 	// challenge's 5 wrong codes). Default: 30 per minute.
@@ -66,7 +74,7 @@ type Limits struct {
 }
 
 // LimitNames are the limits' names, in the order of Limits' fields.
-var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitSecondFactor}
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitGlobalSignIn, LimitSecondFactor}
 
 // Rate is the limit named name (one of LimitNames), nil for another name.
 func (l *Limits) Rate(name string) *session.Rate {
@@ -83,6 +91,8 @@ func (l *Limits) Rate(name string) *session.Rate {
 		return &l.GlobalSignUp
 	case LimitGlobalEmailSend:
 		return &l.GlobalEmailSend
+	case LimitGlobalSignIn:
+		return &l.GlobalSignIn
 	case LimitSecondFactor:
 		return &l.SecondFactor
 	}
@@ -91,7 +101,8 @@ func (l *Limits) Rate(name string) *session.Rate {
 
 func (l *Limits) fill() error {
 	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
-		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultSecondFactorLimit}
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultGlobalSignInLimit,
+		DefaultSecondFactorLimit}
 	for _, name := range LimitNames {
 		r := l.Rate(name)
 		if *r == (session.Rate{}) {

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/mail"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -32,9 +33,11 @@ const (
 	sendRateKey  = "email-send:"
 	codeTriesKey = "email-code-try:"
 	codeWrongKey = "email-code-wrong:"
+	// linkSeenKey marks a link another browser presented.
+	linkSeenKey = "email-link-seen:"
 	// linkCookieName binds a link to the browser that asked for it;
 	// __Host- prefixed where the session cookie is.
-	linkCookieName = "convex_auth_link"
+	linkCookieName = cookies.Link
 	bindingChars   = 43 // a randomToken
 	codeDigits     = 8
 	// MaxCodeTries is how many codes a link accepts before it is dead.
@@ -46,7 +49,11 @@ const (
 	purposeSignIn = ""       // email sign-in
 	purposeVerify = "verify" // verify an existing user's email
 	purposeSignUp = "signup" // a password sign-up waiting for its email (verify_email required)
-	purposeReset  = "reset"  // password reset
+	// purposeSignUpTaken: a sign-up (verify_email required) with an
+	// address that has an account; its mail tells the owner, and its
+	// token only resends that mail.
+	purposeSignUpTaken = "signup-taken"
+	purposeReset       = "reset" // password reset
 )
 
 // linkRecord is what the store keeps of a mailed link or code, under its
@@ -69,6 +76,9 @@ type linkRecord struct {
 	// CodeOnly: the code is needed even in the browser that asked (code
 	// mode: the token never left that browser's page).
 	CodeOnly bool `json:"k,omitempty"`
+	// Guest is the guest the asking browser was signed in as: only that
+	// browser, still that guest, may sign up in place with the link.
+	Guest string `json:"g,omitempty"`
 }
 
 // issue stores rec under a new token, bound to this browser, and returns
@@ -93,24 +103,77 @@ func (s *Service) issueBound(ctx context.Context, binding string, rec linkRecord
 	return token, code, err
 }
 
-// openLink reads the token of a link page (GET: the query; POST: the form)
-// and its record of purpose; on failure it has answered.
-func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...string) (string, linkRecord, bool) {
-	var token string
+// openedLink is a link page's link as one request presents it.
+type openedLink struct {
+	token string
+	rec   linkRecord
+	// bound: the request comes from the browser that asked for the link.
+	bound bool
+	// needCode: the mailed code is needed here: in code mode, in another
+	// browser, and everywhere once another browser presented the link.
+	needCode bool
+}
+
+// openLink reads the token of a link page (GET and HEAD: the query; POST:
+// the form) and its record of purpose, on failure having answered. The
+// first presentation from a browser that did not ask for the link (a mail
+// scanner, someone who read the URL in a log) makes the link need its
+// code from then on, in the browser that asked too: a token alone then
+// signs nobody in.
+func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...string) (openedLink, bool) {
+	var l openedLink
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		token = r.URL.Query().Get("token")
+		l.token = r.URL.Query().Get("token")
 	} else {
 		if !s.ReadForm(w, r) {
-			return "", linkRecord{}, false
+			return l, false
 		}
-		token = r.PostForm.Get("token")
+		l.token = r.PostForm.Get("token")
 	}
-	if token == "" || len(token) > 2*randomBytes {
+	if l.token == "" || len(l.token) > 2*randomBytes {
 		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
-		return "", linkRecord{}, false
+		return l, false
 	}
-	rec, ok := s.peekLink(w, r, token, purposes...)
-	return token, rec, ok
+	rec, ok := s.peekLink(w, r, l.token, purposes...)
+	if !ok {
+		return l, false
+	}
+	l.rec, l.bound = rec, s.boundHere(r, rec)
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	var err error
+	if l.bound {
+		_, err = s.cfg.Users.PeekOnce(ctx, linkSeenKey+l.token)
+		presented := err == nil
+		if errors.Is(err, session.ErrNotFound) {
+			err = nil
+		}
+		l.needCode = rec.CodeOnly || presented
+	} else {
+		err = s.cfg.Users.PutOnce(ctx, linkSeenKey+l.token, []byte{1}, s.linkTTL(rec.Purpose))
+		l.needCode = true
+	}
+	if err != nil {
+		// Without knowing, the code would be asked or the mark lost: fail.
+		s.logger.Warn("a mailed link could not reach the store", zap.Error(err))
+		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		return l, false
+	}
+	if !l.bound {
+		s.logger.Info("a mailed link was opened in a browser that did not ask for it: it needs its code from now on")
+	}
+	return l, true
+}
+
+// linkTTL is how long a link of purpose lives.
+func (s *Service) linkTTL(purpose string) time.Duration {
+	switch purpose {
+	case purposeVerify, purposeSignUp, purposeSignUpTaken:
+		return s.cfg.Password.VerifyTTL
+	case purposeReset:
+		return s.cfg.Password.ResetTTL
+	}
+	return s.cfg.Email.LinkTTL
 }
 
 // takeLink uses the link up; on failure it has answered.
@@ -220,10 +283,7 @@ func (s *Service) boundHere(r *http.Request, rec linkRecord) bool {
 }
 
 func (s *Service) linkCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return "__Host-" + linkCookieName + s.cookieSuffix
-	}
-	return linkCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Link, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 func hashBinding(v string) string {

@@ -28,7 +28,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Co
 	t.Helper()
 	rcv := startSMTP(t, nil, "", "")
 	e := newEnvOn(t, mk, func(c *Config, origin string) {
-		c.Mail = &MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App"}
+		c.Mail = &MailConfig{Mailer: signintest.Mailer(rcv), SiteName: "Example App", QuietNewDevices: true}
 		c.Password = &PasswordConfig{Argon2: testArgon2, VerifyEmail: verify}
 		c.Email = &EmailConfig{}
 		if configure != nil {
@@ -40,6 +40,7 @@ func newMailEnv(t *testing.T, mk storeMaker, verify string, configure func(c *Co
 
 var (
 	waitMails   = signintest.WaitMails
+	waitMailTo  = signintest.WaitMailTo
 	linkAndCode = signintest.LinkAndCode
 	hiddenToken = signintest.HiddenToken
 	tokenOf     = signintest.TokenOf
@@ -211,11 +212,15 @@ func TestVerifyOptional(t *testing.T) {
 		if u, _ := e.store.GetUser(context.Background(), before.UserID); u.Profile.EmailVerified {
 			t.Fatal("a wrong code verified the email")
 		}
-		// The asking browser needs none.
-		if resp, page := b.Get(link); resp.StatusCode != http.StatusOK || strings.Contains(page, `name="code"`) {
-			t.Fatalf("the link in its browser: %d", resp.StatusCode)
+		// Once another browser presented it, the asking browser needs the
+		// code (and, as another browser would, the password) too.
+		if resp, page := b.Get(link); resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="code"`) {
+			t.Fatalf("the link in its browser after another opened it: %d; want a code field", resp.StatusCode)
 		}
-		if resp, _ := b.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
+		if resp, page := b.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+			t.Fatalf("verifying without the code after another browser opened the link: %d", resp.StatusCode)
+		}
+		if resp, _ := b.Post(action, url.Values{"token": {token}, "code": {code}, "password": {adaPass}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("verifying: %d", resp.StatusCode)
 		}
 		after, ok := b.Whoami(e.origin)
@@ -657,7 +662,7 @@ func TestPasswordResetAnswersBeforeTheLookup(t *testing.T) {
 				if code != http.StatusOK {
 					t.Fatalf("%s: %d", email, code)
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(time.Minute): // held: an answer that waits for the lookup never comes
 				release()
 				t.Fatalf("%s: the answer waited for the account lookup", email)
 			}
@@ -668,4 +673,102 @@ func TestPasswordResetAnswersBeforeTheLookup(t *testing.T) {
 		release()
 		waitMails(t, rcv, sent+1)
 	})
+}
+
+// TestResetLinkPresentedElsewhereNeedsItsCode: a reset link that another
+// browser (a mail scanner) opened needs its code in the browser that asked
+// for it too; the token alone changes no password there.
+func TestResetLinkPresentedElsewhereNeedsItsCode(t *testing.T) {
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
+	e.signUp(newBrowser(t), adaEmail, adaPass)
+	asker := newBrowser(t)
+	sent := rcv.Count()
+	e.forgot(asker, adaEmail)
+	link, code := linkAndCode(t, waitMails(t, rcv, sent+1))
+	action, token := tokenOf(t, link)
+	req, _ := http.NewRequest(http.MethodHead, link, nil)
+	newBrowser(t).Do(req)
+	form := url.Values{"token": {token}, "password": {newPass}, "confirm": {newPass}}
+	if resp, page := asker.Post(action, form); resp.StatusCode != http.StatusBadRequest || !pageShows(page, "code_needed") {
+		t.Fatalf("the asking browser without the code after a HEAD elsewhere: %d", resp.StatusCode)
+	}
+	if e.signsIn(adaEmail, newPass) {
+		t.Fatal("the token alone replaced the password")
+	}
+	form.Set("code", code)
+	if resp, _ := asker.Post(action, form); resp.StatusCode != http.StatusSeeOther || !e.signsIn(adaEmail, newPass) {
+		t.Fatalf("with the code: %d", resp.StatusCode)
+	}
+}
+
+// TestVerifyRequiredSignUpDoesNotTellAccountsApart: under verify_email
+// required, a sign-up with an address that has an account and one with a
+// new address get the same status and page (their random resend tokens
+// aside); the new one gets its verification link, the owner a mail that
+// someone tried, whose resend sends that mail again; no try counts as a
+// failed sign-in, so sign-ups cannot lock the owner out.
+func TestVerifyRequiredSignUpDoesNotTellAccountsApart(t *testing.T) {
+	eachStore(t, func(t *testing.T, mk storeMaker) {
+		e, rcv := newMailEnv(t, mk, VerifyRequired, func(c *Config) { c.Password.MaxAttempts = 2 })
+		owner := newBrowser(t)
+		e.signUp(owner, adaEmail, adaPass)
+		link, _ := linkAndCode(t, mailText(t, rcv.Last(t).Data))
+		action, token := tokenOf(t, link)
+		if resp, _ := owner.Post(action, url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("verifying the owner: %d", resp.StatusCode)
+		}
+		norm := func(page, email string) string {
+			page = strings.ReplaceAll(page, email, "ADDRESS")
+			return strings.ReplaceAll(page, hiddenToken(t, page), "TOKEN")
+		}
+		sent := rcv.Count()
+		tryOwner := newBrowser(t)
+		existing, existingPage := e.signUp(tryOwner, adaEmail, "a guess at it")
+		fresh, freshPage := e.signUp(newBrowser(t), "grace@example.com", "a new password")
+		if existing.StatusCode != http.StatusOK || fresh.StatusCode != existing.StatusCode || norm(existingPage, adaEmail) != norm(freshPage, "grace@example.com") {
+			t.Fatalf("sign-up answers: %d for an existing account, %d for a new address; pages equal %v",
+				existing.StatusCode, fresh.StatusCode, norm(existingPage, adaEmail) == norm(freshPage, "grace@example.com"))
+		}
+		waitMailTo(t, rcv, sent, "grace@example.com", "/auth/verify?token=")
+		text := waitMailTo(t, rcv, sent, adaEmail, "tried to sign up")
+		if strings.Contains(text, "token=") {
+			t.Fatal("the owner's mail carries a link token")
+		}
+		// Its resend sends the owner's mail again, nothing else.
+		sent = rcv.Count()
+		resp, page := tryOwner.Post(e.origin+PathVerifyResend, url.Values{"token": {hiddenToken(t, existingPage)}})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, notices["verify_resent"]) {
+			t.Fatalf("resend: %d", resp.StatusCode)
+		}
+		waitMailTo(t, rcv, sent, adaEmail, "tried to sign up")
+		// More tries than the attempt limit: the owner still signs in.
+		for range 3 {
+			e.signUp(newBrowser(t), adaEmail, "another guess")
+		}
+		if !e.signsIn(adaEmail, adaPass) {
+			t.Fatal("sign-ups with the owner's address locked the owner out")
+		}
+	})
+}
+
+// TestNewBrowserSignInIsMailed: a sign-in from a browser the account has
+// not seen, while it has seen another, mails the owner naming the
+// browser; the first browser ever, and a browser seen before, do not.
+func TestNewBrowserSignInIsMailed(t *testing.T) {
+	e, rcv := newMailEnv(t, nil, VerifyOff, func(c *Config) { c.Mail.QuietNewDevices = false })
+	first := newBrowser(t)
+	e.signUp(first, adaEmail, adaPass)
+	sent := rcv.Count()
+	e.signIn(first, adaEmail, adaPass)
+	phone := signintest.Agent(t, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Mobile Safari/604.1")
+	e.signIn(phone, adaEmail, adaPass)
+	text := waitMailTo(t, rcv, sent, adaEmail, "from a browser it had not seen before")
+	if !strings.Contains(text, "iPhone") || !strings.Contains(text, "/auth/account") {
+		t.Fatalf("the new-browser mail does not name the browser or the account page:\n%s", text)
+	}
+	e.signIn(phone, adaEmail, adaPass)
+	time.Sleep(100 * time.Millisecond)
+	if n := rcv.Count() - sent; n != 1 {
+		t.Fatalf("%d mails; want one, for the new browser only", n)
+	}
 }

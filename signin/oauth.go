@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -30,23 +31,23 @@ type sealedFlow struct {
 	// page that began it, where a failed flow returns.
 	LinkUser    string `json:"lu,omitempty"`
 	LinkSession string `json:"ls,omitempty"`
+	// Guest is the guest the starting browser was signed in as: only that
+	// guest may sign up in place with the flow.
+	Guest string `json:"g,omitempty"`
 }
 
 // flowCookie holds the sealed flow and binds it to the browser that
 // started it: a callback opened in another browser (login CSRF) fails.
 const (
-	flowCookieName       = "convex_auth_flow"
-	secureFlowCookieName = "__Host-convex_auth_flow"
+	flowCookieName       = cookies.Flow
+	secureFlowCookieName = cookies.HostPrefix + cookies.Flow
 	// flowPurpose binds a sealed value to its use, so no other sealed
 	// value of this key ring passes for a flow.
 	flowPurpose = "convex_auth oauth flow v1"
 )
 
 func (s *Service) flowCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return secureFlowCookieName + s.cookieSuffix
-	}
-	return flowCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Flow, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 func (s *Service) redirectURI(p *oauthMethod) string {
@@ -69,7 +70,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oau
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
-	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target})
+	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestStarting(r)})
 	if err != nil {
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return
@@ -119,6 +120,10 @@ func (s *Service) beginFlow(w http.ResponseWriter, r *http.Request, p *oauthMeth
 // against it and clears it, then exchanges the code (single use at the
 // provider) and signs the user in.
 func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *oauthMethod) (signedIn bool) {
+	if r.Method == http.MethodPost && p.info.FormPost {
+		s.relayFormPost(w, r, p)
+		return false
+	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
@@ -126,6 +131,11 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 	}
 	name := p.info.Name
 	q := r.URL.Query()
+	if p.info.FormPost && q.Get("state") == "" && q.Get("error") == "" {
+		if posted := s.takeFormPost(w, r, p); posted != nil {
+			q = posted
+		}
+	}
 	state := q.Get("state")
 	cookie, _ := r.Cookie(s.flowCookie(r))
 	http.SetCookie(w, &http.Cookie{Name: s.flowCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode})
@@ -169,6 +179,14 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 	pctx, pcancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer pcancel()
 	id, err := p.Identity(pctx, provider.Flow{State: state, Verifier: rec.Verifier, Nonce: rec.Nonce, RedirectURI: s.redirectURI(p)}, provider.Callback{Code: code, Params: q})
+	if err == nil {
+		err = admitEmail(p.info, id)
+	}
+	if refusal := provider.AsRefusal(err); refusal != nil {
+		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", name), zap.String("rule", refusal.Rule), zap.String("detail", refusal.Detail))
+		fail(refusedCode(refusal.Rule), rec.RedirectTo)
+		return false
+	}
 	if err != nil {
 		s.logger.Warn("sign-in refused: the provider's answer did not check out", zap.String("provider", name), zap.Error(err))
 		fail("provider", rec.RedirectTo)
@@ -181,7 +199,8 @@ func (s *Service) serveOAuthCallback(w http.ResponseWriter, r *http.Request, p *
 		}
 		return s.linker.FinishLink(w, r, Link{Provider: p.info, UserID: rec.LinkUser, SessionID: rec.LinkSession, Identity: id})
 	}
-	user, err := s.resolveAs(r.Context(), name, id, s.currentGuest(r.Context(), r))
+	// The flow cookie proves the flow started in this browser.
+	user, err := s.resolveAs(r.Context(), name, id, s.adoptingGuest(r.Context(), r, true, rec.Guest))
 	if err != nil {
 		s.logger.Warn("sign-in could not find or create the user", zap.String("provider", name), zap.Error(err))
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))

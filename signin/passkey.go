@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/cookies"
 	"github.com/convex-auth/caddy-convex-auth/internal/httprule"
 	"github.com/convex-auth/caddy-convex-auth/passkey"
 	"github.com/convex-auth/caddy-convex-auth/session"
@@ -23,17 +24,12 @@ import (
 // ProviderPasskey is the built-in passkey method's name.
 const ProviderPasskey = "passkey"
 
-// The passkey ceremony cookie, sealed with the flow keys.
-const (
-	passkeyCookieName = "convex_auth_passkey"
-	passkeyPurpose    = "convex_auth passkey ceremony v1"
-)
+// passkeyPurpose binds the ceremony cookie (cookies.Passkey), sealed with
+// the flow keys.
+const passkeyPurpose = "convex_auth passkey ceremony v1"
 
 func (s *Service) passkeyCookie(r *http.Request) string {
-	if httprule.SecureRequest(r) {
-		return "__Host-" + passkeyCookieName + s.cookieSuffix
-	}
-	return passkeyCookieName + s.cookieSuffix
+	return cookies.Name(cookies.Passkey, httprule.SecureRequest(r), s.cookieSuffix)
 }
 
 // Passkeys is the relying party, nil when provider passkey is not set.
@@ -191,15 +187,6 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 	}
 	return s.finishWith(w, r, user, ProviderPasskey, target, PasskeyAMR(a))
 }
-
-// AMR values of RFC 8176 the second factor uses.
-const (
-	AMRHardwareKey = "hwk"
-	AMRSoftwareKey = "swk"
-	AMROTP         = "otp"
-	AMRMFA         = "mfa"
-	AMRUser        = "user"
-)
 
 // PasskeyAMR is what an assertion says of how the user authenticated: a
 // device-bound passkey is "hwk", a synced one (backup eligible) "swk"; a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -36,6 +35,10 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusBadRequest, "bad_email")
 		return false
 	}
+	if !s.addressAdmitted(ProviderPassword, email) {
+		again(http.StatusForbidden, refusedCode(provider.RuleEmailDomain))
+		return false
+	}
 	password := r.PostForm.Get("password")
 	if len(password) > MaxPasswordLength {
 		again(http.StatusBadRequest, "password_long")
@@ -53,8 +56,10 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	ctx, cancel := context.WithTimeout(r.Context(), providerCallTimeout)
 	defer cancel()
 	if mode == "signup" {
-		if utf8.RuneCountInString(password) < cfg.MinLength {
-			again(http.StatusBadRequest, "password_short")
+		// The rules of a new password, the confirmation aside (the form
+		// has none).
+		if problem := s.NewPasswordProblem(password, password); problem != "" {
+			again(http.StatusBadRequest, problem)
 			return false
 		}
 		var hash string
@@ -67,7 +72,8 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 			again(http.StatusInternalServerError, "unavailable")
 			return false
 		}
-		if cfg.VerifyEmail == VerifyRequired && s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again) {
+		if cfg.VerifyEmail == VerifyRequired {
+			s.signUpUnverified(ctx, w, r, email, hash, redirectTo, again)
 			return false
 		}
 		if guest := s.currentGuest(ctx, r); guest != nil {
@@ -98,15 +104,20 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		// The account exists: this is a sign-in attempt, counted as one.
 	}
 
-	attempts := rateLimit{flow: "password sign-in", key: passwordRateKey + email, max: cfg.MaxAttempts, window: cfg.AttemptWindow,
-		reason: "too many failed attempts for the account", code: "too_many_attempts"}
-	if s.overLimit(ctx, attempts, again) {
-		return false
-	}
 	acct, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
 	if err != nil && !errors.Is(err, session.ErrNotFound) {
 		s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
+		return false
+	}
+	attempt := s.newPasswordAttempt(ctx, r, email, acct)
+	if code, err := s.admit(ctx, w, attempt); err != nil || code != "" {
+		if err != nil {
+			s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
+			again(http.StatusServiceUnavailable, "unavailable")
+			return false
+		}
+		again(http.StatusTooManyRequests, code)
 		return false
 	}
 	stored := s.dummyHash
@@ -128,6 +139,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		s.logger.Error("a stored password hash is unreadable", zap.Error(verr))
 	}
 	if acct == nil || !match {
+		s.failed(ctx, attempt)
 		if mode == "signup" {
 			again(http.StatusConflict, "account_exists")
 			return false
@@ -135,7 +147,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		again(http.StatusUnauthorized, "credentials")
 		return false
 	}
-	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	s.succeeded(ctx, attempt)
 	if passwordhash.Imported(stored) {
 		// An imported hash becomes the gateway's argon2id, in the same
 		// hashing slots; the sign-in goes on if that fails.

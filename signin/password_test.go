@@ -3,6 +3,7 @@ package signin
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -211,5 +212,32 @@ func BenchmarkHashPassword(b *testing.B) {
 		if _, err := HashPassword("correct horse battery staple", DefaultArgon2Params); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCommonPasswordsAreRefused: one of the 10,000 most common passwords,
+// in any letter case, is refused at sign-up and at reset, and the page
+// says why; nothing is created or changed.
+func TestCommonPasswordsAreRefused(t *testing.T) {
+	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
+	b := newBrowser(t)
+	resp, body := e.signUp(b, adaEmail, "PassWord")
+	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "password_common") {
+		t.Fatalf("sign-up with a common password: %d; want 400 saying why", resp.StatusCode)
+	}
+	if _, err := e.store.GetAccount(context.Background(), ProviderPassword, adaEmail); err == nil {
+		t.Fatal("an account was made with a common password")
+	}
+	e.signUp(b, adaEmail, adaPass)
+	sent := rcv.Count()
+	e.forgot(b, adaEmail)
+	link, _ := linkAndCode(t, waitMailTo(t, rcv, sent, adaEmail, "/auth/password/reset?token="))
+	action, token := tokenOf(t, link)
+	resp, body = b.Post(action, url.Values{"token": {token}, "password": {"qwertyuiop"}, "confirm": {"qwertyuiop"}})
+	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "password_common") {
+		t.Fatalf("reset to a common password: %d; want 400 saying why", resp.StatusCode)
+	}
+	if e.signsIn(adaEmail, "qwertyuiop") || !e.signsIn(adaEmail, adaPass) {
+		t.Fatal("a refused reset changed the password")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/convex-auth/caddy-convex-auth/internal/commonpasswords"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
@@ -42,13 +43,17 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 }
 
 // NewPasswordProblem checks a new password and its confirmation and
-// returns the sign-in page's error code, or "".
+// returns the sign-in page's error code, or "": too long, too short, one
+// of the 10,000 most common passwords (any letter case), or not
+// confirmed.
 func (s *Service) NewPasswordProblem(password, confirm string) string {
 	switch {
 	case len(password) > MaxPasswordLength:
 		return "password_long"
 	case utf8.RuneCountInString(password) < s.cfg.Password.MinLength:
 		return "password_short"
+	case commonpasswords.IsCommon(password):
+		return "password_common"
 	case password != confirm:
 		return "password_mismatch"
 	}
@@ -90,7 +95,7 @@ func (s *Service) SetPassword(ctx context.Context, w http.ResponseWriter, r *htt
 	} else {
 		s.logger.Info("sessions ended after a new password", zap.String("user_id", userID), zap.Int("sessions", n), zap.String("reason", reason))
 	}
-	_ = s.cfg.Users.RateReset(ctx, passwordRateKey+email)
+	s.forgetLockout(ctx, email)
 	return user, true
 }
 
@@ -113,20 +118,19 @@ const (
 )
 
 // CheckPassword checks password against acct, the user's password account
-// (nil: none), counting the attempt against the account's limit as a
-// sign-in does; a match forgets the failed ones. The account page's forms
-// use it.
-func (s *Service) CheckPassword(ctx context.Context, acct *session.Account, password string) PasswordCheck {
+// (nil: none), from r's browser, counting the attempt as a sign-in does
+// (lockout.go); a match forgets that client's failed ones. The account
+// page's forms use it.
+func (s *Service) CheckPassword(ctx context.Context, r *http.Request, acct *session.Account, password string) PasswordCheck {
 	if acct == nil || s.hashSlots == nil || len(password) > MaxPasswordLength {
 		return PasswordWrong
 	}
-	cfg := s.cfg.Password
-	key := passwordRateKey + acct.ProviderAccountID
-	allowed, err := s.cfg.Users.RateHit(ctx, key, cfg.MaxAttempts, cfg.AttemptWindow)
+	attempt := s.newPasswordAttempt(ctx, r, acct.ProviderAccountID, acct)
+	code, err := s.admit(ctx, discardHeaders{}, attempt)
 	if err != nil {
 		return PasswordUnavailable
 	}
-	if !allowed {
+	if code != "" {
 		return PasswordLocked
 	}
 	var match bool
@@ -138,8 +142,17 @@ func (s *Service) CheckPassword(ctx context.Context, acct *session.Account, pass
 		return PasswordUnchecked
 	}
 	if !match {
+		s.failed(ctx, attempt)
 		return PasswordWrong
 	}
-	_ = s.cfg.Users.RateReset(ctx, key)
+	s.succeeded(ctx, attempt)
 	return PasswordMatches
 }
+
+// discardHeaders is a ResponseWriter's headers nobody sends: CheckPassword
+// answers no request itself.
+type discardHeaders struct{}
+
+func (discardHeaders) Header() http.Header         { return http.Header{} }
+func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
+func (discardHeaders) WriteHeader(int)             {}

@@ -89,11 +89,11 @@ func (s *Service) sendReset(ctx context.Context, email, redirectTo, binding stri
 // another browser than the one that asked); POST sets it, marks the email
 // verified, ends every session of the user and signs this browser in.
 func (s *Service) serveReset(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeReset)
+	l, ok := s.openLink(w, r, purposeReset)
 	if !ok {
 		return false
 	}
-	needCode := !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	again := func(status int, code string) {
 		d := s.PageFor("reset", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits
@@ -120,13 +120,16 @@ func (s *Service) serveReset(w http.ResponseWriter, r *http.Request) (signedIn b
 	if !ok {
 		return false
 	}
-	if user.Profile.Email == rec.Email && !user.Profile.EmailVerified {
-		// The reset proved control of the address.
-		user.Profile.EmailVerified = true
-		if err := s.cfg.Users.UpdateUser(ctx, user); err != nil {
-			s.logger.Warn("password reset could not mark the email verified", zap.Error(err))
-		}
+	// A reset forgets every browser (the one doing it is remembered again
+	// as it signs in) and proves the address: the first proof removes the
+	// methods set up before it.
+	s.ForgetDevices(ctx, nil, nil, user.ID)
+	changes := []session.UserChange{{Kind: session.ChangePasswordReset}}
+	proof, err := s.proveAddress(ctx, user, rec.Email, session.Account{Provider: ProviderPassword, ProviderAccountID: rec.Email}, false, session.ReasonReset)
+	if err != nil {
+		s.logger.Error("a password reset could not end what was set up before the address was proved", zap.String("user_id", user.ID), zap.Error(err))
 	}
+	s.AccountChanged(ctx, user, append(changes, proof...)...)
 	s.logger.Info("password reset")
 	return s.finish(w, r, user, ProviderPassword, rec.RedirectTo)
 }

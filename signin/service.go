@@ -75,6 +75,10 @@ type Result struct {
 	// (a passkey: hwk or swk, mfa when it verified its user); nil: the
 	// provider's own.
 	AMR []string
+	// MaxTTL, when set, caps the session's absolute lifetime: an
+	// admission rule admitted the user, and checks them again at the next
+	// sign-in (the provider's admission_ttl).
+	MaxTTL time.Duration
 }
 
 // Config configures a Service.
@@ -166,9 +170,10 @@ type Service struct {
 	now      func() time.Time
 	limiter  session.Limiter
 	// cookieSuffix ends the flow and link cookie names; flowAAD binds a
-	// sealed flow to its use and realm.
+	// sealed flow to its use and realm, formPostAAD a relayed form post.
 	cookieSuffix string
 	flowAAD      []byte
+	formPostAAD  []byte
 	clientIP     func(r *http.Request) string
 	oauth        map[string]*oauthMethod
 	oauthList    []*oauthMethod // page order
@@ -186,6 +191,8 @@ type Service struct {
 	rp         *passkey.RP
 	factors    session.SecondFactors
 	passkeyAAD []byte
+	// devices remembers browsers (device.go); nil when Users does not.
+	devices session.Devices
 }
 
 // oauthMethod is an OAuth provider with its Info, read once.

@@ -69,8 +69,10 @@ func New(cfg Config) (*Service, error) {
 	if s.clientIP == nil {
 		s.clientIP = RemoteIP
 	}
+	s.devices, _ = cfg.Users.(session.Devices)
 	s.flowAAD = []byte(flowPurpose + "\x00" + cfg.Realm)
 	s.passkeyAAD = []byte(passkeyPurpose + "\x00" + cfg.Realm)
+	s.formPostAAD = []byte(formPostPurpose + "\x00" + cfg.Realm)
 	if cfg.Realm != "" {
 		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
 	}

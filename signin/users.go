@@ -137,11 +137,24 @@ var (
 	ErrAlreadyLinked = errors.New("signin: the account is linked to this user already")
 	// ErrAccountInUse: the account belongs to another user.
 	ErrAccountInUse = errors.New("signin: the account belongs to another user")
+	// ErrVerifyFirst: the user has an email it has not verified
+	// (VerifyFirst).
+	ErrVerifyFirst = errors.New("signin: the user's email is not verified")
 )
+
+// VerifyFirst reports whether user must verify its email before another
+// sign-in method may be linked: it is no guest and has an email it never
+// proved. Otherwise whoever signed up with someone else's address could
+// link a method of their own and keep it after the owner takes the
+// account back (account pre-hijacking).
+func VerifyFirst(user *session.User) bool {
+	return !user.Anonymous && user.Profile.Email != "" && !user.Profile.EmailVerified
+}
 
 // LinkAccount binds the account id of the provider named name to userID,
 // filling gaps in the user's profile; a guest becomes a full user in
-// place. It returns ErrAlreadyLinked, ErrAccountInUse, or an error wrapping
+// place. It returns ErrAlreadyLinked, ErrAccountInUse, ErrVerifyFirst, or
+// an error wrapping
 // session.ErrNotFound when the store has no such user (the app signed it
 // in), and then changes nothing.
 func (s *Service) LinkAccount(ctx context.Context, userID, name string, id provider.Identity) error {
@@ -158,6 +171,9 @@ func (s *Service) LinkAccount(ctx context.Context, userID, name string, id provi
 	user, err := users.GetUser(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("reading the user: %w", err)
+	}
+	if VerifyFirst(user) {
+		return ErrVerifyFirst
 	}
 	id = clipIdentity(id)
 	id.Email = session.NormalizeEmail(id.Email)

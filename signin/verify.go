@@ -20,9 +20,9 @@ func (s *Service) verifyLink(token string) string {
 	return s.cfg.Origin + PathVerify + "?" + url.Values{"token": {token}}.Encode()
 }
 
-// sendVerification stores rec (purpose verify or signup) under a new token
-// bound to this browser and mails it; it returns the token. Limits and
-// failures are answered through again.
+// sendVerification stores rec (purpose verify, signup or signup-taken)
+// under a new token bound to this browser and mails it; it returns the
+// token. Limits and failures are answered through again.
 func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec linkRecord, again func(int, string)) (string, bool) {
 	if s.sendLimited(w, r, "email verification", rec.Email, again) {
 		return "", false
@@ -38,8 +38,18 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 		again(http.StatusServiceUnavailable, "unavailable")
 		return "", false
 	}
-	if err := s.sendMail(r.Context(), mail.Verify, rec.Email, s.verifyLink(token), code, ttl); err != nil {
-		s.logger.Warn("sending a verification mail failed", zap.Error(err))
+	d := mail.Data{Kind: mail.Verify, SiteName: s.siteName, Site: s.Site(), Email: rec.Email, Link: s.verifyLink(token), Code: code, Expires: humanDuration(ttl)}
+	if rec.Purpose == purposeSignUpTaken {
+		// The owner learns of the try, and how to sign in; the token
+		// goes in no mail.
+		d = s.noticeData(mail.SignUpExists, rec.Email)
+	}
+	msg, err := s.mailTemplates.Render(d)
+	if err == nil {
+		err = s.cfg.Mail.Mailer.Send(r.Context(), msg)
+	}
+	if err != nil {
+		s.logger.Warn("sending a verification mail failed", zap.String("kind", d.Kind), zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
 		return "", false
 	}
@@ -47,25 +57,27 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 	return token, true
 }
 
-// signUpUnverified starts a sign-up under verify_email required: no user
+// signUpUnverified answers a sign-up under verify_email required: no user
 // before the address is verified; the sign-up (address and hash) waits in
-// its mailed link and is forgotten when the link expires. It reports
-// whether it answered; false means the account exists, and the sign-up is
-// a sign-in attempt.
-func (s *Service) signUpUnverified(ctx context.Context, w http.ResponseWriter, r *http.Request, email, hash, redirectTo string, again func(int, string)) bool {
+// its mailed link and is forgotten when the link expires. An address that
+// has an account gets the same answer, after the same steps (a hash
+// already made, a lookup, a link stored, a mail sent), so neither the page
+// nor its timing tells the two apart; its owner is mailed that someone
+// tried, and nothing counts as a sign-in attempt.
+func (s *Service) signUpUnverified(ctx context.Context, w http.ResponseWriter, r *http.Request, email, hash, redirectTo string, again func(int, string)) {
 	_, err := s.cfg.Users.GetAccount(ctx, ProviderPassword, email)
+	rec := linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeSignUp, Secret: hash}
 	switch {
-	case errors.Is(err, session.ErrNotFound):
-		if token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeSignUp, Secret: hash}, again); ok {
-			s.renderVerifySent(w, r, http.StatusOK, "", email, token, redirectTo)
-		}
-		return true
-	case err != nil:
+	case err == nil:
+		rec.Purpose, rec.Secret = purposeSignUpTaken, ""
+	case !errors.Is(err, session.ErrNotFound):
 		s.logger.Warn("sign-up could not reach the store", zap.Error(err))
 		again(http.StatusServiceUnavailable, "unavailable")
-		return true
+		return
 	}
-	return false
+	if token, ok := s.sendVerification(w, r, rec, again); ok {
+		s.renderVerifySent(w, r, http.StatusOK, "", email, token, redirectTo)
+	}
 }
 
 // finishSignUp signs a new password user in; under verify_email optional
@@ -104,11 +116,11 @@ func (s *Service) renderVerifySent(w http.ResponseWriter, r *http.Request, statu
 // another browser); POST verifies the email, creates the account of a
 // pending sign-up, and signs this browser in with the verified profile.
 func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn bool) {
-	token, rec, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
+	l, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
 	if !ok {
 		return false
 	}
-	needCode := !s.boundHere(r, rec)
+	token, rec, needCode := l.token, l.rec, l.needCode
 	confirm := func(status int, code string) {
 		d := s.PageFor("verify", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits
@@ -193,12 +205,15 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 		if err != nil {
 			return unavailable("read the user", err)
 		}
-		if !u.Profile.EmailVerified {
-			u.Profile.EmailVerified = true
-			if err := s.cfg.Users.UpdateUser(ctx, u); err != nil {
-				return unavailable("update the user", err)
-			}
+		// The first proof of the address ends what was set up before it.
+		changes, err := s.proveAddress(ctx, u, rec.Email, session.Account{Provider: ProviderPassword, ProviderAccountID: rec.Email}, true, session.ReasonEmailVerified)
+		if err != nil && len(changes) == 0 {
+			return unavailable("mark the email verified", err)
 		}
+		if err != nil {
+			s.logger.Error("email verification could not end what was set up before the address was proved", zap.String("user_id", u.ID), zap.Error(err))
+		}
+		s.AccountChanged(ctx, u, changes...)
 		s.logger.Info("email verified")
 		user = u
 	}
@@ -209,10 +224,11 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 // serveVerifyResend mails a new verification link in place of the one the
 // page names; only the browser that asked for it may.
 func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
-	token, rec, ok := s.openLink(w, r, purposeVerify, purposeSignUp)
+	l, ok := s.openLink(w, r, purposeVerify, purposeSignUp, purposeSignUpTaken)
 	if !ok {
 		return
 	}
+	token, rec := l.token, l.rec
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
@@ -221,7 +237,7 @@ func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, code string) {
 		s.renderVerifySent(w, r, status, code, rec.Email, token, rec.RedirectTo)
 	}
-	if !s.boundHere(r, rec) {
+	if !l.bound {
 		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
 		return
 	}

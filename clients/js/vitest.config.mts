@@ -8,5 +8,8 @@ export default defineConfig({
     environment: "happy-dom",
     environmentOptions: { happyDOM: { url: "http://localhost:3000/orders?tab=open" } },
     include: ["test/**/*.test.{ts,tsx}"],
+    // vitest's 5 s per test is a wall-clock bound a starved machine can
+    // break; a bound only.
+    testTimeout: 60_000,
   },
 });

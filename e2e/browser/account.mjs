@@ -39,6 +39,8 @@ const viewport = { width: 1280, height: 900 };
 const a = await (await browser.newContext({ userAgent: laptop, viewport })).newPage();
 const b = await (await browser.newContext({ userAgent: desktop, viewport })).newPage();
 const c = await (await browser.newContext({ viewport })).newPage();
+// Playwright's 30 s per action is a bound only; a starved machine renders slowly.
+for (const p of [a, b, c]) p.setDefaultTimeout(120_000);
 let current = a;
 let failed = false;
 

@@ -6,7 +6,8 @@
 // (with "Forgot password?") and the reset page go to OUT_DIR.
 //
 // Usage: node mail.mjs <gateway origin> <mailbox URL> <out dir>
-// The mailbox answers GET <mailbox URL>?after=<n> with the first mail after
+// The mailbox answers GET <mailbox URL>?after=<n>&has=<text> with the first
+// mail after
 // the n-th: {"count": n+1, "text": "..."}.
 // Env: CHROMIUM_BIN (default /usr/bin/chromium).
 import { mkdirSync } from "node:fs";
@@ -29,9 +30,10 @@ function expect(cond, msg) {
 }
 
 let seen = 0;
-// nextMail waits for the next mail and returns its link.
+// nextMail waits for the next mail with a link to path (notices, sent
+// after the answer, may come between) and returns its link.
 async function nextMail(path) {
-  const res = await fetch(`${mailbox}?after=${seen}`);
+  const res = await fetch(`${mailbox}?after=${seen}&has=${encodeURIComponent(path + "?token=")}`);
   expect(res.ok, `the mailbox answered ${res.status}`);
   const m = await res.json();
   seen = m.count;
@@ -68,6 +70,8 @@ const first = await browser.newContext({ viewport: { width: 1280, height: 800 } 
 const second = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const page = await first.newPage();
 const other = await second.newPage();
+// Playwright's 30 s per action is a bound only; a starved machine renders slowly.
+for (const p of [page, other]) p.setDefaultTimeout(120_000);
 let failed = false;
 try {
   step("sign up");

@@ -42,6 +42,8 @@ const context = await chromium.launchPersistentContext(profile, {
   ],
   viewport: { width: 1280, height: 800 },
 });
+// Playwright's 30 s per action is a bound only; a starved machine renders slowly.
+context.setDefaultTimeout(120_000);
 const page = context.pages()[0] ?? (await context.newPage());
 let failed = false;
 try {

@@ -8,5 +8,8 @@ export default defineConfig({
     environment: "edge-runtime",
     include: ["convex/**/*.spec.ts"],
     server: { deps: { inline: ["convex-test"] } },
+    // vitest's 5 s per test is a wall-clock bound a starved machine can
+    // break (recorded.spec.ts calls the gateway); a bound only.
+    testTimeout: 60_000,
   },
 });

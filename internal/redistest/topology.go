@@ -47,8 +47,10 @@ type Cluster struct {
 
 // StartClusterWithReplicas runs masters*(1+replicasPer) cluster nodes and
 // joins them with redis-cli --cluster create. Ports are chosen so that each
-// node's bus port (port+10000) is free too. t.Cleanup stops every node.
-func StartClusterWithReplicas(t testing.TB, masters, replicasPer int) *Cluster {
+// node's bus port (port+10000) is free too. extraArgs go on every node's
+// command line (e.g. "--appendonly", "yes": a node restarted with Restart
+// then keeps its data). t.Cleanup stops every node.
+func StartClusterWithReplicas(t testing.TB, masters, replicasPer int, extraArgs ...string) *Cluster {
 	t.Helper()
 	if masters < 3 {
 		t.Fatal("redis-cli --cluster create needs at least 3 masters")
@@ -70,6 +72,7 @@ func StartClusterWithReplicas(t testing.TB, masters, replicasPer int) *Cluster {
 		"--cluster-replica-validity-factor", "0",
 		"--cluster-allow-replica-migration", "no",
 	}, replicationArgs...)
+	args = append(args, extraArgs...)
 	for range masters * (1 + replicasPer) {
 		c.Nodes = append(c.Nodes, startServer(t, freeClusterPort, args...))
 	}

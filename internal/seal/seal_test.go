@@ -96,7 +96,7 @@ func TestRunningRingRotatesItself(t *testing.T) {
 	first := k.Seal([]byte("v"), nil)
 	time.Sleep(150 * time.Millisecond)
 	var rotated string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if s := k.Seal([]byte("v"), nil); s[:6] != first[:6] {
 			rotated = s
 			break

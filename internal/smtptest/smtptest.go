@@ -62,6 +62,17 @@ func (s *Server) Count() int {
 	return len(s.msgs)
 }
 
+// Since returns the messages that arrived after the first n, oldest
+// first.
+func (s *Server) Since(n int) []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n >= len(s.msgs) {
+		return nil
+	}
+	return append([]Mail(nil), s.msgs[n:]...)
+}
+
 // Last is the last message; the test fails if none arrived.
 func (s *Server) Last(t testing.TB) Mail {
 	t.Helper()

@@ -20,7 +20,7 @@ type Browser struct {
 // NewBrowser is a browser with an empty cookie jar.
 func NewBrowser(t *testing.T) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{T: t, C: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+	return &Browser{T: t, C: &http.Client{Jar: jar, Timeout: time.Minute, // a bound only: argon2 under -race on a starved CPU is slow
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -95,6 +95,17 @@ func (b *Browser) Whoami(origin string) (Whoami, bool) {
 		b.T.Fatal(err)
 	}
 	return w, true
+}
+
+// Who is the user this browser is signed in as; the test fails when it is
+// signed out.
+func (b *Browser) Who(origin string) Whoami {
+	b.T.Helper()
+	w, ok := b.Whoami(origin)
+	if !ok {
+		b.T.Fatal("not signed in")
+	}
+	return w
 }
 
 // Cookie is the value of the browser's cookie name for origin, or "".

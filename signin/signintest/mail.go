@@ -114,7 +114,9 @@ func MailParts(t *testing.T, data []byte) (text, html string) {
 // answer) and returns the last one's text.
 func WaitMails(t *testing.T, rcv *smtptest.Server, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: a starved CPU delays mail, and a passing test does not
+	// wait for the bound.
+	deadline := time.Now().Add(time.Minute)
 	for rcv.Count() < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d mails arrived; want %d", rcv.Count(), n)
@@ -122,6 +124,22 @@ func WaitMails(t *testing.T, rcv *smtptest.Server, n int) string {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return MailText(t, rcv.Last(t).Data)
+}
+
+// WaitMailTo waits for a mail to address, among those after the first
+// `after`, whose text holds want, and returns its text: for mails whose
+// order is not fixed (notices are sent after the answer).
+func WaitMailTo(t *testing.T, rcv *smtptest.Server, after int, address, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, m := range rcv.Since(after) {
+			if text := MailText(t, m.Data); len(m.To) == 1 && m.To[0] == address && strings.Contains(text, want) {
+				return text
+			}
+		}
+	}
+	t.Fatalf("no mail to %s saying %q", address, want)
+	return ""
 }
 
 // LinkAndCode reads a mail's link (if any) and code.

@@ -29,6 +29,8 @@ type Store interface {
 	session.UserStore
 	session.Limiter
 	session.Banner
+	session.Devices
+	session.AccountSecretSetter
 }
 
 // StoreMaker builds a store on the test's clock; nil is the in-process one.
@@ -90,12 +92,18 @@ func (h *Host) SameOrigin(r *http.Request) bool {
 
 // Start ends the request's session, if any, and starts one for user.
 func (h *Host) Start(w http.ResponseWriter, r *http.Request, user *session.User, provider string) error {
+	return h.StartFor(w, r, user, provider, 0)
+}
+
+// StartFor is Start with the session's lifetime capped at maxTTL (0: the
+// store's).
+func (h *Host) StartFor(w http.ResponseWriter, r *http.Request, user *session.User, provider string, maxTTL time.Duration) error {
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		if err := h.Store.Delete(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
-	tok, _, err := h.Store.Create(r.Context(), session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile, UserAgent: r.Header.Get("User-Agent")})
+	tok, _, err := h.Store.Create(r.Context(), session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile, UserAgent: r.Header.Get("User-Agent"), MaxTTL: maxTTL})
 	if err != nil {
 		return err
 	}

@@ -85,8 +85,12 @@ export function deferred<T>() {
   return { promise, resolve };
 }
 
-/** Waits until check passes (a few event-loop turns at most in these tests). */
-export async function eventually(check: () => void, timeoutMs = 2000) {
+/**
+ * Waits until check passes (a few event-loop turns at most in these tests).
+ * The bound is generous: a starved machine runs those turns late, and a
+ * passing test does not wait for it.
+ */
+export async function eventually(check: () => void, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -36,7 +36,8 @@ const execFileP = promisify(execFile);
 const exampleDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const nextBin = path.join(exampleDir, "node_modules", ".bin", "next");
 
-const READY_TIMEOUT_MS = 60_000;
+// Bounds only: a starved machine starts Next.js and Caddy slowly.
+const READY_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 // Every cookie name @convex-dev/better-auth's getToken reads (better-auth's

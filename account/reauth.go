@@ -1,0 +1,105 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/convex-auth/caddy-convex-auth/session"
+	"github.com/convex-auth/caddy-convex-auth/signin"
+)
+
+// Changing how one signs in (linking or unlinking a method) and deleting
+// the account need a recent authentication in this browser's session: its
+// AuthTime within ReauthWindow (a sign-in, or a re-authentication), or the
+// password typed into the form on the spot, which re-authenticates the
+// session. A guest has nothing to protect yet and needs neither.
+
+// reauthenticated reports whether sess may make a change that needs a
+// recent authentication, checking the form's password field when the
+// last one is older than ReauthWindow. On false it has answered: refusal
+// is the page's error code when there was no password to check.
+func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, user *session.User, accounts []session.Account, refusal string) bool {
+	if user.Anonymous || sess.Recent(p.cfg.Now(), ReauthWindow) {
+		return true
+	}
+	if r.PostForm.Get("password") == "" {
+		p.render(w, r, http.StatusForbidden, sess, refusal, "")
+		return false
+	}
+	return p.passwordReauth(ctx, w, r, sess, accounts)
+}
+
+// passwordReauth checks the form's password field against the user's
+// password account (counted as a sign-in attempt is) and, when it
+// matches, re-authenticates the session. On false it has answered.
+func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account) bool {
+	var pw *session.Account
+	for i := range accounts {
+		if accounts[i].Provider == signin.ProviderPassword {
+			pw = &accounts[i]
+		}
+	}
+	switch p.signIn.CheckPassword(ctx, r, pw, r.PostForm.Get("password")) {
+	case signin.PasswordMatches:
+	case signin.PasswordUnavailable, signin.PasswordUnchecked:
+		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		return false
+	case signin.PasswordLocked:
+		p.render(w, r, http.StatusTooManyRequests, sess, "too_many_attempts", "")
+		return false
+	default:
+		p.render(w, r, http.StatusUnauthorized, sess, "credentials", "")
+		return false
+	}
+	if err := p.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, p.cfg.Now(), []string{signin.AMRPassword}); err != nil {
+		p.logger.Warn("a re-authentication could not be recorded on the session", zap.Error(err))
+	}
+	return true
+}
+
+// serveReauth handles POST /auth/account/reauth (field password): the
+// password re-authenticates the session, so that for ReauthWindow the
+// account page's changes need it no more.
+func (p *Pages) serveReauth(w http.ResponseWriter, r *http.Request) {
+	sess, ok := p.readForm(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	_, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
+	if !ok {
+		return
+	}
+	if r.PostForm.Get("password") == "" {
+		p.render(w, r, http.StatusBadRequest, sess, "credentials", "")
+		return
+	}
+	if !p.passwordReauth(ctx, w, r, sess, accounts) {
+		return
+	}
+	p.logger.Info("re-authenticated with the password", zap.String("user_id", sess.UserID))
+	back(w, r, "notice", "reauthenticated")
+}
+
+// userAndAccounts reads sess's user and its accounts; on failure it has
+// answered (app_managed: the app signed this user in).
+func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session) (*session.User, []session.Account, bool) {
+	user, err := p.cfg.Users.GetUser(ctx, sess.UserID)
+	if err == nil {
+		var accounts []session.Account
+		if accounts, err = p.cfg.Users.AccountsOf(ctx, sess.UserID); err == nil {
+			return user, accounts, true
+		}
+	}
+	if errors.Is(err, session.ErrNotFound) {
+		p.render(w, r, http.StatusNotFound, sess, "app_managed", "")
+		return nil, nil, false
+	}
+	p.logger.Warn("the account page could not reach the store", zap.Error(err))
+	p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+	return nil, nil, false
+}
