@@ -83,10 +83,11 @@ func (p *Pages) factorsOn() (passkeys, totp bool) {
 	return passkeys, p.signIn.TOTPOn()
 }
 
-// recent reports whether sess signed in recently enough to change how
-// the user signs in.
+// recent reports whether sess authenticated recently enough to change
+// how the user signs in: the same rule as linking, unlinking and
+// deleting (Session.Recent, the session's auth_time).
 func (p *Pages) recent(sess *session.Session) bool {
-	return p.cfg.Now().Sub(sess.CreatedAt) < ReauthWindow
+	return sess.Recent(p.cfg.Now(), ReauthWindow)
 }
 
 // fillFactors fills the page's second-factor section for sess's user.
@@ -121,6 +122,8 @@ func (p *Pages) fillFactors(r *http.Request, sess *session.Session, user *sessio
 		fd.Passkeys = append(fd.Passkeys, row)
 	}
 	d.Factors = fd
+	d.ReauthCode = f.TOTP != nil || f.BackupCodes > 0
+	d.ReauthPasskeyOnly = f.Any() && !d.ReauthCode
 	if passkeysOn && fd.Recent {
 		d.Script = passkey.ScriptPath
 	}
@@ -259,7 +262,7 @@ func (p *Pages) serveAddPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("passkey added", zap.String("user_id", user.ID), zap.Bool("synced", key.BackupEligible))
-	p.factorsChanged(r, user.ID, "passkey-added")
+	p.factorsChanged(r, user.ID, session.UserChange{Kind: session.ChangeFactorAdded, Provider: signin.ProviderPasskey})
 	back(w, r, "notice", "passkey_added")
 }
 
@@ -281,8 +284,8 @@ func (p *Pages) serveRemovePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("passkey removed", zap.String("user_id", user.ID))
-	p.afterFactorRemoved(r, user.ID)
-	p.factorsChanged(r, user.ID, "passkey-removed")
+	p.afterFactorRemoved(w, r, user.ID)
+	p.factorsChanged(r, user.ID, session.UserChange{Kind: session.ChangeFactorRemoved, Provider: signin.ProviderPasskey})
 	back(w, r, "notice", "passkey_removed")
 }
 
@@ -321,7 +324,7 @@ func (p *Pages) serveTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("authenticator app turned on", zap.String("user_id", user.ID))
-	p.factorsChanged(r, user.ID, "totp-added")
+	p.factorsChanged(r, user.ID, session.UserChange{Kind: session.ChangeFactorAdded, Provider: signin.FactorTOTP})
 	p.writeCodes(w, r, codes, "Your authenticator app is on. Sign-ins now ask for its code.")
 }
 
@@ -381,7 +384,7 @@ func (p *Pages) serveBackupCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("backup codes replaced", zap.String("user_id", user.ID))
-	p.factorsChanged(r, user.ID, "backup-codes-replaced")
+	p.factorsChanged(r, user.ID, session.UserChange{Kind: session.ChangeBackupCodes})
 	p.writeCodes(w, r, codes, "Your new backup codes replace the old ones.")
 }
 
@@ -408,20 +411,27 @@ func (p *Pages) serveDisableTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.logger.Info("authenticator app turned off", zap.String("user_id", user.ID))
-	p.afterFactorRemoved(r, user.ID)
-	p.factorsChanged(r, user.ID, "totp-removed")
+	p.afterFactorRemoved(w, r, user.ID)
+	p.factorsChanged(r, user.ID, session.UserChange{Kind: session.ChangeFactorRemoved, Provider: signin.FactorTOTP})
 	back(w, r, "notice", "totp_removed")
 }
 
 // afterFactorRemoved drops the backup codes of a user left without a
-// factor.
-func (p *Pages) afterFactorRemoved(r *http.Request, userID string) {
+// factor, and forgets the user's browsers but this one: a browser
+// remembered past the challenge (remember_device) is asked again.
+func (p *Pages) afterFactorRemoved(w http.ResponseWriter, r *http.Request, userID string) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	if f, err := p.signIn.Factors().Factors(ctx, userID); err == nil && !f.Any() && f.BackupCodes > 0 {
 		_ = p.signIn.Factors().SetBackupCodes(ctx, userID, nil)
 	}
+	p.signIn.ForgetDevices(ctx, w, r, userID)
 }
 
-// factorsChanged announces a change of the user's second factors.
-func (p *Pages) factorsChanged(r *http.Request, userID, kind string) {}
+// factorsChanged tells the user (a mail) and the app (user.updated) what
+// changed of the user's second factors.
+func (p *Pages) factorsChanged(r *http.Request, userID string, c session.UserChange) {
+	ctx, cancel := storeCtx(r)
+	defer cancel()
+	p.changed(ctx, userID, c)
+}

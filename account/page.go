@@ -63,15 +63,19 @@ type PageData struct {
 	// within ReauthWindow (or the user is a guest), so linking, unlinking
 	// and deleting need no password; otherwise the page offers
 	// ReauthAction (a password form) and ReauthURL (sign in again).
-	FreshSignIn    bool
-	ReauthAction   string
-	ReauthURL      string
-	ReauthMinutes  int
-	UnlinkAction   string
-	SessionsAction string
-	DeleteAction   string
-	SignOutAction  string
-	SignInURL      string
+	FreshSignIn bool
+	// ReauthCode: the user has a second factor with codes, so the
+	// password form asks for one too; ReauthPasskeyOnly: its only factor
+	// is a passkey, so only signing in again re-authenticates.
+	ReauthCode, ReauthPasskeyOnly bool
+	ReauthAction                  string
+	ReauthURL                     string
+	ReauthMinutes                 int
+	UnlinkAction                  string
+	SessionsAction                string
+	DeleteAction                  string
+	SignOutAction                 string
+	SignInURL                     string
 	// Factors is the second-factor section, nil when the site offers none
 	// (or the user is a guest or the app's).
 	Factors *FactorsData
@@ -128,7 +132,9 @@ var errorMessages = map[string]string{
 	"rate_limited":         "Too many requests came from your network. Please wait a while and try again.",
 	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
 	"factor_guest":         "Guests can't add a second factor. Sign up first.",
-	"factor_reauth":        "To change your two-step verification, sign in again first, then change it within 5 minutes. Nothing was changed.",
+	"factor_reauth":        "To change your two-step verification, confirm it is you first: enter your password and a code, or sign in again, then change it within 5 minutes. Nothing was changed.",
+	"reauth_code":          "The password is right, but the code is not: enter the code your authenticator app shows now, or a backup code. Nothing was changed.",
+	"reauth_passkey":       "Your account has a passkey as its second step: sign in again with it to confirm it is you. Nothing was changed.",
 	"passkey_expired":      "Adding the passkey took too long or was started in another browser. Please try again.",
 	"passkey":              "The passkey could not be added. Please try again.",
 	"passkey_exists":       "That passkey is already on your account.",

@@ -33,8 +33,9 @@ func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *h
 }
 
 // passwordReauth checks the form's password field against the user's
-// password account (counted as a sign-in attempt is) and, when it
-// matches, re-authenticates the session. On false it has answered.
+// password account (counted as a sign-in attempt is) and, once the user
+// has a second factor, its code field too (factorReauth); when they
+// match, it re-authenticates the session. On false it has answered.
 func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account) bool {
 	var pw *session.Account
 	for i := range accounts {
@@ -54,7 +55,11 @@ func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *ht
 		p.render(w, r, http.StatusUnauthorized, sess, "credentials", "")
 		return false
 	}
-	if err := p.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, p.cfg.Now(), []string{signin.AMRPassword}); err != nil {
+	amr, ok := p.factorReauth(ctx, w, r, sess)
+	if !ok {
+		return false
+	}
+	if err := p.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, p.cfg.Now(), amr); err != nil {
 		p.logger.Warn("a re-authentication could not be recorded on the session", zap.Error(err))
 	}
 	return true
@@ -102,4 +107,40 @@ func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *h
 	p.logger.Warn("the account page could not reach the store", zap.Error(err))
 	p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
 	return nil, nil, false
+}
+
+// factorReauth checks the second factor of a re-authentication whose
+// password matched: a user without one needs none; a user with one needs
+// a code from the app or a backup code (field code), or, with passkeys
+// only, signs in again. It returns the re-authentication's amr; on false
+// it has answered.
+func (p *Pages) factorReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session) ([]string, bool) {
+	pwd := []string{signin.AMRPassword}
+	store := p.signIn.Factors()
+	if store == nil {
+		return pwd, true
+	}
+	f, err := store.Factors(ctx, sess.UserID)
+	if err != nil {
+		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		return nil, false
+	}
+	if !f.Any() {
+		return pwd, true
+	}
+	if f.TOTP == nil && f.BackupCodes == 0 {
+		p.render(w, r, http.StatusForbidden, sess, "reauth_passkey", "")
+		return nil, false
+	}
+	_, err = p.signIn.CheckCode(ctx, sess.UserID, r.PostForm.Get("code"))
+	switch {
+	case errors.Is(err, signin.ErrWrongCode):
+		p.logger.Info("re-authentication refused: the second factor's code", zap.String("user_id", sess.UserID))
+		p.render(w, r, http.StatusUnauthorized, sess, "reauth_code", "")
+		return nil, false
+	case err != nil:
+		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		return nil, false
+	}
+	return []string{signin.AMRPassword, signin.AMROTP, signin.AMRMFA}, true
 }

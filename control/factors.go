@@ -71,7 +71,8 @@ func ListFactors(ctx context.Context, realm Realm, userID string) (*FactorsInfo,
 // ResetFactors removes every second factor of the user and its backup
 // codes: the recovery for a user who lost them. The user's next sign-in
 // asks for no second factor (or, under second_factor required, for a new
-// one).
+// one), and no browser stays remembered past the challenge
+// (remember_device): the user's browsers are forgotten.
 func ResetFactors(ctx context.Context, realm Realm, userID string) error {
 	if realm.Factors == nil {
 		return errNoFactors
@@ -82,5 +83,11 @@ func ResetFactors(ctx context.Context, realm Realm, userID string) error {
 		}
 		return err
 	}
-	return realm.Factors.ResetFactors(ctx, userID)
+	if err := realm.Factors.ResetFactors(ctx, userID); err != nil {
+		return err
+	}
+	if d, ok := realm.Factors.(session.Devices); ok {
+		return d.ForgetDevices(ctx, userID)
+	}
+	return nil
 }

@@ -94,6 +94,10 @@ func (s *Service) challenge(w http.ResponseWriter, r *http.Request, res Result, 
 		// would be a factor of another kind.
 		return false, nil
 	}
+	if f.Any() && s.trustedDevice(ctx, r, res.User.ID) {
+		s.logger.Info("second factor skipped: the browser is remembered", zap.String("user_id", res.User.ID))
+		return false, nil
+	}
 	enrol := false
 	if !f.Any() {
 		sf := s.cfg.SecondFactor
@@ -175,6 +179,9 @@ type ChallengeData struct {
 	PasskeyOptions   string
 	Script           string
 	SignInURL        string
+	// RememberDays offers "Remember this browser" for that many days
+	// (remember_device); 0: not offered.
+	RememberDays int
 	// Setup is the authenticator app being set up (enrol); Codes and
 	// ContinueURL once it is.
 	Setup       *TOTPSetup
@@ -244,6 +251,9 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 		return d, err
 	}
 	d.TOTP, d.BackupCodes = f.TOTP != nil && s.totpOn(), f.BackupCodes
+	if s.rememberDeviceOn() {
+		d.RememberDays = int((s.cfg.SecondFactor.RememberDevice + 24*time.Hour - 1) / (24 * time.Hour))
+	}
 	if s.rp != nil && len(f.Passkeys) > 0 && p.Provider != ProviderPasskey {
 		d.Passkey, d.Script = true, passkey.ScriptPath
 		d.PasskeyAction, d.PasskeyOptions = pathChallengePasskey, pathChallengePasskeyOptions
@@ -343,12 +353,12 @@ func (s *Service) serveChallengeCode(w http.ResponseWriter, r *http.Request) boo
 		return false
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", kind))
-	return s.passChallenge(w, r, p, []string{AMROTP})
+	return s.passChallenge(w, r, p, []string{AMROTP}, r.PostForm.Get("remember") != "")
 }
 
 // passChallenge starts the pending sign-in's session: its first factor's
 // methods, the second's, and mfa.
-func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendingSignIn, second []string) bool {
+func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendingSignIn, second []string, remember bool) bool {
 	s.clearChallenge(w, r)
 	ctx, cancel := storeCtx(r)
 	defer cancel()
@@ -362,7 +372,7 @@ func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendin
 		return false
 	}
 	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
+		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL, TrustDevice: remember}
 	return s.startSession(w, r, res, p.Target)
 }
 
@@ -450,7 +460,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 		if key.BackupEligible {
 			kind = AMRSoftwareKey
 		}
-		return s.passChallenge(w, r, p, []string{kind})
+		return s.passChallenge(w, r, p, []string{kind}, false)
 	}
 	a, err := s.rp.FinishFactor(c, p.UserID, f.Passkeys, answer, s.now())
 	if err == nil {
@@ -463,7 +473,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", "passkey"))
 	amr := PasskeyAMR(a)
-	return s.passChallenge(w, r, p, amr[:1])
+	return s.passChallenge(w, r, p, amr[:1], r.PostForm.Get("remember") != "")
 }
 
 // serveChallengeEnrol turns on the authenticator app of a user who must

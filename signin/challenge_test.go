@@ -39,6 +39,12 @@ type mfaEnv struct {
 
 func newMFAEnv(t *testing.T, mk storeMaker, mode string) *mfaEnv {
 	t.Helper()
+	return newMFAEnvWith(t, mk, func(sf *SecondFactorConfig) { sf.Mode = mode })
+}
+
+// newMFAEnvWith is newMFAEnv with the second factor's policy set by sf.
+func newMFAEnvWith(t *testing.T, mk storeMaker, sf func(*SecondFactorConfig)) *mfaEnv {
+	t.Helper()
 	keys, err := secondfactor.NewSecretKeys("", make([]byte, secondfactor.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,8 @@ func newMFAEnv(t *testing.T, mk storeMaker, mode string) *mfaEnv {
 		c.Email = &EmailConfig{}
 		c.Anonymous = &AnonymousConfig{}
 		c.Passkey = &passkey.Config{}
-		c.SecondFactor = &SecondFactorConfig{Mode: mode, Keys: keys}
+		c.SecondFactor = &SecondFactorConfig{Keys: keys}
+		sf(c.SecondFactor)
 	})
 	m.origin = strings.Replace(m.origin, "127.0.0.1", "localhost", 1)
 	m.host.results = func(res Result) {
@@ -376,4 +383,65 @@ func TestChallengeRequiredEnrols(t *testing.T) {
 	if m.starts() != 1 {
 		t.Fatalf("%d sessions started; want the one after enrolling", m.starts())
 	}
+}
+
+// TestRememberDevice: a browser that passed the challenge asking to be
+// remembered skips it at its next sign-ins, until remember_device ends
+// or the user's browsers are forgotten (a reset, sign out everywhere,
+// a factor removed); another browser, or one that did not ask, is
+// challenged.
+func TestRememberDevice(t *testing.T) {
+	eachStore(t, func(t *testing.T, mk storeMaker) {
+		m := newMFAEnvWith(t, mk, func(sf *SecondFactorConfig) { sf.RememberDevice = 24 * time.Hour })
+		id := m.passwordUser("ada@example.com")
+		m.enrolTOTP(id)
+		signIn := func(b *browser) *http.Response {
+			resp, _ := b.Post(m.origin+"/auth/signin/password", signintest.PasswordForm("signin", "ada@example.com", "correct horse", "/after"))
+			return resp
+		}
+		toChallenge := func(b *browser) {
+			t.Helper()
+			if resp := signIn(b); resp.StatusCode != http.StatusSeeOther || location(t, resp) != m.origin+PathChallenge {
+				t.Fatalf("a browser not remembered was not challenged: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+		pass := func(b *browser, remember bool) {
+			t.Helper()
+			toChallenge(b)
+			if _, page := b.Get(m.origin + PathChallenge); !strings.Contains(page, "Remember this browser for 1 day") {
+				t.Fatal("the challenge offers no remember this browser")
+			}
+			form := url.Values{"code": {m.code(m.clock.Now())}}
+			if remember {
+				form.Set("remember", "1")
+			}
+			if resp, _ := b.Post(m.origin+PathChallenge, form); resp.StatusCode != http.StatusSeeOther || location(t, resp) != m.origin+"/after" {
+				t.Fatalf("the right code: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			m.clock.Advance(30 * time.Second) // the next code is a new step
+		}
+		skipped := func(b *browser) {
+			t.Helper()
+			if resp := signIn(b); resp.StatusCode != http.StatusSeeOther || location(t, resp) != m.origin+"/after" {
+				t.Fatalf("a remembered browser was challenged: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if me, ok := b.Whoami(m.origin); !ok || me.UserID != id {
+				t.Fatal("a remembered browser is not signed in")
+			}
+		}
+		b, other := newBrowser(t), newBrowser(t)
+		pass(b, true)
+		skipped(b)
+		if got := m.last().AMR; slices.Contains(got, AMROTP) || slices.Contains(got, AMRMFA) {
+			t.Fatalf("amr of a remembered browser's sign-in: %v; want the password's alone (one factor was checked)", got)
+		}
+		pass(other, false)
+		toChallenge(other)
+
+		m.clock.Advance(24 * time.Hour)
+		pass(b, true)
+		skipped(b)
+		m.svc.ForgetDevices(context.Background(), nil, nil, id)
+		toChallenge(b)
+	})
 }

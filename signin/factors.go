@@ -14,6 +14,10 @@ import (
 // one (or was used already) nor an unused backup code.
 var ErrWrongCode = errors.New("signin: the code is not right")
 
+// FactorTOTP names the authenticator app among the second factors
+// (session.UserChange's Provider).
+const FactorTOTP = "totp"
+
 // Kinds of code CheckCode accepts.
 const (
 	CodeTOTP   = "totp"

@@ -79,7 +79,10 @@ func (s *Service) startSessionThen(w http.ResponseWriter, r *http.Request, res R
 	}
 	if provider != ProviderAnonymous {
 		ctx, cancel := storeCtx(r)
-		newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		token, newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		if res.TrustDevice {
+			s.trustDevice(ctx, user.ID, token)
+		}
 		cancel()
 		if newBrowser && user.Profile.Email != "" && s.cfg.Mail != nil && !s.cfg.Mail.QuietNewDevices {
 			d := s.noticeData(mail.NewDevice, user.Profile.Email)

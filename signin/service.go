@@ -75,6 +75,9 @@ type Result struct {
 	// (a passkey: hwk or swk, mfa when it verified its user); nil: the
 	// provider's own.
 	AMR []string
+	// TrustDevice: the browser passed a second-factor challenge asking to
+	// be remembered (remember_device), so its next sign-ins skip it.
+	TrustDevice bool
 	// MaxTTL, when set, caps the session's absolute lifetime: an
 	// admission rule admitted the user, and checks them again at the next
 	// sign-in (the provider's admission_ttl).
