@@ -19,6 +19,8 @@ import (
 const (
 	accountPrefix = signin.PathAccount + "/"
 	linkPrefix    = "/auth/link/"
+	// pathDelete is the confirmation page that deletes the account.
+	pathDelete = accountPrefix + "delete"
 	// ReauthWindow is how recent a sign-in must be to delete the account
 	// without typing the password.
 	ReauthWindow = 5 * time.Minute

@@ -50,7 +50,7 @@ func (ae *accountEnv) signUp(b *browser, email, password string) whoami {
 func (ae *accountEnv) signUpUnverified(b *browser, email, password string) whoami {
 	ae.t.Helper()
 	resp, body := b.Post(ae.origin+"/auth/signin/password", signintest.PasswordForm("signup", email, password, ""))
-	if resp.StatusCode != http.StatusSeeOther {
+	if !succeeded(resp) {
 		ae.t.Fatalf("sign-up: status %d: %s", resp.StatusCode, body)
 	}
 	return ae.who(b)
@@ -59,7 +59,7 @@ func (ae *accountEnv) signUpUnverified(b *browser, email, password string) whoam
 func (ae *accountEnv) signInPassword(b *browser, email, password string) whoami {
 	ae.t.Helper()
 	resp, body := b.Post(ae.origin+"/auth/signin/password", signintest.PasswordForm("signin", email, password, ""))
-	if resp.StatusCode != http.StatusSeeOther {
+	if !succeeded(resp) {
 		ae.t.Fatalf("sign-in: status %d: %s", resp.StatusCode, body)
 	}
 	return ae.who(b)
@@ -92,6 +92,18 @@ func expectRedirect(t *testing.T, resp *http.Response, body, kind, code string) 
 	}
 }
 
+// backSays checks the answer to a failed form post from a page: a 303
+// back to the page at path (the account page, or its delete page) with
+// ?error=code, which then shows the message.
+func backSays(t *testing.T, b *browser, path string, resp *http.Response, body, code string) {
+	t.Helper()
+	if loc, err := resp.Location(); err != nil || loc.Path != path {
+		t.Fatalf("status %d to %q; want 303 back to %s", resp.StatusCode, resp.Header.Get("Location"), path)
+	}
+	resp, body = b.Back(resp, body)
+	pageSays(t, resp, body, http.StatusOK, code)
+}
+
 // pageSays checks a page answer: its status and the message of code.
 func pageSays(t *testing.T, resp *http.Response, body string, status int, code string) {
 	t.Helper()
@@ -112,12 +124,12 @@ func TestAccountPageNeedsASession(t *testing.T) {
 	ae := newAccountEnv(t, nil, nil)
 	b := newBrowser(t)
 	resp, _ := b.Get(ae.origin + signin.PathAccount)
-	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != ae.origin+"/auth/signin?redirectTo=%2Fauth%2Faccount" {
+	if !succeeded(resp) || location(t, resp) != ae.origin+"/auth/signin?redirectTo=%2Fauth%2Faccount" {
 		t.Fatalf("signed out: status %d to %q; want 303 to sign in and back", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for _, path := range []string{"/unlink", "/sessions", "/delete"} {
 		resp, _ := b.Post(ae.origin+signin.PathAccount+path, url.Values{})
-		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(location(t, resp), "/auth/signin") {
+		if !succeeded(resp) || !strings.Contains(location(t, resp), "/auth/signin") {
 			t.Fatalf("POST %s signed out: status %d; want 303 to sign in", path, resp.StatusCode)
 		}
 	}
@@ -177,8 +189,10 @@ func TestAccountSignsOutSessions(t *testing.T) {
 		// Again, or another user's session: not found, nothing ends.
 		for _, id := range []string{two.SessionID, stranger.SessionID, "junk"} {
 			resp, body := b1.Post(ae.origin+signin.PathAccount+"/sessions", url.Values{"id": {id}})
-			pageSays(t, resp, body, http.StatusNotFound, "unknown_session")
+			backSays(t, b1, signin.PathAccount, resp, body, "unknown_session")
 		}
+		resp, body = b1.Fetch(ae.origin+signin.PathAccount+"/sessions", url.Values{"id": {"junk"}})
+		pageSays(t, resp, body, http.StatusNotFound, "unknown_session")
 		if l, _ := ae.store.List(context.Background(), stranger.UserID); len(l) != 1 {
 			t.Fatal("another user's session was ended")
 		}
@@ -222,8 +236,14 @@ func TestAccountRefusesCrossSiteAndChangesNothing(t *testing.T) {
 		if a, _ := ae.store.AccountsOf(ctx, me.UserID); len(a) != 1 {
 			t.Fatal("a cross-site unlink changed the accounts")
 		}
-		// GET is no way in either.
-		resp, body := b1.Get(ae.origin + signin.PathAccount + "/delete")
+		// GET is no way in either: it only asks.
+		if resp, body := b1.Get(ae.origin + signin.PathAccount + "/delete"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Delete your account?") {
+			t.Fatalf("GET delete: status %d; want the confirmation page", resp.StatusCode)
+		}
+		if _, err := ae.store.GetUser(ctx, me.UserID); err != nil {
+			t.Fatalf("the user is gone after a GET of the delete page: %v", err)
+		}
+		resp, body := b1.Get(ae.origin + signin.PathAccount + "/unlink")
 		pageSays(t, resp, body, http.StatusMethodNotAllowed, "method")
 	})
 }
@@ -240,7 +260,7 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 			t.Fatalf("GET /auth/link: status %d; want 405", resp.StatusCode)
 		}
 		resp, body := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
-		if resp.StatusCode != http.StatusSeeOther {
+		if !succeeded(resp) {
 			t.Fatalf("link start: status %d: %s", resp.StatusCode, body)
 		}
 		resp, body = b.Get(ae.op.SignIn(b, location(t, resp)))
@@ -285,12 +305,14 @@ func TestAccountLinkAndUnlink(t *testing.T) {
 			t.Fatalf("unlinked account: %v", err)
 		}
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"ada@example.com"}})
-		pageSays(t, resp, body, http.StatusConflict, "last_method")
+		backSays(t, b, signin.PathAccount, resp, body, "last_method")
 		if l, _ := ae.store.AccountsOf(ctx, me.UserID); len(l) != 1 {
 			t.Fatal("the last method was removed")
 		}
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"bob@example.com"}})
-		pageSays(t, resp, body, http.StatusNotFound, "not_linked")
+		backSays(t, b, signin.PathAccount, resp, body, "not_linked")
+		resp, body = b.Fetch(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"password"}, "account": {"ada@example.com"}})
+		pageSays(t, resp, body, http.StatusConflict, "last_method")
 		if _, err := ae.store.GetAccount(ctx, "password", "bob@example.com"); err != nil {
 			t.Fatal("another user's account was unlinked")
 		}
@@ -327,12 +349,20 @@ func TestAccountDelete(t *testing.T) {
 		b.Get(ae.op.SignIn(b, location(t, resp)))
 
 		ae.clock.Advance(ReauthWindow + time.Second)
-		if page := ae.page(b); !strings.Contains(page, `id="delete-password"`) {
-			t.Fatal("an old session's delete form does not ask for the password")
+		if page := ae.page(b); strings.Contains(page, `id="delete-password"`) || !strings.Contains(page, `href="/auth/account/delete"`) {
+			t.Fatal("the account page should link to the delete page, and ask nothing itself")
+		}
+		_, confirm := b.Get(ae.origin + signin.PathAccount + "/delete")
+		for _, want := range []string{"Delete your account?", "ada@example.com", "Password (ada@example.com), Zitadel", "its 2 sessions", `id="delete-password"`, `id="confirm-delete"`} {
+			if !strings.Contains(confirm, want) {
+				t.Fatalf("the delete page lacks %q:\n%s", want, confirm)
+			}
 		}
 		resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
-		pageSays(t, resp, body, http.StatusForbidden, "reauth")
+		backSays(t, b, signin.PathAccount+"/delete", resp, body, "reauth")
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"wrong horse"}})
+		backSays(t, b, signin.PathAccount+"/delete", resp, body, "credentials")
+		resp, body = b.Fetch(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"wrong horse"}})
 		pageSays(t, resp, body, http.StatusUnauthorized, "credentials")
 		if _, err := ae.store.GetUser(ctx, me.UserID); err != nil {
 			t.Fatalf("a refused delete removed the user: %v", err)
@@ -372,18 +402,23 @@ func TestAccountDeleteAfterFreshSignIn(t *testing.T) {
 		ae.signIn(b, "zitadel", "")
 		me := ae.who(b)
 		ae.clock.Advance(ReauthWindow + time.Second)
-		page := ae.page(b)
-		if strings.Contains(page, `id="delete-password"`) || !strings.Contains(page, "reauth=1") {
-			t.Fatalf("an OAuth user's delete form should offer to sign in again:\n%s", page)
+		_, page := b.Get(ae.origin + signin.PathAccount + "/delete")
+		if strings.Contains(page, `id="delete-password"`) || strings.Contains(page, `id="confirm-delete"`) || !strings.Contains(page, "reauth=1") {
+			t.Fatalf("an OAuth user's delete page should offer to sign in again, and no button:\n%s", page)
 		}
 		resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{"password": {"anything"}})
-		pageSays(t, resp, body, http.StatusUnauthorized, "credentials")
+		backSays(t, b, signin.PathAccount+"/delete", resp, body, "credentials")
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
-		pageSays(t, resp, body, http.StatusForbidden, "reauth")
-		if resp, _ := b.Get(ae.origin + "/auth/signin?reauth=1&redirectTo=%2Fauth%2Faccount"); resp.StatusCode != http.StatusOK {
+		backSays(t, b, signin.PathAccount+"/delete", resp, body, "reauth")
+		if resp, _ := b.Get(ae.origin + "/auth/signin?reauth=1&redirectTo=%2Fauth%2Faccount%2Fdelete"); resp.StatusCode != http.StatusOK {
 			t.Fatalf("sign-in page with reauth=1: status %d; want the page", resp.StatusCode)
 		}
-		ae.signIn(b, "zitadel", "/auth/account")
+		if to := ae.signIn(b, "zitadel", "/auth/account/delete"); to != ae.origin+"/auth/account/delete" {
+			t.Fatalf("the fresh sign-in went to %s; want the delete page", to)
+		}
+		if _, page := b.Get(ae.origin + signin.PathAccount + "/delete"); !strings.Contains(page, `id="confirm-delete"`) {
+			t.Fatal("after a fresh sign-in the delete page has no button")
+		}
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Account deleted") {
 			t.Fatalf("delete after a fresh sign-in: status %d: %s", resp.StatusCode, body)
@@ -403,7 +438,7 @@ func TestGuestSignsUpInPlace(t *testing.T) {
 			t.Fatal("the sign-in page has no guest button")
 		}
 		resp, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{"redirectTo": {"/play"}})
-		if resp.StatusCode != http.StatusSeeOther || location(t, resp) != ae.origin+"/play" {
+		if !succeeded(resp) || location(t, resp) != ae.origin+"/play" {
 			t.Fatalf("guest: status %d: %s", resp.StatusCode, body)
 		}
 		guest := ae.who(b)
@@ -511,6 +546,8 @@ func TestAccountPageOfAnAppManagedUser(t *testing.T) {
 		t.Fatalf("an app-managed user's page should show the profile and sessions only:\n%s", page)
 	}
 	resp, body := b.Post(ae.origin+signin.PathAccount+"/delete", url.Values{})
+	backSays(t, b, signin.PathAccount+"/delete", resp, body, "app_managed")
+	resp, body = b.Fetch(ae.origin+signin.PathAccount+"/delete", url.Values{})
 	pageSays(t, resp, body, http.StatusNotFound, "app_managed")
 	if _, err := ae.store.Lookup(context.Background(), tok); err != nil {
 		t.Fatalf("the refused delete ended the session: %v", err)

@@ -99,9 +99,8 @@ func TestAccountTOTP(t *testing.T) {
 		}
 		if other := newBrowser(t); true {
 			e.signIn(other, adaEmail, adaPass)
-			if resp, _ := other.Post(e.origin+"/auth/account/totp", url.Values{"pending": {pending}, "code": {good}}); resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("another session's pending enrolment: %d", resp.StatusCode)
-			}
+			resp, body := other.Post(e.origin+"/auth/account/totp", url.Values{"pending": {pending}, "code": {good}})
+			backSays(t, other, signin.PathAccount, resp, body, "totp_expired")
 		}
 		if e.factors(me.UserID).TOTP != nil {
 			t.Fatal("TOTP on before a right code")
@@ -116,8 +115,23 @@ func TestAccountTOTP(t *testing.T) {
 			t.Fatalf("stored: %+v", f)
 		}
 		// The code that turned it on cannot turn it off: its step is spent.
-		if resp, page := b.Post(e.origin+"/auth/account/totp/disable", url.Values{"code": {good}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not right") {
-			t.Fatalf("the enrolment's code again: %d", resp.StatusCode)
+		resp, page = b.Post(e.origin+"/auth/account/totp/disable", url.Values{"code": {good}})
+		backSays(t, b, signin.PathAccount, resp, page, "totp_code")
+
+		// Past the recent sign-in, re-authenticating needs the second
+		// factor too: the password alone is refused.
+		e.clock.Advance(ReauthWindow)
+		if _, page := b.Get(e.origin + "/auth/account"); !strings.Contains(page, `id="reauth-code"`) {
+			t.Fatal("the re-authentication form asks for no code once the user has a factor")
+		}
+		resp, page = b.Post(e.origin+"/auth/account/reauth", url.Values{"password": {adaPass}})
+		backSays(t, b, signin.PathAccount, resp, page, "reauth_code")
+		if resp, _ := b.Get(e.origin + "/auth/account/totp"); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a password without the code re-authenticated: %d", resp.StatusCode)
+		}
+		resp, _ = b.Post(e.origin+"/auth/account/reauth", url.Values{"password": {adaPass}, "code": {totpCode(t, secret, e.clock.Now())}})
+		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(location(t, resp), "notice=reauthenticated") {
+			t.Fatalf("the password and a code: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		e.clock.Advance(30 * time.Second)
 		if resp, _ := b.CrossSite(e.origin+"/auth/account/totp/disable", url.Values{"code": {totpCode(t, secret, e.clock.Now())}}); resp.StatusCode != http.StatusForbidden {
@@ -175,17 +189,15 @@ func TestAccountPasskeys(t *testing.T) {
 	// Another browser cannot finish this browser's ceremony.
 	other := newBrowser(t)
 	e.signIn(other, adaEmail, adaPass)
-	if resp, _ := other.Post(e.origin+"/auth/account/passkeys", url.Values{"credential": {string(answer)}}); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("another browser's answer: %d", resp.StatusCode)
-	}
+	resp, body := other.Post(e.origin+"/auth/account/passkeys", url.Values{"credential": {string(answer)}})
+	backSays(t, other, signin.PathAccount, resp, body, "passkey_expired")
 	resp, _ = b.Post(e.origin+"/auth/account/passkeys", url.Values{"credential": {string(answer)}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(location(t, resp), "notice=passkey_added") {
 		t.Fatalf("adding: %d", resp.StatusCode)
 	}
 	// The ceremony is spent.
-	if resp, _ := b.Post(e.origin+"/auth/account/passkeys", url.Values{"credential": {string(answer)}}); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("the same answer again: %d", resp.StatusCode)
-	}
+	resp, body = b.Post(e.origin+"/auth/account/passkeys", url.Values{"credential": {string(answer)}})
+	backSays(t, b, signin.PathAccount, resp, body, "passkey_expired")
 	f := e.factors(me.UserID)
 	if len(f.Passkeys) != 1 || f.Passkeys[0].Name != "My laptop" || !f.Passkeys[0].BackupEligible {
 		t.Fatalf("stored: %+v", f.Passkeys)
@@ -194,22 +206,20 @@ func TestAccountPasskeys(t *testing.T) {
 	if !strings.Contains(page, "My laptop") || !strings.Contains(page, "not used yet") || !strings.Contains(page, "synced") {
 		t.Fatal("the account page does not list the passkey")
 	}
-	if resp, _ := b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {"nope"}}); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("removing an unknown passkey: %d", resp.StatusCode)
-	}
+	resp, body = b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {"nope"}})
+	backSays(t, b, signin.PathAccount, resp, body, "no_passkey")
 	e.clock.Advance(ReauthWindow)
 	if resp, _ := options(b, "late"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("options without a recent sign-in: %d", resp.StatusCode)
 	}
-	if resp, _ := b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {f.Passkeys[0].ID}}); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("removing without a recent sign-in: %d", resp.StatusCode)
-	}
+	resp, body = b.Post(e.origin+"/auth/account/passkeys/remove", url.Values{"id": {f.Passkeys[0].ID}})
+	backSays(t, b, signin.PathAccount, resp, body, "factor_reauth")
 	// A password sign-in is now challenged; the passkey alone (it verifies
 	// its user) signs in afresh.
 	if resp, _ := e.signIn(b, adaEmail, adaPass); !strings.HasSuffix(location(t, resp), signin.PathChallenge) {
 		t.Fatalf("a password sign-in of a user with a passkey: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	_, body := b.Post(e.origin+signin.PathPasskeyOptions, url.Values{})
+	_, body = b.Post(e.origin+signin.PathPasskeyOptions, url.Values{})
 	answer, err = auth.Get([]byte(body))
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,8 @@ func (p *Pages) serveAccount(w http.ResponseWriter, r *http.Request, sub string)
 		p.serveUnlink(w, r)
 	case "/sessions":
 		p.serveEndSession(w, r)
+	case "/name":
+		p.serveName(w, r)
 	case "/delete":
 		p.serveDelete(w, r)
 	case "/reauth":

@@ -25,6 +25,7 @@ type (
 
 var (
 	newBrowser  = signintest.NewBrowser
+	succeeded   = signintest.Succeeded
 	location    = signintest.Location
 	eachStore   = signintest.EachStore
 	agent       = signintest.Agent
@@ -102,7 +103,7 @@ func (e *env) signIn(b *browser, email, password string) (*http.Response, string
 // signsIn reports whether a fresh browser signs in with the password.
 func (e *env) signsIn(email, password string) bool {
 	resp, _ := e.signIn(newBrowser(e.t), email, password)
-	return resp.StatusCode == http.StatusSeeOther
+	return succeeded(resp)
 }
 
 // forgot asks for a reset of email and returns the page.

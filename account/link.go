@@ -27,15 +27,15 @@ func (p *Pages) serveLinkStart(w http.ResponseWriter, r *http.Request, name stri
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
+	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess, "account")
 	if !ok {
 		return
 	}
 	if signin.VerifyFirst(user) {
-		p.render(w, r, http.StatusForbidden, sess, "verify_first", "")
+		p.fail(w, r, http.StatusForbidden, "verify_first")
 		return
 	}
-	if !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods") {
+	if !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods", "account") {
 		return
 	}
 	if p.signIn.Limited(w, r, signin.LimitOAuthStart, "", func(status int, code string) { p.fail(w, r, status, code) }) {
@@ -103,8 +103,8 @@ func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 	provider, accountID := r.PostForm.Get("provider"), r.PostForm.Get("account")
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
-	if !ok || !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods") {
+	user, accounts, ok := p.userAndAccounts(ctx, w, r, sess, "account")
+	if !ok || !p.reauthenticated(ctx, w, r, sess, user, accounts, "reauth_methods", "account") {
 		return
 	}
 	found := false
@@ -113,10 +113,10 @@ func (p *Pages) serveUnlink(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !found:
-		p.render(w, r, http.StatusNotFound, sess, "not_linked", "")
+		p.fail(w, r, http.StatusNotFound, "not_linked")
 		return
 	case len(accounts) < 2:
-		p.render(w, r, http.StatusConflict, sess, "last_method", "")
+		p.fail(w, r, http.StatusConflict, "last_method")
 		return
 	}
 	if err := p.cfg.Users.DeleteAccount(ctx, provider, accountID); err != nil && !errors.Is(err, session.ErrNotFound) {

@@ -31,7 +31,8 @@ const upstreamProvider = "upstream"
 // PageData is what the account page template gets.
 type PageData struct {
 	Site string
-	// Mode is "account", or "deleted" once the account is gone.
+	// Mode is "account", "delete" (the confirmation before deleting), or
+	// "deleted" once the account is gone.
 	Mode string
 	// Error and Notice are sentences for the user, or empty; their codes
 	// name them.
@@ -73,9 +74,19 @@ type PageData struct {
 	ReauthMinutes                 int
 	UnlinkAction                  string
 	SessionsAction                string
-	DeleteAction                  string
-	SignOutAction                 string
-	SignInURL                     string
+	NameAction                    string
+	// NameMaxLength bounds a display name, in characters.
+	NameMaxLength int
+	// DeleteURL is the confirmation page; DeleteAction the final button's.
+	DeleteURL     string
+	DeleteAction  string
+	SignOutAction string
+	SignInURL     string
+	AccountURL    string
+	// AppURL is where the app starts for a signed-in user (after_sign_in);
+	// AppName names it: the site, or the host it is on.
+	AppURL  string
+	AppName string
 	// Factors is the second-factor section, nil when the site offers none
 	// (or the user is a guest or the app's).
 	Factors *FactorsData
@@ -131,6 +142,8 @@ var errorMessages = map[string]string{
 	"too_many_attempts":    "Too many wrong passwords for this account. Wait an hour and try again.",
 	"rate_limited":         "Too many requests came from your network. Please wait a while and try again.",
 	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
+	"name_long":            fmt.Sprintf("That name is too long: use at most %d characters. Nothing was changed.", MaxNameLength),
+	"name_invalid":         "A name can't contain line breaks or other control characters. Nothing was changed.",
 	"factor_guest":         "Guests can't add a second factor. Sign up first.",
 	"factor_reauth":        "To change your two-step verification, confirm it is you first: enter your password and a code, or sign in again, then change it within 5 minutes. Nothing was changed.",
 	"reauth_code":          "The password is right, but the code is not: enter the code your authenticator app shows now, or a backup code. Nothing was changed.",
@@ -156,6 +169,7 @@ var notices = map[string]string{
 	"passkey_removed":   "Passkey removed. It no longer signs you in.",
 	"totp_removed":      "Your authenticator app is off. Sign-ins no longer ask for its codes.",
 	"reauthenticated":   "Confirmed. For the next 5 minutes you can change how you sign in without confirming again.",
+	"name_saved":        "Your name was saved.",
 }
 
 func (p *Pages) servePage(w http.ResponseWriter, r *http.Request) {
@@ -169,11 +183,11 @@ func (p *Pages) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	p.render(w, r, http.StatusOK, sess, q.Get("error"), q.Get("notice"))
+	p.render(w, r, http.StatusOK, sess, "account", q.Get("error"), q.Get("notice"))
 }
 
-// render renders the page of sess's user.
-func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess *session.Session, errCode, noticeCode string) {
+// render renders the page of sess's user in mode (account, delete).
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess *session.Session, mode, errCode, noticeCode string) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	user, err := p.cfg.Users.GetUser(ctx, sess.UserID)
@@ -193,27 +207,23 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 	}
 	if err != nil {
 		p.logger.Warn("the account page could not read the store", zap.Error(err))
-		d := PageData{Site: p.signIn.Site(), Mode: "error", ErrorCode: "unavailable", Error: errorMessages["unavailable"]}
+		d := p.frame()
+		d.Mode, d.ErrorCode, d.Error = "error", "unavailable", errorMessages["unavailable"]
 		p.write(w, r, http.StatusServiceUnavailable, d)
 		return
 	}
 	now := p.cfg.Now()
-	d := PageData{
-		Site: p.signIn.Site(), Mode: "account",
-		Email: user.Profile.Email, EmailVerified: user.Profile.EmailVerified, Name: user.Profile.Name, Picture: user.Profile.Picture,
-		Guest:                user.Anonymous,
-		AppManaged:           appManaged,
-		ChangePasswordAction: signin.PathChangePassword,
-		FreshSignIn:          user.Anonymous || sess.Recent(now, ReauthWindow),
-		ReauthAction:         accountPrefix + "reauth",
-		ReauthURL:            signin.SignInURL(signin.PathAccount, url.Values{"reauth": {"1"}}),
-		ReauthMinutes:        int(ReauthWindow / time.Minute),
-		UnlinkAction:         accountPrefix + "unlink",
-		SessionsAction:       accountPrefix + "sessions",
-		DeleteAction:         accountPrefix + "delete",
-		SignOutAction:        "/auth/signout",
-		SignInURL:            signin.PathSignIn,
+	d := p.frame()
+	d.Mode = mode
+	d.Email, d.EmailVerified, d.Name, d.Picture = user.Profile.Email, user.Profile.EmailVerified, user.Profile.Name, user.Profile.Picture
+	d.Guest, d.AppManaged = user.Anonymous, appManaged
+	d.FreshSignIn = user.Anonymous || sess.Recent(now, ReauthWindow)
+	back := signin.PathAccount
+	if mode == "delete" {
+		back = pathDelete
 	}
+	d.ReauthURL = signin.SignInURL(back, url.Values{"reauth": {"1"}})
+	d.ReauthMinutes = int(ReauthWindow / time.Minute)
 	if msg, ok := errorMessages[errCode]; ok {
 		d.ErrorCode, d.Error = errCode, msg
 	} else if msg := signin.RefusalMessage(errCode); msg != "" {
@@ -263,6 +273,32 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 		})
 	}
 	p.write(w, r, status, d)
+}
+
+// frame is what every mode of the page shows: the site, the way back to
+// the app, and where its links and forms go.
+func (p *Pages) frame() PageData {
+	d := PageData{
+		Site:                 p.signIn.Site(),
+		ChangePasswordAction: signin.PathChangePassword,
+		UnlinkAction:         accountPrefix + "unlink",
+		SessionsAction:       accountPrefix + "sessions",
+		NameAction:           accountPrefix + "name",
+		ReauthAction:         accountPrefix + "reauth",
+		NameMaxLength:        MaxNameLength,
+		DeleteURL:            pathDelete,
+		DeleteAction:         pathDelete,
+		SignOutAction:        "/auth/signout",
+		SignInURL:            signin.PathSignIn,
+		AccountURL:           signin.PathAccount,
+		AppURL:               p.cfg.Redirects.AfterSignIn,
+		AppName:              p.signIn.Site(),
+	}
+	// after_sign_in on another allowed origin: name that host.
+	if u, err := url.Parse(d.AppURL); err == nil && u.Host != "" {
+		d.AppName = u.Host
+	}
+	return d
 }
 
 // providerLabel names a session's provider for people.
@@ -319,12 +355,12 @@ func (p *Pages) write(w http.ResponseWriter, r *http.Request, status int, d Page
 func (p *Pages) readForm(w http.ResponseWriter, r *http.Request) (*session.Session, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		p.fail(w, r, http.StatusMethodNotAllowed, "method")
+		p.refuse(w, r, http.StatusMethodNotAllowed, "method")
 		return nil, false
 	}
 	if !p.cfg.Host.SameOrigin(r) {
 		p.logger.Info("account change refused: cross-site request", zap.String("path", r.URL.Path))
-		p.fail(w, r, http.StatusForbidden, "cross_site")
+		p.refuse(w, r, http.StatusForbidden, "cross_site")
 		return nil, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
@@ -350,15 +386,37 @@ func (p *Pages) session(w http.ResponseWriter, r *http.Request) (*session.Sessio
 	return sess, true
 }
 
-// fail renders the page with an error: the signed-in user's page when
-// there is one, else the page's frame with the message alone.
+// fail answers a failure with the account page showing code: a form
+// posted from a page goes back to it (signin.Service.FailForm), anything
+// else gets status and the page.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, code string) {
+	p.failTo(w, r, status, code, "account")
+}
+
+// failTo is fail for the page in mode (account, delete).
+func (p *Pages) failTo(w http.ResponseWriter, r *http.Request, status int, code, mode string) {
+	back := signin.FormBack{Path: signin.PathAccount}
+	if mode == "delete" {
+		back.Path = pathDelete
+	}
+	p.signIn.FailForm(w, r, code, back, func() { p.refuseIn(w, r, status, code, mode) })
+}
+
+// refuse renders the account page with an error: the signed-in user's
+// page when there is one, else the page's frame with the message alone.
+func (p *Pages) refuse(w http.ResponseWriter, r *http.Request, status int, code string) {
+	p.refuseIn(w, r, status, code, "account")
+}
+
+// refuseIn is refuse for the page in mode.
+func (p *Pages) refuseIn(w http.ResponseWriter, r *http.Request, status int, code, mode string) {
 	sess, err := p.cfg.Host.Session(r)
 	if err == nil && sess != nil && code != "unavailable" {
-		p.render(w, r, status, sess, code, "")
+		p.render(w, r, status, sess, mode, code, "")
 		return
 	}
-	d := PageData{Site: p.signIn.Site(), Mode: "error", SignInURL: signin.SignInURL(signin.PathAccount, nil)}
+	d := p.frame()
+	d.Mode, d.SignInURL = "error", signin.SignInURL(signin.PathAccount, nil)
 	d.ErrorCode, d.Error = code, errorMessages[code]
 	p.write(w, r, status, d)
 }

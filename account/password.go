@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -14,14 +15,23 @@ import (
 
 // serveChangePassword handles POST /auth/password/change from the account
 // page: current, password, confirm. Signed-in users only, same origin.
-// A refusal shows the sign-in page's change-password form with the reason.
+// A refusal shows the sign-in page's change-password form with the reason
+// (GET /auth/password/change, where a refused post from a page returns).
 func (p *Pages) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 	s := p.signIn
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if _, ok := p.session(w, r); ok {
+			s.Render(w, r, http.StatusOK, s.Page(r, "change_password", r.URL.Query().Get("error")))
+		}
+		return
+	}
 	if !s.ReadForm(w, r) {
 		return
 	}
 	again := func(status int, code string) {
-		s.Render(w, r, status, s.Page(r, "change_password", code))
+		s.FailForm(w, r, code, signin.FormBack{Path: signin.PathChangePassword}, func() {
+			s.Render(w, r, status, s.Page(r, "change_password", code))
+		})
 	}
 	sess, err := p.cfg.Host.Session(r)
 	if err != nil {
@@ -30,7 +40,10 @@ func (p *Pages) serveChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess == nil {
-		s.Render(w, r, http.StatusUnauthorized, s.PageFor("signin", "signed_out", signin.PathAccount))
+		back := signin.FormBack{Path: signin.PathSignIn, Query: url.Values{"redirectTo": {signin.PathAccount}}}
+		s.FailForm(w, r, "signed_out", back, func() {
+			s.Render(w, r, http.StatusUnauthorized, s.PageFor("signin", "signed_out", signin.PathAccount))
+		})
 		return
 	}
 	password := r.PostForm.Get("password")

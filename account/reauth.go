@@ -19,24 +19,26 @@ import (
 
 // reauthenticated reports whether sess may make a change that needs a
 // recent authentication, checking the form's password field when the
-// last one is older than ReauthWindow. On false it has answered: refusal
-// is the page's error code when there was no password to check.
-func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, user *session.User, accounts []session.Account, refusal string) bool {
+// last one is older than ReauthWindow. On false it has answered, for the
+// page in mode (account, delete): refusal is the error code when there was
+// no password to check.
+func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, user *session.User, accounts []session.Account, refusal, mode string) bool {
 	if user.Anonymous || sess.Recent(p.cfg.Now(), ReauthWindow) {
 		return true
 	}
 	if r.PostForm.Get("password") == "" {
-		p.render(w, r, http.StatusForbidden, sess, refusal, "")
+		p.failTo(w, r, http.StatusForbidden, refusal, mode)
 		return false
 	}
-	return p.passwordReauth(ctx, w, r, sess, accounts)
+	return p.passwordReauth(ctx, w, r, sess, accounts, mode)
 }
 
 // passwordReauth checks the form's password field against the user's
 // password account (counted as a sign-in attempt is) and, once the user
 // has a second factor, its code field too (factorReauth); when they
-// match, it re-authenticates the session. On false it has answered.
-func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account) bool {
+// match, it re-authenticates the session. On false it has answered, for
+// the page in mode.
+func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account, mode string) bool {
 	var pw *session.Account
 	for i := range accounts {
 		if accounts[i].Provider == signin.ProviderPassword {
@@ -46,16 +48,16 @@ func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *ht
 	switch p.signIn.CheckPassword(ctx, r, pw, r.PostForm.Get("password")) {
 	case signin.PasswordMatches:
 	case signin.PasswordUnavailable, signin.PasswordUnchecked:
-		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
 		return false
 	case signin.PasswordLocked:
-		p.render(w, r, http.StatusTooManyRequests, sess, "too_many_attempts", "")
+		p.failTo(w, r, http.StatusTooManyRequests, "too_many_attempts", mode)
 		return false
 	default:
-		p.render(w, r, http.StatusUnauthorized, sess, "credentials", "")
+		p.failTo(w, r, http.StatusUnauthorized, "credentials", mode)
 		return false
 	}
-	amr, ok := p.factorReauth(ctx, w, r, sess)
+	amr, ok := p.factorReauth(ctx, w, r, sess, mode)
 	if !ok {
 		return false
 	}
@@ -75,15 +77,15 @@ func (p *Pages) serveReauth(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	_, accounts, ok := p.userAndAccounts(ctx, w, r, sess)
+	_, accounts, ok := p.userAndAccounts(ctx, w, r, sess, "account")
 	if !ok {
 		return
 	}
 	if r.PostForm.Get("password") == "" {
-		p.render(w, r, http.StatusBadRequest, sess, "credentials", "")
+		p.fail(w, r, http.StatusBadRequest, "credentials")
 		return
 	}
-	if !p.passwordReauth(ctx, w, r, sess, accounts) {
+	if !p.passwordReauth(ctx, w, r, sess, accounts, "account") {
 		return
 	}
 	p.logger.Info("re-authenticated with the password", zap.String("user_id", sess.UserID))
@@ -91,8 +93,9 @@ func (p *Pages) serveReauth(w http.ResponseWriter, r *http.Request) {
 }
 
 // userAndAccounts reads sess's user and its accounts; on failure it has
-// answered (app_managed: the app signed this user in).
-func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session) (*session.User, []session.Account, bool) {
+// answered, for the page in mode (app_managed: the app signed this user
+// in).
+func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, mode string) (*session.User, []session.Account, bool) {
 	user, err := p.cfg.Users.GetUser(ctx, sess.UserID)
 	if err == nil {
 		var accounts []session.Account
@@ -101,11 +104,11 @@ func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *h
 		}
 	}
 	if errors.Is(err, session.ErrNotFound) {
-		p.render(w, r, http.StatusNotFound, sess, "app_managed", "")
+		p.failTo(w, r, http.StatusNotFound, "app_managed", mode)
 		return nil, nil, false
 	}
 	p.logger.Warn("the account page could not reach the store", zap.Error(err))
-	p.fail(w, r, http.StatusServiceUnavailable, "unavailable")
+	p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
 	return nil, nil, false
 }
 
@@ -113,8 +116,8 @@ func (p *Pages) userAndAccounts(ctx context.Context, w http.ResponseWriter, r *h
 // password matched: a user without one needs none; a user with one needs
 // a code from the app or a backup code (field code), or, with passkeys
 // only, signs in again. It returns the re-authentication's amr; on false
-// it has answered.
-func (p *Pages) factorReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session) ([]string, bool) {
+// it has answered, for the page in mode.
+func (p *Pages) factorReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, mode string) ([]string, bool) {
 	pwd := []string{signin.AMRPassword}
 	store := p.signIn.Factors()
 	if store == nil {
@@ -122,24 +125,24 @@ func (p *Pages) factorReauth(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	f, err := store.Factors(ctx, sess.UserID)
 	if err != nil {
-		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
 		return nil, false
 	}
 	if !f.Any() {
 		return pwd, true
 	}
 	if f.TOTP == nil && f.BackupCodes == 0 {
-		p.render(w, r, http.StatusForbidden, sess, "reauth_passkey", "")
+		p.failTo(w, r, http.StatusForbidden, "reauth_passkey", mode)
 		return nil, false
 	}
 	_, err = p.signIn.CheckCode(ctx, sess.UserID, r.PostForm.Get("code"))
 	switch {
 	case errors.Is(err, signin.ErrWrongCode):
 		p.logger.Info("re-authentication refused: the second factor's code", zap.String("user_id", sess.UserID))
-		p.render(w, r, http.StatusUnauthorized, sess, "reauth_code", "")
+		p.failTo(w, r, http.StatusUnauthorized, "reauth_code", mode)
 		return nil, false
 	case err != nil:
-		p.render(w, r, http.StatusServiceUnavailable, sess, "unavailable", "")
+		p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
 		return nil, false
 	}
 	return []string{signin.AMRPassword, signin.AMROTP, signin.AMRMFA}, true

@@ -46,9 +46,11 @@ func TestChangingSignInMethodsNeedsARecentSignIn(t *testing.T) {
 			t.Fatal("an old session's page offers no way to confirm it is you")
 		}
 		resp, body := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
+		backSays(t, b, signin.PathAccount, resp, body, "reauth_methods")
+		resp, body = b.Fetch(ae.origin+"/auth/link/zitadel", url.Values{})
 		pageSays(t, resp, body, http.StatusForbidden, "reauth_methods")
 		resp, body = b.Post(ae.origin+"/auth/link/zitadel", url.Values{"password": {"wrong horse"}})
-		pageSays(t, resp, body, http.StatusUnauthorized, "credentials")
+		backSays(t, b, signin.PathAccount, resp, body, "credentials")
 
 		// The password on the spot: the link goes ahead, and the session,
 		// the same one, is re-authenticated.
@@ -80,7 +82,7 @@ func TestChangingSignInMethodsNeedsARecentSignIn(t *testing.T) {
 		b.Get(ae.op.SignIn(b, location(t, resp)))
 		ae.clock.Advance(ReauthWindow + time.Second)
 		resp, body = b.Post(ae.origin+signin.PathAccount+"/unlink", url.Values{"provider": {"google"}, "account": {"id2"}})
-		pageSays(t, resp, body, http.StatusForbidden, "reauth_methods")
+		backSays(t, b, signin.PathAccount, resp, body, "reauth_methods")
 		if a, _ := ae.store.AccountsOf(ctx, me.UserID); len(a) != 2 {
 			t.Fatalf("a refused unlink left %d methods; want 2", len(a))
 		}
@@ -107,6 +109,8 @@ func TestLinkingNeedsAVerifiedEmail(t *testing.T) {
 	b := newBrowser(t)
 	me := ae.signUpUnverified(b, adaEmail, adaPass)
 	resp, body := b.Post(ae.origin+"/auth/link/zitadel", url.Values{})
+	backSays(t, b, signin.PathAccount, resp, body, "verify_first")
+	resp, body = b.Fetch(ae.origin+"/auth/link/zitadel", url.Values{})
 	pageSays(t, resp, body, http.StatusForbidden, "verify_first")
 	// Verified at the start, not any more at the callback (the address
 	// changed meanwhile): the callback refuses too.

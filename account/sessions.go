@@ -37,7 +37,7 @@ func (p *Pages) serveEndSession(w http.ResponseWriter, r *http.Request) {
 	err := p.cfg.Sessions.DeleteByID(ctx, sess.UserID, id)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
-		p.render(w, r, http.StatusNotFound, sess, "unknown_session", "")
+		p.fail(w, r, http.StatusNotFound, "unknown_session")
 		return
 	case err != nil:
 		p.logger.Warn("signing out a session could not reach the store", zap.Error(err))

@@ -95,28 +95,36 @@ func TestLimitsErrors(t *testing.T) {
 
 // TestGatewayRateLimitByCaddysClientIP: the per-client limit counts by the
 // address Caddy resolves (X-Forwarded-For from a trusted proxy), answers
-// 429 with Retry-After and counts in rate_limited_total.
+// 429 with Retry-After (a page's post: back to the page, which says how
+// long to wait) and counts in rate_limited_total.
 func TestGatewayRateLimitByCaddysClientIP(t *testing.T) {
 	startGatewayWithGlobals(t, "servers {\n\t\ttrusted_proxies static private_ranges\n\t}", "",
 		"provider password\n\t\tlimits {\n\t\t\tsign_up 1/h\n\t\t}")
 	before := scrapeMetrics(t)
-	signUp := func(client, email string) (*http.Response, string) {
+	c := browserClient()
+	signUp := func(client, email string, from map[string]string) (*http.Response, string) {
 		headers := map[string]string{"X-Forwarded-For": client}
-		for k, v := range sameOriginPost {
+		for k, v := range from {
 			headers[k] = v
 		}
-		return send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password",
+		return send(t, c, "POST", gatewayOrigin+"/auth/signin/password",
 			url.Values{"intent": {"signup"}, "email": {email}, "password": {"correct horse"}}, headers)
 	}
-	if resp, _ := signUp("198.51.100.1", "one@example.com"); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := signUp("198.51.100.1", "one@example.com", sameOriginPost); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first sign-up: %d", resp.StatusCode)
 	}
-	resp, page := signUp("198.51.100.1", "two@example.com")
+	// From a script: 429 with Retry-After; from the page: back to it,
+	// saying how long to wait.
+	resp, page := signUp("198.51.100.1", "two@example.com", scriptPost)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "Please wait") {
-		t.Fatalf("second sign-up from one client: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		t.Fatalf("second sign-up from one client, by a script: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	resp, _ = signUp("198.51.100.1", "two@example.com", sameOriginPost)
+	if resp, page := followBack(t, c, resp, "rate_limited"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Please wait ") || strings.Contains(page, "Please wait a moment") {
+		t.Fatalf("second sign-up from one client, from the page: %d", resp.StatusCode)
 	}
 	// Another client behind the same proxy has its own budget.
-	if resp, _ := signUp("198.51.100.2", "three@example.com"); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := signUp("198.51.100.2", "three@example.com", sameOriginPost); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("another client's sign-up: %d", resp.StatusCode)
 	}
 	after := scrapeMetrics(t)
@@ -124,7 +132,7 @@ func TestGatewayRateLimitByCaddysClientIP(t *testing.T) {
 	if _, ok := before[series]; !ok {
 		t.Fatalf("%s is not published before it is first counted", series)
 	}
-	if d := after[series] - before[series]; d != 1 {
-		t.Fatalf("%s rose by %v; want 1", series, d)
+	if d := after[series] - before[series]; d != 2 {
+		t.Fatalf("%s rose by %v; want 2 (the script's and the page's refused sign-ups)", series, d)
 	}
 }

@@ -91,7 +91,7 @@ func TestGatewayMetrics(t *testing.T) {
 		t.Fatalf("password sign-up: %d", resp.StatusCode)
 	}
 	wrong := url.Values{"intent": {"signin"}, "email": {"metrics@example.com"}, "password": {"wrong"}}
-	if resp, _ := send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password", wrong, sameOriginPost); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password", wrong, scriptPost); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %d", resp.StatusCode)
 	}
 	// Not a completion: the sign-in page.

@@ -241,6 +241,20 @@ var sameOriginPost = map[string]string{"Origin": gatewayOrigin, "Sec-Fetch-Site"
 
 var navigate = map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
 
+// scriptPost is what a browser sends for a fetch from the site's page.
+var scriptPost = map[string]string{"Origin": gatewayOrigin, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+
+// followBack follows the answer to a form post from a page that failed: a
+// 303 back to a page of the gateway with ?error=code, loaded by c.
+func followBack(t *testing.T, c *http.Client, resp *http.Response, code string) (*http.Response, string) {
+	t.Helper()
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Query().Get("error") != code {
+		t.Fatalf("a failed form post answered %d to %q; want 303 back with error=%s", resp.StatusCode, resp.Header.Get("Location"), code)
+	}
+	return send(t, c, "GET", loc.String(), nil, navigate)
+}
+
 func tokenClaims(t *testing.T, g *gateway) map[string]any {
 	t.Helper()
 	token := g.upstream.last(t).Header.Get(DefaultInjectHeader)
@@ -328,14 +342,27 @@ func TestGatewayPasswordSignIn(t *testing.T) {
 		t.Fatalf("signed-in /auth/signin: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
-	// Wrong password and unknown account: the same answer.
-	wrong, wrongPage := send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password",
-		url.Values{"intent": {"signin"}, "email": {"ada@example.com"}, "password": {"wrong"}}, sameOriginPost)
-	unknown, unknownPage := send(t, browserClient(), "POST", gatewayOrigin+"/auth/signin/password",
-		url.Values{"intent": {"signin"}, "email": {"bob@example.com"}, "password": {"wrong"}}, sameOriginPost)
-	if wrong.StatusCode != http.StatusUnauthorized || unknown.StatusCode != http.StatusUnauthorized ||
-		strings.ReplaceAll(wrongPage, "ada@", "x@") != strings.ReplaceAll(unknownPage, "bob@", "x@") {
-		t.Fatalf("wrong password %d, unknown account %d: want the same 401 page", wrong.StatusCode, unknown.StatusCode)
+	// Wrong password and unknown account: the same answer, from a page
+	// (back to the sign-in page) and from a script (401).
+	for _, from := range []map[string]string{sameOriginPost, scriptPost} {
+		cw, cu := browserClient(), browserClient()
+		wrong, wrongPage := send(t, cw, "POST", gatewayOrigin+"/auth/signin/password",
+			url.Values{"intent": {"signin"}, "email": {"ada@example.com"}, "password": {"wrong"}}, from)
+		unknown, unknownPage := send(t, cu, "POST", gatewayOrigin+"/auth/signin/password",
+			url.Values{"intent": {"signin"}, "email": {"bob@example.com"}, "password": {"wrong"}}, from)
+		want := http.StatusUnauthorized
+		if from["Sec-Fetch-Mode"] == "navigate" {
+			want = http.StatusOK
+			if wrong.Header.Get("Location") != unknown.Header.Get("Location") {
+				t.Fatalf("wrong password back to %q, unknown account to %q", wrong.Header.Get("Location"), unknown.Header.Get("Location"))
+			}
+			wrong, wrongPage = followBack(t, cw, wrong, "credentials")
+			unknown, unknownPage = followBack(t, cu, unknown, "credentials")
+		}
+		if wrong.StatusCode != want || unknown.StatusCode != want || !strings.Contains(wrongPage, "The email or password is incorrect.") ||
+			strings.ReplaceAll(wrongPage, "ada@", "x@") != strings.ReplaceAll(unknownPage, "bob@", "x@") {
+			t.Fatalf("wrong password %d, unknown account %d: want the same %d page", wrong.StatusCode, unknown.StatusCode, want)
+		}
 	}
 
 	// Sign out: /loggedin redirects again.

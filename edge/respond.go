@@ -3,6 +3,8 @@ package edge
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -24,9 +26,11 @@ func writeJSONError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // bannedPage tells a browser whose sign-in the app asserted that the user is
-// banned.
-const bannedPage = `<!doctype html>
+// banned. It links the gateway pages' icon, so it asks the app for no
+// /favicon.ico.
+var bannedPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" type="image/svg+xml" href="` + signin.FaviconURL + `">
 <title>Sign-in refused</title></head>
 <body><main><h1>Sign-in refused</h1>
 <p>This account is banned from signing in to this site. Contact the site's owner if you think this is a mistake.</p>

@@ -30,6 +30,7 @@ const (
 func runConformance(t *testing.T, backend conformanceBackend) {
 	t.Run("reauthentication", func(t *testing.T) { runReauthConformance(t, backend) })
 	t.Run("sessions per user", func(t *testing.T) { runCapConformance(t, backend) })
+	t.Run("profile", func(t *testing.T) { runProfileConformance(t, backend) })
 	setup := func(t *testing.T) (Store, *fakeClock, func() []string) {
 		clock := newFakeClock()
 		s, dump := backend(t, Options{

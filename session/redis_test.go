@@ -463,6 +463,35 @@ func TestRedisRevocationReachesOtherInstances(t *testing.T) {
 			t.Error("B's OnRevoke hook was not called")
 		}
 	})
+	// A profile set through A replaces what B's cache holds of the session,
+	// and B's hooks (its token cache) hear of it.
+	t.Run("set profile", func(t *testing.T) {
+		tok, sess, err := a.Create(ctx, NewSession{UserID: "u-renamed", Profile: testProfile()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Lookup(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if get1(b.cache, sess.ID, clock.Now(), b.opts) == nil {
+			t.Fatal("B did not cache the lookup")
+		}
+		p := testProfile()
+		p.Name = "Augusta Ada King"
+		if n, err := a.SetProfile(ctx, "u-renamed", p); err != nil || n != 1 {
+			t.Fatalf("SetProfile = %d, %v", n, err)
+		}
+		waitFor(t, eventually, "B serves the new name", func() bool {
+			got, err := b.Lookup(ctx, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Profile == p
+		})
+		if !bLog.has(sess.ID) {
+			t.Error("B's OnRevoke hook was not called: its cached token would keep the old name")
+		}
+	})
 }
 
 // TestRedisStoreDownAndBack: with Redis gone, lookups fail as unavailable

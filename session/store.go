@@ -44,8 +44,16 @@ type Store interface {
 	// session (OnRevoke hooks: cached tokens carry the old auth_time).
 	// ErrNotFound if the user has no live session with that ID.
 	Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error
-	// OnRevoke registers fn, called with the ID of every session deleted
-	// or reauthenticated on any instance sharing the backend, until the
+	// SetProfile gives every live session of the user the profile p (the
+	// user's, changed: a new display name), in place: each keeps its
+	// token, ID and times. Every instance drops what it keeps of the
+	// sessions that changed (OnRevoke hooks: a cached token carries the
+	// old profile), so their next token carries p. It returns how many
+	// changed; ErrInvalidSession if p breaks a limit.
+	SetProfile(ctx context.Context, userID string, p Profile) (int, error)
+	// OnRevoke registers fn, called with the ID of every session deleted,
+	// reauthenticated or changed in place, on any instance sharing the
+	// backend, until the
 	// returned function unregisters it: whatever the caller keeps of that
 	// session (a minted token) is stale. fn must be fast and must not call
 	// the store.

@@ -15,7 +15,9 @@ func (s *Service) serveGuest(w http.ResponseWriter, r *http.Request) (signedIn b
 		return false
 	}
 	redirectTo := s.cfg.Redirects.Resolve(r.PostForm.Get("redirectTo"))
-	again := func(status int, code string) { s.Render(w, r, status, s.PageFor("signin", code, redirectTo)) }
+	again := func(status int, code string) {
+		s.FailForm(w, r, code, s.signInBack("signin", redirectTo, ""), func() { s.Render(w, r, status, s.PageFor("signin", code, redirectTo)) })
+	}
 	// A browser that is signed in already keeps its user: a second click
 	// must not make a second guest.
 	if sess, err := s.cfg.Host.Session(r); err != nil {

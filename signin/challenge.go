@@ -210,6 +210,21 @@ func (s *Service) renderChallenge(w http.ResponseWriter, r *http.Request, status
 	s.WritePage(w, r, status, challengeTemplate, d, "second factor")
 }
 
+// failChallenge answers a challenge's post that failed with code: a form
+// posted from the page goes back to the challenge, which shows the error
+// (post/redirect/get, FailForm); a script's post gets the page itself,
+// with status.
+func (s *Service) failChallenge(w http.ResponseWriter, r *http.Request, status int, code string, p pendingSignIn) {
+	s.FailForm(w, r, code, FormBack{Path: PathChallenge}, func() {
+		d, err := s.challengeData(r, p, code)
+		if err != nil {
+			s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+			return
+		}
+		s.renderChallenge(w, r, status, d)
+	})
+}
+
 // challengeGone answers a request whose challenge is missing, expired or
 // over: back to the sign-in page.
 func (s *Service) challengeGone(w http.ResponseWriter, r *http.Request, code string) {
@@ -296,10 +311,7 @@ func (s *Service) readChallenge(w http.ResponseWriter, r *http.Request) (pending
 		s.challengeGone(w, r, "challenge_expired")
 		return p, false
 	}
-	if s.Limited(w, r, LimitSecondFactor, "", func(status int, code string) {
-		d, _ := s.challengeData(r, p, code)
-		s.renderChallenge(w, r, status, d)
-	}) {
+	if s.Limited(w, r, LimitSecondFactor, "", func(status int, code string) { s.failChallenge(w, r, status, code, p) }) {
 		return p, false
 	}
 	return p, true
@@ -329,7 +341,7 @@ func (s *Service) serveChallengeCode(w http.ResponseWriter, r *http.Request) boo
 	defer cancel()
 	more, err := s.countAttempt(ctx, p)
 	if err != nil {
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failChallenge(w, r, http.StatusServiceUnavailable, "unavailable", p)
 		return false
 	}
 	if !more {
@@ -340,16 +352,11 @@ func (s *Service) serveChallengeCode(w http.ResponseWriter, r *http.Request) boo
 	kind, err := s.CheckCode(ctx, p.UserID, r.PostForm.Get("code"))
 	if errors.Is(err, ErrWrongCode) {
 		s.logger.Info("second factor refused: wrong code", zap.String("user_id", p.UserID))
-		d, derr := s.challengeData(r, p, "code")
-		if derr != nil {
-			s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
-			return false
-		}
-		s.renderChallenge(w, r, http.StatusUnauthorized, d)
+		s.failChallenge(w, r, http.StatusUnauthorized, "code", p)
 		return false
 	}
 	if err != nil {
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failChallenge(w, r, http.StatusServiceUnavailable, "unavailable", p)
 		return false
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", kind))
@@ -434,7 +441,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 	}
 	c, ok := s.TakeCeremony(w, r)
 	if !ok || c.UserID != p.UserID {
-		Redirect(w, r, PathChallenge+"?error=passkey")
+		s.failChallenge(w, r, http.StatusBadRequest, "passkey", p)
 		return false
 	}
 	ctx, cancel := storeCtx(r)
@@ -452,7 +459,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 		}
 		if err != nil {
 			s.logger.Info("passkey enrolment refused", zap.String("user_id", p.UserID), zap.Error(err))
-			Redirect(w, r, PathChallenge+"?error=passkey")
+			s.failChallenge(w, r, http.StatusBadRequest, "passkey", p)
 			return false
 		}
 		s.logger.Info("passkey enrolled at sign-in", zap.String("user_id", p.UserID))
@@ -468,7 +475,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 	}
 	if err != nil {
 		s.logger.Info("second factor refused: the passkey", zap.String("user_id", p.UserID), zap.Error(err))
-		Redirect(w, r, PathChallenge+"?error=passkey")
+		s.failChallenge(w, r, http.StatusBadRequest, "passkey", p)
 		return false
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", "passkey"))

@@ -164,9 +164,11 @@ func TestChallengeTOTP(t *testing.T) {
 		if resp, _ := b.CrossSite(m.origin+PathChallenge, url.Values{"code": {m.code(m.clock.Now())}}); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("a cross-site code: %d", resp.StatusCode)
 		}
-		resp, page := b.Post(m.origin+PathChallenge, url.Values{"code": {"000000"}})
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "not right") {
-			t.Fatalf("a wrong code: %d", resp.StatusCode)
+		// A wrong code goes back to the challenge (post/redirect/get),
+		// which says so.
+		resp, page := b.Back(b.Post(m.origin+PathChallenge, url.Values{"code": {"000000"}}))
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != PathChallenge || !strings.Contains(page, "not right") {
+			t.Fatalf("a wrong code: %d %s", resp.StatusCode, resp.Request.URL)
 		}
 		good := m.code(m.clock.Now())
 		resp, _ = b.Post(m.origin+PathChallenge, url.Values{"code": {good}})
@@ -186,7 +188,7 @@ func TestChallengeTOTP(t *testing.T) {
 		// The same code in the same step, from a new sign-in: refused.
 		b2 := newBrowser(t)
 		m.challenged(b2, signIn(b2))
-		if resp, _ := b2.Post(m.origin+PathChallenge, url.Values{"code": {good}}); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := b2.Post(m.origin+PathChallenge, url.Values{"code": {good}}); !strings.Contains(location(t, resp), PathChallenge+"?error=code") {
 			t.Fatalf("a replayed code: %d", resp.StatusCode)
 		}
 
@@ -200,7 +202,7 @@ func TestChallengeTOTP(t *testing.T) {
 		}
 		b3 := newBrowser(t)
 		m.challenged(b3, signIn(b3))
-		if resp, _ := b3.Post(m.origin+PathChallenge, url.Values{"code": {codes[3]}}); resp.StatusCode != http.StatusUnauthorized {
+		if resp, _ := b3.Post(m.origin+PathChallenge, url.Values{"code": {codes[3]}}); !strings.Contains(location(t, resp), PathChallenge+"?error=code") {
 			t.Fatalf("a used backup code: %d", resp.StatusCode)
 		}
 		// Five tries end the challenge, even with the right code after.

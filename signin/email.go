@@ -47,7 +47,7 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, code string) {
 		d := s.PageFor("signin", code, redirectTo)
 		d.Email = truncate(r.PostForm.Get("email"), session.MaxEmailBytes)
-		s.Render(w, r, status, d)
+		s.FailForm(w, r, code, s.signInBack("signin", redirectTo, d.Email), func() { s.Render(w, r, status, d) })
 	}
 	email, ok := normalizeAddress(r.PostForm.Get("email"))
 	if !ok {
@@ -112,10 +112,10 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	confirm := func(status int, code string) {
 		d := s.PageFor("confirm_email", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeMode, d.CodeLength = token, rec.Email, needCode, rec.CodeOnly, codeDigits
-		s.Render(w, r, status, d)
+		s.FailForm(w, r, code, FormBack{Path: callbackPrefix + ProviderEmail, Token: token}, func() { s.Render(w, r, status, d) })
 	}
 	if r.Method != http.MethodPost {
-		confirm(http.StatusOK, "")
+		confirm(http.StatusOK, r.URL.Query().Get("error"))
 		return false
 	}
 	if needCode && !s.checkCode(w, r, token, rec, s.cfg.Email.LinkTTL, confirm) {
@@ -131,7 +131,7 @@ func (s *Service) serveEmailCallback(w http.ResponseWriter, r *http.Request) (si
 	user, err := s.resolveAs(r.Context(), ProviderEmail, provider.Identity{Subject: rec.Email, Email: rec.Email, EmailVerified: true}, guest)
 	if err != nil {
 		s.logger.Warn("email sign-in could not find or create the user", zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	return s.finish(w, r, user, ProviderEmail, rec.RedirectTo)

@@ -28,7 +28,7 @@ func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *sessi
 	maxTTL, admitted := s.sessionCap(provider, user)
 	if !admitted {
 		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", provider), zap.String("rule", pkgprovider.RuleEmailDomain))
-		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", refusedCode(pkgprovider.RuleEmailDomain)))
+		s.failSignIn(w, r, http.StatusForbidden, refusedCode(pkgprovider.RuleEmailDomain))
 		return false
 	}
 	res.MaxTTL = maxTTL
@@ -45,7 +45,7 @@ func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *sessi
 	switch challenged, err := s.challenge(w, r, res, target); {
 	case err != nil:
 		s.logger.Warn("sign-in could not read the user's second factors", zap.String("provider", provider), zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	case challenged:
 		return false
@@ -69,12 +69,12 @@ func (s *Service) startSessionThen(w http.ResponseWriter, r *http.Request, res R
 	}
 	if errors.Is(err, ErrBanned) {
 		s.logger.Info("sign-in refused: the user is banned", zap.String("provider", provider), zap.String("user_id", user.ID))
-		s.Render(w, r, http.StatusForbidden, s.Page(r, "signin", "banned"))
+		s.failSignIn(w, r, http.StatusForbidden, "banned")
 		return false
 	}
 	if err != nil {
 		s.logger.Warn("sign-in could not start a session", zap.String("provider", provider), zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	if provider != ProviderAnonymous {

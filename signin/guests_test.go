@@ -53,14 +53,19 @@ func TestGuestsAreLimitedAndSameOrigin(t *testing.T) {
 	ae := newGuestEnv(t, func(c *Config) { c.Limits.SignUp = session.Rate{Events: 2, Per: time.Hour} })
 	for i := range 2 {
 		b := newBrowser(t)
-		if resp, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+		if resp, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{}); !succeeded(resp) {
 			t.Fatalf("guest %d: status %d: %s", i, resp.StatusCode, body)
 		}
 	}
 	b := newBrowser(t)
-	resp, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{})
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many") {
-		t.Fatalf("third guest from one address: status %d; want 429 with Retry-After", resp.StatusCode)
+	refused, body := b.Post(ae.origin+"/auth/signin/anonymous", url.Values{})
+	resp, page := b.Back(refused, body)
+	if refused.Header.Get("Retry-After") == "" || resp.StatusCode != http.StatusOK || !strings.Contains(page, "Too many") ||
+		!strings.Contains(page, "Please wait "+waitWords(refused.Header.Get("Retry-After"))) {
+		t.Fatalf("third guest from one address: %d; want the sign-in page saying how long to wait", resp.StatusCode)
+	}
+	if resp, _ := newBrowser(t).Fetch(ae.origin+"/auth/signin/anonymous", url.Values{}); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a script's third guest: status %d; want 429 with Retry-After", resp.StatusCode)
 	}
 	if _, ok := b.Whoami(ae.origin); ok {
 		t.Fatal("a refused guest is signed in")

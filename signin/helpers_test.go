@@ -30,6 +30,7 @@ var (
 	newBrowser = signintest.NewBrowser
 	location   = signintest.Location
 	eachStore  = signintest.EachStore
+	succeeded  = signintest.Succeeded
 )
 
 const (

@@ -114,8 +114,9 @@ type openedLink struct {
 	needCode bool
 }
 
-// openLink reads the token of a link page (GET and HEAD: the query; POST:
-// the form) and its record of purpose, on failure having answered. The
+// openLink reads the token of a link page (GET and HEAD: the query, else
+// the flash a failed post of the page left; POST: the form) and its
+// record of purpose, on failure having answered. The
 // first presentation from a browser that did not ask for the link (a mail
 // scanner, someone who read the URL in a log) makes the link need its
 // code from then on, in the browser that asked too: a token alone then
@@ -123,7 +124,9 @@ type openedLink struct {
 func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...string) (openedLink, bool) {
 	var l openedLink
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		l.token = r.URL.Query().Get("token")
+		if l.token = r.URL.Query().Get("token"); l.token == "" {
+			l.token = s.flash(r).Token
+		}
 	} else {
 		if !s.ReadForm(w, r) {
 			return l, false
@@ -131,7 +134,7 @@ func (s *Service) openLink(w http.ResponseWriter, r *http.Request, purposes ...s
 		l.token = r.PostForm.Get("token")
 	}
 	if l.token == "" || len(l.token) > 2*randomBytes {
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 		return l, false
 	}
 	rec, ok := s.peekLink(w, r, l.token, purposes...)
@@ -192,10 +195,10 @@ func (s *Service) linkFailed(w http.ResponseWriter, r *http.Request, err error) 
 		return false
 	case errors.Is(err, session.ErrNotFound):
 		s.logger.Info("a mailed link was refused: unknown, expired or used")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 	default:
 		s.logger.Warn("a mailed link could not reach the store", zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 	}
 	return true
 }
@@ -212,7 +215,7 @@ func (s *Service) peekLink(w http.ResponseWriter, r *http.Request, token string,
 	}
 	if err := json.Unmarshal(raw, &rec); err != nil || rec.Email == "" || rec.Browser == "" || rec.Code == "" || !slices.Contains(purposes, rec.Purpose) {
 		s.logger.Info("a mailed link was refused: it belongs to another flow")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 		return rec, false
 	}
 	return rec, true
@@ -244,7 +247,7 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token string
 	if !ok {
 		kill()
 		s.logger.Info("a code was refused: too many wrong codes")
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "code_dead"))
+		s.failSignIn(w, r, http.StatusBadRequest, "code_dead")
 		return false
 	}
 	if constantTimeEqual(codeMAC(token, code), rec.Code) {
@@ -253,7 +256,7 @@ func (s *Service) checkCode(w http.ResponseWriter, r *http.Request, token string
 	s.logger.Info("a code was refused: wrong code")
 	if last, err := s.cfg.Users.RateHit(ctx, codeWrongKey+token, MaxCodeTries-1, ttl); err == nil && !last {
 		kill()
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "code_dead"))
+		s.failSignIn(w, r, http.StatusBadRequest, "code_dead")
 		return false
 	}
 	again(http.StatusBadRequest, "code")

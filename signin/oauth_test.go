@@ -148,7 +148,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	// Signed in: the sign-in page sends the browser straight on.
 	resp, _ := b.Get(oe.origin + "/auth/signin?redirectTo=" + url.QueryEscape("https://docs.example.com/guide"))
-	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != "https://docs.example.com/guide" {
+	if !succeeded(resp) || location(t, resp) != "https://docs.example.com/guide" {
 		t.Fatalf("signed-in /auth/signin: %d %s; want 303 to the allowed origin", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
@@ -238,7 +238,7 @@ func TestOAuthFlowCookieIsSealed(t *testing.T) {
 	}
 	// The real one still works.
 	resp, _ := b.Get(callback)
-	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != oe.origin+"/loggedin" {
+	if !succeeded(resp) || location(t, resp) != oe.origin+"/loggedin" {
 		t.Fatalf("the sealed flow did not finish: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
@@ -315,7 +315,7 @@ func TestOIDCReplayedState(t *testing.T) {
 	flow := b.Cookie(oe.origin, flowCookieName)
 	callback := oe.op.SignIn(b, auth.String())
 	resp, _ := b.Get(callback)
-	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
+	if !succeeded(resp) || strings.Contains(location(t, resp), "error=") {
 		t.Fatalf("first use failed: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// Replay, with the flow cookie put back, in a browser not signed in:
@@ -360,7 +360,7 @@ func TestGitHubSignIn(t *testing.T) {
 		t.Fatalf("github authorization URL %s: want PKCE S256 and no nonce", auth)
 	}
 	resp, body := b.Get(oe.op.SignIn(b, auth.String()))
-	if resp.StatusCode != http.StatusSeeOther || strings.Contains(location(t, resp), "error=") {
+	if !succeeded(resp) || strings.Contains(location(t, resp), "error=") {
 		t.Fatalf("github callback: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	w, ok := b.Whoami(oe.origin)

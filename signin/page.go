@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/convex-auth/caddy-convex-auth/passkey"
@@ -27,9 +28,10 @@ var styleTemplateText string
 var factorPartsText string
 
 // NewPageTemplate starts a page template with the shared functions, the
-// shared look ({{template "style"}} inside <style>) and the second
-// factor's parts ("totp_setup", "backup_codes", "factor_style"), which a
-// custom sign-in page copied from the built-in one may use too.
+// shared look ({{template "style"}} inside <style>, {{template "favicon"}}
+// in <head>) and the second factor's parts ("totp_setup", "backup_codes",
+// "factor_style"), which a custom sign-in page copied from the built-in
+// one may use too.
 func NewPageTemplate(name string) *template.Template {
 	t := template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
 	return template.Must(t.Parse(factorPartsText))
@@ -37,12 +39,13 @@ func NewPageTemplate(name string) *template.Template {
 
 // templateFuncs are available to the built-in and custom templates.
 var templateFuncs = template.FuncMap{
-	"icon": providerIcon,
+	"icon":       providerIcon,
+	"faviconURL": faviconURL,
 }
 
 // ParseTemplateFile reads a custom sign-in page. It is an html/template
 // executed with PageData; the function icon <kind> returns the built-in
-// GitHub or Google logo.
+// GitHub or Google logo, and {{template "favicon"}} links the pages' icon.
 func ParseTemplateFile(path string) (*template.Template, error) {
 	text, err := os.ReadFile(path)
 	if err != nil {
@@ -284,8 +287,13 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 	}
 	s.markLastUsed(r, &d)
 	if d.ErrorCode == "rate_limited" || d.ErrorCode == "busy" || d.ErrorCode == "account_locked" || d.ErrorCode == "busy_sign_in" {
-		// The page says in words what Retry-After says.
-		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(w.Header().Get("Retry-After")))
+		// The page says in words what Retry-After says, or said to the
+		// refused form post that led here.
+		wait := w.Header().Get("Retry-After")
+		if f := s.flash(r); wait == "" && f.Wait > 0 {
+			wait = strconv.Itoa(f.Wait)
+		}
+		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(wait))
 	}
 	s.writePage(w, r, status, s.page, d, "sign-in", d.Script != "")
 }

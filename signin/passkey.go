@@ -139,7 +139,7 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 		return false
 	}
 	target := r.PostForm.Get("redirectTo")
-	if s.Limited(w, r, LimitSecondFactor, "", func(status int, code string) { s.Render(w, r, status, s.PageFor("signin", code, target)) }) {
+	if s.Limited(w, r, LimitSecondFactor, "", func(status int, code string) { s.failSignIn(w, r, status, code) }) {
 		return false
 	}
 	c, ok := s.TakeCeremony(w, r)
@@ -160,7 +160,7 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 	}, s.now())
 	if err != nil {
 		if errors.Is(err, session.ErrUnavailable) {
-			s.Render(w, r, http.StatusServiceUnavailable, s.PageFor("signin", "unavailable", target))
+			s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 			return false
 		}
 		s.logger.Info("passkey sign-in refused", zap.Error(err))
@@ -173,7 +173,7 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 			s.fail(w, r, "passkey", target)
 			return false
 		}
-		s.Render(w, r, http.StatusServiceUnavailable, s.PageFor("signin", "unavailable", target))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	user, err := s.cfg.Users.GetUser(ctx, a.UserID)
@@ -182,7 +182,7 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 			s.fail(w, r, "passkey", target)
 			return false
 		}
-		s.Render(w, r, http.StatusServiceUnavailable, s.PageFor("signin", "unavailable", target))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	return s.finishWith(w, r, user, ProviderPasskey, target, PasskeyAMR(a))

@@ -28,7 +28,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 	again := func(status int, code string) {
 		d := s.PageFor(mode, code, redirectTo)
 		d.Email = truncate(r.PostForm.Get("email"), session.MaxEmailBytes)
-		s.Render(w, r, status, d)
+		s.FailForm(w, r, code, s.signInBack(mode, redirectTo, d.Email), func() { s.Render(w, r, status, d) })
 	}
 	email, ok := normalizeAddress(r.PostForm.Get("email"))
 	if !ok {

@@ -22,7 +22,7 @@ func TestPasswordSignUpAndSignIn(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
 	resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signup", " Ada@Example.com ", "correct horse", "/loggedin"))
-	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/loggedin" {
+	if !succeeded(resp) || location(t, resp) != e.origin+"/loggedin" {
 		t.Fatalf("sign-up: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	first, ok := b.Whoami(e.origin)
@@ -36,7 +36,7 @@ func TestPasswordSignUpAndSignIn(t *testing.T) {
 
 	b2 := newBrowser(t)
 	resp, _ = b2.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ADA@example.com", "correct horse", ""))
-	if resp.StatusCode != http.StatusSeeOther || location(t, resp) != e.origin+"/" {
+	if !succeeded(resp) || location(t, resp) != e.origin+"/" {
 		t.Fatalf("sign-in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	second, _ := b2.Whoami(e.origin)
@@ -49,17 +49,29 @@ func TestPasswordWrongAndUnknownLookAlike(t *testing.T) {
 	e := newPasswordEnv(t)
 	b := newBrowser(t)
 	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
-	wrong, wrongBody := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
-	unknown, unknownBody := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
-	if wrong.StatusCode != http.StatusUnauthorized || unknown.StatusCode != wrong.StatusCode {
-		t.Fatalf("wrong password %d, unknown email %d; want the same 401", wrong.StatusCode, unknown.StatusCode)
+	// From a page: both go back to the same sign-in page.
+	bw, bu := newBrowser(t), newBrowser(t)
+	wrong, _ := bw.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+	unknown, _ := bu.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
+	if location(t, wrong) != location(t, unknown) {
+		t.Fatalf("wrong password sent to %s, unknown email to %s; want the same page", location(t, wrong), location(t, unknown))
 	}
-	if !pageShows(wrongBody, "credentials") || !pageShows(unknownBody, "credentials") {
-		t.Fatal("both must say the email or password is incorrect")
+	_, wrongBody := bw.Back(wrong, "")
+	_, unknownBody := bu.Back(unknown, "")
+	// From a script: the same 401.
+	wrongFetch, wrongFetchBody := newBrowser(t).Fetch(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
+	unknownFetch, unknownFetchBody := newBrowser(t).Fetch(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "wrong horse", ""))
+	if wrongFetch.StatusCode != http.StatusUnauthorized || unknownFetch.StatusCode != wrongFetch.StatusCode {
+		t.Fatalf("fetch: wrong password %d, unknown email %d; want the same 401", wrongFetch.StatusCode, unknownFetch.StatusCode)
 	}
-	// Apart from the email echoed into the form, the pages are the same.
-	if strings.ReplaceAll(wrongBody, "ada@example.com", "X") != strings.ReplaceAll(unknownBody, "nobody@example.com", "X") {
-		t.Fatal("the answers for a wrong password and an unknown email differ")
+	for _, pair := range [][2]string{{wrongBody, unknownBody}, {wrongFetchBody, unknownFetchBody}} {
+		if !pageShows(pair[0], "credentials") || !pageShows(pair[1], "credentials") {
+			t.Fatal("both must say the email or password is incorrect")
+		}
+		// Apart from the email echoed into the form, the pages are the same.
+		if strings.ReplaceAll(pair[0], "ada@example.com", "X") != strings.ReplaceAll(pair[1], "nobody@example.com", "X") {
+			t.Fatal("the answers for a wrong password and an unknown email differ")
+		}
 	}
 }
 
@@ -68,15 +80,18 @@ func TestPasswordAttemptLimit(t *testing.T) {
 	newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signup", "ada@example.com", "correct horse", ""))
 	b := newBrowser(t)
 	for i := 1; i <= DefaultMaxAttempts; i++ {
-		resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", ""))
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("failed attempt %d: %d; want 401", i, resp.StatusCode)
+		resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong horse", "")))
+		if resp.StatusCode != http.StatusOK || !pageShows(body, "credentials") {
+			t.Fatalf("failed attempt %d: %d; want the sign-in page saying the password is wrong", i, resp.StatusCode)
 		}
 	}
 	// The 11th is refused even with the right password.
-	resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
-	if resp.StatusCode != http.StatusTooManyRequests || !pageShows(body, "too_many_attempts") {
-		t.Fatalf("11th attempt: %d; want 429 with a clear message", resp.StatusCode)
+	resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")))
+	if resp.StatusCode != http.StatusOK || !pageShows(body, "too_many_attempts") {
+		t.Fatalf("11th attempt: %d; want the sign-in page with a clear message", resp.StatusCode)
+	}
+	if resp, _ := newBrowser(t).Fetch(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("12th attempt, by a script: %d; want 429", resp.StatusCode)
 	}
 	if _, ok := b.Whoami(e.origin); ok {
 		t.Fatal("signed in past the attempt limit")
@@ -85,13 +100,13 @@ func TestPasswordAttemptLimit(t *testing.T) {
 	for range DefaultMaxAttempts {
 		b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", ""))
 	}
-	if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", "")); resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("unknown account past the limit: %d; want 429 too", resp.StatusCode)
+	if resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "nobody@example.com", "x", ""))); !pageShows(body, "too_many_attempts") {
+		t.Fatalf("unknown account past the limit: %d; want too_many_attempts too", resp.StatusCode)
 	}
 	// The window ends after an hour.
 	e.clock.Advance(DefaultAttemptWindow)
 	resp, _ = b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", ""))
-	if resp.StatusCode != http.StatusSeeOther {
+	if !succeeded(resp) {
 		t.Fatalf("after the window: %d; want a sign-in", resp.StatusCode)
 	}
 }
@@ -103,12 +118,12 @@ func TestPasswordSuccessResetsTheCount(t *testing.T) {
 	for range DefaultMaxAttempts - 1 {
 		b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", ""))
 	}
-	if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "correct horse", "")); !succeeded(resp) {
 		t.Fatalf("10th attempt, right password: %d", resp.StatusCode)
 	}
 	for i := range DefaultMaxAttempts {
-		if resp, _ := b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", "")); resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("attempt %d after a success: %d; want 401 (count reset)", i+1, resp.StatusCode)
+		if resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "wrong", ""))); !pageShows(body, "credentials") {
+			t.Fatalf("attempt %d after a success: %d; want credentials (count reset)", i+1, resp.StatusCode)
 		}
 	}
 }
@@ -128,28 +143,31 @@ func TestPasswordSignUpRules(t *testing.T) {
 		{"header injection", "ada@example.com\r\nBcc: x@example.com", "correct horse", http.StatusBadRequest, "bad_email"},
 	}
 	for _, c := range cases {
-		resp, body := b.Post(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, ""))
+		resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, "")))
 		shows := pageShows(body, c.code)
 		if c.code == "password_short" {
 			shows = strings.Contains(body, "at least 8 characters")
 		}
-		if resp.StatusCode != c.status || !shows {
-			t.Errorf("%s: %d; want %d with %s", c.name, resp.StatusCode, c.status, c.code)
+		if resp.StatusCode != http.StatusOK || !shows || !strings.Contains(body, "<h1>Create an account</h1>") {
+			t.Errorf("%s: %d; want the sign-up page with %s", c.name, resp.StatusCode, c.code)
+		}
+		if resp, _ := newBrowser(t).Fetch(e.origin+"/auth/signin/password", passwordForm("signup", c.email, c.password, "")); resp.StatusCode != c.status {
+			t.Errorf("%s by a script: %d; want %d", c.name, resp.StatusCode, c.status)
 		}
 	}
 	// Signing up twice: the second is told to sign in, and gets no session.
 	b.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
 	b2 := newBrowser(t)
-	resp, body := b2.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "another horse", ""))
-	if resp.StatusCode != http.StatusConflict || !pageShows(body, "account_exists") {
-		t.Fatalf("second sign-up: %d; want 409 account_exists", resp.StatusCode)
+	resp, body := b2.Back(b2.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "another horse", "")))
+	if resp.StatusCode != http.StatusOK || !pageShows(body, "account_exists") {
+		t.Fatalf("second sign-up: %d; want account_exists", resp.StatusCode)
 	}
 	if _, ok := b2.Whoami(e.origin); ok {
 		t.Fatal("a second sign-up with another password signed in")
 	}
 	// With the right password, signing up again just signs in.
 	resp, _ = b2.Post(e.origin+"/auth/signin/password", passwordForm("signup", "grace@example.com", "correct horse", ""))
-	if resp.StatusCode != http.StatusSeeOther {
+	if !succeeded(resp) {
 		t.Fatalf("sign-up with the account's password: %d; want a sign-in", resp.StatusCode)
 	}
 }
@@ -175,9 +193,13 @@ func TestPasswordFormIsSameOriginOnly(t *testing.T) {
 func TestPasswordStoreDown(t *testing.T) {
 	e := newPasswordEnv(t)
 	_ = e.store.Close()
-	resp, body := newBrowser(t).Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", ""))
-	if resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "unavailable") {
-		t.Fatalf("store down: %d; want 503", resp.StatusCode)
+	b := newBrowser(t)
+	resp, body := b.Back(b.Post(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", "")))
+	if resp.StatusCode != http.StatusOK || !pageShows(body, "unavailable") {
+		t.Fatalf("store down: %d; want the sign-in page saying so", resp.StatusCode)
+	}
+	if resp, body := newBrowser(t).Fetch(e.origin+"/auth/signin/password", passwordForm("signin", "ada@example.com", "x", "")); resp.StatusCode != http.StatusServiceUnavailable || !pageShows(body, "unavailable") {
+		t.Fatalf("store down, by a script: %d; want 503", resp.StatusCode)
 	}
 }
 
@@ -221,9 +243,9 @@ func BenchmarkHashPassword(b *testing.B) {
 func TestCommonPasswordsAreRefused(t *testing.T) {
 	e, rcv := newMailEnv(t, nil, VerifyOff, nil)
 	b := newBrowser(t)
-	resp, body := e.signUp(b, adaEmail, "PassWord")
-	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "password_common") {
-		t.Fatalf("sign-up with a common password: %d; want 400 saying why", resp.StatusCode)
+	resp, body := b.Back(e.signUp(b, adaEmail, "PassWord"))
+	if resp.StatusCode != http.StatusOK || !pageShows(body, "password_common") {
+		t.Fatalf("sign-up with a common password: %d; want the form again saying why", resp.StatusCode)
 	}
 	if _, err := e.store.GetAccount(context.Background(), ProviderPassword, adaEmail); err == nil {
 		t.Fatal("an account was made with a common password")
@@ -233,9 +255,9 @@ func TestCommonPasswordsAreRefused(t *testing.T) {
 	e.forgot(b, adaEmail)
 	link, _ := linkAndCode(t, waitMailTo(t, rcv, sent, adaEmail, "/auth/password/reset?token="))
 	action, token := tokenOf(t, link)
-	resp, body = b.Post(action, url.Values{"token": {token}, "password": {"qwertyuiop"}, "confirm": {"qwertyuiop"}})
-	if resp.StatusCode != http.StatusBadRequest || !pageShows(body, "password_common") {
-		t.Fatalf("reset to a common password: %d; want 400 saying why", resp.StatusCode)
+	resp, body = b.Back(b.Post(action, url.Values{"token": {token}, "password": {"qwertyuiop"}, "confirm": {"qwertyuiop"}}))
+	if resp.StatusCode != http.StatusOK || !pageShows(body, "password_common") {
+		t.Fatalf("reset to a common password: %d; want the form again saying why", resp.StatusCode)
 	}
 	if e.signsIn(adaEmail, "qwertyuiop") || !e.signsIn(adaEmail, adaPass) {
 		t.Fatal("a refused reset changed the password")

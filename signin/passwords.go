@@ -66,7 +66,7 @@ func (s *Service) NewPasswordProblem(password, confirm string) string {
 func (s *Service) SetPassword(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, email, password, keepSessionID, reason string) (*session.User, bool) {
 	fail := func(status int, code, what string, err error) (*session.User, bool) {
 		s.logger.Warn("setting a password could not "+what, zap.Error(err))
-		s.Render(w, r, status, s.Page(r, "signin", code))
+		s.failSignIn(w, r, status, code)
 		return nil, false
 	}
 	user, err := s.cfg.Users.GetUser(ctx, userID)

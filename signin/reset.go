@@ -25,8 +25,11 @@ const resetMailTimeout = 30 * time.Second
 // happen after the answer.
 func (s *Service) serveForgot(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		d := s.Page(r, "forgot", "")
-		d.Email = truncate(r.URL.Query().Get("email"), session.MaxEmailBytes)
+		q := r.URL.Query()
+		d := s.Page(r, "forgot", q.Get("error"))
+		if d.Email = s.flash(r).Email; d.Email == "" {
+			d.Email = truncate(q.Get("email"), session.MaxEmailBytes)
+		}
 		s.Render(w, r, http.StatusOK, d)
 		return
 	}
@@ -37,7 +40,11 @@ func (s *Service) serveForgot(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, code string) {
 		d := s.PageFor("forgot", code, redirectTo)
 		d.Email = truncate(r.PostForm.Get("email"), session.MaxEmailBytes)
-		s.Render(w, r, status, d)
+		back := FormBack{Path: PathForgotPassword, Email: d.Email}
+		if redirectTo != s.cfg.Redirects.AfterSignIn {
+			back.Query = url.Values{"redirectTo": {redirectTo}}
+		}
+		s.FailForm(w, r, code, back, func() { s.Render(w, r, status, d) })
 	}
 	email, ok := normalizeAddress(r.PostForm.Get("email"))
 	if !ok {
@@ -97,10 +104,10 @@ func (s *Service) serveReset(w http.ResponseWriter, r *http.Request) (signedIn b
 	again := func(status int, code string) {
 		d := s.PageFor("reset", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits
-		s.Render(w, r, status, d)
+		s.FailForm(w, r, code, FormBack{Path: PathResetPassword, Token: token}, func() { s.Render(w, r, status, d) })
 	}
 	if r.Method != http.MethodPost {
-		again(http.StatusOK, "")
+		again(http.StatusOK, r.URL.Query().Get("error"))
 		return false
 	}
 	password := r.PostForm.Get("password")

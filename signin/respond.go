@@ -36,7 +36,8 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, code, redirectTo 
 }
 
 // ReadForm checks a posted form: POST, same origin, small. A refusal is
-// answered with the sign-in page.
+// answered with the sign-in page (an unreadable form from a page goes back
+// to it).
 func (s *Service) ReadForm(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -49,7 +50,7 @@ func (s *Service) ReadForm(w http.ResponseWriter, r *http.Request) bool {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httprule.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "bad_form"))
+		s.failSignIn(w, r, http.StatusBadRequest, "bad_form")
 		return false
 	}
 	return true

@@ -193,7 +193,7 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 	case s.oauth[name] != nil:
 		s.serveOAuthStart(w, r, s.oauth[name])
 	default:
-		s.Render(w, r, http.StatusNotFound, s.Page(r, "signin", "unknown_provider"))
+		s.failSignIn(w, r, http.StatusNotFound, "unknown_provider")
 	}
 }
 
@@ -204,7 +204,7 @@ func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	case s.oauth[name] != nil:
 		s.report(r, http.MethodGet, name, s.serveOAuthCallback(w, r, s.oauth[name]))
 	default:
-		s.Render(w, r, http.StatusNotFound, s.Page(r, "signin", "unknown_provider"))
+		s.failSignIn(w, r, http.StatusNotFound, "unknown_provider")
 	}
 }
 
@@ -228,7 +228,9 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("mode") == "signup" && s.cfg.Password != nil {
 		mode = "signup"
 	}
-	s.Render(w, r, http.StatusOK, s.Page(r, mode, q.Get("error")))
+	d := s.Page(r, mode, q.Get("error"))
+	d.Email = s.flash(r).Email
+	s.Render(w, r, http.StatusOK, d)
 }
 
 // servePasswordPath serves the verification and reset paths and reports

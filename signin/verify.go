@@ -98,7 +98,9 @@ func (s *Service) finishPasswordSignIn(w http.ResponseWriter, r *http.Request, u
 	if s.cfg.Password.VerifyEmail == VerifyRequired && !(user.Profile.EmailVerified && user.Profile.Email == email) {
 		s.logger.Info("password sign-in refused: the email is not verified")
 		if token, ok := s.sendVerification(w, r, linkRecord{Email: email, RedirectTo: redirectTo, Purpose: purposeVerify, UserID: user.ID}, again); ok {
-			s.renderVerifySent(w, r, http.StatusForbidden, "verify_needed", email, token, redirectTo)
+			s.FailForm(w, r, "verify_needed", FormBack{Path: PathVerifyResend, Token: token}, func() {
+				s.renderVerifySent(w, r, http.StatusForbidden, "verify_needed", email, token, redirectTo)
+			})
 		}
 		return false
 	}
@@ -124,10 +126,10 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 	confirm := func(status int, code string) {
 		d := s.PageFor("verify", code, rec.RedirectTo)
 		d.Token, d.Email, d.NeedCode, d.CodeLength = token, rec.Email, needCode, codeDigits
-		s.Render(w, r, status, d)
+		s.FailForm(w, r, code, FormBack{Path: PathVerify, Token: token}, func() { s.Render(w, r, status, d) })
 	}
 	if r.Method != http.MethodPost {
-		confirm(http.StatusOK, "")
+		confirm(http.StatusOK, r.URL.Query().Get("error"))
 		return false
 	}
 	if needCode && !s.checkCode(w, r, token, rec, s.cfg.Password.VerifyTTL, confirm) {
@@ -137,7 +139,7 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 	defer cancel()
 	unavailable := func(what string, err error) bool {
 		s.logger.Warn("email verification could not "+what, zap.Error(err))
-		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
 	if needCode {
@@ -187,7 +189,7 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 				s.logger.Info("email verification refused: the account was created meanwhile")
 				d := s.PageFor("signin", "account_exists", rec.RedirectTo)
 				d.Email = rec.Email
-				s.Render(w, r, http.StatusConflict, d)
+				s.FailForm(w, r, "account_exists", s.signInBack("signin", rec.RedirectTo, rec.Email), func() { s.Render(w, r, http.StatusConflict, d) })
 				return false
 			}
 			return unavailable("create the account", err)
@@ -199,7 +201,7 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 		if errors.Is(err, session.ErrNotFound) || err == nil && u.Profile.Email != rec.Email {
 			// The user is gone or changed address since the link was sent.
 			s.logger.Info("email verification refused: the user or address changed")
-			s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+			s.failSignIn(w, r, http.StatusBadRequest, "link")
 			return false
 		}
 		if err != nil {
@@ -221,8 +223,10 @@ func (s *Service) serveVerify(w http.ResponseWriter, r *http.Request) (signedIn 
 	return s.finish(w, r, user, ProviderPassword, rec.RedirectTo)
 }
 
-// serveVerifyResend mails a new verification link in place of the one the
-// page names; only the browser that asked for it may.
+// serveVerifyResend: POST mails a new verification link in place of the
+// one the page names; only the browser that asked for it may. GET shows
+// the page ("check your email", the resend button) that a refused post
+// returns to.
 func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
 	l, ok := s.openLink(w, r, purposeVerify, purposeSignUp, purposeSignUpTaken)
 	if !ok {
@@ -230,15 +234,16 @@ func (s *Service) serveVerifyResend(w http.ResponseWriter, r *http.Request) {
 	}
 	token, rec := l.token, l.rec
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		s.Render(w, r, http.StatusMethodNotAllowed, s.Page(r, "signin", "method"))
+		s.renderVerifySent(w, r, http.StatusOK, r.URL.Query().Get("error"), rec.Email, token, rec.RedirectTo)
 		return
 	}
 	again := func(status int, code string) {
-		s.renderVerifySent(w, r, status, code, rec.Email, token, rec.RedirectTo)
+		s.FailForm(w, r, code, FormBack{Path: PathVerifyResend, Token: token}, func() {
+			s.renderVerifySent(w, r, status, code, rec.Email, token, rec.RedirectTo)
+		})
 	}
 	if !l.bound {
-		s.Render(w, r, http.StatusBadRequest, s.Page(r, "signin", "link"))
+		s.failSignIn(w, r, http.StatusBadRequest, "link")
 		return
 	}
 	next, ok := s.sendVerification(w, r, linkRecord{Email: rec.Email, RedirectTo: rec.RedirectTo, Purpose: rec.Purpose, UserID: rec.UserID, Secret: rec.Secret}, again)

@@ -1,9 +1,9 @@
 // Package cookies names the cookies the gateway keeps in the browser for
 // itself, besides the session cookie: the link binding, the sealed OAuth
-// flow, the device cookie, the last-used hint, the second-factor challenge
-// and the passkey ceremony. They are the gateway's business only: the
-// request path (edge) removes every one of them, in every form, from the
-// request it sends upstream. A new cookie of the gateway's gets its name
+// flow, the device cookie, the last-used hint, a failed form's flash,
+// the second-factor challenge and the passkey ceremony. They are the
+// gateway's business only: the request path (edge) removes every one of
+// them, in every form, from the request it sends upstream. A new cookie of the gateway's gets its name
 // here and is in Internal, so it cannot be forgotten.
 package cookies
 
@@ -22,6 +22,9 @@ const (
 	// LastUsed is the sign-in page's hint: the method the browser last
 	// signed in with.
 	LastUsed = "convex_auth_last"
+	// Form is a failed form post's flash: the error and what was typed
+	// (never a password), sealed, for the page the browser returns to.
+	Form = "convex_auth_form"
 	// Challenge holds a sign-in whose first factor passed, sealed, until
 	// its second factor is (the second-factor challenge).
 	Challenge = "convex_auth_mfa"
@@ -31,7 +34,7 @@ const (
 )
 
 // Internal is every internal cookie's base name.
-var Internal = []string{Link, Flow, Device, LastUsed, Challenge, Passkey}
+var Internal = []string{Link, Flow, Device, LastUsed, Form, Challenge, Passkey}
 
 // Probe is a part of every internal cookie's name: a Cookie header that
 // does not contain it in any letter case (nor a byte that decoding could

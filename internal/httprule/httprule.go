@@ -1,8 +1,9 @@
 // Package httprule holds the HTTP rules that the request path and the
 // sign-in flows share, so each has one home: which requests get Secure
 // cookies, which paths are local, how big a posted form may be, how long
-// one store call made for a request may take, and which configured values
-// are placeholders still to be replaced.
+// one store call made for a request may take, which configured values
+// are placeholders still to be replaced, and which requests are a
+// browser's navigations.
 package httprule
 
 import (
@@ -69,4 +70,15 @@ func IsAbsoluteHTTPURL(s string) bool {
 // form of such a value is checked only after the replacement.
 func HasPlaceholder(v string) bool {
 	return strings.Contains(v, "{")
+}
+
+// Navigates reports whether r is a browser navigation: a page loading, or
+// a form posted from a page, as opposed to a script's fetch. Browsers say
+// so in Sec-Fetch-Mode; one that does not send it is read by its Accept
+// header (a page load asks for HTML).
+func Navigates(r *http.Request) bool {
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/html")
 }

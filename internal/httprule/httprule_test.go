@@ -79,3 +79,31 @@ func TestIsLocalHostAsBefore(t *testing.T) {
 		t.Errorf("IsLocalHost of a name allocates %v times", n)
 	}
 }
+
+func TestNavigates(t *testing.T) {
+	for _, c := range []struct {
+		mode, accept string
+		want         bool
+	}{
+		{"navigate", "text/html,application/xhtml+xml", true},
+		{"navigate", "", true},
+		{"cors", "text/html", false}, // a script asking for HTML is still a script
+		{"no-cors", "", false},
+		{"same-origin", "*/*", false},
+		{"", "text/html,application/xhtml+xml;q=0.9", true}, // a browser without Sec-Fetch-*
+		{"", "TEXT/HTML", true},
+		{"", "application/json", false},
+		{"", "", false},
+	} {
+		r := httptest.NewRequest("POST", "https://app.example.com/auth/signin/password", nil)
+		if c.mode != "" {
+			r.Header.Set("Sec-Fetch-Mode", c.mode)
+		}
+		if c.accept != "" {
+			r.Header.Set("Accept", c.accept)
+		}
+		if got := Navigates(r); got != c.want {
+			t.Errorf("Navigates(Sec-Fetch-Mode %q, Accept %q) = %v, want %v", c.mode, c.accept, got, c.want)
+		}
+	}
+}

@@ -15,6 +15,9 @@ import (
 type Browser struct {
 	T *testing.T
 	C *http.Client
+	// posted is the last form Post or Fetch sent, whose typed values Back
+	// checks the redirect for.
+	posted url.Values
 }
 
 // NewBrowser is a browser with an empty cookie jar.
@@ -61,8 +64,32 @@ func (b *Browser) Get(u string) (*http.Response, string) {
 	return b.Do(req)
 }
 
-// Post sends a form as the site's own page would (Origin of the target).
+// Post submits a form as the site's own page does in a browser: a
+// navigation (Sec-Fetch-Mode navigate, Accept text/html) from the
+// target's origin.
 func (b *Browser) Post(u string, form url.Values) (*http.Response, string) {
+	b.T.Helper()
+	req := b.formRequest(u, form)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	req.Header.Set("Sec-Fetch-Dest", "document")
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	return b.Do(req)
+}
+
+// Fetch posts a form as a script on the site's page does (fetch): same
+// origin, not a navigation.
+func (b *Browser) Fetch(u string, form url.Values) (*http.Response, string) {
+	b.T.Helper()
+	req := b.formRequest(u, form)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Sec-Fetch-Mode", "cors")
+	req.Header.Set("Sec-Fetch-Dest", "empty")
+	req.Header.Set("Accept", "*/*")
+	return b.Do(req)
+}
+
+func (b *Browser) formRequest(u string, form url.Values) *http.Request {
 	b.T.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -70,7 +97,48 @@ func (b *Browser) Post(u string, form url.Values) (*http.Response, string) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", req.URL.Scheme+"://"+req.URL.Host)
-	return b.Do(req)
+	b.posted = form
+	return req
+}
+
+// Back follows the answer to a failed form post from a page: it must be
+// a 303 back to a page of the same site whose URL holds none of the
+// form's typed values (password, email, code, token...) and carries the
+// error's code; Back loads that page, as the browser does, and returns
+// it. A reload of it posts nothing.
+func (b *Browser) Back(resp *http.Response, body string) (*http.Response, string) {
+	b.T.Helper()
+	if resp.StatusCode != http.StatusSeeOther {
+		b.T.Fatalf("a failed form post answered %d; want 303 back to the form: %.300s", resp.StatusCode, body)
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	if loc.Host != resp.Request.URL.Host || loc.Query().Get("error") == "" {
+		b.T.Fatalf("a failed form post went to %s; want a page of this site with ?error=", loc)
+	}
+	// Every part of the URL but the error's code, decoded.
+	parts := []string{loc.Path}
+	for k, vs := range loc.Query() {
+		if k != "error" {
+			parts = append(parts, vs...)
+		}
+	}
+	for name, values := range b.posted {
+		switch name {
+		case "intent", "redirectTo", "provider", "others", "mode":
+			continue // the form's own, not typed
+		}
+		for _, v := range values {
+			for _, part := range parts {
+				if len(v) >= 4 && strings.Contains(part, v) {
+					b.T.Fatalf("the redirect after a failed post holds the form's %s: %s", name, loc)
+				}
+			}
+		}
+	}
+	return b.Get(loc.String())
 }
 
 // CrossSite posts form as another site's page would.
@@ -117,6 +185,17 @@ func (b *Browser) Cookie(origin, name string) string {
 		}
 	}
 	return ""
+}
+
+// Succeeded reports whether a form post's answer led on: a 303 to a page
+// that carries no ?error= (a failed post from a page is a 303 too, back
+// to its form with the error).
+func Succeeded(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusSeeOther {
+		return false
+	}
+	loc, err := resp.Location()
+	return err == nil && loc.Query().Get("error") == ""
 }
 
 // Location resolves the response's Location against the request URL.
