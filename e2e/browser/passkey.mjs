@@ -90,7 +90,10 @@ async function passwordSignIn(page) {
 // page after a refused passkey offers no autofill).
 async function passkeySignIn(page, button) {
   if (!button) await page.goto(`${origin}/auth/signin?redirectTo=/loggedin`);
-  const done = page.waitForURL((u) => u.pathname === "/loggedin" || u.searchParams.get("error") === "passkey");
+  // From the page of a refusal (button), the URL already says error: only
+  // a new page counts.
+  const start = page.url();
+  const done = page.waitForURL((u) => u.pathname === "/loggedin" || (u.searchParams.get("error") === "passkey" && u.href !== start));
   if (button) {
     expect((await page.locator("#passkey-form").getAttribute("data-conditional")) === null, "the page after a refusal offers autofill");
     await page.click("#passkey-form button");
