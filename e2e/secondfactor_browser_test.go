@@ -25,9 +25,13 @@ func TestBrowserPasskeys(t *testing.T) {
 // authenticator app set up on the account page with RFC 6238 codes
 // computed in Node, then the challenge after a password sign-in (no
 // session before the code, a wrong and a replayed code refused, amr pwd
-// otp mfa, a backup code once).
+// otp mfa, "remember this browser" skipping the challenge in that browser
+// only, a backup code once).
 func TestBrowserTOTP(t *testing.T) {
-	runSecondFactorBrowser(t, "totp", "")
+	runSecondFactorBrowser(t, "totp", `
+		second_factor {
+			remember_device 24h
+		}`)
 }
 
 // runSecondFactorBrowser runs e2e/browser/<name>.mjs against the built

@@ -5,7 +5,9 @@
 // sign-in is then challenged with no session before the code; a wrong
 // code is refused; the right one signs in with amr pwd, otp, mfa; the same
 // code in another browser (its step is spent) is refused; a backup code
-// works once. The challenge page runs no script.
+// works once. "Remember this browser" skips the challenge in that browser
+// only (the next browser is challenged). The challenge page runs no
+// script.
 //
 // Usage: node totp.mjs <gateway origin> <out dir>
 // Env: CHROMIUM_BIN; UPDATE_DOC_SCREENSHOTS=<dir> also writes the docs'
@@ -65,7 +67,10 @@ let current;
 let failed = false;
 
 async function context() {
-  const page = await (await browser.newContext({ viewport })).newPage();
+  const ctx = await browser.newContext({ viewport });
+  // A busy machine is slow, never wrong: generous bounds, no timing.
+  ctx.setDefaultTimeout(120_000);
+  const page = await ctx.newPage();
   current = page;
   return page;
 }
@@ -131,13 +136,22 @@ try {
   expect(at.pathname === "/auth/challenge" && (await a.locator("#error").count()) === 1, `a wrong code: ${at}`);
   expect((await json(a, "/auth/session")).status === 401, "a wrong code signed in");
 
-  step("the right code signs in: amr pwd, otp, mfa");
+  step("the right code, with remember this browser, signs in: amr pwd, otp, mfa");
   const good = totpAt(key, nowStep() + 1);
+  await a.check("#remember");
   at = await submitCode(a, good);
   expect(at.pathname === "/loggedin", `the right code: ${at}`);
   const amr = claims((await json(a, "/auth/token")).body.token).amr || [];
   console.log(`amr: ${JSON.stringify(amr)}`);
   expect(["pwd", "otp", "mfa"].every((v) => amr.includes(v)), `amr ${JSON.stringify(amr)}`);
+
+  step("the remembered browser signs in again without the challenge");
+  await Promise.all([a.waitForURL((u) => u.pathname === "/"), a.click("#signout button")]);
+  await a.goto(`${origin}/auth/signin?redirectTo=/loggedin`);
+  await a.fill("#email", email);
+  await a.fill("#password", password);
+  await Promise.all([a.waitForURL((u) => u.pathname === "/loggedin" || u.pathname === "/auth/challenge"), a.click("#password-form button[type=submit]")]);
+  expect(new URL(a.url()).pathname === "/loggedin", `the remembered browser was challenged: ${a.url()}`);
 
   step("the same code in another browser is refused (its step is spent)");
   const b = await context();
