@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -251,4 +253,19 @@ func TestSecondFactorRememberDevice(t *testing.T) {
 		t.Fatalf("the reset: %d %.300s", resp.StatusCode, body)
 	}
 	s.challenged(t, remembered, signIn(remembered, newPassword), "the remembered browser after a reset")
+}
+
+// TestBrowserEveryMethodChallenged runs e2e/browser/methods.mjs in
+// headless Chromium against the built binary: an OIDC sign-in (the IdP's
+// own login form), a guest signing in to that account, and an emailed
+// link each land on the challenge with no session of the account, and a
+// backup code finishes them.
+func TestBrowserEveryMethodChallenged(t *testing.T) {
+	chromium, node := browserTools(t)
+	s := startSite(t, siteOptions{emailLinks: true, guests: true, idp: true})
+	mailbox := httptest.NewServer(mailboxHandler(t, s.sink))
+	t.Cleanup(mailbox.Close)
+	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
+	runBrowserScript(t, node, chromium, "methods.mjs", filepath.Join(outDir, "methods-failure.png"),
+		[]string{s.origin, mailbox.URL, "owner", idpPassword, outDir})
 }
