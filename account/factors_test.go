@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +29,9 @@ func newFactorEnv(t *testing.T, mk storeMaker) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes := &changeLog{}
+	changes := &signintest.ChangeLog{}
 	e := newEnvOn(t, mk, func(c *signin.Config, origin string) {
-		changes.Store, changes.SecondFactors = c.Users.(signintest.Store), c.Users.(session.SecondFactors)
+		changes.Store = c.Users.(signintest.Store)
 		c.Users = changes
 		c.Origin = strings.Replace(origin, "127.0.0.1", "localhost", 1)
 		c.Password = &signin.PasswordConfig{Argon2: testArgon2}
@@ -42,33 +41,6 @@ func newFactorEnv(t *testing.T, mk storeMaker) *env {
 	e.origin = strings.Replace(e.origin, "127.0.0.1", "localhost", 1)
 	e.changes = changes
 	return e
-}
-
-// changeLog is a user store that records what the site announces
-// (session.ChangeRecorder: user.updated's changes), as the events store
-// does.
-type changeLog struct {
-	signintest.Store
-	session.SecondFactors
-	mu  sync.Mutex
-	got []string
-}
-
-func (l *changeLog) UserChanged(_ context.Context, _ string, changes ...session.UserChange) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range changes {
-		l.got = append(l.got, strings.TrimSuffix(c.Kind+":"+c.Provider, ":"))
-	}
-}
-
-// take returns what was announced since the last take.
-func (l *changeLog) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := strings.Join(l.got, " ")
-	l.got = nil
-	return s
 }
 
 func (e *env) factors(userID string) *session.UserFactors {
@@ -143,7 +115,7 @@ func TestAccountTOTP(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || len(codes) != secondfactor.BackupCodeCount {
 			t.Fatalf("turning on: %d, %d codes", resp.StatusCode, len(codes))
 		}
-		if got := e.changes.take(); got != "factor-added:totp" {
+		if got := e.changes.Take(); got != "factor-added:totp" {
 			t.Fatalf("announced %q; want factor-added:totp", got)
 		}
 		f := e.factors(me.UserID)
@@ -181,7 +153,7 @@ func TestAccountTOTP(t *testing.T) {
 		if resp.StatusCode != http.StatusSeeOther || !strings.Contains(location(t, resp), "notice=totp_removed") {
 			t.Fatalf("disable with a backup code: %d", resp.StatusCode)
 		}
-		if got := e.changes.take(); got != "factor-removed:totp" {
+		if got := e.changes.Take(); got != "factor-removed:totp" {
 			t.Fatalf("announced %q; want factor-removed:totp", got)
 		}
 		if f := e.factors(me.UserID); f.TOTP != nil || f.BackupCodes != 0 {

@@ -73,7 +73,7 @@ type env struct {
 	host   *testHost
 	// changes records what the site announced (user.updated), when the
 	// test asked for it (newFactorEnv).
-	changes *changeLog
+	changes *signintest.ChangeLog
 }
 
 // newEnvOn is a site on the store mk makes (nil: in-process), configured

@@ -8,10 +8,10 @@
 //
 // Usage: node methods.mjs <gateway origin> <mailbox URL> <IdP user> <IdP password> <out dir>
 // Env: CHROMIUM_BIN.
-import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { base32, nowStep, totpAt } from "./rfc6238.mjs";
 
 const [origin, mailbox, idpUser, idpPassword, outDir] = process.argv.slice(2);
 if (!origin || !mailbox || !idpUser || !idpPassword || !outDir) {
@@ -24,24 +24,6 @@ const linkEmail = `link.${Date.now()}@example.com`;
 const step = (msg) => console.log(`step: ${msg}`);
 function expect(cond, msg) {
   if (!cond) throw new Error(msg);
-}
-
-// RFC 6238 TOTP, SHA-1, 6 digits, 30 s steps.
-function base32(s) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of s.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const out = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-function totpNow(key) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
-  const h = createHmac("sha1", key).update(counter).digest();
-  const o = h[h.length - 1] & 0xf;
-  const v = (((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3]) % 1e6;
-  return String(v).padStart(6, "0");
 }
 
 const browser = await chromium.launch({
@@ -93,7 +75,7 @@ async function emailLink(page) {
 async function enrol(page) {
   await page.goto(`${origin}/auth/account/totp`);
   const key = base32((await page.locator("#totp-secret").textContent()).trim());
-  await page.fill("#code", totpNow(key));
+  await page.fill("#code", totpAt(key, nowStep()));
   await Promise.all([page.waitForSelector("#backup-codes"), page.click("#totp-form button[type=submit]")]);
   return (await page.locator("#backup-codes code").allTextContents()).map((c) => c.trim());
 }

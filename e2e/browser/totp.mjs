@@ -12,10 +12,10 @@
 // Usage: node totp.mjs <gateway origin> <out dir>
 // Env: CHROMIUM_BIN; UPDATE_DOC_SCREENSHOTS=<dir> also writes the docs'
 // screenshots there.
-import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { base32, nowStep, totpAt } from "./rfc6238.mjs";
 
 const [origin, outDir] = process.argv.slice(2);
 if (!origin || !outDir) {
@@ -36,25 +36,6 @@ async function shot(page, name) {
   if (docDir) await page.screenshot({ path: join(docDir, name), fullPage: true });
 }
 
-// RFC 6238 TOTP, SHA-1, 6 digits, 30 s steps.
-function base32(s) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of s.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const out = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-function totpAt(key, stepNumber) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(stepNumber));
-  const h = createHmac("sha1", key).update(counter).digest();
-  const o = h[h.length - 1] & 0xf;
-  const v = (((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3]) % 1e6;
-  return String(v).padStart(6, "0");
-}
-const nowStep = () => Math.floor(Date.now() / 1000 / 30);
-expect(totpAt(Buffer.from("12345678901234567890"), Math.floor(59 / 30)) === "287082", "the Node TOTP does not match RFC 6238's vector");
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_BIN || "/usr/bin/chromium",
