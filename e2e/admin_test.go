@@ -190,11 +190,11 @@ func TestAdminAPIAcrossInstances(t *testing.T) {
 
 	// The CLI talks to the admin endpoint as caddy reload does.
 	env := isolatedEnv(t.TempDir())
-	out, errOut, ok := runCaddyCLI(t, env, "convex-auth", "users", "get", userID, "--address", g.admin[0])
+	out, errOut, ok := runCaddyCLI(t, env, "convex-auth", "users", "get", "--address", g.admin[0], "--", userID)
 	if !ok || !strings.Contains(out, `"banned": true`) {
 		t.Fatalf("users get: %v\n%s\n%s", ok, out, errOut)
 	}
-	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "users", "unban", userID, "--address", g.admin[0])
+	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "users", "unban", "--address", g.admin[0], "--", userID)
 	if !ok || !strings.Contains(out, `"banned": false`) {
 		t.Fatalf("users unban: %v\n%s\n%s", ok, out, errOut)
 	}
@@ -202,14 +202,14 @@ func TestAdminAPIAcrossInstances(t *testing.T) {
 	if !accepted(t, a, sb2) {
 		t.Fatal("an unbanned user's new session is not accepted")
 	}
-	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "sessions", "list", userID, "--address", g.admin[1])
+	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "sessions", "list", "--address", g.admin[1], "--", userID)
 	if !ok || strings.Count(out, `"id"`) != 1 {
 		t.Fatalf("sessions list: %v\n%s\n%s", ok, out, errOut)
 	}
 	if _, errOut, ok := runCaddyCLI(t, env, "convex-auth", "users", "get", "nobody-at-all", "--address", g.admin[1]); ok || !strings.Contains(errOut, "user_not_found") {
 		t.Fatalf("users get of an unknown user succeeded or did not say why:\n%s", errOut)
 	}
-	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "sessions", "revoke", userID, "--address", g.admin[1])
+	out, errOut, ok = runCaddyCLI(t, env, "convex-auth", "sessions", "revoke", "--address", g.admin[1], "--", userID)
 	if !ok || !strings.Contains(out, `"ended": 1`) {
 		t.Fatalf("sessions revoke: %v\n%s\n%s", ok, out, errOut)
 	}
