@@ -30,6 +30,9 @@ func (p *Pages) Handle(w http.ResponseWriter, r *http.Request) bool {
 
 // serveAccount serves /auth/account (sub "") and its forms.
 func (p *Pages) serveAccount(w http.ResponseWriter, r *http.Request, sub string) {
+	if p.serveFactors(w, r, signin.PathAccount+sub) {
+		return
+	}
 	switch sub {
 	case "":
 		p.servePage(w, r)

@@ -71,6 +71,9 @@ type env struct {
 	store  signintest.Store
 	clock  *testclock.Clock
 	host   *testHost
+	// changes records what the site announced (user.updated), when the
+	// test asked for it (newFactorEnv).
+	changes *signintest.ChangeLog
 }
 
 // newEnvOn is a site on the store mk makes (nil: in-process), configured

@@ -65,13 +65,17 @@ type PageData struct {
 	// and deleting need no password; otherwise the page offers
 	// ReauthAction (a password form) and ReauthURL (the step-up page,
 	// /auth/reauth: confirm it is you another way, or sign in again).
-	FreshSignIn    bool
-	ReauthAction   string
-	ReauthURL      string
-	ReauthMinutes  int
-	UnlinkAction   string
-	SessionsAction string
-	NameAction     string
+	FreshSignIn bool
+	// ReauthCode: the user has a second factor with codes, so the
+	// password form asks for one too; ReauthPasskeyOnly: its only factor
+	// is a passkey, so only signing in again re-authenticates.
+	ReauthCode, ReauthPasskeyOnly bool
+	ReauthAction                  string
+	ReauthURL                     string
+	ReauthMinutes                 int
+	UnlinkAction                  string
+	SessionsAction                string
+	NameAction                    string
 	// NameMaxLength bounds a display name, in characters.
 	NameMaxLength int
 	// DeleteURL is the confirmation page; DeleteAction the final button's.
@@ -84,6 +88,12 @@ type PageData struct {
 	// AppName names it: the site, or the host it is on.
 	AppURL  string
 	AppName string
+	// Factors is the second-factor section, nil when the site offers none
+	// (or the user is a guest or the app's).
+	Factors *FactorsData
+	// Script is the page's one script (passkey.js) when it can add a
+	// passkey; empty, no script.
+	Script string
 }
 
 // Method is one linked sign-in method.
@@ -135,6 +145,18 @@ var errorMessages = map[string]string{
 	"app_managed":          "This site manages your account itself, so it can't be changed here. Nothing was changed.",
 	"name_long":            fmt.Sprintf("That name is too long: use at most %d characters. Nothing was changed.", MaxNameLength),
 	"name_invalid":         "A name can't contain line breaks or other control characters. Nothing was changed.",
+	"factor_guest":         "Guests can't add a second factor. Sign up first.",
+	"factor_reauth":        "To change your two-step verification, confirm it is you first: enter your password and a code, or sign in again, then change it within 5 minutes. Nothing was changed.",
+	"reauth_code":          "The password is right, but the code is not: enter the code your authenticator app shows now, or a backup code. Nothing was changed.",
+	"reauth_passkey":       "Your account has a passkey as its second step: sign in again with it to confirm it is you. Nothing was changed.",
+	"passkey_expired":      "Adding the passkey took too long or was started in another browser. Please try again.",
+	"passkey":              "The passkey could not be added. Please try again.",
+	"passkey_exists":       "That passkey is already on your account.",
+	"too_many_passkeys":    "You have as many passkeys as an account can have. Remove one first.",
+	"no_passkey":           "That passkey is not on your account. Nothing was changed.",
+	"totp_expired":         "The setup took too long or was started elsewhere. Start again.",
+	"totp_code":            "That code is not right. Your authenticator app is still on.",
+	"no_factor":            "Add a passkey or an authenticator app first.",
 }
 
 var notices = map[string]string{
@@ -144,6 +166,9 @@ var notices = map[string]string{
 	"signed_out":        "That session was signed out.",
 	"signed_out_others": "Every other session was signed out.",
 	"password_changed":  "Your password was changed, and your other sessions were signed out.",
+	"passkey_added":     "Passkey added. You can sign in with it, and sign-ins ask for it as a second step.",
+	"passkey_removed":   "Passkey removed. It no longer signs you in.",
+	"totp_removed":      "Your authenticator app is off. Sign-ins no longer ask for its codes.",
 	"reauthenticated":   "Confirmed. For the next 5 minutes you can change how you sign in without confirming again.",
 	"name_saved":        "Your name was saved.",
 }
@@ -237,6 +262,12 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 			d.Linkable = append(d.Linkable, signin.PageProvider{Name: info.Name, Label: info.Label, Kind: info.Kind, URL: linkPrefix + info.Name})
 		}
 	}
+	if err := p.fillFactors(r, sess, user, &d); err != nil {
+		p.logger.Warn("the account page could not read the second factors", zap.Error(err))
+		d := PageData{Site: p.signIn.Site(), Mode: "error", ErrorCode: "unavailable", Error: errorMessages["unavailable"]}
+		p.write(w, r, http.StatusServiceUnavailable, d)
+		return
+	}
 	for _, x := range sessions {
 		browser, system := describeUserAgent(x.UserAgent)
 		d.Sessions = append(d.Sessions, SessionRow{
@@ -314,6 +345,10 @@ func plural(n int, unit string) string {
 // write renders the account template with the sign-in page's headers: no
 // caching, no framing, no script.
 func (p *Pages) write(w http.ResponseWriter, r *http.Request, status int, d PageData) {
+	if d.Script != "" {
+		p.signIn.WriteScriptPage(w, r, status, pageTemplate, d, "account")
+		return
+	}
 	p.signIn.WritePage(w, r, status, pageTemplate, d, "account")
 }
 

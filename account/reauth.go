@@ -34,12 +34,13 @@ func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *h
 }
 
 // passwordReauth checks the form's password field against the user's
-// password account (counted as a sign-in attempt is) and, when it
-// matches, re-authenticates the session (signin.Service's
+// password account (counted as a sign-in attempt is) and, once the user
+// has a second factor, its code field too; when they match, it
+// re-authenticates the session (signin.Service's
 // ReauthenticateWithPassword, as the step-up page does). On false it has
 // answered, for the page in mode.
 func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account, mode string) bool {
-	check, err := p.signIn.ReauthenticateWithPassword(ctx, r, sess, accounts, r.PostForm.Get("password"))
+	check, refusal, err := p.signIn.ReauthenticateWithPassword(ctx, r, sess, accounts, r.PostForm.Get("password"), r.PostForm.Get("code"))
 	switch check {
 	case signin.PasswordMatches:
 	case signin.PasswordUnavailable, signin.PasswordUnchecked:
@@ -52,8 +53,16 @@ func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *ht
 		p.failTo(w, r, http.StatusUnauthorized, "credentials", mode)
 		return false
 	}
+	switch refusal {
+	case signin.ReauthPasskeyOnly:
+		p.failTo(w, r, http.StatusForbidden, refusal, mode)
+		return false
+	case signin.ReauthCodeRefused:
+		p.failTo(w, r, http.StatusUnauthorized, refusal, mode)
+		return false
+	}
 	if err != nil {
-		// The password proved it now; the change on hand may go on.
+		// Password and factor proved it now; the change on hand may go on.
 		p.logger.Warn("a re-authentication could not be recorded on the session", zap.Error(err))
 	}
 	return true

@@ -104,6 +104,9 @@ func (h *Handler) controlRealm() (control.Realm, error) {
 			return h.gateway.RefreshClaims(ctx, userID)
 		}
 	}
+	if f, ok := st.(session.SecondFactors); ok && h.signInConfig != nil {
+		realm.Factors = f
+	}
 	if dead, ok := DeadLettersHandler(h.realm); ok {
 		realm.DeadLetters = dead
 	}

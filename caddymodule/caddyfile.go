@@ -206,6 +206,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			o := h.signInOptions()
 			o.Limits = new(LimitsConfig)
 			err = o.Limits.unmarshalCaddyfile(d)
+		case "second_factor":
+			o := h.signInOptions()
+			o.SecondFactor = new(SecondFactorOptions)
+			err = o.SecondFactor.unmarshalCaddyfile(d)
 		case "admin_api":
 			h.AdminAPI = new(AdminAPIConfig)
 			err = h.AdminAPI.unmarshalCaddyfile(d)

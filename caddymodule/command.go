@@ -50,7 +50,7 @@ Tools for the convex_auth gateway.
       a release tag, a pseudo-version, or (devel) for a local checkout.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), usersCommand(), sessionsCommand(), versionCommand())
+			cmd.AddCommand(keygenCommand(), convexConfigCommand(), rotateKeyCommand(), rotateFactorKeyCommand(), usersCommand(), sessionsCommand(), versionCommand())
 		},
 	})
 }

@@ -30,6 +30,7 @@ import (
 //	    global_sign_up    1000/h
 //	    global_email_send 1000/h
 //	    global_sign_in    1000/h
+//	    second_factor     30/m
 //	}
 type LimitsConfig struct {
 	// SignUp is password sign-ups and new guests per client. Default: 10/h.
@@ -52,6 +53,9 @@ type LimitsConfig struct {
 	// spent, sign-ins from browsers an account does not know wait.
 	// Default: 1000/h.
 	GlobalSignIn string `json:"global_sign_in,omitempty"`
+	// SecondFactor is second-factor steps per client: passkey ceremonies
+	// started, codes tried at a challenge, enrolments. Default: 30/m.
+	SecondFactor string `json:"second_factor,omitempty"`
 }
 
 // options are the limits' options by name (signin.LimitNames).
@@ -60,6 +64,7 @@ func (c *LimitsConfig) options() map[string]*string {
 		signin.LimitSignUp: &c.SignUp, signin.LimitSignIn: &c.SignIn, signin.LimitEmailSend: &c.EmailSend,
 		signin.LimitOAuthStart: &c.OAuthStart, signin.LimitGlobalSignUp: &c.GlobalSignUp, signin.LimitGlobalEmailSend: &c.GlobalEmailSend,
 		signin.LimitGlobalSignIn: &c.GlobalSignIn,
+		signin.LimitSecondFactor: &c.SecondFactor,
 	}
 }
 

@@ -83,7 +83,7 @@ func initGatewayMetrics() {
 			"Session store calls that failed (the store was unreachable or erred; not-found is no error), by operation.")), []string{"operation"})
 
 		m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts(opts("rate_limited_total",
-			"Sign-in requests refused by a rate limit (429), by limit: sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send, global_sign_in.")), []string{"limit"})
+			"Sign-in requests refused by a rate limit (429), by limit: sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send, global_sign_in, second_factor.")), []string{"limit"})
 
 		m.byOutcome = make(map[edge.Outcome]prometheus.Counter, len(edge.Outcomes))
 		for _, o := range edge.Outcomes {

@@ -52,6 +52,11 @@ type SignInOptions struct {
 	// verification and reset. Default: none; provider email's own smtp_*
 	// options make one (the older form).
 	Mail *MailOptions `json:"email,omitempty"`
+
+	// SecondFactor is the second factor's policy and the key that seals
+	// TOTP secrets (secondfactor.go). Default: optional, with a key
+	// generated in Caddy's storage.
+	SecondFactor *SecondFactorOptions `json:"second_factor,omitempty"`
 }
 
 // signInOptions returns the sign-in options, creating them for the
@@ -75,8 +80,8 @@ func (h *Handler) checkSignIn() error {
 		return err
 	}
 	if len(providers) == 0 {
-		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil || o.Mail != nil {
-			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template, limits and email need at least one provider")
+		if o.AfterSignIn != "" || o.LinkByEmail || len(o.RedirectOrigins) > 0 || o.SignInTemplate != "" || o.Limits != nil || o.Mail != nil || o.SecondFactor != nil {
+			return errors.New("convex_auth: after_sign_in, link_by_email, redirect_origins, sign_in_template, limits, email and second_factor need at least one provider")
 		}
 		return nil
 	}
@@ -89,6 +94,11 @@ func (h *Handler) checkSignIn() error {
 	if o.Mail != nil {
 		if err := o.Mail.check(); err != nil {
 			return fmt.Errorf("convex_auth: email: %w", err)
+		}
+	}
+	if o.SecondFactor != nil {
+		if err := o.SecondFactor.check(); err != nil {
+			return fmt.Errorf("convex_auth: %w", err)
 		}
 	}
 	var methods signin.Config
@@ -176,12 +186,15 @@ func (h *Handler) provisionSignIn(ctx caddy.Context) error {
 			return fmt.Errorf("convex_auth: email: %w", err)
 		}
 	}
-	if len(cfg.OAuth) > 0 {
+	if err := h.provisionSecondFactor(ctx, &cfg); err != nil {
+		return err
+	}
+	if len(cfg.OAuth) > 0 || cfg.Passkey != nil {
 		// Every instance sharing Caddy's storage seals and opens OAuth flow
-		// cookies with the same keys.
+		// and passkey ceremony cookies with the same keys.
 		keys, err := seal.LoadOrCreate(ctx, certmagicKeyStorage{ctx.Storage()}, flowKeysName(h.Issuer), seal.DefaultRotateAfter, time.Now())
 		if err != nil {
-			return fmt.Errorf("convex_auth: OAuth flow keys in Caddy's storage: %w", err)
+			return fmt.Errorf("convex_auth: flow keys in Caddy's storage: %w", err)
 		}
 		cfg.FlowKeys = keys
 	}

@@ -128,7 +128,7 @@ func TestProviderJSON(t *testing.T) {
 		`{"type":"email","site_name":"Example"}`:                                             "site_name is an option of the email block (sign_in.email), not of provider email",
 		`{"type":"github","client_id":"a","client_secret":"b","issuer":"https://x.example"}`: "issuer is an option of provider google, oidc, slack, not of github",
 		`{"type":"acme","client_id":"a","client_secret":"b","guest_ttl":"1h"}`:               "guest_ttl is an option of provider anonymous, not of acme",
-		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, apple, discord, email, github, gitlab, google, microsoft, oauth2, oidc, password or slack`,
+		`{"type":"facebook"}`: `provider type "facebook" is unknown: use acme, anonymous, apple, discord, email, github, gitlab, google, microsoft, oauth2, oidc, passkey, password or slack`,
 		`{"client_id":"a"}`:   "a provider has no type",
 	} {
 		if err := check(providers); err == nil || !strings.Contains(err.Error(), want) {

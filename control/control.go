@@ -46,6 +46,9 @@ type Realm struct {
 	// tokens (POST /users/{id}/claims/refresh). Default: nil, the realm
 	// has no claims query.
 	RefreshClaims func(ctx context.Context, userID string) error
+	// Factors keeps the users' second factors (GET and DELETE
+	// /users/{id}/factors). Default: nil, the realm keeps none.
+	Factors session.SecondFactors
 }
 
 // ErrUserNotFound means the realm has neither a record nor a live session

@@ -39,11 +39,14 @@ const (
 	// OpRefreshClaims makes every instance drop the user's claims and
 	// cached tokens and ask the app's claims query again.
 	OpRefreshClaims = "refresh_claims"
+	OpListFactors   = "list_factors"
+	OpResetFactors  = "reset_factors"
 )
 
 // Change is what a successful changing call did, for OnChange.
 type Change struct {
-	// Op is OpEndSessions, OpEndSession, OpBan, OpUnban or OpDeleteUser.
+	// Op is OpEndSessions, OpEndSession, OpBan, OpUnban, OpDeleteUser or
+	// OpResetFactors.
 	Op     string
 	UserID string
 	// SessionID is the session OpEndSession ended.
@@ -96,6 +99,8 @@ func CheckSecret(secret string) error {
 //	DELETE /users/{id}/sessions/{sid}
 //	POST   /users/{id}/ban
 //	DELETE /users/{id}/ban
+//	GET    /users/{id}/factors
+//	DELETE /users/{id}/factors
 //	GET    /events/dead[?limit=n]
 //	POST   /users/import?from=<source>[&dry_run=true&events=true&map=a=b&sub_from=f&users_table=t] (Import only; body: the export as a ZIP)
 //
@@ -302,6 +307,12 @@ func (h *Handler) route(r *http.Request) (call, *apiError) {
 				c.op = OpUnban
 			}
 			err = allow(http.MethodPost, http.MethodDelete)
+		case "factors":
+			c.op = OpListFactors
+			if r.Method == http.MethodDelete {
+				c.op = OpResetFactors
+			}
+			err = allow(http.MethodGet, http.MethodDelete)
 		default:
 			c.op, err = "unknown", errorf(http.StatusNotFound, "not_found", "no such admin API route: see docs/admin-api.md")
 		}
@@ -438,6 +449,16 @@ func (h *Handler) do(ctx context.Context, r *http.Request, realm Realm, c *call)
 		}
 		return struct {
 			Refreshed bool `json:"refreshed"`
+		}{true}, nil
+	case OpListFactors:
+		return ListFactors(ctx, realm, c.userID)
+	case OpResetFactors:
+		if err := ResetFactors(ctx, realm, c.userID); err != nil {
+			return nil, err
+		}
+		changed(Change{Op: OpResetFactors, UserID: c.userID})
+		return struct {
+			Reset bool `json:"reset"`
 		}{true}, nil
 	case OpUnban:
 		u, err := Unban(ctx, realm, c.userID)

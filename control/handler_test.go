@@ -25,6 +25,7 @@ type store interface {
 	session.Store
 	session.UserStore
 	session.Banner
+	session.SecondFactors
 }
 
 type backend struct {
@@ -52,7 +53,7 @@ func backends(t *testing.T) []backend {
 }
 
 func realmOf(name, issuer string, s store) control.Realm {
-	return control.Realm{Name: name, Issuers: []string{issuer}, Sessions: s, Users: s}
+	return control.Realm{Name: name, Issuers: []string{issuer}, Sessions: s, Users: s, Factors: s}
 }
 
 type fixture struct {

@@ -49,7 +49,8 @@ func TestBinaryHasConvexAuthModule(t *testing.T) {
 		"http.convex_auth.providers.anonymous\n", "http.convex_auth.providers.email\n", "http.convex_auth.providers.github\n",
 		"http.convex_auth.providers.google\n", "http.convex_auth.providers.oidc\n", "http.convex_auth.providers.password\n",
 		"http.convex_auth.providers.apple\n", "http.convex_auth.providers.microsoft\n", "http.convex_auth.providers.gitlab\n",
-		"http.convex_auth.providers.discord\n", "http.convex_auth.providers.slack\n", "http.convex_auth.providers.oauth2\n"} {
+		"http.convex_auth.providers.discord\n", "http.convex_auth.providers.slack\n", "http.convex_auth.providers.oauth2\n",
+		"http.convex_auth.providers.passkey\n"} {
 		if !strings.Contains(out, m) {
 			t.Errorf("caddy list-modules does not list %s; output:\n%s", strings.TrimSpace(m), out)
 		}

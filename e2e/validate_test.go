@@ -46,6 +46,9 @@ func TestValidateNamesBadOption(t *testing.T) {
 		{"apple key file missing", "issuer https://app.example.com\nprovider apple {\nclient_id com.example.web\nteam_id ABCDE12345\nkey_id KEY1234567\nprivate_key_file " + filepath.Join(dir, "AuthKey.p8") + "\n}", "provider apple: private_key_file"},
 		{"microsoft tenant a domain", "issuer https://app.example.com\nprovider microsoft {\nclient_id a\nclient_secret b\ntenant contoso.com\n}", `tenant "contoso.com" is not common, organizations, consumers or a tenant ID`},
 		{"github team without org", "issuer https://app.example.com\nprovider github {\nclient_id a\nclient_secret b\nallowed_teams platform\n}", `allowed_teams: "platform" is not <org>/<team-slug>`},
+		{"passkey user_verification", "issuer https://app.example.com\nprovider password\nprovider passkey {\nuser_verification always\n}", `user_verification "always" is unknown`},
+		{"unset factor key variable", "issuer https://app.example.com\nprovider password\nsecond_factor {\nkey env CONVEX_AUTH_TEST_UNSET_KEY\n}", "second_factor key env CONVEX_AUTH_TEST_UNSET_KEY is not set"},
+		{"passkey alone", "issuer https://app.example.com\nprovider passkey", "provider passkey needs another sign-in method"},
 		{"unreadable sign-in template", "issuer https://app.example.com\nprovider password\nsign_in_template " + filepath.Join(dir, "missing.html"), "sign_in_template"},
 	}
 	for _, tt := range tests {

@@ -102,8 +102,8 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, rule *authz.
 			"Try again shortly", "Who may open this page cannot be checked right now. Try again in a few seconds.")
 	case authz.NeedSecondFactor:
 		g.countProtected(rule, ProtectedSecondFactor)
-		g.refuse(w, r, http.StatusForbidden, "second_factor_required", "this page needs a sign-in with a second factor, which this site does not offer",
-			"A second factor is needed", "This page needs a sign-in with a second factor (a one-time code or a passkey), and this site does not offer one. Ask the site's owner.")
+		g.refuse(w, r, http.StatusForbidden, "second_factor_required", "this page needs a sign-in with a second factor: set one up on the account page, then sign in again",
+			"A second factor is needed", "This page needs a sign-in with a second factor (a code from an authenticator app, or a passkey). Set one up on your account page (/auth/account), then sign out and sign in again.")
 	case authz.NeedReauthentication:
 		g.countProtected(rule, ProtectedReauthenticate)
 		g.askReauthentication(w, r, rule.MaxAge())

@@ -72,7 +72,7 @@ func (s signInHost) StartSession(w http.ResponseWriter, r *http.Request, res sig
 		ctx = events.WithReplacedUser(ctx, res.ReplacedUserID)
 	}
 	token, sess, err := g.cfg.Store.Create(ctx, session.NewSession{UserID: user.ID, Provider: provider, Profile: user.Profile,
-		UserAgent: r.Header.Get("User-Agent"), MaxTTL: res.MaxTTL})
+		UserAgent: r.Header.Get("User-Agent"), MaxTTL: res.MaxTTL, AMR: res.AMR})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type Backend interface {
 	session.Limiter
 	session.Devices
 	session.UserImporter
+	session.SecondFactors
 }
 
 // emitTimeout bounds queueing one event, apart from the request's own

@@ -62,7 +62,8 @@ type Data struct {
 
 // Change is one change of account_changed: Kind is method-added or
 // method-removed (with Method, the method's name for people),
-// password-changed, password-reset or email-verified
+// password-changed, password-reset, email-verified, factor-added or
+// factor-removed (with Method), or backup-codes-replaced
 // (session.UserChange's kinds).
 type Change struct {
 	Kind   string
@@ -121,7 +122,7 @@ func ParseTemplates(dir string) (*Templates, error) {
 	}
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	sample := Data{SiteName: "Example", Site: "example.com", Email: "ada@example.com", Link: "https://example.com/x", Code: "12345678", Expires: "15 minutes",
-		Changes: []Change{{Kind: "method-added", Method: "GitHub"}, {Kind: "method-removed", Method: "Password"}, {Kind: "password-changed"}, {Kind: "password-reset"}, {Kind: "email-verified"}},
+		Changes: []Change{{Kind: "method-added", Method: "GitHub"}, {Kind: "method-removed", Method: "Password"}, {Kind: "password-changed"}, {Kind: "password-reset"}, {Kind: "email-verified"}, {Kind: "factor-added", Method: "A passkey"}, {Kind: "factor-removed", Method: "The authenticator app"}, {Kind: "backup-codes-replaced"}},
 		Device:  "Mozilla/5.0", AccountLink: "https://example.com/auth/account", ResetLink: "https://example.com/auth/password/forgot"}
 	for _, kind := range kinds {
 		txt, err := read(kind + ".txt")

@@ -7,7 +7,8 @@ import "context"
 // mailed.
 type UserChange struct {
 	Kind string
-	// Provider names the sign-in method added or removed.
+	// Provider names the sign-in method (or second factor) added or
+	// removed.
 	Provider string
 }
 
@@ -18,6 +19,11 @@ const (
 	ChangePasswordChanged = "password-changed"
 	ChangePasswordReset   = "password-reset"
 	ChangeEmailVerified   = "email-verified"
+	// A second factor added or removed (Provider: passkey or totp), and
+	// new backup codes.
+	ChangeFactorAdded   = "factor-added"
+	ChangeFactorRemoved = "factor-removed"
+	ChangeBackupCodes   = "backup-codes-replaced"
 )
 
 // ChangeRecorder is implemented by a store wrapper that announces user

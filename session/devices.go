@@ -31,9 +31,24 @@ type Devices interface {
 	// KnownDevice reports whether the browser with the device token is
 	// remembered for userID.
 	KnownDevice(ctx context.Context, userID, token string) (bool, error)
-	// ForgetDevices forgets every browser of userID.
+	// ForgetDevices forgets every browser of userID, trusted ones too.
 	ForgetDevices(ctx context.Context, userID string) error
+	// TrustDevice records that the browser with the device token passed
+	// userID's second factor and asked to be remembered ("remember this
+	// browser"), for ttl from now. The mark sits beside the browser's
+	// entry, under the same cap, and ForgetDevices forgets it too.
+	TrustDevice(ctx context.Context, userID, token string, ttl time.Duration) error
+	// TrustedDevice reports whether the browser with the device token is
+	// trusted for userID's second factor.
+	TrustedDevice(ctx context.Context, userID, token string) (bool, error)
 }
+
+// Members of a user's devices: a browser that signed in, and a browser
+// trusted past the second factor.
+const (
+	deviceKnown   = "device"
+	deviceTrusted = "device-trusted"
+)
 
 var (
 	_ Devices = (*MemoryStore)(nil)
@@ -79,6 +94,16 @@ func validateDevice(userID, token string, ttl time.Duration) error {
 
 // RememberDevice implements Devices.
 func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) (bool, error) {
+	return m.rememberDevice(userID, token, deviceKnown, ttl)
+}
+
+// TrustDevice implements Devices.
+func (m *MemoryStore) TrustDevice(ctx context.Context, userID, token string, ttl time.Duration) error {
+	_, err := m.rememberDevice(userID, token, deviceTrusted, ttl)
+	return err
+}
+
+func (m *MemoryStore) rememberDevice(userID, token, kind string, ttl time.Duration) (bool, error) {
 	if err := validateDevice(userID, token, ttl); err != nil {
 		return false, err
 	}
@@ -99,7 +124,7 @@ func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, 
 			delete(devs, h)
 		}
 	}
-	h := hashKey("device", token)
+	h := hashKey(kind, token)
 	_, known := devs[h]
 	others := len(devs) > 1 || len(devs) == 1 && !known
 	devs[h] = now.Add(ttl)
@@ -117,6 +142,15 @@ func (m *MemoryStore) RememberDevice(ctx context.Context, userID, token string, 
 
 // KnownDevice implements Devices.
 func (m *MemoryStore) KnownDevice(ctx context.Context, userID, token string) (bool, error) {
+	return m.deviceMarked(userID, token, deviceKnown)
+}
+
+// TrustedDevice implements Devices.
+func (m *MemoryStore) TrustedDevice(ctx context.Context, userID, token string) (bool, error) {
+	return m.deviceMarked(userID, token, deviceTrusted)
+}
+
+func (m *MemoryStore) deviceMarked(userID, token, kind string) (bool, error) {
 	if userID == "" || !ValidDeviceToken(token) {
 		return false, nil
 	}
@@ -127,7 +161,7 @@ func (m *MemoryStore) KnownDevice(ctx context.Context, userID, token string) (bo
 	u := m.users
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	exp, ok := u.devices[userID][hashKey("device", token)]
+	exp, ok := u.devices[userID][hashKey(kind, token)]
 	return ok && now.Before(exp), nil
 }
 
@@ -158,6 +192,16 @@ func (s *RedisStore) devicesKey(userID string) string {
 
 // RememberDevice implements Devices.
 func (s *RedisStore) RememberDevice(ctx context.Context, userID, token string, ttl time.Duration) (bool, error) {
+	return s.rememberDevice(ctx, userID, token, deviceKnown, ttl)
+}
+
+// TrustDevice implements Devices.
+func (s *RedisStore) TrustDevice(ctx context.Context, userID, token string, ttl time.Duration) error {
+	_, err := s.rememberDevice(ctx, userID, token, deviceTrusted, ttl)
+	return err
+}
+
+func (s *RedisStore) rememberDevice(ctx context.Context, userID, token, kind string, ttl time.Duration) (bool, error) {
 	if err := validateDevice(userID, token, ttl); err != nil {
 		return false, err
 	}
@@ -166,7 +210,7 @@ func (s *RedisStore) RememberDevice(ctx context.Context, userID, token string, t
 	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
 		var err error
 		others, err = rememberDeviceScript.Run(ctx, s.client, []string{s.devicesKey(userID)},
-			now.UnixMilli(), now.Add(ttl).UnixMilli(), hashKey("device", s.realmTag, token), MaxDevicesPerUser).Int()
+			now.UnixMilli(), now.Add(ttl).UnixMilli(), hashKey(kind, s.realmTag, token), MaxDevicesPerUser).Int()
 		return err
 	})
 	if err != nil {
@@ -177,11 +221,20 @@ func (s *RedisStore) RememberDevice(ctx context.Context, userID, token string, t
 
 // KnownDevice implements Devices.
 func (s *RedisStore) KnownDevice(ctx context.Context, userID, token string) (bool, error) {
+	return s.deviceMarked(ctx, userID, token, deviceKnown)
+}
+
+// TrustedDevice implements Devices.
+func (s *RedisStore) TrustedDevice(ctx context.Context, userID, token string) (bool, error) {
+	return s.deviceMarked(ctx, userID, token, deviceTrusted)
+}
+
+func (s *RedisStore) deviceMarked(ctx context.Context, userID, token, kind string) (bool, error) {
 	if userID == "" || !ValidDeviceToken(token) {
 		return false, nil
 	}
 	exp, err := retried(ctx, s, func(ctx context.Context, _ int) (float64, error) {
-		return s.client.ZScore(ctx, s.devicesKey(userID), hashKey("device", s.realmTag, token)).Result()
+		return s.client.ZScore(ctx, s.devicesKey(userID), hashKey(kind, s.realmTag, token)).Result()
 	})
 	if errors.Is(err, redis.Nil) {
 		return false, nil

@@ -83,6 +83,45 @@ func runDeviceConformance(t *testing.T, backend conformanceBackend) {
 		t.Fatal("a browser is known past its expiry")
 	}
 
+	// Trusted past the second factor: a mark of its own, beside the
+	// browser's entry, with its own expiry, forgotten with the browsers.
+	trusted := func(userID, token string) bool {
+		t.Helper()
+		ok, err := dev.TrustedDevice(ctx, userID, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if _, err := dev.RememberDevice(ctx, u.ID, browser, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if trusted(u.ID, browser) {
+		t.Fatal("a browser that signed in is trusted past the second factor")
+	}
+	if err := dev.TrustDevice(ctx, u.ID, browser, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !trusted(u.ID, browser) || trusted(u.ID, other) || trusted("someone-else", browser) {
+		t.Fatal("trusted: want the trusted browser for its user only")
+	}
+	if err := dev.TrustDevice(ctx, u.ID, "short", time.Hour); !errors.Is(err, ErrInvalidUser) {
+		t.Fatalf("TrustDevice of a malformed token = %v; want ErrInvalidUser", err)
+	}
+	clock.Advance(61 * time.Minute)
+	if trusted(u.ID, browser) || !known(u.ID, browser) {
+		t.Fatal("past the trust's expiry: want the browser known and no longer trusted")
+	}
+	if err := dev.TrustDevice(ctx, u.ID, browser, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.ForgetDevices(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if trusted(u.ID, browser) || known(u.ID, browser) {
+		t.Fatal("a browser is trusted or known after ForgetDevices")
+	}
+
 	// The cap: the ones expiring first go first.
 	tokens := make([]string, MaxDevicesPerUser+2)
 	for i := range tokens {

@@ -26,9 +26,10 @@ type MemoryStore struct {
 	byUser   map[string]map[string]struct{} // user ID -> session IDs
 	closed   bool
 
-	users  *memoryUsers // users, accounts, single-use values, rate counters
-	claims memoryClaims // ClaimsStore, under mu
-	limits memoryLimits // Limiter
+	users   *memoryUsers  // users, accounts, single-use values, rate counters
+	claims  memoryClaims  // ClaimsStore, under mu
+	factors memoryFactors // SecondFactors
+	limits  memoryLimits  // Limiter
 
 	instances memoryInstances // InstanceRegistry
 

@@ -20,7 +20,7 @@ func redisACL(prefix string, clientSetInfo bool) string {
 	rule := "on resetkeys ~" + prefix + "* ~rate:" + prefix + "limit:* resetchannels &" + prefix + "revoke -@all" +
 		" +hello +ping +info +role +cluster|slots +cluster|shards" +
 		" +evalsha +eval +get +set +setnx +mget +del +setrange +pexpire +pttl +incr" +
-		" +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait +time"
+		" +hget +hset +hdel +hgetall +zadd +zrange +zrem +zremrangebyscore +zscore +publish +subscribe +wait +time"
 	if clientSetInfo {
 		rule += " +client|setinfo"
 	}

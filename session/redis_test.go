@@ -124,6 +124,10 @@ func dumpRedis(t testing.TB, c redis.UniversalClient, prefix string) []string {
 			out = append(out, c.Get(ctx, key).Val())
 		case "zset":
 			out = append(out, c.ZRange(ctx, key, 0, -1).Val()...)
+		case "hash":
+			for f, v := range c.HGetAll(ctx, key).Val() {
+				out = append(out, f, v)
+			}
 		default:
 			t.Fatalf("unexpected key type %s", typ)
 		}

@@ -90,7 +90,8 @@ type UserStore interface {
 	RemoveUser(ctx context.Context, userID string) error
 	// PurgeUser removes everything of the user: its email index entry, all
 	// its accounts, its pending single-use values (PutOnceFor), its
-	// remembered browsers (Devices), all its sessions (as Store.DeleteUser does, announced to every instance) and,
+	// remembered browsers (Devices), its second factors (SecondFactors),
+	// all its sessions (as Store.DeleteUser does, announced to every instance) and,
 	// last, the user record, so that a purge that fails half-way can be run
 	// again; ErrNotFound if there is no user.
 	PurgeUser(ctx context.Context, userID string) error

@@ -17,6 +17,7 @@ import (
 // promises; the in-process and the Redis store both run it.
 func runUserConformance(t *testing.T, backend conformanceBackend) {
 	t.Run("devices", func(t *testing.T) { runDeviceConformance(t, backend) })
+	t.Run("second factors", func(t *testing.T) { runFactorConformance(t, backend) })
 	ctx := context.Background()
 	setup := func(t *testing.T) (UserStore, *fakeClock, func() []string) {
 		clock := newFakeClock()
@@ -873,6 +874,11 @@ func TestMemoryUserConformance(t *testing.T) {
 			}
 			for k, a := range u.accounts {
 				out = append(out, k, a.UserID)
+			}
+			m.factors.mu.Lock()
+			defer m.factors.mu.Unlock()
+			for id := range m.factors.users {
+				out = append(out, "mem:factors:"+id)
 			}
 			return out
 		}

@@ -380,6 +380,7 @@ func (m *MemoryStore) purge(ctx context.Context, userID string) error {
 	u.dropPendingLocked(userID)
 	delete(u.devices, userID)
 	u.mu.Unlock()
+	m.factors.drop(userID)
 	if _, err := m.DeleteUser(ctx, userID, ""); err != nil {
 		return err
 	}

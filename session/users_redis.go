@@ -516,6 +516,9 @@ func (s *RedisStore) PurgeUser(ctx context.Context, userID string) error {
 	if err := s.dropPending(ctx, userID); err != nil {
 		return err
 	}
+	if err := s.ResetFactors(ctx, userID); err != nil {
+		return err
+	}
 	if err := s.ForgetDevices(ctx, userID); err != nil {
 		return err
 	}

@@ -1,7 +1,19 @@
 package signin
 
-// AMRPassword is RFC 8176's method reference of a password.
-const AMRPassword = "pwd"
+import "slices"
+
+// RFC 8176's method references the gateway writes: a password, a
+// device-bound key (a passkey the device keeps), a synced key (a backup
+// eligible passkey), an authenticator app's code, two factors, and a
+// user's presence only (a passkey that did not verify its user).
+const (
+	AMRPassword    = "pwd"
+	AMRHardwareKey = "hwk"
+	AMRSoftwareKey = "swk"
+	AMROTP         = "otp"
+	AMRMFA         = "mfa"
+	AMRUser        = "user"
+)
 
 // DefaultAMR is what a session's token says of how the user signed in
 // (its amr) when the session records no methods of its own
@@ -14,4 +26,25 @@ func DefaultAMR(provider string) []string {
 		return []string{AMRPassword}
 	}
 	return nil
+}
+
+// FirstFactorAMR is what a first factor says of how the user signed in:
+// amr when the method named it, else the provider's own ("pwd" for a
+// password; nothing for a provider or a mailed link or code).
+func FirstFactorAMR(provider string, amr []string) []string {
+	if len(amr) > 0 {
+		return amr
+	}
+	return DefaultAMR(provider)
+}
+
+// combineAMR adds second's methods and mfa to first's, each once.
+func combineAMR(first []string, second ...string) []string {
+	out := slices.Clone(first)
+	for _, v := range append(second, AMRMFA) {
+		if v != AMRUser && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -51,34 +51,34 @@ func (s *Service) KnownDevice(ctx context.Context, r *http.Request, userID strin
 }
 
 // rememberDevice sets the browser's device cookie (a new token if it has
-// none) and remembers it for userID; it reports whether the user had
-// another browser remembered and this one was not. Best effort: a failure
-// is logged.
-func (s *Service) rememberDevice(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (newToKnownUser bool) {
+// none) and remembers it for userID; it returns the token ("" when none
+// could be kept) and reports whether the user had another browser
+// remembered and this one was not. Best effort: a failure is logged.
+func (s *Service) rememberDevice(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string) (token string, newToKnownUser bool) {
 	if s.devices == nil {
-		return false
+		return "", false
 	}
 	knownBefore := false
-	token := s.deviceToken(r)
+	token = s.deviceToken(r)
 	if token != "" {
 		knownBefore = s.KnownDevice(ctx, r, userID)
 	} else {
 		var err error
 		if token, err = session.NewDeviceToken(); err != nil {
 			s.logger.Warn("could not make a device cookie", zap.Error(err))
-			return false
+			return "", false
 		}
 	}
 	others, err := s.devices.RememberDevice(ctx, userID, token, DeviceTTL)
 	if err != nil {
 		s.logger.Warn("could not remember the browser", zap.Error(err))
-		return false
+		return "", false
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: s.deviceCookie(r), Value: token, Path: "/", MaxAge: int(DeviceTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteLaxMode,
 	})
-	return others && !knownBefore
+	return token, others && !knownBefore
 }
 
 // ForgetDevices forgets every browser of userID but r's (nil: none), which
@@ -94,6 +94,39 @@ func (s *Service) ForgetDevices(ctx context.Context, w http.ResponseWriter, r *h
 		return
 	}
 	if r != nil && s.deviceToken(r) != "" {
-		_ = s.rememberDevice(ctx, w, r, userID)
+		_, _ = s.rememberDevice(ctx, w, r, userID)
+	}
+}
+
+// rememberDeviceOn reports whether a browser may skip the challenge once
+// it passed one (remember_device).
+func (s *Service) rememberDeviceOn() bool {
+	sf := s.cfg.SecondFactor
+	return s.devices != nil && sf != nil && sf.RememberDevice > 0
+}
+
+// trustedDevice reports whether the browser passed userID's second factor
+// and asked to be remembered, within remember_device; a store that cannot
+// tell says no (the challenge is asked).
+func (s *Service) trustedDevice(ctx context.Context, r *http.Request, userID string) bool {
+	token := s.deviceToken(r)
+	if !s.rememberDeviceOn() || token == "" {
+		return false
+	}
+	ok, err := s.devices.TrustedDevice(ctx, userID, token)
+	if err != nil {
+		s.logger.Warn("could not tell whether the browser is remembered past the second factor", zap.Error(err))
+	}
+	return ok
+}
+
+// trustDevice remembers the browser (its device token) past userID's
+// second factor for remember_device. Best effort: a failure is logged.
+func (s *Service) trustDevice(ctx context.Context, userID, token string) {
+	if !s.rememberDeviceOn() || token == "" {
+		return
+	}
+	if err := s.devices.TrustDevice(ctx, userID, token, s.cfg.SecondFactor.RememberDevice); err != nil {
+		s.logger.Warn("could not remember the browser past the second factor", zap.Error(err))
 	}
 }

@@ -15,7 +15,16 @@ import (
 // reports whether the session started. A browser that was a guest is
 // told apart: upgraded in place, or replaced by another user.
 func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string) bool {
-	res := Result{User: user, Provider: provider}
+	return s.finishWith(w, r, user, provider, target, nil)
+}
+
+// finishWith is finish for a method that says how the user authenticated
+// (RFC 8176 amr values; nil: the provider's own). It is the one place
+// every first factor ends: a user with a second factor (or who must enrol
+// one) is sent to the challenge instead, and no session exists until it
+// is passed.
+func (s *Service) finishWith(w http.ResponseWriter, r *http.Request, user *session.User, provider, target string, amr []string) bool {
+	res := Result{User: user, Provider: provider, AMR: amr}
 	maxTTL, admitted := s.sessionCap(provider, user)
 	if !admitted {
 		s.logger.Info("sign-in refused by an admission rule", zap.String("provider", provider), zap.String("rule", pkgprovider.RuleEmailDomain))
@@ -30,6 +39,30 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 			res.ReplacedUserID = guestID
 		}
 	}
+	if user.Banned {
+		return s.startSession(w, r, res, target)
+	}
+	switch challenged, err := s.challenge(w, r, res, target); {
+	case err != nil:
+		s.logger.Warn("sign-in could not read the user's second factors", zap.String("provider", provider), zap.Error(err))
+		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
+		return false
+	case challenged:
+		return false
+	}
+	return s.startSession(w, r, res, target)
+}
+
+// startSession has the Host start res's session and sends the browser to
+// target; a banned user gets the page that says so.
+func (s *Service) startSession(w http.ResponseWriter, r *http.Request, res Result, target string) bool {
+	return s.startSessionThen(w, r, res, func() { Redirect(w, r, s.cfg.Redirects.Resolve(target)) })
+}
+
+// startSessionThen is startSession with then answering once the session
+// started.
+func (s *Service) startSessionThen(w http.ResponseWriter, r *http.Request, res Result, then func()) bool {
+	user, provider := res.User, res.Provider
 	err := ErrBanned
 	if !user.Banned {
 		err = s.cfg.Host.StartSession(w, r, res)
@@ -46,7 +79,10 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 	}
 	if provider != ProviderAnonymous {
 		ctx, cancel := storeCtx(r)
-		newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		token, newBrowser := s.rememberDevice(ctx, w, r, user.ID)
+		if res.TrustDevice {
+			s.trustDevice(ctx, user.ID, token)
+		}
 		cancel()
 		if newBrowser && user.Profile.Email != "" && s.cfg.Mail != nil && !s.cfg.Mail.QuietNewDevices {
 			d := s.noticeData(mail.NewDevice, user.Profile.Email)
@@ -58,6 +94,6 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, user *session.U
 		}
 		s.rememberMethod(w, r, provider)
 	}
-	Redirect(w, r, s.cfg.Redirects.Resolve(target))
+	then()
 	return true
 }

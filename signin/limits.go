@@ -21,6 +21,7 @@ const (
 	LimitGlobalSignUp    = "global_sign_up"
 	LimitGlobalEmailSend = "global_email_send"
 	LimitGlobalSignIn    = "global_sign_in"
+	LimitSecondFactor    = "second_factor"
 )
 
 // Default rate limits. Per client: generous enough for an office behind one
@@ -34,6 +35,7 @@ var (
 	DefaultGlobalSignUpLimit    = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultGlobalEmailSendLimit = session.Rate{Events: 1000, Per: time.Hour}
 	DefaultGlobalSignInLimit    = session.Rate{Events: 1000, Per: time.Hour}
+	DefaultSecondFactorLimit    = session.Rate{Events: 30, Per: time.Minute}
 )
 
 // Limits are the rate limits on anonymous sign-in steps. Per-client limits
@@ -65,10 +67,14 @@ type Limits struct {
 	// from browsers the account does not know wait until it allows one
 	// again. Default: 1000 per hour.
 	GlobalSignIn session.Rate
+	// SecondFactor is second-factor steps per client: passkey ceremonies
+	// started, codes tried at a challenge, enrolments (on top of each
+	// challenge's 5 wrong codes). Default: 30 per minute.
+	SecondFactor session.Rate
 }
 
 // LimitNames are the limits' names, in the order of Limits' fields.
-var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitGlobalSignIn}
+var LimitNames = []string{LimitSignUp, LimitSignIn, LimitEmailSend, LimitOAuthStart, LimitGlobalSignUp, LimitGlobalEmailSend, LimitGlobalSignIn, LimitSecondFactor}
 
 // Rate is the limit named name (one of LimitNames), nil for another name.
 func (l *Limits) Rate(name string) *session.Rate {
@@ -87,13 +93,16 @@ func (l *Limits) Rate(name string) *session.Rate {
 		return &l.GlobalEmailSend
 	case LimitGlobalSignIn:
 		return &l.GlobalSignIn
+	case LimitSecondFactor:
+		return &l.SecondFactor
 	}
 	return nil
 }
 
 func (l *Limits) fill() error {
 	defaults := Limits{DefaultSignUpLimit, DefaultSignInLimit, DefaultEmailSendLimit, DefaultOAuthStartLimit,
-		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultGlobalSignInLimit}
+		DefaultGlobalSignUpLimit, DefaultGlobalEmailSendLimit, DefaultGlobalSignInLimit,
+		DefaultSecondFactorLimit}
 	for _, name := range LimitNames {
 		r := l.Rate(name)
 		if *r == (session.Rate{}) {

@@ -74,6 +74,10 @@ func (s *Service) methodLabel(name string) string {
 		return "Email link"
 	case ProviderAnonymous:
 		return "Guest"
+	case ProviderPasskey:
+		return "A passkey"
+	case FactorTOTP:
+		return "The authenticator app"
 	}
 	if p := s.oauth[name]; p != nil {
 		return p.info.Label

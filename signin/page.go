@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/convex-auth/caddy-convex-auth/passkey"
+
 	"go.uber.org/zap"
 )
 
@@ -22,12 +24,17 @@ var defaultTemplate = template.Must(NewPageTemplate("signin").Parse(defaultTempl
 //go:embed templates/style.html
 var styleTemplateText string
 
-// NewPageTemplate starts a page template with the shared functions and the
+//go:embed templates/factor_parts.html
+var factorPartsText string
+
+// NewPageTemplate starts a page template with the shared functions, the
 // shared look ({{template "style"}} inside <style>, {{template "favicon"}}
-// in <head>), which a custom sign-in page copied from the built-in one may
-// use too.
+// in <head>) and the second factor's parts ("totp_setup", "backup_codes",
+// "factor_style"), which a custom sign-in page copied from the built-in
+// one may use too.
 func NewPageTemplate(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
+	t := template.Must(template.New(name).Funcs(templateFuncs).Parse(styleTemplateText))
+	return template.Must(t.Parse(factorPartsText))
 }
 
 // templateFuncs are available to the built-in and custom templates.
@@ -95,6 +102,18 @@ type PageData struct {
 	Forgot bool
 	// Guest shows "Continue as guest", a form posting to GuestAction.
 	Guest bool
+	// Passkey shows "Sign in with a passkey" (the sign-in mode only): its
+	// form posts the browser's answer to PasskeyAction, and passkey.js
+	// fetches its options from PasskeyOptions.
+	Passkey bool
+	// PasskeyAutofill offers passkeys in the email field's autofill
+	// (conditional mediation); not on the page after a refused passkey.
+	PasskeyAutofill bool
+	PasskeyAction   string
+	PasskeyOptions  string
+	// Script is the URL of the page's one script (passkey.js), or empty:
+	// the page then runs no script at all.
+	Script string
 	// Links and form actions; each keeps redirectTo.
 	SignInURL      string
 	SignUpURL      string
@@ -159,6 +178,10 @@ var messages = map[string]string{
 	"signed_out":           "Sign in first, then try again.",
 	"verify_needed":        "Verify your email address before signing in. We sent you a new link.",
 	"verify_password":      "The code or the password is not right. Check both and try again.",
+	"passkey":              "That passkey could not sign you in. Try again, or use another way to sign in.",
+	"passkey_expired":      "The passkey sign-in expired or was started in another browser. Please try again.",
+	"challenge_expired":    "This sign-in expired or was started in another browser. Please sign in again.",
+	"challenge_dead":       "Too many wrong codes. Sign in again to get a new try.",
 }
 
 // notices are the success sentences by code, shown in place of an error.
@@ -228,6 +251,11 @@ func (s *Service) PageFor(mode, code, redirectTo string) PageData {
 	d.ChangeAction = PathChangePassword
 	d.AccountURL = PathAccount
 	d.GuestAction = signInPrefix + ProviderAnonymous
+	if s.rp != nil && mode == "signin" {
+		d.Passkey, d.Script = true, passkey.ScriptPath
+		d.PasskeyAutofill = code != "passkey" && code != "passkey_expired"
+		d.PasskeyAction, d.PasskeyOptions = signInPrefix+ProviderPasskey, PathPasskeyOptions
+	}
 	return d
 }
 
@@ -267,13 +295,24 @@ func (s *Service) Render(w http.ResponseWriter, r *http.Request, status int, d P
 		}
 		d.Error = fmt.Sprintf(messages[d.ErrorCode], waitWords(wait))
 	}
-	s.WritePage(w, r, status, s.page, d, "sign-in")
+	s.writePage(w, r, status, s.page, d, "sign-in", d.Script != "")
 }
 
 // WritePage renders t with d and writes it with headers that keep it out of
 // caches, frames and Referer headers, and allow no script. what names the
 // page in the error a broken template gives.
 func (s *Service) WritePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
+	s.writePage(w, r, status, t, d, what, false)
+}
+
+// WriteScriptPage is WritePage for a page that loads passkey.js: its
+// policy allows that one script of this site, and its fetches to this
+// site, and nothing inline.
+func (s *Service) WriteScriptPage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string) {
+	s.writePage(w, r, status, t, d, what, true)
+}
+
+func (s *Service) writePage(w http.ResponseWriter, r *http.Request, status int, t *template.Template, d any, what string, script bool) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {
 		s.logger.Error("rendering the "+what+" page failed", zap.Error(err))
@@ -286,23 +325,28 @@ func (s *Service) WritePage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", s.contentSecurityPolicy())
+	h.Set("Content-Security-Policy", s.contentSecurityPolicy(script))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
 }
 
-// contentSecurityPolicy allows inline styles and images, no script, and
-// form posts (and the redirects after them) to this site and the allowed
-// redirect origins.
-func (s *Service) contentSecurityPolicy() string {
+// contentSecurityPolicy allows inline styles and images, form posts (and
+// the redirects after them) to this site and the allowed redirect
+// origins, and no script; with script, this site's scripts (passkey.js,
+// never inline) and fetches to this site.
+func (s *Service) contentSecurityPolicy(script bool) string {
 	actions := []string{"'self'"}
 	actions = append(actions, s.cfg.Redirects.Origins...)
 	if u, err := url.Parse(s.cfg.Redirects.AfterSignIn); err == nil && u.Host != "" {
 		actions = append(actions, u.Scheme+"://"+u.Host)
 	}
-	return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " +
+	scripts := ""
+	if script {
+		scripts = "script-src 'self'; connect-src 'self'; "
+	}
+	return "default-src 'none'; " + scripts + "style-src 'unsafe-inline'; img-src 'self' data:; form-action " +
 		strings.Join(actions, " ") + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
@@ -330,6 +374,9 @@ func providerIcon(kind string) template.HTML {
 			`<g fill="#2eb67d" stroke="#2eb67d" transform="rotate(90 12 12)"><path d="M4.1 9.5h6" stroke-width="4.2" stroke-linecap="round"/><path d="M7.4 7.2V4.1a2.1 2.1 0 0 1 4.2 0v3.1z" stroke="none"/></g>` +
 			`<g fill="#ecb22e" stroke="#ecb22e" transform="rotate(180 12 12)"><path d="M4.1 9.5h6" stroke-width="4.2" stroke-linecap="round"/><path d="M7.4 7.2V4.1a2.1 2.1 0 0 1 4.2 0v3.1z" stroke="none"/></g>` +
 			`<g fill="#e01e5a" stroke="#e01e5a" transform="rotate(270 12 12)"><path d="M4.1 9.5h6" stroke-width="4.2" stroke-linecap="round"/><path d="M7.4 7.2V4.1a2.1 2.1 0 0 1 4.2 0v3.1z" stroke="none"/></g></svg>`
+	}
+	if kind == "passkey" {
+		return `<svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm-6 10v-2a4 4 0 0 1 4-4h4m6 6a2.5 2.5 0 1 0 0-5 2.5 2.5 0 0 0 0 5zm0 0v2m0-7.5V11m3.5 6H22"/></svg>`
 	}
 	return `<svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M21 2l-2 2m-7.61 7.61a5.5 5.5 0 1 1-7.78 7.78 5.5 5.5 0 0 1 7.78-7.78zm0 0L15.5 7.5m0 0l3 3L22 7l-3-3m-3.5 3.5L19 4"/></svg>`
 }

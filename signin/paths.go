@@ -17,4 +17,7 @@ const (
 	// sign-in page shows.
 	PathAccount        = "/auth/account"
 	PathChangePassword = "/auth/password/change"
+	// PathPasskeyOptions gives a passkey sign-in's options (passkey.js
+	// fetches them); the answer posts to /auth/signin/passkey.
+	PathPasskeyOptions = signInPrefix + ProviderPasskey + "/options"
 )

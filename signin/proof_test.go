@@ -5,45 +5,19 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
 
-// changeLog is a user store that records what AccountChanged announces
-// (session.ChangeRecorder), as the events store does.
-type changeLog struct {
-	signintest.Store
-	mu  sync.Mutex
-	got []string
-}
-
-func (l *changeLog) UserChanged(_ context.Context, userID string, changes ...session.UserChange) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range changes {
-		l.got = append(l.got, strings.TrimSuffix(c.Kind+":"+c.Provider, ":"))
-	}
-}
-
-func (l *changeLog) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := strings.Join(l.got, " ")
-	l.got = nil
-	return s
-}
-
 // newProofEnv is a mail site (verify_email optional) recording what it
 // announces and why it ends sessions.
-func newProofEnv(t *testing.T, mk storeMaker) (*env, *smtpReceiver, *changeLog, *reasonLog) {
-	var log *changeLog
+func newProofEnv(t *testing.T, mk storeMaker) (*env, *smtpReceiver, *signintest.ChangeLog, *reasonLog) {
+	var log *signintest.ChangeLog
 	var reasons *reasonLog
 	e, rcv := newMailEnv(t, mk, VerifyOptional, func(c *Config) {
-		log = &changeLog{Store: c.Users.(signintest.Store)}
+		log = &signintest.ChangeLog{Store: c.Users.(signintest.Store)}
 		c.Users = log
 		reasons = recordReasons(c)
 	})
@@ -98,7 +72,7 @@ func TestResetRemovesWhatCameBeforeTheProof(t *testing.T) {
 		if u, _ := e.store.GetUser(ctx, squatter.UserID); !u.Profile.EmailVerified {
 			t.Fatal("the reset did not verify the address")
 		}
-		if got := log.take(); got != "password-reset email-verified method-removed:zitadel" {
+		if got := log.Take(); got != "password-reset email-verified method-removed:zitadel" {
 			t.Fatalf("announced %q", got)
 		}
 		if got := reasons.Take(); got != "reset" {
@@ -119,7 +93,7 @@ func TestResetRemovesWhatCameBeforeTheProof(t *testing.T) {
 		if _, err := e.store.GetAccount(ctx, "zitadel", "later"); err != nil {
 			t.Fatalf("a method linked after the proof went at a later reset: %v", err)
 		}
-		if got := log.take(); got != "password-reset" {
+		if got := log.Take(); got != "password-reset" {
 			t.Fatalf("a later reset announced %q", got)
 		}
 	})
@@ -153,7 +127,7 @@ func TestVerificationRemovesWhatCameBeforeTheProof(t *testing.T) {
 	if w := e.who(b); !w.EmailVerified {
 		t.Fatal("the verifying browser is not signed in, verified")
 	}
-	if got := log.take(); got != "email-verified method-removed:zitadel" {
+	if got := log.Take(); got != "email-verified method-removed:zitadel" {
 		t.Fatalf("announced %q", got)
 	}
 	if got := reasons.Take(); got != session.ReasonEmailVerified {

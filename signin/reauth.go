@@ -2,9 +2,12 @@ package signin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -60,17 +63,61 @@ func (s *Service) Reauthenticate(ctx context.Context, sess *session.Session, amr
 	return s.cfg.Sessions.Reauthenticate(ctx, sess.UserID, sess.ID, s.now(), amr)
 }
 
+// Refusals of a re-authentication whose password matched, once the user
+// has a second factor (ReauthenticateWithPassword): it needs the factor
+// too.
+const (
+	// ReauthCodeRefused: the code (from the authenticator app, or a
+	// backup code) was missing or wrong.
+	ReauthCodeRefused = "reauth_code"
+	// ReauthPasskeyOnly: the user's only second factor is a passkey, which
+	// a form cannot check: only a new sign-in re-authenticates.
+	ReauthPasskeyOnly = "reauth_passkey"
+)
+
 // ReauthenticateWithPassword checks password against the user's password
 // account among accounts (CheckPassword: counted as a sign-in attempt)
-// and, when it matches, re-authenticates sess (amr pwd). The account
-// page's password form and the step-up page both use it. err is the
-// store's, when the password matched but could not be recorded.
-func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password string) (PasswordCheck, error) {
-	check := s.CheckPassword(ctx, r, PasswordAccount(accounts), password)
-	if check != PasswordMatches {
-		return check, nil
+// and, once the user has a second factor, code against it; when both
+// match it re-authenticates sess (amr pwd, or pwd otp mfa). The account
+// page's password form and the step-up page both use it. refusal is
+// ReauthCodeRefused or ReauthPasskeyOnly when the password matched but
+// the second factor did not; err is the store's, when everything matched
+// but could not be recorded.
+func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password, code string) (check PasswordCheck, refusal string, err error) {
+	if check = s.CheckPassword(ctx, r, PasswordAccount(accounts), password); check != PasswordMatches {
+		return check, "", nil
 	}
-	return check, s.Reauthenticate(ctx, sess, []string{AMRPassword})
+	amr := []string{AMRPassword}
+	if s.factors != nil {
+		f, err := s.factors.Factors(ctx, sess.UserID)
+		switch {
+		case err != nil:
+			return PasswordUnavailable, "", nil
+		case !f.Any():
+		case f.TOTP == nil && f.BackupCodes == 0:
+			return check, ReauthPasskeyOnly, nil
+		default:
+			if _, err := s.CheckCode(ctx, sess.UserID, code); errors.Is(err, ErrWrongCode) {
+				s.logger.Info("re-authentication refused: the second factor's code", zap.String("user_id", sess.UserID))
+				return check, ReauthCodeRefused, nil
+			} else if err != nil {
+				return PasswordUnavailable, "", nil
+			}
+			amr = []string{AMRPassword, AMROTP, AMRMFA}
+		}
+	}
+	return check, "", s.Reauthenticate(ctx, sess, amr)
+}
+
+// HasSecondFactor reports whether the user has a second factor: then a
+// re-authentication needs it too, and only ReauthenticateWithPassword
+// (with its code) or a new sign-in (challenged) provide it.
+func (s *Service) HasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	if s.factors == nil {
+		return false, nil
+	}
+	f, err := s.factors.Factors(ctx, userID)
+	return err == nil && f.Any(), err
 }
 
 // PasswordAccount is the password account among accounts, or nil.

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/passkey"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -70,6 +71,13 @@ type Result struct {
 	// expires. The app may move the guest's data over (session.created
 	// carries it as replacedUserId).
 	ReplacedUserID string
+	// AMR are the RFC 8176 methods of the sign-in when the method says
+	// (a passkey: hwk or swk, mfa when it verified its user); nil: the
+	// provider's own.
+	AMR []string
+	// TrustDevice: the browser passed a second-factor challenge asking to
+	// be remembered (remember_device), so its next sign-ins skip it.
+	TrustDevice bool
 	// MaxTTL, when set, caps the session's absolute lifetime: an
 	// admission rule admitted the user, and checks them again at the next
 	// sign-in (the provider's admission_ttl).
@@ -98,6 +106,14 @@ type Config struct {
 	Mail *MailConfig
 	// Anonymous enables "Continue as guest". Default: nil, no guests.
 	Anonymous *AnonymousConfig
+	// Passkey enables passkeys: "Sign in with a passkey", adding them on
+	// the account page, and a passkey as the second factor. Its relying
+	// party's ID is Origin's host. Default: nil, no passkeys.
+	Passkey *passkey.Config
+	// SecondFactor is the second factor's policy and the key that seals
+	// TOTP secrets. Default: nil, second factors optional, and no TOTP
+	// (there is no key to seal its secrets).
+	SecondFactor *SecondFactorConfig
 	// Sessions is the session store: the account page lists the user's
 	// sessions in it, and a password reset or change ends them, naming why
 	// (session.WithRevokeReason). The gateway sets it; required with
@@ -175,6 +191,11 @@ type Service struct {
 	linker Linker
 	// reauther finishes re-authentication flows (HandleReauth).
 	reauther Reauthenticator
+	// rp is the passkey relying party, with provider passkey; factors the
+	// store of second factors; passkeyAAD binds a sealed ceremony.
+	rp         *passkey.RP
+	factors    session.SecondFactors
+	passkeyAAD []byte
 	// devices remembers browsers (device.go); nil when Users does not.
 	devices session.Devices
 }

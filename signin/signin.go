@@ -20,6 +20,7 @@ import (
 
 	"github.com/convex-auth/caddy-convex-auth/internal/seal"
 	"github.com/convex-auth/caddy-convex-auth/mail"
+	"github.com/convex-auth/caddy-convex-auth/passkey"
 	"github.com/convex-auth/caddy-convex-auth/provider"
 	"github.com/convex-auth/caddy-convex-auth/session"
 )
@@ -33,6 +34,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("signin: site origin: %w", err)
 	}
 	if len(cfg.OAuth) == 0 && cfg.Password == nil && cfg.Email == nil && cfg.Anonymous == nil {
+		if cfg.Passkey != nil {
+			return nil, errors.New("signin: provider passkey needs another sign-in method to sign up with (password, email, a provider): passkeys are added to an account from its account page")
+		}
 		return nil, errors.New("signin: no provider is configured")
 	}
 	if cfg.Redirects.AfterSignIn == "" {
@@ -67,6 +71,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.devices, _ = cfg.Users.(session.Devices)
 	s.flowAAD = []byte(flowPurpose + "\x00" + cfg.Realm)
+	s.passkeyAAD = []byte(passkeyPurpose + "\x00" + cfg.Realm)
 	s.formPostAAD = []byte(formPostPurpose + "\x00" + cfg.Realm)
 	if cfg.Realm != "" {
 		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
@@ -80,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 		if err := provider.ValidateName(name); err != nil {
 			return nil, fmt.Errorf("signin: %w", err)
 		}
-		if name == ProviderPassword || name == ProviderEmail || name == ProviderAnonymous {
+		if name == ProviderPassword || name == ProviderEmail || name == ProviderAnonymous || name == ProviderPasskey {
 			return nil, fmt.Errorf("signin: provider name %q is reserved for the built-in %s sign-in: pick another name", name, name)
 		}
 		if _, dup := s.oauth[name]; dup {
@@ -138,6 +143,9 @@ func New(cfg Config) (*Service, error) {
 		}
 		s.cfg.Email = &e
 	}
+	if err := s.setUpFactors(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Anonymous != nil {
 		a := *cfg.Anonymous
 		if err := a.fill(); err != nil {
@@ -156,6 +164,11 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case path == PathSignIn:
 		s.servePage(w, r)
+	case path == passkey.ScriptPath && s.rp != nil:
+		ServeScript(w, r)
+	case path == PathPasskeyOptions && s.rp != nil:
+		s.servePasskeyOptions(w, r)
+	case strings.HasPrefix(path, PathChallenge) && s.serveChallenge(w, r, path):
 	case strings.HasPrefix(path, signInPrefix):
 		s.serveStart(w, r, path[len(signInPrefix):])
 	case strings.HasPrefix(path, callbackPrefix):
@@ -175,6 +188,8 @@ func (s *Service) serveStart(w http.ResponseWriter, r *http.Request, name string
 		s.serveEmailRequest(w, r)
 	case name == ProviderAnonymous && s.cfg.Anonymous != nil:
 		s.report(r, http.MethodPost, name, s.serveGuest(w, r))
+	case name == ProviderPasskey && s.rp != nil:
+		s.report(r, http.MethodPost, name, s.servePasskeySignIn(w, r))
 	case s.oauth[name] != nil:
 		s.serveOAuthStart(w, r, s.oauth[name])
 	default:
@@ -235,4 +250,36 @@ func (s *Service) servePasswordPath(w http.ResponseWriter, r *http.Request, path
 		return false
 	}
 	return true
+}
+
+// setUpFactors builds the passkey relying party and checks the second
+// factor's policy.
+func (s *Service) setUpFactors(cfg Config) error {
+	if cfg.Passkey == nil && cfg.SecondFactor == nil {
+		return nil
+	}
+	f, ok := cfg.Users.(session.SecondFactors)
+	if !ok {
+		return errors.New("signin: passkeys and second factors need a store that keeps them (session.SecondFactors)")
+	}
+	s.factors = f
+	if cfg.SecondFactor != nil {
+		sf := *cfg.SecondFactor
+		if err := sf.fill(); err != nil {
+			return fmt.Errorf("signin: %w", err)
+		}
+		s.cfg.SecondFactor = &sf
+	}
+	if cfg.Passkey != nil {
+		name := s.siteName
+		if name == "" {
+			name = s.Site()
+		}
+		rp, err := passkey.New(*cfg.Passkey, cfg.Origin, name)
+		if err != nil {
+			return fmt.Errorf("signin: provider passkey: %w", err)
+		}
+		s.rp = rp
+	}
+	return nil
 }

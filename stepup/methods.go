@@ -26,7 +26,9 @@ func (passwordMethod) Options(c Context) []Option {
 	if signin.PasswordAccount(c.Accounts) == nil {
 		return nil
 	}
-	return []Option{{Label: "Confirm with your password", Action: pathPassword, Password: true}}
+	// With a second factor the password form asks for its code; a passkey
+	// alone cannot be asked here (ReauthPasskeyOnly), and the refusal says so.
+	return []Option{{Label: "Confirm with your password", Action: pathPassword, Password: true, Code: c.SecondFactor}}
 }
 
 func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) bool {
@@ -42,13 +44,17 @@ func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) b
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
-	check, err := p.signIn.ReauthenticateWithPassword(ctx, r, c.Session, c.Accounts, r.PostForm.Get("password"))
-	switch check {
-	case signin.PasswordMatches:
+	check, refusal, err := p.signIn.ReauthenticateWithPassword(ctx, r, c.Session, c.Accounts, r.PostForm.Get("password"), r.PostForm.Get("code"))
+	switch {
+	case check == signin.PasswordMatches && refusal == signin.ReauthPasskeyOnly:
+		p.render(w, r, http.StatusForbidden, c, refusal)
+	case check == signin.PasswordMatches && refusal != "":
+		p.render(w, r, http.StatusUnauthorized, c, refusal)
+	case check == signin.PasswordMatches:
 		p.finish(w, r, c, err)
-	case signin.PasswordUnavailable, signin.PasswordUnchecked:
+	case check == signin.PasswordUnavailable, check == signin.PasswordUnchecked:
 		p.render(w, r, http.StatusServiceUnavailable, c, "unavailable")
-	case signin.PasswordLocked:
+	case check == signin.PasswordLocked:
 		p.render(w, r, http.StatusTooManyRequests, c, "too_many_attempts")
 	default:
 		p.logger.Info("re-authentication refused: wrong password", zap.String("user_id", c.Session.UserID))
@@ -82,6 +88,11 @@ func (p *Pages) readForm(w http.ResponseWriter, r *http.Request) bool {
 type providerMethod struct{ signIn *signin.Service }
 
 func (m providerMethod) Options(c Context) []Option {
+	if c.SecondFactor {
+		// The provider's sign-in would skip the second factor: a new
+		// sign-in (challenged) does it instead.
+		return nil
+	}
 	var out []Option
 	for _, info := range m.signIn.Providers() {
 		if info.StepUp && hasAccount(c.Accounts, info.Name) {
@@ -107,6 +118,10 @@ func (providerMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) b
 	}
 	if !hasAccount(c.Accounts, name) {
 		p.render(w, r, http.StatusNotFound, c, "provider")
+		return true
+	}
+	if c.SecondFactor {
+		p.render(w, r, http.StatusForbidden, c, "second_factor")
 		return true
 	}
 	authURL, err := p.signIn.BeginReauth(w, r, name, c.Session, c.RedirectTo)

@@ -59,6 +59,9 @@ type Context struct {
 	User       *session.User
 	Accounts   []session.Account
 	RedirectTo string
+	// SecondFactor: the user has a second factor, which a re-authentication
+	// needs too: the password with a code, or a new sign-in (challenged).
+	SecondFactor bool
 }
 
 // Option is one form on the page: a button that GETs Action, or (with
@@ -71,8 +74,8 @@ type Option struct {
 	// Action is the URL the button goes to, with redirectTo.
 	Action string
 	// Password: a POST form with a password field (named password) and a
-	// hidden redirectTo.
-	Password bool
+	// hidden redirectTo; Code adds the second factor's code field (code).
+	Password, Code bool
 }
 
 // Pages serve /auth/reauth and its methods for one sign-in service.
@@ -139,6 +142,10 @@ func (p *Pages) Current(w http.ResponseWriter, r *http.Request, redirectTo strin
 	default:
 		c.User = user
 		if c.Accounts, err = p.cfg.Users.AccountsOf(ctx, sess.UserID); err != nil {
+			p.fail(w, r, http.StatusServiceUnavailable, "unavailable", c)
+			return Context{}, false
+		}
+		if c.SecondFactor, err = p.signIn.HasSecondFactor(ctx, sess.UserID); err != nil {
 			p.fail(w, r, http.StatusServiceUnavailable, "unavailable", c)
 			return Context{}, false
 		}
@@ -211,17 +218,20 @@ type PageData struct {
 }
 
 var messages = map[string]string{
-	"credentials":       "That password is not right.",
-	"too_many_attempts": "Too many wrong passwords. Wait a while and try again.",
-	"not_fresh":         "The provider did not ask you to sign in again, so it does not count. Try again, or use another way.",
-	"other_account":     "That is another account than the one signed in here. Nothing changed.",
-	"provider":          "The provider could not confirm it was you. Try again.",
-	"denied":            "You cancelled at the provider. Nothing changed.",
-	"state":             "This confirmation expired or began in another browser. Start again.",
-	"unavailable":       "This cannot be done right now. Try again shortly.",
-	"method":            "That is not how this page is used.",
-	"cross_site":        "This form must be sent from this site's own pages.",
-	"bad_form":          "The form could not be read.",
+	"credentials":            "That password is not right.",
+	signin.ReauthCodeRefused: "The password is right, but the code is not: enter the code your authenticator app shows now, or a backup code.",
+	signin.ReauthPasskeyOnly: "Your account has a passkey as its second step: sign in again with it to confirm it's you.",
+	"second_factor":          "Your account has a second step, which this way of confirming cannot ask for: confirm with your password and a code, or sign in again.",
+	"too_many_attempts":      "Too many wrong passwords. Wait a while and try again.",
+	"not_fresh":              "The provider did not ask you to sign in again, so it does not count. Try again, or use another way.",
+	"other_account":          "That is another account than the one signed in here. Nothing changed.",
+	"provider":               "The provider could not confirm it was you. Try again.",
+	"denied":                 "You cancelled at the provider. Nothing changed.",
+	"state":                  "This confirmation expired or began in another browser. Start again.",
+	"unavailable":            "This cannot be done right now. Try again shortly.",
+	"method":                 "That is not how this page is used.",
+	"cross_site":             "This form must be sent from this site's own pages.",
+	"bad_form":               "The form could not be read.",
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, c Context, code string) {

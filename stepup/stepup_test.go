@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/convex-auth/caddy-convex-auth/account"
+	"github.com/convex-auth/caddy-convex-auth/secondfactor"
+	"github.com/convex-auth/caddy-convex-auth/session"
 	"github.com/convex-auth/caddy-convex-auth/signin"
 	"github.com/convex-auth/caddy-convex-auth/signin/signintest"
 )
@@ -52,7 +54,7 @@ type env struct {
 	origin string
 }
 
-func newEnv(t *testing.T, mk signintest.StoreMaker) *env {
+func newEnv(t *testing.T, mk signintest.StoreMaker, opts ...func(*signin.Config)) *env {
 	t.Helper()
 	site := signintest.NewSite(t, mk)
 	e := &env{t: t, site: site, origin: site.Origin}
@@ -60,6 +62,9 @@ func newEnv(t *testing.T, mk signintest.StoreMaker) *env {
 	cfg.Redirects, _ = signin.NewRedirectPolicy("/home", nil)
 	cfg.Password = &signin.PasswordConfig{Argon2: testArgon2}
 	e.op, cfg.OAuth = signintest.StartProviders(t, site.Origin)
+	for _, o := range opts {
+		o(&cfg)
+	}
 	svc, err := signin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +231,54 @@ func TestOneRecentSignIn(t *testing.T) {
 		}
 		if after, _ := b.Whoami(e.origin); after.SessionID != me.SessionID {
 			t.Fatal("re-authentication changed the session")
+		}
+	})
+}
+
+// TestSecondFactorIsAskedToo: once the user has a second factor, the
+// password alone re-authenticates nothing: the page asks for a code with
+// it, a provider's sign-in (which would skip the factor) is not offered
+// nor started, and the password with a backup code re-authenticates the
+// same session with amr pwd otp mfa.
+func TestSecondFactorIsAskedToo(t *testing.T) {
+	signintest.EachStore(t, func(t *testing.T, mk signintest.StoreMaker) {
+		keys, err := secondfactor.NewSecretKeys("test", make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, mk, func(c *signin.Config) { c.SecondFactor = &signin.SecondFactorConfig{Keys: keys} })
+		b := signintest.NewBrowser(t)
+		me := e.passwordUser(b)
+		// The authenticator app and its backup codes, as enrolment leaves them.
+		ctx := context.Background()
+		if err := e.svc.Factors().SetTOTP(ctx, me.UserID, session.TOTP{Secret: keys.Seal(me.UserID, "JBSWY3DPEHPK3PXP"), CreatedAt: e.site.Clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		codes, hashes := secondfactor.NewBackupCodes(me.UserID)
+		if err := e.svc.Factors().SetBackupCodes(ctx, me.UserID, hashes); err != nil {
+			t.Fatal(err)
+		}
+		_, page := b.Get(e.origin + "/auth/reauth?redirectTo=%2Fbilling")
+		if !strings.Contains(page, `id="reauth-password"`) || !strings.Contains(page, `name="code"`) {
+			t.Fatalf("the password form asks for no code: %s", page)
+		}
+		form := url.Values{"password": {"correct horse"}, "redirectTo": {"/billing"}}
+		if resp, page := b.Post(e.origin+"/auth/reauth/password", form); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "the code is not") {
+			t.Fatalf("the password without a code: %d", resp.StatusCode)
+		}
+		form.Set("code", "0000-0000")
+		if resp, _ := b.Post(e.origin+"/auth/reauth/password", form); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the password with a wrong code: %d", resp.StatusCode)
+		}
+		if len(e.reauths()) != 0 {
+			t.Fatal("a refused attempt re-authenticated")
+		}
+		form.Set("code", codes[0])
+		if resp, _ := b.Post(e.origin+"/auth/reauth/password", form); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/billing" {
+			t.Fatalf("the password with a backup code: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if calls := e.reauths(); len(calls) != 1 || calls[0].sessionID != me.SessionID || strings.Join(calls[0].amr, " ") != "pwd otp mfa" {
+			t.Fatalf("re-authenticated %+v; want session %s by pwd otp mfa", calls, me.SessionID)
 		}
 	})
 }

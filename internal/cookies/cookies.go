@@ -1,8 +1,9 @@
 // Package cookies names the cookies the gateway keeps in the browser for
 // itself, besides the session cookie: the link binding, the sealed OAuth
-// flow, the device cookie, the last-used hint, a failed form's flash. They are the gateway's business only: the
-// request path (edge) removes every one of them, in every form, from the
-// request it sends upstream. A new cookie of the gateway's gets its name
+// flow, the device cookie, the last-used hint, a failed form's flash,
+// the second-factor challenge and the passkey ceremony. They are the
+// gateway's business only: the request path (edge) removes every one of
+// them, in every form, from the request it sends upstream. A new cookie of the gateway's gets its name
 // here and is in Internal, so it cannot be forgotten.
 package cookies
 
@@ -24,10 +25,16 @@ const (
 	// Form is a failed form post's flash: the error and what was typed
 	// (never a password), sealed, for the page the browser returns to.
 	Form = "convex_auth_form"
+	// Challenge holds a sign-in whose first factor passed, sealed, until
+	// its second factor is (the second-factor challenge).
+	Challenge = "convex_auth_mfa"
+	// Passkey holds a passkey ceremony, sealed, from its options to the
+	// browser's answer.
+	Passkey = "convex_auth_passkey"
 )
 
 // Internal is every internal cookie's base name.
-var Internal = []string{Link, Flow, Device, LastUsed, Form}
+var Internal = []string{Link, Flow, Device, LastUsed, Form, Challenge, Passkey}
 
 // Probe is a part of every internal cookie's name: a Cookie header that
 // does not contain it in any letter case (nor a byte that decoding could

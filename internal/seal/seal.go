@@ -280,3 +280,16 @@ func secretsOf(set stored) [][]byte {
 	}
 	return out
 }
+
+// SealedWithCurrent reports whether sealed was sealed under the ring's
+// current key: a value sealed under an older one is due for sealing again
+// (a second factor's secret, re-encrypted when read).
+func (k *Keyring) SealedWithCurrent(sealed string) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < keyIDBytes {
+		return false
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return string(k.keys[0].id[:]) == string(raw[:keyIDBytes])
+}

@@ -31,6 +31,35 @@ type Store interface {
 	session.Banner
 	session.Devices
 	session.AccountSecretSetter
+	session.SecondFactors
+}
+
+// ChangeLog is a user store that records what a site announces
+// (session.ChangeRecorder: user.updated's changes), as the events store
+// does.
+type ChangeLog struct {
+	Store
+	mu  sync.Mutex
+	got []string
+}
+
+// UserChanged implements session.ChangeRecorder.
+func (l *ChangeLog) UserChanged(_ context.Context, _ string, changes ...session.UserChange) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range changes {
+		l.got = append(l.got, strings.TrimSuffix(c.Kind+":"+c.Provider, ":"))
+	}
+}
+
+// Take returns what was announced since the last Take, "<kind>[:<provider>]"
+// each, space-separated.
+func (l *ChangeLog) Take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := strings.Join(l.got, " ")
+	l.got = nil
+	return s
 }
 
 // StoreMaker builds a store on the test's clock; nil is the in-process one.
