@@ -52,6 +52,8 @@ func newEventSink(t *testing.T) *eventSink {
 	return s
 }
 
+// wait waits until the sink holds want's events: each user's in want's
+// order (events are ordered per user, not across users), and no others.
 func (s *eventSink) wait(t *testing.T, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(testerTimeout)
@@ -59,14 +61,37 @@ func (s *eventSink) wait(t *testing.T, want ...string) {
 		s.mu.Lock()
 		got := append([]string(nil), s.got...)
 		s.mu.Unlock()
-		if strings.Join(got, "\n") == strings.Join(want, "\n") {
+		if sameOrderPerUser(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			t.Fatalf("events:\n%s\nwant, in this order for each user:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// sameOrderPerUser reports whether got and want hold the same events
+// ("type [reason] user") with each user's in the same order.
+func sameOrderPerUser(got, want []string) bool {
+	perUser := func(events []string) map[string]string {
+		m := map[string]string{}
+		for _, e := range events {
+			user := e[strings.LastIndexByte(e, ' ')+1:]
+			m[user] += e + "\n"
+		}
+		return m
+	}
+	g, w := perUser(got), perUser(want)
+	if len(got) != len(want) || len(g) != len(w) {
+		return false
+	}
+	for user, seq := range w {
+		if g[user] != seq {
+			return false
+		}
+	}
+	return true
 }
 
 func poolSize() int {
@@ -103,7 +128,7 @@ func TestGatewayEvents(t *testing.T) {
 	}
 	// The sink has the events; the loop counts each once it has read the
 	// sink's answer, a moment later.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(testerTimeout); ; time.Sleep(20 * time.Millisecond) {
 		d := scrapeMetrics(t)["caddy_convex_auth_events_delivered_total"] - delivered
 		if d >= 5 {
 			break
