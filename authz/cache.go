@@ -330,6 +330,16 @@ func (c *ClaimsCache) load(ctx context.Context, sess *session.Session) (*Claims,
 	if lease == "" {
 		return c.awaitOther(ctx, sess, stored, prev, epoch)
 	}
+	// Another instance may have asked, stored and released its lease
+	// between the read above and this lease: read again before asking.
+	if again, err := c.store.LoadClaims(ctx, sess.UserID, sess.ID); err == nil {
+		if e := c.entryOf(sess, again, prev); e != nil && c.fresh(e, c.now()) {
+			_ = c.store.ReleaseClaims(ctx, sess.UserID, sess.ID, lease)
+			c.put(sess.ID, e, epoch)
+			return e.claims, nil
+		}
+		st = again
+	}
 	claims, err := c.ask(ctx, sess, st.Context)
 	if err != nil {
 		// The lease is left to run out: no instance asks again before.

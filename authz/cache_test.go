@@ -392,3 +392,39 @@ func ExampleClaims_Text() {
 	// plan={"tier":"pro"}
 	// role=admin
 }
+
+// leaseAfterOther is a store on which another instance asks, stores and
+// releases its lease between this instance's read and its lease (once).
+type leaseAfterOther struct {
+	*session.MemoryStore
+	other func()
+	once  sync.Once
+}
+
+func (s *leaseAfterOther) LeaseClaims(ctx context.Context, userID, sessionID string, ttl time.Duration) (string, error) {
+	s.once.Do(s.other)
+	return s.MemoryStore.LeaseClaims(ctx, userID, sessionID, ttl)
+}
+
+// TestNoSecondCallAfterAnotherInstanceStored: an instance that gets the
+// lease just after another instance stored a fresh result (and released
+// its lease) uses that result instead of asking again.
+func TestNoSecondCallAfterAnotherInstanceStored(t *testing.T) {
+	f := newClaimsFixture(t)
+	mem := f.memoryStore(t)
+	store := &leaseAfterOther{MemoryStore: mem}
+	sess := newUserSession(t, mem, "u1")
+	other := f.instance(t, mem)
+	store.other = func() {
+		if role(t, other, sess) != "member" {
+			t.Error("the other instance got no claims")
+		}
+	}
+	this := f.instance(t, store)
+	if role(t, this, sess) != "member" {
+		t.Fatal("no claims")
+	}
+	if n := f.app.calls.Load(); n != 1 {
+		t.Fatalf("%d calls; want 1: the second instance asked again after the first stored its result", n)
+	}
+}
