@@ -57,10 +57,14 @@ func startScaleGateways(t *testing.T, redisBlock string) []string {
 }
 
 // sharedStoreGateway is the config of one of several gateways on one Redis
-// topology (redisBlock, the inside of redis { }, with wait_replicas 1) and
+// topology (redisBlock, the inside of redis { }; wait_replicas 1 unless it
+// sets its own) and
 // one Caddy storage, in front of the app on appPort; withApp adds the app
 // (POST /signin?user= signs in, anything else is "app page").
 func sharedStoreGateway(storage string, port int, redisBlock, keyPrefix string, appPort int, withApp bool) string {
+	if !strings.Contains(redisBlock, "wait_replicas") {
+		redisBlock += "\n\t\t\twait_replicas 1"
+	}
 	c := fmt.Sprintf(`{
 	admin off
 	storage file_system %s
@@ -71,7 +75,6 @@ http://127.0.0.1:%d {
 		redis {
 			%s
 			key_prefix %s
-			wait_replicas 1
 		}
 		protect /loggedin*
 		trust_upstream_sign_in
@@ -403,7 +406,9 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 
 func TestSentinelFailoverUnderLoad(t *testing.T) {
 	d := redistest.StartSentinelDeployment(t, "mymaster", 2, 3)
-	urls := startScaleGateways(t, "master_name mymaster\n\t\t\taddrs "+strings.Join(d.SentinelAddrs(), " "))
+	// Sentinel may promote either replica, the one that acknowledged a
+	// write or the other: only a write both hold survives any failover.
+	urls := startScaleGateways(t, "master_name mymaster\n\t\t\taddrs "+strings.Join(d.SentinelAddrs(), " ")+"\n\t\t\twait_replicas 2")
 	l := newScaleLoad(t, urls)
 	l.run("sentinel master killed", func() { d.KillMaster() })
 	l.signOutReachesOther()
