@@ -391,16 +391,19 @@ func (p *Pages) serveBackupCodes(w http.ResponseWriter, r *http.Request) {
 // serveDisableTOTP turns the authenticator app off: a recent sign-in and
 // a code from the app (or a backup code).
 func (p *Pages) serveDisableTOTP(w http.ResponseWriter, r *http.Request) {
-	_, user, ok := p.factorForm(w, r)
+	sess, user, ok := p.factorForm(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	_, err := p.signIn.CheckCode(ctx, user.ID, r.PostForm.Get("code"))
+	_, err := p.signIn.CheckSessionCode(ctx, sess, r.PostForm.Get("code"))
 	switch {
 	case errors.Is(err, signin.ErrWrongCode):
 		p.fail(w, r, http.StatusForbidden, "totp_code")
+		return
+	case errors.Is(err, signin.ErrCodeTriesSpent):
+		p.fail(w, r, http.StatusTooManyRequests, signin.ReauthCodesSpent)
 		return
 	case err != nil:
 		p.fail(w, r, http.StatusServiceUnavailable, "unavailable")

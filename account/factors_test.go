@@ -171,6 +171,38 @@ func TestAccountTOTP(t *testing.T) {
 	})
 }
 
+// TestAccountCodeTriesAreCounted: the account page's code fields (turning
+// the app off, re-authenticating) share the session's code tries: past
+// secondfactor.MaxCodeAttempts even a right code is refused and nothing
+// changes.
+func TestAccountCodeTriesAreCounted(t *testing.T) {
+	e := newFactorEnv(t, nil)
+	b := newBrowser(t)
+	e.signUp(b, adaEmail, adaPass)
+	me, _ := b.Whoami(e.origin)
+	_, page := b.Get(e.origin + "/auth/account/totp")
+	secret, pending := secretShown.FindStringSubmatch(page)[1], hiddenPending.FindStringSubmatch(page)[1]
+	if resp, _ := b.Post(e.origin+"/auth/account/totp", url.Values{"pending": {pending}, "code": {totpCode(t, secret, e.clock.Now())}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("turning on: %d", resp.StatusCode)
+	}
+	e.clock.Advance(30 * time.Second)
+	for i := 1; i < secondfactor.MaxCodeAttempts; i++ {
+		resp, page := b.Post(e.origin+"/auth/account/totp/disable", url.Values{"code": {"000000"}})
+		backSays(t, b, signin.PathAccount, resp, page, "totp_code")
+	}
+	e.clock.Advance(ReauthWindow)
+	resp, page := b.Post(e.origin+"/auth/account/reauth", url.Values{"password": {adaPass}, "code": {"000000"}})
+	backSays(t, b, signin.PathAccount, resp, page, "reauth_code")
+	resp, page = b.Post(e.origin+"/auth/account/reauth", url.Values{"password": {adaPass}, "code": {totpCode(t, secret, e.clock.Now())}})
+	backSays(t, b, signin.PathAccount, resp, page, signin.ReauthCodesSpent)
+	if resp, _ := b.Get(e.origin + "/auth/account/totp"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a right code past the tries re-authenticated: %d", resp.StatusCode)
+	}
+	if e.factors(me.UserID).TOTP == nil {
+		t.Fatal("the app was turned off")
+	}
+}
+
 // TestAccountPasskeys adds a passkey through the options and the answer,
 // lists it by name, and removes it; the options need a recent sign-in and
 // the same site; an answer to another browser's ceremony is refused.

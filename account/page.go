@@ -155,6 +155,7 @@ var errorMessages = map[string]string{
 	"too_many_passkeys":    "You have as many passkeys as an account can have. Remove one first.",
 	"no_passkey":           "That passkey is not on your account. Nothing was changed.",
 	"totp_expired":         "The setup took too long or was started elsewhere. Start again.",
+	"reauth_codes_spent":   "Too many wrong codes were tried in this session. Nothing was changed: sign out and sign in again, or wait 10 minutes.",
 	"totp_code":            "That code is not right. Your authenticator app is still on.",
 	"no_factor":            "Add a passkey or an authenticator app first.",
 }

@@ -60,6 +60,9 @@ func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *ht
 	case signin.ReauthCodeRefused:
 		p.failTo(w, r, http.StatusUnauthorized, refusal, mode)
 		return false
+	case signin.ReauthCodesSpent:
+		p.failTo(w, r, http.StatusTooManyRequests, refusal, mode)
+		return false
 	}
 	if err != nil {
 		// Password and factor proved it now; the change on hand may go on.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -268,4 +269,38 @@ func TestBrowserEveryMethodChallenged(t *testing.T) {
 	outDir, _ := filepath.Abs(filepath.Join(browserDir, "out"))
 	runBrowserScript(t, node, chromium, "methods.mjs", filepath.Join(outDir, "methods-failure.png"),
 		[]string{s.origin, mailbox.URL, "owner", idpPassword, outDir})
+}
+
+// TestSecondFactorGuessesAtReauthentication: the attack is a stolen
+// session and a known password, guessing the second factor at the step-up
+// page. The session gets secondfactor.MaxCodeAttempts code tries, as a
+// challenge does; then even a right code is refused with 429 and nothing
+// is spent, and the code still works where a new sign-in is challenged.
+func TestSecondFactorGuessesAtReauthentication(t *testing.T) {
+	s := startSite(t, siteOptions{})
+	const email, password = "mfa-guesses@example.com", "correct horse battery staple"
+	owner := newJarClient(t)
+	s.signUp(t, owner, email, password, false)
+	userID, _ := s.whoIs(t, owner)
+	_, codes := s.enrolTOTP(t, owner)
+
+	form := url.Values{"password": {password}, "redirectTo": {"/"}}
+	for i := 1; i <= 5; i++ {
+		form.Set("code", fmt.Sprintf("%04d-%04d", i, i))
+		if resp, _ := formPost(t, owner, s.origin+"/auth/reauth/password", form); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong code %d: %d; want 401", i, resp.StatusCode)
+		}
+	}
+	form.Set("code", codes[0])
+	if resp, page := formPost(t, owner, s.origin+"/auth/reauth/password", form); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, "Too many wrong codes") {
+		t.Fatalf("a right code after 5 tries: %d; want 429 saying so", resp.StatusCode)
+	}
+	if amr := s.amr(t, owner); slices.Contains(amr, "otp") {
+		t.Fatalf("the session was re-authenticated with a code past its tries: amr %v", amr)
+	}
+	// The backup code was not spent: a new sign-in's challenge takes it.
+	other := newJarClient(t)
+	resp, _ := formPost(t, other, s.origin+"/auth/signin/password", url.Values{"email": {email}, "password": {password}})
+	s.challenged(t, other, resp, "a new sign-in")
+	s.passChallenge(t, other, codes[0], false, userID)
 }

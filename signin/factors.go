@@ -4,15 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/convex-auth/caddy-convex-auth/secondfactor"
+	"github.com/convex-auth/caddy-convex-auth/session"
 )
 
 // ErrWrongCode means a code is neither the authenticator app's current
 // one (or was used already) nor an unused backup code.
 var ErrWrongCode = errors.New("signin: the code is not right")
+
+// ErrCodeTriesSpent means a signed-in session has tried
+// secondfactor.MaxCodeAttempts codes within ChallengeTTL (CheckSessionCode).
+var ErrCodeTriesSpent = errors.New("signin: this session has tried too many codes")
+
+// sessionCodeTriesKey counts a session's code tries outside a challenge.
+const sessionCodeTriesKey = "second_factor_session_try:"
 
 // FactorTOTP names the authenticator app among the second factors
 // (session.UserChange's Provider).
@@ -30,6 +39,33 @@ func (s *Service) SiteName() string {
 		return s.siteName
 	}
 	return s.Site()
+}
+
+// CheckSessionCode is CheckCode for a code typed in a signed-in session
+// (a re-authentication, turning the app off). Like a challenge's, each try
+// (but a blank one) counts before the comparison, so parallel guesses get
+// secondfactor.MaxCodeAttempts in all per ChallengeTTL; after that it
+// returns ErrCodeTriesSpent. A right code clears the count.
+func (s *Service) CheckSessionCode(ctx context.Context, sess *session.Session, code string) (string, error) {
+	if strings.TrimSpace(code) == "" {
+		return "", ErrWrongCode // no guess: not a try
+	}
+	key := sessionCodeTriesKey + sess.ID
+	more, err := s.limiterHit(ctx, key, secondfactor.MaxCodeAttempts, ChallengeTTL)
+	if err != nil {
+		return "", err
+	}
+	if !more {
+		s.logger.Info("second factor refused: the session had its code tries", zap.String("user_id", sess.UserID))
+		return "", ErrCodeTriesSpent
+	}
+	kind, err := s.CheckCode(ctx, sess.UserID, code)
+	if err == nil {
+		if err := s.cfg.Users.RateReset(ctx, key); err != nil {
+			s.logger.Warn("a session's code tries could not be cleared", zap.Error(err))
+		}
+	}
+	return kind, err
 }
 
 // CheckCode checks a code the user typed: the authenticator app's (RFC

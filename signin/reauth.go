@@ -70,6 +70,9 @@ const (
 	// ReauthCodeRefused: the code (from the authenticator app, or a
 	// backup code) was missing or wrong.
 	ReauthCodeRefused = "reauth_code"
+	// ReauthCodesSpent: the session tried too many codes
+	// (CheckSessionCode); a new sign-in (challenged) still works.
+	ReauthCodesSpent = "reauth_codes_spent"
 	// ReauthPasskeyOnly: the user's only second factor is a passkey, which
 	// a form cannot check: only a new sign-in re-authenticates.
 	ReauthPasskeyOnly = "reauth_passkey"
@@ -80,7 +83,7 @@ const (
 // and, once the user has a second factor, code against it; when both
 // match it re-authenticates sess (amr pwd, or pwd otp mfa). The account
 // page's password form and the step-up page both use it. refusal is
-// ReauthCodeRefused or ReauthPasskeyOnly when the password matched but
+// ReauthCodeRefused, ReauthCodesSpent or ReauthPasskeyOnly when the password matched but
 // the second factor did not; err is the store's, when everything matched
 // but could not be recorded.
 func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password, code string) (check PasswordCheck, refusal string, err error) {
@@ -97,9 +100,11 @@ func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Reques
 		case f.TOTP == nil && f.BackupCodes == 0:
 			return check, ReauthPasskeyOnly, nil
 		default:
-			if _, err := s.CheckCode(ctx, sess.UserID, code); errors.Is(err, ErrWrongCode) {
+			if _, err := s.CheckSessionCode(ctx, sess, code); errors.Is(err, ErrWrongCode) {
 				s.logger.Info("re-authentication refused: the second factor's code", zap.String("user_id", sess.UserID))
 				return check, ReauthCodeRefused, nil
+			} else if errors.Is(err, ErrCodeTriesSpent) {
+				return check, ReauthCodesSpent, nil
 			} else if err != nil {
 				return PasswordUnavailable, "", nil
 			}

@@ -48,6 +48,8 @@ func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) b
 	switch {
 	case check == signin.PasswordMatches && refusal == signin.ReauthPasskeyOnly:
 		p.render(w, r, http.StatusForbidden, c, refusal)
+	case check == signin.PasswordMatches && refusal == signin.ReauthCodesSpent:
+		p.render(w, r, http.StatusTooManyRequests, c, refusal)
 	case check == signin.PasswordMatches && refusal != "":
 		p.render(w, r, http.StatusUnauthorized, c, refusal)
 	case check == signin.PasswordMatches:

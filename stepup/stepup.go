@@ -220,6 +220,7 @@ type PageData struct {
 var messages = map[string]string{
 	"credentials":            "That password is not right.",
 	signin.ReauthCodeRefused: "The password is right, but the code is not: enter the code your authenticator app shows now, or a backup code.",
+	signin.ReauthCodesSpent:  "Too many wrong codes were tried in this session. Sign out and sign in again, or wait 10 minutes.",
 	signin.ReauthPasskeyOnly: "Your account has a passkey as its second step: sign in again with it to confirm it's you.",
 	"second_factor":          "Your account has a second step, which this way of confirming cannot ask for: confirm with your password and a code, or sign in again.",
 	"too_many_attempts":      "Too many wrong passwords. Wait a while and try again.",

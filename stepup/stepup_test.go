@@ -282,3 +282,54 @@ func TestSecondFactorIsAskedToo(t *testing.T) {
 		}
 	})
 }
+
+// TestReauthCodeTriesAreCounted: a session gets secondfactor.MaxCodeAttempts
+// code tries at re-authenticating, as a challenge does; then even a right
+// code is refused (429) and nothing re-authenticates. A right code within
+// the tries clears the count; a blank one is no try.
+func TestReauthCodeTriesAreCounted(t *testing.T) {
+	signintest.EachStore(t, func(t *testing.T, mk signintest.StoreMaker) {
+		keys, err := secondfactor.NewSecretKeys("test", make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, mk, func(c *signin.Config) { c.SecondFactor = &signin.SecondFactorConfig{Keys: keys} })
+		b := signintest.NewBrowser(t)
+		me := e.passwordUser(b)
+		ctx := context.Background()
+		if err := e.svc.Factors().SetTOTP(ctx, me.UserID, session.TOTP{Secret: keys.Seal(me.UserID, "JBSWY3DPEHPK3PXP"), CreatedAt: e.site.Clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		codes, hashes := secondfactor.NewBackupCodes(me.UserID)
+		if err := e.svc.Factors().SetBackupCodes(ctx, me.UserID, hashes); err != nil {
+			t.Fatal(err)
+		}
+		try := func(code string) int {
+			form := url.Values{"password": {"correct horse"}, "redirectTo": {"/billing"}, "code": {code}}
+			resp, _ := b.Post(e.origin+"/auth/reauth/password", form)
+			return resp.StatusCode
+		}
+		if got := try(""); got != http.StatusUnauthorized {
+			t.Fatalf("a blank code: %d", got)
+		}
+		for i := 1; i < secondfactor.MaxCodeAttempts; i++ {
+			if got := try("0000-0000"); got != http.StatusUnauthorized {
+				t.Fatalf("wrong code %d: %d", i, got)
+			}
+		}
+		if got := try(codes[0]); got != http.StatusSeeOther {
+			t.Fatalf("a right code on the last try: %d", got)
+		}
+		for i := 1; i <= secondfactor.MaxCodeAttempts; i++ {
+			if got := try("0000-0000"); got != http.StatusUnauthorized {
+				t.Fatalf("wrong code %d after a right one: %d", i, got)
+			}
+		}
+		if got := try(codes[1]); got != http.StatusTooManyRequests {
+			t.Fatalf("a right code once the tries are spent: %d; want 429", got)
+		}
+		if calls := e.reauths(); len(calls) != 1 {
+			t.Fatalf("re-authenticated %d times; want once (the right code within the tries)", len(calls))
+		}
+	})
+}
