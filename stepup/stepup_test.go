@@ -235,6 +235,29 @@ func TestOneRecentSignIn(t *testing.T) {
 	})
 }
 
+// withSecondFactor is an env with second factors on and a browser signed
+// in as a password user with the authenticator app and backup codes, as
+// enrolment leaves them; it returns the backup codes.
+func withSecondFactor(t *testing.T, mk signintest.StoreMaker) (*env, *signintest.Browser, signintest.Whoami, []string) {
+	t.Helper()
+	keys, err := secondfactor.NewSecretKeys("test", make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, mk, func(c *signin.Config) { c.SecondFactor = &signin.SecondFactorConfig{Keys: keys} })
+	b := signintest.NewBrowser(t)
+	me := e.passwordUser(b)
+	ctx := context.Background()
+	if err := e.svc.Factors().SetTOTP(ctx, me.UserID, session.TOTP{Secret: keys.Seal(me.UserID, "JBSWY3DPEHPK3PXP"), CreatedAt: e.site.Clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	codes, hashes := secondfactor.NewBackupCodes(me.UserID)
+	if err := e.svc.Factors().SetBackupCodes(ctx, me.UserID, hashes); err != nil {
+		t.Fatal(err)
+	}
+	return e, b, me, codes
+}
+
 // TestSecondFactorIsAskedToo: once the user has a second factor, the
 // password alone re-authenticates nothing: the page asks for a code with
 // it, a provider's sign-in (which would skip the factor) is not offered
@@ -242,22 +265,7 @@ func TestOneRecentSignIn(t *testing.T) {
 // same session with amr pwd otp mfa.
 func TestSecondFactorIsAskedToo(t *testing.T) {
 	signintest.EachStore(t, func(t *testing.T, mk signintest.StoreMaker) {
-		keys, err := secondfactor.NewSecretKeys("test", make([]byte, 32))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newEnv(t, mk, func(c *signin.Config) { c.SecondFactor = &signin.SecondFactorConfig{Keys: keys} })
-		b := signintest.NewBrowser(t)
-		me := e.passwordUser(b)
-		// The authenticator app and its backup codes, as enrolment leaves them.
-		ctx := context.Background()
-		if err := e.svc.Factors().SetTOTP(ctx, me.UserID, session.TOTP{Secret: keys.Seal(me.UserID, "JBSWY3DPEHPK3PXP"), CreatedAt: e.site.Clock.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		codes, hashes := secondfactor.NewBackupCodes(me.UserID)
-		if err := e.svc.Factors().SetBackupCodes(ctx, me.UserID, hashes); err != nil {
-			t.Fatal(err)
-		}
+		e, b, me, codes := withSecondFactor(t, mk)
 		_, page := b.Get(e.origin + "/auth/reauth?redirectTo=%2Fbilling")
 		if !strings.Contains(page, `id="reauth-password"`) || !strings.Contains(page, `name="code"`) {
 			t.Fatalf("the password form asks for no code: %s", page)
@@ -289,21 +297,7 @@ func TestSecondFactorIsAskedToo(t *testing.T) {
 // the tries clears the count; a blank one is no try.
 func TestReauthCodeTriesAreCounted(t *testing.T) {
 	signintest.EachStore(t, func(t *testing.T, mk signintest.StoreMaker) {
-		keys, err := secondfactor.NewSecretKeys("test", make([]byte, 32))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newEnv(t, mk, func(c *signin.Config) { c.SecondFactor = &signin.SecondFactorConfig{Keys: keys} })
-		b := signintest.NewBrowser(t)
-		me := e.passwordUser(b)
-		ctx := context.Background()
-		if err := e.svc.Factors().SetTOTP(ctx, me.UserID, session.TOTP{Secret: keys.Seal(me.UserID, "JBSWY3DPEHPK3PXP"), CreatedAt: e.site.Clock.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		codes, hashes := secondfactor.NewBackupCodes(me.UserID)
-		if err := e.svc.Factors().SetBackupCodes(ctx, me.UserID, hashes); err != nil {
-			t.Fatal(err)
-		}
+		e, b, _, codes := withSecondFactor(t, mk)
 		try := func(code string) int {
 			form := url.Values{"password": {"correct horse"}, "redirectTo": {"/billing"}, "code": {code}}
 			resp, _ := b.Post(e.origin+"/auth/reauth/password", form)
