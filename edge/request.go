@@ -214,10 +214,7 @@ func (g *Gateway) mint(ctx context.Context, sess *session.Session, claims *authz
 // sessionAMR is the amr of a session's tokens: the methods it recorded,
 // else its sign-in method's.
 func sessionAMR(sess *session.Session) []string {
-	if len(sess.AMR) > 0 {
-		return sess.AMR
-	}
-	return signin.DefaultAMR(sess.Provider)
+	return signin.FirstFactorAMR(sess.Provider, sess.AMR)
 }
 
 // refuseAnonymous sends a browser to sign in and brought back; anything else
