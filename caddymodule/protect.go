@@ -153,12 +153,3 @@ func (h *Handler) checkAuthz() error {
 	}
 	return nil
 }
-
-// protectPaths lists the path patterns of entries, in order.
-func protectPaths(entries []ProtectRule) []string {
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Paths...)
-	}
-	return out
-}
