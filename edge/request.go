@@ -96,7 +96,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 // removeGatewayCookies removes, in one pass, what the upstream must not
 // get of the gateway's own cookies: the session cookie (unless
 // forward_to_upstream) and every internal one (internal/cookies), in
-// every form removeCookies reads. The gateway's own endpoints, served
+// every form removeCookiesMatching reads. The gateway's own endpoints, served
 // before this, still see them.
 func (g *Gateway) removeGatewayCookies(r *http.Request, cs requestCookie) {
 	if g.cfg.ForwardSessionCookie {
