@@ -21,8 +21,9 @@ const (
 	linkPrefix    = "/auth/link/"
 	// pathDelete is the confirmation page that deletes the account.
 	pathDelete = accountPrefix + "delete"
-	// ReauthWindow is how recent a sign-in must be to delete the account
-	// without typing the password.
+	// ReauthWindow is how recent the session's authentication must be to
+	// link or unlink a method, change a second factor or delete the
+	// account without typing the password.
 	ReauthWindow = 5 * time.Minute
 )
 

@@ -219,7 +219,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, sess 
 	d.Mode = mode
 	d.Email, d.EmailVerified, d.Name, d.Picture = user.Profile.Email, user.Profile.EmailVerified, user.Profile.Name, user.Profile.Picture
 	d.Guest, d.AppManaged = user.Anonymous, appManaged
-	d.FreshSignIn = user.Anonymous || sess.Recent(now, ReauthWindow)
+	d.FreshSignIn = user.Anonymous || p.recent(sess)
 	back := signin.PathAccount
 	if mode == "delete" {
 		back = pathDelete

@@ -23,7 +23,7 @@ import (
 // page in mode (account, delete): refusal is the error code when there was
 // no password to check.
 func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, user *session.User, accounts []session.Account, refusal, mode string) bool {
-	if user.Anonymous || sess.Recent(p.cfg.Now(), ReauthWindow) {
+	if user.Anonymous || p.recent(sess) {
 		return true
 	}
 	if r.PostForm.Get("password") == "" {

@@ -107,7 +107,6 @@ type ClaimsCache struct {
 	shards     [claimsCacheShards]claimsShard
 	flight     singleflight.Group
 	epoch      atomic.Uint64 // moves with every change told by the store
-	calls      atomic.Uint64
 	unregister []func()
 }
 
@@ -181,12 +180,6 @@ func (c *ClaimsCache) Close() {
 	}
 	c.unregister = nil
 }
-
-// TTL is how long a result is reused.
-func (c *ClaimsCache) TTL() time.Duration { return c.ttl }
-
-// Calls counts the query calls this instance made.
-func (c *ClaimsCache) Calls() uint64 { return c.calls.Load() }
 
 // ContextKeys are the allowed context keys.
 func (c *ClaimsCache) ContextKeys() []string { return c.contextKeys }
@@ -433,7 +426,6 @@ func (c *ClaimsCache) ask(ctx context.Context, sess *session.Session, sessionCon
 		c.failLog.Warn("claims: no token could be minted for the query", err)
 		return nil, err
 	}
-	c.calls.Add(1)
 	claims, err := c.query.Call(ctx, token, sessionContext)
 	switch {
 	case errors.Is(err, ErrClaimsRefused):

@@ -207,14 +207,6 @@ func (rs *Rules) Match(u *url.URL) *Rule {
 	return nil
 }
 
-// Len is the number of protected paths.
-func (rs *Rules) Len() int {
-	if rs == nil {
-		return 0
-	}
-	return len(rs.rules)
-}
-
 // NeedsClaims reports whether any rule reads claims.
 func (rs *Rules) NeedsClaims() bool { return rs != nil && rs.claims }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/convex-auth/caddy-convex-auth/secondfactor"
+	"github.com/convex-auth/caddy-convex-auth/signin"
 )
 
 // RotateFactorKeyOptions are the flags of `caddy convex-auth
@@ -68,7 +69,7 @@ func RotateFactorKey(ctx context.Context, w, warn io.Writer, opts RotateFactorKe
 		if h.SignIn == nil || len(h.SignIn.Providers) == 0 {
 			continue
 		}
-		if sf := h.SignIn.SecondFactor; sf != nil && (sf.Key != nil || sf.Mode == "off") {
+		if sf := h.SignIn.SecondFactor; sf != nil && (sf.Key != nil || sf.Mode == signin.SecondFactorOff) {
 			if sf.Key != nil {
 				fmt.Fprintf(warn, "note: issuer %s seals TOTP secrets with second_factor key %s: set a new key there and the old one as previous_key\n", h.Issuer, sf.Key)
 			}

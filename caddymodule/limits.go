@@ -101,7 +101,7 @@ func (c *LimitsConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[sub] = true
 		v, ok := c.options()[sub]
 		if !ok {
-			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send or global_sign_in", sub)
+			return d.Errf("unknown limit %q: use sign_up, sign_in, email_send, oauth_start, global_sign_up, global_email_send, global_sign_in or second_factor", sub)
 		}
 		if err := oneArg(d, v); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,25 +141,14 @@ func (h *Handler) checkAuthz() error {
 		}
 	}
 	if rules.NeedsClaims() && h.Claims == nil {
+		readsClaims := func(c authz.Criterion) bool { return c.Kind == authz.KindClaim }
 		var paths []string
 		for _, e := range h.Protect {
-			for _, c := range append(append([]authz.Criterion(nil), e.Allow...), e.Deny...) {
-				if c.Kind == authz.KindClaim {
-					paths = append(paths, e.Paths...)
-					break
-				}
+			if slices.ContainsFunc(e.Allow, readsClaims) || slices.ContainsFunc(e.Deny, readsClaims) {
+				paths = append(paths, e.Paths...)
 			}
 		}
 		return fmt.Errorf("convex_auth: protect %s reads claims (claim …), but there is no claims block: add claims { convex_url … query … }", strings.Join(paths, " "))
 	}
 	return nil
-}
-
-// protectPaths lists the path patterns of entries, in order.
-func protectPaths(entries []ProtectRule) []string {
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Paths...)
-	}
-	return out
 }

@@ -151,3 +151,12 @@ func TestUnmarshalProtectAndClaimsErrors(t *testing.T) {
 		})
 	}
 }
+
+// protectPaths lists the path patterns of entries, in order.
+func protectPaths(entries []ProtectRule) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Paths...)
+	}
+	return out
+}

@@ -23,14 +23,8 @@ type PasskeyProvider struct {
 
 // CaddyModule returns the Caddy module information.
 func (PasskeyProvider) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{
-		ID:  ProvidersNamespace + "." + signin.ProviderPasskey,
-		New: func() caddy.Module { return new(PasskeyProvider) },
-	}
+	return oauthModuleInfo(signin.ProviderPasskey, func() caddy.Module { return new(PasskeyProvider) })
 }
-
-// Validate checks the options.
-func (p *PasskeyProvider) Validate() error { return p.Config.Validate() }
 
 func (p *PasskeyProvider) addTo(cfg *signin.Config) {
 	c := p.Config
@@ -47,29 +41,7 @@ func (p *PasskeyProvider) providerName() string { return signin.ProviderPasskey 
 //	    attachment        platform|cross-platform          # default: either
 //	}]
 func (p *PasskeyProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	typ, err := unmarshalBuiltinName(d)
-	if err != nil {
-		return err
-	}
-	err = unmarshalProviderBlock(d, typ, func(d *caddyfile.Dispenser, sub string) (bool, error) {
-		switch sub {
-		case "user_verification":
-			return true, oneArg(d, &p.UserVerification)
-		case "attachment":
-			return true, oneArg(d, &p.Attachment)
-		case "origins":
-			p.Origins = d.RemainingArgs()
-			if len(p.Origins) == 0 {
-				return true, d.ArgErr()
-			}
-			return true, nil
-		}
-		return false, nil
-	})
-	if err != nil {
-		return err
-	}
-	return validated(d, p)
+	return unmarshalBuiltin(d, &p.Config, p)
 }
 
 // Interface guards

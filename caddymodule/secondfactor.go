@@ -39,8 +39,13 @@ type SecondFactorOptions struct {
 	RememberDevice caddy.Duration `json:"remember_device,omitempty"`
 }
 
+// policy is the options' part of signin's configuration, without keys.
+func (o *SecondFactorOptions) policy() signin.SecondFactorConfig {
+	return signin.SecondFactorConfig{Mode: o.Mode, RememberDevice: time.Duration(o.RememberDevice)}
+}
+
 func (o *SecondFactorOptions) check() error {
-	if err := (signin.SecondFactorConfig{Mode: o.Mode, RememberDevice: time.Duration(o.RememberDevice)}).Validate(); err != nil {
+	if err := o.policy().Validate(); err != nil {
 		return err
 	}
 	if o.Key != nil {
@@ -69,8 +74,8 @@ func (h *Handler) provisionSecondFactor(ctx caddy.Context, cfg *signin.Config) e
 	if o == nil {
 		o = new(SecondFactorOptions)
 	}
-	sf := &signin.SecondFactorConfig{Mode: o.Mode, RememberDevice: time.Duration(o.RememberDevice)}
-	cfg.SecondFactor = sf
+	sf := o.policy()
+	cfg.SecondFactor = &sf
 	if o.Mode == signin.SecondFactorOff {
 		return nil
 	}

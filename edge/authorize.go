@@ -170,12 +170,9 @@ func (g *Gateway) mintForQuery(ctx context.Context, sess *session.Session) (stri
 	return t.token, err
 }
 
-// HasClaims reports whether the gateway has a claims query.
-func (g *Gateway) HasClaims() bool { return g.claims != nil }
-
 // RefreshClaims makes every instance drop the user's claims and cached
 // tokens: the user's next request asks the claims query again. Only a
-// gateway with a claims query (HasClaims) can.
+// gateway with a claims query can.
 func (g *Gateway) RefreshClaims(ctx context.Context, userID string) error {
 	if g.claims == nil {
 		return errors.New("edge: this gateway has no claims query")

@@ -160,19 +160,13 @@ func readCookie(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-// removeCookies drops every cookie pair whose name, read the ways common
-// frameworks read it, is one of names: pairs split at ';' and also at ','
-// (a few parsers take a comma for a separator), the name trimmed of Unicode
-// spaces and of a Latin-1 no-break space (0xA0), percent-decoded, and
-// compared ignoring case. Every other pair is kept as it was sent.
-func removeCookies(r *http.Request, names ...string) {
-	removeCookiesMatching(r, names, func(name string) bool { return foldedIn(name, names) })
-}
-
-// removeCookiesMatching is removeCookies for the pairs whose normalised
-// name match accepts, with a quicker first look: a Cookie header that
-// contains none of probes (each a part of every name match accepts) in
-// any case is left as it is.
+// removeCookiesMatching drops every cookie pair whose name, read the ways
+// common frameworks read it, match accepts: pairs split at ';' and also at
+// ',' (a few parsers take a comma for a separator), the name trimmed of
+// Unicode spaces and of a Latin-1 no-break space (0xA0) and
+// percent-decoded. Every other pair is kept as it was sent. A Cookie
+// header that contains none of probes (each a part of every name match
+// accepts) in any case is left as it is.
 func removeCookiesMatching(r *http.Request, probes []string, match func(name string) bool) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 || !mayHoldCookie(lines, probes) {
@@ -225,7 +219,7 @@ func removeCookiesMatching(r *http.Request, probes []string, match func(name str
 	r.Header["Cookie"] = lines[:1]
 }
 
-// mayHoldCookie is removeCookies' fast path: a line can hold one of names
+// mayHoldCookie is removeCookiesMatching's fast path: a line can hold one of names
 // only if it contains it, or a byte that normalisation could turn into it.
 func mayHoldCookie(lines []string, names []string) bool {
 	for _, line := range lines {

@@ -135,3 +135,9 @@ func FuzzUpstreamSignIn(f *testing.F) {
 		}
 	})
 }
+
+// removeCookies drops every cookie pair whose normalised name is one of
+// names, ignoring case.
+func removeCookies(r *http.Request, names ...string) {
+	removeCookiesMatching(r, names, func(name string) bool { return foldedIn(name, names) })
+}

@@ -96,7 +96,7 @@ func (g *Gateway) serveAuthenticated(w http.ResponseWriter, r *http.Request, nex
 // removeGatewayCookies removes, in one pass, what the upstream must not
 // get of the gateway's own cookies: the session cookie (unless
 // forward_to_upstream) and every internal one (internal/cookies), in
-// every form removeCookies reads. The gateway's own endpoints, served
+// every form removeCookiesMatching reads. The gateway's own endpoints, served
 // before this, still see them.
 func (g *Gateway) removeGatewayCookies(r *http.Request, cs requestCookie) {
 	if g.cfg.ForwardSessionCookie {
@@ -214,10 +214,7 @@ func (g *Gateway) mint(ctx context.Context, sess *session.Session, claims *authz
 // sessionAMR is the amr of a session's tokens: the methods it recorded,
 // else its sign-in method's.
 func sessionAMR(sess *session.Session) []string {
-	if len(sess.AMR) > 0 {
-		return sess.AMR
-	}
-	return signin.DefaultAMR(sess.Provider)
+	return signin.FirstFactorAMR(sess.Provider, sess.AMR)
 }
 
 // refuseAnonymous sends a browser to sign in and brought back; anything else

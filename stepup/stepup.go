@@ -4,10 +4,9 @@
 // protect rule has max_age admit it again. The page offers what the user
 // has: the password, and each OpenID Connect provider the user signs in
 // with, asked for a new sign-in (prompt=login, max_age=0) whose auth_time
-// must not be older than the re-authentication. Methods plug into the
-// page through Method: a second factor and passkeys add theirs. It is
-// built on a signin.Service, whose page shell, flows and password checks
-// it uses.
+// must not be older than the re-authentication; a user with a second
+// factor gives its code with the password. It is built on a
+// signin.Service, whose page shell, flows and password checks it uses.
 package stepup
 
 import (
@@ -37,13 +36,10 @@ type Config struct {
 	// SignIn re-authenticates sessions (signin.Service.Reauthenticate:
 	// the store's Reauthenticate, which the account page uses too).
 	SignIn *signin.Service
-	// Methods are offered after the built-in ones (the password, then the
-	// providers that can re-authenticate), in order.
-	Methods []Method
 }
 
-// Method is one way to re-authenticate, offered on the page.
-type Method interface {
+// method is one way to re-authenticate, offered on the page.
+type method interface {
 	// Options are what the page shows the user in c: none when the
 	// method does not apply to them.
 	Options(c Context) []Option
@@ -82,7 +78,7 @@ type Option struct {
 type Pages struct {
 	signIn  *signin.Service
 	cfg     signin.Config
-	methods []Method
+	methods []method
 	logger  *zap.Logger
 }
 
@@ -94,7 +90,7 @@ func New(cfg Config) (*Pages, error) {
 	}
 	sc := cfg.SignIn.Config()
 	p := &Pages{signIn: cfg.SignIn, cfg: sc, logger: sc.Logger.Named("stepup")}
-	p.methods = append([]Method{passwordMethod{}, providerMethod{cfg.SignIn}}, cfg.Methods...)
+	p.methods = []method{passwordMethod{}, providerMethod{cfg.SignIn}}
 	cfg.SignIn.HandleReauth(p)
 	return p, nil
 }
