@@ -44,8 +44,10 @@ func realmSuffix(realm string) string {
 // CookieSettings is the session cookie's configuration. It is always
 // HttpOnly; Secure is set except for plain-http requests to localhost.
 type CookieSettings struct {
-	name     string // configured name, or "" for the defaults
-	suffix   string // ends the default names: the realm's, or none
+	name string // configured name, or "" for the defaults
+	// The default names, the realm's own once WithRealm made them so
+	// (built once: not a concatenation per request).
+	plainName, secureName string
 	domain   string
 	path     string
 	sameSite http.SameSite
@@ -61,7 +63,7 @@ type requestCookie struct {
 // the defaults), domain, path (default "/") and sameSite (lax, strict or
 // none; default lax). Each error names its option.
 func NewCookieSettings(name, domain, path, sameSite string) (CookieSettings, error) {
-	s := CookieSettings{name: name, domain: domain, path: path}
+	s := CookieSettings{name: name, domain: domain, path: path, plainName: DefaultCookieName, secureName: DefaultSecureCookieName}
 	if s.path == "" {
 		s.path = DefaultCookiePath
 	}
@@ -90,7 +92,8 @@ func NewCookieSettings(name, domain, path, sameSite string) (CookieSettings, err
 // WithRealm returns the settings with the default names made realm's own;
 // a configured name is kept as it is.
 func (s CookieSettings) WithRealm(realm string) CookieSettings {
-	s.suffix = realmSuffix(realm)
+	suffix := realmSuffix(realm)
+	s.plainName, s.secureName = DefaultCookieName+suffix, DefaultSecureCookieName+suffix
 	return s
 }
 
@@ -100,9 +103,9 @@ func (s CookieSettings) NameFor(r *http.Request) string { return s.forRequest(r)
 func (s CookieSettings) forRequest(r *http.Request) requestCookie {
 	rc := requestCookie{CookieSettings: s, secure: httprule.SecureRequest(r)}
 	if rc.name == "" {
-		rc.name = DefaultCookieName + s.suffix
+		rc.name = s.plainName
 		if rc.secure && rc.domain == "" && rc.path == "/" {
-			rc.name = DefaultSecureCookieName + s.suffix
+			rc.name = s.secureName
 		}
 	}
 	return rc
