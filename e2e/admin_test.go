@@ -268,16 +268,18 @@ func TestAdminAPIAcrossInstances(t *testing.T) {
 // TestAdminRealmsFollowReload: the operator API sees the realms of the
 // config running now, through `caddy reload`s that keep, add and drop them.
 func TestAdminRealmsFollowReload(t *testing.T) {
-	port, adminAddr := freePort(t), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// A port of its own for each site: port+1 may be any connection's
+	// (a loaded run found it taken).
+	ports, adminAddr := []int{freePort(t), freePort(t)}, fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dataDir := t.TempDir()
 	config := func(realms ...string) string {
 		c := fmt.Sprintf("{\n\tadmin %s\n}\n", adminAddr)
 		for i, r := range realms {
-			c += fmt.Sprintf("http://127.0.0.1:%d {\n\tconvex_auth {\n\t\tissuer https://app%d.example.com\n\t\trealm %s\n\t}\n\trespond \"ok\"\n}\n", port+i, i, r)
+			c += fmt.Sprintf("http://127.0.0.1:%d {\n\tconvex_auth {\n\t\tissuer https://app%d.example.com\n\t\trealm %s\n\t}\n\trespond \"ok\"\n}\n", ports[i], i, r)
 		}
 		return c
 	}
-	startCaddy(t, config("realm-one"), dataDir, fmt.Sprintf("http://127.0.0.1:%d/.well-known/jwks.json", port))
+	startCaddy(t, config("realm-one"), dataDir, fmt.Sprintf("http://127.0.0.1:%d/.well-known/jwks.json", ports[0]))
 	realmError := func(query string) string {
 		t.Helper()
 		_, body := adminCall(t, adminAddr, "GET", "/users/someone"+query)
