@@ -21,12 +21,16 @@ const (
 // none: RFC 8176 has no value for a code or link sent by mail ("otp" is
 // for HOTP and TOTP), and how a provider authenticated its user is the
 // provider's to say.
+// The slice is shared by every caller, on every request that reads it:
+// callers must not write to it (append copies it: its capacity is full).
 func DefaultAMR(provider string) []string {
 	if provider == ProviderPassword {
-		return []string{AMRPassword}
+		return passwordAMR
 	}
 	return nil
 }
+
+var passwordAMR = []string{AMRPassword}
 
 // FirstFactorAMR is what a first factor says of how the user signed in:
 // amr when the method named it, else the provider's own ("pwd" for a
