@@ -41,27 +41,8 @@ func (p *Pages) reauthenticated(ctx context.Context, w http.ResponseWriter, r *h
 // answered, for the page in mode.
 func (p *Pages) passwordReauth(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *session.Session, accounts []session.Account, mode string) bool {
 	check, refusal, err := p.signIn.ReauthenticateWithPassword(ctx, r, sess, accounts, r.PostForm.Get("password"), r.PostForm.Get("code"))
-	switch check {
-	case signin.PasswordMatches:
-	case signin.PasswordUnavailable, signin.PasswordUnchecked:
-		p.failTo(w, r, http.StatusServiceUnavailable, "unavailable", mode)
-		return false
-	case signin.PasswordLocked:
-		p.failTo(w, r, http.StatusTooManyRequests, "too_many_attempts", mode)
-		return false
-	default:
-		p.failTo(w, r, http.StatusUnauthorized, "credentials", mode)
-		return false
-	}
-	switch refusal {
-	case signin.ReauthPasskeyOnly:
-		p.failTo(w, r, http.StatusForbidden, refusal, mode)
-		return false
-	case signin.ReauthCodeRefused:
-		p.failTo(w, r, http.StatusUnauthorized, refusal, mode)
-		return false
-	case signin.ReauthCodesSpent:
-		p.failTo(w, r, http.StatusTooManyRequests, refusal, mode)
+	if status, code := signin.ReauthAnswer(check, refusal); status != 0 {
+		p.failTo(w, r, status, code, mode)
 		return false
 	}
 	if err != nil {

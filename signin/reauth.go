@@ -114,6 +114,31 @@ func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Reques
 	return check, "", s.Reauthenticate(ctx, sess, amr)
 }
 
+// ReauthAnswer is the status and error code a page answers a password
+// re-authentication with, from ReauthenticateWithPassword's check and
+// refusal; 0 and "" when it re-authenticated. The account page and the
+// step-up page answer alike.
+func ReauthAnswer(check PasswordCheck, refusal string) (int, string) {
+	switch check {
+	case PasswordMatches:
+	case PasswordUnavailable, PasswordUnchecked:
+		return http.StatusServiceUnavailable, "unavailable"
+	case PasswordLocked:
+		return http.StatusTooManyRequests, "too_many_attempts"
+	default:
+		return http.StatusUnauthorized, "credentials"
+	}
+	switch refusal {
+	case "":
+		return 0, ""
+	case ReauthPasskeyOnly:
+		return http.StatusForbidden, refusal
+	case ReauthCodesSpent:
+		return http.StatusTooManyRequests, refusal
+	}
+	return http.StatusUnauthorized, refusal
+}
+
 // HasSecondFactor reports whether the user has a second factor: then a
 // re-authentication needs it too, and only ReauthenticateWithPassword
 // (with its code) or a new sign-in (challenged) provide it.

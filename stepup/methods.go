@@ -45,23 +45,15 @@ func (passwordMethod) Handle(w http.ResponseWriter, r *http.Request, p *Pages) b
 	ctx, cancel := context.WithTimeout(r.Context(), httprule.StoreCallTimeout)
 	defer cancel()
 	check, refusal, err := p.signIn.ReauthenticateWithPassword(ctx, r, c.Session, c.Accounts, r.PostForm.Get("password"), r.PostForm.Get("code"))
-	switch {
-	case check == signin.PasswordMatches && refusal == signin.ReauthPasskeyOnly:
-		p.render(w, r, http.StatusForbidden, c, refusal)
-	case check == signin.PasswordMatches && refusal == signin.ReauthCodesSpent:
-		p.render(w, r, http.StatusTooManyRequests, c, refusal)
-	case check == signin.PasswordMatches && refusal != "":
-		p.render(w, r, http.StatusUnauthorized, c, refusal)
-	case check == signin.PasswordMatches:
-		p.finish(w, r, c, err)
-	case check == signin.PasswordUnavailable, check == signin.PasswordUnchecked:
-		p.render(w, r, http.StatusServiceUnavailable, c, "unavailable")
-	case check == signin.PasswordLocked:
-		p.render(w, r, http.StatusTooManyRequests, c, "too_many_attempts")
-	default:
+	status, code := signin.ReauthAnswer(check, refusal)
+	if code == "credentials" {
 		p.logger.Info("re-authentication refused: wrong password", zap.String("user_id", c.Session.UserID))
-		p.render(w, r, http.StatusUnauthorized, c, "credentials")
 	}
+	if status != 0 {
+		p.render(w, r, status, c, code)
+		return true
+	}
+	p.finish(w, r, c, err)
 	return true
 }
 
