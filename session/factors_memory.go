@@ -69,7 +69,7 @@ func (m *MemoryStore) Factors(ctx context.Context, userID string) (*UserFactors,
 // update runs fn on userID's factors under the lock, once the store and
 // the user are known to exist.
 func (m *MemoryStore) updateFactors(ctx context.Context, op, userID string, create bool, fn func(u *memoryUserFactors) error) error {
-	if err := validateFactorOwner(userID); err != nil {
+	if err := validateOwner(userID); err != nil {
 		return err
 	}
 	if err := m.usersOpen(op); err != nil {
