@@ -320,11 +320,7 @@ func (s *Service) readChallenge(w http.ResponseWriter, r *http.Request) (pending
 // countAttempt counts one try at p's challenge and reports whether it may
 // go on: MaxCodeAttempts tries end it, right or wrong.
 func (s *Service) countAttempt(ctx context.Context, p pendingSignIn) (bool, error) {
-	return s.limiterHit(ctx, "second_factor_attempt:"+p.ID, secondfactor.MaxCodeAttempts, ChallengeTTL)
-}
-
-func (s *Service) limiterHit(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
-	return s.cfg.Users.RateHit(ctx, key, limit, window)
+	return s.cfg.Users.RateHit(ctx, "second_factor_attempt:"+p.ID, secondfactor.MaxCodeAttempts, ChallengeTTL)
 }
 
 // serveChallengeCode checks a code from the app or a backup code.
