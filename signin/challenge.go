@@ -374,9 +374,16 @@ func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendin
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
-	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL, TrustDevice: remember}
+	res := p.result(user, second...)
+	res.TrustDevice = remember
 	return s.startSession(w, r, res, p.Target)
+}
+
+// result is the sign-in p was, for user, once its second factor passed
+// by second's methods.
+func (p pendingSignIn) result(user *session.User, second ...string) Result {
+	return Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
+		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
 }
 
 // serveChallengePasskeyOptions starts a passkey ceremony for the pending
@@ -519,9 +526,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
-	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), AMROTP),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
-	return s.startSessionThen(w, r, res, func() {
+	return s.startSessionThen(w, r, p.result(user, AMROTP), func() {
 		s.renderChallenge(w, r, http.StatusOK, ChallengeData{Mode: "codes", Codes: codes, ContinueURL: s.cfg.Redirects.Resolve(p.Target)})
 	})
 }
