@@ -466,11 +466,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 			return false
 		}
 		s.logger.Info("passkey enrolled at sign-in", zap.String("user_id", p.UserID))
-		kind := AMRHardwareKey
-		if key.BackupEligible {
-			kind = AMRSoftwareKey
-		}
-		return s.passChallenge(w, r, p, []string{kind}, false)
+		return s.passChallenge(w, r, p, []string{passkeyKindAMR(key.BackupEligible)}, false)
 	}
 	a, err := s.rp.FinishFactor(c, p.UserID, f.Passkeys, answer, s.now())
 	if err == nil {

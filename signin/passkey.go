@@ -194,14 +194,20 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 // factors in one, possession and the user's, so it is also "mfa"; without
 // verification only the user's presence was tested ("user").
 func PasskeyAMR(a passkey.Assertion) []string {
-	key := AMRHardwareKey
-	if a.BackupEligible {
-		key = AMRSoftwareKey
-	}
+	key := passkeyKindAMR(a.BackupEligible)
 	if a.UserVerified {
 		return []string{key, AMRMFA}
 	}
 	return []string{key, AMRUser}
+}
+
+// passkeyKindAMR is a passkey's kind of key: "swk" when it may sync
+// (backup eligible), else "hwk".
+func passkeyKindAMR(backupEligible bool) string {
+	if backupEligible {
+		return AMRSoftwareKey
+	}
+	return AMRHardwareKey
 }
 
 // Seal seals a short-lived value the browser keeps (a pending enrolment)
