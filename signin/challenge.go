@@ -415,10 +415,7 @@ func (s *Service) serveChallengePasskeyOptions(w http.ResponseWriter, r *http.Re
 			OptionsAnswer(w, http.StatusServiceUnavailable, nil, "unavailable", challengeMessages["unavailable"])
 			return
 		}
-		account := user.Profile.Email
-		if account == "" {
-			account = user.ID
-		}
+		account := accountLabel(user)
 		opts, c, err = s.rp.BeginRegistration(user.ID, account, account, "Passkey", f.Passkeys)
 	} else {
 		opts, c, err = s.rp.BeginFactor(p.UserID, f.Passkeys)
