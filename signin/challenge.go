@@ -70,8 +70,8 @@ func (s *Service) secondFactorOn() bool {
 	return s.factors != nil && (sf == nil || sf.Mode != SecondFactorOff)
 }
 
-// totpOn reports whether authenticator apps are offered.
-func (s *Service) totpOn() bool {
+// TOTPOn reports whether authenticator apps are offered.
+func (s *Service) TOTPOn() bool {
 	sf := s.cfg.SecondFactor
 	return s.factors != nil && sf != nil && sf.Mode != SecondFactorOff && sf.Keys != nil
 }
@@ -265,7 +265,7 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 	if err != nil {
 		return d, err
 	}
-	d.TOTP, d.BackupCodes = f.TOTP != nil && s.totpOn(), f.BackupCodes
+	d.TOTP, d.BackupCodes = f.TOTP != nil && s.TOTPOn(), f.BackupCodes
 	if s.rememberDeviceOn() {
 		d.RememberDays = int((s.cfg.SecondFactor.RememberDevice + 24*time.Hour - 1) / (24 * time.Hour))
 	}
@@ -280,7 +280,7 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 // again after a wrong first code.
 func (s *Service) enrolData(r *http.Request, p pendingSignIn, code, secret string) (ChallengeData, error) {
 	d := ChallengeData{Mode: "enrol", ErrorCode: code, SignInURL: PathSignIn}
-	if s.totpOn() {
+	if s.TOTPOn() {
 		ctx, cancel := storeCtx(r)
 		defer cancel()
 		user, err := s.cfg.Users.GetUser(ctx, p.UserID)
@@ -487,7 +487,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 	if !ok {
 		return false
 	}
-	if !p.Enrol || !s.totpOn() {
+	if !p.Enrol || !s.TOTPOn() {
 		Redirect(w, r, PathChallenge)
 		return false
 	}

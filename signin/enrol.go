@@ -91,7 +91,7 @@ var ErrFirstCode = errors.New("signin: the first code of the authenticator app i
 // right for it (ErrFirstCode otherwise), spends that code's step, and
 // returns new backup codes (replacing any), to show once.
 func (s *Service) EnrolTOTP(ctx context.Context, userID, secret, code string) ([]string, error) {
-	if !s.totpOn() {
+	if !s.TOTPOn() {
 		return nil, errors.New("signin: authenticator apps are off")
 	}
 	step, err := secondfactor.CheckCode(secret, code, s.now(), 0)
@@ -118,6 +118,3 @@ func (s *Service) NewBackupCodes(ctx context.Context, userID string) ([]string, 
 	}
 	return codes, nil
 }
-
-// TOTPOn reports whether authenticator apps are offered.
-func (s *Service) TOTPOn() bool { return s.totpOn() }
