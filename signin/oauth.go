@@ -74,7 +74,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oau
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
-	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestStarting(r)})
+	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestSessionUser(r)})
 	if err != nil {
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return
