@@ -271,11 +271,7 @@ func (s *Service) setUpFactors(cfg Config) error {
 		s.cfg.SecondFactor = &sf
 	}
 	if cfg.Passkey != nil {
-		name := s.siteName
-		if name == "" {
-			name = s.Site()
-		}
-		rp, err := passkey.New(*cfg.Passkey, cfg.Origin, name)
+		rp, err := passkey.New(*cfg.Passkey, cfg.Origin, s.SiteName())
 		if err != nil {
 			return fmt.Errorf("signin: provider passkey: %w", err)
 		}
