@@ -24,8 +24,8 @@ import (
 // ProviderPasskey is the built-in passkey method's name.
 const ProviderPasskey = "passkey"
 
-// passkeyPurpose binds the ceremony cookie (cookies.Passkey), sealed with
-// the flow keys.
+// passkeyPurpose binds the ceremony cookie (cookies.Passkey), sealed by
+// Seal.
 const passkeyPurpose = "convex_auth passkey ceremony v1"
 
 func (s *Service) passkeyCookie(r *http.Request) string {
@@ -42,7 +42,7 @@ func (s *Service) Factors() session.SecondFactors { return s.factors }
 func (s *Service) KeepCeremony(w http.ResponseWriter, r *http.Request, c passkey.Ceremony) {
 	raw, _ := json.Marshal(c)
 	http.SetCookie(w, &http.Cookie{
-		Name: s.passkeyCookie(r), Value: s.flowKeys.Seal(raw, s.passkeyAAD), Path: "/", MaxAge: int(passkey.CeremonyTTL / time.Second),
+		Name: s.passkeyCookie(r), Value: s.Seal(passkeyPurpose, raw), Path: "/", MaxAge: int(passkey.CeremonyTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -57,7 +57,7 @@ func (s *Service) TakeCeremony(w http.ResponseWriter, r *http.Request) (passkey.
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: httprule.SecureRequest(r), SameSite: http.SameSiteStrictMode})
-	raw, err := s.flowKeys.Open(r.Context(), cookie.Value, s.passkeyAAD)
+	raw, err := s.Open(r, passkeyPurpose, cookie.Value)
 	if err != nil || json.Unmarshal(raw, &c) != nil || c.Expired(s.now()) {
 		return passkey.Ceremony{}, false
 	}

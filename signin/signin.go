@@ -71,7 +71,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.devices, _ = cfg.Users.(session.Devices)
 	s.flowAAD = []byte(flowPurpose + "\x00" + cfg.Realm)
-	s.passkeyAAD = []byte(passkeyPurpose + "\x00" + cfg.Realm)
 	s.formPostAAD = []byte(formPostPurpose + "\x00" + cfg.Realm)
 	if cfg.Realm != "" {
 		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
