@@ -41,7 +41,7 @@ func (s *Service) HandleReauth(h Reauthenticator) { s.reauther = h }
 
 // BeginReauth starts the flow of the provider named name to re-authenticate
 // sess (the provider is asked for a new sign-in: provider.Flow's
-// Reauthenticate), and returns the provider URL to send the browser to.
+// ForceLogin), and returns the provider URL to send the browser to.
 // The callback hands it to the Reauthenticator (HandleReauth).
 func (s *Service) BeginReauth(w http.ResponseWriter, r *http.Request, name string, sess *session.Session, redirectTo string) (string, error) {
 	p := s.oauth[name]
