@@ -34,12 +34,9 @@ const (
 	codeTriesKey = "email-code-try:"
 	codeWrongKey = "email-code-wrong:"
 	// linkSeenKey marks a link another browser presented.
-	linkSeenKey = "email-link-seen:"
-	// linkCookieName binds a link to the browser that asked for it;
-	// __Host- prefixed where the session cookie is.
-	linkCookieName = cookies.Link
-	bindingChars   = 43 // a randomToken
-	codeDigits     = 8
+	linkSeenKey  = "email-link-seen:"
+	bindingChars = 43 // a randomToken
+	codeDigits   = 8
 	// MaxCodeTries is how many codes a link accepts before it is dead.
 	MaxCodeTries = 5
 )

@@ -40,16 +40,12 @@ type sealedFlow struct {
 	Guest string `json:"g,omitempty"`
 }
 
+// flowPurpose binds a sealed value to its use, so no other sealed value
+// of this key ring passes for a flow.
+const flowPurpose = "convex_auth oauth flow v1"
+
 // flowCookie holds the sealed flow and binds it to the browser that
 // started it: a callback opened in another browser (login CSRF) fails.
-const (
-	flowCookieName       = cookies.Flow
-	secureFlowCookieName = cookies.HostPrefix + cookies.Flow
-	// flowPurpose binds a sealed value to its use, so no other sealed
-	// value of this key ring passes for a flow.
-	flowPurpose = "convex_auth oauth flow v1"
-)
-
 func (s *Service) flowCookie(r *http.Request) string {
 	return cookies.Name(cookies.Flow, httprule.SecureRequest(r), s.cookieSuffix)
 }
