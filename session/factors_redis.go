@@ -267,14 +267,7 @@ func (s *RedisStore) ResetFactors(ctx context.Context, userID string) error {
 	if validateOwner(userID) != nil {
 		return nil
 	}
-	key := s.factorsKey(userID)
-	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return s.runScript(ctx, revocation, deleteKeyScript, []string{key}).Err()
-	})
-	if err != nil {
-		return unavailable("reset second factors", err)
-	}
-	return nil
+	return s.deleteWaited(ctx, "reset second factors", s.factorsKey(userID))
 }
 
 // hsetScript sets field ARGV[1] to ARGV[2].
@@ -282,10 +275,6 @@ var hsetScript = redis.NewScript(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) 
 
 // hdelScript deletes the fields ARGV and returns how many there were.
 var hdelScript = redis.NewScript(`return redis.call('HDEL', KEYS[1], unpack(ARGV))`)
-
-// deleteKeyScript deletes KEYS[1], in a script so that runScript can wait
-// for replicas.
-var deleteKeyScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)
 
 // swapFieldScript sets field ARGV[1] to ARGV[3] if it holds ARGV[2].
 var swapFieldScript = redis.NewScript(`
