@@ -508,7 +508,7 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 // Reauthenticate implements Store: the record is rewritten in place with
 // its new authentication (rewrite; a touch's new last use is kept).
 func (s *RedisStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
-	if err := validateAMR(amr); err != nil {
+	if err := ValidateAMR(amr); err != nil {
 		return err
 	}
 	if userID == "" || !validSessionID(sessionID) {
