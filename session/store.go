@@ -53,10 +53,9 @@ type Store interface {
 	SetProfile(ctx context.Context, userID string, p Profile) (int, error)
 	// OnRevoke registers fn, called with the ID of every session deleted,
 	// reauthenticated or changed in place, on any instance sharing the
-	// backend, until the
-	// returned function unregisters it: whatever the caller keeps of that
-	// session (a minted token) is stale. fn must be fast and must not call
-	// the store.
+	// backend, until the returned function unregisters it: whatever the
+	// caller keeps of that session (a minted token) is stale. fn must be
+	// fast and must not call the store.
 	OnRevoke(fn func(sessionID string)) (unregister func())
 	// OnRevokeAll registers fn, called when revocations may have been missed
 	// (the Redis pub/sub connection dropped): drop all per-session state.
