@@ -20,9 +20,9 @@ func (s *Service) guestSessionUser(r *http.Request) string {
 
 // adoptingGuest is the guest a finishing sign-in may sign up in place:
 // the request's current guest, when the flow was started in this browser
-// (startedHere) by that same guest (startedBy). A flow started elsewhere (a link or code
-// asked for in another browser) signs the browser in as its account and
-// leaves the guest as it was.
+// (startedHere) by that same guest (startedBy). A flow started elsewhere
+// (a link or code asked for in another browser) signs the browser in as
+// its account and leaves the guest as it was.
 func (s *Service) adoptingGuest(ctx context.Context, r *http.Request, startedHere bool, startedBy string) *session.User {
 	if !startedHere || startedBy == "" {
 		return nil
