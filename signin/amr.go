@@ -28,10 +28,10 @@ func DefaultAMR(provider string) []string {
 	return nil
 }
 
-// FirstFactorAMR is what a first factor says of how the user signed in:
+// firstFactorAMR is what a first factor says of how the user signed in:
 // amr when the method named it, else the provider's own ("pwd" for a
 // password; nothing for a provider or a mailed link or code).
-func FirstFactorAMR(provider string, amr []string) []string {
+func firstFactorAMR(provider string, amr []string) []string {
 	if len(amr) > 0 {
 		return amr
 	}

@@ -382,7 +382,7 @@ func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendin
 // result is the sign-in p was, for user, once its second factor passed
 // by second's methods.
 func (p pendingSignIn) result(user *session.User, second ...string) Result {
-	return Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
+	return Result{User: user, Provider: p.Provider, AMR: combineAMR(firstFactorAMR(p.Provider, p.AMR), second...),
 		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
 }
 
@@ -475,7 +475,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 		return false
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", "passkey"))
-	amr := PasskeyAMR(a)
+	amr := passkeyAMR(a)
 	return s.passChallenge(w, r, p, amr[:1], r.PostForm.Get("remember") != "")
 }
 

@@ -63,7 +63,7 @@ type passwordAttempt struct {
 func (s *Service) newPasswordAttempt(ctx context.Context, r *http.Request, email string, acct *session.Account) passwordAttempt {
 	a := passwordAttempt{email: email}
 	if acct != nil {
-		a.known = s.KnownDevice(ctx, r, acct.UserID)
+		a.known = s.knownDevice(ctx, r, acct.UserID)
 	}
 	client := "ip:" + clientKey(s.clientIP(r))
 	if a.known {

@@ -64,8 +64,8 @@ func (s *Service) TakeCeremony(w http.ResponseWriter, r *http.Request) (passkey.
 	return c, true
 }
 
-// ServeScript serves passkey.js.
-func ServeScript(w http.ResponseWriter, r *http.Request) {
+// serveScript serves passkey.js.
+func serveScript(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -185,15 +185,15 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
-	return s.finishWith(w, r, user, ProviderPasskey, target, PasskeyAMR(a))
+	return s.finishWith(w, r, user, ProviderPasskey, target, passkeyAMR(a))
 }
 
-// PasskeyAMR is what an assertion says of how the user authenticated: a
+// passkeyAMR is what an assertion says of how the user authenticated: a
 // device-bound passkey is "hwk", a synced one (backup eligible) "swk"; a
 // passkey whose authenticator verified its user (PIN, biometric) is two
 // factors in one, possession and the user's, so it is also "mfa"; without
 // verification only the user's presence was tested ("user").
-func PasskeyAMR(a passkey.Assertion) []string {
+func passkeyAMR(a passkey.Assertion) []string {
 	key := passkeyKindAMR(a.BackupEligible)
 	if a.UserVerified {
 		return []string{key, AMRMFA}

@@ -164,7 +164,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 	case path == PathSignIn:
 		s.servePage(w, r)
 	case path == passkey.ScriptPath && s.rp != nil:
-		ServeScript(w, r)
+		serveScript(w, r)
 	case path == PathPasskeyOptions && s.rp != nil:
 		s.servePasskeyOptions(w, r)
 	case strings.HasPrefix(path, PathChallenge) && s.serveChallenge(w, r, path):
