@@ -39,15 +39,22 @@ type PasskeyInfo struct {
 // errNoFactors means the realm keeps no second factors.
 var errNoFactors = errorf(http.StatusNotFound, "no_second_factors", "this realm keeps no second factors (no sign-in providers)")
 
+// hasRecord is nil when the realm has the user's record: second factors
+// belong to a record (a user known by sessions only has none).
+func hasRecord(ctx context.Context, realm Realm, userID string) error {
+	_, err := realm.Users.GetUser(ctx, userID)
+	if errors.Is(err, session.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	return err
+}
+
 // ListFactors returns the user's second factors.
 func ListFactors(ctx context.Context, realm Realm, userID string) (*FactorsInfo, error) {
 	if realm.Factors == nil {
 		return nil, errNoFactors
 	}
-	if _, err := realm.Users.GetUser(ctx, userID); err != nil {
-		if errors.Is(err, session.ErrNotFound) {
-			return nil, ErrUserNotFound
-		}
+	if err := hasRecord(ctx, realm, userID); err != nil {
 		return nil, err
 	}
 	f, err := realm.Factors.Factors(ctx, userID)
@@ -77,10 +84,7 @@ func ResetFactors(ctx context.Context, realm Realm, userID string) error {
 	if realm.Factors == nil {
 		return errNoFactors
 	}
-	if _, err := realm.Users.GetUser(ctx, userID); err != nil {
-		if errors.Is(err, session.ErrNotFound) {
-			return ErrUserNotFound
-		}
+	if err := hasRecord(ctx, realm, userID); err != nil {
 		return err
 	}
 	if err := realm.Factors.ResetFactors(ctx, userID); err != nil {

@@ -77,9 +77,8 @@ func (c Config) Validate() error {
 
 // RP is the relying party of one site.
 type RP struct {
-	wa  *webauthn.WebAuthn
-	cfg Config
-	uv  protocol.UserVerificationRequirement
+	wa *webauthn.WebAuthn
+	uv protocol.UserVerificationRequirement
 }
 
 // New builds the relying party for the site at origin (the issuer's
@@ -117,11 +116,8 @@ func New(cfg Config, origin, name string) (*RP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passkey: %w", err)
 	}
-	return &RP{wa: wa, cfg: cfg, uv: uv}, nil
+	return &RP{wa: wa, uv: uv}, nil
 }
-
-// Config is the options the relying party runs with, defaults filled in.
-func (rp *RP) Config() Config { return rp.cfg }
 
 // Kinds of ceremony.
 const (

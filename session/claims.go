@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -101,25 +100,7 @@ func checkClaimsInput(userID, sessionID string, sessionContext []byte) error {
 
 // claimsHooks holds the callbacks registered with OnClaimsChange.
 type claimsHooks struct {
-	mu   sync.RWMutex
-	next uint64
-	fns  map[uint64]func(userID, sessionID string)
-}
-
-func (h *claimsHooks) add(fn func(userID, sessionID string)) func() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.fns == nil {
-		h.fns = make(map[uint64]func(string, string))
-	}
-	h.next++
-	id := h.next
-	h.fns[id] = fn
-	return func() {
-		h.mu.Lock()
-		delete(h.fns, id)
-		h.mu.Unlock()
-	}
+	hookSet[func(userID, sessionID string)]
 }
 
 func (h *claimsHooks) changed(userID, sessionID string) {

@@ -251,14 +251,7 @@ func (s *RedisStore) ForgetDevices(ctx context.Context, userID string) error {
 	if userID == "" || len(userID) > MaxUserIDBytes {
 		return nil
 	}
-	key := s.devicesKey(userID)
-	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return s.runScript(ctx, revocation, delScript, []string{key}).Err()
-	})
-	if err != nil {
-		return unavailable("forget devices", err)
-	}
-	return nil
+	return s.deleteWaited(ctx, "forget devices", s.devicesKey(userID))
 }
 
 // rememberDeviceScript prunes the entries expired at now, adds ARGV[3]
@@ -280,6 +273,3 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(last[2]) - now, 1))
 return others
 `)
-
-// delScript deletes KEYS[1]: a DEL that runScript can wait for replicas on.
-var delScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)

@@ -144,8 +144,6 @@ var (
 	_ SecondFactors = (*RedisStore)(nil)
 )
 
-func validateFactorOwner(userID string) error { return validateOwner(userID) }
-
 func (t TOTP) validate() error {
 	if t.Secret == "" || len(t.Secret) > MaxSecretBytes {
 		return fmt.Errorf("%w: a TOTP secret must be 1 to %d bytes", ErrInvalidUser, MaxSecretBytes)

@@ -21,7 +21,7 @@ type memoryUserFactors struct {
 	passkeys map[string]Passkey
 }
 
-// get returns userID's factors, creating them when create is set.
+// getLocked returns userID's factors, creating them when create is set.
 func (f *memoryFactors) getLocked(userID string, create bool) *memoryUserFactors {
 	u := f.users[userID]
 	if u == nil && create {
@@ -66,10 +66,10 @@ func (m *MemoryStore) Factors(ctx context.Context, userID string) (*UserFactors,
 	return out, nil
 }
 
-// update runs fn on userID's factors under the lock, once the store and
+// updateFactors runs fn on userID's factors under the lock, once the store and
 // the user are known to exist.
 func (m *MemoryStore) updateFactors(ctx context.Context, op, userID string, create bool, fn func(u *memoryUserFactors) error) error {
-	if err := validateFactorOwner(userID); err != nil {
+	if err := validateOwner(userID); err != nil {
 		return err
 	}
 	if err := m.usersOpen(op); err != nil {

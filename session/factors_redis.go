@@ -46,7 +46,7 @@ func (s *RedisStore) factorsKey(userID string) string {
 // Factors implements SecondFactors.
 func (s *RedisStore) Factors(ctx context.Context, userID string) (*UserFactors, error) {
 	out := &UserFactors{}
-	if validateFactorOwner(userID) != nil {
+	if validateOwner(userID) != nil {
 		return out, nil
 	}
 	fields, err := retried(ctx, s, func(ctx context.Context, _ int) (map[string]string, error) {
@@ -119,7 +119,7 @@ func passkeyUse(count uint32, lastUsed time.Time, backedUp bool) string {
 // user must exist: it is checked before and, as PutOnceFor does, after
 // the write, whose traces are removed when a purge ran in between.
 func (s *RedisStore) writeFactors(ctx context.Context, op, userID string, create bool, d durability, script *redis.Script, args ...any) (int64, error) {
-	if err := validateFactorOwner(userID); err != nil {
+	if err := validateOwner(userID); err != nil {
 		return 0, err
 	}
 	if create {
@@ -201,7 +201,7 @@ func (s *RedisStore) SetBackupCodes(ctx context.Context, userID string, hashes [
 
 // UseBackupCode implements SecondFactors.
 func (s *RedisStore) UseBackupCode(ctx context.Context, userID, hash string) (bool, error) {
-	if validateFactorOwner(userID) != nil || validateFactorHash(hash) != nil {
+	if validateOwner(userID) != nil || validateFactorHash(hash) != nil {
 		return false, nil
 	}
 	n, err := s.writeFactors(ctx, "use backup code", userID, false, notWaited, hdelScript, "bc:"+hash)
@@ -264,17 +264,10 @@ func (s *RedisStore) RemovePasskey(ctx context.Context, userID, id string) error
 // ResetFactors implements SecondFactors; it waits for replicas as a
 // revocation does.
 func (s *RedisStore) ResetFactors(ctx context.Context, userID string) error {
-	if validateFactorOwner(userID) != nil {
+	if validateOwner(userID) != nil {
 		return nil
 	}
-	key := s.factorsKey(userID)
-	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-		return s.runScript(ctx, revocation, deleteKeyScript, []string{key}).Err()
-	})
-	if err != nil {
-		return unavailable("reset second factors", err)
-	}
-	return nil
+	return s.deleteWaited(ctx, "reset second factors", s.factorsKey(userID))
 }
 
 // hsetScript sets field ARGV[1] to ARGV[2].
@@ -282,10 +275,6 @@ var hsetScript = redis.NewScript(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) 
 
 // hdelScript deletes the fields ARGV and returns how many there were.
 var hdelScript = redis.NewScript(`return redis.call('HDEL', KEYS[1], unpack(ARGV))`)
-
-// deleteKeyScript deletes KEYS[1], in a script so that runScript can wait
-// for replicas.
-var deleteKeyScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)
 
 // swapFieldScript sets field ARGV[1] to ARGV[3] if it holds ARGV[2].
 var swapFieldScript = redis.NewScript(`

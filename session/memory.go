@@ -324,7 +324,7 @@ func (m *MemoryStore) List(ctx context.Context, userID string) ([]*Session, erro
 
 // Reauthenticate implements Store.
 func (m *MemoryStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
-	if err := validateAMR(amr); err != nil {
+	if err := ValidateAMR(amr); err != nil {
 		return err
 	}
 	now := m.opts.now()

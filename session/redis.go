@@ -505,59 +505,28 @@ func (s *RedisStore) List(ctx context.Context, userID string) ([]*Session, error
 	return out, nil
 }
 
-// maxReauthAttempts bounds rereads when the record changes between the
-// read and the write (a concurrent reauthentication).
-const maxReauthAttempts = 5
-
-// Reauthenticate implements Store: read the record, change its
-// authentication, and write it back if nothing else changed meanwhile
-// (reauthScript; a touch's new last use is kept).
+// Reauthenticate implements Store: the record is rewritten in place with
+// its new authentication (rewrite; a touch's new last use is kept).
 func (s *RedisStore) Reauthenticate(ctx context.Context, userID, sessionID string, at time.Time, amr []string) error {
-	if err := validateAMR(amr); err != nil {
+	if err := ValidateAMR(amr); err != nil {
 		return err
 	}
 	if userID == "" || !validSessionID(sessionID) {
 		return ErrNotFound
 	}
-	tag := userTag(userID)
-	keys := []string{s.sessionKey(tag, sessionID), s.indexKey(tag)}
-	for range maxReauthAttempts {
-		raw, err := retried(ctx, s, func(ctx context.Context, _ int) (string, error) {
-			return s.client.Get(ctx, keys[0]).Result()
-		})
-		if errors.Is(err, redis.Nil) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return unavailable("reauthenticate", err)
-		}
-		sess, err := decodeRecord(sessionID, []byte(raw), s.realmTag)
-		if err != nil || sess.UserID != userID || sess.expired(s.opts.now(), s.opts.IdleTTL) {
-			return ErrNotFound
-		}
+	ok, err := s.rewrite(ctx, userTag(userID), userID, sessionID, func(sess *Session) bool {
 		sess.AuthTime, sess.AMR = time.UnixMilli(at.UnixMilli()).UTC(), amr
-		rec, err := encodeRecord(sess, s.realmTag)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidSession, err)
-		}
-		var n int
-		err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {
-			var err error
-			n, err = s.runScript(ctx, sessionWrite, reauthScript, keys, raw, rec, sessionID, s.channel, s.revokeMessage(sessionID)).Int()
-			return err
-		})
-		if err != nil {
-			return unavailable("reauthenticate", err)
-		}
-		switch n {
-		case 1:
-			s.revokedHere(sessionID)
-			return nil
-		case -1:
-			return ErrNotFound
-		}
+		return true
+	})
+	switch {
+	case errors.Is(err, ErrInvalidSession):
+		return err
+	case err != nil:
+		return unavailable("reauthenticate", err)
+	case !ok:
+		return ErrNotFound
 	}
-	return unavailable("reauthenticate", errors.New("the session kept changing; try again"))
+	return nil
 }
 
 func sortSessions(ss []*Session) {

@@ -108,6 +108,22 @@ func (s *RedisStore) setNXRetried(ctx context.Context, key string, val []byte) (
 	return s.setNXRetriedTTL(ctx, key, val, 0)
 }
 
+// deleteWaited deletes key and, as a revocation does, waits for the
+// replicas: what it removes must not come back in a failover.
+func (s *RedisStore) deleteWaited(ctx context.Context, op, key string) error {
+	err := s.retryWrite(ctx, func(ctx context.Context, _ int) error {
+		return s.runScript(ctx, revocation, deleteKeyScript, []string{key}).Err()
+	})
+	if err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// deleteKeyScript deletes KEYS[1], in a script so that runScript can wait
+// for replicas.
+var deleteKeyScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)
+
 // setNXRetriedTTL is setNXRetried for a key that expires after ttl (0:
 // never).
 func (s *RedisStore) setNXRetriedTTL(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {

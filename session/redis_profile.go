@@ -49,7 +49,8 @@ func (s *RedisStore) SetProfile(ctx context.Context, userID string, p Profile) (
 // rewrite reads the user's live session id, lets change modify it, and
 // writes it back in place, keeping its TTL and the last use stored
 // meanwhile, and announces it. It reports false, and writes nothing, when
-// the session is gone or change reports no change.
+// the session is gone or change reports no change. SetProfile and
+// Reauthenticate share it.
 func (s *RedisStore) rewrite(ctx context.Context, tag, userID, id string, change func(*Session) bool) (bool, error) {
 	keys := []string{s.sessionKey(tag, id), s.indexKey(tag)}
 	for range maxRewriteAttempts {
@@ -68,7 +69,7 @@ func (s *RedisStore) rewrite(ctx context.Context, tag, userID, id string, change
 		}
 		rec, err := encodeRecord(sess, s.realmTag)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("%w: %w", ErrInvalidSession, err)
 		}
 		var n int
 		err = s.retryWrite(ctx, func(ctx context.Context, _ int) error {

@@ -105,23 +105,6 @@ if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) en
 return evicted
 `)
 
-// reauthScript replaces a session's record by one that differs in its
-// authentication only, keeping its TTL and the last use stored meanwhile
-// (a touch), and announces the session so that every instance drops what
-// it keeps of it. It returns 1, 0 if the record changed otherwise since
-// the caller read it (read again), or -1 if the session is gone.
-//
-// KEYS[1] session key, KEYS[2] index key. ARGV: record read, new record,
-// session ID, channel, message.
-var reauthScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v or not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return -1 end
-if string.sub(v, 1, 1) ~= string.sub(ARGV[1], 1, 1) or string.sub(v, 15) ~= string.sub(ARGV[1], 15) then return 0 end
-redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, 1) .. string.sub(v, 2, 14) .. string.sub(ARGV[2], 15), 'KEEPTTL')
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
-`)
-
 // deleteScript deletes one session of the realm and its index entry and
 // announces it.
 //

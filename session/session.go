@@ -175,7 +175,7 @@ func (n NewSession) validate() error {
 			return fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrInvalidSession, l.field, len(l.value), l.max)
 		}
 	}
-	return validateAMR(n.AMR)
+	return ValidateAMR(n.AMR)
 }
 
 // Limits of Session.AMR.
@@ -184,13 +184,10 @@ const (
 	maxAMRBytes  = 32
 )
 
-// ValidateAMR is validateAMR: amr a provider reported is checked before
-// a session records it.
-func ValidateAMR(amr []string) error { return validateAMR(amr) }
-
-// validateAMR accepts up to MaxAMRValues method references, each 1 to 32
-// characters of a-z, 0-9, - and _ (RFC 8176's values are such).
-func validateAMR(amr []string) error {
+// ValidateAMR accepts up to MaxAMRValues method references, each 1 to 32
+// characters of a-z, 0-9, - and _ (RFC 8176's values are such). Callers
+// check amr a provider reported with it before a session records it.
+func ValidateAMR(amr []string) error {
 	if len(amr) > MaxAMRValues {
 		return fmt.Errorf("%w: %d authentication methods, the limit is %d", ErrInvalidSession, len(amr), MaxAMRValues)
 	}

@@ -53,10 +53,9 @@ type Store interface {
 	SetProfile(ctx context.Context, userID string, p Profile) (int, error)
 	// OnRevoke registers fn, called with the ID of every session deleted,
 	// reauthenticated or changed in place, on any instance sharing the
-	// backend, until the
-	// returned function unregisters it: whatever the caller keeps of that
-	// session (a minted token) is stale. fn must be fast and must not call
-	// the store.
+	// backend, until the returned function unregisters it: whatever the
+	// caller keeps of that session (a minted token) is stale. fn must be
+	// fast and must not call the store.
 	OnRevoke(fn func(sessionID string)) (unregister func())
 	// OnRevokeAll registers fn, called when revocations may have been missed
 	// (the Redis pub/sub connection dropped): drop all per-session state.
@@ -80,62 +79,55 @@ var (
 	_ Evicting = (*RedisStore)(nil)
 )
 
-// revokeHooks holds the callbacks registered with OnRevoke and OnRevokeAll.
-// Each is kept under its own key so that a handler that goes away (a config
-// reload) can unregister its own without touching the others'.
-type revokeHooks struct {
+// hookSet holds callbacks. Each is kept under its own key so that a
+// handler that goes away (a config reload) can unregister its own without
+// touching the others'.
+type hookSet[F any] struct {
 	mu   sync.RWMutex
 	next uint64
-	one  map[uint64]func(sessionID string)
-	all  map[uint64]func()
+	fns  map[uint64]F
 }
 
-func (h *revokeHooks) onRevoke(fn func(string)) func() {
+func (h *hookSet[F]) add(fn F) (unregister func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.one == nil {
-		h.one = make(map[uint64]func(string))
+	if h.fns == nil {
+		h.fns = make(map[uint64]F)
 	}
 	h.next++
 	id := h.next
-	h.one[id] = fn
+	h.fns[id] = fn
 	return func() {
 		h.mu.Lock()
-		delete(h.one, id)
+		delete(h.fns, id)
 		h.mu.Unlock()
 	}
 }
 
-func (h *revokeHooks) onRevokeAll(fn func()) func() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.all == nil {
-		h.all = make(map[uint64]func())
-	}
-	h.next++
-	id := h.next
-	h.all[id] = fn
-	return func() {
-		h.mu.Lock()
-		delete(h.all, id)
-		h.mu.Unlock()
-	}
+// revokeHooks holds the callbacks registered with OnRevoke and OnRevokeAll.
+type revokeHooks struct {
+	one hookSet[func(sessionID string)]
+	all hookSet[func()]
 }
+
+func (h *revokeHooks) onRevoke(fn func(string)) func() { return h.one.add(fn) }
+
+func (h *revokeHooks) onRevokeAll(fn func()) func() { return h.all.add(fn) }
 
 func (h *revokeHooks) revoked(sessionIDs ...string) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+	h.one.mu.RLock()
+	defer h.one.mu.RUnlock()
 	for _, id := range sessionIDs {
-		for _, fn := range h.one {
+		for _, fn := range h.one.fns {
 			fn(id)
 		}
 	}
 }
 
 func (h *revokeHooks) revokedAll() {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for _, fn := range h.all {
+	h.all.mu.RLock()
+	defer h.all.mu.RUnlock()
+	for _, fn := range h.all.fns {
 		fn()
 	}
 }

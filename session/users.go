@@ -91,9 +91,9 @@ type UserStore interface {
 	// PurgeUser removes everything of the user: its email index entry, all
 	// its accounts, its pending single-use values (PutOnceFor), its
 	// remembered browsers (Devices), its second factors (SecondFactors),
-	// all its sessions (as Store.DeleteUser does, announced to every instance) and,
-	// last, the user record, so that a purge that fails half-way can be run
-	// again; ErrNotFound if there is no user.
+	// all its sessions (as Store.DeleteUser does, announced to every
+	// instance) and, last, the user record, so that a purge that fails
+	// half-way can be run again; ErrNotFound if there is no user.
 	PurgeUser(ctx context.Context, userID string) error
 	// UserByEmail returns the user whose verified email is email (normalised
 	// first); ErrNotFound if no user has it verified.

@@ -70,8 +70,8 @@ func (s *Service) secondFactorOn() bool {
 	return s.factors != nil && (sf == nil || sf.Mode != SecondFactorOff)
 }
 
-// totpOn reports whether authenticator apps are offered.
-func (s *Service) totpOn() bool {
+// TOTPOn reports whether authenticator apps are offered.
+func (s *Service) TOTPOn() bool {
 	sf := s.cfg.SecondFactor
 	return s.factors != nil && sf != nil && sf.Mode != SecondFactorOff && sf.Keys != nil
 }
@@ -265,7 +265,7 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 	if err != nil {
 		return d, err
 	}
-	d.TOTP, d.BackupCodes = f.TOTP != nil && s.totpOn(), f.BackupCodes
+	d.TOTP, d.BackupCodes = f.TOTP != nil && s.TOTPOn(), f.BackupCodes
 	if s.rememberDeviceOn() {
 		d.RememberDays = int((s.cfg.SecondFactor.RememberDevice + 24*time.Hour - 1) / (24 * time.Hour))
 	}
@@ -280,7 +280,7 @@ func (s *Service) challengeData(r *http.Request, p pendingSignIn, code string) (
 // again after a wrong first code.
 func (s *Service) enrolData(r *http.Request, p pendingSignIn, code, secret string) (ChallengeData, error) {
 	d := ChallengeData{Mode: "enrol", ErrorCode: code, SignInURL: PathSignIn}
-	if s.totpOn() {
+	if s.TOTPOn() {
 		ctx, cancel := storeCtx(r)
 		defer cancel()
 		user, err := s.cfg.Users.GetUser(ctx, p.UserID)
@@ -320,11 +320,7 @@ func (s *Service) readChallenge(w http.ResponseWriter, r *http.Request) (pending
 // countAttempt counts one try at p's challenge and reports whether it may
 // go on: MaxCodeAttempts tries end it, right or wrong.
 func (s *Service) countAttempt(ctx context.Context, p pendingSignIn) (bool, error) {
-	return s.limiterHit(ctx, "second_factor_attempt:"+p.ID, secondfactor.MaxCodeAttempts, ChallengeTTL)
-}
-
-func (s *Service) limiterHit(ctx context.Context, key string, limit int, window time.Duration) (bool, error) {
-	return s.cfg.Users.RateHit(ctx, key, limit, window)
+	return s.cfg.Users.RateHit(ctx, "second_factor_attempt:"+p.ID, secondfactor.MaxCodeAttempts, ChallengeTTL)
 }
 
 // serveChallengeCode checks a code from the app or a backup code.
@@ -378,9 +374,16 @@ func (s *Service) passChallenge(w http.ResponseWriter, r *http.Request, p pendin
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
-	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL, TrustDevice: remember}
+	res := p.result(user, second...)
+	res.TrustDevice = remember
 	return s.startSession(w, r, res, p.Target)
+}
+
+// result is the sign-in p was, for user, once its second factor passed
+// by second's methods.
+func (p pendingSignIn) result(user *session.User, second ...string) Result {
+	return Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), second...),
+		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
 }
 
 // serveChallengePasskeyOptions starts a passkey ceremony for the pending
@@ -412,10 +415,7 @@ func (s *Service) serveChallengePasskeyOptions(w http.ResponseWriter, r *http.Re
 			OptionsAnswer(w, http.StatusServiceUnavailable, nil, "unavailable", challengeMessages["unavailable"])
 			return
 		}
-		account := user.Profile.Email
-		if account == "" {
-			account = user.ID
-		}
+		account := accountLabel(user)
 		opts, c, err = s.rp.BeginRegistration(user.ID, account, account, "Passkey", f.Passkeys)
 	} else {
 		opts, c, err = s.rp.BeginFactor(p.UserID, f.Passkeys)
@@ -463,11 +463,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 			return false
 		}
 		s.logger.Info("passkey enrolled at sign-in", zap.String("user_id", p.UserID))
-		kind := AMRHardwareKey
-		if key.BackupEligible {
-			kind = AMRSoftwareKey
-		}
-		return s.passChallenge(w, r, p, []string{kind}, false)
+		return s.passChallenge(w, r, p, []string{passkeyKindAMR(key.BackupEligible)}, false)
 	}
 	a, err := s.rp.FinishFactor(c, p.UserID, f.Passkeys, answer, s.now())
 	if err == nil {
@@ -479,7 +475,7 @@ func (s *Service) serveChallengePasskey(w http.ResponseWriter, r *http.Request) 
 		return false
 	}
 	s.logger.Info("second factor passed", zap.String("user_id", p.UserID), zap.String("with", "passkey"))
-	amr := PasskeyAMR(a)
+	amr := passkeyAMR(a)
 	return s.passChallenge(w, r, p, amr[:1], r.PostForm.Get("remember") != "")
 }
 
@@ -491,7 +487,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 	if !ok {
 		return false
 	}
-	if !p.Enrol || !s.totpOn() {
+	if !p.Enrol || !s.TOTPOn() {
 		Redirect(w, r, PathChallenge)
 		return false
 	}
@@ -523,9 +519,7 @@ func (s *Service) serveChallengeEnrol(w http.ResponseWriter, r *http.Request) bo
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "unavailable"))
 		return false
 	}
-	res := Result{User: user, Provider: p.Provider, AMR: combineAMR(FirstFactorAMR(p.Provider, p.AMR), AMROTP),
-		UpgradedGuest: p.UpgradedGuest, ReplacedUserID: p.ReplacedUserID, MaxTTL: p.MaxTTL}
-	return s.startSessionThen(w, r, res, func() {
+	return s.startSessionThen(w, r, p.result(user, AMROTP), func() {
 		s.renderChallenge(w, r, http.StatusOK, ChallengeData{Mode: "codes", Codes: codes, ContinueURL: s.cfg.Redirects.Resolve(p.Target)})
 	})
 }

@@ -36,9 +36,9 @@ func (s *Service) deviceToken(r *http.Request) string {
 	return c.Value
 }
 
-// KnownDevice reports whether the browser signed in to userID before; a
+// knownDevice reports whether the browser signed in to userID before; a
 // store that cannot tell says no.
-func (s *Service) KnownDevice(ctx context.Context, r *http.Request, userID string) bool {
+func (s *Service) knownDevice(ctx context.Context, r *http.Request, userID string) bool {
 	token := s.deviceToken(r)
 	if s.devices == nil || token == "" || userID == "" {
 		return false
@@ -61,7 +61,7 @@ func (s *Service) rememberDevice(ctx context.Context, w http.ResponseWriter, r *
 	knownBefore := false
 	token = s.deviceToken(r)
 	if token != "" {
-		knownBefore = s.KnownDevice(ctx, r, userID)
+		knownBefore = s.knownDevice(ctx, r, userID)
 	} else {
 		var err error
 		if token, err = session.NewDeviceToken(); err != nil {

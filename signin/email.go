@@ -67,7 +67,7 @@ func (s *Service) serveEmailRequest(w http.ResponseWriter, r *http.Request) {
 	owner, err := s.signInOwner(ctx, email)
 	var token, code string
 	if err == nil {
-		token, code, err = s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode, Guest: s.guestStarting(r)}, owner, cfg.LinkTTL)
+		token, code, err = s.issue(ctx, w, r, linkRecord{Email: email, RedirectTo: redirectTo, CodeOnly: codeMode, Guest: s.guestSessionUser(r)}, owner, cfg.LinkTTL)
 	}
 	if err != nil {
 		s.logger.Warn("email sign-in could not save the link", zap.Error(err))

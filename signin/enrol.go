@@ -45,10 +45,7 @@ type pendingEnrolment struct {
 // shown again after a wrong first code, else a new one. bind names who
 // enrols (a session, a challenge): only the same bind can confirm it.
 func (s *Service) NewTOTPSetup(user *session.User, secret, bind, action string) (TOTPSetup, error) {
-	account := user.Profile.Email
-	if account == "" {
-		account = user.ID
-	}
+	account := accountLabel(user)
 	var en secondfactor.Enrolment
 	var err error
 	if secret == "" {
@@ -64,6 +61,15 @@ func (s *Service) NewTOTPSetup(user *session.User, secret, bind, action string) 
 	}
 	raw, _ := json.Marshal(pendingEnrolment{Secret: en.Secret, Bind: bind, Expires: s.now().Add(EnrolmentTTL).UnixMilli()})
 	return TOTPSetup{QR: qr, Secret: en.Secret, URI: en.URI, Pending: s.Seal(enrolmentPurpose, raw), Action: action}, nil
+}
+
+// accountLabel names user's account to an authenticator: its email, or
+// its ID when it has none.
+func accountLabel(user *session.User) string {
+	if user.Profile.Email != "" {
+		return user.Profile.Email
+	}
+	return user.ID
 }
 
 // PendingSecret opens the form's pending secret for bind; false when it
@@ -85,7 +91,7 @@ var ErrFirstCode = errors.New("signin: the first code of the authenticator app i
 // right for it (ErrFirstCode otherwise), spends that code's step, and
 // returns new backup codes (replacing any), to show once.
 func (s *Service) EnrolTOTP(ctx context.Context, userID, secret, code string) ([]string, error) {
-	if !s.totpOn() {
+	if !s.TOTPOn() {
 		return nil, errors.New("signin: authenticator apps are off")
 	}
 	step, err := secondfactor.CheckCode(secret, code, s.now(), 0)
@@ -112,6 +118,3 @@ func (s *Service) NewBackupCodes(ctx context.Context, userID string) ([]string, 
 	}
 	return codes, nil
 }
-
-// TOTPOn reports whether authenticator apps are offered.
-func (s *Service) TOTPOn() bool { return s.totpOn() }

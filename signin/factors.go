@@ -51,7 +51,7 @@ func (s *Service) CheckSessionCode(ctx context.Context, sess *session.Session, c
 		return "", ErrWrongCode // no guess: not a try
 	}
 	key := sessionCodeTriesKey + sess.ID
-	more, err := s.limiterHit(ctx, key, secondfactor.MaxCodeAttempts, ChallengeTTL)
+	more, err := s.cfg.Users.RateHit(ctx, key, secondfactor.MaxCodeAttempts, ChallengeTTL)
 	if err != nil {
 		return "", err
 	}

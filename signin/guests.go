@@ -8,7 +8,8 @@ import (
 )
 
 // guestSessionUser is the user ID of the request's session when it is a
-// guest's session, else "".
+// guest's session, else "". A sign-in flow records it at its start: the
+// only guest the flow may later sign up in place (adoptingGuest).
 func (s *Service) guestSessionUser(r *http.Request) string {
 	sess, err := s.cfg.Host.Session(r)
 	if err != nil || sess == nil || sess.Provider != ProviderAnonymous {
@@ -17,17 +18,11 @@ func (s *Service) guestSessionUser(r *http.Request) string {
 	return sess.UserID
 }
 
-// guestStarting is the guest a sign-in flow started by r belongs to: the
-// only guest the flow may later sign up in place (adoptingGuest).
-func (s *Service) guestStarting(r *http.Request) string {
-	return s.guestSessionUser(r)
-}
-
 // adoptingGuest is the guest a finishing sign-in may sign up in place:
 // the request's current guest, when the flow was started in this browser
-// (started) by that same guest. A flow started elsewhere (a link or code
-// asked for in another browser) signs the browser in as its account and
-// leaves the guest as it was.
+// (startedHere) by that same guest (startedBy). A flow started elsewhere
+// (a link or code asked for in another browser) signs the browser in as
+// its account and leaves the guest as it was.
 func (s *Service) adoptingGuest(ctx context.Context, r *http.Request, startedHere bool, startedBy string) *session.User {
 	if !startedHere || startedBy == "" {
 		return nil

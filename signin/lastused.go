@@ -13,6 +13,7 @@ import (
 // method's button. Scripts cannot read it, and the request path removes
 // it from what it forwards upstream, as every gateway cookie
 // (internal/cookies).
+
 // lastUsedTTL is browsers' longest cookie life (400 days).
 const lastUsedTTL = 400 * 24 * time.Hour
 

@@ -34,12 +34,9 @@ const (
 	codeTriesKey = "email-code-try:"
 	codeWrongKey = "email-code-wrong:"
 	// linkSeenKey marks a link another browser presented.
-	linkSeenKey = "email-link-seen:"
-	// linkCookieName binds a link to the browser that asked for it;
-	// __Host- prefixed where the session cookie is.
-	linkCookieName = cookies.Link
-	bindingChars   = 43 // a randomToken
-	codeDigits     = 8
+	linkSeenKey  = "email-link-seen:"
+	bindingChars = 43 // a randomToken
+	codeDigits   = 8
 	// MaxCodeTries is how many codes a link accepts before it is dead.
 	MaxCodeTries = 5
 )
@@ -321,12 +318,18 @@ func (s *Service) sendLimited(w http.ResponseWriter, r *http.Request, flow, emai
 	return s.overLimit(ctx, sends, again)
 }
 
-// sendMail renders and sends one mail; the error is logged by the caller's
-// rule (never with the link or code).
+// sendMail renders and sends one mail of a link or code; the error is
+// logged by the caller's rule (never with the link or code).
 func (s *Service) sendMail(ctx context.Context, kind, to, link, code string, ttl time.Duration) error {
-	msg, err := s.mailTemplates.Render(mail.Data{Kind: kind, SiteName: s.siteName, Site: s.Site(), Email: to, Link: link, Code: code, Expires: humanDuration(ttl)})
+	return s.deliver(ctx, mail.Data{Kind: kind, SiteName: s.siteName, Site: s.Site(), Email: to, Link: link, Code: code, Expires: humanDuration(ttl)})
+}
+
+// deliver renders d and sends it. A template that fails is logged here
+// (an operator's mistake); other errors are the caller's to log.
+func (s *Service) deliver(ctx context.Context, d mail.Data) error {
+	msg, err := s.mailTemplates.Render(d)
 	if err != nil {
-		s.logger.Error("a mail template failed", zap.String("kind", kind), zap.Error(err))
+		s.logger.Error("a mail template failed", zap.String("kind", d.Kind), zap.Error(err))
 		return err
 	}
 	return s.cfg.Mail.Mailer.Send(ctx, msg)

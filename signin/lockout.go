@@ -63,7 +63,7 @@ type passwordAttempt struct {
 func (s *Service) newPasswordAttempt(ctx context.Context, r *http.Request, email string, acct *session.Account) passwordAttempt {
 	a := passwordAttempt{email: email}
 	if acct != nil {
-		a.known = s.KnownDevice(ctx, r, acct.UserID)
+		a.known = s.knownDevice(ctx, r, acct.UserID)
 	}
 	client := "ip:" + clientKey(s.clientIP(r))
 	if a.known {
@@ -76,8 +76,8 @@ func (s *Service) newPasswordAttempt(ctx context.Context, r *http.Request, email
 
 // admit counts the attempt against its client's limit and checks the
 // account's lock and the site-wide one (unknown clients only). A refusal
-// is the page's error code, with Retry-After set on w; "" admits.
-func (s *Service) admit(ctx context.Context, w http.ResponseWriter, a passwordAttempt) (string, error) {
+// is the page's error code, with Retry-After set in h; "" admits.
+func (s *Service) admit(ctx context.Context, h http.Header, a passwordAttempt) (string, error) {
 	pc := s.cfg.Password
 	allowed, err := s.cfg.Users.RateHit(ctx, a.clientKey, pc.MaxAttempts, pc.AttemptWindow)
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *Service) admit(ctx context.Context, w http.ResponseWriter, a passwordAt
 		}
 		if wait > 0 {
 			s.logger.Info("password refused: " + l.why)
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			h.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			if l.key == globalBusyKey && s.cfg.OnLimited != nil {
 				s.cfg.OnLimited(LimitGlobalSignIn)
 			}

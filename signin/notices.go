@@ -55,11 +55,7 @@ func (s *Service) sendNotice(ctx context.Context, d mail.Data) {
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, resetMailTimeout)
 		defer cancel()
-		msg, err := s.mailTemplates.Render(d)
-		if err == nil {
-			err = s.cfg.Mail.Mailer.Send(ctx, msg)
-		}
-		if err != nil {
+		if err := s.deliver(ctx, d); err != nil {
 			s.logger.Warn("a notice mail could not be sent", zap.String("kind", d.Kind), zap.Error(err))
 		}
 	}()

@@ -40,16 +40,12 @@ type sealedFlow struct {
 	Guest string `json:"g,omitempty"`
 }
 
+// flowPurpose binds a sealed value to its use, so no other sealed value
+// of this key ring passes for a flow.
+const flowPurpose = "convex_auth oauth flow v1"
+
 // flowCookie holds the sealed flow and binds it to the browser that
 // started it: a callback opened in another browser (login CSRF) fails.
-const (
-	flowCookieName       = cookies.Flow
-	secureFlowCookieName = cookies.HostPrefix + cookies.Flow
-	// flowPurpose binds a sealed value to its use, so no other sealed
-	// value of this key ring passes for a flow.
-	flowPurpose = "convex_auth oauth flow v1"
-)
-
 func (s *Service) flowCookie(r *http.Request) string {
 	return cookies.Name(cookies.Flow, httprule.SecureRequest(r), s.cookieSuffix)
 }
@@ -74,7 +70,7 @@ func (s *Service) serveOAuthStart(w http.ResponseWriter, r *http.Request, p *oau
 		return
 	}
 	target := s.cfg.Redirects.Resolve(r.URL.Query().Get("redirectTo"))
-	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestStarting(r)})
+	authURL, err := s.beginFlow(w, r, p, sealedFlow{RedirectTo: target, Guest: s.guestSessionUser(r)})
 	if err != nil {
 		s.Render(w, r, http.StatusServiceUnavailable, s.Page(r, "signin", "provider_unavailable"))
 		return

@@ -24,8 +24,8 @@ import (
 // ProviderPasskey is the built-in passkey method's name.
 const ProviderPasskey = "passkey"
 
-// passkeyPurpose binds the ceremony cookie (cookies.Passkey), sealed with
-// the flow keys.
+// passkeyPurpose binds the ceremony cookie (cookies.Passkey), sealed by
+// Seal.
 const passkeyPurpose = "convex_auth passkey ceremony v1"
 
 func (s *Service) passkeyCookie(r *http.Request) string {
@@ -42,7 +42,7 @@ func (s *Service) Factors() session.SecondFactors { return s.factors }
 func (s *Service) KeepCeremony(w http.ResponseWriter, r *http.Request, c passkey.Ceremony) {
 	raw, _ := json.Marshal(c)
 	http.SetCookie(w, &http.Cookie{
-		Name: s.passkeyCookie(r), Value: s.flowKeys.Seal(raw, s.passkeyAAD), Path: "/", MaxAge: int(passkey.CeremonyTTL / time.Second),
+		Name: s.passkeyCookie(r), Value: s.Seal(passkeyPurpose, raw), Path: "/", MaxAge: int(passkey.CeremonyTTL / time.Second),
 		HttpOnly: true, Secure: httprule.SecureRequest(r), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -57,15 +57,15 @@ func (s *Service) TakeCeremony(w http.ResponseWriter, r *http.Request) (passkey.
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.passkeyCookie(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: httprule.SecureRequest(r), SameSite: http.SameSiteStrictMode})
-	raw, err := s.flowKeys.Open(r.Context(), cookie.Value, s.passkeyAAD)
+	raw, err := s.Open(r, passkeyPurpose, cookie.Value)
 	if err != nil || json.Unmarshal(raw, &c) != nil || c.Expired(s.now()) {
 		return passkey.Ceremony{}, false
 	}
 	return c, true
 }
 
-// ServeScript serves passkey.js.
-func ServeScript(w http.ResponseWriter, r *http.Request) {
+// serveScript serves passkey.js.
+func serveScript(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -185,23 +185,29 @@ func (s *Service) servePasskeySignIn(w http.ResponseWriter, r *http.Request) boo
 		s.failSignIn(w, r, http.StatusServiceUnavailable, "unavailable")
 		return false
 	}
-	return s.finishWith(w, r, user, ProviderPasskey, target, PasskeyAMR(a))
+	return s.finishWith(w, r, user, ProviderPasskey, target, passkeyAMR(a))
 }
 
-// PasskeyAMR is what an assertion says of how the user authenticated: a
+// passkeyAMR is what an assertion says of how the user authenticated: a
 // device-bound passkey is "hwk", a synced one (backup eligible) "swk"; a
 // passkey whose authenticator verified its user (PIN, biometric) is two
 // factors in one, possession and the user's, so it is also "mfa"; without
 // verification only the user's presence was tested ("user").
-func PasskeyAMR(a passkey.Assertion) []string {
-	key := AMRHardwareKey
-	if a.BackupEligible {
-		key = AMRSoftwareKey
-	}
+func passkeyAMR(a passkey.Assertion) []string {
+	key := passkeyKindAMR(a.BackupEligible)
 	if a.UserVerified {
 		return []string{key, AMRMFA}
 	}
 	return []string{key, AMRUser}
+}
+
+// passkeyKindAMR is a passkey's kind of key: "swk" when it may sync
+// (backup eligible), else "hwk".
+func passkeyKindAMR(backupEligible bool) string {
+	if backupEligible {
+		return AMRSoftwareKey
+	}
+	return AMRHardwareKey
 }
 
 // Seal seals a short-lived value the browser keeps (a pending enrolment)

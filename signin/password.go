@@ -111,7 +111,7 @@ func (s *Service) servePassword(w http.ResponseWriter, r *http.Request) (signedI
 		return false
 	}
 	attempt := s.newPasswordAttempt(ctx, r, email, acct)
-	if code, err := s.admit(ctx, w, attempt); err != nil || code != "" {
+	if code, err := s.admit(ctx, w.Header(), attempt); err != nil || code != "" {
 		if err != nil {
 			s.logger.Warn("password sign-in could not reach the store", zap.Error(err))
 			again(http.StatusServiceUnavailable, "unavailable")

@@ -15,9 +15,9 @@ import (
 // proof of the user's address ends whatever was set up before it: every
 // sign-in method but keep (the one the proof was for) is removed, every
 // browser forgotten and, unless the caller just did (a reset), every
-// session ended (for reason), so that whoever
-// signed up with someone else's address keeps nothing once its owner takes
-// it back (account pre-hijacking). It returns what changed, to announce;
+// session ended (for reason), so that whoever signed up with someone
+// else's address keeps nothing once its owner takes it back (account
+// pre-hijacking). It returns what changed, to announce;
 // nothing when the address was proved before or is no longer the user's.
 func (s *Service) proveAddress(ctx context.Context, user *session.User, email string, keep session.Account, endSessions bool, reason string) ([]session.UserChange, error) {
 	if user.Profile.Email != email || user.Profile.EmailVerified {

@@ -41,7 +41,7 @@ func (s *Service) HandleReauth(h Reauthenticator) { s.reauther = h }
 
 // BeginReauth starts the flow of the provider named name to re-authenticate
 // sess (the provider is asked for a new sign-in: provider.Flow's
-// Reauthenticate), and returns the provider URL to send the browser to.
+// ForceLogin), and returns the provider URL to send the browser to.
 // The callback hands it to the Reauthenticator (HandleReauth).
 func (s *Service) BeginReauth(w http.ResponseWriter, r *http.Request, name string, sess *session.Session, redirectTo string) (string, error) {
 	p := s.oauth[name]
@@ -83,9 +83,9 @@ const (
 // and, once the user has a second factor, code against it; when both
 // match it re-authenticates sess (amr pwd, or pwd otp mfa). The account
 // page's password form and the step-up page both use it. refusal is
-// ReauthCodeRefused, ReauthCodesSpent or ReauthPasskeyOnly when the password matched but
-// the second factor did not; err is the store's, when everything matched
-// but could not be recorded.
+// ReauthCodeRefused, ReauthCodesSpent or ReauthPasskeyOnly when the
+// password matched but the second factor did not; err is the store's,
+// when everything matched but could not be recorded.
 func (s *Service) ReauthenticateWithPassword(ctx context.Context, r *http.Request, sess *session.Session, accounts []session.Account, password, code string) (check PasswordCheck, refusal string, err error) {
 	if check = s.CheckPassword(ctx, r, PasswordAccount(accounts), password); check != PasswordMatches {
 		return check, "", nil

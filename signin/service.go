@@ -192,10 +192,9 @@ type Service struct {
 	// reauther finishes re-authentication flows (HandleReauth).
 	reauther Reauthenticator
 	// rp is the passkey relying party, with provider passkey; factors the
-	// store of second factors; passkeyAAD binds a sealed ceremony.
-	rp         *passkey.RP
-	factors    session.SecondFactors
-	passkeyAAD []byte
+	// store of second factors.
+	rp      *passkey.RP
+	factors session.SecondFactors
 	// devices remembers browsers (device.go); nil when Users does not.
 	devices session.Devices
 }

@@ -71,7 +71,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.devices, _ = cfg.Users.(session.Devices)
 	s.flowAAD = []byte(flowPurpose + "\x00" + cfg.Realm)
-	s.passkeyAAD = []byte(passkeyPurpose + "\x00" + cfg.Realm)
 	s.formPostAAD = []byte(formPostPurpose + "\x00" + cfg.Realm)
 	if cfg.Realm != "" {
 		s.cookieSuffix = "_" + session.RealmTag(cfg.Realm)[:realmTagChars]
@@ -165,7 +164,7 @@ func (s *Service) Handle(w http.ResponseWriter, r *http.Request) bool {
 	case path == PathSignIn:
 		s.servePage(w, r)
 	case path == passkey.ScriptPath && s.rp != nil:
-		ServeScript(w, r)
+		serveScript(w, r)
 	case path == PathPasskeyOptions && s.rp != nil:
 		s.servePasskeyOptions(w, r)
 	case strings.HasPrefix(path, PathChallenge) && s.serveChallenge(w, r, path):
@@ -271,11 +270,7 @@ func (s *Service) setUpFactors(cfg Config) error {
 		s.cfg.SecondFactor = &sf
 	}
 	if cfg.Passkey != nil {
-		name := s.siteName
-		if name == "" {
-			name = s.Site()
-		}
-		rp, err := passkey.New(*cfg.Passkey, cfg.Origin, name)
+		rp, err := passkey.New(*cfg.Passkey, cfg.Origin, s.SiteName())
 		if err != nil {
 			return fmt.Errorf("signin: provider passkey: %w", err)
 		}

@@ -154,9 +154,8 @@ func VerifyFirst(user *session.User) bool {
 // LinkAccount binds the account id of the provider named name to userID,
 // filling gaps in the user's profile; a guest becomes a full user in
 // place. It returns ErrAlreadyLinked, ErrAccountInUse, ErrVerifyFirst, or
-// an error wrapping
-// session.ErrNotFound when the store has no such user (the app signed it
-// in), and then changes nothing.
+// an error wrapping session.ErrNotFound when the store has no such user
+// (the app signed it in), and then changes nothing.
 func (s *Service) LinkAccount(ctx context.Context, userID, name string, id provider.Identity) error {
 	users := s.cfg.Users
 	acct, err := users.GetAccount(ctx, name, id.Subject)

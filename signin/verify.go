@@ -44,11 +44,7 @@ func (s *Service) sendVerification(w http.ResponseWriter, r *http.Request, rec l
 		// goes in no mail.
 		d = s.noticeData(mail.SignUpExists, rec.Email)
 	}
-	msg, err := s.mailTemplates.Render(d)
-	if err == nil {
-		err = s.cfg.Mail.Mailer.Send(r.Context(), msg)
-	}
-	if err != nil {
+	if err := s.deliver(r.Context(), d); err != nil {
 		s.logger.Warn("sending a verification mail failed", zap.String("kind", d.Kind), zap.Error(err))
 		again(http.StatusServiceUnavailable, "send_failed")
 		return "", false

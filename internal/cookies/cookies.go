@@ -3,8 +3,9 @@
 // flow, the device cookie, the last-used hint, a failed form's flash,
 // the second-factor challenge and the passkey ceremony. They are the
 // gateway's business only: the request path (edge) removes every one of
-// them, in every form, from the request it sends upstream. A new cookie of the gateway's gets its name
-// here and is in Internal, so it cannot be forgotten.
+// them, in every form, from the request it sends upstream. A new cookie
+// of the gateway's gets its name here and is in Internal, so it cannot be
+// forgotten.
 package cookies
 
 import "strings"
