@@ -78,12 +78,19 @@ func TestEnrolment(t *testing.T) {
 		u.Query().Get("issuer") != "app.example.com" || !strings.Contains(u.Path, "ada@example.com") {
 		t.Fatalf("URI %q", e.URI)
 	}
-	again := EnrolmentFor("app.example.com", "ada@example.com", e.Secret)
-	if again.URI != e.URI {
-		// Both must be the same URI for an app that scans either.
-		a, _ := url.Parse(again.URI)
-		if a.Path != u.Path || a.Query().Get("secret") != e.Secret || a.Query().Get("issuer") != "app.example.com" {
-			t.Fatalf("EnrolmentFor = %q; want the same account as %q", again.URI, e.URI)
+	// The page shown again after a wrong first code holds the same URI,
+	// also for a site name an app would show with "+" if it were
+	// form-encoded.
+	for _, issuer := range []string{"app.example.com", "My Site"} {
+		e, err := NewEnrolment(issuer, "ada@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again := EnrolmentFor(issuer, "ada@example.com", e.Secret); again != e {
+			t.Fatalf("EnrolmentFor = %+v; want %+v", again, e)
+		}
+		if strings.Contains(e.URI, "+") {
+			t.Fatalf("URI %q: a space is %%20 for authenticator apps", e.URI)
 		}
 	}
 	other, _ := NewEnrolment("app.example.com", "ada@example.com")

@@ -8,9 +8,9 @@ package secondfactor
 
 import (
 	"crypto/subtle"
+	"encoding/base32"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -45,33 +45,41 @@ type Enrolment struct {
 // email or name) at issuer (the site's name), as authenticator apps
 // label it.
 func NewEnrolment(issuer, account string) (Enrolment, error) {
+	return enrolment(issuer, account, "")
+}
+
+// EnrolmentFor rebuilds the enrolment of secret (its URI), as the page
+// that confirms it shows it again: the same URI NewEnrolment made.
+func EnrolmentFor(issuer, account, secret string) Enrolment {
+	e, err := enrolment(issuer, account, secret)
+	if err != nil {
+		return Enrolment{Secret: secret}
+	}
+	return e
+}
+
+// enrolment is NewEnrolment's, with secret (base32) given, or random
+// when it is "".
+func enrolment(issuer, account, secret string) (Enrolment, error) {
 	if account == "" {
 		account = issuer
 	}
-	k, err := totp.Generate(totp.GenerateOpts{
+	opts := totp.GenerateOpts{
 		Issuer: issuer, AccountName: account, Period: uint(Period / time.Second),
 		SecretSize: secretSize, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
-	})
+	}
+	if secret != "" {
+		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+		if err != nil {
+			return Enrolment{}, fmt.Errorf("secondfactor: the secret is not base32: %w", err)
+		}
+		opts.Secret = raw
+	}
+	k, err := totp.Generate(opts)
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("secondfactor: making a TOTP secret: %w", err)
 	}
 	return Enrolment{Secret: k.Secret(), URI: k.URL()}, nil
-}
-
-// EnrolmentFor rebuilds the enrolment of secret (its URI), as the page
-// that confirms it shows it again.
-func EnrolmentFor(issuer, account, secret string) Enrolment {
-	if account == "" {
-		account = issuer
-	}
-	v := url.Values{}
-	v.Set("secret", secret)
-	v.Set("issuer", issuer)
-	v.Set("algorithm", "SHA1")
-	v.Set("digits", "6")
-	v.Set("period", "30")
-	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: v.Encode()}
-	return Enrolment{Secret: secret, URI: u.String()}
 }
 
 // ValidSecret reports whether secret is a secret NewEnrolment could have
