@@ -48,9 +48,9 @@ type CookieSettings struct {
 	// The default names, the realm's own once WithRealm made them so
 	// (built once: not a concatenation per request).
 	plainName, secureName string
-	domain   string
-	path     string
-	sameSite http.SameSite
+	domain                string
+	path                  string
+	sameSite              http.SameSite
 }
 
 // requestCookie is the cookie as it applies to one request.
