@@ -128,8 +128,11 @@ type pendingRevocations struct {
 
 	// n mirrors len(bySession), so that the request path takes no lock
 	// while nothing is pending.
-	n  atomic.Int64
-	mu sync.Mutex
+	n atomic.Int64
+	// removed counts removals: a lookup that ran across one may hold a
+	// session read before its revocation was applied (findSession).
+	removed atomic.Uint64
+	mu      sync.Mutex
 	// bySession holds every pending revocation; seq is when this process
 	// learnt of it, so that a scan can tell entries it should have seen.
 	bySession map[string]pendingEntry
@@ -256,6 +259,7 @@ func (p *pendingRevocations) addLocked(r PendingRevocation) {
 }
 
 func (p *pendingRevocations) removeLocked(r PendingRevocation) {
+	p.removed.Add(1)
 	delete(p.bySession, r.SessionID)
 	if m := p.allByUser[r.UserID]; m != nil {
 		delete(m, r.SessionID)

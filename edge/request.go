@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,14 +154,29 @@ func (g *Gateway) lookupSession(w http.ResponseWriter, r *http.Request, cs reque
 }
 
 // findSession is the store's Lookup, except that a session signed out while
-// the store could not take it (pending.go) is not found.
+// the store could not take it (pending.go) is not found. A lookup that ran
+// while a kept sign-out was applied and forgotten may hold the session as
+// it was before: it is asked again, and the store then has it applied.
 func (g *Gateway) findSession(ctx context.Context, token string) (*session.Session, error) {
-	sess, err := g.cfg.Store.Lookup(ctx, token)
-	if err == nil && g.pending.denies(sess) {
-		return nil, session.ErrNotFound
+	for range maxLookupsAcrossApplies {
+		removed := g.pending.removed.Load()
+		sess, err := g.cfg.Store.Lookup(ctx, token)
+		if err != nil {
+			return sess, err
+		}
+		if g.pending.denies(sess) {
+			return nil, session.ErrNotFound
+		}
+		if g.pending.removed.Load() == removed {
+			return sess, nil
+		}
 	}
-	return sess, err
+	return nil, fmt.Errorf("%w: kept sign-outs were being applied throughout the lookups", session.ErrUnavailable)
 }
+
+// maxLookupsAcrossApplies bounds findSession's lookups while kept sign-outs
+// are applied one after another.
+const maxLookupsAcrossApplies = 3
 
 // tokenFor reuses the session's token while the reuse policy allows and
 // it carries claims, else mints one. Concurrent misses for one session

@@ -21,6 +21,9 @@ import (
 type outageStore struct {
 	*session.MemoryStore
 	readsDown, writesDown atomic.Bool
+	// holdLookup, when set, holds the next lookup after it has read the
+	// session: it sends on the channel, then waits to receive.
+	holdLookup atomic.Pointer[chan struct{}]
 }
 
 func newOutageStore(t *testing.T) *outageStore {
@@ -45,7 +48,12 @@ func (o *outageStore) Lookup(ctx context.Context, token string) (*session.Sessio
 	if err := o.down(true); err != nil {
 		return nil, err
 	}
-	return o.MemoryStore.Lookup(ctx, token)
+	sess, err := o.MemoryStore.Lookup(ctx, token)
+	if hold := o.holdLookup.Swap(nil); hold != nil {
+		*hold <- struct{}{} // read
+		<-*hold             // released
+	}
+	return sess, err
 }
 
 func (o *outageStore) LookupRef(ctx context.Context, ref session.Ref) (*session.Session, error) {
@@ -204,6 +212,32 @@ func TestSignOutWhileStoreCannotTakeIt(t *testing.T) {
 				t.Fatal("the session is served after its revocation was applied")
 			}
 		})
+	}
+}
+
+// TestSignOutAppliedDuringALookup: a request whose lookup read the session
+// before its kept sign-out was applied, and returned after the gateway
+// forgot it as applied, is not served (a loaded Sentinel failover test
+// found one served right after its sign-out).
+func TestSignOutAppliedDuringALookup(t *testing.T) {
+	st := newOutageStore(t)
+	journal := NewMemoryJournal()
+	g := newTestGateway(t, issuer.ES256, st, withJournal(journal))
+	tok := newSession(t, st, "u1")
+	st.setDown(false, true)
+	if w := signOutAs(t, g, tok, false, false); w.Code != http.StatusAccepted {
+		t.Fatalf("sign-out during the outage: %d", w.Code)
+	}
+	hold := make(chan struct{})
+	st.holdLookup.Store(&hold)
+	servedDuring := make(chan bool)
+	go func() { servedDuring <- served(t, g, tok) }()
+	<-hold // the lookup has read the session, still in the store
+	st.setDown(false, false)
+	eventually(t, "the kept revocation is applied and forgotten", func() bool { return journalLen(t, journal) == 0 && g.pending.n.Load() == 0 })
+	hold <- struct{}{}
+	if <-servedDuring {
+		t.Fatal("a lookup that read the session before its sign-out was applied served it after")
 	}
 }
 
