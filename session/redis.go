@@ -393,10 +393,12 @@ func (s *RedisStore) DeleteByID(ctx context.Context, userID, sessionID string) e
 	if err != nil {
 		return unavailable("delete by id", err)
 	}
+	// Gone from Redis, it is revoked here too: this instance may still
+	// cache it (a delete that landed but whose answer was lost).
+	s.revokedHere(sessionID)
 	if n < 0 {
 		return ErrNotFound
 	}
-	s.revokedHere(sessionID)
 	if n == 0 {
 		return ErrNotFound // it had expired
 	}

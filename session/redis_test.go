@@ -709,6 +709,34 @@ func TestRedisCacheServesRepeatLookupsLocally(t *testing.T) {
 	}
 }
 
+// TestRedisDeleteByIDOfAGoneSessionDropsTheCachedCopy: a session this
+// instance caches but Redis no longer has (a delete that landed but whose
+// answer was lost in a failover) is not served from the cache once
+// DeleteByID finds it gone.
+func TestRedisDeleteByIDOfAGoneSessionDropsTheCachedCopy(t *testing.T) {
+	srv := redistest.StartServer(t)
+	s := newTestRedisStore(t, srv.Addr, false, uniquePrefix(), 0, Options{})
+	ctx := context.Background()
+	tok, sess, err := s.Create(ctx, NewSession{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	// Behind the cache's back and with no news, as a lost answer and a
+	// dropped subscription leave it.
+	if n, err := newTestClient(t, srv.Addr, false).Del(ctx, s.sessionKey(userTag("u"), sess.ID)).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL: %d %v", n, err)
+	}
+	if err := s.DeleteByID(ctx, "u", sess.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("DeleteByID of a gone session: %v; want ErrNotFound", err)
+	}
+	if _, err := s.Lookup(ctx, tok); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup after: %v; want ErrNotFound, not the cached copy", err)
+	}
+}
+
 // TestRedisLookupWithoutDeadlineIsBounded: a caller that passes a context
 // without a deadline (the gateway's request path does, to spare cache hits a
 // timer) still gets an unavailable error from a Redis that stops answering,
