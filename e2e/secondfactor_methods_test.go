@@ -105,6 +105,20 @@ func (s *site) passChallenge(t *testing.T, c *http.Client, code string, remember
 // amr is the amr of a token minted for c's session.
 func (s *site) amr(t *testing.T, c *http.Client) []string {
 	t.Helper()
+	return s.tokenClaims(t, c).AMR
+}
+
+// sessionClaims are the claims of a minted token that say which session
+// it is and how and when its user authenticated.
+type sessionClaims struct {
+	SessionID string   `json:"sid"`
+	AuthTime  int64    `json:"auth_time"`
+	AMR       []string `json:"amr"`
+}
+
+// tokenClaims reads a token minted for c's session (/auth/token).
+func (s *site) tokenClaims(t *testing.T, c *http.Client) sessionClaims {
+	t.Helper()
 	resp, body := get(t, c, s.origin+"/auth/token")
 	var v struct {
 		Token string `json:"token"`
@@ -117,13 +131,11 @@ func (s *site) amr(t *testing.T, c *http.Client) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var claims struct {
-		AMR []string `json:"amr"`
-	}
+	var claims sessionClaims
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		t.Fatal(err)
 	}
-	return claims.AMR
+	return claims
 }
 
 // noScript fails unless resp's policy allows no script.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,11 +10,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/convex-auth/caddy-convex-auth/internal/redistest"
 	"github.com/convex-auth/caddy-convex-auth/internal/smtptest"
@@ -267,7 +270,28 @@ func location(t *testing.T, resp *http.Response) string {
 // the test's own users, driven through its login form.
 type idp struct {
 	issuer, clientID, secret string
+	// stale makes the IdP answer as one that ignores prompt=login and
+	// max_age: its id_token's auth_time is an hour old.
+	stale *atomic.Bool
 }
+
+// idpStorage is the example OP's storage, with idp.stale's answers.
+type idpStorage struct {
+	*storage.Storage
+	stale *atomic.Bool
+}
+
+func (s idpStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.Storage.AuthRequestByCode(ctx, code)
+	if err != nil || !s.stale.Load() {
+		return r, err
+	}
+	return staleAuthRequest{r}, nil
+}
+
+type staleAuthRequest struct{ op.AuthRequest }
+
+func (staleAuthRequest) GetAuthTime() time.Time { return time.Now().Add(-time.Hour) }
 
 // idpUser is an IdP account; its username is its key in idpUsers.
 type idpUser struct {
@@ -296,14 +320,14 @@ func (s idpUserStore) ExampleClientID() string { return storage.ServiceUserID }
 func startIdP(t *testing.T, redirectURI string) *idp {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	p := &idp{issuer: "http://" + srv.Listener.Addr().String(), clientID: "gateway", secret: "gateway-secret"}
+	p := &idp{issuer: "http://" + srv.Listener.Addr().String(), clientID: "gateway", secret: "gateway-secret", stale: new(atomic.Bool)}
 	users := idpUserStore{users: map[string]*storage.User{}}
 	for name, u := range idpUsers {
 		users.users[name] = &storage.User{ID: name, Username: name, Password: idpPassword, FirstName: name, LastName: "Test",
 			Email: u.email, EmailVerified: u.verified}
 	}
 	st := storage.NewStorageWithClients(users, map[string]*storage.Client{p.clientID: storage.WebClient(p.clientID, p.secret, redirectURI)})
-	srv.Config.Handler = exampleop.SetupServer(p.issuer, st, nil, false)
+	srv.Config.Handler = exampleop.SetupServer(p.issuer, idpStorage{st, p.stale}, nil, false)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return p
