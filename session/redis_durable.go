@@ -167,6 +167,12 @@ func failoverError(err error) bool {
 	if redis.HasErrorPrefix(err, "UNBLOCKED") {
 		return true
 	}
+	// A master configured with min-replicas-to-write refuses writes while
+	// too few replicas are connected, as right after a failover until the
+	// others resync with it.
+	if redis.HasErrorPrefix(err, "NOREPLICAS") {
+		return true
+	}
 	var ne net.Error
 	return redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
 		redis.IsLoadingError(err) || redis.IsMasterDownError(err) ||

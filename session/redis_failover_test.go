@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -378,7 +379,9 @@ func TestRedisClusterFailoverUnderLoad(t *testing.T) {
 }
 
 func TestRedisSentinelFailoverUnderLoad(t *testing.T) {
-	d := redistest.StartSentinelDeployment(t, "mymaster", 2, 3)
+	// As in e2e's TestSentinelFailoverUnderLoad: a new master that a
+	// starved Sentinel fails over again must not have taken writes alone.
+	d := redistest.StartSentinelDeployment(t, "mymaster", 2, 3, "--min-replicas-to-write", "1")
 	l := newFailoverLoad(t, RedisConfig{MasterName: d.MasterName, Addrs: d.SentinelAddrs()})
 	l.run("sentinel master killed", func() { d.KillMaster() })
 }
@@ -458,6 +461,63 @@ func TestRedisRevocationsWaitForReplicas(t *testing.T) {
 			t.Fatalf("sign-in with wait_replicas 1 ran %d WAITs; want 1", n)
 		}
 	})
+}
+
+// TestRedisWritesWaitOutMinReplicasToWrite: a master configured with
+// min-replicas-to-write refuses writes (NOREPLICAS) while too few replicas
+// are connected, as right after a failover; a write is retried until one is
+// back, and fails as unavailable only when its deadline ends first.
+func TestRedisWritesWaitOutMinReplicasToWrite(t *testing.T) {
+	master := redistest.StartServer(t, "--min-replicas-to-write", "1")
+	s, err := NewRedisStore(RedisConfig{URL: master.URL(), KeyPrefix: uniquePrefix(), WaitReplicas: 1}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.Create(short, NewSession{UserID: "u"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("sign-in with no replica for min-replicas-to-write: %v; want ErrUnavailable", err)
+	}
+
+	// Generous deadlines: the replica may take seconds to sync on a busy
+	// machine, and what is checked is that the writes wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), eventually)
+	defer cancel()
+	type created struct {
+		tok string
+		err error
+	}
+	done := make(chan created, 1)
+	go func() {
+		tok, _, err := s.Create(ctx, NewSession{UserID: "u"})
+		done <- created{tok, err}
+	}()
+	replica := redistest.StartReplica(t, master)
+	c := <-done
+	if c.err != nil {
+		t.Fatalf("sign-in while the replica connected: %v; want it to wait for the replica", c.err)
+	}
+	if _, err := s.Lookup(ctx, c.tok); err != nil {
+		t.Fatalf("the session signed in: %v", err)
+	}
+
+	replica.Stop()
+	inspect := newTestClient(t, master.Addr, false)
+	waitFor(t, eventually, "the master to see its replica gone", func() bool {
+		info, err := inspect.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "connected_slaves:0")
+	})
+	deleted := make(chan error, 1)
+	go func() { deleted <- s.Delete(ctx, c.tok) }()
+	replica.Restart()
+	if err := <-deleted; err != nil {
+		t.Fatalf("sign-out while the replica came back: %v; want it to wait for the replica", err)
+	}
+	if _, err := s.Lookup(ctx, c.tok); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the session signed out: %v; want ErrNotFound", err)
+	}
 }
 
 // TestRedisClosedStoreWritesFailFast: the failover retries stop at once

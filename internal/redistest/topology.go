@@ -355,16 +355,17 @@ func portFree(p int) bool {
 	return true
 }
 
-// StartReplica runs a replica of master and waits until it is in sync;
-// t.Cleanup stops it.
-func StartReplica(t testing.TB, master *Server) *Server {
+// StartReplica runs a replica of master, with serverArgs added to its
+// command line, and waits until it is in sync; t.Cleanup stops it.
+func StartReplica(t testing.TB, master *Server, serverArgs ...string) *Server {
 	t.Helper()
 	// The master's default waits 5 s for more replicas before syncing.
 	if reply, err := command(master.Addr, "CONFIG SET repl-diskless-sync-delay 0"); err != nil || !strings.HasPrefix(reply, "+OK") {
 		t.Fatalf("configuring the master: %q %v", reply, err)
 	}
 	host, port, _ := net.SplitHostPort(master.Addr)
-	r := startServer(t, freePort, append([]string{"--replicaof", host, port}, replicationArgs...)...)
+	args := append([]string{"--replicaof", host, port}, replicationArgs...)
+	r := startServer(t, freePort, append(args, serverArgs...)...)
 	// The master counts the replica (ROLE, WAIT) once it is online there,
 	// a little after the replica sees its link up.
 	_, rport, _ := net.SplitHostPort(r.Addr)
@@ -386,15 +387,17 @@ type SentinelDeployment struct {
 }
 
 // StartSentinelDeployment runs one master, replicas replicas and sentinels
-// Sentinels (quorum: a majority) with short failure detection.
-func StartSentinelDeployment(t testing.TB, masterName string, replicas, sentinels int) *SentinelDeployment {
+// Sentinels (quorum: a majority) with short failure detection. serverArgs
+// are added to every data node's command line (any of them may be
+// promoted).
+func StartSentinelDeployment(t testing.TB, masterName string, replicas, sentinels int, serverArgs ...string) *SentinelDeployment {
 	t.Helper()
 	d := &SentinelDeployment{MasterName: masterName, t: t}
-	master := StartServer(t, replicationArgs...)
+	master := StartServer(t, append(append([]string(nil), replicationArgs...), serverArgs...)...)
 	d.Servers = append(d.Servers, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
 	for range replicas {
-		d.Servers = append(d.Servers, StartReplica(t, master))
+		d.Servers = append(d.Servers, StartReplica(t, master, serverArgs...))
 	}
 	quorum := sentinels/2 + 1
 	ms := SentinelDownAfter.Milliseconds()
