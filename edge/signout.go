@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -169,10 +170,7 @@ func (g *Gateway) writeSignOutPending(w http.ResponseWriter, r *http.Request, al
 		}{"signed_out_pending", msg})
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	w.WriteHeader(http.StatusOK)
-	_ = signOutPendingPage.Execute(w, struct{ Message, Continue string }{msg, g.cfg.AfterSignOut})
+	var page strings.Builder
+	_ = signOutPendingPage.Execute(&page, struct{ Message, Continue string }{msg, g.cfg.AfterSignOut})
+	writeHTMLPage(w, http.StatusOK, page.String())
 }

@@ -256,7 +256,8 @@ func TestSignOutEverywhereWhileStoreCannotTakeIt(t *testing.T) {
 	page := w.Body.String()
 	if w.Code != http.StatusOK || !clearsCookie(w) || !strings.Contains(page, "You are signed out") ||
 		!strings.Contains(page, "other devices will be signed out as soon as the store answers") ||
-		!strings.Contains(page, `href="/"`) || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		!strings.Contains(page, `href="/"`) || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") ||
+		w.Header().Get("Cache-Control") != "no-store" || !strings.Contains(w.Header().Get("Content-Security-Policy"), "form-action 'self'") {
 		t.Fatalf("form sign-out everywhere during the outage: %d %v\n%s", w.Code, w.Header(), page)
 	}
 	if served(t, g, tok) || served(t, g, other) {
