@@ -469,7 +469,8 @@ func TestRedisRevocationsWaitForReplicas(t *testing.T) {
 // back, and fails as unavailable only when its deadline ends first.
 func TestRedisWritesWaitOutMinReplicasToWrite(t *testing.T) {
 	master := redistest.StartServer(t, "--min-replicas-to-write", "1")
-	s, err := NewRedisStore(RedisConfig{URL: master.URL(), KeyPrefix: uniquePrefix(), WaitReplicas: 1}, Options{})
+	prefix := uniquePrefix()
+	s, err := NewRedisStore(RedisConfig{URL: master.URL(), KeyPrefix: prefix, WaitReplicas: 1}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,6 +510,16 @@ func TestRedisWritesWaitOutMinReplicasToWrite(t *testing.T) {
 		info, err := inspect.Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "connected_slaves:0")
 	})
+	// A lookup due to write the session's last use still finds it.
+	later, err := NewRedisStore(RedisConfig{URL: master.URL(), KeyPrefix: prefix},
+		Options{Now: func() time.Time { return time.Now().Add(2 * DefaultTouchInterval) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = later.Close() })
+	if _, err := later.Lookup(ctx, c.tok); err != nil {
+		t.Fatalf("a lookup due to touch the session while the master refuses writes: %v; want the session", err)
+	}
 	deleted := make(chan error, 1)
 	go func() { deleted <- s.Delete(ctx, c.tok) }()
 	replica.Restart()

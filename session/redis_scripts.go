@@ -42,7 +42,8 @@ end
 // at least a touch interval old it rewrites last use in place, moves the
 // key's TTL to the earlier of the absolute and the new idle expiry, and
 // moves the session's index score with it: lookup and touch in one round
-// trip.
+// trip. A master that refuses writes (min-replicas-to-write, a full
+// maxmemory) skips the touch or the delete instead of failing the lookup.
 //
 // A session missing from its user's index is gone too: were the index
 // evicted (maxmemory) or lost, revoking all the user's sessions would miss
@@ -55,7 +56,7 @@ local v = redis.call('GET', KEYS[1])
 if not v or not inRealm(v, ARGV[#ARGV]) then return false end
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not live(v, now, idle) or not redis.call('ZSCORE', KEYS[2], ARGV[4]) then
-  redis.call('DEL', KEYS[1])
+  redis.pcall('DEL', KEYS[1])
   return false
 end
 local last = tonumber(string.sub(v, 2, 14))
@@ -63,7 +64,8 @@ if now - last < tonumber(ARGV[3]) then return v end
 local exp = tonumber(string.sub(v, 15, 27))
 local stamp = string.format('%013d', now)
 local ends = math.min(exp, now + idle)
-redis.call('SETRANGE', KEYS[1], 1, stamp)
+local w = redis.pcall('SETRANGE', KEYS[1], 1, stamp)
+if type(w) == 'table' and w.err then return v end
 redis.call('PEXPIRE', KEYS[1], ends - now)
 redis.call('ZADD', KEYS[2], 'XX', ends / 1000, ARGV[4])
 return string.sub(v, 1, 1) .. stamp .. string.sub(v, 15)
